@@ -1,0 +1,198 @@
+"""Experiment configuration: TOML files under ``experiments/`` read once into typed, frozen objects.
+
+No module reads environment variables or global state for its settings; the config is passed down.
+Unknown keys and wrong types are refused with a sentence naming the key, so a typo never silently
+falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.errors import ConfigError
+
+DATASET_NAMES = ("unbc", "mintpain", "delaware", "cppain")
+SCENARIO_NAMES = ("image", "subject", "external")
+
+
+@dataclass(frozen=True)
+class ExperimentSection:
+    name: str = "experiment"
+    seed: int = 0
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class DataSection:
+    # Folder holding one sub-folder per dataset (unbc/, mintpain/, delaware/, cppain/);
+    # relative paths are resolved against the config file's folder's parent (the project root).
+    root: str = "data"
+    # When set ("tiny", "demo", "paper"), `painlens run` first writes synthetic data of that size.
+    synthetic_size: str = ""
+    synthetic_seed: int = 0
+    # Per-dataset folder overrides, e.g. {unbc = "/mnt/UNBC"}.
+    paths: dict[str, str] = field(default_factory=dict)
+    frames_per_class: int = 20
+    pspi_threshold: float = 0.0
+
+    def dataset_path(self, dataset: str, base: Path) -> Path:
+        raw = self.paths.get(dataset)
+        path = Path(raw) if raw else Path(self.root) / dataset
+        return path if path.is_absolute() else base / path
+
+
+@dataclass(frozen=True)
+class PreprocessSection:
+    margin: float = 0.2  # extra border around the MTCNN box, as a share of the box side
+    crop_size: int = 224  # side of the stored square crop, in pixels
+    background: str = "auto"  # "auto" (U2-Net when its model file is present), "u2net", "fallback", "none"
+    min_confidence: float = 0.9
+    cache_dir: str = ".cache/faces"
+    workers: int = 2
+
+
+@dataclass(frozen=True)
+class TrainingSection:
+    models: tuple[str, ...] = ()
+    epochs: int = 30
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    optimizer: str = ""  # empty: each model's default (Adam, RMSprop for AlexNet/SongNet/WeiNet)
+    weights: str = "imagenet"  # "imagenet" or "none" for the pretrained bases
+    input_size: dict[str, int] = field(default_factory=dict)  # per-model override, e.g. {VGG16 = 64}
+    input_scaling: str = "rescale"  # "rescale" to [0, 1] or "preprocess_input" of the base
+    mixed_precision: str = "auto"  # "auto" (on with a GPU), "on", "off"
+
+
+@dataclass(frozen=True)
+class ScenariosSection:
+    names: tuple[str, ...] = SCENARIO_NAMES
+    folds: int = 5  # image-wise and subject-wise cross-validation folds
+    seeds: int = 5  # external scenario: trainings with different seeds
+    keep_models: bool = True  # keep one trained model per network (external scenario) for uploads
+
+
+@dataclass(frozen=True)
+class ExplainSection:
+    images_per_class: int = 100
+    num_samples: int = 1000
+    n_segments: int = 30
+    compactness: float = 20.0
+    batch_size: int = 100
+
+
+@dataclass(frozen=True)
+class RatingsSection:
+    headline_icc: str = "ICC2"  # two-way random effects, absolute agreement, single rater
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    experiment: ExperimentSection = field(default_factory=ExperimentSection)
+    data: DataSection = field(default_factory=DataSection)
+    preprocess: PreprocessSection = field(default_factory=PreprocessSection)
+    training: TrainingSection = field(default_factory=TrainingSection)
+    scenarios: ScenariosSection = field(default_factory=ScenariosSection)
+    explain: ExplainSection = field(default_factory=ExplainSection)
+    ratings: RatingsSection = field(default_factory=RatingsSection)
+    # Folder that relative paths in the config are resolved against.
+    base_dir: Path = field(default=Path("."), compare=False)
+
+    @property
+    def name(self) -> str:
+        return self.experiment.name
+
+    def dataset_path(self, dataset: str) -> Path:
+        return self.data.dataset_path(dataset, self.base_dir)
+
+    def cache_dir(self) -> Path:
+        path = Path(self.preprocess.cache_dir)
+        return path if path.is_absolute() else self.base_dir / path
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["base_dir"] = str(self.base_dir)
+        return out
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read an experiment TOML file; relative paths in it are resolved against the project root.
+
+    The project root is the parent of the folder holding the file when that folder is named
+    ``experiments``, else the file's own folder.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"No config file at {path}: give the path of a TOML file such as experiments/demo.toml.")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML ({exc}); fix the file and run again.") from None
+    folder = path.resolve().parent
+    base = folder.parent if folder.name == "experiments" else folder
+    return config_from_dict(raw, base_dir=base, source=str(path))
+
+
+def config_from_dict(raw: dict[str, Any], base_dir: Path = Path("."), source: str = "config") -> ExperimentConfig:
+    sections = {}
+    hints = typing.get_type_hints(ExperimentConfig)
+    for key, value in raw.items():
+        if key not in hints or key == "base_dir":
+            known = ", ".join(f.name for f in dataclasses.fields(ExperimentConfig) if f.name != "base_dir")
+            raise ConfigError(f"{source}: unknown section [{key}]; the sections are {known}.")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: [{key}] must be a table of settings.")
+        sections[key] = _build_section(hints[key], value, f"{source} [{key}]")
+    config = ExperimentConfig(base_dir=Path(base_dir), **sections)
+    _validate(config, source)
+    return config
+
+
+def _build_section(cls: type, values: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in values.items():
+        if key not in hints:
+            raise ConfigError(f"{where}: unknown setting '{key}'; the settings are {', '.join(hints)}.")
+        kwargs[key] = _coerce(hints[key], value, f"{where} {key}")
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list.")
+        return tuple(_coerce(typing.get_args(hint)[0], item, where) for item in value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a table.")
+        _, value_type = typing.get_args(hint)
+        return {str(k): _coerce(value_type, v, f"{where}.{k}") for k, v in value.items()}
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and not (isinstance(value, hint) and not (hint is int and isinstance(value, bool))):
+        raise ConfigError(f"{where} must be {hint.__name__}, not {value!r}.")
+    return value
+
+
+def _validate(config: ExperimentConfig, source: str) -> None:
+    for name in config.scenarios.names:
+        if name not in SCENARIO_NAMES:
+            raise ConfigError(f"{source}: unknown scenario '{name}'; choose from {', '.join(SCENARIO_NAMES)}.")
+    for name in config.data.paths:
+        if name not in DATASET_NAMES:
+            raise ConfigError(f"{source}: unknown dataset '{name}' in [data] paths; choose from {', '.join(DATASET_NAMES)}.")
+    if config.data.synthetic_size not in ("", "tiny", "demo", "paper"):
+        raise ConfigError(f"{source}: synthetic_size must be tiny, demo or paper, not '{config.data.synthetic_size}'.")
+    if config.preprocess.background not in ("auto", "u2net", "fallback", "none"):
+        raise ConfigError(f"{source}: background must be auto, u2net, fallback or none.")
+    if config.training.weights not in ("imagenet", "none"):
+        raise ConfigError(f"{source}: weights must be \"imagenet\" or \"none\".")
+    if config.scenarios.folds < 2:
+        raise ConfigError(f"{source}: folds must be at least 2 for cross-validation.")

@@ -1,0 +1,1 @@
+"""Dataset adapters (one module per dataset), the synthetic generator and PAIN-DB assembly."""
