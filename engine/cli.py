@@ -39,6 +39,21 @@ def main() -> None:
 # --- command: preprocess ---
 
 # --- command: run ---
+@app.command("run")
+def run_command(
+    config_path: Path = typer.Argument(..., metavar="CONFIG", help="Experiment TOML, e.g. experiments/demo.toml."),
+    models: Optional[list[str]] = typer.Option(None, "--models", help="Only these networks (repeatable)."),
+    scenarios: Optional[list[str]] = typer.Option(None, "--scenarios", help="Only these scenarios: image, subject, external."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Artifact root (default: artifacts/ in the project)."),
+    force: bool = typer.Option(False, "--force", help="Redo finished runs."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Prepare data, train and evaluate every (network, scenario, fold), compute metrics and ratings."""
+    from engine.pipeline import run_experiment
+
+    report = run_experiment(config_path, models=models, scenarios=scenarios, out=out, force=force, progress=progress)
+    console.print(report.render())
+
 
 # --- command: ratings ---
 

@@ -1,0 +1,135 @@
+"""Prepare an experiment's data: synthetic data if asked, scan, PAIN-DB, preprocessing, samples.parquet.
+
+This is the first half of ``painlens run``; the grid runner (``engine.training.runner``) is the second.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import logging
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from engine.artifacts import ExperimentStore, read_json, write_json, write_parquet
+from engine.config import ExperimentConfig
+from engine.errors import PainLensError
+
+log = logging.getLogger(__name__)
+
+PAINDB_DATASETS = ("unbc", "mintpain", "delaware")
+# Columns of the in-memory sample table that never go to the artifact store: paths can hold names.
+PRIVATE_COLUMNS = ("path",)
+
+
+@dataclass
+class PreparedData:
+    paindb: pd.DataFrame  # usable PAIN-DB images (face found), preprocess columns included
+    cppain: pd.DataFrame  # usable CP-PAIN images
+    excluded: pd.DataFrame  # images left out by preprocessing, with their status
+    scans: dict = field(default_factory=dict)  # dataset -> ScanResult summary dict
+    preprocess_stats: dict = field(default_factory=dict)
+
+
+def ensure_synthetic_data(config: ExperimentConfig, progress: bool = True) -> None:
+    """Write the synthetic datasets of the configured size, unless the same ones are already there."""
+    size = config.data.synthetic_size
+    if not size:
+        return
+    from engine.datasets.synth import generate
+
+    root = config.base_dir / config.data.root
+    marker = root / "SYNTHETIC.json"
+    if marker.exists():
+        try:
+            written = read_json(marker)
+            if written.get("seed") == config.data.synthetic_seed and written.get("size") == size:
+                return
+        except (ValueError, OSError):
+            pass  # a half-written marker: regenerate
+    generate(root, seed=config.data.synthetic_seed, size=size, progress=progress)
+
+
+def prepare_data(config: ExperimentConfig, progress: bool = True) -> PreparedData:
+    from engine.datasets.paindb import assemble_paindb
+    from engine.datasets.scan import scan_dataset
+    from engine.preprocess.pipeline import preprocess_table
+
+    ensure_synthetic_data(config, progress=progress)
+    scans = {}
+    for dataset in (*PAINDB_DATASETS, "cppain"):
+        path = config.dataset_path(dataset)
+        if not path.exists():
+            raise PainLensError(
+                f"The {dataset} dataset folder {path} does not exist; set [data] root or paths in the config "
+                "(or synthetic_size to generate synthetic data)."
+            )
+        scans[dataset] = scan_dataset(path, dataset)
+    paindb = assemble_paindb({d: scans[d] for d in PAINDB_DATASETS}, config.data.frames_per_class, config.experiment.seed)
+    cppain = scans["cppain"].table
+    both = pd.concat([paindb.assign(role="paindb"), cppain.assign(role="cppain")], ignore_index=True)
+    processed, stats = preprocess_table(both, config.preprocess, config.cache_dir(), progress=progress)
+    ok = processed["status"] == "ok"
+    usable = processed[ok]
+    return PreparedData(
+        paindb=usable[usable["role"] == "paindb"].reset_index(drop=True),
+        cppain=usable[usable["role"] == "cppain"].reset_index(drop=True),
+        excluded=processed[~ok].reset_index(drop=True),
+        scans={name: scan.summary() for name, scan in scans.items()},
+        preprocess_stats=stats,
+    )
+
+
+def write_samples(store: ExperimentStore, data: PreparedData) -> None:
+    frames = [data.paindb, data.cppain, data.excluded]
+    samples = pd.concat([f for f in frames if len(f)], ignore_index=True)
+    samples = samples.drop(columns=[c for c in PRIVATE_COLUMNS if c in samples.columns])
+    write_parquet(store.samples, samples)
+
+
+def write_manifest(store: ExperimentStore, config: ExperimentConfig, data: PreparedData, started: str, **extra) -> None:
+    manifest = {
+        "experiment": config.name,
+        "synthetic": bool(config.data.synthetic_size),
+        "config": config.to_dict(),
+        "started": started,
+        "updated": now(),
+        "git_revision": git_revision(config.base_dir),
+        "packages": package_versions(),
+        "datasets": data.scans,
+        "preprocess": data.preprocess_stats,
+        "counts": {
+            "paindb": int(len(data.paindb)),
+            "cppain": int(len(data.cppain)),
+            "excluded": int(len(data.excluded)),
+        },
+        **extra,
+    }
+    write_json(store.manifest, manifest)
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def git_revision(folder: Path) -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() if out.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def package_versions() -> dict[str, str]:
+    names = ["tensorflow", "keras", "jax", "mtcnn", "rembg", "onnxruntime", "lime", "dlib-bin", "pingouin",
+             "scikit-learn", "scikit-image", "numpy", "pandas", "streamlit"]
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions

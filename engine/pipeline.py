@@ -1,0 +1,95 @@
+"""``painlens run``: one experiment from config to artifacts, every step cached or resumable."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from rich.table import Table
+
+from engine.artifacts import ExperimentStore
+from engine.config import ExperimentConfig, load_config
+from engine.errors import PainLensError
+from engine.experiment import now, prepare_data, write_manifest, write_samples
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunReport:
+    experiment: str
+    store: Path
+    grid: dict
+    seconds: dict = field(default_factory=dict)
+    summary: pd.DataFrame = field(default_factory=pd.DataFrame)
+    notes: list[str] = field(default_factory=list)
+
+    def render(self) -> Table:
+        table = Table(title=f"{self.experiment}: {self.grid['ran']} runs trained, {self.grid['skipped']} already done "
+                            f"(artifacts in {self.store})")
+        for column in ("model", "scenario", "runs", "accuracy", "F1 (macro)"):
+            table.add_column(column)
+        if len(self.summary):
+            macro = self.summary[self.summary["class"] == "macro"]
+            for row in macro.itertuples():
+                table.add_row(row.model, row.scenario, str(row.runs),
+                              _mean_std(row.accuracy_mean, row.accuracy_std), _mean_std(row.f1_mean, row.f1_std))
+        return table
+
+
+def _mean_std(mean: float, std: float) -> str:
+    return f"{mean:.3f}" if pd.isna(std) else f"{mean:.3f} ± {std:.3f}"
+
+
+def resolve_selection(config: ExperimentConfig, models: list[str] | None, scenarios: list[str] | None):
+    from engine.models.registry import MODELS
+
+    chosen_models = list(models or config.training.models or MODELS)
+    unknown = [m for m in chosen_models if m not in MODELS]
+    if unknown:
+        raise PainLensError(f"Unknown network(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}.")
+    chosen_scenarios = list(scenarios or config.scenarios.names)
+    bad = [s for s in chosen_scenarios if s not in ("image", "subject", "external")]
+    if bad:
+        raise PainLensError(f"Unknown scenario(s) {', '.join(bad)}; choose from image, subject, external.")
+    return chosen_models, chosen_scenarios
+
+
+def run_experiment(config_path: str | Path, models=None, scenarios=None, out=None, force=False,
+                   progress=True) -> RunReport:
+    from engine.training.runner import run_grid
+
+    config = load_config(config_path)
+    chosen_models, chosen_scenarios = resolve_selection(config, models, scenarios)
+    store = ExperimentStore(Path(out) if out else config.base_dir / "artifacts", config.name)
+    started, seconds = now(), {}
+
+    clock = time.perf_counter()
+    data = prepare_data(config, progress=progress)
+    seconds["prepare"] = time.perf_counter() - clock
+    write_samples(store, data)
+    plan = {"models": chosen_models, "scenarios": chosen_scenarios}
+    write_manifest(store, config, data, started, plan=plan, status="training")
+
+    clock = time.perf_counter()
+    grid = run_grid(config, store, data.paindb, data.cppain, chosen_models, chosen_scenarios,
+                    force=force, progress=progress)
+    seconds["train"] = time.perf_counter() - clock
+
+    notes = run_ratings_step(config, store)
+    write_manifest(store, config, data, started, plan=plan, status="finished", grid=grid, seconds=seconds)
+    summary = pd.read_parquet(store.summary) if store.summary.exists() else pd.DataFrame()
+    return RunReport(config.name, store.root, grid, seconds, summary, notes)
+
+
+def run_ratings_step(config: ExperimentConfig, store: ExperimentStore) -> list[str]:
+    """Inter-rater agreement of the CP-PAIN ratings, and models versus clinicians."""
+    ratings_csv = config.dataset_path("cppain") / "ratings.csv"
+    if not ratings_csv.exists():
+        return [f"No CP-PAIN ratings.csv found: rater agreement skipped."]
+    from engine.ratings import run_for_experiment
+
+    return run_for_experiment(ratings_csv, config, store)

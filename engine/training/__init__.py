@@ -1,0 +1,1 @@
+"""Training: the three scenarios (splits), one training run, and the grid runner."""

@@ -1,0 +1,148 @@
+"""The grid runner: every (model, scenario, fold) run of an experiment, resumable.
+
+Each run writes ``predictions.parquet``, ``history.csv``, ``split.json`` (and for one external seed per
+network ``model.keras``), each atomically, and then ``done.json`` last. A run without ``done.json`` is
+redone from scratch; readers only trust runs that have it. Metrics are recomputed from the stored
+predictions of finished runs, so an interrupted-then-resumed grid gives the same metrics as one that
+was never interrupted.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from engine.artifacts import ExperimentStore, atomic_path, read_json, write_csv, write_json, write_parquet
+from engine.config import ExperimentConfig
+from engine.training.metrics import run_metrics, summarize
+from engine.training.scenarios import Split, make_splits
+
+KEPT_MODEL_FOLD = 0  # the external-scenario seed whose trained model is kept for the upload page
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    model: str
+    split: Split
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.model, self.split.scenario, self.split.fold)
+
+
+def plan_runs(config: ExperimentConfig, paindb: pd.DataFrame, cppain: pd.DataFrame,
+              models: list[str], scenarios: list[str]) -> list[PlannedRun]:
+    runs = []
+    for scenario in scenarios:
+        splits = make_splits(scenario, paindb, cppain, config.scenarios.folds, config.scenarios.seeds,
+                             config.experiment.seed)
+        runs.extend(PlannedRun(model, split) for model in models for split in splits)
+    # Model-major order: a network's runs share its input size, so its arrays are loaded once.
+    return sorted(runs, key=lambda run: (models.index(run.model), scenarios.index(run.split.scenario), run.split.fold))
+
+
+class ArrayCache:
+    """Face crops resized to one input size, loaded once per size for the whole grid."""
+
+    def __init__(self, paindb: pd.DataFrame, cppain: pd.DataFrame):
+        self.tables = {"paindb": paindb, "cppain": cppain}
+        self._size = None
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def get(self, table: str, size: int) -> np.ndarray:
+        from engine.preprocess.pipeline import load_faces
+
+        if size != self._size:
+            self._arrays, self._size = {}, size
+        if table not in self._arrays:
+            self._arrays[table] = load_faces(self.tables[table], size)
+        return self._arrays[table]
+
+
+def run_grid(config: ExperimentConfig, store: ExperimentStore, paindb: pd.DataFrame, cppain: pd.DataFrame,
+             models: list[str], scenarios: list[str], force: bool = False, progress: bool = True) -> dict:
+    """Run every planned run that is not finished yet (all of them with ``force``); return counts."""
+    runs = plan_runs(config, paindb, cppain, models, scenarios)
+    todo = [run for run in runs if force or not store.is_done(*run.key)]
+    arrays = ArrayCache(paindb, cppain)
+    with _progress(progress) as bar:
+        task = bar.add_task("training", total=len(todo))
+        for run in todo:
+            bar.update(task, description=f"{run.model} / {run.split.scenario} / fold {run.split.fold}")
+            execute_run(config, store, run, paindb, cppain, arrays)
+            bar.advance(task)
+    collect_metrics(store)
+    return {"planned": len(runs), "ran": len(todo), "skipped": len(runs) - len(todo)}
+
+
+def execute_run(config: ExperimentConfig, store: ExperimentStore, run: PlannedRun,
+                paindb: pd.DataFrame, cppain: pd.DataFrame, arrays: ArrayCache) -> None:
+    import keras
+
+    from engine.models.registry import input_size_for
+    from engine.training.train import predict_proba, train_run
+
+    split, folder = run.split, store.run_dir(*run.key)
+    done = folder / "done.json"
+    if done.exists():
+        done.unlink()  # --force: the run is redone, so it is not finished until rewritten
+    size = input_size_for(run.model, config.training)
+    x_all = arrays.get("paindb", size)
+    test_table = cppain if split.test_set == "cppain" else paindb
+    x_test = arrays.get(split.test_set, size)[split.test]
+    y_train = paindb["label"].to_numpy()[split.train]
+
+    started = time.perf_counter()
+    result = train_run(run.model, x_all[split.train], y_train, config=config.training, seed=split.seed)
+    p_pain = predict_proba(result.model, x_test, batch_size=config.training.batch_size)
+    seconds = time.perf_counter() - started
+
+    tested = test_table.iloc[split.test]
+    predictions = pd.DataFrame({
+        "model": run.model, "scenario": split.scenario, "fold": split.fold, "seed": split.seed,
+        "image_id": tested["image_id"].to_numpy(), "subject": tested["subject"].to_numpy(),
+        "dataset": tested["dataset"].to_numpy(), "true_label": tested["label"].to_numpy(dtype=int),
+        "p_pain": p_pain.astype(float), "predicted_label": (p_pain >= 0.5).astype(int),
+    })
+    write_parquet(folder / "predictions.parquet", predictions)
+    write_csv(folder / "history.csv", pd.DataFrame(result.history))
+    write_json(folder / "split.json", {
+        "scenario": split.scenario, "fold": split.fold, "seed": split.seed, "test_set": split.test_set,
+        "input_size": size, "train_image_ids": paindb["image_id"].iloc[split.train].tolist(),
+        "test_image_ids": tested["image_id"].tolist(),
+    })
+    if split.scenario == "external" and split.fold == KEPT_MODEL_FOLD and config.scenarios.keep_models:
+        with atomic_path(folder / "model.keras") as tmp:
+            keras_tmp = tmp.with_suffix(".keras")  # Keras insists on the extension
+            result.model.save(keras_tmp)
+            keras_tmp.replace(tmp)
+    write_json(done, {"seconds": round(seconds, 3), "train_images": int(len(y_train)),
+                      "test_images": int(len(tested)), "input_size": size,
+                      "weights": getattr(result, "weights_used", config.training.weights)})
+    keras.backend.clear_session()
+
+
+def finished_predictions(store: ExperimentStore) -> pd.DataFrame:
+    """Predictions of every finished run (those with done.json), concatenated."""
+    frames = []
+    for done in sorted((store.root / "runs").glob("*/*/*/done.json")):
+        frames.append(pd.read_parquet(done.parent / "predictions.parquet"))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def collect_metrics(store: ExperimentStore) -> pd.DataFrame:
+    predictions = finished_predictions(store)
+    metrics = run_metrics(predictions) if len(predictions) else pd.DataFrame()
+    write_parquet(store.metrics, metrics)
+    write_parquet(store.summary, summarize(metrics))
+    return metrics
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), disable=not enabled)
