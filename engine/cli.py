@@ -31,12 +31,154 @@ def main() -> None:
 
 
 # --- command: synth ---
+@app.command("synth")
+def synth_command(
+    out: Path = typer.Argument(..., help="Folder to write unbc/, mintpain/, delaware/, cppain/ and SYNTHETIC.json into."),
+    seed: int = typer.Option(0, "--seed", help="Seed: the same seed and size give byte-identical files."),
+    size: str = typer.Option("tiny", "--size", help="tiny (seconds), demo (the demo profile) or paper (the paper's counts)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Rendering processes (default: up to 2)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the record of what was written as JSON."),
+) -> None:
+    """Write the four synthetic datasets (faces driven by FACS action units) in their native layouts."""
+    import time
+
+    from rich.table import Table
+
+    from engine.datasets.synth import SIZES, generate
+
+    if size not in SIZES:
+        raise PainLensError(f"Unknown size '{size}': choose tiny, demo or paper.")
+    start = time.perf_counter()
+    record = generate(out, seed, size, progress=not as_json, workers=workers)
+    seconds = time.perf_counter() - start
+    if as_json:
+        brief = {name: {k: v for k, v in data.items() if k not in ("identities", "videos_truth", "per_subject")}
+                 for name, data in record["datasets"].items()}
+        print(json.dumps({**{k: v for k, v in record.items() if k != "datasets"}, "datasets": brief, "seconds": round(seconds, 1)}, indent=2))
+        return
+    table = Table(title=f"Synthetic data written to {out} (seed {seed}, size {size}, {seconds:.1f} s)")
+    for column in ("dataset", "subjects", "sequences / videos", "images", "no pain", "pain", "notes"):
+        table.add_column(column, justify="left" if column in ("dataset", "notes") else "right")
+    data = record["datasets"]
+    u, m, d, c = data["unbc"], data["mintpain"], data["delaware"], data["cppain"]
+    table.add_row("UNBC-McMaster", str(u["subjects"]), str(u["sequences"]), str(u["images"]), str(u["labels"]["no_pain"]),
+                  str(u["labels"]["pain"]), f"{u['black_frames']} black frames")
+    table.add_row("MIntPAIN", str(m["subjects"]), str(m["segments"]), str(m["images"]), str(m["labels"]["no_pain"]),
+                  str(m["labels"]["pain"]), "sweeps: level 0 + stimulus")
+    table.add_row("Delaware", str(d["subjects"]), "-", str(d["images"]), str(d["labels"]["no_pain"]), str(d["labels"]["pain"]),
+                  "pain/, neutral/, CSV")
+    table.add_row("CP-PAIN", str(c["subjects"]), str(c["videos"]), str(c["images"]), str(c["labels"]["no_pain"]),
+                  str(c["labels"]["pain"]), f"{c['usable_videos']} usable videos")
+    console.print(table)
 
 # --- command: scan ---
+@app.command("scan")
+def scan_command(
+    path: Path = typer.Argument(..., help="The dataset's root folder, as distributed."),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="Which dataset it is: unbc, mintpain, delaware or cppain."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of tables."),
+    check_images: bool = typer.Option(True, "--check-images/--no-check-images", help="Check that every image decodes."),
+    pspi_threshold: float = typer.Option(0.0, "--pspi-threshold", help="UNBC: frames with PSPI above this are pain."),
+) -> None:
+    """What a dataset folder holds: subjects, sequences, images per label, and every problem found."""
+    from engine.datasets.scan import render_scan, report_dict, timed_scan
+
+    result, seconds = timed_scan(path, dataset.lower(), check_images=check_images, pspi_threshold=pspi_threshold)
+    if as_json:
+        print(json.dumps(report_dict(result, seconds), indent=2))
+    else:
+        render_scan(result, console, seconds)
+
 
 # --- command: paindb ---
+@app.command("paindb")
+def paindb_command(
+    root: Path = typer.Argument(..., help="Folder holding unbc/, mintpain/ and delaware/ (and cppain/, kept apart)."),
+    frames_per_class: int = typer.Option(20, "--frames-per-class", min=1, help="UNBC/MIntPAIN frames per subject and class."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the frame sampling."),
+    as_json: bool = typer.Option(False, "--json", help="Print Table 2 and the problem counts as JSON."),
+    check_images: bool = typer.Option(True, "--check-images/--no-check-images", help="Check that every image decodes."),
+    pspi_threshold: float = typer.Option(0.0, "--pspi-threshold", help="UNBC: frames with PSPI above this are pain."),
+) -> None:
+    """Assemble the binary PAIN-DB from UNBC, MIntPAIN and Delaware and print the paper's Table 2."""
+    from engine.datasets.paindb import PAINDB_DATASETS, assemble_paindb, dataset_counts, render_table2, scan_root, table2
+
+    scans = scan_root(root, check_images=check_images, pspi_threshold=pspi_threshold)
+    paindb = assemble_paindb(scans, frames_per_class=frames_per_class, seed=seed)
+    counts = table2(paindb)
+    external = dataset_counts(scans["cppain"].table, "cppain") if "cppain" in scans else None
+    synthetic = (root / "SYNTHETIC.json").is_file()
+    problems = {name: sum(p.count for p in scan.problems.values()) for name, scan in scans.items()}
+    missing = [name for name in PAINDB_DATASETS if name not in scans]
+    if as_json:
+        records = counts.astype(object).where(counts.notna(), None).to_dict(orient="records")
+        out = {"table2": records, "cppain": external, "frames_per_class": frames_per_class, "seed": seed,
+               "synthetic": synthetic, "problems": problems, "missing": missing}
+        print(json.dumps(out, indent=2))
+        return
+    title = "Table 2: PAIN-DB" + (" (synthetic data)" if synthetic else "")
+    render_table2(counts, console, title, external)
+    for name in missing:
+        console.print(f"No {name}/ folder in {root}: PAIN-DB was built without it.", highlight=False, markup=False)
+    for name, count in problems.items():
+        if count:
+            console.print(f"{name}: {count} problems found; `painlens scan {root / name} --dataset {name}` lists them.",
+                          highlight=False, markup=False)
+
 
 # --- command: preprocess ---
+@app.command("preprocess")
+def preprocess_command(
+    source: Path = typer.Argument(..., help="A folder of images, a dataset root (with --dataset), or a sample table (.parquet/.csv)."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Scan SOURCE as this dataset: unbc, mintpain, delaware, cppain."),
+    config_path: Optional[Path] = typer.Option(None, "--config", help="Take the [preprocess] settings from this experiment TOML."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Face cache folder (default: the config's, else .cache/faces)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Worker processes (default: the config's, 2)."),
+    margin: Optional[float] = typer.Option(None, "--margin", min=0.0, help="Border around the face box, share of its side."),
+    crop_size: Optional[int] = typer.Option(None, "--crop-size", min=16, help="Side of the stored crops, pixels."),
+    background: Optional[str] = typer.Option(None, "--background", help="auto, u2net, fallback or none."),
+    u2net_model: Optional[Path] = typer.Option(None, "--u2net-model", help="Path of u2net_human_seg.onnx (default: rembg's folders)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the table with each image's status to this .parquet file."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run's statistics as JSON."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Detect, crop and whiten every face into the face cache; print counts and time per step."""
+    import dataclasses
+
+    import pandas as pd
+
+    from engine.artifacts import write_parquet
+    from engine.config import PreprocessSection, config_from_dict, load_config
+    from engine.preprocess.batch import folder_table, preprocess_table
+    from engine.preprocess.report import render_stats
+
+    config = load_config(config_path) if config_path else config_from_dict({})
+    overrides = {"workers": workers, "margin": margin, "crop_size": crop_size, "background": background,
+                 "u2net_model": str(u2net_model) if u2net_model else None}
+    section = dataclasses.replace(config.preprocess, **{k: v for k, v in overrides.items() if v is not None})
+    config_from_dict({"preprocess": dataclasses.asdict(section)}, source="options")  # the config file's checks
+    if dataset:
+        from engine.datasets.scan import scan_dataset
+
+        table = scan_dataset(source, dataset.lower()).table
+    elif source.is_dir():
+        table = folder_table(source)
+    elif source.suffix.lower() in (".parquet", ".csv") and source.is_file():
+        table = pd.read_parquet(source) if source.suffix.lower() == ".parquet" else pd.read_csv(source)
+        if "path" not in table:
+            raise PainLensError(f"{source} has no 'path' column; give a sample table with image paths.")
+    else:
+        raise PainLensError(f"{source} is neither a folder nor a .parquet/.csv sample table; check the path.")
+    if table.empty:
+        raise PainLensError(f"No images found in {source}; check the path (PNG and JPEG files are read).")
+    result, stats = preprocess_table(table, section, cache_dir or config.cache_dir(), progress=progress and not as_json)
+    if out:
+        write_parquet(out, result)
+    if as_json:
+        print(json.dumps(stats.to_dict(), indent=2, default=str))
+    else:
+        render_stats(stats, console)
+
 
 # --- command: run ---
 @app.command("run")
@@ -56,6 +198,29 @@ def run_command(
 
 
 # --- command: ratings ---
+@app.command("ratings")
+def ratings_command(
+    csv_path: Path = typer.Argument(..., metavar="CSV", help="Ratings file: video_id,pain_source,rater,scale,item,score."),
+    as_json: bool = typer.Option(False, "--json", help="Print everything (all forms, every problem) as JSON."),
+    headline: str = typer.Option("ICC2", "--headline", help="Headline ICC form: ICC1, ICC2, ICC3, ICC1k, ICC2k or ICC3k."),
+    pspi: bool = typer.Option(False, "--pspi", help="Add the UNBC-style PSPI (AU43 as 0/1) as a fourth scale."),
+    all_forms: bool = typer.Option(False, "--all-forms", help="Also print all six ICC forms with their 95 % CI."),
+    examples: int = typer.Option(5, "--examples", min=0, help="Problems shown per kind (--json lists all)."),
+) -> None:
+    """Inter-rater agreement (ICC) of a clinician ratings file, laid out as the paper's Table 4."""
+    from engine.ratings import rate_file, resolve_icc_form, result_dict
+    from engine.ratings.console import print_report
+
+    form = resolve_icc_form(headline, where="--headline")  # a typo fails before the file is read
+    report = rate_file(csv_path, headline=form, include_pspi=pspi)
+    if as_json:
+        print(json.dumps(result_dict(report.result, report.load), indent=2, allow_nan=False))
+    else:
+        print_report(report, console, examples=examples, all_forms=all_forms)
+    if report.load.rows_used == 0:
+        raise PainLensError(f"No usable ratings in {csv_path}: all {report.load.rows_read} rows have problems; "
+                            "fix them and run again.")
+
 
 
 if __name__ == "__main__":

@@ -54,6 +54,8 @@ class PreprocessSection:
     min_confidence: float = 0.9
     cache_dir: str = ".cache/faces"
     workers: int = 2
+    # u2net_human_seg.onnx for background = auto|u2net; empty: the folders rembg itself searches.
+    u2net_model: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,12 @@ class TrainingSection:
     input_size: dict[str, int] = field(default_factory=dict)  # per-model override, e.g. {VGG16 = 64}
     input_scaling: str = "rescale"  # "rescale" to [0, 1] or "preprocess_input" of the base
     mixed_precision: str = "auto"  # "auto" (on with a GPU), "on", "off"
+    # Folder holding the ImageNet *_notop.h5 files; empty: Keras's cache ($KERAS_HOME/models or ~/.keras/models).
+    weights_dir: str = ""
+    # Images per forward/backward pass; 0: auto (the whole batch on a GPU, at most 32 on a CPU, where
+    # gradients are accumulated over micro-batches so the effective batch stays batch_size).
+    micro_batch_size: int = 0
+    class_weight: str = "none"  # "none" (PAIN-DB is balanced by sampling) or "balanced" (n / (2 n_class))
 
 
 @dataclass(frozen=True)
@@ -196,3 +204,6 @@ def _validate(config: ExperimentConfig, source: str) -> None:
         raise ConfigError(f"{source}: weights must be \"imagenet\" or \"none\".")
     if config.scenarios.folds < 2:
         raise ConfigError(f"{source}: folds must be at least 2 for cross-validation.")
+    from engine.ratings.forms import resolve_icc_form  # here, so that importing config stays light
+
+    resolve_icc_form(config.ratings.headline_icc, where=f"{source}: [ratings] headline_icc")

@@ -86,10 +86,10 @@ def run_experiment(config_path: str | Path, models=None, scenarios=None, out=Non
 
 
 def run_ratings_step(config: ExperimentConfig, store: ExperimentStore) -> list[str]:
-    """Inter-rater agreement of the CP-PAIN ratings, and models versus clinicians."""
-    ratings_csv = config.dataset_path("cppain") / "ratings.csv"
-    if not ratings_csv.exists():
-        return [f"No CP-PAIN ratings.csv found: rater agreement skipped."]
-    from engine.ratings import run_for_experiment
+    """Inter-rater agreement of the CP-PAIN ratings, and models versus clinicians; returns notes."""
+    from engine.ratings import rate_experiment
 
-    return run_for_experiment(ratings_csv, config, store)
+    report = rate_experiment(config, store)
+    if report is None:
+        return ["CP-PAIN has no ratings.csv: the rater agreement step was skipped."]
+    return list(report.notes)

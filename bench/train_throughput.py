@@ -1,0 +1,120 @@
+"""Training throughput: images per second per network, through the same path ``train_run`` uses.
+
+    .venv/bin/python bench/train_throughput.py [--models AlexNet WeiNet ...] [--size-from experiments/demo.toml]
+        [--sizes 48 64] [--batch 32] [--steps 5] [--warmup 2] [--compare-loop]
+
+Each network is built and compiled by ``engine.training.train.compiled_model`` (augmentation,
+scaling, optimizer, micro-batching, mixed precision as configured; weights "none", as throughput
+does not depend on them) and trained with ``model.fit`` on random uint8 arrays. The time of each
+step is taken at the end of the step after reading its loss (so asynchronous backends have
+finished it); the figure is the median over ``--steps`` steps after ``--warmup`` steps, as images
+per second of micro-batch. Input sizes: ``--sizes`` for every network, else the config's
+(``--size-from``), else the authors' sizes.
+
+``--compare-loop`` also times a plain loop of ``model.train_on_batch`` on one batch already on the
+device (forward, backward, update; no data adapter, no shuffling) and prints fit/loop: near 1.0
+means the input pipeline is not the bottleneck.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import platform
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from engine.config import TrainingSection, load_config  # noqa: E402
+from engine.models.registry import MODELS, get_spec, input_size_for  # noqa: E402
+from engine.training.train import compiled_model, gpu_available  # noqa: E402
+
+
+class StepClock(keras.callbacks.Callback):
+    """Seconds per training step, measured from one step's end to the next."""
+
+    def __init__(self):
+        super().__init__()
+        self.stamps: list[float] = []
+
+    def on_train_begin(self, logs=None):
+        self.stamps = [time.perf_counter()]
+
+    def on_train_batch_end(self, batch, logs=None):
+        float(logs["loss"])  # wait for the step to finish on the device
+        self.stamps.append(time.perf_counter())
+
+    def step_seconds(self) -> list[float]:
+        return list(np.diff(self.stamps))
+
+
+def fit_rate(model: keras.Model, micro: int, size: int, steps: int, warmup: int, seed: int) -> float:
+    """Median training images/s of ``model.fit`` on random uint8 images (micro-batch per step)."""
+    rng = np.random.default_rng(seed)
+    n = micro * (warmup + steps)
+    x = rng.integers(0, 256, size=(n, size, size, 3), dtype=np.uint8)
+    y = np.eye(2, dtype=np.float32)[rng.integers(0, 2, n)]
+    clock = StepClock()
+    model.fit(x, y, batch_size=micro, epochs=1, shuffle=True, verbose=0, callbacks=[clock])
+    return micro / statistics.median(clock.step_seconds()[warmup:])
+
+
+def loop_rate(model: keras.Model, micro: int, size: int, steps: int, warmup: int, seed: int) -> float:
+    """Median images/s of ``train_on_batch`` on one device-resident batch (no input pipeline)."""
+    rng = np.random.default_rng(seed)
+    x = keras.ops.convert_to_tensor(rng.integers(0, 256, size=(micro, size, size, 3)).astype(np.float32))
+    y = keras.ops.convert_to_tensor(np.eye(2, dtype=np.float32)[rng.integers(0, 2, micro)])
+    times = []
+    for _ in range(warmup + steps):
+        start = time.perf_counter()
+        float(np.asarray(model.train_on_batch(x, y, return_dict=True)["loss"]))
+        times.append(time.perf_counter() - start)
+    return micro / statistics.median(times[warmup:])
+
+
+def sizes_for(name: str, args: argparse.Namespace, training: TrainingSection) -> list[int]:
+    if args.sizes:
+        return [s for s in args.sizes if s >= get_spec(name).min_input_size]
+    return [input_size_for(name, training)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), help="networks (default: all ten)")
+    parser.add_argument("--size-from", help="experiment TOML whose [training] gives sizes, batch and optimizer")
+    parser.add_argument("--sizes", nargs="+", type=int, help="measure every network at these sizes instead")
+    parser.add_argument("--batch", type=int, help="batch size (default: the config's, else 32)")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps (median reported)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (tracing, compilation)")
+    parser.add_argument("--compare-loop", action="store_true", help="also time a plain train_on_batch loop")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    training = load_config(args.size_from).training if args.size_from else TrainingSection(batch_size=32)
+    training = dataclasses.replace(training, weights="none", batch_size=args.batch or training.batch_size)
+    print(f"backend {keras.backend.backend()}, gpu {gpu_available()}, {os.cpu_count()} CPUs "
+          f"({platform.processor() or platform.machine()}), batch {training.batch_size}, "
+          f"median of {args.steps} steps after {args.warmup}")
+    header = f"{'network':<12} {'size':>4} {'micro':>5} {'params':>9} {'fit img/s':>10} {'ms/img':>7}"
+    print(header + (f" {'loop img/s':>10} {'fit/loop':>8}" if args.compare_loop else ""))
+    for name in args.models:
+        for size in sizes_for(name, args, training):
+            config = dataclasses.replace(training, input_size={**training.input_size, name: size})
+            model, info = compiled_model(name, config, seed=args.seed)
+            micro = info["micro_batch_size"]
+            rate = fit_rate(model, micro, size, args.steps, args.warmup, args.seed)
+            line = (f"{name:<12} {size:>4} {micro:>5} {model.count_params() / 1e6:>8.2f}M {rate:>10.1f} "
+                    f"{1000 / rate:>7.1f}")
+            if args.compare_loop:
+                plain = loop_rate(model, micro, size, args.steps, args.warmup, args.seed)
+                line += f" {plain:>10.1f} {rate / plain:>8.2f}"
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()

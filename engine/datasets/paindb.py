@@ -1,0 +1,140 @@
+"""PAIN-DB: the binary training set of the paper, merged from UNBC, MIntPAIN and Delaware.
+
+UNBC and MIntPAIN give ``frames_per_class`` frames per subject and class (pain / no pain), spread
+over that subject's frames of the class in time order: the ordered frames are cut into
+``frames_per_class`` equal strata and one frame is drawn at random inside each, so consecutive
+near-duplicate frames are avoided and the draw is seeded per (dataset, subject, class) - the same
+subject gets the same frames whatever else is in the data. A subject with fewer frames of a class gives
+all it has. Delaware is taken whole. CP-PAIN stays separate (external test only).
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from engine.datasets.scan import DATASET_TITLES, DATASETS, find_child, scan_dataset
+from engine.datasets.table import COLUMNS, LABEL_NO_PAIN, LABEL_PAIN, ScanResult, empty_table
+from engine.errors import NotADatasetError
+
+PAINDB_DATASETS = ("mintpain", "delaware", "unbc")  # the order of the paper's Table 2
+SAMPLED_DATASETS = ("unbc", "mintpain")
+# The paper counts 5 levels for UNBC; PSPI runs 0-16, so levels here group it as 0, 1, 2, 3 and >= 4.
+UNBC_LEVEL_CAP = 4
+TABLE2_COLUMNS = ("Dataset", "Users", "Images", "Levels", "Pain", "No pain")
+
+
+def assemble_paindb(scans: dict[str, ScanResult], frames_per_class: int = 20, seed: int = 0) -> pd.DataFrame:
+    """The PAIN-DB sample table (same columns as every scan) from the scans present in ``scans``.
+
+    ``scans`` maps dataset name to its scan; names other than unbc, mintpain and delaware are ignored.
+    """
+    if frames_per_class < 1:
+        raise ValueError("frames_per_class must be at least 1")
+    parts = []
+    for name in PAINDB_DATASETS:
+        if name not in scans:
+            continue
+        table = scans[name].table
+        parts.append(sample_frames(table, frames_per_class, seed) if name in SAMPLED_DATASETS else table)
+    parts = [part for part in parts if len(part)]
+    if not parts:
+        return empty_table()
+    return pd.concat(parts, ignore_index=True)[list(COLUMNS)]
+
+
+def sample_frames(table: pd.DataFrame, frames_per_class: int, seed: int) -> pd.DataFrame:
+    """Stratified draw of up to ``frames_per_class`` rows per (dataset, subject, label), in time order."""
+    picked = []
+    ordered = table.sort_values(["dataset", "subject", "label", "sequence", "frame"], kind="stable")
+    for (dataset, subject, label), group in ordered.groupby(["dataset", "subject", "label"], sort=True):
+        rng = np.random.default_rng([seed, zlib.crc32(f"{dataset}/{subject}/{label}".encode())])
+        picked.append(group.iloc[spread_indices(len(group), frames_per_class, rng)])
+    if not picked:
+        return table.iloc[0:0]
+    return pd.concat(picked).reset_index(drop=True)
+
+
+def spread_indices(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``min(n, k)`` sorted distinct indices into ``range(n)``, one drawn uniformly from each of k equal strata."""
+    if n <= k:
+        return np.arange(n)
+    # Stratum i holds the integers ceil(i n / k) .. ceil((i + 1) n / k) - 1: exact integer bounds,
+    # never empty since n > k, and disjoint, so the draws are distinct.
+    bounds = (np.arange(k + 1) * n + k - 1) // k
+    low, width = bounds[:-1], np.diff(bounds)
+    return low + np.floor(rng.random(k) * width).astype(int)
+
+
+def native_levels(table: pd.DataFrame, dataset: str) -> int:
+    """How many native pain levels the images of ``dataset`` cover (UNBC PSPI grouped as 0-3, >= 4)."""
+    levels = table.loc[table["dataset"] == dataset, "intensity"].dropna()
+    if dataset == "unbc":
+        levels = levels.clip(upper=UNBC_LEVEL_CAP).round()
+    return int(levels.nunique())
+
+
+def dataset_counts(table: pd.DataFrame, dataset: str) -> dict:
+    """Users, images, levels and images per class of one dataset's rows."""
+    rows = table[table["dataset"] == dataset]
+    return {
+        "Dataset": DATASET_TITLES.get(dataset, dataset),
+        "Users": int(rows["subject"].nunique()),
+        "Images": int(len(rows)),
+        "Levels": native_levels(table, dataset),
+        "Pain": int((rows["label"] == LABEL_PAIN).sum()),
+        "No pain": int((rows["label"] == LABEL_NO_PAIN).sum()),
+    }
+
+
+def table2(paindb: pd.DataFrame) -> pd.DataFrame:
+    """The paper's Table 2 for a PAIN-DB table: one row per dataset in it, then a Total row (no Levels)."""
+    rows = [dataset_counts(paindb, name) for name in PAINDB_DATASETS if (paindb["dataset"] == name).any()]
+    total = {"Dataset": "Total", "Levels": None}
+    for column in ("Users", "Images", "Pain", "No pain"):
+        total[column] = int(sum(row[column] for row in rows))
+    out = pd.DataFrame([*rows, total], columns=list(TABLE2_COLUMNS))
+    out["Levels"] = out["Levels"].astype("Int64")
+    return out
+
+
+def scan_root(root: str | os.PathLike, check_images: bool = True, pspi_threshold: float = 0.0, workers: int | None = None) -> dict[str, ScanResult]:
+    """Scan ``root/unbc``, ``root/mintpain``, ``root/delaware`` and ``root/cppain`` where present.
+
+    Raises NotADatasetError when ``root`` holds none of the three PAIN-DB datasets.
+    """
+    root = Path(root).expanduser()
+    folders = {name: find_child(root, name) for name in DATASETS} if root.is_dir() else {}
+    folders = {name: path for name, path in folders.items() if path is not None and path.is_dir()}
+    if not any(name in folders for name in PAINDB_DATASETS):
+        raise NotADatasetError(
+            f"{root} holds none of the folders unbc/, mintpain/ and delaware/: point the command at the folder "
+            "that holds them (for example the output of `painlens synth`)."
+        )
+    return {
+        name: scan_dataset(path, name, check_images=check_images, pspi_threshold=pspi_threshold, workers=workers)
+        for name, path in folders.items()
+    }
+
+
+def render_table2(table: pd.DataFrame, console, title: str, external: dict | None = None) -> None:
+    """Print Table 2 (and CP-PAIN's counts, kept apart) with rich."""
+    from rich.table import Table
+
+    out = Table(title=title)
+    for column in TABLE2_COLUMNS:
+        out.add_column(column, justify="left" if column == "Dataset" else "right")
+    for index, row in table.iterrows():
+        cells = ["" if pd.isna(row[c]) else str(row[c]) for c in TABLE2_COLUMNS]
+        out.add_row(*cells, end_section=index == len(table) - 2)
+    console.print(out)
+    if external is not None:
+        console.print(
+            f"CP-PAIN (external test set, not part of PAIN-DB): {external['Users']} users, {external['Images']} images "
+            f"({external['Pain']} pain, {external['No pain']} no pain).",
+            highlight=False,
+        )

@@ -1,0 +1,304 @@
+"""Explanations of an experiment: LIME masks per run, then heatmaps, region scores and clusters.
+
+Two entry points:
+
+* ``explain_run(model, images, predictions, config, store)`` - one run's masks, called by the grid
+  runner right after training, while the model is in memory (only one model per network is kept on
+  disk, so this is the one moment every run's model exists). Resumable: masks are written in parts
+  and ``done.json`` comes last.
+* ``explain_experiment(config, store)`` - ``painlens explain``: explains finished runs that still lack
+  masks when their model was kept (``model.keras``), reports the others, then normalizes every mask
+  onto the template and writes the experiment's heatmaps, differences, region scores and clusters.
+
+Outputs at the experiment root (see ``output_paths``): ``heatmaps.npz`` (mean heatmaps, stretched
+heatmaps, mean faces, difference maps, the template's landmarks and region map), ``heatmaps.parquet``
+(one row per group, with its ``index`` into the arrays and its image counts), ``heatmap_differences
+.parquet``, ``region_scores.parquet``, ``heatmap_similarity.parquet``, ``heatmap_clusters.parquet``,
+and ``explanations/runs.parquet`` (time spent per run).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from engine.artifacts import ExperimentStore, atomic_path, read_json, write_json, write_parquet
+from engine.config import ExperimentConfig
+from engine.explain.clusters import similarity_tables
+from engine.explain.faces import FaceSource
+from engine.explain.heatmaps import GROUP_COLUMNS, HeatmapAccumulator, dataset_side, difference_maps, stretch
+from engine.explain.lime_masks import BatchedModel, LimeParams, explain_image, image_seed
+from engine.explain.mask_store import STEPS, MaskWriter, is_explained, load_run_masks, run_fingerprint
+from engine.explain.normalize import TEMPLATE_SIZE, TemplateWarp, anchor_points, landmarks_problem
+from engine.explain.regions import OUTSIDE, REGIONS, face_mass_share, region_map, region_scores
+
+KEPT_MODEL = "model.keras"
+FACE_CACHE_ENTRIES = 1024  # warped mean-face inputs kept in memory (48 KiB each at T = 128)
+
+
+def output_paths(store: ExperimentStore) -> dict[str, Path]:
+    root = store.root
+    return {
+        "heatmaps_npz": root / "heatmaps.npz",
+        "heatmaps": root / "heatmaps.parquet",
+        "differences": root / "heatmap_differences.parquet",
+        "regions": root / "region_scores.parquet",
+        "similarity": root / "heatmap_similarity.parquet",
+        "clusters": root / "heatmap_clusters.parquet",
+        "runs": root / "explanations" / "runs.parquet",
+    }
+
+
+# --- which images -----------------------------------------------------------------------------------
+
+def choose_images(predictions: pd.DataFrame, per_class: int, seed: int) -> np.ndarray:
+    """Positions of the rows to explain: per predicted class, up to ``per_class`` PAIN-DB images drawn
+    at random (seeded; the draw depends only on the ids, not their order) and every CP-PAIN image.
+    Sorted by (predicted class, image id)."""
+    ids = predictions["image_id"].astype(str).to_numpy()
+    predicted = predictions["predicted_label"].to_numpy(dtype=int)
+    cppain = predictions["dataset"].astype(str).to_numpy() == "cppain"
+    chosen = []
+    for label in (0, 1):
+        pool = np.flatnonzero((predicted == label) & ~cppain)
+        pool = pool[np.argsort(ids[pool], kind="stable")]
+        if len(pool) > per_class:
+            rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, label])
+            pool = np.sort(rng.choice(pool, size=max(per_class, 0), replace=False))
+        chosen.extend(pool.tolist())
+        chosen.extend(np.flatnonzero((predicted == label) & cppain).tolist())
+    chosen = np.asarray(chosen, dtype=int)
+    return chosen[np.lexsort((ids[chosen], predicted[chosen]))] if len(chosen) else chosen
+
+
+# --- one run ----------------------------------------------------------------------------------------
+
+def explain_run(model, images: np.ndarray, predictions: pd.DataFrame, config: ExperimentConfig,
+                store: ExperimentStore, on_image: Callable[[], None] | None = None) -> dict:
+    """LIME masks for one run's chosen test images, written to ``store.explanation_dir(...)``.
+
+    ``images``: (N, S, S, 3) uint8 model inputs aligned with ``predictions`` (the run's
+    predictions.parquet rows: model, scenario, fold, image_id, dataset, p_pain, predicted_label).
+    Each image is explained for its predicted class. Returns the summary stored in ``done.json``.
+    """
+    if len(images) != len(predictions) or len(predictions) == 0:
+        raise ValueError(f"explain_run needs one image per prediction row, got {len(images)} and {len(predictions)}.")
+    first = predictions.iloc[0]
+    model_name, scenario, fold = str(first["model"]), str(first["scenario"]), int(first["fold"])
+    params = LimeParams.from_section(config.explain)
+    seed = config.experiment.seed
+    chosen = choose_images(predictions, config.explain.images_per_class, seed)
+    rows = predictions.iloc[chosen]
+    ids = rows["image_id"].astype(str).tolist()
+    labels = rows["predicted_label"].to_numpy(dtype=int)
+    fingerprint = run_fingerprint({**params.as_dict(), "seed": seed}, ids, rows["p_pain"].to_numpy(), labels)
+    writer = MaskWriter(store.explanation_dir(model_name, scenario, fold), fingerprint)
+    if writer.finished():
+        return read_json(writer.done_path)
+    done = writer.resume()
+    classifier = BatchedModel(model, params.batch_size)
+    steps = dict.fromkeys(STEPS, 0.0)
+    explained = 0
+    clock = time.perf_counter()
+    for position, image_id, label, dataset, p_pain in zip(chosen, ids, labels, rows["dataset"], rows["p_pain"]):
+        if image_id not in done:
+            explanation = explain_image(images[position], classifier, int(label), params, image_seed(seed, image_id))
+            writer.add(image_id, str(dataset), float(p_pain), explanation)
+            for step in STEPS:
+                steps[step] += explanation.seconds[step]
+            explained += 1
+        if on_image is not None:
+            on_image()
+    seconds = time.perf_counter() - clock
+    summary = {"model": model_name, "scenario": scenario, "fold": fold, "images": len(ids),
+               "explained_now": explained, "resumed": len(ids) - explained, "input_size": int(images.shape[1]),
+               "seconds": round(seconds, 4), "model_seconds": round(classifier.seconds, 4),
+               "step_seconds": {k: round(v, 4) for k, v in steps.items()}, "params": params.as_dict(), "seed": seed}
+    writer.finish(summary)
+    return summary
+
+
+# --- the experiment ---------------------------------------------------------------------------------
+
+def finished_runs(store: ExperimentStore) -> pd.DataFrame:
+    """model, scenario, fold, input_size, weights of every run with done.json."""
+    rows = []
+    for done in sorted((store.root / "runs").glob("*/*/*/done.json")):
+        folder = done.parent
+        info = read_json(done)
+        size = info.get("input_size") or read_json(folder / "split.json").get("input_size")
+        rows.append({"model": folder.parent.parent.name, "scenario": folder.parent.name, "fold": int(folder.name),
+                     "input_size": int(size), "weights": info.get("weights", ""), "folder": folder})
+    return pd.DataFrame(rows, columns=["model", "scenario", "fold", "input_size", "weights", "folder"])
+
+
+def explain_experiment(config: ExperimentConfig, store: ExperimentStore, progress: bool = True,
+                       faces: FaceSource | None = None) -> dict:
+    """Masks still missing (where the model was kept), then heatmaps, regions and clusters; returns a
+    summary with ``notes`` (sentences for the user) and timings."""
+    runs = finished_runs(store)
+    if runs.empty:
+        return {"runs": 0, "notes": ["No finished runs in this experiment yet: nothing to explain."]}
+    if faces is None:
+        if not store.samples.exists():
+            return {"runs": len(runs), "notes": ["samples.parquet is missing: run `painlens run` first."]}
+        faces = FaceSource(pd.read_parquet(store.samples), config.cache_dir(), config.preprocess.margin)
+    clock = time.perf_counter()
+    unexplained = runs[[not is_explained(store.explanation_dir(r.model, r.scenario, r.fold)) for r in runs.itertuples()]]
+    kept = unexplained[[(Path(f) / KEPT_MODEL).exists() for f in unexplained["folder"]]]
+    with _progress(progress) as bar:
+        for run in kept.itertuples():
+            _explain_kept_model(run, config, store, faces, bar)
+        explain_seconds = time.perf_counter() - clock
+        clock = time.perf_counter()
+        explained = runs[[is_explained(store.explanation_dir(r.model, r.scenario, r.fold)) for r in runs.itertuples()]]
+        result = aggregate(explained, store, faces, bar)
+    result["seconds"] = {"explain": round(explain_seconds, 3), "heatmaps": round(time.perf_counter() - clock, 3)}
+    lost = unexplained[[not (Path(f) / KEPT_MODEL).exists() for f in unexplained["folder"]]]
+    result["runs"], result["runs_without_masks"] = len(runs), len(lost)
+    if len(lost):
+        result["notes"].insert(0, f"{len(lost)} finished runs have no masks and no kept model (e.g. "
+                                  f"{lost.iloc[0]['model']}/{lost.iloc[0]['scenario']}/{lost.iloc[0]['fold']}); "
+                                  "they are left out of the heatmaps: rerun them with `painlens run --force`.")
+    return result
+
+
+def _explain_kept_model(run, config: ExperimentConfig, store: ExperimentStore, faces: FaceSource, bar) -> None:
+    import keras
+
+    predictions = pd.read_parquet(Path(run.folder) / "predictions.parquet")
+    rows = predictions.iloc[choose_images(predictions, config.explain.images_per_class, config.experiment.seed)]
+    task = bar.add_task(f"LIME {run.model} / {run.scenario} / {run.fold}", total=len(rows))
+    images = faces.images(rows["image_id"].astype(str).tolist(), int(run.input_size))
+    model = keras.saving.load_model(Path(run.folder) / KEPT_MODEL, compile=False)
+    explain_run(model, images, rows.reset_index(drop=True), config, store, on_image=lambda: bar.advance(task))
+    keras.backend.clear_session()
+
+
+def aggregate(runs: pd.DataFrame, store: ExperimentStore, faces: FaceSource, bar=None,
+              template_size: int = TEMPLATE_SIZE) -> dict:
+    """Warp every mask of ``runs`` (explained runs, as from ``finished_runs``) onto the template and
+    write the heatmap artifacts; returns counts and notes."""
+    warp = TemplateWarp.build(template_size)
+    accumulator = HeatmapAccumulator(template_size)
+    geometry = _Geometry(warp, faces)
+    run_rows = []
+    task = bar.add_task("heatmaps", total=len(runs)) if bar is not None else None
+    for run in runs.sort_values(["input_size", "model", "scenario", "fold"]).itertuples():
+        folder = store.explanation_dir(run.model, run.scenario, run.fold)
+        masks = load_run_masks(folder)
+        for i in range(len(masks)):
+            key = (run.model, run.scenario, dataset_side(str(masks.dataset[i])), int(masks.label[i]))
+            size = masks.segments[i].shape[0]
+            problem, coords = geometry.coordinates(str(masks.image_id[i]), size)
+            if problem:
+                accumulator.fail(key, problem)
+                continue
+            accumulator.add(key, warp.warp(masks.mask(i), coords), geometry.face(str(masks.image_id[i]), size, coords))
+        run_rows.append(_run_timing(read_json(folder / "done.json"), run))
+        if task is not None:
+            bar.advance(task)
+    return _write_outputs(store, accumulator, warp, runs, pd.DataFrame(run_rows))
+
+
+class _Geometry:
+    """Per (image, input size): the landmark check and the warp coordinates; warped faces, LRU-cached."""
+
+    def __init__(self, warp: TemplateWarp, faces: FaceSource):
+        self.warp, self.faces = warp, faces
+        self._anchors: dict[tuple[str, int], tuple[str, np.ndarray | None]] = {}
+        self._faces: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+
+    def coordinates(self, image_id: str, size: int) -> tuple[str, np.ndarray | None]:
+        key = (image_id, size)
+        if key not in self._anchors:
+            points = self.faces.landmarks(image_id, size)
+            problem = landmarks_problem(points, size)
+            anchors = None
+            if not problem:
+                anchors = anchor_points(points, size)
+                if self.warp.folded_triangles(anchors):
+                    problem, anchors = "landmarks fold the face mesh", None
+            self._anchors[key] = (problem, anchors)
+        problem, anchors = self._anchors[key]
+        return problem, None if anchors is None else self.warp.coordinates(anchors)
+
+    def face(self, image_id: str, size: int, coords: np.ndarray) -> np.ndarray:
+        key = (image_id, size)
+        if key in self._faces:
+            self._faces.move_to_end(key)
+        else:
+            image = self.faces.images([image_id], size)[0]
+            self._faces[key] = np.clip(np.round(self.warp.warp(image, coords)), 0, 255).astype(np.uint8)
+            if len(self._faces) > FACE_CACHE_ENTRIES:
+                self._faces.popitem(last=False)
+        return self._faces[key]
+
+
+def _run_timing(done: dict, run) -> dict:
+    explained = int(done.get("explained_now", 0))
+    seconds, model_seconds = float(done.get("seconds", 0.0)), float(done.get("model_seconds", 0.0))
+    return {"model": run.model, "scenario": run.scenario, "fold": run.fold, "input_size": run.input_size,
+            "images": int(done.get("images", 0)), "explained_now": explained, "seconds": seconds,
+            "model_seconds": model_seconds, "lime_seconds": seconds - model_seconds,
+            "seconds_per_image": seconds / explained if explained else np.nan,
+            "lime_overhead": (seconds - model_seconds) / model_seconds if model_seconds > 0 else np.nan}
+
+
+def _write_outputs(store: ExperimentStore, accumulator: HeatmapAccumulator, warp: TemplateWarp,
+                   runs: pd.DataFrame, timings: pd.DataFrame) -> dict:
+    from engine.models.registry import get_spec
+
+    paths = output_paths(store)
+    groups = accumulator.frame()
+    heat, mean_faces = accumulator.arrays()
+    labels = region_map(warp)
+    pretrained = {m: bool(get_spec(m).pretrained) for m in sorted(set(runs["model"]))}
+    weights = runs.groupby("model")["weights"].agg(lambda w: ",".join(sorted(set(map(str, w)))))
+    sizes = runs.groupby("model")["input_size"].first()
+    groups["pretrained"] = groups["model"].map(pretrained)
+    groups["weights"] = groups["model"].map(weights)
+    groups["input_size"] = groups["model"].map(sizes)
+    groups["face_mass_share"] = [face_mass_share(heat[i], labels) if n else np.nan
+                                 for i, n in zip(groups["index"], groups["n_images"])]
+    groups["heat_min"] = [float(np.nanmin(heat[i])) if n else np.nan for i, n in zip(groups["index"], groups["n_images"])]
+    groups["heat_max"] = [float(np.nanmax(heat[i])) if n else np.nan for i, n in zip(groups["index"], groups["n_images"])]
+    region_frames = [region_scores(heat[row.index], labels).assign(**{c: getattr(row, c) for c in ("index", *GROUP_COLUMNS)},
+                                                                    class_name=row.class_name, n_images=row.n_images)
+                     for row in groups.itertuples() if row.n_images]
+    regions = pd.concat(region_frames, ignore_index=True) if region_frames else pd.DataFrame()
+    diff_rows, diffs = difference_maps(groups, heat)
+    similarity, clusters = similarity_tables(groups, heat, labels != OUTSIDE, pretrained)
+    stretched = np.stack([stretch(h) if np.isfinite(h).all() else h for h in heat]) if len(heat) else heat
+    with atomic_path(paths["heatmaps_npz"]) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, heatmaps=heat, stretched=stretched.astype(np.float32), faces=mean_faces,
+                                differences=diffs, template_landmarks=warp.landmarks.astype(np.float32),
+                                template_anchors=warp.anchors.astype(np.float32), regions=labels,
+                                region_names=np.array(REGIONS, dtype=str))
+    for name, frame in (("differences", diff_rows), ("regions", regions), ("similarity", similarity),
+                        ("clusters", clusters), ("runs", timings), ("heatmaps", groups)):
+        write_parquet(paths[name], frame)  # heatmaps.parquet last: its presence means the set is complete
+    failed = int(groups["n_landmark_failed"].sum()) if len(groups) else 0
+    notes = []
+    if failed:
+        notes.append(f"{failed} explained images were left out of the heatmaps because their landmarks failed "
+                     "(counts per heatmap in heatmaps.parquet).")
+    return {"heatmaps": len(groups), "explained_runs": len(runs), "masks": int(groups["n_explained"].sum()) if len(groups) else 0,
+            "landmark_failures": failed, "notes": notes, "timings": timings}
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator:
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("ETA"), TimeRemainingColumn(), disable=not enabled) as bar:
+        yield bar

@@ -1,0 +1,169 @@
+"""One run's LIME masks on disk: ``explanations/<model>/<scenario>/<fold>/``, resumable like the runs.
+
+    part-00000.npz, part-00001.npz ...   up to PART_SIZE images each, written atomically
+    done.json                            written last: every chosen image is explained
+
+A part holds, per image: ``image_id``, ``dataset``, ``label`` (the class explained), ``p_pain``,
+``score`` (R² of LIME's local fit), ``n_superpixels``, ``weights`` (float16, one per superpixel, zero
+padded to the part's widest), ``segments`` (uint8 superpixel map at the model's input size) and
+``seconds`` (segment, perturb, predict, fit). No pickles: every array is plain numeric or unicode.
+
+Every part and ``done.json`` carry the run's *fingerprint*: a digest of the LIME parameters, the
+chosen images and the run's stored p(pain) for them. A retrained model that predicts differently, or
+other parameters, give another fingerprint, and parts with a stale one are deleted on resume rather
+than mixed with the new model's masks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.artifacts import atomic_path, read_json, write_json
+from engine.explain.lime_masks import Explanation
+
+PART_SIZE = 16
+STEPS = ("segment", "perturb", "predict", "fit")
+_PART = re.compile(r"part-(\d{5})\.npz$")
+
+
+def run_fingerprint(params: dict, image_ids: list[str], p_pain: np.ndarray, labels: np.ndarray) -> str:
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
+    digest.update("\n".join(image_ids).encode("utf-8"))
+    digest.update(np.ascontiguousarray(p_pain, dtype="<f4").tobytes())
+    digest.update(np.ascontiguousarray(labels, dtype="<i1").tobytes())
+    return digest.hexdigest()[:20]
+
+
+@dataclass
+class RunMasks:
+    """All masks of one run, stacked: arrays of length N (or N x ...)."""
+
+    image_id: np.ndarray  # (N,) str
+    dataset: np.ndarray  # (N,) str
+    label: np.ndarray  # (N,) int8, the class explained
+    p_pain: np.ndarray  # (N,) float32
+    score: np.ndarray  # (N,) float32
+    weights: list[np.ndarray]  # N arrays (K_i,) float32
+    segments: list[np.ndarray]  # N arrays (S, S) uint8
+    seconds: np.ndarray  # (N, 4) float32, per STEPS
+
+    def __len__(self) -> int:
+        return len(self.image_id)
+
+    def mask(self, i: int) -> np.ndarray:
+        """(S, S) float32 positive LIME weights of image i painted on its superpixels."""
+        return np.maximum(self.weights[i], 0.0)[self.segments[i]]
+
+
+class MaskWriter:
+    """Writes one run's parts as images are explained; resumes from the parts already there."""
+
+    def __init__(self, folder: Path, fingerprint: str):
+        self.folder = Path(folder)
+        self.fingerprint = fingerprint
+        self._rows: list[dict] = []
+        self._next_part = 0
+
+    @property
+    def done_path(self) -> Path:
+        return self.folder / "done.json"
+
+    def finished(self) -> bool:
+        if not self.done_path.exists():
+            return False
+        try:
+            return read_json(self.done_path).get("fingerprint") == self.fingerprint
+        except (OSError, ValueError):
+            return False
+
+    def resume(self) -> set[str]:
+        """Ids already explained under this fingerprint; stale or unreadable parts are deleted."""
+        if self.done_path.exists() and not self.finished():
+            self.done_path.unlink()
+        done: set[str] = set()
+        for path in _part_paths(self.folder):
+            part = _read_part(path)
+            if part is None or str(part["fingerprint"]) != self.fingerprint:
+                path.unlink()
+                continue
+            done.update(str(i) for i in part["image_id"])
+            self._next_part = max(self._next_part, int(_PART.search(path.name).group(1)) + 1)
+        return done
+
+    def add(self, image_id: str, dataset: str, p_pain: float, explanation: Explanation) -> None:
+        self._rows.append({"image_id": image_id, "dataset": dataset, "p_pain": p_pain, "exp": explanation})
+        if len(self._rows) >= PART_SIZE:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._rows:
+            return
+        exps = [row["exp"] for row in self._rows]
+        width = max(len(e.weights) for e in exps)
+        weights = np.zeros((len(exps), width), dtype=np.float16)
+        for i, e in enumerate(exps):
+            weights[i, :len(e.weights)] = e.weights
+        arrays = {
+            "fingerprint": np.array(self.fingerprint),
+            "image_id": np.array([row["image_id"] for row in self._rows], dtype=str),
+            "dataset": np.array([row["dataset"] for row in self._rows], dtype=str),
+            "label": np.array([e.label for e in exps], dtype=np.int8),
+            "p_pain": np.array([row["p_pain"] for row in self._rows], dtype=np.float32),
+            "score": np.array([e.score for e in exps], dtype=np.float32),
+            "n_superpixels": np.array([len(e.weights) for e in exps], dtype=np.int16),
+            "weights": weights,
+            "segments": np.stack([e.segments for e in exps]),
+            "seconds": np.array([[e.seconds[s] for s in STEPS] for e in exps], dtype=np.float32),
+        }
+        target = self.folder / f"part-{self._next_part:05d}.npz"
+        with atomic_path(target) as tmp:
+            with open(tmp, "wb") as handle:
+                np.savez_compressed(handle, **arrays)
+        self._next_part += 1
+        self._rows = []
+
+    def finish(self, summary: dict) -> None:
+        self.flush()
+        write_json(self.done_path, {"fingerprint": self.fingerprint, **summary})
+
+
+def _part_paths(folder: Path) -> list[Path]:
+    return sorted(p for p in Path(folder).glob("part-*.npz") if _PART.search(p.name))
+
+
+def _read_part(path: Path) -> dict | None:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (OSError, ValueError, KeyError, EOFError):
+        return None  # a damaged part (e.g. disk full): explained again
+
+
+def is_explained(folder: Path) -> bool:
+    return (Path(folder) / "done.json").exists()
+
+
+def load_run_masks(folder: Path) -> RunMasks:
+    """Every mask of a finished run (``done.json`` present), in part order."""
+    folder = Path(folder)
+    fingerprint = read_json(folder / "done.json")["fingerprint"]
+    parts = [p for p in (_read_part(path) for path in _part_paths(folder)) if p is not None
+             and str(p["fingerprint"]) == fingerprint]
+    weights, segments = [], []
+    for part in parts:
+        for row, n in enumerate(part["n_superpixels"]):
+            weights.append(part["weights"][row, :n].astype(np.float32))
+            segments.append(part["segments"][row])
+
+    def stack(key: str, dtype, empty_shape=(0,)) -> np.ndarray:
+        return np.concatenate([p[key] for p in parts]).astype(dtype) if parts else np.zeros(empty_shape, dtype)
+
+    return RunMasks(image_id=stack("image_id", str), dataset=stack("dataset", str), label=stack("label", np.int8),
+                    p_pain=stack("p_pain", np.float32), score=stack("score", np.float32), weights=weights,
+                    segments=segments, seconds=stack("seconds", np.float32, (0, len(STEPS))))

@@ -1,0 +1,1 @@
+"""The ten networks behind one registry; see :mod:`engine.models.registry`."""

@@ -1,0 +1,155 @@
+"""The ten networks behind one registry: name → builder and facts (input size, pretrained?, optimizer).
+
+In the style of timm: adding an eleventh network is one ``ModelSpec`` entry. ``build_model`` wraps
+any builder the same way::
+
+    uint8 image (N, S, S, 3) → [augmentation, train only, in 0..255 with white fill]
+                             → scaling (Rescaling 1/255, or the base's preprocess_input)
+                             → network → softmax (N, num_classes), index 1 = pain
+
+Minimum input sizes: ``keras.applications`` refuses InceptionV3 below 75 px and Xception below 71 px
+(VGG and ResNet: 32 px). The scratch networks pool with ``padding="same"``, so no feature map ever
+shrinks to zero (AlexNet at 32 px: 8 → 4 → 2 → 1), but below 32 px a face is no longer a face and
+augmentation shifts are under one pixel, so 32 px is their documented minimum too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.config import TrainingSection
+from engine.errors import ConfigError
+from engine.models import pretrained, scratch
+from engine.models.weights import WeightsFile, resolve_weights
+
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+INPUT_SCALINGS = ("rescale", "preprocess_input")
+MIXED_PRECISION_MODES = ("auto", "on", "off")
+CLASS_WEIGHTS = ("none", "balanced")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the project knows about one network.
+
+    ``builder(x, num_classes, seed[, weights_path])`` maps the scaled image tensor to class
+    probabilities; ``input_size`` is the authors' side length in pixels; ``optimizer`` is the
+    authors' default (a Keras optimizer name).
+    """
+
+    name: str
+    builder: Callable
+    input_size: int
+    pretrained: bool
+    optimizer: str
+    min_input_size: int = 32
+    weights: WeightsFile | None = None  # the ImageNet file of a pretrained base
+    preprocess_module: str = ""  # keras.applications module whose preprocess_input fits the base
+
+
+def _base(name: str, module: str, weights: WeightsFile, min_size: int = 32) -> ModelSpec:
+    return ModelSpec(name, pretrained.make_builder(name), 224, True, "adam", min_size, weights, module)
+
+
+def _notop(stem: str, subfolder: str, md5: str) -> WeightsFile:
+    return WeightsFile(f"{stem}_weights_tf_dim_ordering_tf_kernels_notop.h5", subfolder, md5)
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("AlexNet", scratch.alexnet, 224, False, "rmsprop"),
+        ModelSpec("SongNet", scratch.songnet, 224, False, "rmsprop"),
+        ModelSpec("WeiNet", scratch.weinet, 64, False, "rmsprop"),
+        ModelSpec("SilNet", scratch.silnet, 150, False, "adam"),
+        _base("VGG16", "vgg16", _notop("vgg16", "vgg16", "6d6bbae143d832006294945121d1f1fc")),
+        _base("VGG19", "vgg19", _notop("vgg19", "vgg19", "253f8cb515780f3b799900260a226db6")),
+        _base("ResNet50", "resnet50", _notop("resnet50", "resnet", "4d473c1dd8becc155b73f8504c6f6626")),
+        _base("ResNet101V2", "resnet_v2", _notop("resnet101v2", "resnet", "c0ed64b8031c3730f411d2eb4eea35b5")),
+        _base("InceptionV3", "inception_v3",
+              _notop("inception_v3", "inception_v3", "bcbd6486424b2319ff4ef7d526e38f63"), min_size=75),
+        _base("Xception", "xception", _notop("xception", "xception", "b0042744bf5b25fce3cb969f33bebb97"),
+              min_size=71),
+    )
+}
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The entry for ``name``; ConfigError naming the ten choices when there is none."""
+    if name not in MODELS:
+        raise ConfigError(f"Unknown network '{name}'; choose from {', '.join(MODELS)}.")
+    return MODELS[name]
+
+
+def input_size_for(name: str, training: TrainingSection | None = None) -> int:
+    """The side length (px) ``name`` is trained at: the config's override, else the authors' size."""
+    spec = get_spec(name)
+    size = (training.input_size if training else {}).get(name, spec.input_size)
+    if size < spec.min_input_size:
+        raise ConfigError(f"{name} needs inputs of at least {spec.min_input_size} px, but training.input_size "
+                          f"asks for {size}; raise it to {spec.min_input_size} or more.")
+    return size
+
+
+def check_training(training: TrainingSection) -> None:
+    """Refuse, with one sentence, settings of [training] that no network could train with."""
+    for name in (*training.models, *training.input_size):
+        input_size_for(name, training)
+    if training.optimizer and training.optimizer.lower() not in OPTIMIZERS:
+        raise ConfigError(f"training.optimizer '{training.optimizer}' is not one of {', '.join(OPTIMIZERS)} "
+                          f"(or empty for each network's default).")
+    for key, value, allowed in (("input_scaling", training.input_scaling, INPUT_SCALINGS),
+                                ("mixed_precision", training.mixed_precision, MIXED_PRECISION_MODES),
+                                ("class_weight", training.class_weight, CLASS_WEIGHTS)):
+        if value not in allowed:
+            raise ConfigError(f"training.{key} must be one of {', '.join(allowed)}, not '{value}'.")
+    for key in ("epochs", "batch_size"):
+        if getattr(training, key) < 1:
+            raise ConfigError(f"training.{key} must be at least 1.")
+    if training.micro_batch_size < 0 or training.learning_rate <= 0:
+        raise ConfigError("training.micro_batch_size must be 0 (auto) or more, and learning_rate positive.")
+
+
+def build_model(name: str, input_size: int | None = None, num_classes: int = 2, weights: str = "imagenet",
+                augment: bool = True, seed: int = 0, input_scaling: str = "rescale",
+                weights_dir: str | Path | None = None, mixed_precision: bool = False):
+    """Build network ``name`` for uint8-valued images (N, S, S, 3) → probabilities (N, num_classes).
+
+    ``weights`` ("imagenet" or "none") matters for pretrained bases only; ImageNet files are looked
+    up in ``weights_dir`` (default: Keras's cache) before anything is built, so a missing file fails
+    at once with MissingWeightsError. ``input_scaling="preprocess_input"`` uses the base's own
+    preprocessing; scratch networks always rescale to [0, 1]. With ``mixed_precision`` the layers
+    compute in float16 and the softmax stays float32. Call ``keras.utils.set_random_seed`` first
+    for repeatable initial weights; ``seed`` seeds the augmentation and dropout layers.
+    """
+    import keras
+
+    spec = get_spec(name)
+    size = input_size or spec.input_size
+    if size < spec.min_input_size:
+        raise ConfigError(f"{name} needs inputs of at least {spec.min_input_size} px, not {size}.")
+    if weights not in ("imagenet", "none"):
+        raise ConfigError(f"weights must be \"imagenet\" or \"none\", not '{weights}'.")
+    extra = {}
+    if spec.pretrained:
+        use_imagenet = weights == "imagenet"
+        extra["weights_path"] = str(resolve_weights(name, spec.weights, weights_dir)) if use_imagenet else None
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16" if mixed_precision else "float32")
+    try:
+        inputs = keras.Input((size, size, 3), name="image")
+        x = inputs
+        if augment:
+            from engine.models.augment import augmentation
+
+            x = augmentation(seed)(x)
+        if input_scaling == "preprocess_input" and spec.preprocess_module:
+            x = pretrained.ImageNetPreprocess(spec.preprocess_module, name="preprocess")(x)
+        else:
+            x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(x)
+        outputs = spec.builder(x, num_classes, seed, **extra)
+        return keras.Model(inputs, outputs, name=name)
+    finally:
+        keras.config.set_dtype_policy(previous)

@@ -1,0 +1,98 @@
+"""Face detection with MTCNN and the square crop around the face.
+
+The detector keeps the highest-confidence face. The crop is a square centred on the MTCNN box, of
+side ``max(box width, box height) * (1 + 2 * margin)``; where it leaves the image it is padded with
+white (255, 255, 255), the colour the background becomes anyway. All coordinates are in pixels,
+x to the right and y down, with (0, 0) the top-left corner of the top-left pixel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+WHITE = (255, 255, 255)
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    """One detected face: box corners in image pixels and MTCNN's confidence in [0, 1]."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    confidence: float
+
+    @property
+    def width(self) -> float:
+        return self.x2 - self.x1
+
+    @property
+    def height(self) -> float:
+        return self.y2 - self.y1
+
+
+@dataclass(frozen=True)
+class CropBox:
+    """The square region of the source image that becomes the crop: top-left corner and side, in pixels."""
+
+    left: int
+    top: int
+    side: int
+
+    def to_crop(self, points: np.ndarray, crop_size: int) -> np.ndarray:
+        """Map (K, 2) image-pixel points into the ``crop_size`` x ``crop_size`` crop's pixels."""
+        scale = crop_size / self.side
+        offset = np.array([self.left, self.top], dtype=np.float64)
+        return (np.asarray(points, dtype=np.float64) - offset) * scale
+
+
+class FaceDetector:
+    """MTCNN, created once (TensorFlow import and weight loading take seconds): reuse one per process."""
+
+    def __init__(self) -> None:
+        from mtcnn import MTCNN  # imports TensorFlow: only when a detector is really needed
+
+        self._mtcnn = MTCNN()
+        self.calls = 0  # detections run by this instance (tests check that a warm cache runs none)
+
+    def detect(self, rgb: np.ndarray) -> FaceBox | None:
+        """The highest-confidence face in an (H, W, 3) uint8 RGB image, or None when MTCNN finds none."""
+        self.calls += 1
+        # fit_to_image=False keeps the box MTCNN predicted even where it passes the image edge, so the
+        # crop stays centred on the face; the crop pads with white instead.
+        rows = self._mtcnn.detect_faces(rgb, fit_to_image=False, output_type="numpy", box_format="xyxy")
+        rows = np.asarray(rows, dtype=np.float64)
+        if rows.size == 0:
+            return None
+        # Row layout: image index, x1, y1, x2, y2, confidence, five keypoints. Ties keep the first row.
+        best = rows[int(np.argmax(rows[:, 5]))]
+        return FaceBox(*(float(v) for v in best[1:5]), confidence=float(best[5]))
+
+
+def square_crop_box(face: FaceBox, margin: float) -> CropBox:
+    """The square around ``face``: side = longer box side * (1 + 2 * margin), same centre as the box."""
+    side = max(face.width, face.height) * (1.0 + 2.0 * margin)
+    side_px = max(1, int(round(side)))
+    cx = (face.x1 + face.x2) / 2.0
+    cy = (face.y1 + face.y2) / 2.0
+    return CropBox(left=int(round(cx - side_px / 2.0)), top=int(round(cy - side_px / 2.0)), side=side_px)
+
+
+def crop_square(rgb: np.ndarray, box: CropBox, crop_size: int) -> np.ndarray:
+    """Cut ``box`` out of an (H, W, 3) uint8 image, white where it leaves the image, resized to
+    (crop_size, crop_size, 3) uint8."""
+    height, width = rgb.shape[:2]
+    canvas = np.full((box.side, box.side, 3), 255, dtype=np.uint8)
+    # Overlap of the square with the image, in image coordinates, then in canvas coordinates.
+    x0, y0 = max(box.left, 0), max(box.top, 0)
+    x1, y1 = min(box.left + box.side, width), min(box.top + box.side, height)
+    if x1 > x0 and y1 > y0:
+        canvas[y0 - box.top : y1 - box.top, x0 - box.left : x1 - box.left] = rgb[y0:y1, x0:x1, :3]
+    if box.side == crop_size:
+        return canvas
+    # LANCZOS antialiases when shrinking; PIL's resampling is deterministic across runs and machines.
+    return np.asarray(Image.fromarray(canvas).resize((crop_size, crop_size), Image.Resampling.LANCZOS))

@@ -1,0 +1,174 @@
+"""Model versus clinicians on CP-PAIN: each test image linked to its video's clinician scores.
+
+The link. CP-PAIN's ``manifest.csv`` (image,video_id,subject,frame,label,pain_source) names the video
+of each image file. The sample table's id for a CP-PAIN image is assumed to be
+``cppain/<subject>/<video_id>/<frame>`` (``engine.datasets.table``: ``<dataset>/<subject>/<sequence>/
+<frame>``, the sequence being the video). An image is linked (1) by the second-to-last part of its
+image id when that is a video id of the manifest, else (2) by a part of its image id or its ``path``
+whose file name or stem is a manifest ``image``. The join with the ratings is then on ``video_id``
+alone, so it does not depend on how an adapter spells frames. Unlinked images are counted, not guessed.
+
+Per (model, scenario, fold) and scale: Spearman's rho between p(pain) and the video's mean score,
+ROC-AUC of p(pain) against the video's binary label (no pain only when every rater gave 0), and
+Cohen's kappa between the predicted label and that binary label (the FACS row is the paper's
+labelling). Labels: 0 no pain, 1 pain. Where a metric is undefined the row says why in ``note``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pandas as pd
+
+from engine.errors import NotADatasetError
+from engine.ratings.forms import scale_label
+from engine.ratings.scores import video_labels
+
+PREDICTION_COLUMNS = ("model", "scenario", "fold", "image_id", "subject", "dataset", "true_label", "p_pain",
+                      "predicted_label")
+AGREEMENT_COLUMNS = ("model", "scenario", "fold", "scale", "n_images", "n_videos", "n_unlinked", "pain_share",
+                     "spearman_rho", "spearman_p", "roc_auc", "kappa", "note")
+METRICS = ("spearman_rho", "roc_auc", "kappa")
+
+
+def read_cppain_manifest(path: str | Path) -> pd.DataFrame:
+    """CP-PAIN ``manifest.csv`` as text columns; NotADatasetError when it lacks image or video_id."""
+    path = Path(path)
+    if not path.is_file():
+        raise NotADatasetError(f"No CP-PAIN manifest at {path}; it should list image,video_id,subject,frame,label,pain_source.")
+    try:
+        manifest = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        raise NotADatasetError(f"{path} is not a readable CSV manifest; save it as UTF-8 CSV.") from None
+    manifest = manifest.apply(lambda column: column.str.strip())  # ids are compared as text
+    missing = [column for column in ("image", "video_id") if column not in manifest]
+    if missing:
+        raise NotADatasetError(f"{path} lacks the column(s) {', '.join(missing)}; the CP-PAIN manifest has "
+                               "image,video_id,subject,frame,label,pain_source.")
+    return manifest
+
+
+def link_images_to_videos(predictions: pd.DataFrame, manifest: pd.DataFrame) -> pd.Series:
+    """Video id of each prediction row ("" where no link is found), aligned with ``predictions``."""
+    videos = set(manifest["video_id"].astype(str))
+    by_name: dict[str, str] = {}
+    for image, video in zip(manifest["image"].astype(str), manifest["video_id"].astype(str)):
+        name = PurePosixPath(image.replace("\\", "/")).name
+        by_name.setdefault(name, video)
+        by_name.setdefault(PurePosixPath(name).stem, video)
+    paths = predictions["path"].astype(str) if "path" in predictions else pd.Series("", index=predictions.index)
+    linked = []
+    for image_id, path in zip(predictions["image_id"].astype(str), paths):
+        parts = image_id.replace("\\", "/").split("/")
+        if len(parts) >= 2 and parts[-2] in videos:
+            linked.append(parts[-2])
+            continue
+        candidates = [*parts, PurePosixPath(path.replace("\\", "/")).name]
+        names = [c for part in candidates if part for c in (part, PurePosixPath(part).stem)]
+        linked.append(next((by_name[n] for n in names if n in by_name), ""))
+    return pd.Series(linked, index=predictions.index, dtype=str)
+
+
+def model_vs_clinicians(predictions: pd.DataFrame, manifest: pd.DataFrame, scores: pd.DataFrame,
+                        scenario: str = "external") -> pd.DataFrame:
+    """Agreement of each network with the clinicians (AGREEMENT_COLUMNS), one row per run and scale.
+
+    ``predictions``: PREDICTION_COLUMNS (``subject``, ``dataset``, ``true_label`` optional); only
+    CP-PAIN rows (dataset "cppain", or an image id starting "cppain/") of ``scenario`` are used.
+    ``scores``: :func:`engine.ratings.scale_scores` output.
+    """
+    frame = _cppain_rows(predictions, scenario)
+    labels = video_labels(scores)
+    if frame.empty or labels.empty:
+        return pd.DataFrame(columns=list(AGREEMENT_COLUMNS))
+    frame["video_id"] = link_images_to_videos(frame, manifest)
+    rows = []
+    for (model, scen, fold), run in frame.groupby(["model", "scenario", "fold"], sort=True):
+        for scale, per_video in labels.groupby("scale", sort=False):
+            joined = run.merge(per_video[["video", "mean_score", "label"]], left_on="video_id", right_on="video")
+            metrics = _metrics(joined, scale_label(scale))
+            rows.append({"model": model, "scenario": scen, "fold": fold, "scale": scale, "n_images": len(joined),
+                         "n_videos": joined["video"].nunique(), "n_unlinked": int(len(run) - len(joined)),
+                         "pain_share": float(joined["label"].mean()) if len(joined) else math.nan, **metrics})
+    return pd.DataFrame(rows, columns=list(AGREEMENT_COLUMNS))
+
+
+def _cppain_rows(predictions: pd.DataFrame, scenario: str) -> pd.DataFrame:
+    missing = [c for c in ("image_id", "p_pain", "predicted_label") if c not in predictions]
+    if missing:
+        raise ValueError(f"predictions lack the column(s) {', '.join(missing)}")
+    frame = predictions.copy()
+    for column, default in (("model", ""), ("scenario", scenario), ("fold", 0)):
+        if column not in frame:
+            frame[column] = default
+    is_cppain = frame["dataset"].astype(str).eq("cppain") if "dataset" in frame else \
+        frame["image_id"].astype(str).str.startswith("cppain/")
+    return frame[is_cppain & frame["scenario"].astype(str).eq(scenario)].reset_index(drop=True)
+
+
+def _metrics(joined: pd.DataFrame, scale: str) -> dict:
+    """Spearman, ROC-AUC and kappa for one run and scale; NaN and a sentence where undefined."""
+    from scipy.stats import spearmanr
+    from sklearn.metrics import cohen_kappa_score, roc_auc_score
+
+    out = {"spearman_rho": math.nan, "spearman_p": math.nan, "roc_auc": math.nan, "kappa": math.nan}
+    if joined.empty:
+        return {**out, "note": f"No image of this run is linked to a video rated on {scale}."}
+    notes = []
+    p_pain = joined["p_pain"].to_numpy(dtype=float)
+    mean = joined["mean_score"].to_numpy(dtype=float)
+    label = joined["label"].to_numpy(dtype=int)
+    predicted = joined["predicted_label"].to_numpy(dtype=int)
+    if np.ptp(p_pain) == 0 or np.ptp(mean) == 0:
+        notes.append(f"Spearman's rho is undefined: {'p(pain)' if np.ptp(p_pain) == 0 else 'the mean score'} is constant.")
+    else:
+        rho, pval = spearmanr(p_pain, mean)
+        out.update(spearman_rho=float(rho), spearman_p=float(pval))
+    if len(set(label)) < 2:
+        notes.append(f"ROC-AUC is undefined: every linked video is rated {'pain' if label[0] else 'no pain'} on {scale}.")
+    else:
+        out["roc_auc"] = float(roc_auc_score(label, p_pain))
+    if len(set(label) | set(predicted)) < 2:
+        notes.append("Cohen's kappa is undefined: the network and the clinicians use one and the same class only.")
+    else:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")  # one-sided tables: kappa is 0 by definition, no warning needed
+            out["kappa"] = float(cohen_kappa_score(label, predicted))
+    return {**out, "note": " ".join(notes)}
+
+
+def summarize_model_agreement(agreement: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard deviation over runs (folds / seeds) per (model, scenario, scale)."""
+    if agreement.empty:
+        return pd.DataFrame(columns=["model", "scenario", "scale", "runs", "n_images",
+                                     *(f"{m}_{s}" for m in METRICS for s in ("mean", "std"))])
+    grouped = agreement.groupby(["model", "scenario", "scale"], sort=True)
+    summary = grouped.agg(runs=("fold", "nunique"), n_images=("n_images", "mean"),
+                          **{f"{m}_{s}": (m, s) for m in METRICS for s in ("mean", "std")})
+    return summary.reset_index()
+
+
+def read_external_predictions(store_root: str | Path, scenario: str = "external") -> pd.DataFrame:
+    """Every finished run's predictions for ``scenario`` from ``<store_root>/runs/<model>/<scenario>/<fold>/``.
+
+    Runs without ``done.json`` are skipped (a half-finished run is never trusted). Columns missing
+    from a file (model, scenario, fold, dataset) are filled from the folder names and image ids.
+    """
+    frames = []
+    for path in sorted(Path(store_root).glob(f"runs/*/{scenario}/*/predictions.parquet")):
+        if not (path.parent / "done.json").exists():
+            continue
+        frame = pd.read_parquet(path)
+        fold = path.parent.name
+        frame["model"] = frame["model"] if "model" in frame else path.parent.parent.parent.name
+        frame["scenario"] = frame["scenario"] if "scenario" in frame else scenario
+        frame["fold"] = frame["fold"] if "fold" in frame else (int(fold) if fold.isdigit() else fold)
+        if "dataset" not in frame:
+            frame["dataset"] = frame["image_id"].astype(str).str.split("/").str[0]
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,185 @@
+"""One training run: arrays in, a trained Keras model and its per-epoch history out.
+
+Reads top to bottom like a Keras example: seed, model, compile, fit. Only Keras 3 and NumPy, so the
+same code runs with ``KERAS_BACKEND=tensorflow`` and ``KERAS_BACKEND=jax``. Images come from the face
+cache as uint8 arrays (N, S, S, 3) already at the network's input size; labels are 0 = no pain,
+1 = pain, trained as a 2-way softmax (index 1 = pain) with categorical cross-entropy.
+
+Choices worth knowing:
+- Seeds: ``keras.utils.set_random_seed`` (Python, NumPy, backend, Keras's seed generators) before
+  the model is built; augmentation and dropout layers take seeds derived from the run's seed. On a
+  CPU two runs with the same seed give the same predictions.
+- Mixed precision ("auto"): float16 compute when the backend sees a GPU, float32 otherwise.
+- Memory: on a CPU a batch of 128 images of 224 px through VGG19 needs tens of GB of activations,
+  so the batch is split into micro-batches of at most 32 (``training.micro_batch_size``) and the
+  optimizer accumulates their gradients (``gradient_accumulation_steps``): one update per batch as
+  configured. BatchNorm statistics are then per micro-batch.
+- Class imbalance: by default none is corrected, as the authors did; PAIN-DB is balanced by
+  construction (20 frames per subject and class). ``training.class_weight = "balanced"`` weights
+  each class by n / (2 n_class).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from engine.config import TrainingSection
+from engine.models.registry import build_model, check_training, get_spec, input_size_for
+
+CPU_MICRO_BATCH = 32  # largest micro-batch on a CPU when training.micro_batch_size is 0 (auto)
+_OPTIMIZERS = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}
+
+
+@dataclass
+class TrainResult:
+    """The trained model, one dict per epoch (epoch, loss, accuracy[, val_loss, val_accuracy],
+    seconds), and ``info``: what actually ran (sizes, optimizer, precision, weights, backend)."""
+
+    model: keras.Model
+    history: list[dict[str, float]]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def weights_used(self) -> str:
+        """"imagenet" or "none": how the network's weights started."""
+        return str(self.info.get("weights", "none"))
+
+
+def gpu_available() -> bool:
+    """True when the Keras backend sees a GPU."""
+    try:
+        return any(str(d).lower().startswith("gpu") for d in keras.distribution.list_devices())
+    except (RuntimeError, ValueError):  # a backend without a device list: treat as CPU
+        return False
+
+
+def micro_batching(batch_size: int, micro_batch_size: int, on_gpu: bool) -> tuple[int, int]:
+    """(images per pass, passes per update) for a configured batch; their product is ≤ batch_size."""
+    cap = micro_batch_size or (batch_size if on_gpu else CPU_MICRO_BATCH)
+    steps = max(1, math.ceil(batch_size / cap))
+    return batch_size // steps, steps
+
+
+def train_run(model_name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray | None = None,
+              y_val: np.ndarray | None = None, config: TrainingSection = TrainingSection(), seed: int = 0,
+              on_epoch: Callable[[dict[str, float]], None] | None = None,
+              weights_dir: str | Path | None = None) -> TrainResult:
+    """Train ``model_name`` on uint8 images (N, S, S, 3) with labels (N,) in {0, 1}.
+
+    ``config`` gives optimizer, learning rate, batch size, epochs, input size, weights, scaling and
+    precision; ``weights_dir`` overrides ``config.weights_dir`` (the runner passes it resolved against
+    the project root). ``on_epoch`` receives each epoch's history record as it is completed.
+    """
+    size = input_size_for(model_name, config)
+    _check_arrays(x_train, y_train, size, "training")
+    validation = None
+    if x_val is not None and y_val is not None and len(x_val):
+        _check_arrays(x_val, y_val, size, "validation")
+        validation = (x_val, _one_hot(y_val))
+    model, info = compiled_model(model_name, config, seed, weights_dir)
+
+    history: list[dict[str, float]] = []
+    model.fit(x_train, _one_hot(y_train), batch_size=info["micro_batch_size"], epochs=config.epochs,
+              validation_data=validation, shuffle=True, class_weight=_class_weight(y_train, config.class_weight),
+              verbose=0, callbacks=[_EpochRecorder(history, on_epoch)])
+    return TrainResult(model, history, info)
+
+
+def compiled_model(model_name: str, config: TrainingSection, seed: int,
+                   weights_dir: str | Path | None = None) -> tuple[keras.Model, dict[str, Any]]:
+    """Seed everything, build and compile ``model_name`` as ``train_run`` trains it.
+
+    Returns the model and ``info``: what will run (input size, optimizer, effective and micro batch,
+    accumulation steps, precision, weights, backend, seed). Also used by bench/train_throughput.py.
+    """
+    check_training(config)
+    spec = get_spec(model_name)
+    size = input_size_for(model_name, config)
+    keras.backend.clear_session()  # fresh names and seed state: a run repeats regardless of what ran before
+    keras.utils.set_random_seed(seed)
+    on_gpu = gpu_available()
+    mixed = config.mixed_precision == "on" or (config.mixed_precision == "auto" and on_gpu)
+    model = build_model(model_name, input_size=size, num_classes=2, weights=config.weights, augment=True,
+                        seed=seed, input_scaling=config.input_scaling,
+                        weights_dir=weights_dir or config.weights_dir or None, mixed_precision=mixed)
+    micro, steps = micro_batching(config.batch_size, config.micro_batch_size, on_gpu)
+    optimizer_name = (config.optimizer or spec.optimizer).lower()
+    optimizer = _OPTIMIZERS[optimizer_name](learning_rate=config.learning_rate,
+                                            gradient_accumulation_steps=steps if steps > 1 else None)
+    model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
+    info = {"model": model_name, "input_size": size, "optimizer": optimizer_name,
+            "learning_rate": config.learning_rate, "batch_size": micro * steps, "micro_batch_size": micro,
+            "accumulation_steps": steps, "epochs": config.epochs, "mixed_precision": mixed,
+            "weights": config.weights if spec.pretrained else "none", "input_scaling": config.input_scaling,
+            "class_weight": config.class_weight, "backend": keras.backend.backend(), "gpu": on_gpu,
+            "seed": seed}
+    return model, info
+
+
+def predict_proba(model: keras.Model, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """p(pain) per image (N,), float in [0, 1], for uint8 images (N, S, S, 3) at the model's input size.
+
+    Fixed-size batches (the last one padded) so a backend compiles the forward pass once.
+    """
+    x = np.asarray(x)
+    expected = tuple(model.input_shape[1:])
+    if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+        raise ValueError(f"predict_proba expects images (N, {', '.join(map(str, expected))}), got {x.shape}.")
+    if len(x) == 0:
+        return np.zeros(0, dtype=np.float32)
+    batch = min(batch_size, len(x))
+    out = []
+    for start in range(0, len(x), batch):
+        chunk = x[start:start + batch]
+        n = len(chunk)
+        if n < batch:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - n, axis=0)])
+        probs = np.asarray(model.predict_on_batch(chunk), dtype=np.float32)
+        out.append(probs[:n, 1])
+    return np.concatenate(out)
+
+
+class _EpochRecorder(keras.callbacks.Callback):
+    """Append one record per epoch to ``history`` and hand it to ``on_epoch``."""
+
+    def __init__(self, history: list[dict[str, float]], on_epoch: Callable | None):
+        super().__init__()
+        self.history, self.on_epoch, self.started = history, on_epoch, 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        record = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
+                  "seconds": time.perf_counter() - self.started}
+        self.history.append(record)
+        if self.on_epoch is not None:
+            self.on_epoch(record)
+
+
+def _check_arrays(x: np.ndarray, y: np.ndarray, size: int, what: str) -> None:
+    if x.ndim != 4 or x.shape[1:] != (size, size, 3):
+        raise ValueError(f"{what} images must be (N, {size}, {size}, 3), got {x.shape}.")
+    if len(x) != len(y):
+        raise ValueError(f"{what}: {len(x)} images but {len(y)} labels.")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError(f"{what} labels must be 0 (no pain) or 1 (pain).")
+
+
+def _one_hot(y: np.ndarray) -> np.ndarray:
+    return np.eye(2, dtype=np.float32)[np.asarray(y, dtype=np.int64)]
+
+
+def _class_weight(y: np.ndarray, mode: str) -> dict[int, float] | None:
+    if mode != "balanced":
+        return None
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=2)
+    return {c: float(len(y) / (2 * counts[c])) if counts[c] else 1.0 for c in range(2)}

@@ -1,0 +1,95 @@
+"""One training run: a tiny network learns a visible pattern, repeats exactly with the same seed,
+batches and labels are handled as documented (the JAX twin is test_train_jax.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.config import TrainingSection
+from engine.training.train import micro_batching, predict_proba, train_run
+
+SIZE = 32
+
+
+def pattern_images(n: int, seed: int, size: int = SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """Light noisy images (N, size, size, 3) uint8; class 1 has a dark square in the middle."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    x = rng.integers(150, 256, size=(n, size, size, 3)).astype(np.uint8)
+    c, h = size // 2, size // 4
+    x[y == 1, c - h:c + h, c - h:c + h] = rng.integers(0, 60, size=(int(y.sum()), 2 * h, 2 * h, 3))
+    return x, y
+
+
+CONFIG = TrainingSection(epochs=5, batch_size=16, learning_rate=1e-4, input_size={"WeiNet": SIZE, "SongNet": SIZE})
+
+
+@pytest.fixture(scope="module")
+def tiny_runs():
+    x, y = pattern_images(48, seed=0)
+    x_test, y_test = pattern_images(16, seed=1)
+    seen = []
+    first = train_run("WeiNet", x, y, x_test, y_test, config=CONFIG, seed=3, on_epoch=seen.append)
+    second = train_run("WeiNet", x, y, config=CONFIG, seed=3)
+    other = train_run("WeiNet", x, y, config=CONFIG, seed=4)
+    return {"first": first, "second": second, "other": other, "seen": seen, "x_test": x_test, "y_test": y_test}
+
+
+def test_tiny_training_lowers_the_loss_and_learns_the_pattern(tiny_runs):
+    history = tiny_runs["first"].history
+    assert history[-1]["loss"] < 0.5 * history[0]["loss"]
+    p_pain = predict_proba(tiny_runs["first"].model, tiny_runs["x_test"], batch_size=16)
+    assert ((p_pain >= 0.5) == tiny_runs["y_test"]).mean() >= 0.75
+
+
+def test_same_seed_gives_the_same_predictions_and_another_seed_does_not(tiny_runs):
+    x_test = tiny_runs["x_test"]
+    first = predict_proba(tiny_runs["first"].model, x_test)
+    np.testing.assert_array_equal(first, predict_proba(tiny_runs["second"].model, x_test))
+    assert not np.array_equal(first, predict_proba(tiny_runs["other"].model, x_test))
+
+
+def test_history_has_one_record_per_epoch_and_is_streamed_to_on_epoch(tiny_runs):
+    run = tiny_runs["first"]
+    assert [r["epoch"] for r in run.history] == [1, 2, 3, 4, 5]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "seconds"} <= set(run.history[0])
+    assert tiny_runs["seen"] == run.history
+    assert run.info["optimizer"] == "rmsprop" and run.info["input_size"] == SIZE
+    assert run.info["mixed_precision"] is False and run.weights_used == "none"
+
+
+def test_predict_proba_gives_the_same_answer_for_any_batch_size(tiny_runs):
+    model, x_test = tiny_runs["first"].model, tiny_runs["x_test"]
+    p_pain = predict_proba(model, x_test, batch_size=16)
+    assert p_pain.shape == (16,) and ((p_pain >= 0) & (p_pain <= 1)).all()
+    np.testing.assert_allclose(predict_proba(model, x_test, batch_size=5), p_pain, atol=1e-6)
+    with pytest.raises(ValueError, match="expects images"):
+        predict_proba(model, np.zeros((2, 40, 40, 3), np.uint8))
+
+
+def test_micro_batches_split_big_batches_on_a_cpu_only():
+    assert micro_batching(128, 0, on_gpu=False) == (32, 4)
+    assert micro_batching(128, 0, on_gpu=True) == (128, 1)
+    assert micro_batching(100, 0, on_gpu=False) == (25, 4)
+    assert micro_batching(16, 0, on_gpu=False) == (16, 1)
+    assert micro_batching(64, 16, on_gpu=True) == (16, 4)
+
+
+def test_gradient_accumulation_and_class_weights_run():
+    x, y = pattern_images(24, seed=2)
+    y[:4] = 1  # 14 pain / 10 no pain
+    config = TrainingSection(epochs=1, batch_size=16, micro_batch_size=8, learning_rate=1e-4,
+                             class_weight="balanced", input_size={"SongNet": SIZE})
+    run = train_run("SongNet", x, y, config=config, seed=0)
+    assert run.info["micro_batch_size"] == 8 and run.info["accumulation_steps"] == 2
+    assert run.model.optimizer.gradient_accumulation_steps == 2
+    assert np.isfinite(run.history[0]["loss"])
+
+
+def test_bad_arrays_are_refused():
+    x, y = pattern_images(8, seed=0)
+    with pytest.raises(ValueError, match="labels must be 0"):
+        train_run("WeiNet", x, y + 1, config=CONFIG)
+    with pytest.raises(ValueError, match=r"\(N, 32, 32, 3\)"):
+        train_run("WeiNet", x[:, :16], y, config=CONFIG)
