@@ -8,7 +8,8 @@ scaling, optimizer, micro-batching, mixed precision as configured; weights "none
 does not depend on them) and trained with ``model.fit`` on random uint8 arrays. The time of each
 step is taken at the end of the step after reading its loss (so asynchronous backends have
 finished it); the figure is the median over ``--steps`` steps after ``--warmup`` steps, as images
-per second of micro-batch. Input sizes: ``--sizes`` for every network, else the config's
+per second of micro-batch; "build s" (build + compile) and "1st step s" (tracing) are the fixed cost
+each training run pays once. Input sizes: ``--sizes`` for every network, else the config's
 (``--size-from``), else the authors' sizes.
 
 ``--compare-loop`` also times a plain loop of ``model.train_on_batch`` on one batch already on the
@@ -53,15 +54,17 @@ class StepClock(keras.callbacks.Callback):
         return list(np.diff(self.stamps))
 
 
-def fit_rate(model: keras.Model, micro: int, size: int, steps: int, warmup: int, seed: int) -> float:
-    """Median training images/s of ``model.fit`` on random uint8 images (micro-batch per step)."""
+def fit_rate(model: keras.Model, micro: int, size: int, steps: int, warmup: int, seed: int) -> tuple[float, float]:
+    """Median training images/s of ``model.fit`` on random uint8 images (micro-batch per step), and
+    the seconds of the first step (tracing and compilation included)."""
     rng = np.random.default_rng(seed)
     n = micro * (warmup + steps)
     x = rng.integers(0, 256, size=(n, size, size, 3), dtype=np.uint8)
     y = np.eye(2, dtype=np.float32)[rng.integers(0, 2, n)]
     clock = StepClock()
     model.fit(x, y, batch_size=micro, epochs=1, shuffle=True, verbose=0, callbacks=[clock])
-    return micro / statistics.median(clock.step_seconds()[warmup:])
+    seconds = clock.step_seconds()
+    return micro / statistics.median(seconds[warmup:]), seconds[0]
 
 
 def loop_rate(model: keras.Model, micro: int, size: int, steps: int, warmup: int, seed: int) -> float:
@@ -100,16 +103,19 @@ def main() -> None:
     print(f"backend {keras.backend.backend()}, gpu {gpu_available()}, {os.cpu_count()} CPUs "
           f"({platform.processor() or platform.machine()}), batch {training.batch_size}, "
           f"median of {args.steps} steps after {args.warmup}")
-    header = f"{'network':<12} {'size':>4} {'micro':>5} {'params':>9} {'fit img/s':>10} {'ms/img':>7}"
+    header = (f"{'network':<12} {'size':>4} {'micro':>5} {'params':>9} {'build s':>7} {'1st step s':>10} "
+              f"{'fit img/s':>10} {'ms/img':>7}")
     print(header + (f" {'loop img/s':>10} {'fit/loop':>8}" if args.compare_loop else ""))
     for name in args.models:
         for size in sizes_for(name, args, training):
             config = dataclasses.replace(training, input_size={**training.input_size, name: size})
+            start = time.perf_counter()
             model, info = compiled_model(name, config, seed=args.seed)
+            build = time.perf_counter() - start
             micro = info["micro_batch_size"]
-            rate = fit_rate(model, micro, size, args.steps, args.warmup, args.seed)
-            line = (f"{name:<12} {size:>4} {micro:>5} {model.count_params() / 1e6:>8.2f}M {rate:>10.1f} "
-                    f"{1000 / rate:>7.1f}")
+            rate, first = fit_rate(model, micro, size, args.steps, args.warmup, args.seed)
+            line = (f"{name:<12} {size:>4} {micro:>5} {model.count_params() / 1e6:>8.2f}M {build:>7.1f} "
+                    f"{first:>10.1f} {rate:>10.1f} {1000 / rate:>7.1f}")
             if args.compare_loop:
                 plain = loop_rate(model, micro, size, args.steps, args.warmup, args.seed)
                 line += f" {plain:>10.1f} {rate / plain:>8.2f}"

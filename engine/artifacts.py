@@ -6,6 +6,7 @@ process never leaves a half-written file under its final name (rename is atomic 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -68,6 +69,8 @@ def _json_default(obj: Any) -> Any:
         return obj.tolist()
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):  # e.g. run statistics
+        return dataclasses.asdict(obj)
     raise TypeError(f"cannot store {type(obj).__name__} in JSON")
 
 

@@ -122,7 +122,8 @@ def paindb_command(
         console.print(f"No {name}/ folder in {root}: PAIN-DB was built without it.", highlight=False, markup=False)
     for name, count in problems.items():
         if count:
-            console.print(f"{name}: {count} problems found; `painlens scan {root / name} --dataset {name}` lists them.",
+            console.print(f"{name}: {count} problem{'s' if count != 1 else ''} found; "
+                          f"`painlens scan {root / name} --dataset {name}` lists them.",
                           highlight=False, markup=False)
 
 
@@ -221,6 +222,52 @@ def ratings_command(
         raise PainLensError(f"No usable ratings in {csv_path}: all {report.load.rows_read} rows have problems; "
                             "fix them and run again.")
 
+
+# --- command: explain ---
+@app.command("explain")
+def explain_command(
+    config_path: Path = typer.Argument(..., metavar="CONFIG", help="Experiment TOML, e.g. experiments/demo.toml."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Artifact root (default: artifacts/ in the project)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """LIME masks for finished runs that lack them, then landmark-normalized heatmaps, region scores, clusters."""
+    from engine.artifacts import ExperimentStore
+    from engine.config import load_config
+    from engine.explain.explain_run import explain_experiment, summary_table
+
+    config = load_config(config_path)
+    store = ExperimentStore(out if out else config.base_dir / "artifacts", config.name)
+    result = explain_experiment(config, store, progress=progress)
+    console.print(summary_table(result, config.name))
+    for note in result["notes"]:
+        console.print(note, highlight=False)
+
+
+# --- command: dashboard ---
+@app.command("dashboard")
+def dashboard_command(
+    artifacts: Path = typer.Option(Path("artifacts"), "--artifacts", help="An experiment folder, or a folder of experiments (default: artifacts/)."),
+    port: int = typer.Option(8501, "--port", min=1, max=65535, help="Port to listen on."),
+    address: str = typer.Option("127.0.0.1", "--address", help="Address to listen on; the default serves this machine only."),
+    max_upload_mb: int = typer.Option(25, "--max-upload-mb", min=1, max=200, help="Largest upload accepted, in MB."),
+) -> None:
+    """Serve the dashboard (Streamlit) on the artifacts: results, heatmaps, raters, upload and predict."""
+    import subprocess
+
+    from dashboard.serve import command
+
+    if not artifacts.exists():
+        raise PainLensError(f"No folder at {artifacts}: run `painlens run experiments/demo.toml` first, or give "
+                            "--artifacts the folder `painlens run` wrote.")
+    if address not in ("127.0.0.1", "localhost", "::1"):
+        err_console.print(f"Serving on {address}: other machines can reach the dashboard, uploads included.", highlight=False)
+    console.print(f"PainLens dashboard on http://{'127.0.0.1' if address == '127.0.0.1' else address}:{port} "
+                  "(Ctrl+C stops it)", highlight=False)
+    try:
+        code = subprocess.call(command(artifacts, port=port, address=address, max_upload_mb=max_upload_mb))
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ def ensure_synthetic_data(config: ExperimentConfig, progress: bool = True) -> No
 def prepare_data(config: ExperimentConfig, progress: bool = True) -> PreparedData:
     from engine.datasets.paindb import assemble_paindb
     from engine.datasets.scan import scan_dataset
-    from engine.preprocess.pipeline import preprocess_table
+    from engine.preprocess import preprocess_table
 
     ensure_synthetic_data(config, progress=progress)
     scans = {}
@@ -79,7 +79,7 @@ def prepare_data(config: ExperimentConfig, progress: bool = True) -> PreparedDat
         cppain=usable[usable["role"] == "cppain"].reset_index(drop=True),
         excluded=processed[~ok].reset_index(drop=True),
         scans={name: scan.summary() for name, scan in scans.items()},
-        preprocess_stats=stats,
+        preprocess_stats=stats.to_dict(),
     )
 
 

@@ -23,12 +23,12 @@ from engine.datasets.synth_faces import Pose, random_identity, render_face
 def tiny_table(folder: Path, unbc_frames: int = 3, seed: int = 0) -> pd.DataFrame:
     """A small sample table from the generator's tiny data plus a blank image and a broken file."""
     generate(folder / "synthetic", seed, "tiny")
-    unbc = scan_dataset(folder / "synthetic" / "unbc", "unbc", check_images=False).table
+    unbc = scan_dataset(folder / "synthetic" / "unbc", "unbc", check_images=True).table  # skips black frames
     unbc = unbc[unbc["landmark_format"] == "aam66"]
     picks = np.linspace(0, len(unbc) - 1, unbc_frames).round().astype(int)  # spread over subjects
     parts = [unbc.iloc[picks]]
     for name in ("delaware", "mintpain"):
-        parts.append(scan_dataset(folder / "synthetic" / name, name, check_images=False).table.iloc[:1])
+        parts.append(scan_dataset(folder / "synthetic" / name, name, check_images=True).table.iloc[:1])
     table = pd.concat(parts, ignore_index=True)[["image_id", "dataset", "path", "landmarks", "landmark_format"]]
     return pd.concat([table, _no_face_rows(folder)], ignore_index=True)
 

@@ -258,6 +258,13 @@ def test_unbc_broken_tree_reports_every_problem_and_keeps_going(tmp_path):
     assert result.problems["black_frame"].examples == ["Images/042-ll042/ll042t1aaaff/ll042t1aaaff001.png"]
 
 
+def test_unbc_empty_images_folder_is_reported(tmp_path):
+    (tmp_path / "Images").mkdir()
+    (tmp_path / "Frame_Labels").mkdir()
+    result = scan_dataset(tmp_path, "unbc")
+    assert len(result.table) == 0 and result.problems["empty_folder"].examples == ["Images"]
+
+
 def test_unbc_folder_of_something_else_is_not_a_dataset(tmp_path):
     write_folder_of_something_else(tmp_path)
     with pytest.raises(NotADatasetError, match="does not look like UNBC"):
@@ -420,6 +427,12 @@ def test_cppain_broken_rows_are_reported_one_by_one(tmp_path):
         "unlisted_image": 1,
     }
     assert result.problems["missing_image"].examples == ["manifest.csv line 9: v09.png"]
+
+
+def test_cppain_empty_manifest_is_reported(tmp_path):
+    (tmp_path / "manifest.csv").write_text("image,video_id,subject,frame,label,pain_source\n")
+    result = scan_dataset(tmp_path, "cppain")
+    assert len(result.table) == 0 and problem_counts(result) == {"empty_manifest": 1}
 
 
 def test_cppain_folder_of_something_else_is_not_a_dataset(tmp_path):

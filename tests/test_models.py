@@ -167,3 +167,14 @@ def test_weights_file_in_the_cache_is_loaded_through_keras_applications(tmp_path
     model = build_model("VGG16", input_size=32, weights="imagenet", weights_dir=tmp_path)
     for ours, theirs in zip(model.get_layer("vgg16").get_weights(), source.get_weights()):
         np.testing.assert_array_equal(ours, theirs)
+
+
+def test_built_models_save_and_reload_with_the_same_outputs(tmp_path):
+    images = np.random.default_rng(2).integers(0, 256, (2, 32, 32, 3)).astype(np.uint8)
+    for name, scaling in (("SongNet", "rescale"), ("VGG16", "preprocess_input")):
+        model = build_model(name, input_size=32, weights="none", input_scaling=scaling)
+        path = tmp_path / f"{name}.keras"
+        model.save(path)
+        again = registry.load_model(path)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(again(images, training=False)),
+                                   keras.ops.convert_to_numpy(model(images, training=False)), atol=1e-6)

@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from engine.config import PreprocessSection
 from engine.errors import MissingWeightsError
-from engine.preprocess import load_face_record, preprocess_table
+from engine.preprocess import load_face_record, params_from_section, preprocess_table
 from engine.preprocess.background import U2NET_FILE, U2NET_NAME, U2netBackground, choose_background
 from preprocess_fixtures import faces_table
 
@@ -80,10 +80,11 @@ def test_table_run_with_u2net_records_the_method_and_keys_apart_from_the_fallbac
     record = load_face_record(tmp_path / "cache", ok["cache_key"].iloc[0])
     assert record.background_method == "u2net"
     assert (record.crop[:, 44:] == 255).all() and not (record.crop[:, :36] == 255).all()
-    without, fallback_stats = preprocess_table(table, section, tmp_path / "cache", progress=False, environ={"U2NET_HOME": str(tmp_path / "empty")})
-    assert fallback_stats.cache_hits == 0  # another method is another cache entry
-    assert set(without.loc[without["status"] == "ok", "background_method"]) == {"fallback"}
-    assert not set(with_model["cache_key"]) & set(without["cache_key"])
+    # Without the model file the same settings resolve to the fallback, whose entries are keyed apart.
+    fallback, note = params_from_section(section, {"U2NET_HOME": str(tmp_path / "empty")})
+    u2net, _ = params_from_section(section, {"U2NET_HOME": str(u2net_home)})
+    assert (fallback.background, u2net.background) == ("fallback", "u2net") and note
+    assert fallback.tag() != u2net.tag()
 
 
 def test_explicit_model_path_outside_rembg_folders_is_used(u2net_home, tmp_path):

@@ -28,6 +28,7 @@ MESSAGES = {
     "unknown_pain_source": "Rows whose pain_source is not injection, stretching or other (kept).",
     "incomplete_video": "Videos without both a pain and a no_pain frame (their frames were kept).",
     "unlisted_image": "Images in images/ that the manifest does not name were not used.",
+    "empty_manifest": "The manifest lists no images.",
 }
 
 
@@ -46,6 +47,8 @@ def scan(root: Path, check_images: bool = True, workers: int | None = None) -> S
     if "pain_source" not in columns:
         result.notes.append("manifest.csv has no pain_source column.")
     candidates = _read_manifest(manifest, root, result)
+    if not candidates and not result.problems:
+        add_problem(result, "empty_manifest", "manifest.csv", MESSAGES)
     rows = merge_units(result, check_in_chunks(candidates, check_images, workers), MESSAGES)
     _check_videos(rows, result)
     _check_unlisted(root, candidates, result)

@@ -36,6 +36,7 @@ _AU_RE = re.compile(r"(?:^|_)au0*(\d+)(?:_r)?$", re.IGNORECASE)
 MESSAGES = {
     "bad_row": "Manifest rows with an empty image, subject or label were skipped.",
     "not_in_characterization": "Images with no row in the characterization CSV were kept without its values.",
+    "empty_manifest": "The manifest lists no images.",
 }
 
 
@@ -54,6 +55,8 @@ def scan(root: Path, check_images: bool = True, workers: int | None = None) -> S
     chars = _read_characterization(characterization, result) if characterization else {}
     if manifest is not None:
         candidates = _from_manifest(manifest, root, result)
+        if not candidates and not result.problems:
+            add_problem(result, "empty_manifest", manifest.name, MESSAGES)
         result.layout = f"manifest CSV ({manifest.name}: image,subject,label)"
         if class_base is not None:
             result.notes.append("pain/ and neutral/ folders are there too; the manifest was used.")

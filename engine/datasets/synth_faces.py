@@ -188,10 +188,10 @@ def face_landmarks3d(identity: Identity, aus: dict[str, float]) -> tuple[np.ndar
     # Brows: arcs above the eyes; AU4 lowers them (inner ends most) and pulls them together.
     for side, (idx, au) in ((-1, (range(17, 22), left)), (1, (range(26, 21, -1), right))):
         ec = side * identity.eye_spacing
-        lower = 0.022 * au["AU4"] + 0.004 * au["AU9"]
+        lower = 0.032 * au["AU4"] + 0.005 * au["AU9"]
         for k, i in enumerate(idx):  # k = 0 outer .. 4 inner
             t = k / 4
-            x = ec - side * (0.36 - 0.64 * t) * identity.eye_size + side * 0.012 * au["AU4"] * t
+            x = ec - side * (0.36 - 0.64 * t) * identity.eye_size + side * 0.018 * au["AU4"] * t
             y = -0.2 - identity.brow_height - identity.brow_arch * math.sin(math.pi * (0.15 + 0.7 * t))
             y += 0.04 * (1 - t) + lower * (0.35 + 0.65 * t)
             pts[i] = (x, y, 0.78 - 0.15 * abs(x))
@@ -209,9 +209,9 @@ def face_landmarks3d(identity: Identity, aus: dict[str, float]) -> tuple[np.ndar
     # Eyes: six points each; AU6/AU7 narrow the opening from below and above, AU43 closes it.
     for side, idx, au in ((-1, (36, 37, 38, 39, 40, 41), left), (1, (45, 44, 43, 42, 47, 46), right)):
         ec = side * identity.eye_spacing
-        half = 0.17 * identity.eye_size
-        up = 0.085 * identity.eye_open - 0.009 * au["AU7"] - 0.002 * au["AU6"]
-        down = 0.058 * identity.eye_open - 0.006 * au["AU7"] - 0.007 * au["AU6"] - 0.002 * au["AU12"]
+        half = 0.185 * identity.eye_size
+        up = 0.085 * identity.eye_open - 0.011 * au["AU7"] - 0.003 * au["AU6"] - 0.003 * au["AU4"]
+        down = 0.058 * identity.eye_open - 0.008 * au["AU7"] - 0.008 * au["AU6"] - 0.002 * au["AU12"]
         up, down = max(up, 0.012), max(down, 0.008)
         closed = min(1.0, au["AU43"]) if au["AU43"] > 0 else 0.0
         shut_y = 0.6 * down
@@ -261,14 +261,14 @@ def face_landmarks3d(identity: Identity, aus: dict[str, float]) -> tuple[np.ndar
         pts[i] = (u * mw, my + 0.9 * gap, 0.9)
 
     strengths = {
-        "furrow": 0.1 * mid["AU4"],
-        "nose_wrinkle": 0.09 * mid["AU9"],
+        "furrow": 0.14 * mid["AU4"],
+        "nose_wrinkle": 0.12 * mid["AU9"],
         "crows_left": 0.06 * left["AU6"],
         "crows_right": 0.06 * right["AU6"],
         "nasolabial_left": 0.1 + 0.05 * left["AU10"] + 0.04 * left["AU12"] + 0.03 * left["AU6"] + 0.03 * left["AU9"],
         "nasolabial_right": 0.1 + 0.05 * right["AU10"] + 0.04 * right["AU12"] + 0.03 * right["AU6"] + 0.03 * right["AU9"],
         "cheek_raise": 0.025 * mid["AU6"] + 0.015 * mid["AU12"],
-        "squeeze": 0.04 * (mid["AU7"] + mid["AU43"] * (mid["AU43"] > 0)),
+        "squeeze": 0.04 * (mid["AU7"] + mid["AU43"] * (mid["AU43"] > 0)) + 0.025 * mid["AU4"],
         "teeth": min(1.0, gap / 0.02),
     }
     return pts, strengths
@@ -487,7 +487,7 @@ def render_face(
 
     small = layer.resize((pw, ph), Image.BOX)
     scene.paste(small, (x0, y0), small)
-    out = scene.filter(ImageFilter.GaussianBlur(0.45))
+    out = scene.filter(ImageFilter.GaussianBlur(0.45 * max(1.0, s / 50)))  # the same softness at any face size
     img = np.asarray(out, dtype=np.float32)
     img += rng.standard_normal(img.shape, dtype=np.float32) * 2.2
     img = np.clip(img + 0.5, 0, 255).astype(np.uint8)
@@ -596,9 +596,9 @@ def _shade(layer, identity, lm, outline, strength, P, S, light) -> None:
         jd = ImageDraw.Draw(jaw)
         chin_band = np.concatenate([L[3:14], L[[54, 55, 56, 57, 58, 59, 48]] + [0, 0.05 * S]])
         jd.polygon(_tuples(chin_band), fill=int(255 * identity.beard))
-        jaw = jaw.filter(ImageFilter.GaussianBlur(0.06 * S))
+        jaw = jaw.filter(ImageFilter.GaussianBlur(0.1 * S))
         beard = np.asarray(jaw, dtype=np.float32)[..., None] / 255
-        factor = factor * (1 - 0.45 * beard)
+        factor = factor * (1 - 0.25 * beard)
     head = Image.new("L", (sw, sh), 0)
     ImageDraw.Draw(head).polygon(_tuples((pts - off) * lo), fill=255)
     inside = np.asarray(head, dtype=np.float32)[..., None] / 255
@@ -704,8 +704,19 @@ def _draw_hair_front(draw, identity, proj, P, S) -> None:
         line.append((x, y, 0.6))
     # The cap runs right to left over the top; then down the left temple, along the hairline, up the right.
     shape = np.array(cap + [(-1.04 * identity.face_width, -0.05, 0.2)] + line + [(1.04 * identity.face_width, -0.05, 0.2)])
-    alpha = 150 if style == "buzz" else 255
+    alpha = 210 if style == "buzz" else 255
+    shadow = np.array(line) + [0, 0.05, 0]  # the hair casts a soft line of shadow on the forehead
+    draw.line(_tuples(P(proj(shadow))), fill=_tone(identity.skin, 0.72), width=_w(0.07 * S), joint="curve")
     draw.polygon(_tuples(P(proj(shape))), fill=_tone(identity.hair_colour, 1.0, alpha))
+    # Strands: darker and lighter curves from the crown to the hairline give the hair texture.
+    rng = np.random.default_rng(identity.texture_seed + 1)
+    for _ in range(26):
+        t = rng.uniform(-0.95, 0.95)
+        crown = (t * 0.4, -fh * 1.02, 0.2)
+        end = (t * identity.face_width * 0.98, hairline_y - 0.18 * (1 - t * t) + 0.3 * t**6 - 0.02, 0.6)
+        mid = ((crown[0] + end[0]) / 2 * 1.25, (crown[1] + end[1]) / 2 - 0.05, 0.4)
+        curve = _smooth_open(P(proj(np.array([crown, mid, end]))), 4)
+        draw.line(_tuples(curve), fill=_tone(identity.hair_colour, float(rng.choice([0.65, 1.35])), alpha), width=_w(0.018 * S))
     if style == "curly":
         rng = np.random.default_rng(identity.texture_seed)
         for _ in range(40):

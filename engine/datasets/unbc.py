@@ -104,7 +104,10 @@ def _subject_folders(images_dir: Path, result: ScanResult, base: Path) -> tuple[
     """[(stable subject id, folder)] and the naming styles seen; odd names and duplicates are reported."""
     found: dict[str, Path] = {}
     styles: set[str] = set()
-    for folder in subdirs(images_dir):
+    folders = subdirs(images_dir)
+    if not folders:
+        add_problem(result, "empty_folder", _rel(images_dir, base), MESSAGES)
+    for folder in folders:
         match = SUBJECT_RE.match(folder.name)
         if not match:
             add_problem(result, "unknown_layout", _rel(folder, base), MESSAGES)

@@ -152,13 +152,17 @@ def explain_experiment(config: ExperimentConfig, store: ExperimentStore, progres
     clock = time.perf_counter()
     unexplained = runs[[not is_explained(store.explanation_dir(r.model, r.scenario, r.fold)) for r in runs.itertuples()]]
     kept = unexplained[[(Path(f) / KEPT_MODEL).exists() for f in unexplained["folder"]]]
+    problems = []
     with _progress(progress) as bar:
         for run in kept.itertuples():
-            _explain_kept_model(run, config, store, faces, bar)
+            problem = _explain_kept_model(run, config, store, faces, bar)
+            if problem:
+                problems.append(problem)
         explain_seconds = time.perf_counter() - clock
         clock = time.perf_counter()
         explained = runs[[is_explained(store.explanation_dir(r.model, r.scenario, r.fold)) for r in runs.itertuples()]]
         result = aggregate(explained, store, faces, bar)
+    result["notes"] = problems + result["notes"]
     result["seconds"] = {"explain": round(explain_seconds, 3), "heatmaps": round(time.perf_counter() - clock, 3)}
     lost = unexplained[[not (Path(f) / KEPT_MODEL).exists() for f in unexplained["folder"]]]
     result["runs"], result["runs_without_masks"] = len(runs), len(lost)
@@ -169,16 +173,24 @@ def explain_experiment(config: ExperimentConfig, store: ExperimentStore, progres
     return result
 
 
-def _explain_kept_model(run, config: ExperimentConfig, store: ExperimentStore, faces: FaceSource, bar) -> None:
+def _explain_kept_model(run, config: ExperimentConfig, store: ExperimentStore, faces: FaceSource, bar) -> str:
+    """Explain a finished run from its kept model; "" when done, else the sentence saying why not."""
     import keras
+
+    import engine.models.registry  # noqa: F401  registers the project's custom layers for loading
 
     predictions = pd.read_parquet(Path(run.folder) / "predictions.parquet")
     rows = predictions.iloc[choose_images(predictions, config.explain.images_per_class, config.experiment.seed)]
+    try:
+        model = keras.saving.load_model(Path(run.folder) / KEPT_MODEL, compile=False)
+    except (OSError, ValueError, TypeError) as exc:
+        return (f"The kept model of {run.model}/{run.scenario}/{run.fold} could not be loaded ({type(exc).__name__}); "
+                "its masks are missing: rerun it with `painlens run --force`.")
     task = bar.add_task(f"LIME {run.model} / {run.scenario} / {run.fold}", total=len(rows))
     images = faces.images(rows["image_id"].astype(str).tolist(), int(run.input_size))
-    model = keras.saving.load_model(Path(run.folder) / KEPT_MODEL, compile=False)
     explain_run(model, images, rows.reset_index(drop=True), config, store, on_image=lambda: bar.advance(task))
     keras.backend.clear_session()
+    return ""
 
 
 def aggregate(runs: pd.DataFrame, store: ExperimentStore, faces: FaceSource, bar=None,
@@ -302,3 +314,23 @@ def _progress(enabled: bool) -> Iterator:
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("ETA"), TimeRemainingColumn(), disable=not enabled) as bar:
         yield bar
+
+
+def summary_table(result: dict, experiment: str = ""):
+    """A rich Table for the console: per network, images explained, seconds per image, LIME's own
+    overhead next to inference, heatmaps and landmark failures."""
+    from rich.table import Table
+
+    table = Table(title=f"{experiment + ': ' if experiment else ''}{result.get('heatmaps', 0)} heatmaps from "
+                        f"{result.get('explained_runs', 0)} explained runs")
+    for column in ("network", "runs", "images", "s / image", "LIME overhead"):
+        table.add_column(column, justify="left" if column == "network" else "right")
+    timings = result.get("timings")
+    if timings is None or timings.empty:
+        return table
+    for model, rows in timings.groupby("model", sort=False):
+        explained = rows["explained_now"].sum()
+        per_image = rows["seconds"].sum() / explained if explained else float("nan")
+        overhead = rows["lime_seconds"].sum() / rows["model_seconds"].sum() if rows["model_seconds"].sum() else float("nan")
+        table.add_row(model, str(len(rows)), str(int(rows["images"].sum())), f"{per_image:.2f}", f"{overhead:.1%}")
+    return table

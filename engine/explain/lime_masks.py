@@ -126,8 +126,10 @@ class BatchedModel:
 
 
 def explain_image(image: np.ndarray, classifier: ProbaFn, label: int, params: LimeParams,
-                  seed: np.random.SeedSequence) -> Explanation:
-    """Explain ``classifier``'s probability of ``label`` on one (S, S, 3) uint8 image."""
+                  seed: np.random.SeedSequence, samples: np.ndarray | None = None) -> Explanation:
+    """Explain ``classifier``'s probability of ``label`` on one (S, S, 3) uint8 image.
+
+    ``samples`` (num_samples, K) in {0, 1} replaces the seeded draw (tests feed LIME's own draw)."""
     from lime import lime_base
     from sklearn.metrics import pairwise_distances
 
@@ -135,9 +137,11 @@ def explain_image(image: np.ndarray, classifier: ProbaFn, label: int, params: Li
     clock = time.perf_counter()
     segments = segment(image, params.n_segments, params.compactness)
     seconds["segment"] = _lap(clock)
-    samples = sample_matrix(int(segments.max()) + 1, params.num_samples, seed)
+    if samples is None:
+        samples = sample_matrix(int(segments.max()) + 1, params.num_samples, seed)
+    samples = np.asarray(samples, dtype=np.uint8)
     probs, perturb_s, predict_s = [], 0.0, 0.0
-    for start in range(0, params.num_samples, params.batch_size):
+    for start in range(0, len(samples), params.batch_size):
         clock = time.perf_counter()
         batch = perturb(image, segments, samples[start:start + params.batch_size], params.hide_color)
         perturb_s += _lap(clock)

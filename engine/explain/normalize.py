@@ -164,9 +164,14 @@ class TemplateWarp:
         return np.stack([xy[:, 1], xy[:, 0]]).reshape(2, self.size, self.size)
 
     def folded_triangles(self, face_anchors: np.ndarray) -> int:
-        """How many triangles between facial landmarks only flip orientation on the face (a broken fit)."""
-        inner = self.simplices[np.all(self.simplices < N_LANDMARKS, axis=1)]
-        return int(np.sum(np.sign(_signed_areas(self.anchors, inner)) != np.sign(_signed_areas(face_anchors, inner))))
+        """How many triangles between facial landmarks flip orientation on the face (a broken fit).
+
+        Triangles touching the inner lip points are left out: a closed mouth puts those points on one
+        line, or a hair across it, which is a valid face."""
+        facial = self.simplices[np.all(self.simplices < MOUTH_INNER.start, axis=1)]
+        template = _signed_areas(self.anchors, facial)
+        face = _signed_areas(np.asarray(face_anchors, dtype=np.float64), facial)
+        return int(np.sum(template * face < 0))
 
     def warp(self, image: np.ndarray, coordinates: np.ndarray) -> np.ndarray:
         """(T, T) or (T, T, C) float32: an (S, S) or (S, S, C) array resampled bilinearly at ``coordinates``;

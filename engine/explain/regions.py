@@ -31,6 +31,7 @@ REGION_AUS = {
     "jaw_chin": "",
 }
 OUTSIDE = -1
+_PARTS = {"eyes": ("eyes_right", "eyes_left"), "brows": ("brows", "glabella")}
 
 
 def _scaled(points: np.ndarray, sx: float, sy: float) -> np.ndarray:
@@ -63,6 +64,8 @@ def region_polygons(anchors: np.ndarray) -> dict[str, np.ndarray]:
         "mouth": _hull(np.concatenate([_scaled(lm[MOUTH_OUTER], 1.15, 1.25), lm[NOSE_BASE]])),
         "nose": _hull(np.concatenate([nose, nose_sides])),
         "brows": np.concatenate([brows - [0, band], (brows + [0, band])[::-1]]),
+        # Between the brows down to the nose root: where AU4 draws the brows together into furrows.
+        "glabella": _hull(lm[[20, 21, 22, 23, 39, 42, 27]]),
         "eyes_right": _hull(_scaled(lm[EYE_RIGHT], 1.45, 2.8)),
         "eyes_left": _hull(_scaled(lm[EYE_LEFT], 1.45, 2.8)),
     }
@@ -83,7 +86,7 @@ def region_map(warp: TemplateWarp) -> np.ndarray:
     face = np.zeros((size, size), dtype=np.int8)
     paint("face", 1, face)
     for index, name in enumerate(REGIONS):
-        for part in ((name,) if name != "eyes" else ("eyes_right", "eyes_left")):
+        for part in _PARTS.get(name, (name,)):
             paint(part, index, labels)
     labels[face == 0] = OUTSIDE
     return labels

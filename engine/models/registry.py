@@ -132,6 +132,8 @@ def build_model(name: str, input_size: int | None = None, num_classes: int = 2, 
         raise ConfigError(f"{name} needs inputs of at least {spec.min_input_size} px, not {size}.")
     if weights not in ("imagenet", "none"):
         raise ConfigError(f"weights must be \"imagenet\" or \"none\", not '{weights}'.")
+    if input_scaling not in INPUT_SCALINGS:
+        raise ConfigError(f"input_scaling must be one of {', '.join(INPUT_SCALINGS)}, not '{input_scaling}'.")
     extra = {}
     if spec.pretrained:
         use_imagenet = weights == "imagenet"
@@ -153,3 +155,11 @@ def build_model(name: str, input_size: int | None = None, num_classes: int = 2, 
         return keras.Model(inputs, outputs, name=name)
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+def load_model(path: str | Path):
+    """Reload a model saved with ``model.save(path)`` (``.keras``); our custom layers are registered
+    by importing this module, so a fresh process can read it."""
+    import keras
+
+    return keras.models.load_model(path)

@@ -27,7 +27,7 @@ from engine.errors import BadImageError, PainLensError
 from engine.preprocess import cache
 from engine.preprocess.pipeline import STEPS, FaceResult, NoFace, PreprocessParams, decode_image, models_for, params_from_section, preprocess_image
 
-NEW_COLUMNS = ("cache_key", "status", "background_method", "face_confidence")
+NEW_COLUMNS = ("cache_key", "status", "background_method", "face_confidence", "cache_dir")
 
 
 @dataclass
@@ -71,8 +71,8 @@ def preprocess_table(
     """Preprocess every row of a sample table (columns ``path``, ``landmarks``, ``landmark_format``).
 
     Returns a copy of the table with the columns ``cache_key``, ``status`` (ok | no_face | unreadable),
-    ``background_method`` ("" unless ok) and ``face_confidence`` (NaN when unreadable), and the run's
-    statistics. Rows that are not ``ok`` stay in the table so they can be counted; use
+    ``background_method`` ("" unless ok), ``face_confidence`` (NaN when unreadable) and ``cache_dir``
+    (the cache's absolute path, so ``load_faces`` needs only the table), and the run's statistics. Rows that are not ``ok`` stay in the table so they can be counted; use
     ``table[table.status == "ok"]`` to train. ``environ``: where rembg's model folders come from
     (``os.environ`` when None).
     """
@@ -107,6 +107,7 @@ def preprocess_table(
                     stats.step_seconds[step] += seconds
                 advance(rows_per_key[key])
     out = _with_status_columns(table, keys, metas)
+    out["cache_dir"] = str(Path(cache_dir).resolve())
     _count(out, stats)
     stats.wall_seconds = time.perf_counter() - started
     return out, stats
@@ -252,18 +253,22 @@ class _progress_bar:
 
 # --- reading the cache ----------------------------------------------------------------------------
 
-def load_faces(table: pd.DataFrame, size: int, cache_dir: str | Path) -> np.ndarray:
+def load_faces(table: pd.DataFrame, size: int, cache_dir: str | Path | None = None) -> np.ndarray:
     """The crops of a preprocessed table's rows, resized to a network's input: (N, size, size, 3) uint8.
 
-    Every row must have ``status == "ok"`` (filter the table first)."""
+    Every row must have ``status == "ok"`` (filter the table first). ``cache_dir``: the face cache;
+    when None, each row's ``cache_dir`` column (written by ``preprocess_table``)."""
     if "status" not in table or "cache_key" not in table:
         raise PainLensError("The table has not been preprocessed (no status column); run preprocess_table on it first.")
     bad = int((table["status"] != "ok").sum())
     if bad:
         raise PainLensError(f"{bad} rows have no face crop (status not ok); keep only rows with status == \"ok\".")
+    if cache_dir is None and "cache_dir" not in table:
+        raise PainLensError("The table does not say where its face cache is; pass cache_dir to load_faces.")
+    folders = [cache_dir] * len(table) if cache_dir is not None else table["cache_dir"].tolist()
     out = np.empty((len(table), size, size, 3), dtype=np.uint8)
-    for i, key in enumerate(table["cache_key"]):
-        crop = cache.read_crop(cache_dir, key)
+    for i, (key, folder) in enumerate(zip(table["cache_key"], folders)):
+        crop = cache.read_crop(folder, key)
         if crop.shape[0] != size:
             crop = np.asarray(Image.fromarray(crop).resize((size, size), Image.Resampling.LANCZOS))
         out[i] = crop

@@ -55,7 +55,7 @@ class ArrayCache:
         self._arrays: dict[str, np.ndarray] = {}
 
     def get(self, table: str, size: int) -> np.ndarray:
-        from engine.preprocess.pipeline import load_faces
+        from engine.preprocess import load_faces
 
         if size != self._size:
             self._arrays, self._size = {}, size

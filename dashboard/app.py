@@ -1,0 +1,78 @@
+"""PainLens dashboard entry: finds the experiment to show, then builds the navigation of seven pages.
+
+Served by ``painlens dashboard [--artifacts DIR]``, which runs
+``streamlit run dashboard/app.py ... -- --artifacts DIR``. DIR is an experiment folder (it holds
+manifest.json) or a folder of experiments (then the sidebar offers them, newest first). Tests set
+``st.session_state["artifacts_location"]`` instead of the command-line argument.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts dashboard/, not the project, on the path
+    sys.path.insert(0, str(ROOT))
+
+from dashboard import widgets  # noqa: E402
+from dashboard.loaders import find_experiments  # noqa: E402
+
+PAGES = (
+    ("overview.py", "Overview", ":material/dashboard:"),
+    ("comparison.py", "Model comparison", ":material/leaderboard:"),
+    ("per_class.py", "Per class", ":material/rule:"),
+    ("heatmaps.py", "Heatmaps", ":material/gradient:"),
+    ("browse.py", "Images", ":material/photo_library:"),
+    ("raters.py", "Raters", ":material/groups:"),
+    ("upload.py", "Upload and predict", ":material/upload:"),
+)
+
+
+def artifacts_location() -> Path:
+    """The --artifacts folder: session state (tests), else the command line, else artifacts/ in the project."""
+    if st.session_state.get(widgets.LOCATION_KEY):
+        return Path(st.session_state[widgets.LOCATION_KEY])
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--artifacts", default=str(ROOT / "artifacts"))
+    known, _ = parser.parse_known_args(sys.argv[1:])
+    return Path(known.artifacts).expanduser().resolve()
+
+
+def choose_experiment(location: Path) -> None:
+    found = find_experiments(location)
+    st.session_state[widgets.LOCATION_KEY] = str(location)
+    if not found:
+        st.session_state[widgets.EXPERIMENT_KEY] = None
+        return
+    names = [p.name for p in found]
+    choice = st.sidebar.selectbox("Experiment", names, key="experiment_choice") if len(found) > 1 else names[0]
+    st.session_state[widgets.EXPERIMENT_KEY] = str(found[names.index(choice)])
+
+
+def sidebar_notes() -> None:
+    from dashboard import report
+
+    root = st.session_state.get(widgets.EXPERIMENT_KEY)
+    if root:
+        st.sidebar.download_button(
+            "Report (HTML)", data=lambda: report.build_report(Path(root)), file_name=f"painlens-{Path(root).name}-report.html",
+            mime="text/html", icon=":material/summarize:", on_click="ignore", key="report",
+            help="One self-contained HTML file with the main figures and tables, for stakeholders.")
+    st.sidebar.caption(widgets.RESEARCH_NOTE)
+
+
+def main() -> None:
+    st.set_page_config(page_title="PainLens", page_icon=":material/face:", layout="wide")
+    choose_experiment(artifacts_location())
+    pages = [st.Page(f"pages/{file}", title=title, icon=icon, default=(i == 0))
+             for i, (file, title, icon) in enumerate(PAGES)]
+    page = st.navigation(pages)
+    sidebar_notes()
+    page.run()
+
+
+main()

@@ -1,0 +1,171 @@
+"""Heatmaps: where the networks look. PAIN-DB and CP-PAIN side by side with their difference, overlays on
+the mean face, the grid of all networks (Figure 6), region scores, and the pretrained-versus-scratch clustering."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, images, loaders, widgets
+
+SIDE_TITLES = {"paindb": "PAIN-DB", "cppain": "CP-PAIN"}
+TILE = 256
+
+
+def group_row(groups: pd.DataFrame, model: str, scenario: str, dataset: str, label: int) -> pd.Series | None:
+    rows = groups[(groups["model"] == model) & (groups["scenario"] == scenario) & (groups["dataset"] == dataset)
+                  & (groups["label"] == label) & (groups["n_images"] > 0)]
+    return rows.iloc[0] if len(rows) else None
+
+
+def heat_tile(data: loaders.Heatmaps, row: pd.Series | None, opacity: float) -> np.ndarray | None:
+    """The stretched heatmap over the group's mean face, at TILE px."""
+    if row is None:
+        return None
+    face = images.resize(data.arrays["faces"][int(row["index"])], TILE)
+    return images.overlay(face, data.arrays["stretched"][int(row["index"])], opacity)
+
+
+def difference_tile(data: loaders.Heatmaps, model: str, label: int, paindb_scenario: str) -> np.ndarray | None:
+    diffs = data.differences
+    if diffs.empty:
+        return None
+    rows = diffs[(diffs["model"] == model) & (diffs["label"] == label) & (diffs["paindb_scenario"] == paindb_scenario)]
+    if rows.empty:
+        return None
+    return images.resize(images.difference_image(data.arrays["differences"][int(rows.iloc[0]["index"])]), TILE, nearest=False)
+
+
+def side_by_side(data, models, label, class_name, paindb_scenario, opacity, experiment) -> None:
+    st.header("PAIN-DB and CP-PAIN side by side")
+    st.caption(f"Class **{class_name}** · PAIN-DB test images of the {charts.SCENARIO_TITLES[paindb_scenario].lower()} "
+               "scenario · CP-PAIN images of the external scenario. Heatmaps are stretched to [0, 1] (viridis: dark "
+               "= low weight, yellow = high). Difference: CP-PAIN minus PAIN-DB; orange where CP-PAIN faces drew "
+               "more weight, purple where PAIN-DB faces did.")
+    for model in models:
+        pdb = group_row(data.groups, model, paindb_scenario, "paindb", label)
+        cp = group_row(data.groups, model, "external", "cppain", label)
+        cols = st.columns(3)
+        for col, row, title in ((cols[0], pdb, "PAIN-DB"), (cols[1], cp, "CP-PAIN")):
+            tile = heat_tile(data, row, opacity)
+            with col:
+                if tile is None:
+                    st.info(f"{model}: no {title} heatmap for this class and scenario.")
+                else:
+                    widgets.picture(tile, f"{experiment.name}-{model}-{title}-{class_name}", f"{model}-{title}",
+                                    caption=f"{model} · {title} · {int(row['n_images'])} images")
+        diff = difference_tile(data, model, label, paindb_scenario)
+        with cols[2]:
+            if diff is None:
+                st.info(f"{model}: the difference needs both heatmaps.")
+            else:
+                widgets.picture(diff, f"{experiment.name}-{model}-difference-{class_name}", f"{model}-diff",
+                                caption=f"{model} · CP-PAIN − PAIN-DB")
+
+
+def network_grid(data, models, label, class_name, scenario, dataset, opacity, experiment) -> None:
+    st.header("All networks (Figure 6)")
+    tiles, labels = [], []
+    for model in models:
+        row = group_row(data.groups, model, scenario, dataset, label)
+        if row is not None:
+            pre = "pretrained" if bool(row.get("pretrained", False)) else "scratch"
+            tiles.append(heat_tile(data, row, opacity))
+            labels.append(f"{model} ({pre}, n={int(row['n_images'])})")
+    if not tiles:
+        widgets.missing(f"No heatmaps for {SIDE_TITLES[dataset]} · {scenario} · {class_name} yet.")
+        return
+    title = (f"LIME heatmaps · {SIDE_TITLES[dataset]} · {charts.SCENARIO_TITLES[scenario]} · class {class_name} · "
+             f"{widgets.provenance(experiment)}")
+    grid = images.labelled_grid(tiles, labels, columns=min(5, len(tiles)), tile=TILE, title=title)
+    bar = images.scale_bar(36, low="low weight", high="high weight", width=min(grid.shape[1], 420))
+    canvas = np.full((grid.shape[0] + bar.shape[0] + 8, grid.shape[1], 3), 255, dtype=np.uint8)
+    canvas[:grid.shape[0]] = grid
+    canvas[grid.shape[0] + 4:grid.shape[0] + 4 + bar.shape[0], 8:8 + bar.shape[1]] = bar
+    widgets.picture(canvas, f"{experiment.name}-heatmap-grid-{dataset}-{scenario}-{class_name}", "grid")
+
+
+def region_section(data, models, label, class_name, scenario, dataset, experiment) -> None:
+    st.header("Region scores")
+    regions = data.regions
+    if regions.empty:
+        widgets.missing("No region scores yet: `painlens explain CONFIG` writes region_scores.parquet.")
+        return
+    scope = regions[(regions["scenario"] == scenario) & (regions["dataset"] == dataset) & (regions["label"] == label)
+                    & regions["model"].isin(models)]
+    if scope.empty:
+        widgets.missing(f"No region scores for {SIDE_TITLES[dataset]} · {scenario} · {class_name}.")
+        return
+    st.caption("Share of each heatmap's mass on the face that falls in a region, divided by the region's share of the "
+               "face area: 1 = no preference, above 1 = the network looks there more than the area would suggest. "
+               "Cell text: the mass share. In brackets: the pain action units that show in the region.")
+    figure = charts.region_grid(scope, models, f"Where the networks look · {SIDE_TITLES[dataset]} · {class_name}",
+                                widgets.provenance(experiment, charts.SCENARIO_TITLES[scenario]))
+    widgets.chart(figure, f"{experiment.name}-regions-{dataset}-{scenario}-{class_name}", "regions")
+    table = scope[["model", "region", "aus", "share", "area_share", "ratio", "n_images"]].rename(
+        columns={"model": "network", "aus": "action units", "share": "mass share", "area_share": "area share"})
+    widgets.table(table.round(3), f"{experiment.name}-regions-{dataset}-{scenario}-{class_name}", "regions-table")
+
+
+def cluster_section(data, experiment) -> None:
+    st.header("Pretrained versus scratch networks")
+    if data.similarity.empty or data.clusters.empty:
+        widgets.missing("The clustering needs heatmaps of at least two networks in the same scope: "
+                        "`painlens explain CONFIG` writes it once they exist.")
+        return
+    scopes = list(dict.fromkeys(data.clusters["scope"]))
+    scope = st.selectbox("Heatmaps compared", scopes, index=scopes.index("all") if "all" in scopes else 0,
+                         key="cluster-scope", help="'all': every scenario, dataset and class that all networks have, together.")
+    clusters = data.clusters[data.clusters["scope"] == scope].sort_values("leaf_order")
+    similarity = data.similarity[data.similarity["scope"] == scope]
+    pretrained = dict(zip(clusters["model"], clusters["pretrained"].astype(bool)))
+    agreement = clusters["agreement"].iloc[0]
+    if np.isfinite(agreement):
+        st.markdown(f"Two clusters by average linkage on 1 − r. Agreement with the pretrained / scratch split "
+                    f"(adjusted Rand index): **{agreement:.2f}** (1 = the same split, about 0 = unrelated). The paper "
+                    "found two such clusters.")
+    else:
+        st.markdown("All networks compared here are of one kind (all pretrained or all scratch), so the split cannot "
+                    "be tested in this scope.")
+    if experiment.config.get("training", {}).get("weights") == "none":
+        st.caption("This experiment trained the 'pretrained' architectures from scratch (weights = none): the paper's "
+                   "split is not expected here.")
+    figure = charts.similarity_matrix(similarity, list(clusters["model"]), pretrained, "Heatmap similarity between networks",
+                                      widgets.provenance(experiment, f"scope {scope}"))
+    widgets.chart(figure, f"{experiment.name}-similarity", "similarity")
+    widgets.table(clusters[["model", "cluster", "pretrained", "leaf_order"]].rename(columns={"model": "network"}),
+                  f"{experiment.name}-clusters", "clusters")
+
+
+experiment = widgets.experiment_or_stop()
+st.title("Heatmaps")
+data = loaders.load_heatmaps(experiment.root)
+if data is None or data.groups.empty:
+    widgets.missing("No heatmaps yet: LIME masks and heatmaps are written by `painlens explain CONFIG` after the runs "
+                    "finish (they need the networks' test predictions and the face cache).")
+    st.stop()
+groups = data.groups[data.groups["n_images"] > 0]
+if groups.empty:
+    widgets.missing("Heatmaps were computed but every explained image's landmarks failed, so none could be placed on "
+                    "the template face; heatmaps.parquet lists the failures.")
+    st.stop()
+all_models = [m for m in (experiment.models or sorted(groups["model"].unique())) if m in set(groups["model"])]
+c1, c2, c3, c4 = st.columns([3, 1, 1, 1])
+models = c1.multiselect("Networks", all_models, default=all_models[:3], key="hm-models") or all_models[:1]
+classes = sorted(groups["label"].unique())
+label = c2.radio("Class", classes, index=len(classes) - 1, key="hm-class",
+                 format_func=lambda v: charts.class_title(groups.loc[groups["label"] == v, "class_name"].iloc[0]))
+class_name = charts.class_title(groups.loc[groups["label"] == label, "class_name"].iloc[0])
+paindb_scenarios = [s for s in ("image", "subject") if s in set(groups.loc[groups["dataset"] == "paindb", "scenario"])]
+paindb_scenario = c3.radio("PAIN-DB scenario", paindb_scenarios or ["image", "subject"], key="hm-scenario",
+                           format_func=lambda s: charts.SCENARIO_TITLES[s])
+opacity = c4.slider("Overlay opacity", 0.0, 1.0, 0.6, 0.05, key="hm-opacity")
+side_by_side(data, models, label, class_name, paindb_scenario, opacity, experiment)
+
+scopes = sorted({(r.dataset, r.scenario) for r in groups.itertuples()}, key=lambda s: (s[0] != "cppain", s[1]))
+dataset, scenario = st.selectbox("Grid and regions for", scopes, key="hm-scope",
+                                 format_func=lambda s: f"{SIDE_TITLES[s[0]]} · {charts.SCENARIO_TITLES[s[1]]}")
+network_grid(data, all_models, label, class_name, scenario, dataset, opacity, experiment)
+region_section(data, all_models, label, class_name, scenario, dataset, experiment)
+cluster_section(data, experiment)

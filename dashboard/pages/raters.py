@@ -1,0 +1,68 @@
+"""Raters: inter-rater ICC (the paper's Table 4) with 95 % CIs and Fleiss categories per pain source, videos rated
+pain / no pain, and how each network's p(pain) agrees with the clinicians."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, loaders, tables, widgets
+from engine.ratings.forms import scale_label
+
+METRIC_TITLES = {"spearman_rho": "Spearman ρ", "roc_auc": "ROC AUC", "kappa": "Cohen's κ"}
+
+
+experiment = widgets.experiment_or_stop()
+st.title("Raters")
+summary = loaders.load_json(experiment.root, "ratings/summary.json")
+headline = loaders.load_table(experiment.root, "ratings/headline.parquet")
+counts = loaders.load_table(experiment.root, "ratings/counts.parquet")
+if summary is None or headline is None or counts is None:
+    widgets.missing("No clinician ratings in this experiment: `painlens run CONFIG` computes them when CP-PAIN has a "
+                    "ratings.csv (`painlens ratings CSV` checks such a file on its own).")
+    st.stop()
+
+form = summary.get("headline_icc", {})
+st.header("Inter-rater agreement (Table 4)")
+st.markdown(f"Headline ICC: **{form.get('form', '?')}**, {form.get('description', '')}. Each cell: ICC, its 95 % "
+            "confidence interval and Fleiss's category (< 0.40 low, 0.40–0.75 fair/good, > 0.75 excellent).")
+table = tables.table4(headline, counts)
+widgets.table(table, f"{experiment.name}-table4", "table4")
+for note in headline["note"].dropna():
+    if note:
+        st.caption(note)
+figure = charts.icc_intervals(tables.labelled_ratings(headline), "ICC per scale and pain source",
+                              widgets.provenance(experiment, f"{form.get('form', '')}, 95 % CI"))
+widgets.chart(figure, f"{experiment.name}-icc", "icc")
+icc = loaders.load_table(experiment.root, "ratings/icc.parquet")
+if icc is not None and not icc.empty:
+    with st.expander("All six ICC forms"):
+        columns = [c for c in ("scale", "source", "form", "description", "icc", "ci_low", "ci_high", "category",
+                               "n_videos", "n_raters", "pval") if c in icc]
+        widgets.table(icc[columns].round(4), f"{experiment.name}-icc-all-forms", "icc-all")
+
+st.header("Videos rated pain / no pain")
+st.caption("A video counts as 'no pain' on a scale only when both raters gave it 0.")
+long = tables.labelled_ratings(counts.drop(columns=["videos"], errors="ignore")).melt(id_vars=["scale_label", "source_label"], value_vars=["no_pain", "pain"],
+                             var_name="class", value_name="videos")
+long["class"] = long["class"].map(charts.class_title)
+widgets.chart(charts.rated_counts(long, "Videos rated no pain / pain", widgets.provenance(experiment)),
+              f"{experiment.name}-rated-counts", "rated-counts")
+
+st.header("Networks versus clinicians")
+agreement = loaders.load_table(experiment.root, "ratings/model_agreement_summary.parquet")
+if agreement is None or agreement.empty:
+    notes = " ".join(summary.get("notes", []))
+    widgets.missing("No model-versus-clinician agreement yet: it needs finished external-scenario runs and CP-PAIN's "
+                    f"manifest.csv; `painlens run CONFIG` computes it. {notes}".strip())
+    st.stop()
+agreement = agreement.assign(scale_label=agreement["scale"].map(scale_label))
+metric = st.segmented_control("Measure", list(METRIC_TITLES), default="spearman_rho", format_func=METRIC_TITLES.get,
+                              key="agreement-metric") or "spearman_rho"
+st.caption("Spearman ρ: p(pain) against the clinicians' mean score per video; ROC AUC: p(pain) against the video "
+           "being rated pain; κ: the network's label against the clinicians' (external scenario, mean ± std over seeds).")
+models = experiment.models or sorted(agreement["model"].unique())
+figure = charts.model_agreement(agreement, metric, models, f"{METRIC_TITLES[metric]} per network and clinician scale",
+                                widgets.provenance(experiment, "external scenario, CP-PAIN"))
+widgets.chart(figure, f"{experiment.name}-model-vs-clinicians-{metric}", "agreement")
+widgets.table(agreement.drop(columns=["scale"]).round(3), f"{experiment.name}-model-vs-clinicians", "agreement-table")

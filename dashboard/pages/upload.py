@@ -1,0 +1,157 @@
+"""Upload and predict: one photo (file or camera) through the experiment's kept networks, with a LIME explanation.
+
+The photo stays in this session's memory: it is never written to disk, logged, or put in a cache that
+another session could read (the networks are cached per process with st.cache_resource, the photo's
+results only in this session's state, replaced by the next photo).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, images, loaders, widgets
+
+log = logging.getLogger(__name__)
+FILE_TYPES = ["jpg", "jpeg", "png", "webp", "heic", "heif"]
+UPLOAD_LIMIT_MB = 25
+RESULT_KEY = "upload-result"  # session state: (photo id, Prediction or error sentence)
+EXPLAIN_SAMPLES = 300  # LIME samples for one upload: a few seconds on the demo networks
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def predictor(root: str, version: tuple):
+    """The kept networks and face models, loaded once per process and experiment version."""
+    from engine.predict import Predictor
+
+    return Predictor(root)
+
+
+def get_predictor(experiment: loaders.Experiment):
+    kept = loaders.kept_models(experiment.root)
+    if kept.empty:
+        widgets.missing("No trained network is kept in this experiment yet: `painlens run CONFIG` keeps one per network "
+                        "(external scenario, first seed) once its runs finish; uploads are analysed with those.")
+        st.stop()
+    version = loaders.stamp(*map(Path, kept["path"]))
+    with st.spinner(f"Loading {kept['model'].nunique()} networks and the face detector (once per server)…"):
+        return predictor(str(experiment.root), version)
+
+
+def read_photo() -> tuple[str, bytes] | None:
+    """(an id for this photo, its bytes) from the file uploader or the camera, or None."""
+    file_tab, camera_tab = st.tabs(["Photo file", "Camera"])
+    with file_tab:
+        upload = st.file_uploader("A face photo (JPEG, PNG, WebP or HEIC)", type=FILE_TYPES, key="photo",
+                                  max_upload_size=UPLOAD_LIMIT_MB)
+    with camera_tab:
+        shot = st.camera_input("Take a photo", key="camera")
+    chosen = upload or shot
+    if chosen is None:
+        return None
+    return chosen.file_id, chosen.getvalue()
+
+
+def analyse(model, photo_id: str, data: bytes):
+    """The photo's Prediction, or the sentence saying why there is none (kept in this session only)."""
+    from engine.errors import PainLensError
+    from engine.predict import predict_bytes
+
+    cached = st.session_state.get(RESULT_KEY)
+    if cached and cached[0] == photo_id:
+        return cached[1]
+    try:
+        result = predict_bytes(model, data)
+    except PainLensError as exc:
+        result = str(exc)
+    except Exception as exc:  # a bug, not the user's doing: say so without a traceback or the photo
+        log.error("upload analysis failed: %s", type(exc).__name__)
+        result = f"The photo could not be analysed ({type(exc).__name__}); try another photo."
+    st.session_state[RESULT_KEY] = (photo_id, result)
+    st.session_state.pop("upload-explanation", None)
+    return result
+
+
+def show_face(prediction) -> None:
+    face = prediction.face
+    a, b, c = st.columns(3)
+    a.image(images.box_image(face.rgb, face.boxes), caption=f"face found (confidence {face.confidence:.3f})")
+    b.image(images.resize(face.crop, 256), caption=f"cropped, background removed ({face.background_method})")
+    scale = 256 / face.crop.shape[0]
+    c.image(images.landmarks_image(images.resize(face.crop, 256), face.landmarks * scale), caption="68 landmarks (dlib)")
+
+
+def show_probabilities(prediction, experiment, seconds: float) -> None:
+    probs = prediction.probabilities
+    several = bool((probs["seeds"] > 1).any())
+    left, right = st.columns([1, 3])
+    left.metric("Mean p(pain) over networks", f"{prediction.mean:.2f}")
+    left.caption(f"{len(probs)} networks · answered in {seconds:.2f} s")
+    band = "band: lowest to highest over seeds" if several else "one seed kept per network, so no uncertainty band"
+    figure = charts.probabilities(probs, "p(pain) for this photo", widgets.provenance(experiment, band))
+    with right:
+        widgets.chart(figure, "upload-probabilities", "upload-probs")
+    timings = pd.DataFrame([{"step": k, "seconds": round(v, 3)} for k, v in prediction.timings.items() if k != "explanation"])
+    with st.expander("Time per step"):
+        st.dataframe(timings, hide_index=True)
+    table = probs.rename(columns={"model": "network", "p_pain": "p(pain)", "input_size": "input px"})
+    widgets.table(table.round(3), "upload-probabilities", "upload-table")
+
+
+def show_explanation(model, prediction) -> None:
+    st.header("LIME explanation")
+    names = list(prediction.probabilities["model"])
+    left, right = st.columns([2, 1])
+    name = left.selectbox("Network to explain", names, key="explain-network")
+    opacity = right.slider("Overlay opacity", 0.0, 1.0, 0.55, 0.05, key="explain-opacity")
+    p = float(prediction.probabilities.set_index("model").loc[name, "p_pain"])
+    label = int(p >= 0.5)
+    done = st.session_state.get("upload-explanation")
+    if st.button(f"Explain {name}'s answer ({'pain' if label else 'no pain'})", key="explain", type="primary"):
+        bar = st.progress(0.0, text=f"LIME: {EXPLAIN_SAMPLES} perturbed copies of the face through {name}…")
+        clock = time.perf_counter()
+        explanation = model.explain(prediction.face.crop, name, label, seed=0, num_samples=EXPLAIN_SAMPLES,
+                                    progress=lambda share: bar.progress(share, text=f"LIME: {share:.0%}"))
+        bar.empty()
+        done = (name, explanation, time.perf_counter() - clock)
+        st.session_state["upload-explanation"] = done
+    if done and done[0] == name:
+        _, explanation, seconds = done
+        mask = images.lime_mask(explanation.weights, explanation.segments)
+        face = images.resize(prediction.face.crop, mask.shape[0])
+        tile = images.resize(images.overlay(face, mask, opacity), 320)
+        st.image(tile, caption=f"{name}: superpixels that raised p({'pain' if label else 'no pain'}) (yellow) · "
+                               f"{seconds:.1f} s, local fit R² {explanation.score:.2f}")
+
+
+experiment = widgets.experiment_or_stop()
+st.title("Upload and predict")
+st.error(f"{widgets.RESEARCH_NOTE} "
+         + ("The networks here were trained on synthetic demo data and say nothing about real patients."
+            if experiment.synthetic else "Its output is a research measurement, not a clinical judgement."),
+         icon=":material/medical_information:")
+st.caption("Your photo is analysed in this server's memory and is never saved, logged or shared with other sessions.")
+model = get_predictor(experiment)
+if model.background_note:
+    st.caption(model.background_note)
+photo = read_photo()
+if photo is None:
+    st.info("Upload a photo or take one with the camera: the face is found, cropped, its background removed, and every "
+            "network gives its probability of pain.")
+    st.stop()
+clock = time.perf_counter()
+result = analyse(model, *photo)
+seconds = time.perf_counter() - clock
+if isinstance(result, str):
+    st.error(result, icon=":material/error:")
+    st.stop()
+for note in result.notes:
+    st.warning(note, icon=":material/info:")
+show_face(result)
+show_probabilities(result, experiment, sum(v for k, v in result.timings.items() if k != "explanation") or seconds)
+show_explanation(model, result)

@@ -1,0 +1,88 @@
+"""Streamlit building blocks every page uses: the experiment banner, empty states, and charts, tables
+and images that carry their own download buttons (PNG + SVG, CSV, PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import export, images
+from dashboard.loaders import Experiment, load_experiment
+
+EXPERIMENT_KEY = "experiment_root"  # session state: the experiment folder chosen in app.py
+LOCATION_KEY = "artifacts_location"  # session state: the --artifacts folder (set by app.py or a test)
+RESEARCH_NOTE = ("PainLens is a research tool, not a medical device: it must not be used to diagnose or treat "
+                 "anyone.")
+SYNTHETIC_NOTE = ("Synthetic demo data: every face here was drawn by a program, and models trained on it say "
+                  "nothing about real patients.")
+
+
+def experiment_or_stop() -> Experiment:
+    """The experiment app.py chose, with its banner drawn; stops the page with a sentence when there is none."""
+    root = st.session_state.get(EXPERIMENT_KEY)
+    if not root:
+        location = st.session_state.get(LOCATION_KEY, "artifacts")
+        st.info(f"No experiment found in {location}. Run `painlens run experiments/demo.toml` (or `make demo`) to "
+                "create one, or start the dashboard with `painlens dashboard --artifacts DIR` pointing at an "
+                "artifact folder.")
+        st.stop()
+    experiment = load_experiment(Path(root))
+    banner(experiment)
+    return experiment
+
+
+def banner(experiment: Experiment) -> None:
+    """Which experiment every figure below comes from; synthetic data said so on every page."""
+    if experiment.synthetic:
+        st.warning(f"**{experiment.name}** — {SYNTHETIC_NOTE}", icon=":material/science:")
+    elif not experiment.manifest:
+        st.warning(f"**{experiment.name}** has no manifest.json yet: `painlens run` writes it once the data is "
+                   "prepared. What is shown below is what has been written so far.")
+
+
+def provenance(experiment: Experiment, *parts: str) -> str:
+    """Subtitle for a figure: experiment, data kind and the selection shown."""
+    kind = "synthetic demo data" if experiment.synthetic else "real data"
+    return " · ".join([f"experiment {experiment.name} ({kind})", *[p for p in parts if p]])
+
+
+def missing(sentence: str) -> None:
+    """An empty state: what is missing and the command that produces it."""
+    st.info(sentence, icon=":material/hourglass_empty:")
+
+
+def chart(figure: alt.TopLevelMixin, name: str, key: str) -> None:
+    """Show an Altair chart with PNG and SVG download buttons (rendered only when clicked)."""
+    st.altair_chart(figure, theme=None, width="content")
+    left, right, _ = st.columns([1, 1, 4])
+    left.download_button("PNG", data=lambda: export.chart_png(figure), file_name=f"{name}.png", mime="image/png",
+                         key=f"{key}-png", icon=":material/download:", on_click="ignore")
+    right.download_button("SVG", data=lambda: export.chart_svg(figure), file_name=f"{name}.svg", mime="image/svg+xml",
+                          key=f"{key}-svg", icon=":material/download:", on_click="ignore")
+
+
+def table(frame: pd.DataFrame, name: str, key: str, **kwargs) -> None:
+    """Show a sortable table (click a header to sort) with a CSV download."""
+    st.dataframe(frame, hide_index=True, **kwargs)
+    st.download_button("CSV", data=export.table_csv(frame), file_name=f"{name}.csv", mime="text/csv",
+                       key=f"{key}-csv", icon=":material/download:", on_click="ignore")
+
+
+def picture(image: np.ndarray, name: str, key: str, caption: str | None = None, width: int | str = "content") -> None:
+    """Show an RGB image with a PNG download."""
+    st.image(image, caption=caption, width=width)
+    st.download_button("PNG", data=lambda: images.png_bytes(image), file_name=f"{name}.png", mime="image/png",
+                       key=f"{key}-png", icon=":material/download:", on_click="ignore")
+
+
+def pick(label: str, options: list, key: str, default=None, **kwargs):
+    """A selectbox that keeps the user's choice across pages and reruns while it is still an option."""
+    if not options:
+        return None
+    current = st.session_state.get(key)
+    index = options.index(current) if current in options else (options.index(default) if default in options else 0)
+    return st.selectbox(label, options, index=index, key=key, **kwargs)

@@ -1,0 +1,109 @@
+"""Driving the dashboard in headless Chromium (Debian's chromium + chromium-driver) with Selenium.
+
+A helper module for tests/test_browser*.py and bench/dashboard_load.py, not a test file. Selenium is
+pointed at /usr/bin/chromedriver and runs with SE_OFFLINE=true, so it never tries to download a
+browser or a driver. Waits are explicit conditions (WebDriverWait), never sleeps: a page counts as
+shown when its title is there, Streamlit is no longer running the script, no skeleton placeholder
+is left, and (where the page has charts) a Vega chart has drawn its canvas or SVG.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("SE_OFFLINE", "true")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROME_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1600,2600", "--hide-scrollbars")
+# (url path, the page title shown as its h1 or the start of it, whether the page draws charts)
+PAGES = (
+    ("", "Experiment:", True),
+    ("comparison", "Model comparison", True),
+    ("per_class", "Per class", True),
+    ("heatmaps", "Heatmaps", True),
+    ("browse", "Images", True),
+    ("raters", "Raters", True),
+    ("upload", "Upload and predict", False),
+)
+
+
+def browser_available() -> str:
+    """"" when Chromium, its driver and Selenium are here, else the sentence saying what is missing."""
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not shutil.which(p)]
+    if missing:
+        return f"{' and '.join(missing)} missing: `apt-get install chromium chromium-driver` (.ci/run does it)."
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed in the venv."
+    return ""
+
+
+def chrome(download_dir: Path):
+    """A headless Chromium that saves downloads into ``download_dir`` without asking."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROME_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='painlens-chrome-')}")
+    options.add_experimental_option("prefs", {"download.default_directory": str(download_dir),
+                                              "download.prompt_for_download": False,
+                                              "safebrowsing.enabled": False})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(download_dir)})
+    return driver
+
+
+def wait(driver, condition, timeout: float = 60.0, message: str = ""):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition, message)
+
+
+def page_ready(title: str, charts: bool):
+    """A condition: the h1 starting with ``title`` is shown, the script has finished, nothing is a
+    skeleton any more, and (``charts``) a Vega chart has drawn."""
+    def ready(driver):
+        return driver.execute_script(
+            """
+            const [title, charts] = arguments;
+            const h1 = [...document.querySelectorAll('h1')].some(h => h.innerText.trim().startsWith(title));
+            const running = document.querySelector('[data-testid="stStatusWidget"]');
+            const busy = running && /running|connecting/i.test(running.innerText || '');
+            const skeleton = document.querySelector('[data-testid="stSkeleton"]');
+            const drawn = !charts || document.querySelector('.vega-embed canvas, .vega-embed svg.marks') !== null;
+            return h1 && !busy && !skeleton && drawn;
+            """, title, charts)
+    return ready
+
+
+def open_page(driver, base_url: str, path: str, title: str, charts: bool, timeout: float = 90.0) -> float:
+    """Load a page and wait until its main content is shown; returns the seconds it took."""
+    start = time.perf_counter()
+    driver.get(f"{base_url}/{path}")
+    wait(driver, page_ready(title, charts), timeout, f"page /{path} did not show '{title}' in {timeout:.0f} s")
+    return time.perf_counter() - start
+
+
+def main_text(driver) -> str:
+    return driver.execute_script("return (document.querySelector('[data-testid=\"stMain\"]') || document.body).innerText;")
+
+
+def screenshot(driver, path: Path) -> Path:
+    """The whole main area: the window is grown to the content's height first."""
+    height = driver.execute_script(
+        "const m = document.querySelector('[data-testid=\"stMain\"]'); return m ? m.scrollHeight : document.body.scrollHeight;")
+    driver.set_window_size(1600, min(max(int(height) + 120, 900), 12000))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(path))
+    return path

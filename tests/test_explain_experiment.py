@@ -1,0 +1,186 @@
+"""``explain_experiment`` over a small artifact store: masks from kept models, heatmaps, differences,
+region scores, clusters, failures counted, runs without masks reported, and a resume that redoes nothing."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.artifacts import ExperimentStore, write_json, write_parquet
+from engine.config import config_from_dict
+from engine.explain.explain_run import explain_experiment, explain_run, output_paths
+from engine.explain.mask_store import load_run_masks
+
+CROP = 64
+SIZES = {"SongNet": 48, "VGG16": 32}
+
+
+def render_faces(count, seed=0):
+    """Synthetic face crops (CROP px) and their 68 landmarks in dlib order."""
+    from PIL import Image
+
+    from engine.datasets.synth_faces import Pose, random_identity, render_face
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        face = render_face(random_identity(rng), {"AU4": float(rng.uniform(0, 5))}, Pose(roll=float(rng.uniform(-6, 6)), scale=0.3),
+                           (112, 112), rng)
+        x0, y0, x1, y1 = face.box
+        side = int(round(1.4 * max(x1 - x0, y1 - y0)))
+        left, top = int(round((x0 + x1 - side) / 2)), int(round((y0 + y1 - side) / 2))
+        crop = np.asarray(Image.fromarray(face.image).crop((left, top, left + side, top + side))
+                          .resize((CROP, CROP), Image.Resampling.LANCZOS))
+        points = (face.landmarks - [left, top] + 0.5) * CROP / side - 0.5
+        points[17:22], points[22:27] = points[17:22][::-1].copy(), points[22:27][::-1].copy()  # dlib brow order
+        out.append((crop, points))
+    return out
+
+
+def write_cache(cache_dir, faces):
+    """Real face-cache entries, as preprocessing writes them; returns their keys."""
+    from engine.preprocess import cache
+    from engine.preprocess.detect import CropBox, FaceBox
+    from engine.preprocess.pipeline import FaceResult
+
+    keys = []
+    for i, (crop, points) in enumerate(faces):
+        key = cache.cache_key(f"{i:064x}", "test-params")
+        result = FaceResult(crop=crop, face=FaceBox(9, 9, 55, 55, 0.99), crop_box=CropBox(0, 0, CROP),
+                            background_method="none", landmarks=points)
+        cache.write_entry(cache_dir, key, result, {})
+        keys.append(key)
+    return keys
+
+
+def tiny_model(size, seed):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((size, size, 3)), keras.layers.Rescaling(1 / 255),
+                             keras.layers.Conv2D(4, 5, strides=2, activation="relu"), keras.layers.Flatten(),
+                             keras.layers.Dense(2, activation="softmax")])
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    """A store with four finished runs: two explained during training, one with only its kept model,
+    one with neither (its masks are lost); one PAIN-DB face has upside-down landmarks."""
+    from engine.preprocess.batch import load_faces
+
+    root = tmp_path_factory.mktemp("exp")
+    faces = render_faces(14)
+    flipped = faces[2][1].copy()
+    flipped[:, 1] = CROP - 1 - flipped[:, 1]
+    faces[2] = (faces[2][0], flipped)
+    config = config_from_dict({"experiment": {"name": "e", "seed": 3}, "preprocess": {"cache_dir": "cache"},
+                               "explain": {"images_per_class": 4, "num_samples": 40, "batch_size": 20}}, base_dir=root)
+    keys = write_cache(config.cache_dir(), faces)
+    samples = pd.DataFrame({
+        "image_id": [f"unbc/s{i:02d}/q/0" for i in range(8)] + [f"cppain/p{i:02d}/v/0" for i in range(6)],
+        "dataset": ["unbc"] * 8 + ["cppain"] * 6, "subject": [f"s{i:02d}" for i in range(14)],
+        "label": [i % 2 for i in range(14)], "cache_key": keys, "status": "ok"})
+    store = ExperimentStore(root / "artifacts", "e")
+    write_parquet(store.samples, samples)
+    plan = [("SongNet", "external", 0, "keep"), ("SongNet", "subject", 0, "explain"),
+            ("VGG16", "external", 0, "explain"), ("VGG16", "subject", 0, "lose")]
+    for seed, (model_name, scenario, fold, fate) in enumerate(plan):
+        size = SIZES[model_name]
+        tested = samples[samples["dataset"] == "cppain"] if scenario == "external" else samples[samples["dataset"] != "cppain"]
+        images = load_faces(tested, size, config.cache_dir())
+        model = tiny_model(size, seed)
+        p_pain = model.predict(images, verbose=0)[:, 1]
+        predictions = pd.DataFrame({"model": model_name, "scenario": scenario, "fold": fold, "seed": seed,
+                                    "image_id": tested["image_id"].to_numpy(), "subject": tested["subject"].to_numpy(),
+                                    "dataset": tested["dataset"].to_numpy(), "true_label": tested["label"].to_numpy(),
+                                    "p_pain": p_pain, "predicted_label": (p_pain >= 0.5).astype(int)})
+        folder = store.run_dir(model_name, scenario, fold)
+        write_parquet(folder / "predictions.parquet", predictions)
+        write_json(folder / "split.json", {"input_size": size})
+        if fate == "keep":
+            model.save(folder / "model.keras")
+        if fate == "explain":
+            explain_run(model, images, predictions, config, store)
+        write_json(folder / "done.json", {"input_size": size, "weights": "none"})
+    first = explain_experiment(config, store, progress=False)
+    second = explain_experiment(config, store, progress=False)
+    return config, store, first, second
+
+
+def test_masks_are_made_from_kept_models_and_lost_runs_are_reported(experiment):
+    _, store, first, _ = experiment
+    kept = load_run_masks(store.explanation_dir("SongNet", "external", 0))
+    assert len(kept) == 6 and set(kept.dataset) == {"cppain"}  # every CP-PAIN image
+    assert first["runs"] == 4 and first["runs_without_masks"] == 1
+    assert "VGG16/subject/0" in first["notes"][0] and "--force" in first["notes"][0]
+    assert not (store.explanation_dir("VGG16", "subject", 0) / "done.json").exists()
+
+
+def test_heatmaps_have_one_row_per_group_with_counts_and_failures(experiment):
+    _, store, first, _ = experiment
+    paths = output_paths(store)
+    groups = pd.read_parquet(paths["heatmaps"])
+    arrays = np.load(paths["heatmaps_npz"])
+    assert set(groups["model"]) == {"SongNet", "VGG16"} and set(groups["dataset"]) == {"paindb", "cppain"}
+    assert arrays["heatmaps"].shape == (len(groups), 128, 128) and arrays["faces"].shape == (len(groups), 128, 128, 3)
+    assert groups["n_landmark_failed"].sum() == first["landmark_failures"] == 1  # the upside-down face
+    failed = groups[groups["n_landmark_failed"] > 0].iloc[0]
+    assert failed["model"] == "SongNet" and failed["landmark_failures"] == "face not upright: 1"
+    assert (groups["n_images"] + groups["n_landmark_failed"] == groups["n_explained"]).all()
+    used = groups[groups["n_images"] > 0]
+    stretched = arrays["stretched"][used["index"].to_numpy()]
+    assert np.allclose(stretched.min(axis=(1, 2)), 0) and np.allclose(stretched.max(axis=(1, 2)), 1)
+    assert groups.set_index("model")["pretrained"].to_dict() == {"SongNet": False, "VGG16": True}
+    assert arrays["regions"].shape == (128, 128) and len(arrays["template_landmarks"]) == 68
+
+
+def test_differences_regions_and_clusters_are_written(experiment):
+    _, store, _, _ = experiment
+    paths = output_paths(store)
+    groups = pd.read_parquet(paths["heatmaps"])
+    differences = pd.read_parquet(paths["differences"])
+    arrays = np.load(paths["heatmaps_npz"])
+    assert set(differences["model"]) <= {"SongNet"} and (differences["paindb_scenario"] == "subject").all()
+    assert arrays["differences"].shape[0] == len(differences) >= 1
+    assert np.abs(arrays["differences"]).max() <= 1 + 1e-6
+    regions = pd.read_parquet(paths["regions"])
+    assert len(regions) == 7 * (groups["n_images"] > 0).sum()
+    assert np.allclose(regions.groupby("index")["share"].sum(), 1.0)
+    clusters = pd.read_parquet(paths["clusters"])
+    similarity = pd.read_parquet(paths["similarity"])
+    assert set(clusters["model"]) == {"SongNet", "VGG16"} and "all" in set(clusters["scope"])
+    diagonal = similarity[similarity["model_a"] == similarity["model_b"]]["correlation"]
+    assert np.allclose(diagonal.dropna(), 1.0)
+    runs = pd.read_parquet(paths["runs"])
+    assert len(runs) == 3 and (runs["seconds_per_image"] > 0).all()
+
+
+def test_a_second_call_explains_nothing_again_and_gives_the_same_heatmaps(experiment):
+    _, store, first, second = experiment
+    assert second["runs_without_masks"] == 1 and second["seconds"]["explain"] < 1.0
+    assert second["heatmaps"] == first["heatmaps"] and second["landmark_failures"] == 1
+    assert len(load_run_masks(store.explanation_dir("SongNet", "external", 0))) == 6
+
+
+def test_an_experiment_without_runs_says_so(tmp_path):
+    config = config_from_dict({"experiment": {"name": "empty"}}, base_dir=tmp_path)
+    result = explain_experiment(config, ExperimentStore(tmp_path, "empty"), progress=False)
+    assert result["runs"] == 0 and "nothing to explain" in result["notes"][0]
+
+
+def test_painlens_explain_prints_the_per_network_table_and_the_notes(experiment):
+    from typer.testing import CliRunner
+
+    from engine.cli import app
+
+    config, store, _, _ = experiment
+    toml = config.base_dir / "e.toml"
+    toml.write_text('[experiment]\nname = "e"\nseed = 3\n[preprocess]\ncache_dir = "cache"\n'
+                    '[explain]\nimages_per_class = 4\nnum_samples = 40\nbatch_size = 20\n')
+    result = CliRunner().invoke(app, ["explain", str(toml), "--no-progress"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "SongNet" in result.output and "LIME overhead" in result.output
+    assert "no masks and no kept model" in result.output
