@@ -26,6 +26,9 @@ def style(chart: alt.TopLevelMixin, title: str = "", subtitle: str | list[str] =
     if title:
         chart = chart.properties(title=alt.TitleParams(title, subtitle=subtitle or None, anchor="start",
                                                        fontSize=TITLE_SIZE, subtitleFontSize=FONT_SIZE - 1))
+    # "pad": the chart keeps the size it asks for; Streamlit's default "fit" squeezes layered charts
+    # with legends into their width, which crushes their plotting area.
+    chart = chart.properties(autosize=alt.AutoSizeParams(type="pad", contains="padding"))
     return (chart.configure(font="DejaVu Sans", background="white")
             .configure_axis(labelFontSize=FONT_SIZE - 1, titleFontSize=FONT_SIZE, labelLimit=220, gridColor="#dddddd")
             .configure_legend(labelFontSize=FONT_SIZE - 1, titleFontSize=FONT_SIZE, symbolSize=180, orient="bottom")
@@ -164,7 +167,7 @@ def confusion_matrix(predictions: pd.DataFrame, title: str, subtitle: str = "") 
                         legend=alt.Legend(format="%")), tooltip=["true", "predicted", "images", alt.Tooltip("share:Q", format=".1%")])
     text = base.mark_text(fontSize=FONT_SIZE + 3, fontWeight="bold", lineBreak="\n").encode(
         text="label:N", color=alt.condition("datum.share > 0.5", alt.value("black"), alt.value("white")))
-    return style(alt.layer(cells, text).properties(width=260, height=220), title, subtitle)
+    return style(alt.layer(cells, text).properties(width=alt.Step(130), height=alt.Step(110)), title, subtitle)
 
 
 def roc_points(y_true: np.ndarray, scores: np.ndarray) -> pd.DataFrame:

@@ -76,23 +76,47 @@ def scale_bar(height: int, cmap: str = "viridis", low: str = "low", high: str = 
 
 
 def labelled_grid(tiles: list[np.ndarray], labels: list[str], columns: int, tile: int = 192, title: str = "") -> np.ndarray:
-    """Tiles (RGB uint8) resized to ``tile`` px in a grid, each with its label above, and a title."""
+    """Tiles (RGB uint8) resized to ``tile`` px in a grid, each with its label above, under a title that
+    wraps onto as many lines as the grid's width needs."""
     rows = max(1, -(-len(tiles) // columns))
-    font, title_font = _font(max(14, tile // 11)), _font(max(16, tile // 9))
-    label_h, title_h, pad = tile // 7, (tile // 5 if title else 0), 8
-    width = columns * (tile + pad) + pad
+    font, title_font = _font(max(13, tile // 13)), _font(max(16, tile // 10))
+    pad, label_h = 8, tile // 8
+    width = max(columns * (tile + pad) + pad, 480)
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    lines = _wrap(title, title_font, width - 2 * pad, measure) if title else []
+    line_h = int(title_font.size * 1.3) if lines else 0
+    title_h = line_h * len(lines) + (pad if lines else 0)
     height = title_h + rows * (tile + label_h + pad) + pad
     canvas = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(canvas)
-    if title:
-        draw.text((pad, pad // 2), title, fill="black", font=title_font)
+    for i, line in enumerate(lines):
+        draw.text((pad, pad // 2 + i * line_h), line, fill="black", font=title_font)
     for i, (image, label) in enumerate(zip(tiles, labels)):
         r, c = divmod(i, columns)
         x = pad + c * (tile + pad)
         y = title_h + pad + r * (tile + label_h + pad)
-        draw.text((x, y), label, fill="black", font=font)
+        draw.text((x, y), _fit(label, font, tile, measure), fill="black", font=font)
         canvas.paste(Image.fromarray(resize(np.asarray(image, dtype=np.uint8), tile)), (x, y + label_h))
     return np.asarray(canvas)
+
+
+def _wrap(text: str, font, width: int, draw: ImageDraw.ImageDraw) -> list[str]:
+    lines, current = [], ""
+    for word in text.split(" "):
+        candidate = f"{current} {word}".strip()
+        if current and draw.textlength(candidate, font=font) > width:
+            lines.append(current)
+            current = word
+        else:
+            current = candidate
+    return lines + ([current] if current else [])
+
+
+def _fit(text: str, font, width: int, draw: ImageDraw.ImageDraw) -> str:
+    """``text`` shortened with an ellipsis until it fits ``width`` px."""
+    while text and draw.textlength(text, font=font) > width:
+        text = text[:-2] + "…" if len(text) > 2 else ""
+    return text
 
 
 def landmarks_image(face: np.ndarray, points: np.ndarray, radius: int = 2) -> np.ndarray:

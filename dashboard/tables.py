@@ -26,7 +26,8 @@ def table2(samples: pd.DataFrame) -> pd.DataFrame:
         rows.append({**dataset_counts(samples, "cppain"), "Dataset": "CP-PAIN (external test)",
                      "Faces found": _faces(samples, "cppain")})
     frame = pd.DataFrame(rows, columns=["Dataset", "Users", "Images", "Levels", "Pain", "No pain", "Faces found"])
-    frame["Levels"] = frame["Levels"].astype("Int64")
+    # The total has no number of levels (datasets count them differently): blank, not "None".
+    frame["Levels"] = [("" if pd.isna(v) else str(int(v))) for v in frame["Levels"]]
     return frame
 
 

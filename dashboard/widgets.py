@@ -58,10 +58,10 @@ def missing(sentence: str) -> None:
 def chart(figure: alt.TopLevelMixin, name: str, key: str) -> None:
     """Show an Altair chart with PNG and SVG download buttons (rendered only when clicked)."""
     st.altair_chart(figure, theme=None, width="content")
-    left, right, _ = st.columns([1, 1, 4])
-    left.download_button("PNG", data=lambda: export.chart_png(figure), file_name=f"{name}.png", mime="image/png",
+    row = st.container(horizontal=True)
+    row.download_button("PNG", data=lambda: export.chart_png(figure), file_name=f"{name}.png", mime="image/png",
                          key=f"{key}-png", icon=":material/download:", on_click="ignore")
-    right.download_button("SVG", data=lambda: export.chart_svg(figure), file_name=f"{name}.svg", mime="image/svg+xml",
+    row.download_button("SVG", data=lambda: export.chart_svg(figure), file_name=f"{name}.svg", mime="image/svg+xml",
                           key=f"{key}-svg", icon=":material/download:", on_click="ignore")
 
 

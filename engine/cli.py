@@ -77,7 +77,7 @@ def scan_command(
     path: Path = typer.Argument(..., help="The dataset's root folder, as distributed."),
     dataset: str = typer.Option(..., "--dataset", "-d", help="Which dataset it is: unbc, mintpain, delaware or cppain."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of tables."),
-    check_images: bool = typer.Option(True, "--check-images/--no-check-images", help="Check that every image decodes."),
+    check_images: bool = typer.Option(True, "--check-images/--no-check-images", help="Decode-check images, skip black frames."),
     pspi_threshold: float = typer.Option(0.0, "--pspi-threshold", help="UNBC: frames with PSPI above this are pain."),
 ) -> None:
     """What a dataset folder holds: subjects, sequences, images per label, and every problem found."""
@@ -97,7 +97,7 @@ def paindb_command(
     frames_per_class: int = typer.Option(20, "--frames-per-class", min=1, help="UNBC/MIntPAIN frames per subject and class."),
     seed: int = typer.Option(0, "--seed", help="Seed of the frame sampling."),
     as_json: bool = typer.Option(False, "--json", help="Print Table 2 and the problem counts as JSON."),
-    check_images: bool = typer.Option(True, "--check-images/--no-check-images", help="Check that every image decodes."),
+    check_images: bool = typer.Option(True, "--check-images/--no-check-images", help="Decode-check images, skip black frames."),
     pspi_threshold: float = typer.Option(0.0, "--pspi-threshold", help="UNBC: frames with PSPI above this are pain."),
 ) -> None:
     """Assemble the binary PAIN-DB from UNBC, MIntPAIN and Delaware and print the paper's Table 2."""

@@ -78,8 +78,10 @@ def page_ready(title: str, charts: bool):
             """
             const [title, charts] = arguments;
             const h1 = [...document.querySelectorAll('h1')].some(h => h.innerText.trim().startsWith(title));
-            const running = document.querySelector('[data-testid="stStatusWidget"]');
-            const busy = running && /running|connecting/i.test(running.innerText || '');
+            const app = document.querySelector('[data-testid="stApp"]');
+            const busy = !app || app.getAttribute('data-test-script-state') !== 'notRunning'
+                || app.getAttribute('data-test-connection-state') !== 'CONNECTED'
+                || document.querySelector('[data-stale="true"]') !== null;
             const skeleton = document.querySelector('[data-testid="stSkeleton"]');
             const drawn = !charts || document.querySelector('.vega-embed canvas, .vega-embed svg.marks') !== null;
             return h1 && !busy && !skeleton && drawn;

@@ -423,9 +423,9 @@ def test_cppain_broken_rows_are_reported_one_by_one(tmp_path):
         "unknown_label": 1,
         "unknown_pain_source": 1,
         "unreadable_image": 1,
-        "incomplete_video": 1,
         "unlisted_image": 1,
     }
+    assert "3 videos: 1 with one frame, 1 with no pain frame." in result.notes  # vid00 kept only its no_pain frame
     assert result.problems["missing_image"].examples == ["manifest.csv line 9: v09.png"]
 
 

@@ -77,7 +77,7 @@ def experiment(tmp_path_factory):
     flipped[:, 1] = CROP - 1 - flipped[:, 1]
     faces[2] = (faces[2][0], flipped)
     config = config_from_dict({"experiment": {"name": "e", "seed": 3}, "preprocess": {"cache_dir": "cache"},
-                               "explain": {"images_per_class": 4, "num_samples": 40, "batch_size": 20}}, base_dir=root)
+                               "explain": {"images_per_class": 8, "num_samples": 40, "batch_size": 20}}, base_dir=root)
     keys = write_cache(config.cache_dir(), faces)
     samples = pd.DataFrame({
         "image_id": [f"unbc/s{i:02d}/q/0" for i in range(8)] + [f"cppain/p{i:02d}/v/0" for i in range(6)],
@@ -179,8 +179,8 @@ def test_painlens_explain_prints_the_per_network_table_and_the_notes(experiment)
     config, store, _, _ = experiment
     toml = config.base_dir / "e.toml"
     toml.write_text('[experiment]\nname = "e"\nseed = 3\n[preprocess]\ncache_dir = "cache"\n'
-                    '[explain]\nimages_per_class = 4\nnum_samples = 40\nbatch_size = 20\n')
+                    '[explain]\nimages_per_class = 8\nnum_samples = 40\nbatch_size = 20\n')
     result = CliRunner().invoke(app, ["explain", str(toml), "--no-progress"], terminal_width=200)
     assert result.exit_code == 0, result.output
     assert "SongNet" in result.output and "LIME overhead" in result.output
-    assert "no masks and no kept model" in result.output
+    assert "no masks for this config and no kept model" in result.output

@@ -32,14 +32,11 @@ def datasets_section(experiment: loaders.Experiment) -> None:
                         "preprocessed.")
         return
     table = tables.table2(samples)
-    left, right = st.columns([3, 2])
-    with left:
-        widgets.table(table, f"{experiment.name}-table2", "table2")
-        st.caption("PAIN-DB trains and validates (image-wise and subject-wise scenarios); CP-PAIN is only ever a "
-                   "test set (external scenario). *Faces found*: images MTCNN found a face in, the ones used.")
-    with right:
-        widgets.chart(charts.dataset_counts(tables.table2_long(table), subtitle=widgets.provenance(experiment)),
-                      f"{experiment.name}-dataset-counts", "counts")
+    widgets.table(table, f"{experiment.name}-table2", "table2")
+    st.caption("PAIN-DB trains and validates (image-wise and subject-wise scenarios); CP-PAIN is only ever a "
+               "test set (external scenario). *Faces found*: images MTCNN found a face in, the ones used.")
+    widgets.chart(charts.dataset_counts(tables.table2_long(table), subtitle=widgets.provenance(experiment)),
+                  f"{experiment.name}-dataset-counts", "counts")
 
 
 def runs_section(experiment: loaders.Experiment) -> None:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, images, loaders, widgets
+from dashboard import charts, images, loaders, predictor, widgets
 
 log = logging.getLogger(__name__)
 FILE_TYPES = ["jpg", "jpeg", "png", "webp", "heic", "heif"]
@@ -24,23 +23,20 @@ RESULT_KEY = "upload-result"  # session state: (photo id, Prediction or error se
 EXPLAIN_SAMPLES = 300  # LIME samples for one upload: a few seconds on the demo networks
 
 
-@st.cache_resource(show_spinner=False, max_entries=2)
-def predictor(root: str, version: tuple):
-    """The kept networks and face models, loaded once per process and experiment version."""
-    from engine.predict import Predictor
-
-    return Predictor(root)
-
-
 def get_predictor(experiment: loaders.Experiment):
-    kept = loaders.kept_models(experiment.root)
-    if kept.empty:
+    """The loaded networks (st.cache_resource in dashboard.predictor), or a sentence and a stop."""
+    from engine.errors import PainLensError
+
+    if loaders.kept_models(experiment.root).empty:
         widgets.missing("No trained network is kept in this experiment yet: `painlens run CONFIG` keeps one per network "
                         "(external scenario, first seed) once its runs finish; uploads are analysed with those.")
         st.stop()
-    version = loaders.stamp(*map(Path, kept["path"]))
-    with st.spinner(f"Loading {kept['model'].nunique()} networks and the face detector (once per server)…"):
-        return predictor(str(experiment.root), version)
+    with st.spinner("Loading the networks and the face detector (once per server)…"):
+        try:
+            return predictor.predictor(str(experiment.root), predictor.version(experiment.root))
+        except PainLensError as exc:
+            st.error(str(exc))
+            st.stop()
 
 
 def read_photo() -> tuple[str, bytes] | None:
@@ -136,14 +132,14 @@ st.error(f"{widgets.RESEARCH_NOTE} "
             if experiment.synthetic else "Its output is a research measurement, not a clinical judgement."),
          icon=":material/medical_information:")
 st.caption("Your photo is analysed in this server's memory and is never saved, logged or shared with other sessions.")
-model = get_predictor(experiment)
-if model.background_note:
-    st.caption(model.background_note)
 photo = read_photo()
 if photo is None:
     st.info("Upload a photo or take one with the camera: the face is found, cropped, its background removed, and every "
             "network gives its probability of pain.")
     st.stop()
+model = get_predictor(experiment)
+if model.background_note:
+    st.caption(model.background_note)
 clock = time.perf_counter()
 result = analyse(model, *photo)
 seconds = time.perf_counter() - clock

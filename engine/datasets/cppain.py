@@ -26,7 +26,6 @@ PAIN_SOURCES = ("injection", "stretching", "other")
 MESSAGES = {
     "bad_row": "Manifest rows with an empty field or a frame that is not a whole number were skipped.",
     "unknown_pain_source": "Rows whose pain_source is not injection, stretching or other (kept).",
-    "incomplete_video": "Videos without both a pain and a no_pain frame (their frames were kept).",
     "unlisted_image": "Images in images/ that the manifest does not name were not used.",
     "empty_manifest": "The manifest lists no images.",
 }
@@ -50,7 +49,7 @@ def scan(root: Path, check_images: bool = True, workers: int | None = None) -> S
     if not candidates and not result.problems:
         add_problem(result, "empty_manifest", "manifest.csv", MESSAGES)
     rows = merge_units(result, check_in_chunks(candidates, check_images, workers), MESSAGES)
-    _check_videos(rows, result)
+    _note_videos(rows, result)
     _check_unlisted(root, candidates, result)
     _note_ratings(root, result)
     result.table = make_table(rows)
@@ -129,12 +128,17 @@ def _candidate(record: dict, where: str, root: Path, result: ScanResult) -> tupl
     return row, path, _rel(path, root)
 
 
-def _check_videos(rows: list[dict], result: ScanResult) -> None:
-    labels: dict[str, set[int]] = defaultdict(set)
+def _note_videos(rows: list[dict], result: ScanResult) -> None:
+    """Say how frames spread over videos: a single frame (odd image count) or no pain frame (both
+    raters scored 0) is allowed by the format, so this is a note, not a problem."""
+    labels: dict[str, list[int]] = defaultdict(list)
     for row in rows:
-        labels[row["sequence"]].add(row["label"])
-    for video in sorted(v for v, found in labels.items() if found != {LABEL_PAIN, LABEL_NO_PAIN}):
-        add_problem(result, "incomplete_video", video, MESSAGES)
+        labels[row["sequence"]].append(row["label"])
+    single = sum(1 for found in labels.values() if len(found) == 1)
+    no_pain = sum(1 for found in labels.values() if LABEL_PAIN not in found)
+    result.notes.append(
+        f"{len(labels)} videos: {single} with one frame, {no_pain} with no pain frame."
+    )
 
 
 def _check_unlisted(root: Path, candidates: list[tuple[dict, Path, str]], result: ScanResult) -> None:

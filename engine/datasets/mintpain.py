@@ -7,11 +7,13 @@ Layout (see ``DATASETS.md``)::
 The sweep folders are found wherever they sit below the root (some copies add
 ``Annotated_data_part1/``). A sequence is keyed on (subject, trial, sweep, label): the same sweep
 number appears once as a level-0 segment and once as a stimulus segment. Frames are ordered by the
-time in their file name and numbered from 0 in that order (before image checks, so ids are stable). Label > 0 is pain; ``intensity`` is the
-level 0-4.
+time in their file name and numbered from 0 in that order (before image checks, so ids are stable).
+Label > 0 is pain; ``intensity`` is the level 0-4.
 
 Privacy: the text after ``Sub<NN>`` in a subject folder name may be a participant's name. Only the
-``SubNN`` token reaches the table, problem examples (see :func:`safe_relpath`), notes and errors.
+``SubNN`` token reaches ``image_id``, ``subject``, ``sequence``, problem examples (see
+:func:`safe_relpath`), notes and errors. The ``path`` column holds the real path, for reading the
+image in memory: never write or log it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from engine.errors import NotADatasetError
 
 DATASET = "mintpain"
 LEVELS = range(0, 5)
+LAYOUT = "Sub<NN> <text>/Annotated_data_Sub<NN>_Trial<TT>/Sub<NN>_Trial<TT>_Sweep<SS>_Label<L>/rgb/RGB-HH-MM-SS-MS.jpg"
 MAX_DEPTH = 6  # sweep folders deeper than this below the root are not looked for
 SWEEP_RE = re.compile(r"^sub(\d+)_trial(\d+)_sweep(\d+)_label(\d+)$", re.IGNORECASE)
 TRIAL_RE = re.compile(r"^annotated_data_sub(\d+)_trial(\d+)$", re.IGNORECASE)
@@ -90,7 +93,7 @@ def scan(root: Path, check_images: bool = True, workers: int | None = None) -> S
     rows = merge_units(result, parallel_map(_scan_sweep, units, workers), MESSAGES)
     result.table = make_table(rows)
     depths = sorted({len(path.relative_to(root).parts) for path in subject_folders})
-    result.layout = "Sub<NN> <text>/Annotated_data_Sub<NN>_Trial<TT>/Sub<NN>_Trial<TT>_Sweep<SS>_Label<L>/rgb/RGB-HH-MM-SS-MS.jpg"
+    result.layout = LAYOUT
     if depths and depths != [1]:
         result.notes.append(f"Subject folders found {' and '.join(str(d - 1) for d in depths)} folder(s) below the root.")
     modality = sorted({unit[1].name for unit in units if unit[1] is not None})

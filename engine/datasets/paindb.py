@@ -102,7 +102,9 @@ def table2(paindb: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def scan_root(root: str | os.PathLike, check_images: bool = True, pspi_threshold: float = 0.0, workers: int | None = None) -> dict[str, ScanResult]:
+def scan_root(
+    root: str | os.PathLike, check_images: bool = True, pspi_threshold: float = 0.0, workers: int | None = None
+) -> dict[str, ScanResult]:
     """Scan ``root/unbc``, ``root/mintpain``, ``root/delaware`` and ``root/cppain`` where present.
 
     Raises NotADatasetError when ``root`` holds none of the three PAIN-DB datasets.

@@ -192,7 +192,8 @@ def image_files(folder: Path) -> tuple[list[Path], list[Path]]:
 
 def subdirs(folder: Path) -> list[Path]:
     """Visible sub-folders, sorted by name."""
-    return [Path(e.path) for e in sorted(os.scandir(folder), key=lambda e: e.name) if e.is_dir() and not e.name.startswith(".")]
+    entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    return [Path(e.path) for e in entries if e.is_dir() and not e.name.startswith(".")]
 
 
 def find_child(folder: Path, name: str) -> Path | None:
@@ -220,7 +221,8 @@ def scan_dataset(
 ) -> ScanResult:
     """Read a dataset's native tree into a :class:`ScanResult` (sample table + problems).
 
-    ``check_images`` decodes-checks every image (cheap; off only for quick counts).
+    ``check_images`` checks that every image decodes and skips black frames (cheap; off only for
+    quick counts, which then include unreadable and black images).
     ``pspi_threshold``: UNBC frames with PSPI above it are labelled pain.
     Raises :class:`NotADatasetError` when ``path`` is missing or is not that dataset at all.
     """

@@ -19,7 +19,7 @@ import math
 import os
 import shutil
 import zlib
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -501,27 +501,33 @@ def _cp_subject(args: tuple) -> dict:
 # ---------------------------------------------------------------------------------------------- driver
 
 
-def _map(fn: Callable, jobs: list, workers: int, tick: Callable[[], None]) -> list:
-    if workers <= 1 or len(jobs) <= 1:
-        out = []
-        for job in jobs:
-            out.append(fn(job))
+def _run_all(tasks: dict[str, tuple[Callable, list]], workers: int, tick: Callable[[], None]) -> dict[str, list]:
+    """Run every job of every dataset, in one process pool; results per dataset in job order.
+
+    Each job draws its randomness from its own seeded RNG and writes its own files, so neither the
+    number of workers nor the completion order changes a byte.
+    """
+    flat = [(name, i, fn, job) for name, (fn, jobs) in tasks.items() for i, job in enumerate(jobs)]
+    results: dict[str, list] = {name: [None] * len(jobs) for name, (_, jobs) in tasks.items()}
+    if workers <= 1:
+        for name, i, fn, job in flat:
+            results[name][i] = fn(job)
             tick()
-        return out
+        return results
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(fn, job) for job in jobs]
-        out = []
-        for future in futures:  # in submission order: the result does not depend on timing
-            out.append(future.result())
+        futures = {pool.submit(fn, job): (name, i) for name, i, fn, job in flat}
+        for future in as_completed(futures):
+            name, i = futures[future]
+            results[name][i] = future.result()
             tick()
-        return out
+    return results
 
 
 def _prepare(out: Path) -> Path:
     """Make ``out`` ready; refuse a folder that holds other things than an earlier synthetic run."""
     out.mkdir(parents=True, exist_ok=True)
     ours = set(DATASETS) | {RECORD_NAME, ".partial"}
-    foreign = [p.name for p in out.iterdir() if p.name not in ours]
+    foreign = [p.name for p in out.iterdir() if p.name not in ours and not p.name.startswith(".")]
     present = [p for p in out.iterdir() if p.name in DATASETS]
     if foreign or (present and not (out / RECORD_NAME).is_file()):
         raise PainLensError(
@@ -569,10 +575,11 @@ def generate(out: Path, seed: int, size: str, progress: bool = False, workers: i
     total = len(unbc_jobs) + len(mint_jobs) + len(delaware_jobs) + len(cp_jobs)
     bar = _Progress(total, progress)
     with bar:
-        unbc = _map(_unbc_subject, unbc_jobs, workers, bar.tick)
-        mint = _map(_mint_subject, mint_jobs, workers, bar.tick)
-        delaware = _map(_delaware_subject, delaware_jobs, workers, bar.tick)
-        cp = _map(_cp_subject, cp_jobs, workers, bar.tick)
+        # The heaviest jobs (640x480 videos) first, so the workers finish together.
+        tasks = {"mintpain": (_mint_subject, mint_jobs), "cppain": (_cp_subject, cp_jobs),
+                 "unbc": (_unbc_subject, unbc_jobs), "delaware": (_delaware_subject, delaware_jobs)}
+        done = _run_all(tasks, workers, bar.tick)
+    unbc, mint, delaware, cp = done["unbc"], done["mintpain"], done["delaware"], done["cppain"]
     _write_delaware_csv(roots["delaware"], delaware)
     cp_record = _write_cp_tables(roots["cppain"], cp, plan)
 
@@ -664,6 +671,7 @@ def _write_cp_tables(root: Path, results: list[dict], plan: list[dict]) -> dict:
     no_pain = {scale: sum(t["no_pain_by_both"][scale] for t in truths) for scale in SCALES}
     return {
         "subjects": len(results),
+        "manifest_subjects": len({row["subject"] for row in manifest}),
         "videos": len(plan),
         "usable_videos": sum(1 for v in plan if v["frames"] > 0),
         "images": len(manifest),

@@ -34,7 +34,7 @@ from engine.explain.clusters import similarity_tables
 from engine.explain.faces import FaceSource
 from engine.explain.heatmaps import GROUP_COLUMNS, HeatmapAccumulator, dataset_side, difference_maps, stretch
 from engine.explain.lime_masks import BatchedModel, LimeParams, explain_image, image_seed
-from engine.explain.mask_store import STEPS, MaskWriter, is_explained, load_run_masks, run_fingerprint
+from engine.explain.mask_store import STEPS, MaskWriter, load_run_masks, run_fingerprint
 from engine.explain.normalize import TEMPLATE_SIZE, TemplateWarp, anchor_points, landmarks_problem
 from engine.explain.regions import OUTSIDE, REGIONS, face_mass_share, region_map, region_scores
 
@@ -79,6 +79,16 @@ def choose_images(predictions: pd.DataFrame, per_class: int, seed: int) -> np.nd
 
 # --- one run ----------------------------------------------------------------------------------------
 
+def planned_masks(predictions: pd.DataFrame, config: ExperimentConfig) -> tuple[np.ndarray, str]:
+    """The positions of the rows to explain and the fingerprint their masks will carry."""
+    chosen = choose_images(predictions, config.explain.images_per_class, config.experiment.seed)
+    rows = predictions.iloc[chosen]
+    params = {**LimeParams.from_section(config.explain).as_dict(), "seed": config.experiment.seed}
+    fingerprint = run_fingerprint(params, rows["image_id"].astype(str).tolist(), rows["p_pain"].to_numpy(),
+                                  rows["predicted_label"].to_numpy(dtype=int))
+    return chosen, fingerprint
+
+
 def explain_run(model, images: np.ndarray, predictions: pd.DataFrame, config: ExperimentConfig,
                 store: ExperimentStore, on_image: Callable[[], None] | None = None) -> dict:
     """LIME masks for one run's chosen test images, written to ``store.explanation_dir(...)``.
@@ -93,11 +103,10 @@ def explain_run(model, images: np.ndarray, predictions: pd.DataFrame, config: Ex
     model_name, scenario, fold = str(first["model"]), str(first["scenario"]), int(first["fold"])
     params = LimeParams.from_section(config.explain)
     seed = config.experiment.seed
-    chosen = choose_images(predictions, config.explain.images_per_class, seed)
+    chosen, fingerprint = planned_masks(predictions, config)
     rows = predictions.iloc[chosen]
     ids = rows["image_id"].astype(str).tolist()
     labels = rows["predicted_label"].to_numpy(dtype=int)
-    fingerprint = run_fingerprint({**params.as_dict(), "seed": seed}, ids, rows["p_pain"].to_numpy(), labels)
     writer = MaskWriter(store.explanation_dir(model_name, scenario, fold), fingerprint)
     if writer.finished():
         return read_json(writer.done_path)
@@ -150,7 +159,8 @@ def explain_experiment(config: ExperimentConfig, store: ExperimentStore, progres
             return {"runs": len(runs), "notes": ["samples.parquet is missing: run `painlens run` first."]}
         faces = FaceSource(pd.read_parquet(store.samples), config.cache_dir(), config.preprocess.margin)
     clock = time.perf_counter()
-    unexplained = runs[[not is_explained(store.explanation_dir(r.model, r.scenario, r.fold)) for r in runs.itertuples()]]
+    current = np.array([_has_current_masks(run, config, store) for run in runs.itertuples()], dtype=bool)
+    unexplained = runs[~current]
     kept = unexplained[[(Path(f) / KEPT_MODEL).exists() for f in unexplained["folder"]]]
     problems = []
     with _progress(progress) as bar:
@@ -160,17 +170,30 @@ def explain_experiment(config: ExperimentConfig, store: ExperimentStore, progres
                 problems.append(problem)
         explain_seconds = time.perf_counter() - clock
         clock = time.perf_counter()
-        explained = runs[[is_explained(store.explanation_dir(r.model, r.scenario, r.fold)) for r in runs.itertuples()]]
+        explained = runs[[_has_current_masks(run, config, store) for run in runs.itertuples()]]
         result = aggregate(explained, store, faces, bar)
     result["notes"] = problems + result["notes"]
     result["seconds"] = {"explain": round(explain_seconds, 3), "heatmaps": round(time.perf_counter() - clock, 3)}
     lost = unexplained[[not (Path(f) / KEPT_MODEL).exists() for f in unexplained["folder"]]]
     result["runs"], result["runs_without_masks"] = len(runs), len(lost)
     if len(lost):
-        result["notes"].insert(0, f"{len(lost)} finished runs have no masks and no kept model (e.g. "
+        result["notes"].insert(0, f"{len(lost)} finished runs have no masks for this config and no kept model (e.g. "
                                   f"{lost.iloc[0]['model']}/{lost.iloc[0]['scenario']}/{lost.iloc[0]['fold']}); "
                                   "they are left out of the heatmaps: rerun them with `painlens run --force`.")
     return result
+
+
+def _has_current_masks(run, config: ExperimentConfig, store: ExperimentStore) -> bool:
+    """Masks finished for this run's stored predictions and the config's LIME settings (a retrained
+    model or other settings make them stale)."""
+    done = store.explanation_dir(run.model, run.scenario, run.fold) / "done.json"
+    if not done.exists():
+        return False
+    _, fingerprint = planned_masks(pd.read_parquet(Path(run.folder) / "predictions.parquet"), config)
+    try:
+        return read_json(done).get("fingerprint") == fingerprint
+    except (OSError, ValueError):
+        return False
 
 
 def _explain_kept_model(run, config: ExperimentConfig, store: ExperimentStore, faces: FaceSource, bar) -> str:
@@ -263,15 +286,23 @@ def _run_timing(done: dict, run) -> dict:
             "lime_overhead": (seconds - model_seconds) / model_seconds if model_seconds > 0 else np.nan}
 
 
-def _write_outputs(store: ExperimentStore, accumulator: HeatmapAccumulator, warp: TemplateWarp,
-                   runs: pd.DataFrame, timings: pd.DataFrame) -> dict:
+def _is_pretrained(model: str) -> bool:
+    from engine.errors import ConfigError
     from engine.models.registry import get_spec
 
+    try:
+        return bool(get_spec(model).pretrained)
+    except ConfigError:
+        return False  # a network outside the registry (e.g. a test's): counted as trained from scratch
+
+
+def _write_outputs(store: ExperimentStore, accumulator: HeatmapAccumulator, warp: TemplateWarp,
+                   runs: pd.DataFrame, timings: pd.DataFrame) -> dict:
     paths = output_paths(store)
     groups = accumulator.frame()
     heat, mean_faces = accumulator.arrays()
     labels = region_map(warp)
-    pretrained = {m: bool(get_spec(m).pretrained) for m in sorted(set(runs["model"]))}
+    pretrained = {m: _is_pretrained(m) for m in sorted(set(runs["model"]))}
     weights = runs.groupby("model")["weights"].agg(lambda w: ",".join(sorted(set(map(str, w)))))
     sizes = runs.groupby("model")["input_size"].first()
     groups["pretrained"] = groups["model"].map(pretrained)
