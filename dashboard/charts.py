@@ -275,16 +275,18 @@ def icc_intervals(headline: pd.DataFrame, title: str, subtitle: str = "") -> alt
     limits = alt.Chart().mark_rule(strokeDash=[5, 4], color="#D55E00", strokeWidth=2).encode(x=alt.datum(FLEISS_LIMITS[0]))
     limits_hi = alt.Chart().mark_rule(strokeDash=[5, 4], color="#009E73", strokeWidth=2).encode(x=alt.datum(FLEISS_LIMITS[1]))
     chart = alt.layer(limits, limits_hi, intervals, points, data=frame).properties(width=520, height=alt.Step(34)).facet(
-        row=alt.Row("scale_label:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")))
+        row=alt.Row("scale_label:N", title=None, sort=list(dict.fromkeys(frame["scale_label"])), header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")))
     return style(chart, title, subtitle or "dashed: Fleiss limits 0.40 (low | fair/good) and 0.75 (fair/good | excellent)")
 
 
 def rated_counts(counts: pd.DataFrame, title: str, subtitle: str = "") -> alt.Chart:
     """Videos rated no pain / pain per scale and pain source (counts: scale_label, source_label, class, videos)."""
     chart = alt.Chart(counts).mark_bar().encode(
-        y=alt.Y("source_label:N", title=None), x=alt.X("videos:Q", title="videos"),
+        y=alt.Y("source_label:N", title=None, sort=list(dict.fromkeys(counts["source_label"]))),
+        x=alt.X("videos:Q", title="videos"),
         color=alt.Color("class:N", title="rated", scale=alt.Scale(domain=list(CLASS_COLOURS), range=list(CLASS_COLOURS.values()))),
-        row=alt.Row("scale_label:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")),
+        row=alt.Row("scale_label:N", title=None, sort=list(dict.fromkeys(counts["scale_label"])),
+                    header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")),
         tooltip=["scale_label", "source_label", "class", "videos"],
     ).properties(width=460, height=alt.Step(28))
     return style(chart, title, subtitle)

@@ -8,6 +8,7 @@ commands so that ``painlens --help`` and ``painlens scan`` stay fast.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -23,6 +24,8 @@ err_console = Console(stderr=True)
 
 
 def main() -> None:
+    # TensorFlow's C++ start-up chatter (CUDA probing on a CPU machine) hides our own output.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         app()
     except PainLensError as exc:
@@ -196,6 +199,8 @@ def run_command(
 
     report = run_experiment(config_path, models=models, scenarios=scenarios, out=out, force=force, progress=progress)
     console.print(report.render())
+    for note in report.notes:
+        console.print(f"[yellow]Note:[/] {note}", highlight=False)
 
 
 # --- command: ratings ---

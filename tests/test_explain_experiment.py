@@ -184,3 +184,39 @@ def test_painlens_explain_prints_the_per_network_table_and_the_notes(experiment)
     assert result.exit_code == 0, result.output
     assert "SongNet" in result.output and "LIME overhead" in result.output
     assert "no masks for this config and no kept model" in result.output
+
+
+def test_masks_made_with_other_lime_settings_are_redone_from_kept_models_or_reported(experiment, tmp_path):
+    import shutil
+
+    config, store, _, _ = experiment
+    root = tmp_path / "copy"
+    shutil.copytree(config.base_dir, root)
+    changed = config_from_dict({"experiment": {"name": "e", "seed": 3}, "preprocess": {"cache_dir": "cache"},
+                                "explain": {"images_per_class": 8, "num_samples": 30, "batch_size": 20}}, base_dir=root)
+    copy = ExperimentStore(root / "artifacts", "e")
+    result = explain_experiment(changed, copy, progress=False)
+    assert result["runs_without_masks"] == 3 and result["explained_runs"] == 1  # only the kept model's run
+    redone = pd.read_parquet(output_paths(copy)["runs"]).iloc[0]
+    assert (redone["model"], redone["scenario"], redone["explained_now"]) == ("SongNet", "external", 6)
+
+
+def test_a_cache_entry_without_landmarks_gets_them_from_dlib_on_the_crop(tmp_path):
+    import json
+
+    from engine.explain.faces import FaceSource
+    from engine.explain.normalize import scale_landmarks
+    from engine.preprocess import cache
+
+    faces = render_faces(1, seed=5)
+    keys = write_cache(tmp_path, faces)
+    _, meta_path = cache.entry_paths(tmp_path, keys[0])
+    meta = json.loads(meta_path.read_text())
+    meta["landmarks"] = None  # as an entry from a pipeline that stored none
+    meta_path.write_text(json.dumps(meta))
+    source = FaceSource(pd.DataFrame({"image_id": ["a"], "cache_key": keys, "status": ["ok"]}), tmp_path, margin=0.2)
+    points = source.landmarks("a", 32)
+    assert source.dlib_runs == 1 and points.shape == (68, 2)
+    truth = scale_landmarks(faces[0][1], CROP, 32)
+    assert np.median(np.hypot(*(points - truth).T)) < 3.0  # px at 32: dlib finds the same face
+    assert source.landmarks("missing", 32) is None

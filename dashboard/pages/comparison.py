@@ -30,8 +30,8 @@ if metrics.empty:
     st.stop()
 macro = metrics[metrics["class"] == "macro"]
 models = experiment.models or sorted(macro["model"].unique())
-runs_text = ", ".join(f"{charts.SCENARIO_TITLES.get(s, s)}: {n} runs" for s, n in
-                      macro.groupby("scenario")["fold"].nunique().items())
+runs_per = macro.groupby("scenario")["fold"].nunique()
+runs_text = ", ".join(f"{charts.SCENARIO_TITLES[s]}: {runs_per[s]} runs" for s in charts.SCENARIO_ORDER if s in runs_per)
 st.markdown("Mean over folds (image-wise, subject-wise) or seeds (external) of each network; the error bar is ± one "
             "standard deviation and each dot one run. **The best network of each scenario is in vermillion.**")
 if len(macro.groupby(["model", "scenario", "fold"])) < experiment.planned_runs:

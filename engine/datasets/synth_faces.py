@@ -410,7 +410,6 @@ def render_face(
     scene); otherwise one is drawn from ``rng``. ``light`` is the (x, y) direction of the key light
     (defaults to one drawn from ``rng``). Returns the image, the 68 landmarks (x, y) and the face box.
     """
-    width, height = canvas_size
     if background is None:
         background = render_background(canvas_size, rng)
     if light is None:
@@ -421,42 +420,14 @@ def render_face(
     outline = proj(_head_outline(identity, pts3[:17]))
     s = proj.s
 
-    skin = identity.skin
-    hair = identity.hair_colour
-
-    # Body and long hair at the output resolution, straight onto the scene (behind the head).
     scene = Image.fromarray(background).copy()
-    body = ImageDraw.Draw(scene)
-    drop = identity.chin_length - 1.65
-    if identity.hair_style in ("long", "curly"):
-        back = np.array([(math.cos(b) * 1.2, -identity.forehead * 1.08 * math.sin(b)) for b in np.linspace(0, math.pi, 15)])
-        low = 2.4 if identity.hair_style == "long" else 0.9
-        back = np.concatenate([[(1.22, low)], back, [(-1.22, low)]])
-        body.polygon(_tuples(proj(back)), fill=hair)
-    torso = np.array([(-0.5, 1.9), (-1.5, 2.15), (-2.3, 2.5), (-2.75, 3.4), (-2.9, 8), (2.9, 8), (2.75, 3.4), (2.3, 2.5), (1.5, 2.15), (0.5, 1.9)])
-    torso[:, 1] += drop
-    body.polygon(_tuples(proj.flat(torso)), fill=identity.shirt)
-    collar = np.array([(-0.45, 1.95), (0.0, 2.45), (0.45, 1.95)]) + [0, drop]
-    body.line(_tuples(proj.flat(collar)), fill=_tone(identity.shirt, 0.6)[:3], width=_w(0.06 * s))
-    neck = np.array([(-0.52, 0.9), (0.52, 0.9), (0.5, 2.05), (0.25, 2.3), (-0.25, 2.3), (-0.5, 2.05)])
-    neck[:, 1] += drop
-    body.polygon(_tuples(proj.flat(neck)), fill=_tone(skin, 0.82)[:3])
-    chin_shadow = pts3[3:14].copy()
-    chin_shadow[:, 1] += 0.22
-    body.polygon(_tuples(proj(chin_shadow)), fill=_tone(skin, 0.6)[:3])
+    _draw_body(ImageDraw.Draw(scene), identity, proj, pts3)
+    skin = identity.skin
 
     # The head, supersampled in a patch around it (ears, hair cap, a hand), then pasted.
     ss = _SUPERSAMPLE
-    reach = [outline, proj(np.array([[-1.45, 0.3, 0.1], [1.45, 0.3, 0.1], [0.0, -identity.forehead * 1.15, 0.2], [0.0, identity.chin_length + 0.25, 0.5]]))]
-    if occluder is not None:
-        reach.append(proj(np.array([[occluder.x, occluder.y, 1.2]])) + np.array([[-2.2, -2.2], [2.2, 2.2]]) * occluder.size * s)
-    span = np.concatenate(reach)
-    x0 = int(max(0, math.floor(span[:, 0].min() - 2)))
-    x1 = int(min(width, math.ceil(span[:, 0].max() + 2)))
-    y0 = int(max(0, math.floor(span[:, 1].min() - 2)))
-    y1 = int(min(height, math.ceil(span[:, 1].max() + 2)))
+    x0, y0, pw, ph = _patch_bounds(identity, proj, outline, occluder, canvas_size)
     off = np.array([x0, y0], dtype=np.float64)
-    pw, ph = max(1, x1 - x0), max(1, y1 - y0)
 
     def P(points: np.ndarray) -> np.ndarray:  # image pixels -> patch supersampled pixels
         return (np.atleast_2d(points) - off) * ss
@@ -496,6 +467,44 @@ def render_face(
     chin = lm[8, 1]
     box = (float(lm[:17, 0].min()), float(brow_top - 0.12 * (chin - brow_top)), float(lm[:17, 0].max()), float(chin))
     return RenderedFace(image=img, landmarks=lm.astype(np.float32), box=box)
+
+
+def _patch_bounds(identity: Identity, proj: "_Projector", outline: np.ndarray, occluder: Occluder | None,
+                  canvas: tuple[int, int]) -> tuple[int, int, int, int]:
+    """x0, y0, width, height of the image region the head (ears, hair cap, a hand) can reach."""
+    width, height = canvas
+    reach = [outline, proj(np.array([[-1.45, 0.3, 0.1], [1.45, 0.3, 0.1], [0.0, -identity.forehead * 1.15, 0.2],
+                                     [0.0, identity.chin_length + 0.25, 0.5]]))]
+    if occluder is not None:
+        reach.append(proj(np.array([[occluder.x, occluder.y, 1.2]])) + np.array([[-2.2, -2.2], [2.2, 2.2]]) * occluder.size * proj.s)
+    span = np.concatenate(reach)
+    x0 = int(max(0, math.floor(span[:, 0].min() - 2)))
+    x1 = int(min(width, math.ceil(span[:, 0].max() + 2)))
+    y0 = int(max(0, math.floor(span[:, 1].min() - 2)))
+    y1 = int(min(height, math.ceil(span[:, 1].max() + 2)))
+    return x0, y0, max(1, x1 - x0), max(1, y1 - y0)
+
+
+def _draw_body(body: ImageDraw.ImageDraw, identity: Identity, proj: "_Projector", pts3: np.ndarray) -> None:
+    """Long hair, torso, collar, neck and the chin's shadow, at the output resolution (behind the head)."""
+    s, skin, hair = proj.s, identity.skin, identity.hair_colour
+    drop = identity.chin_length - 1.65
+    if identity.hair_style in ("long", "curly"):
+        back = np.array([(math.cos(b) * 1.2, -identity.forehead * 1.08 * math.sin(b)) for b in np.linspace(0, math.pi, 15)])
+        low = 2.4 if identity.hair_style == "long" else 0.9
+        back = np.concatenate([[(1.22, low)], back, [(-1.22, low)]])
+        body.polygon(_tuples(proj(back)), fill=hair)
+    torso = np.array([(-0.5, 1.9), (-1.5, 2.15), (-2.3, 2.5), (-2.75, 3.4), (-2.9, 8), (2.9, 8), (2.75, 3.4), (2.3, 2.5), (1.5, 2.15), (0.5, 1.9)])
+    torso[:, 1] += drop
+    body.polygon(_tuples(proj.flat(torso)), fill=identity.shirt)
+    collar = np.array([(-0.45, 1.95), (0.0, 2.45), (0.45, 1.95)]) + [0, drop]
+    body.line(_tuples(proj.flat(collar)), fill=_tone(identity.shirt, 0.6)[:3], width=_w(0.06 * s))
+    neck = np.array([(-0.52, 0.9), (0.52, 0.9), (0.5, 2.05), (0.25, 2.3), (-0.25, 2.3), (-0.5, 2.05)])
+    neck[:, 1] += drop
+    body.polygon(_tuples(proj.flat(neck)), fill=_tone(skin, 0.82)[:3])
+    chin_shadow = pts3[3:14].copy()
+    chin_shadow[:, 1] += 0.22
+    body.polygon(_tuples(proj(chin_shadow)), fill=_tone(skin, 0.6)[:3])
 
 
 def _shade(layer, identity, lm, outline, strength, P, S, light) -> None:

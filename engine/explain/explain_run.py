@@ -28,7 +28,7 @@ from typing import Callable, Iterator
 import numpy as np
 import pandas as pd
 
-from engine.artifacts import ExperimentStore, atomic_path, read_json, write_json, write_parquet
+from engine.artifacts import ExperimentStore, atomic_path, read_json, write_parquet
 from engine.config import ExperimentConfig
 from engine.explain.clusters import similarity_tables
 from engine.explain.faces import FaceSource

@@ -145,10 +145,6 @@ def _read_part(path: Path) -> dict | None:
         return None  # a damaged part (e.g. disk full): explained again
 
 
-def is_explained(folder: Path) -> bool:
-    return (Path(folder) / "done.json").exists()
-
-
 def load_run_masks(folder: Path) -> RunMasks:
     """Every mask of a finished run (``done.json`` present), in part order."""
     folder = Path(folder)

@@ -1,0 +1,106 @@
+"""The dashboard in a real browser: headless Chromium from Debian driven by Selenium, against a server
+started on a free port (and stopped by its process id). Every page must show its main content (not a
+skeleton); an uploaded synthetic face must get its probabilities, a bad file a sentence; a chart must
+download as PNG and SVG. Screenshots go to test-output/browser/ for people to look at."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from dashboard_browser import PAGES, browser_available, chrome, main_text, open_page, page_ready, screenshot, wait
+from dashboard_fixtures import encode, face_image, tiny_experiment
+
+OUTPUT = Path(__file__).resolve().parent.parent / "test-output" / "browser"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    missing = browser_available()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"The browser tests must run in CI: {missing}")
+        pytest.skip(missing)
+    from dashboard import serve
+
+    experiment = tiny_experiment(tmp_path_factory.getbasetemp() / "dashboard-experiment")
+    process, url = serve.start(experiment.parent, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+    yield url
+    serve.stop(process)
+
+
+@pytest.fixture(scope="module")
+def driver(server, tmp_path_factory):
+    downloads = tmp_path_factory.mktemp("downloads")
+    browser = chrome(downloads)
+    browser.downloads = downloads
+    yield browser
+    browser.quit()
+
+
+def test_every_page_shows_its_main_content(server, driver):
+    seconds = {}
+    for path, title, charts in PAGES:
+        seconds[path or "overview"] = open_page(driver, server, path, title, charts, timeout=120)
+        text = main_text(driver)
+        assert "Synthetic demo data" in text, path
+        assert "Traceback" not in text and "Error" not in text.split("\n")[0], path
+        screenshot(driver, OUTPUT / f"{path or 'overview'}.png")
+        driver.set_window_size(1600, 2600)
+    print("page seconds", {k: round(v, 2) for k, v in seconds.items()})
+
+
+def _upload(driver, path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.CSS_SELECTOR, "input[type='file']").send_keys(str(path))
+
+
+def test_an_uploaded_face_gets_probabilities_and_a_bad_file_a_sentence(server, driver, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    open_page(driver, server, "upload", "Upload and predict", charts=False, timeout=120)
+    first, second, bad = tmp_path / "face1.jpg", tmp_path / "face2.png", tmp_path / "notes.jpg"
+    first.write_bytes(encode(face_image(21, size=(640, 480)), "JPEG", quality=90))
+    second.write_bytes(encode(face_image(22, size=(480, 480)), "PNG"))
+    bad.write_bytes(b"this is a shopping list, not a photo")
+
+    _upload(driver, first)  # the first one may wait for the networks to finish loading
+    wait(driver, lambda d: "Mean p(pain) over networks" in main_text(d) and page_ready("Upload", True)(d), 240)
+    driver.find_element(By.CSS_SELECTOR, "[data-testid='stFileUploaderDeleteBtn'] button").click()
+    wait(driver, lambda d: "Mean p(pain) over networks" not in main_text(d), 60)
+    start = time.perf_counter()
+    _upload(driver, second)
+    wait(driver, lambda d: "Mean p(pain) over networks" in main_text(d) and page_ready("Upload", True)(d), 60)
+    shown = time.perf_counter() - start
+    text = main_text(driver)
+    assert "WeiNet" in text and "SongNet" in text
+    assert "research tool, not a medical device" in text
+    screenshot(driver, OUTPUT / "upload-face.png")
+    driver.set_window_size(1600, 2600)
+    print(f"upload to probabilities: {shown:.2f} s")
+    assert shown < 4.0  # the goal is 2 s; the browser round trip and chart drawing come on top
+
+    driver.find_element(By.CSS_SELECTOR, "[data-testid='stFileUploaderDeleteBtn'] button").click()
+    wait(driver, lambda d: "Mean p(pain) over networks" not in main_text(d), 60)
+    _upload(driver, bad)
+    wait(driver, lambda d: "not an image PainLens can read" in main_text(d), 60)
+    assert "Traceback" not in main_text(driver)
+    screenshot(driver, OUTPUT / "upload-bad-file.png")
+    driver.set_window_size(1600, 2600)
+
+
+def test_a_chart_downloads_as_png_and_svg(server, driver):
+    from selenium.webdriver.common.by import By
+
+    open_page(driver, server, "comparison", "Model comparison", charts=True, timeout=120)
+    buttons = {b.text.strip(): b for b in driver.find_elements(By.CSS_SELECTOR, "[data-testid='stDownloadButton'] button")}
+    for label, suffix, magic in (("PNG", ".png", b"\x89PNG"), ("SVG", ".svg", b"<svg")):
+        buttons[label].click()
+        found = wait(driver, lambda d: [p for p in d.downloads.glob(f"*{suffix}") if p.stat().st_size > 0], 60,
+                     f"no {suffix} download")
+        assert found[0].read_bytes()[:4] == magic

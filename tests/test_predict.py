@@ -1,0 +1,186 @@
+"""engine.predict: one uploaded photo in, probabilities and an explanation out, and a clear sentence for
+every kind of bad upload. Photos are rendered synthetic people (never real faces)."""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dashboard_fixtures import encode, face_image, tiny_experiment, two_faces
+from engine.errors import BadImageError
+from engine.predict import MAX_PIXELS, TIMING_STEPS, decode_upload, downscale, predict_bytes
+
+
+# --- decoding: fast, no models ---------------------------------------------------------------------
+
+def test_a_text_file_is_refused_as_not_an_image():
+    with pytest.raises(BadImageError, match="not an image"):
+        decode_upload(b"name,score\nA,3\n")
+
+
+def test_an_empty_file_is_refused():
+    with pytest.raises(BadImageError, match="empty"):
+        decode_upload(b"")
+
+
+def test_a_truncated_jpeg_is_refused_with_a_sentence():
+    data = encode(face_image(0), "JPEG")
+    with pytest.raises(BadImageError, match="truncated|corrupt"):
+        decode_upload(data[: len(data) // 2])
+
+
+def _png_with_header_size(width: int, height: int) -> bytes:
+    """A tiny real PNG whose header claims ``width`` x ``height`` (a decompression bomb's trick)."""
+    data = bytearray(encode(np.zeros((8, 8, 3), np.uint8), "PNG"))
+    ihdr = bytearray(data[12:29])  # b"IHDR" + 13 bytes
+    ihdr[4:12] = struct.pack(">II", width, height)
+    data[12:29] = ihdr
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)) & 0xFFFFFFFF)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("side", [8000, 30000])
+def test_a_decompression_bomb_is_refused_before_decoding(side):
+    start = time.perf_counter()
+    with pytest.raises(BadImageError, match="pixels|decompression bomb"):
+        decode_upload(_png_with_header_size(side, side))
+    assert time.perf_counter() - start < 1.0  # refused from the header, nothing decoded
+    assert side * side > MAX_PIXELS
+
+
+def test_a_tiny_image_is_refused():
+    with pytest.raises(BadImageError, match="at least"):
+        decode_upload(encode(np.zeros((20, 30, 3), np.uint8), "PNG"))
+
+
+def test_greyscale_cmyk_and_16_bit_photos_become_rgb_with_a_note():
+    rgb = face_image(1)
+    grey = decode_upload(encode(Image.fromarray(rgb).convert("L"), "PNG"))
+    assert grey.rgb.shape == rgb.shape and "greyscale" in " ".join(grey.notes)
+    cmyk = decode_upload(encode(Image.fromarray(rgb).convert("CMYK"), "JPEG"))
+    assert cmyk.rgb.shape == rgb.shape and "CMYK" in " ".join(cmyk.notes)
+    deep = Image.fromarray((np.asarray(Image.fromarray(rgb).convert("L"), np.uint16) * 257).astype("<u2"))
+    sixteen = decode_upload(encode(deep, "PNG"))
+    assert sixteen.rgb.dtype == np.uint8 and "high-bit-depth" in " ".join(sixteen.notes)
+
+
+def test_transparent_parts_become_white():
+    rgba = np.zeros((100, 120, 4), np.uint8)
+    rgba[..., :3] = 40
+    rgba[:, 60:, 3] = 255  # left half transparent
+    decoded = decode_upload(encode(rgba, "PNG"))
+    assert (decoded.rgb[:, :60] == 255).all() and (decoded.rgb[:, 60:] == 40).all()
+    assert "transparent" in " ".join(decoded.notes)
+
+
+def test_an_exif_rotated_photo_is_turned_upright():
+    image = Image.fromarray(face_image(2, size=(200, 120)))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: "rotate 90 degrees clockwise to display"
+    decoded = decode_upload(encode(image, "JPEG", exif=exif.tobytes()))
+    assert decoded.rgb.shape[:2] == (200, 120)  # height and width swapped back
+    assert "EXIF" in " ".join(decoded.notes)
+
+
+def test_webp_and_heic_photos_are_read():
+    rgb = face_image(3)
+    assert decode_upload(encode(rgb, "WEBP")).rgb.shape == rgb.shape
+    pillow_heif = pytest.importorskip("pillow_heif")
+    buffer = io.BytesIO()
+    try:
+        pillow_heif.from_pillow(Image.fromarray(rgb)).save(buffer, quality=90)
+    except (RuntimeError, ValueError, OSError) as exc:  # a libheif built without an encoder
+        pytest.skip(f"this pillow-heif cannot write HEIC ({exc})")
+    decoded = decode_upload(buffer.getvalue())
+    assert decoded.rgb.shape == rgb.shape and decoded.format.upper().startswith("HEI")
+
+
+def test_large_photos_are_reduced_before_detection():
+    small, factor = downscale(np.zeros((3000, 4000, 3), np.uint8), 1280)
+    assert small.shape[:2] == (960, 1280) and factor == pytest.approx(0.32)
+
+
+# --- the predictor on the tiny experiment (slow: trains the fixture once per session) --------------
+
+@pytest.fixture(scope="session")
+def predictor(tmp_path_factory):
+    from engine.predict import Predictor
+
+    experiment = tiny_experiment(tmp_path_factory.getbasetemp() / "dashboard-experiment")
+    return Predictor(experiment)
+
+
+@pytest.mark.slow
+def test_a_face_photo_gets_a_probability_from_every_kept_network_within_two_seconds(predictor):
+    data = encode(face_image(7, size=(640, 480)), "JPEG", quality=90)
+    seconds = []
+    for _ in range(3):
+        start = time.perf_counter()
+        result = predict_bytes(predictor, data)
+        seconds.append(time.perf_counter() - start)
+    probabilities = result.probabilities
+    assert list(probabilities["model"]) == ["WeiNet", "SongNet"]
+    assert probabilities["p_pain"].between(0, 1).all() and 0 <= result.mean <= 1
+    assert probabilities["low"].isna().all()  # one kept seed per network: no band to show
+    assert set(result.timings) == set(TIMING_STEPS)
+    assert result.face.crop.shape == (64, 64, 3) and result.face.landmarks.shape == (68, 2)
+    assert min(seconds) < 2.0, seconds
+
+
+@pytest.mark.slow
+def test_same_photo_gives_the_same_probabilities(predictor):
+    data = encode(face_image(8), "PNG")
+    first, second = predict_bytes(predictor, data), predict_bytes(predictor, data)
+    assert np.allclose(first.probabilities["p_pain"], second.probabilities["p_pain"])
+
+
+@pytest.mark.slow
+def test_several_faces_use_the_largest_and_say_so(predictor):
+    result = predict_bytes(predictor, encode(two_faces(11), "PNG"))
+    assert len(result.face.boxes) == 2
+    areas = [(x2 - x1) * (y2 - y1) for x1, y1, x2, y2 in result.face.boxes]
+    assert areas[0] == max(areas)
+    assert any("largest" in note for note in result.notes)
+
+
+@pytest.mark.slow
+def test_a_photo_without_a_face_is_refused(predictor):
+    scene = np.asarray(Image.fromarray(face_image(9))).copy()
+    scene[:] = np.linspace(80, 200, scene.shape[1], dtype=np.uint8)[None, :, None]
+    with pytest.raises(BadImageError, match="No .*face"):
+        predict_bytes(predictor, encode(scene, "PNG"))
+
+
+@pytest.mark.slow
+def test_a_tiny_face_is_refused(predictor):
+    small_face = np.asarray(Image.fromarray(face_image(10, size=(320, 320))).resize((64, 64)))
+    canvas = np.full((480, 640, 3), 200, np.uint8)
+    canvas[200:264, 300:364] = small_face
+    with pytest.raises(BadImageError, match="too small|No .*face"):
+        predict_bytes(predictor, encode(canvas, "PNG"))
+
+
+@pytest.mark.slow
+def test_explanation_reports_progress_and_weights_every_superpixel(predictor):
+    result = predict_bytes(predictor, encode(face_image(12), "PNG"))
+    shares = []
+    explanation = predictor.explain(result.face.crop, "WeiNet", 1, seed=0, progress=shares.append, num_samples=60)
+    assert shares == sorted(shares) and shares[-1] == 1.0 and len(shares) >= 2
+    assert explanation.segments.shape == (32, 32)
+    assert len(explanation.weights) == int(explanation.segments.max()) + 1
+
+
+@pytest.mark.slow
+def test_an_upload_writes_no_file(predictor, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    before = {p: p.stat().st_mtime_ns for p in Path(predictor.root).rglob("*")}
+    predict_bytes(predictor, encode(face_image(13), "JPEG"))
+    after = {p: p.stat().st_mtime_ns for p in Path(predictor.root).rglob("*")}
+    assert before == after and list(tmp_path.iterdir()) == []
