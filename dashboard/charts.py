@@ -24,8 +24,9 @@ FONT_SIZE, TITLE_SIZE = 15, 18
 def style(chart: alt.TopLevelMixin, title: str = "", subtitle: str | list[str] = "") -> alt.TopLevelMixin:
     """Projector-friendly fonts and a title (with the data's provenance as subtitle)."""
     if title:
-        chart = chart.properties(title=alt.TitleParams(title, subtitle=subtitle or None, anchor="start",
-                                                       fontSize=TITLE_SIZE, subtitleFontSize=FONT_SIZE - 1))
+        extra = {"subtitle": subtitle} if subtitle else {}
+        chart = chart.properties(title=alt.TitleParams(title, anchor="start", fontSize=TITLE_SIZE,
+                                                       subtitleFontSize=FONT_SIZE - 1, **extra))
     # "pad": the chart keeps the size it asks for; Streamlit's default "fit" squeezes layered charts
     # with legends into their width, which crushes their plotting area.
     chart = chart.properties(autosize=alt.AutoSizeParams(type="pad", contains="padding"))

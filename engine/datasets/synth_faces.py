@@ -146,7 +146,7 @@ def random_identity(rng: np.random.Generator, cp_like: bool = False) -> Identity
         ear_size=float(rng.uniform(0.85, 1.15)),
         glasses=bool(rng.random() < 0.2),
         glasses_colour=tuple(int(c) for c in rng.integers(10, 120, 3)),
-        beard=float(rng.uniform(0.3, 0.9)) if rng.random() < 0.25 else 0.0,
+        beard=float(rng.uniform(0.3, 0.9)) if rng.random() < 0.15 else 0.0,
         shirt=tuple(int(c) for c in rng.integers(20, 235, 3)),
         texture_seed=int(rng.integers(2**31)),
         asymmetry=float(rng.uniform(0.25, 0.75)) if cp_like else 0.0,
@@ -504,7 +504,7 @@ def _draw_body(body: ImageDraw.ImageDraw, identity: Identity, proj: "_Projector"
     body.polygon(_tuples(proj.flat(neck)), fill=_tone(skin, 0.82)[:3])
     chin_shadow = pts3[3:14].copy()
     chin_shadow[:, 1] += 0.22
-    body.polygon(_tuples(proj(chin_shadow)), fill=_tone(skin, 0.6)[:3])
+    body.polygon(_tuples(proj(chin_shadow)), fill=_tone(skin, 0.68)[:3])
 
 
 def _shade(layer, identity, lm, outline, strength, P, S, light) -> None:
@@ -607,7 +607,7 @@ def _shade(layer, identity, lm, outline, strength, P, S, light) -> None:
         jd.polygon(_tuples(chin_band), fill=int(255 * identity.beard))
         jaw = jaw.filter(ImageFilter.GaussianBlur(0.1 * S))
         beard = np.asarray(jaw, dtype=np.float32)[..., None] / 255
-        factor = factor * (1 - 0.25 * beard)
+        factor = factor * (1 - 0.18 * beard)
     head = Image.new("L", (sw, sh), 0)
     ImageDraw.Draw(head).polygon(_tuples((pts - off) * lo), fill=255)
     inside = np.asarray(head, dtype=np.float32)[..., None] / 255
@@ -725,7 +725,7 @@ def _draw_hair_front(draw, identity, proj, P, S) -> None:
         end = (t * identity.face_width * 0.98, hairline_y - 0.18 * (1 - t * t) + 0.3 * t**6 - 0.02, 0.6)
         mid = ((crown[0] + end[0]) / 2 * 1.25, (crown[1] + end[1]) / 2 - 0.05, 0.4)
         curve = _smooth_open(P(proj(np.array([crown, mid, end]))), 4)
-        draw.line(_tuples(curve), fill=_tone(identity.hair_colour, float(rng.choice([0.65, 1.35])), alpha), width=_w(0.018 * S))
+        draw.line(_tuples(curve), fill=_tone(identity.hair_colour, float(rng.choice([0.8, 1.2])), alpha), width=_w(0.015 * S))
     if style == "curly":
         rng = np.random.default_rng(identity.texture_seed)
         for _ in range(40):

@@ -299,23 +299,10 @@ def _is_pretrained(model: str) -> bool:
 def _write_outputs(store: ExperimentStore, accumulator: HeatmapAccumulator, warp: TemplateWarp,
                    runs: pd.DataFrame, timings: pd.DataFrame) -> dict:
     paths = output_paths(store)
-    groups = accumulator.frame()
     heat, mean_faces = accumulator.arrays()
     labels = region_map(warp)
     pretrained = {m: _is_pretrained(m) for m in sorted(set(runs["model"]))}
-    weights = runs.groupby("model")["weights"].agg(lambda w: ",".join(sorted(set(map(str, w)))))
-    sizes = runs.groupby("model")["input_size"].first()
-    groups["pretrained"] = groups["model"].map(pretrained)
-    groups["weights"] = groups["model"].map(weights)
-    groups["input_size"] = groups["model"].map(sizes)
-    groups["face_mass_share"] = [face_mass_share(heat[i], labels) if n else np.nan
-                                 for i, n in zip(groups["index"], groups["n_images"])]
-    groups["heat_min"] = [float(np.nanmin(heat[i])) if n else np.nan for i, n in zip(groups["index"], groups["n_images"])]
-    groups["heat_max"] = [float(np.nanmax(heat[i])) if n else np.nan for i, n in zip(groups["index"], groups["n_images"])]
-    region_frames = [region_scores(heat[row.index], labels).assign(**{c: getattr(row, c) for c in ("index", *GROUP_COLUMNS)},
-                                                                    class_name=row.class_name, n_images=row.n_images)
-                     for row in groups.itertuples() if row.n_images]
-    regions = pd.concat(region_frames, ignore_index=True) if region_frames else pd.DataFrame()
+    groups = _describe_groups(accumulator.frame(), heat, labels, runs, pretrained)
     diff_rows, diffs = difference_maps(groups, heat)
     similarity, clusters = similarity_tables(groups, heat, labels != OUTSIDE, pretrained)
     stretched = np.stack([stretch(h) if np.isfinite(h).all() else h for h in heat]) if len(heat) else heat
@@ -325,16 +312,41 @@ def _write_outputs(store: ExperimentStore, accumulator: HeatmapAccumulator, warp
                                 differences=diffs, template_landmarks=warp.landmarks.astype(np.float32),
                                 template_anchors=warp.anchors.astype(np.float32), regions=labels,
                                 region_names=np.array(REGIONS, dtype=str))
-    for name, frame in (("differences", diff_rows), ("regions", regions), ("similarity", similarity),
-                        ("clusters", clusters), ("runs", timings), ("heatmaps", groups)):
+    tables = {"differences": diff_rows, "regions": _region_table(groups, heat, labels), "similarity": similarity,
+              "clusters": clusters, "runs": timings, "heatmaps": groups}
+    for name, frame in tables.items():
         write_parquet(paths[name], frame)  # heatmaps.parquet last: its presence means the set is complete
-    failed = int(groups["n_landmark_failed"].sum()) if len(groups) else 0
-    notes = []
-    if failed:
-        notes.append(f"{failed} explained images were left out of the heatmaps because their landmarks failed "
-                     "(counts per heatmap in heatmaps.parquet).")
-    return {"heatmaps": len(groups), "explained_runs": len(runs), "masks": int(groups["n_explained"].sum()) if len(groups) else 0,
+    failed = int(groups["n_landmark_failed"].sum())
+    notes = [f"{failed} explained images were left out of the heatmaps because their landmarks failed "
+             "(counts per heatmap in heatmaps.parquet)."] if failed else []
+    return {"heatmaps": len(groups), "explained_runs": len(runs), "masks": int(groups["n_explained"].sum()),
             "landmark_failures": failed, "notes": notes, "timings": timings}
+
+
+def _describe_groups(groups: pd.DataFrame, heat: np.ndarray, labels: np.ndarray, runs: pd.DataFrame,
+                     pretrained: dict[str, bool]) -> pd.DataFrame:
+    """The group table plus what a reader needs beside the counts: the network's facts and the
+    heatmap's range and share of mass on the face (NaN for a group without usable images)."""
+    used = groups["n_images"].to_numpy() > 0
+    index = groups["index"].to_numpy()
+    groups["pretrained"] = groups["model"].map(pretrained)
+    weights = runs.groupby("model")["weights"].agg(lambda w: ",".join(sorted(set(map(str, w)))))
+    groups["weights"] = groups["model"].map(weights)
+    groups["input_size"] = groups["model"].map(runs.groupby("model")["input_size"].first())
+    groups["face_mass_share"] = [face_mass_share(heat[i], labels) if u else np.nan for i, u in zip(index, used)]
+    groups["heat_min"] = [float(heat[i].min()) if u else np.nan for i, u in zip(index, used)]
+    groups["heat_max"] = [float(heat[i].max()) if u else np.nan for i, u in zip(index, used)]
+    return groups
+
+
+def _region_table(groups: pd.DataFrame, heat: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
+    """Region scores of every usable heatmap, with its group's columns and ``index``."""
+    frames = []
+    for row in groups[groups["n_images"] > 0].itertuples():
+        keys = {column: getattr(row, column) for column in ("index", *GROUP_COLUMNS, "class_name", "n_images")}
+        frames.append(region_scores(heat[row.index], labels).assign(**keys))
+    columns = ["index", *GROUP_COLUMNS, "class_name", "n_images", "region", "aus", "share", "area_share", "ratio"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
 @contextmanager
@@ -362,6 +374,7 @@ def summary_table(result: dict, experiment: str = ""):
     for model, rows in timings.groupby("model", sort=False):
         explained = rows["explained_now"].sum()
         per_image = rows["seconds"].sum() / explained if explained else float("nan")
-        overhead = rows["lime_seconds"].sum() / rows["model_seconds"].sum() if rows["model_seconds"].sum() else float("nan")
+        model_seconds = rows["model_seconds"].sum()
+        overhead = rows["lime_seconds"].sum() / model_seconds if model_seconds else float("nan")
         table.add_row(model, str(len(rows)), str(int(rows["images"].sum())), f"{per_image:.2f}", f"{overhead:.1%}")
     return table

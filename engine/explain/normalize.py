@@ -114,7 +114,8 @@ def landmarks_problem(landmarks: np.ndarray | None, size: int) -> str:
     eye_r, eye_l = points[EYE_RIGHT].mean(axis=0), points[EYE_LEFT].mean(axis=0)
     if eye_l[0] - eye_r[0] < 0.1 * size:
         return "eyes too close or swapped"
-    levels = [points[17:27, 1].mean(), (eye_r[1] + eye_l[1]) / 2, points[30, 1], points[MOUTH_OUTER, 1].mean(), points[8, 1]]
+    brows, eyes, mouth = points[17:27, 1].mean(), (eye_r[1] + eye_l[1]) / 2, points[MOUTH_OUTER, 1].mean()
+    levels = [brows, eyes, points[30, 1], mouth, points[8, 1]]
     if not all(a < b for a, b in zip(levels, levels[1:])):
         return "face not upright"
     y_ref = (points[0, 1] + points[16, 1]) / 2

@@ -55,7 +55,8 @@ def region_polygons(anchors: np.ndarray) -> dict[str, np.ndarray]:
     nose = np.concatenate([lm[NOSE_BRIDGE], lm[NOSE_BASE]])
     nose_half = 0.5 * (lm[42, 0] - lm[39, 0])  # the bridge is as wide as the gap between the eyes
     nose_sides = np.array([[lm[27, 0] - 0.6 * nose_half, lm[27, 1]], [lm[27, 0] + 0.6 * nose_half, lm[27, 1]],
-                           [lm[31, 0] - nose_half * 0.5, lm[31, 1] - 0.5 * band], [lm[35, 0] + nose_half * 0.5, lm[35, 1] - 0.5 * band]])
+                           [lm[31, 0] - 0.5 * nose_half, lm[31, 1] - 0.5 * band],
+                           [lm[35, 0] + 0.5 * nose_half, lm[35, 1] - 0.5 * band]])
     return {
         "face": np.concatenate([lm[0:17], forehead[::-1]]),
         "cheeks": np.concatenate([lm[0:17], forehead[::-1]]),

@@ -91,6 +91,8 @@ def execute_run(config: ExperimentConfig, store: ExperimentStore, run: PlannedRu
     done = folder / "done.json"
     if done.exists():
         done.unlink()  # --force: the run is redone, so it is not finished until rewritten
+    for stale in folder.glob(".*.tmp"):
+        stale.unlink()  # temp files of a run that was killed mid-write: never read, now removed
     size = input_size_for(run.model, config.training)
     x_all = arrays.get("paindb", size)
     test_table = cppain if split.test_set == "cppain" else paindb

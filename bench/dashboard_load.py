@@ -1,0 +1,75 @@
+"""Seconds until each dashboard page's main content is visible in headless Chromium, and upload latency.
+
+    .venv/bin/python bench/dashboard_load.py [--artifacts artifacts/demo] [--repeats 3]
+
+Starts ``painlens dashboard``'s server (dashboard.serve) on a free port, drives Debian's Chromium with
+Selenium, and for every page measures from navigation to "title shown, script finished, no skeleton,
+charts drawn" (tests/dashboard_browser.py). First visit: a fresh browser session, so Streamlit's
+caches of the server are warm only from earlier pages; then the median of ``--repeats`` revisits.
+Last, the time from choosing a photo in the upload page to the probabilities being shown (after the
+networks finished loading). Goal: every page under 3 s, the upload's probabilities under 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from dashboard import serve  # noqa: E402
+from dashboard_browser import PAGES, chrome, main_text, open_page, page_ready, wait  # noqa: E402
+
+
+def upload_seconds(driver, url: str, folder: Path) -> list[float]:
+    from selenium.webdriver.common.by import By
+
+    from dashboard_fixtures import encode, face_image
+
+    open_page(driver, url, "upload", "Upload and predict", charts=False, timeout=300)
+    out = []
+    for i in range(4):
+        path = folder / f"face{i}.jpg"
+        path.write_bytes(encode(face_image(30 + i, size=(640, 480)), "JPEG", quality=90))
+        clock = time.perf_counter()
+        driver.find_element(By.CSS_SELECTOR, "input[type='file']").send_keys(str(path))
+        wait(driver, lambda d: "Mean p(pain) over networks" in main_text(d) and page_ready("Upload", True)(d), 300)
+        out.append(time.perf_counter() - clock)
+        driver.find_element(By.CSS_SELECTOR, "[data-testid='stFileUploaderDeleteBtn'] button").click()
+        wait(driver, lambda d: "Mean p(pain) over networks" not in main_text(d), 60)
+    return out[1:]  # the first may wait for the networks to load
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--artifacts", default=str(ROOT / "artifacts" / "demo"))
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="painlens-bench-"))
+    clock = time.perf_counter()
+    process, url = serve.start(args.artifacts)
+    print(f"server up in {time.perf_counter() - clock:.1f} s at {url} for {args.artifacts}")
+    driver = chrome(folder)
+    try:
+        print(f"{'page':<12}{'first visit':>12}{'revisit (median)':>18}")
+        for path, title, charts in PAGES:
+            first = open_page(driver, url, path, title, charts, timeout=300)
+            again = [open_page(driver, url, path, title, charts, timeout=300) for _ in range(args.repeats)]
+            print(f"{path or 'overview':<12}{first:>12.2f}{statistics.median(again):>18.2f}")
+        seconds = upload_seconds(driver, url, folder)
+        print(f"upload -> probabilities shown: median {statistics.median(seconds):.2f} s "
+              f"({', '.join(f'{s:.2f}' for s in seconds)})")
+    finally:
+        driver.quit()
+        serve.stop(process)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""The dashboard's pure parts without a browser or a trained network: loaders over an artifact folder
+written with the engine's own writers, chart and table builders, image composition, exports, report."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from dashboard import charts, export, images, loaders, tables
+from dashboard.report import build_report
+from engine.artifacts import ExperimentStore, write_json, write_parquet
+from engine.training.metrics import run_metrics
+
+MODELS = ["WeiNet", "SongNet", "VGG16"]
+
+
+def fake_predictions(model: str, scenario: str, fold: int, n: int = 40, skill: float = 0.3) -> pd.DataFrame:
+    """A run's predictions with the runner's columns; ``skill`` moves p(pain) towards the truth."""
+    rng = np.random.default_rng(abs(hash((model, scenario, fold))) % 2**32)
+    truth = np.arange(n) % 2
+    p = np.clip(rng.uniform(0, 1, n) * (1 - skill) + truth * skill, 0, 1)
+    dataset = "cppain" if scenario == "external" else "unbc"
+    return pd.DataFrame({"model": model, "scenario": scenario, "fold": fold, "seed": fold,
+                         "image_id": [f"{dataset}/S{i % 5}/seq/{i}" for i in range(n)],
+                         "subject": [f"S{i % 5}" for i in range(n)], "dataset": dataset, "true_label": truth,
+                         "p_pain": p, "predicted_label": (p >= 0.5).astype(int)})
+
+
+def write_store(root: Path, finished: int | None = None, synthetic: bool = True) -> Path:
+    """An experiment folder with a manifest and ``finished`` runs (all when None), via engine writers."""
+    store = ExperimentStore(root, "unit")
+    runs = [(m, s, f) for m in MODELS for s in ("image", "subject", "external") for f in range(2)]
+    for model, scenario, fold in runs[:finished]:
+        folder = store.run_dir(model, scenario, fold)
+        write_parquet(folder / "predictions.parquet", fake_predictions(model, scenario, fold, skill=0.1 + 0.2 * MODELS.index(model)))
+        write_json(folder / "done.json", {"seconds": 1.5})
+    write_json(store.manifest, {"experiment": "unit", "synthetic": synthetic, "status": "training",
+                                "plan": {"models": MODELS, "scenarios": ["image", "subject", "external"]},
+                                "config": {"scenarios": {"folds": 2, "seeds": 2}, "experiment": {"description": "d"}}})
+    return store.root
+
+
+def test_roc_points_give_the_same_auc_as_scikit_learn():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    scores = np.round(rng.uniform(0, 1, 200) + 0.3 * y, 2)  # rounded: many ties
+    points = charts.roc_points(y, scores)
+    assert points["auc"].iloc[0] == pytest.approx(roc_auc_score(y, scores))
+    assert points["fpr"].iloc[0] == 0 and points["tpr"].iloc[-1] == 1
+    assert charts.roc_points(np.ones(5), np.linspace(0, 1, 5)).empty  # one class: no curve
+
+
+def test_run_status_counts_finished_and_planned_runs(tmp_path):
+    root = write_store(tmp_path, finished=5)
+    status = loaders.run_status(loaders.load_experiment(root))
+    assert len(status) == 18 and int(status["done"].sum()) == 5
+
+
+def test_metrics_are_recomputed_from_predictions_while_metrics_parquet_is_stale(tmp_path):
+    root = write_store(tmp_path, finished=4)
+    assert loaders.load_metrics(root).groupby(["model", "scenario", "fold"]).ngroups == 4
+    stale = run_metrics(pd.concat([fake_predictions("WeiNet", "image", 0)]))
+    write_parquet(root / "metrics.parquet", stale)  # written when only one run had finished
+    assert loaders.load_metrics(root).groupby(["model", "scenario", "fold"]).ngroups == 4
+    for model, scenario, fold in [("SongNet", "image", 0)]:
+        folder = ExperimentStore(tmp_path, "unit").run_dir(model, scenario, fold)
+        write_parquet(folder / "predictions.parquet", fake_predictions(model, scenario, fold))
+        write_json(folder / "done.json", {"seconds": 1.0})
+    assert loaders.load_metrics(root).groupby(["model", "scenario", "fold"]).ngroups == 5  # a new run shows
+
+
+def test_experiments_are_found_in_a_folder_of_experiments_or_given_directly(tmp_path):
+    root = write_store(tmp_path / "artifacts")
+    (tmp_path / "artifacts" / "README.md").write_text("not an experiment")
+    assert loaders.find_experiments(tmp_path / "artifacts") == [root]
+    assert loaders.find_experiments(root) == [root]
+    assert loaders.find_experiments(tmp_path / "nowhere") == []
+
+
+def test_a_missing_or_unreadable_file_reads_as_none(tmp_path):
+    assert loaders.load_table(tmp_path, "metrics.parquet") is None
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
+    assert loaders.load_table(tmp_path, "broken.parquet") is None
+    assert loaders.load_heatmaps(tmp_path) is None
+
+
+def test_figure4_highlights_exactly_one_best_network_per_scenario(tmp_path):
+    root = write_store(tmp_path)
+    macro = loaders.load_metrics(root).query("`class` == 'macro'")
+    best = charts.best_models(macro, "f1")
+    means = macro.groupby(["scenario", "model"])["f1"].mean()
+    for row in best.itertuples():
+        assert row.best_value == pytest.approx(means[row.scenario].max())
+    spec = charts.metric_by_network(macro, "f1", MODELS, "F1", "sub").to_dict()
+    assert spec["autosize"]["type"] == "pad" and spec["facet"]["column"]["field"] == "scenario_title"
+    table = tables.comparison(loaders.summarize(loaders.load_metrics(root)), MODELS)
+    assert table.groupby("scenario")["best F1"].sum().eq(1).all()
+    assert list(table["network"][:3]) == MODELS  # the plan's order within each scenario
+
+
+def test_every_chart_builder_gives_a_valid_vega_lite_spec(tmp_path):
+    root = write_store(tmp_path)
+    metrics = loaders.load_metrics(root)
+    predictions = loaders.load_predictions(root)
+    experiment = loaders.load_experiment(root)
+    regions = pd.DataFrame({"model": ["WeiNet"] * 2, "region": ["eyes", "mouth"], "aus": ["AU6", ""],
+                            "share": [0.6, 0.4], "area_share": [0.3, 0.7], "ratio": [2.0, 0.57]})
+    similarity = pd.DataFrame({"model_a": ["A", "A", "B", "B"], "model_b": ["A", "B", "A", "B"], "correlation": [1, .3, .3, 1]})
+    headline = pd.DataFrame({"scale_label": ["FACS"] * 2, "source_label": ["Other", "All"], "icc": [0.8, 0.6],
+                             "ci_low": [0.5, 0.3], "ci_high": [0.9, 0.8], "category": ["excellent", "fair/good"], "n_videos": [9, 20]})
+    built = [
+        charts.dataset_counts(pd.DataFrame({"dataset": ["A", "A"], "class": ["pain", "no pain"], "images": [3, 4]})),
+        charts.run_progress(loaders.run_status(experiment)),
+        charts.class_metrics(metrics[metrics["scenario"] == "external"], MODELS, "t"),
+        charts.confusion_matrix(predictions[predictions["model"] == "VGG16"], "t"),
+        charts.roc_curves(predictions, MODELS, "t"),
+        charts.region_grid(regions, MODELS, "t"),
+        charts.similarity_matrix(similarity, ["A", "B"], {"A": True}, "t"),
+        charts.icc_intervals(headline, "t"),
+        charts.probabilities(pd.DataFrame({"model": MODELS, "p_pain": [0.2, 0.6, 0.9], "low": [0.1, np.nan, 0.8],
+                                           "high": [0.3, np.nan, 0.95]}), "t"),
+    ]
+    for chart in built:
+        spec = chart.to_dict()  # validates against the Vega-Lite schema
+        assert spec["config"]["axis"]["labelFontSize"] >= 14  # projector-sized type
+
+
+def test_charts_export_to_png_and_svg_and_tables_to_csv(tmp_path):
+    chart = charts.dataset_counts(pd.DataFrame({"dataset": ["A", "B"], "class": ["pain", "no pain"], "images": [3, 4]}),
+                                  subtitle="experiment unit")
+    assert export.chart_png(chart)[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = export.chart_svg(chart)
+    assert svg.lstrip().startswith("<svg") and "Images per dataset" in svg
+    assert export.table_csv(pd.DataFrame({"a": [1], "b": ["x"]})) == b"a,b\n1,x\n"
+    assert export.file_stem("VGG16 / external", "pain") == "vgg16-external-pain"
+
+
+def test_table2_counts_paindb_and_keeps_cppain_apart():
+    samples = pd.DataFrame({
+        "dataset": ["unbc"] * 4 + ["delaware"] * 2 + ["cppain"] * 3,
+        "role": ["paindb"] * 6 + ["cppain"] * 3,
+        "subject": ["a", "a", "b", "b", "c", "d", "p", "p", "q"],
+        "label": [0, 1, 0, 1, 0, 1, 0, 1, 1], "intensity": [0, 2, 0, 5, 0, 1, 0, 1, 1],
+        "status": ["ok", "ok", "ok", "no_face", "ok", "ok", "ok", "ok", "ok"],
+    })
+    table = tables.table2(samples).set_index("Dataset")
+    assert table.loc["Total (PAIN-DB)", "Images"] == 6 and table.loc["Total (PAIN-DB)", "Faces found"] == 5
+    assert table.loc["CP-PAIN (external test)", "Pain"] == 2 and table.loc["Total (PAIN-DB)", "Levels"] == ""
+    assert list(table.index) == ["Delaware", "UNBC-McMaster", "Total (PAIN-DB)", "CP-PAIN (external test)"]
+
+
+def test_heatmap_overlay_and_grid_images():
+    face = np.full((64, 64, 3), 120, np.uint8)
+    heat = np.zeros((32, 32), np.float32)
+    heat[8:16, 8:16] = 1.0
+    assert np.array_equal(images.overlay(face, heat, 0.0), face)
+    full = images.overlay(face, heat, 1.0)
+    assert full.shape == (64, 64, 3) and not np.array_equal(full[20, 20], full[50, 50])
+    diff = images.difference_image(np.array([[-1.0, 0.0, 1.0]]))
+    assert diff[0, 1].min() > 200  # zero difference is near white
+    grid = images.labelled_grid([face] * 3, ["a", "b", "c"], columns=2, tile=100, title="a long title " * 12)
+    assert grid.shape[1] >= 2 * 100 and grid.dtype == np.uint8
+    assert images.lime_mask(np.array([-1.0, 2.0]), np.array([[0, 1]])).tolist() == [[0.0, 1.0]]
+
+
+def test_report_is_one_self_contained_html_file(tmp_path):
+    root = write_store(tmp_path)
+    html = build_report(root)
+    assert html.startswith("<!DOCTYPE html>") and "Synthetic demo data" in html and "not a medical device" in html
+    assert "<svg" in html and "Figure 4" in html
+    external = re.findall(r"""(?:src|href)=["'](?!data:|#)([^"']+)""", html)
+    assert external == []  # nothing loaded from elsewhere
+    assert "painlens explain" in html  # missing heatmaps: says what writes them
+
+
+def test_real_experiments_are_not_labelled_synthetic(tmp_path):
+    root = write_store(tmp_path, synthetic=False)
+    assert "Synthetic demo data" not in build_report(root)
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["synthetic"] is False
