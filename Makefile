@@ -18,6 +18,7 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/painlens run experiments/demo.toml
+	$(BIN)/painlens dashboard --artifacts artifacts/demo
 
 test: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider

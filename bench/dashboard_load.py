@@ -42,7 +42,7 @@ def upload_seconds(driver, url: str, folder: Path) -> list[float]:
         driver.find_element(By.CSS_SELECTOR, "input[type='file']").send_keys(str(path))
         wait(driver, lambda d: "Mean p(pain) over networks" in main_text(d) and page_ready("Upload", True)(d), 300)
         out.append(time.perf_counter() - clock)
-        driver.find_element(By.CSS_SELECTOR, "[data-testid='stFileUploaderDeleteBtn'] button").click()
+        driver.find_element(By.CSS_SELECTOR, "[data-testid='stFileUploader'] button[aria-label^='Remove']").click()
         wait(driver, lambda d: "Mean p(pain) over networks" not in main_text(d), 60)
     return out[1:]  # the first may wait for the networks to load
 

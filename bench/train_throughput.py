@@ -5,11 +5,14 @@
 
 Each network is built and compiled by ``engine.training.train.compiled_model`` (augmentation,
 scaling, optimizer, micro-batching, mixed precision as configured; weights "none", as throughput
-does not depend on them) and trained with ``model.fit`` on random uint8 arrays. The time of each
+does not depend on them) and trained with ``model.fit`` on random uint8 arrays fed by ``TrainBatches`` (the input pipeline of
+a real run). The time of each
 step is taken at the end of the step after reading its loss (so asynchronous backends have
 finished it); the figure is the median over ``--steps`` steps after ``--warmup`` steps, as images
-per second of micro-batch; "build s" (build + compile) and "1st step s" (tracing) are the fixed cost
-each training run pays once. Input sizes: ``--sizes`` for every network, else the config's
+per second of micro-batch. "build s" (build + compile) and "1st step s" (tracing) are the fixed cost
+of a run on a fresh model; "rerun s" is the fixed cost of the next run of the same network when
+``train_run(..., reuse_compiled=True)`` resets the compiled model instead (build for the seeded
+initial weights, copy, no tracing). Input sizes: ``--sizes`` for every network, else the config's
 (``--size-from``), else the authors' sizes.
 
 ``--compare-loop`` also times a plain loop of ``model.train_on_batch`` on one batch already on the
@@ -33,7 +36,7 @@ import numpy as np  # noqa: E402
 
 from engine.config import TrainingSection, load_config  # noqa: E402
 from engine.models.registry import MODELS, get_spec, input_size_for  # noqa: E402
-from engine.training.train import compiled_model, gpu_available  # noqa: E402
+from engine.training.train import TrainBatches, compiled_model, gpu_available  # noqa: E402
 
 
 class StepClock(keras.callbacks.Callback):
@@ -60,9 +63,9 @@ def fit_rate(model: keras.Model, micro: int, size: int, steps: int, warmup: int,
     rng = np.random.default_rng(seed)
     n = micro * (warmup + steps)
     x = rng.integers(0, 256, size=(n, size, size, 3), dtype=np.uint8)
-    y = np.eye(2, dtype=np.float32)[rng.integers(0, 2, n)]
     clock = StepClock()
-    model.fit(x, y, batch_size=micro, epochs=1, shuffle=True, verbose=0, callbacks=[clock])
+    model.fit(TrainBatches(x, rng.integers(0, 2, n), micro, seed), epochs=1, shuffle=False, verbose=0,
+              callbacks=[clock])
     seconds = clock.step_seconds()
     return micro / statistics.median(seconds[warmup:]), seconds[0]
 
@@ -104,18 +107,22 @@ def main() -> None:
           f"({platform.processor() or platform.machine()}), batch {training.batch_size}, "
           f"median of {args.steps} steps after {args.warmup}")
     header = (f"{'network':<12} {'size':>4} {'micro':>5} {'params':>9} {'build s':>7} {'1st step s':>10} "
-              f"{'fit img/s':>10} {'ms/img':>7}")
+              f"{'rerun s':>7} {'fit img/s':>10} {'ms/img':>7}")
     print(header + (f" {'loop img/s':>10} {'fit/loop':>8}" if args.compare_loop else ""))
     for name in args.models:
         for size in sizes_for(name, args, training):
             config = dataclasses.replace(training, input_size={**training.input_size, name: size})
             start = time.perf_counter()
-            model, info = compiled_model(name, config, seed=args.seed)
+            model, info = compiled_model(name, config, seed=args.seed, reuse=True)
             build = time.perf_counter() - start
             micro = info["micro_batch_size"]
             rate, first = fit_rate(model, micro, size, args.steps, args.warmup, args.seed)
+            start = time.perf_counter()
+            model, info = compiled_model(name, config, seed=args.seed + 1, reuse=True)
+            fit_rate(model, micro, size, 1, 0, args.seed)
+            rerun = time.perf_counter() - start - micro / rate
             line = (f"{name:<12} {size:>4} {micro:>5} {model.count_params() / 1e6:>8.2f}M {build:>7.1f} "
-                    f"{first:>10.1f} {rate:>10.1f} {1000 / rate:>7.1f}")
+                    f"{first:>10.1f} {rerun:>7.1f} {rate:>10.1f} {1000 / rate:>7.1f}")
             if args.compare_loop:
                 plain = loop_rate(model, micro, size, args.steps, args.warmup, args.seed)
                 line += f" {plain:>10.1f} {rate / plain:>8.2f}"

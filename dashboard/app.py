@@ -68,7 +68,7 @@ def sidebar_notes() -> None:
 def main() -> None:
     st.set_page_config(page_title="PainLens", page_icon=":material/face:", layout="wide")
     choose_experiment(artifacts_location())
-    pages = [st.Page(f"pages/{file}", title=title, icon=icon, default=(i == 0))
+    pages = [st.Page(f"views/{file}", title=title, icon=icon, default=(i == 0))
              for i, (file, title, icon) in enumerate(PAGES)]
     page = st.navigation(pages)
     sidebar_notes()

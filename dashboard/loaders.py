@@ -3,9 +3,9 @@
 Every public loader takes the experiment folder, computes a cheap *stamp* of the files it reads
 (modification time and size), and calls a cached function keyed on (folder, stamp): a new run
 finishing, or the engine rewriting a file, changes the stamp and so the next page load reads the new
-content; an unchanged file is never parsed twice. Cached functions take the stamp as an ordinary argument named ``version`` (Streamlit leaves
-parameters starting with "_" out of the cache key). A missing file gives ``None`` (or an empty frame),
-never an exception: the pages turn that into a sentence saying which command writes it.
+content; an unchanged file is never parsed twice. Cached functions take the stamp as an ordinary
+argument named ``version`` (Streamlit leaves parameters starting with "_" out of the cache key). A
+missing file gives ``None`` (or an empty frame), never an exception: the pages turn that into a sentence saying which command writes it.
 
 Only finished runs (``done.json`` present) are read, as the engine's own readers do.
 """

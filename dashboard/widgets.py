@@ -77,12 +77,3 @@ def picture(image: np.ndarray, name: str, key: str, caption: str | None = None, 
     st.image(image, caption=caption, width=width)
     st.download_button("PNG", data=lambda: images.png_bytes(image), file_name=f"{name}.png", mime="image/png",
                        key=f"{key}-png", icon=":material/download:", on_click="ignore")
-
-
-def pick(label: str, options: list, key: str, default=None, **kwargs):
-    """A selectbox that keeps the user's choice across pages and reruns while it is still an option."""
-    if not options:
-        return None
-    current = st.session_state.get(key)
-    index = options.index(current) if current in options else (options.index(default) if default in options else 0)
-    return st.selectbox(label, options, index=index, key=key, **kwargs)

@@ -257,7 +257,7 @@ def dashboard_command(
     max_upload_mb: int = typer.Option(25, "--max-upload-mb", min=1, max=200, help="Largest upload accepted, in MB."),
 ) -> None:
     """Serve the dashboard (Streamlit) on the artifacts: results, heatmaps, raters, upload and predict."""
-    import subprocess
+    import os
 
     from dashboard.serve import command
 
@@ -266,13 +266,11 @@ def dashboard_command(
                             "--artifacts the folder `painlens run` wrote.")
     if address not in ("127.0.0.1", "localhost", "::1"):
         err_console.print(f"Serving on {address}: other machines can reach the dashboard, uploads included.", highlight=False)
-    console.print(f"PainLens dashboard on http://{'127.0.0.1' if address == '127.0.0.1' else address}:{port} "
-                  "(Ctrl+C stops it)", highlight=False)
-    try:
-        code = subprocess.call(command(artifacts, port=port, address=address, max_upload_mb=max_upload_mb))
-    except KeyboardInterrupt:
-        code = 0
-    raise typer.Exit(code)
+    console.print(f"PainLens dashboard on http://{address}:{port} (Ctrl+C stops it)", highlight=False)
+    argv = command(artifacts, port=port, address=address, max_upload_mb=max_upload_mb)
+    sys.stdout.flush()
+    # The server replaces this process: Ctrl+C and a kill by process id reach Streamlit itself.
+    os.execv(argv[0], argv)
 
 
 if __name__ == "__main__":

@@ -87,7 +87,9 @@ class ScenariosSection:
 
 @dataclass(frozen=True)
 class ExplainSection:
-    images_per_class: int = 100
+    enabled: bool = True  # LIME masks and heatmaps as part of `painlens run`
+    images_per_class: int = 100  # per predicted class and run, PAIN-DB test images explained
+    all_cppain: bool = True  # every CP-PAIN image (the paper); false caps CP-PAIN at images_per_class too
     num_samples: int = 1000
     n_segments: int = 30
     compactness: float = 20.0

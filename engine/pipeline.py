@@ -79,7 +79,15 @@ def run_experiment(config_path: str | Path, models=None, scenarios=None, out=Non
                     force=force, progress=progress)
     seconds["train"] = time.perf_counter() - clock
 
-    notes = run_ratings_step(config, store)
+    notes = []
+    if config.explain.enabled:
+        from engine.explain.explain_run import explain_experiment
+
+        clock = time.perf_counter()
+        explained = explain_experiment(config, store, progress=progress)
+        seconds["explain"] = time.perf_counter() - clock
+        notes.extend(explained["notes"])
+    notes.extend(run_ratings_step(config, store))
     write_manifest(store, config, data, started, plan=plan, status="finished", grid=grid, seconds=seconds)
     summary = pd.read_parquet(store.summary) if store.summary.exists() else pd.DataFrame()
     return RunReport(config.name, store.root, grid, seconds, summary, notes)

@@ -1,10 +1,10 @@
 """A tiny real experiment for the dashboard tests (a helper module, not a test file).
 
-``tiny_experiment(base)`` makes synthetic data (the project's generator, size ``tiny``), and runs the
-engine on it: scan, PAIN-DB, preprocessing (MTCNN, face-hull background, dlib), two fast networks
-(WeiNet and SongNet at 32 px, one epoch) in all three scenarios with 2 folds / 2 seeds, metrics,
-clinician ratings, LIME masks and heatmaps. The result is a real artifact folder, as `painlens run`
-writes it; it is built once per test session (a marker file says it is complete) and shared by the
+``tiny_experiment(base)`` runs the real pipeline small, as `painlens run` and `painlens explain` do:
+synthetic data (the project's generator, size ``tiny``), scan, PAIN-DB, preprocessing (MTCNN,
+face-hull background, dlib), two fast networks (WeiNet and SongNet at 32 px, one epoch) in all three
+scenarios with 2 folds / 2 seeds, metrics, clinician ratings, LIME masks and heatmaps. The result is a
+real artifact folder; it is built once per test session (a marker file says it is complete) and shared by the
 AppTest and browser tests. ``half_finished(src, dst)`` copies it as it looks while a grid is still
 training; ``upload_*`` make the photos the upload tests send (rendered faces, never real people).
 """
@@ -72,62 +72,16 @@ def tiny_experiment(base: Path) -> Path:
 
 
 def _run_engine(config_path: Path, out: Path) -> None:
-    """What `painlens run` + the explain step do, called through the engine's own functions."""
+    """`painlens run CONFIG --out OUT` then `painlens explain CONFIG --out OUT`, through the functions
+    those commands call (in this process, so TensorFlow is imported once)."""
     from engine.artifacts import ExperimentStore
     from engine.config import load_config
-    from engine.datasets.paindb import assemble_paindb
-    from engine.datasets.scan import scan_dataset
-    from engine.experiment import PreparedData, ensure_synthetic_data, now, write_manifest, write_samples
     from engine.explain.explain_run import explain_experiment
-    from engine.preprocess.batch import preprocess_table
-    from engine.ratings import rate_experiment
-    from engine.training.runner import collect_metrics, execute_run, plan_runs
+    from engine.pipeline import run_experiment
 
-    import pandas as pd
-
+    run_experiment(config_path, out=out, progress=False)
     config = load_config(config_path)
-    store = ExperimentStore(out, config.name)
-    started = now()
-    ensure_synthetic_data(config, progress=False)
-    scans = {d: scan_dataset(config.dataset_path(d), d) for d in ("unbc", "mintpain", "delaware", "cppain")}
-    paindb = assemble_paindb({d: scans[d] for d in ("unbc", "mintpain", "delaware")}, config.data.frames_per_class,
-                             config.experiment.seed)
-    both = pd.concat([paindb.assign(role="paindb"), scans["cppain"].table.assign(role="cppain")], ignore_index=True)
-    processed, stats = preprocess_table(both, config.preprocess, config.cache_dir(), progress=False)
-    ok = processed["status"] == "ok"
-    usable = processed[ok]
-    data = PreparedData(paindb=usable[usable["role"] == "paindb"].reset_index(drop=True),
-                        cppain=usable[usable["role"] == "cppain"].reset_index(drop=True),
-                        excluded=processed[~ok].reset_index(drop=True),
-                        scans={name: scan.summary() for name, scan in scans.items()},
-                        preprocess_stats=stats.to_dict())
-    write_samples(store, data)
-    models, scenarios = list(config.training.models), list(config.scenarios.names)
-    plan = {"models": models, "scenarios": scenarios}
-    write_manifest(store, config, data, started, plan=plan, status="training")
-    arrays = _Arrays({"paindb": data.paindb, "cppain": data.cppain}, config.cache_dir())
-    runs = plan_runs(config, data.paindb, data.cppain, models, scenarios)
-    for run in runs:
-        execute_run(config, store, run, data.paindb, data.cppain, arrays)
-    collect_metrics(store)
-    rate_experiment(config, store)
-    explain_experiment(config, store, progress=False)
-    write_manifest(store, config, data, started, plan=plan, status="finished",
-                   grid={"planned": len(runs), "ran": len(runs), "skipped": 0})
-
-
-class _Arrays:
-    """Face crops at one input size (the runner's ArrayCache interface: ``get(table, size)``)."""
-
-    def __init__(self, tables: dict, cache_dir: Path):
-        self.tables, self.cache_dir, self._cache = tables, cache_dir, {}
-
-    def get(self, table: str, size: int) -> np.ndarray:
-        from engine.preprocess.batch import load_faces
-
-        if (table, size) not in self._cache:
-            self._cache[(table, size)] = load_faces(self.tables[table], size, self.cache_dir)
-        return self._cache[(table, size)]
+    explain_experiment(config, ExperimentStore(out, config.name), progress=False)
 
 
 def half_finished(source: Path, target: Path, finished_runs: int = 3) -> Path:

@@ -42,6 +42,12 @@ def driver(server, tmp_path_factory):
     browser.quit()
 
 
+def test_a_link_straight_to_a_page_works_on_a_fresh_server(server, driver):
+    # The first request this server sees is for a page other than the entry's default.
+    open_page(driver, server, "heatmaps", "Heatmaps", charts=True, timeout=120)
+    assert "No experiment found" not in main_text(driver)
+
+
 def test_every_page_shows_its_main_content(server, driver):
     seconds = {}
     for path, title, charts in PAGES:
@@ -71,7 +77,7 @@ def test_an_uploaded_face_gets_probabilities_and_a_bad_file_a_sentence(server, d
 
     _upload(driver, first)  # the first one may wait for the networks to finish loading
     wait(driver, lambda d: "Mean p(pain) over networks" in main_text(d) and page_ready("Upload", True)(d), 240)
-    driver.find_element(By.CSS_SELECTOR, "[data-testid='stFileUploaderDeleteBtn'] button").click()
+    driver.find_element(By.CSS_SELECTOR, "[data-testid='stFileUploader'] button[aria-label^='Remove']").click()
     wait(driver, lambda d: "Mean p(pain) over networks" not in main_text(d), 60)
     start = time.perf_counter()
     _upload(driver, second)
@@ -85,7 +91,7 @@ def test_an_uploaded_face_gets_probabilities_and_a_bad_file_a_sentence(server, d
     print(f"upload to probabilities: {shown:.2f} s")
     assert shown < 4.0  # the goal is 2 s; the browser round trip and chart drawing come on top
 
-    driver.find_element(By.CSS_SELECTOR, "[data-testid='stFileUploaderDeleteBtn'] button").click()
+    driver.find_element(By.CSS_SELECTOR, "[data-testid='stFileUploader'] button[aria-label^='Remove']").click()
     wait(driver, lambda d: "Mean p(pain) over networks" not in main_text(d), 60)
     _upload(driver, bad)
     wait(driver, lambda d: "not an image PainLens can read" in main_text(d), 60)
@@ -98,7 +104,9 @@ def test_a_chart_downloads_as_png_and_svg(server, driver):
     from selenium.webdriver.common.by import By
 
     open_page(driver, server, "comparison", "Model comparison", charts=True, timeout=120)
-    buttons = {b.text.strip(): b for b in driver.find_elements(By.CSS_SELECTOR, "[data-testid='stDownloadButton'] button")}
+    # A button's text is its icon's ligature name, a line break, and its label.
+    buttons = {b.text.strip().split("\n")[-1]: b
+               for b in driver.find_elements(By.CSS_SELECTOR, "[data-testid='stMain'] [data-testid='stDownloadButton'] button")}
     for label, suffix, magic in (("PNG", ".png", b"\x89PNG"), ("SVG", ".svg", b"<svg")):
         buttons[label].click()
         found = wait(driver, lambda d: [p for p in d.downloads.glob(f"*{suffix}") if p.stat().st_size > 0], 60,

@@ -40,7 +40,7 @@ def run_page(location: Path, page: str | None = None) -> AppTest:
     at.session_state["artifacts_location"] = str(location)
     at.run()
     if page:
-        at.switch_page(f"pages/{page}")
+        at.switch_page(f"views/{page}")
         at.run()
     return at
 
@@ -142,7 +142,7 @@ def test_upload_page_gives_every_network_and_the_mean_for_a_synthetic_face(exper
     assert mean and 0.0 <= float(mean[0].value) <= 1.0
     probabilities = at.dataframe[-1].value
     assert set(probabilities["network"]) == {"WeiNet", "SongNet"}
-    assert count(at, "imgs") >= 3  # face found, cropped without background, landmarks
+    assert count(at, "image") >= 3  # face found, cropped without background, landmarks
 
 
 @pytest.mark.parametrize("name,content,sentence", [
@@ -165,7 +165,7 @@ def test_upload_page_explains_the_chosen_network_with_lime(experiment):
     at.button(key="explain").click()
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert count(at, "imgs") >= 4
+    assert count(at, "image") >= 4
 
 
 def test_manifest_of_the_fixture_is_marked_synthetic(experiment):

@@ -25,6 +25,13 @@ SIZE, IDENTITIES = 48, 80
 pytestmark = pytest.mark.slow
 
 
+def dlib_brow_order(points):
+    """Each brow's five points left to right in the image, as dlib numbers them (in place)."""
+    for brow in (slice(17, 22), slice(22, 27)):
+        points[brow] = points[brow][np.argsort(points[brow][:, 0])]
+    return points
+
+
 @pytest.fixture(scope="module")
 def renders():
     """{au: (images, landmarks)} for the neutral face and each AU, identity i at index i."""
@@ -45,8 +52,7 @@ def renders():
             left, top = int(round((x0 + x1 - side) / 2)), int(round((y0 + y1 - side) / 2))
             crop = Image.fromarray(face.image).crop((left, top, left + side, top + side))
             points = scale_landmarks(face.landmarks - [left, top], side, SIZE)
-            # The renderer numbers each brow from its inner end; dlib's order starts at the outer end.
-            points[17:22], points[22:27] = points[17:22][::-1].copy(), points[22:27][::-1].copy()
+            dlib_brow_order(points)
             out[name][0].append(np.asarray(crop.resize((SIZE, SIZE), Image.Resampling.LANCZOS)))
             out[name][1].append(points)
     return {name: (np.stack(images), np.stack(points)) for name, (images, points) in out.items()}

@@ -18,6 +18,13 @@ CROP = 64
 SIZES = {"SongNet": 48, "VGG16": 32}
 
 
+def dlib_brow_order(points):
+    """Each brow's five points left to right in the image, as dlib numbers them (in place)."""
+    for brow in (slice(17, 22), slice(22, 27)):
+        points[brow] = points[brow][np.argsort(points[brow][:, 0])]
+    return points
+
+
 def render_faces(count, seed=0):
     """Synthetic face crops (CROP px) and their 68 landmarks in dlib order."""
     from PIL import Image
@@ -35,7 +42,7 @@ def render_faces(count, seed=0):
         crop = np.asarray(Image.fromarray(face.image).crop((left, top, left + side, top + side))
                           .resize((CROP, CROP), Image.Resampling.LANCZOS))
         points = (face.landmarks - [left, top] + 0.5) * CROP / side - 0.5
-        points[17:22], points[22:27] = points[17:22][::-1].copy(), points[22:27][::-1].copy()  # dlib brow order
+        dlib_brow_order(points)
         out.append((crop, points))
     return out
 
@@ -115,7 +122,7 @@ def test_masks_are_made_from_kept_models_and_lost_runs_are_reported(experiment):
     kept = load_run_masks(store.explanation_dir("SongNet", "external", 0))
     assert len(kept) == 6 and set(kept.dataset) == {"cppain"}  # every CP-PAIN image
     assert first["runs"] == 4 and first["runs_without_masks"] == 1
-    assert "VGG16/subject/0" in first["notes"][0] and "--force" in first["notes"][0]
+    assert "VGG16/subject/0" in first["notes"][0] and "--force --models" in first["notes"][0]
     assert not (store.explanation_dir("VGG16", "subject", 0) / "done.json").exists()
 
 

@@ -173,3 +173,13 @@ def test_explain_run_refuses_images_that_do_not_match_the_predictions(tmp_path):
     with pytest.raises(ValueError):
         explain_run(tiny_model(), np.zeros((2, 32, 32, 3), np.uint8), predictions_table(n=3, cppain=0),
                     small_config(), ExperimentStore(tmp_path, "t"))
+
+
+def test_cppain_can_be_capped_like_paindb_for_small_profiles():
+    table = pd.DataFrame({"image_id": [f"cppain/s/v{i}/0" for i in range(10)] + [f"unbc/s/q/{i}" for i in range(10)],
+                          "dataset": ["cppain"] * 10 + ["unbc"] * 10,
+                          "predicted_label": [0, 1] * 10, "p_pain": 0.5})
+    everything = table.iloc[choose_images(table, per_class=2, seed=1)]
+    capped = table.iloc[choose_images(table, per_class=2, seed=1, all_cppain=False)]
+    assert (everything["dataset"] == "cppain").sum() == 10
+    assert (capped["dataset"] == "cppain").sum() == 4 and (capped["dataset"] == "unbc").sum() == 4

@@ -21,7 +21,7 @@ PAINLENS = [sys.executable, "-m", "engine.cli"]
 
 
 def tiny_config(folder: Path, models: list[str], scenarios: list[str], folds: int = 2, seeds: int = 2,
-                epochs: int = 1) -> Path:
+                epochs: int = 1, explain: bool = False) -> Path:
     sizes = {"AlexNet": 64, "SongNet": 32, "WeiNet": 32, "SilNet": 32, "VGG16": 32, "VGG19": 32, "ResNet50": 32,
              "ResNet101V2": 32, "InceptionV3": 75, "Xception": 71}
     input_size = ", ".join(f"{m} = {sizes[m]}" for m in models)
@@ -48,6 +48,11 @@ input_size = {{ {input_size} }}
 names = {scenarios!r}
 folds = {folds}
 seeds = {seeds}
+[explain]
+enabled = {str(explain).lower()}
+images_per_class = 2
+all_cppain = false
+num_samples = 50
 """.replace("'", '"'))
     return path
 
@@ -65,7 +70,7 @@ def workspace(tmp_path_factory) -> Path:
 def test_whole_grid_on_tiny_data_writes_every_artifact(workspace):
     models = ["AlexNet", "SongNet", "WeiNet", "SilNet", "VGG16", "VGG19", "ResNet50", "ResNet101V2",
               "InceptionV3", "Xception"]
-    config = tiny_config(workspace, models, ["image", "subject", "external"])
+    config = tiny_config(workspace, models, ["image", "subject", "external"], explain=True)
     started = time.perf_counter()
     result = painlens("run", str(config), "--out", str(workspace / "grid"), "--no-progress")
     seconds = time.perf_counter() - started
@@ -84,6 +89,8 @@ def test_whole_grid_on_tiny_data_writes_every_artifact(workspace):
     # One trained model per network is kept for uploads.
     assert len(list(store.root.glob("runs/*/external/0/model.keras"))) == 10
     assert (store.ratings_dir / "summary.json").exists()
+    assert len(list(store.root.glob("explanations/*/*/*/done.json"))) == 10 * 3 * 2
+    assert (store.root / "heatmaps.npz").exists() and (store.root / "region_scores.parquet").exists()
     print(f"whole tiny grid (60 trainings, incl. synth + preprocess): {seconds:.1f} s")
 
 

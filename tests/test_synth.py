@@ -127,11 +127,14 @@ def test_mintpain_and_delaware_labels_match_the_record(tiny):
 
 def test_mintpain_made_up_names_stay_in_the_subject_folder_names(tiny):
     out, record = tiny
-    names = record["datasets"]["mintpain"]["free_text_in_subject_folders"]
     folders = sorted(p.name for p in (out / "mintpain").iterdir())
-    assert folders == sorted(f"Sub{i + 1:02d} {name}" for i, name in enumerate(names))
+    assert [f.split(" ", 1)[0] for f in folders] == [f"Sub{i + 1:02d}" for i in range(record["datasets"]["mintpain"]["subjects"])]
+    names = [f.split(" ", 1)[1] for f in folders]
+    assert names == record["datasets"]["mintpain"]["free_text_in_subject_folders"]
+    assert all(re.fullmatch(r"[A-Z][a-z]+ [A-Z][a-z]+", name) for name in names)
     deeper = [p.name for p in (out / "mintpain").rglob("*") if p.parent != out / "mintpain"]
-    assert not any(part in name for name in deeper for full in names for part in full.split())
+    for part in (part for name in names for part in name.split()):
+        assert not any(part in name for name in deeper)
 
 
 def test_cp_ratings_cover_every_video_by_both_raters_on_all_three_scales(tiny):

@@ -50,6 +50,18 @@ def test_same_seed_gives_the_same_predictions_and_another_seed_does_not(tiny_run
     assert not np.array_equal(first, predict_proba(tiny_runs["other"].model, x_test))
 
 
+def test_a_reused_compiled_model_trains_exactly_like_a_fresh_one(tiny_runs):
+    x, y = pattern_images(48, seed=0)
+    x_test = tiny_runs["x_test"]
+    kept = train_run("WeiNet", x, y, config=CONFIG, seed=4, reuse_compiled=True)  # builds and keeps
+    assert not kept.info["reused"]
+    np.testing.assert_array_equal(predict_proba(kept.model, x_test), predict_proba(tiny_runs["other"].model, x_test))
+    again = train_run("WeiNet", x, y, config=CONFIG, seed=3, reuse_compiled=True)  # resets the kept one
+    assert again.info["reused"] and again.model is kept.model
+    assert [r["loss"] for r in again.history] == [r["loss"] for r in tiny_runs["first"].history]
+    np.testing.assert_array_equal(predict_proba(again.model, x_test), predict_proba(tiny_runs["first"].model, x_test))
+
+
 def test_history_has_one_record_per_epoch_and_is_streamed_to_on_epoch(tiny_runs):
     run = tiny_runs["first"]
     assert [r["epoch"] for r in run.history] == [1, 2, 3, 4, 5]

@@ -60,7 +60,7 @@ SIZES: dict[str, SizeSpec] = {
     "demo": SizeSpec(6, 3, 20, (), 5, 2, 2, 3, 40, 134, 10, 20, 24),
     # Table 2 of the paper: 20 frames per subject and class give 980 UNBC images from 25 subjects,
     # so two subjects have fewer than 20 pain frames (8 + 12 = 20 short).
-    "paper": SizeSpec(25, 8, 20, (8, 12), 20, 2, 4, 3, 240, 803, 53, 127, 109),
+    "paper": SizeSpec(25, 8, 12, (8, 12), 20, 2, 4, 3, 240, 803, 53, 127, 109),
 }
 
 _NAME_SYLLABLES = ("ka", "lo", "ve", "ri", "mo", "sa", "ten", "dru", "fi", "nal", "qu", "zo", "ber", "mi", "ta", "lun", "ore", "vi")
@@ -176,93 +176,100 @@ def _walk(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
 
 
 def _unbc_subject(args: tuple) -> dict:
+    """One UNBC subject: its sequences of frames with coded AUs, PSPI, AAM landmarks and sequence labels."""
     seed, root, index, spec, low_pain = args
     rng = _rng(seed, "unbc", index)
     number = 40 + index * 3 + int(rng.integers(0, 3))  # unique and increasing with the index
     code = "".join(chr(ord("a") + int(c)) for c in rng.integers(0, 26, 2)) + f"{number:03d}"
-    subject = f"{number:03d}-{code}"
-    identity = random_identity(rng)
-    expresser = _Expresser.draw(rng, strength=float(rng.uniform(0.6, 1.0)))
-    background = render_background((320, 240), rng)
-    light = (float(rng.uniform(-0.6, 0.6)), float(rng.uniform(-0.7, -0.2)))
-    base_pose = _pose(rng, (0.19, 0.24), (0.38, 0.45))
+    person = {
+        "identity": random_identity(rng),
+        "expresser": _Expresser.draw(rng, strength=float(rng.uniform(0.6, 1.0))),
+        "background": render_background((320, 240), rng),
+        "light": (float(rng.uniform(-0.6, 0.6)), float(rng.uniform(-0.7, -0.2))),
+        "pose": _pose(rng, (0.19, 0.24), (0.38, 0.45)),
+    }
     stats = {"subject": code, "sequences": 0, "images": 0, "black_frames": 0, "no_pain": 0, "pain": 0}
-    pain_left = low_pain  # None: no limit
     for s in range(spec.unbc_sequences):
         srng = _rng(seed, "unbc", index, "seq", s)
         session = 1 + (s * 2) // max(1, spec.unbc_sequences)
         name = f"{code}t{session}{chr(97 + s // 26)}{chr(97 + s % 26)}{'aff' if s % 2 == 0 else 'unaff'}"
-        n = spec.unbc_frames
-        pain_curve = np.zeros(n)
-        if pain_left is None:
-            for _ in range(int(srng.integers(1, 3))):
-                length = int(srng.integers(max(4, n // 4), max(5, n // 2 + 1)))
-                start = int(srng.integers(0, max(1, n - length)))
-                pain_curve = np.maximum(pain_curve, _bump(n, start, length, float(srng.uniform(0.45, 1.0))))
-        elif pain_left > 0 and s == 1:
-            # The few pain frames of a low-pain subject: one short, strong episode with a flat top.
-            length = min(n - 2, pain_left)
-            start = int(srng.integers(1, n - length))
-            pain_curve[start : start + length] = float(srng.uniform(0.5, 0.8))
-            pain_left -= length
+        pain = _unbc_pain_curve(srng, spec.unbc_frames, low_pain if low_pain is None or s == 1 else 0)
         black = int(srng.integers(1, 4)) if (s == 0 and index == 0) or srng.random() < 0.12 else 0
+        counts = _unbc_sequence(root, f"{number:03d}-{code}", name, person, pain, black, srng)
         stats["sequences"] += 1
-        stats["black_frames"] += black
-        walk = _walk(srng, n + black)
-        smile = _bump(n, int(srng.integers(0, n)), int(srng.integers(3, 8)), float(srng.uniform(0.3, 0.8))) if srng.random() < 0.4 else np.zeros(n)
-        talk = np.clip(_smooth_noise(srng, n, 1.0), 0, None)
-        folders = {
-            key: root / key / subject / name
-            for key in ("Images", "Frame_Labels/PSPI", "Frame_Labels/FACS", "AAM_landmarks")
-        }
-        for folder in folders.values():
-            folder.mkdir(parents=True, exist_ok=True)
-        max_pspi = 0.0
-        first_landmarks = None
-        frames = []
-        for i in range(n):
-            aus = expresser.aus(float(pain_curve[i]), srng)
-            aus["AU12"] = float(5 * smile[i])
-            aus["AU25"] = float(min(5, 2 * talk[i]))
-            aus["AU26"] = float(min(5, 1.2 * talk[i])) if talk[i] > 0.8 else 0.0
-            aus["AU20"] = 0.0
-            coded = _coded(aus)
-            face = render_face(identity, _visible(aus, coded), _jitter(base_pose, i + black, walk), (320, 240), srng, background, light=light)
-            frames.append((coded, face))
-            if first_landmarks is None:
-                first_landmarks = face.landmarks
-        for k in range(black + n):
-            stem = f"{name}{k + 1:03d}"
-            if k < black:  # UNBC has sequences that start with pure black frames; they are coded as no AU
-                img, coded, lm = np.zeros((240, 320, 3), np.uint8), {}, first_landmarks
-            else:
-                coded, face = frames[k - black]
-                img, lm = face.image, face.landmarks
-            _save_png(img, folders["Images"] / f"{stem}.png")
-            value = pspi(*(coded.get(a, 0) for a in ("AU4", "AU6", "AU7", "AU9", "AU10", "AU43")))
-            (folders["Frame_Labels/PSPI"] / f"{stem}_facs.txt").write_text(f"   {_sci(value)}\n")
-            rows = [f"   {_sci(int(au[2:]))}   {_sci(v)}   {_sci(0)}   {_sci(0)}\n" for au, v in coded.items() if v > 0]
-            rows.sort(key=lambda r: float(r.split()[0]))
-            (folders["Frame_Labels/FACS"] / f"{stem}_facs.txt").write_text("".join(rows))
-            aam = np.delete(lm, [60, 64], axis=0)  # UNBC's AAM has 66 points: no inner-mouth corners
-            (folders["AAM_landmarks"] / f"{stem}_aam.txt").write_text("".join(f"   {_sci(x)}   {_sci(y)}\n" for x, y in aam))
-            stats["images"] += 1
-            if k >= black:
-                stats["pain" if value > 0 else "no_pain"] += 1
-            max_pspi = max(max_pspi, value)
-        level = max_pspi / 16
-        labels = {
-            "AFF": round(float(np.clip(level * 15 + srng.normal(0, 1.5), 0, 15))),
-            "OPR": round(float(np.clip(level * 5 + srng.normal(0, 0.7), 0, 5))),
-            "SEN": round(float(np.clip(level * 15 + srng.normal(0, 1.5), 0, 15))),
-            "VAS": round(float(np.clip(level * 10 + srng.normal(0, 1.0), 0, 10))),
-        }
-        for key, value in labels.items():
-            folder = root / "Sequence_Labels" / key / subject
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / f"{name}.txt").write_text(f"   {_sci(value)}\n")
-    stats["identity"] = identity.as_dict()
+        for key in ("images", "black_frames", "no_pain", "pain"):
+            stats[key] += counts[key]
+    stats["identity"] = person["identity"].as_dict()
     return stats
+
+
+def _unbc_pain_curve(rng: np.random.Generator, n: int, low_pain: int | None) -> np.ndarray:
+    """Pain level (0-1) per frame: one or two rising and falling episodes, or, for a subject with few
+    pain frames (``low_pain`` of them, in one sequence), one short flat episode; 0 gives none."""
+    curve = np.zeros(n)
+    if low_pain is None:
+        for _ in range(int(rng.integers(1, 3))):
+            length = int(rng.integers(max(4, n // 4), max(5, n // 2 + 1)))
+            start = int(rng.integers(0, max(1, n - length)))
+            curve = np.maximum(curve, _bump(n, start, length, float(rng.uniform(0.45, 1.0))))
+    elif low_pain > 0:
+        length = min(n - 2, low_pain)
+        start = int(rng.integers(1, n - length))
+        curve[start : start + length] = float(rng.uniform(0.5, 0.8))
+    return curve
+
+
+def _unbc_sequence(root: Path, subject: str, name: str, person: dict, pain: np.ndarray, black: int,
+                   rng: np.random.Generator) -> dict:
+    """Render and write one sequence (``black`` pure black frames first, as some UNBC sequences have)."""
+    n = len(pain)
+    walk = _walk(rng, n + black)
+    smile = _bump(n, int(rng.integers(0, n)), int(rng.integers(3, 8)), float(rng.uniform(0.3, 0.8))) if rng.random() < 0.4 else np.zeros(n)
+    talk = np.clip(_smooth_noise(rng, n, 1.0), 0, None)
+    folders = {key: root / key / subject / name for key in ("Images", "Frame_Labels/PSPI", "Frame_Labels/FACS", "AAM_landmarks")}
+    for folder in folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    frames = []
+    for i in range(n):
+        aus = person["expresser"].aus(float(pain[i]), rng)
+        aus.update(AU12=float(5 * smile[i]), AU20=0.0, AU25=float(min(5, 2 * talk[i])),
+                   AU26=float(min(5, 1.2 * talk[i])) if talk[i] > 0.8 else 0.0)
+        coded = _coded(aus)
+        face = render_face(person["identity"], _visible(aus, coded), _jitter(person["pose"], i + black, walk), (320, 240), rng,
+                           person["background"], light=person["light"])
+        frames.append((coded, face.image, face.landmarks))
+    black_frame = ({}, np.zeros((240, 320, 3), np.uint8), frames[0][2])  # coded as no AU; the tracker's points kept
+    counts = {"images": n + black, "black_frames": black, "no_pain": 0, "pain": 0}
+    max_pspi = 0.0
+    for k, (coded, img, lm) in enumerate([black_frame] * black + frames):
+        value = _write_unbc_frame(folders, f"{name}{k + 1:03d}", coded, img, lm)
+        if k >= black:
+            counts["pain" if value > 0 else "no_pain"] += 1
+        max_pspi = max(max_pspi, value)
+    level = max_pspi / 16
+    labels = {
+        "AFF": round(float(np.clip(level * 15 + rng.normal(0, 1.5), 0, 15))),
+        "OPR": round(float(np.clip(level * 5 + rng.normal(0, 0.7), 0, 5))),
+        "SEN": round(float(np.clip(level * 15 + rng.normal(0, 1.5), 0, 15))),
+        "VAS": round(float(np.clip(level * 10 + rng.normal(0, 1.0), 0, 10))),
+    }
+    for key, value in labels.items():
+        folder = root / "Sequence_Labels" / key / subject
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{name}.txt").write_text(f"   {_sci(value)}\n")
+    return counts
+
+
+def _write_unbc_frame(folders: dict[str, Path], stem: str, coded: dict[str, int], img: np.ndarray, lm: np.ndarray) -> float:
+    """The frame's PNG, PSPI file, FACS file (one row per active AU) and 66 AAM points; returns the PSPI."""
+    _save_png(img, folders["Images"] / f"{stem}.png")
+    value = pspi(*(coded.get(a, 0) for a in ("AU4", "AU6", "AU7", "AU9", "AU10", "AU43")))
+    (folders["Frame_Labels/PSPI"] / f"{stem}_facs.txt").write_text(f"   {_sci(value)}\n")
+    rows = sorted((int(au[2:]), v) for au, v in coded.items() if v > 0)
+    (folders["Frame_Labels/FACS"] / f"{stem}_facs.txt").write_text("".join(f"   {_sci(au)}   {_sci(v)}   {_sci(0)}   {_sci(0)}\n" for au, v in rows))
+    aam = np.delete(lm, [60, 64], axis=0)  # UNBC's AAM has 66 points: no inner-mouth corners
+    (folders["AAM_landmarks"] / f"{stem}_aam.txt").write_text("".join(f"   {_sci(x)}   {_sci(y)}\n" for x, y in aam))
+    return value
 
 
 # ---------------------------------------------------------------------------------------------- MIntPAIN
@@ -639,7 +646,9 @@ def _mint_record(results: list[dict]) -> dict:
         "labels": _labels(results),
         "levels": levels,
         "per_subject": {r["subject"]: {"no_pain": r["no_pain"], "pain": r["pain"]} for r in results},
-        "free_text_in_subject_folders": [r["name"] for r in results],  # made-up names; must never leak
+        # The made-up names after "SubNN", so privacy tests can check they never leak; whatever copies this
+        # record into artifacts must leave this key out.
+        "free_text_in_subject_folders": [r["name"] for r in results],
         "frame_size": [640, 480],
         "identities": {r["subject"]: r["identity"] for r in results},
     }

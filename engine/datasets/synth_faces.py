@@ -17,7 +17,7 @@ other AU12 lip corners pulled up (smile); AU20 lips stretched; AU25 lips part; A
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -108,7 +108,6 @@ class RenderedFace:
     image: np.ndarray  # (H, W, 3) uint8 RGB
     landmarks: np.ndarray  # (68, 2) float32, (x, y) pixels, dlib 68-point order
     box: tuple[float, float, float, float]  # face box x0, y0, x1, y1 in pixels (brows to chin, jaw to jaw)
-    extra: dict = field(default_factory=dict)
 
 
 def random_identity(rng: np.random.Generator, cp_like: bool = False) -> Identity:
@@ -191,7 +190,7 @@ def face_landmarks3d(identity: Identity, aus: dict[str, float]) -> tuple[np.ndar
         lower = 0.032 * au["AU4"] + 0.005 * au["AU9"]
         for k, i in enumerate(idx):  # k = 0 outer .. 4 inner
             t = k / 4
-            x = ec - side * (0.36 - 0.64 * t) * identity.eye_size + side * 0.018 * au["AU4"] * t
+            x = ec + side * (0.36 - 0.64 * t) * identity.eye_size - side * 0.018 * au["AU4"] * t
             y = -0.2 - identity.brow_height - identity.brow_arch * math.sin(math.pi * (0.15 + 0.7 * t))
             y += 0.04 * (1 - t) + lower * (0.35 + 0.65 * t)
             pts[i] = (x, y, 0.78 - 0.15 * abs(x))
@@ -287,7 +286,7 @@ def _head_outline(identity: Identity, jaw: np.ndarray, n: int = 21) -> np.ndarra
 class _Projector:
     """Rotates face-unit points (yaw, pitch, roll) about the nose root and maps them to pixels."""
 
-    def __init__(self, pose: Pose, canvas: tuple[int, int], identity: Identity):
+    def __init__(self, pose: Pose, canvas: tuple[int, int]):
         width, height = canvas
         self.s = float(pose.scale * height)
         self.origin = np.array([pose.cx * width, pose.cy * height])
@@ -361,28 +360,27 @@ def _polyline(draw: ImageDraw.ImageDraw, pts: np.ndarray, fill, width: int) -> N
     draw.line([tuple(p) for p in pts], fill=fill, width=max(1, width), joint="curve")
 
 
+def _catmull_rom(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray, n: int) -> np.ndarray:
+    """n points per segment of the Catmull-Rom spline through p1 -> p2 (arrays (m, 2)); (m * n, 2)."""
+    t = np.linspace(0, 1, n, endpoint=False)[None, :, None]
+    t2, t3 = t * t, t * t * t
+    p0, p1, p2, p3 = (a[:, None, :] for a in (p0, p1, p2, p3))
+    out = 0.5 * (2 * p1 + (p2 - p0) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t2 + (3 * p1 - p0 - 3 * p2 + p3) * t3)
+    return out.reshape(-1, 2)
+
+
 def _smooth_closed(pts: np.ndarray, n: int = 6) -> np.ndarray:
     """Catmull-Rom through a closed polygon: smoother outlines for lips and eyes."""
-    out = []
-    m = len(pts)
-    for i in range(m):
-        p0, p1, p2, p3 = pts[(i - 1) % m], pts[i], pts[(i + 1) % m], pts[(i + 2) % m]
-        for t in np.linspace(0, 1, n, endpoint=False):
-            t2, t3 = t * t, t * t * t
-            out.append(0.5 * ((2 * p1) + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t2 + (-p0 + 3 * p1 - 3 * p2 + p3) * t3))
-    return np.array(out)
+    pts = np.asarray(pts, dtype=np.float64)
+    return _catmull_rom(np.roll(pts, 1, 0), pts, np.roll(pts, -1, 0), np.roll(pts, -2, 0), n)
 
 
 def _smooth_open(pts: np.ndarray, n: int = 6) -> np.ndarray:
+    """Catmull-Rom through an open polyline, ending on its last point."""
+    pts = np.asarray(pts, dtype=np.float64)
     ext = np.concatenate([pts[:1], pts, pts[-1:]])
-    out = []
-    for i in range(1, len(ext) - 2):
-        p0, p1, p2, p3 = ext[i - 1], ext[i], ext[i + 1], ext[i + 2]
-        for t in np.linspace(0, 1, n, endpoint=False):
-            t2, t3 = t * t, t * t * t
-            out.append(0.5 * ((2 * p1) + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t2 + (-p0 + 3 * p1 - 3 * p2 + p3) * t3))
-    out.append(ext[-2])
-    return np.array(out)
+    curve = _catmull_rom(ext[:-3], ext[1:-2], ext[2:-1], ext[3:], n)
+    return np.concatenate([curve, pts[-1:]])
 
 
 def _w(width: float) -> int:
@@ -415,7 +413,7 @@ def render_face(
     if light is None:
         light = (float(rng.uniform(-0.6, 0.6)), float(rng.uniform(-0.7, -0.2)))
     pts3, strength = face_landmarks3d(identity, aus)
-    proj = _Projector(pose, canvas_size, identity)
+    proj = _Projector(pose, canvas_size)
     lm = proj(pts3)
     outline = proj(_head_outline(identity, pts3[:17]))
     s = proj.s
@@ -446,7 +444,7 @@ def render_face(
     _shade(layer, identity, lm, outline, strength, P, S, light)
     draw = ImageDraw.Draw(layer)
 
-    _draw_eyes(draw, layer, identity, P(lm), S, strength)
+    _draw_eyes(draw, layer, identity, P(lm), S)
     _draw_brows(draw, identity, P(lm), S)
     _draw_nose(draw, identity, P(lm), S)
     _draw_mouth(draw, identity, P(lm), S, strength)
@@ -618,11 +616,12 @@ def _shade(layer, identity, lm, outline, strength, P, S, light) -> None:
     layer.paste(Image.fromarray(crop.astype(np.uint8), "RGBA"), (bx0, by0))
 
 
-def _draw_eyes(draw, layer, identity, L, S, strength) -> None:
+def _draw_eyes(draw, layer, identity, L, S) -> None:
+    """Sclera, iris and pupil inside the lids (when open), then the lash line and the lower lid."""
     lash = (*(int(0.35 * c + 10) for c in identity.hair_colour[:3]), 255)
     for idx in ((36, 37, 38, 39, 40, 41), (42, 43, 44, 45, 46, 47)):
         e = L[list(idx)]
-        opening = np.mean(e[[4, 5], 1] - e[[1, 2], 1]) if idx[0] == 36 else np.mean(e[[5, 4], 1] - e[[1, 2], 1])
+        opening = np.mean(e[[4, 5], 1]) - np.mean(e[[1, 2], 1])
         outline = _smooth_closed(e, 5)
         if opening > 0.012 * S:
             draw.polygon(_tuples(outline), fill=(226, 222, 214, 255))
@@ -644,13 +643,14 @@ def _draw_eyes(draw, layer, identity, L, S, strength) -> None:
             iris.putalpha(alpha)
             layer.alpha_composite(iris, dest=(x0, y0))
         # Upper lid line with lashes, lower lid line thinner.
-        top = _smooth_open(e[[0, 1, 2, 3]], 5) if idx[0] == 36 else _smooth_open(e[[0, 1, 2, 3]], 5)
+        top = _smooth_open(e[[0, 1, 2, 3]], 5)
         bottom = _smooth_open(e[[3, 4, 5, 0]], 5)
         _polyline(draw, top, lash, int(0.045 * S))
         _polyline(draw, bottom, _tone(identity.skin, 0.55), int(0.015 * S))
 
 
 def _draw_brows(draw, identity, L, S) -> None:
+    """Each brow as a band along its five points, thicker at the inner end."""
     # Brows are darker than grey or fair hair.
     colour = (*(int(0.55 * c + 8) for c in identity.hair_colour[:3]), 255)
     for idx in (range(17, 22), range(22, 27)):
@@ -666,6 +666,7 @@ def _draw_brows(draw, identity, L, S) -> None:
 
 
 def _draw_nose(draw, identity, L, S) -> None:
+    """Nostrils and the creases of the nose wings (the bridge is shading, see _shade)."""
     dark = _tone(identity.skin, 0.35)
     for k in (32, 34):
         p = L[k]
@@ -677,6 +678,7 @@ def _draw_nose(draw, identity, L, S) -> None:
 
 
 def _draw_mouth(draw, identity, L, S, strength) -> None:
+    """Lips, the dark opening and the teeth when the mouth is open, and the line between the lips."""
     outer = _smooth_closed(L[48:60], 4)
     draw.polygon(_tuples(outer), fill=(*identity.lip_colour, 255))
     inner = L[60:68]
@@ -695,6 +697,7 @@ def _draw_mouth(draw, identity, L, S, strength) -> None:
 
 
 def _draw_hair_front(draw, identity, proj, P, S) -> None:
+    """The hair over the forehead and crown (style-dependent), with a hairline shadow and strands."""
     style = identity.hair_style
     if style == "bald":
         # A fringe of hair around the sides and back only.
@@ -729,14 +732,15 @@ def _draw_hair_front(draw, identity, proj, P, S) -> None:
     if style == "curly":
         rng = np.random.default_rng(identity.texture_seed)
         for _ in range(40):
-            b = rng.uniform(0.1, math.pi - 0.1)
-            r = rng.uniform(0.85, 1.05)
+            b = rng.uniform(0.4, math.pi - 0.4)  # curls stay on the crown, never over the temples
+            r = rng.uniform(0.95, 1.08)
             c = P(proj(np.array([[math.cos(b) * 1.05 * r, -fh * r * math.sin(b), 0.2]])))[0]
             rad = 0.09 * S
             draw.ellipse((c[0] - rad, c[1] - rad, c[0] + rad, c[1] + rad), fill=_tone(identity.hair_colour, rng.uniform(0.8, 1.2)))
 
 
 def _draw_glasses(draw, identity, L, S) -> None:
+    """Two rounded rectangular frames and a bridge."""
     colour = (*identity.glasses_colour, 255)
     width = max(2, int(0.03 * S))
     centres = []

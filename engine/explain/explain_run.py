@@ -35,7 +35,7 @@ from engine.explain.faces import FaceSource
 from engine.explain.heatmaps import GROUP_COLUMNS, HeatmapAccumulator, dataset_side, difference_maps, stretch
 from engine.explain.lime_masks import BatchedModel, LimeParams, explain_image, image_seed
 from engine.explain.mask_store import STEPS, MaskWriter, load_run_masks, run_fingerprint
-from engine.explain.normalize import TEMPLATE_SIZE, TemplateWarp, anchor_points, landmarks_problem
+from engine.explain.normalize import FOLD_LIMIT, TEMPLATE_SIZE, TemplateWarp, anchor_points, landmarks_problem
 from engine.explain.regions import OUTSIDE, REGIONS, face_mass_share, region_map, region_scores
 
 KEPT_MODEL = "model.keras"
@@ -57,22 +57,24 @@ def output_paths(store: ExperimentStore) -> dict[str, Path]:
 
 # --- which images -----------------------------------------------------------------------------------
 
-def choose_images(predictions: pd.DataFrame, per_class: int, seed: int) -> np.ndarray:
+def choose_images(predictions: pd.DataFrame, per_class: int, seed: int, all_cppain: bool = True) -> np.ndarray:
     """Positions of the rows to explain: per predicted class, up to ``per_class`` PAIN-DB images drawn
-    at random (seeded; the draw depends only on the ids, not their order) and every CP-PAIN image.
+    at random (seeded; the draw depends only on the ids, not their order) and every CP-PAIN image
+    (or, with ``all_cppain`` false, up to ``per_class`` of them drawn the same way).
     Sorted by (predicted class, image id)."""
     ids = predictions["image_id"].astype(str).to_numpy()
     predicted = predictions["predicted_label"].to_numpy(dtype=int)
     cppain = predictions["dataset"].astype(str).to_numpy() == "cppain"
     chosen = []
     for label in (0, 1):
-        pool = np.flatnonzero((predicted == label) & ~cppain)
-        pool = pool[np.argsort(ids[pool], kind="stable")]
-        if len(pool) > per_class:
+        for in_cppain in (False, True):
+            pool = np.flatnonzero((predicted == label) & (cppain == in_cppain))
+            pool = pool[np.argsort(ids[pool], kind="stable")]
+            if (all_cppain and in_cppain) or len(pool) <= per_class:
+                chosen.extend(pool.tolist())
+                continue
             rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, label])
-            pool = np.sort(rng.choice(pool, size=max(per_class, 0), replace=False))
-        chosen.extend(pool.tolist())
-        chosen.extend(np.flatnonzero((predicted == label) & cppain).tolist())
+            chosen.extend(np.sort(rng.choice(pool, size=max(per_class, 0), replace=False)).tolist())
     chosen = np.asarray(chosen, dtype=int)
     return chosen[np.lexsort((ids[chosen], predicted[chosen]))] if len(chosen) else chosen
 
@@ -81,7 +83,8 @@ def choose_images(predictions: pd.DataFrame, per_class: int, seed: int) -> np.nd
 
 def planned_masks(predictions: pd.DataFrame, config: ExperimentConfig) -> tuple[np.ndarray, str]:
     """The positions of the rows to explain and the fingerprint their masks will carry."""
-    chosen = choose_images(predictions, config.explain.images_per_class, config.experiment.seed)
+    chosen = choose_images(predictions, config.explain.images_per_class, config.experiment.seed,
+                           config.explain.all_cppain)
     rows = predictions.iloc[chosen]
     params = {**LimeParams.from_section(config.explain).as_dict(), "seed": config.experiment.seed}
     fingerprint = run_fingerprint(params, rows["image_id"].astype(str).tolist(), rows["p_pain"].to_numpy(),
@@ -179,7 +182,8 @@ def explain_experiment(config: ExperimentConfig, store: ExperimentStore, progres
     if len(lost):
         result["notes"].insert(0, f"{len(lost)} finished runs have no masks for this config and no kept model (e.g. "
                                   f"{lost.iloc[0]['model']}/{lost.iloc[0]['scenario']}/{lost.iloc[0]['fold']}); "
-                                  "they are left out of the heatmaps: rerun them with `painlens run --force`.")
+                                  "they are left out of the heatmaps; `painlens run --force --models NETWORK` "
+                                  "retrains and explains a network's runs.")
     return result
 
 
@@ -203,12 +207,13 @@ def _explain_kept_model(run, config: ExperimentConfig, store: ExperimentStore, f
     import engine.models.registry  # noqa: F401  registers the project's custom layers for loading
 
     predictions = pd.read_parquet(Path(run.folder) / "predictions.parquet")
-    rows = predictions.iloc[choose_images(predictions, config.explain.images_per_class, config.experiment.seed)]
+    rows = predictions.iloc[choose_images(predictions, config.explain.images_per_class, config.experiment.seed,
+                                          config.explain.all_cppain)]
     try:
         model = keras.saving.load_model(Path(run.folder) / KEPT_MODEL, compile=False)
     except (OSError, ValueError, TypeError) as exc:
         return (f"The kept model of {run.model}/{run.scenario}/{run.fold} could not be loaded ({type(exc).__name__}); "
-                "its masks are missing: rerun it with `painlens run --force`.")
+                f"its masks are missing; `painlens run --force --models {run.model}` retrains and explains it.")
     task = bar.add_task(f"LIME {run.model} / {run.scenario} / {run.fold}", total=len(rows))
     images = faces.images(rows["image_id"].astype(str).tolist(), int(run.input_size))
     explain_run(model, images, rows.reset_index(drop=True), config, store, on_image=lambda: bar.advance(task))
@@ -258,7 +263,7 @@ class _Geometry:
             anchors = None
             if not problem:
                 anchors = anchor_points(points, size)
-                if self.warp.folded_triangles(anchors):
+                if self.warp.folded_share(anchors) > FOLD_LIMIT:
                     problem, anchors = "landmarks fold the face mesh", None
             self._anchors[key] = (problem, anchors)
         problem, anchors = self._anchors[key]

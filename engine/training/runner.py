@@ -123,6 +123,11 @@ def execute_run(config: ExperimentConfig, store: ExperimentStore, run: PlannedRu
             keras_tmp = tmp.with_suffix(".keras")  # Keras insists on the extension
             result.model.save(keras_tmp)
             keras_tmp.replace(tmp)
+    if config.explain.enabled:
+        from engine.explain.explain_run import explain_run
+
+        # Only now does every run's model exist (one per network is kept on disk), so explain here.
+        explain_run(result.model, x_test, predictions, config, store)
     write_json(done, {"seconds": round(seconds, 3), "train_images": int(len(y_train)),
                       "test_images": int(len(tested)), "input_size": size,
                       "weights": getattr(result, "weights_used", config.training.weights)})

@@ -7,8 +7,9 @@ cache as uint8 arrays (N, S, S, 3) already at the network's input size; labels a
 
 Choices worth knowing:
 - Seeds: ``keras.utils.set_random_seed`` (Python, NumPy, backend, Keras's seed generators) before
-  the model is built; augmentation and dropout layers take seeds derived from the run's seed. On a
-  CPU two runs with the same seed give the same predictions.
+  the model is built; augmentation and dropout layers take seeds derived from the run's seed; the
+  batch order comes from its own generator seeded by (seed, epoch). On a CPU two runs with the same
+  seed give the same predictions.
 - Mixed precision ("auto"): float16 compute when the backend sees a GPU, float32 otherwise.
 - Memory: on a CPU a batch of 128 images of 224 px through VGG19 needs tens of GB of activations,
   so the batch is split into micro-batches of at most 32 (``training.micro_batch_size``) and the
@@ -71,12 +72,18 @@ def micro_batching(batch_size: int, micro_batch_size: int, on_gpu: bool) -> tupl
 def train_run(model_name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray | None = None,
               y_val: np.ndarray | None = None, config: TrainingSection = TrainingSection(), seed: int = 0,
               on_epoch: Callable[[dict[str, float]], None] | None = None,
-              weights_dir: str | Path | None = None) -> TrainResult:
+              weights_dir: str | Path | None = None, reuse_compiled: bool = False) -> TrainResult:
     """Train ``model_name`` on uint8 images (N, S, S, 3) with labels (N,) in {0, 1}.
 
     ``config`` gives optimizer, learning rate, batch size, epochs, input size, weights, scaling and
     precision; ``weights_dir`` overrides ``config.weights_dir`` (the runner passes it resolved against
     the project root). ``on_epoch`` receives each epoch's history record as it is completed.
+
+    ``reuse_compiled``: keep the compiled model of the last run and, when the next run trains the
+    same network with the same settings, reset it to this run's seeded initial state instead of
+    building and tracing anew (tracing a ResNet's training step costs about a minute on a CPU). The
+    result is the same as a fresh run; but the returned model is then overwritten by the next
+    reusing run of that network, so save or use it before.
     """
     size = input_size_for(model_name, config)
     _check_arrays(x_train, y_train, size, "training")
@@ -84,43 +91,104 @@ def train_run(model_name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: 
     if x_val is not None and y_val is not None and len(x_val):
         _check_arrays(x_val, y_val, size, "validation")
         validation = (x_val, _one_hot(y_val))
-    model, info = compiled_model(model_name, config, seed, weights_dir)
+    model, info = compiled_model(model_name, config, seed, weights_dir, reuse=reuse_compiled)
 
     history: list[dict[str, float]] = []
-    model.fit(x_train, _one_hot(y_train), batch_size=info["micro_batch_size"], epochs=config.epochs,
-              validation_data=validation, shuffle=True, class_weight=_class_weight(y_train, config.class_weight),
-              verbose=0, callbacks=[_EpochRecorder(history, on_epoch)])
+    batches = TrainBatches(x_train, y_train, info["micro_batch_size"], seed)
+    model.fit(batches, epochs=config.epochs, validation_data=validation, shuffle=False,
+              class_weight=_class_weight(y_train, config.class_weight), verbose=0,
+              callbacks=[_EpochRecorder(history, on_epoch)])
     return TrainResult(model, history, info)
 
 
-def compiled_model(model_name: str, config: TrainingSection, seed: int,
-                   weights_dir: str | Path | None = None) -> tuple[keras.Model, dict[str, Any]]:
+class TrainBatches(keras.utils.PyDataset):
+    """Shuffled training batches from in-memory arrays: (uint8 images (B, S, S, 3), one-hot (B, 2)).
+
+    The order of epoch e is a permutation drawn from (seed, e) alone, so it does not depend on what
+    else consumed the global random state (which differs between a fresh and a reused model).
+    Works for every backend; slicing a batch out of the array is the whole input pipeline.
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int):
+        super().__init__()
+        self.x, self.y, self.batch_size, self.seed = x, _one_hot(y), batch_size, seed
+        self.epoch, self._order_epoch, self._order = 0, -1, np.arange(len(x))
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.x) / self.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._order_epoch != self.epoch:
+            self._order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.x))
+            self._order_epoch = self.epoch
+        rows = self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        return self.x[rows], self.y[rows]
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+
+
+@dataclass
+class _Compiled:
+    """The one compiled model kept for reuse, and its optimizer's state before any step."""
+
+    key: tuple
+    model: keras.Model
+    optimizer_start: list[np.ndarray]
+
+
+_kept: _Compiled | None = None
+
+
+def compiled_model(model_name: str, config: TrainingSection, seed: int, weights_dir: str | Path | None = None,
+                   reuse: bool = False) -> tuple[keras.Model, dict[str, Any]]:
     """Seed everything, build and compile ``model_name`` as ``train_run`` trains it.
 
     Returns the model and ``info``: what will run (input size, optimizer, effective and micro batch,
-    accumulation steps, precision, weights, backend, seed). Also used by bench/train_throughput.py.
+    accumulation steps, precision, weights, backend, seed, reused). With ``reuse`` the last compiled
+    model is reset and returned when its settings match (see ``train_run``). Also used by
+    bench/train_throughput.py.
     """
+    global _kept
     check_training(config)
     spec = get_spec(model_name)
     size = input_size_for(model_name, config)
-    keras.backend.clear_session()  # fresh names and seed state: a run repeats regardless of what ran before
-    keras.utils.set_random_seed(seed)
     on_gpu = gpu_available()
     mixed = config.mixed_precision == "on" or (config.mixed_precision == "auto" and on_gpu)
+    micro, steps = micro_batching(config.batch_size, config.micro_batch_size, on_gpu)
+    optimizer_name = (config.optimizer or spec.optimizer).lower()
+    key = (keras.backend.backend(), model_name, size, optimizer_name, config.learning_rate, micro, steps, mixed,
+           config.input_scaling)
+    hit = reuse and _kept is not None and _kept.key == key
+    if not hit:
+        _kept = None
+    keras.backend.clear_session()  # fresh global state (seed generator, names); a kept model survives it
+    keras.utils.set_random_seed(seed)
     model = build_model(model_name, input_size=size, num_classes=2, weights=config.weights, augment=True,
                         seed=seed, input_scaling=config.input_scaling,
                         weights_dir=weights_dir or config.weights_dir or None, mixed_precision=mixed)
-    micro, steps = micro_batching(config.batch_size, config.micro_batch_size, on_gpu)
-    optimizer_name = (config.optimizer or spec.optimizer).lower()
-    optimizer = _OPTIMIZERS[optimizer_name](learning_rate=config.learning_rate,
-                                            gradient_accumulation_steps=steps if steps > 1 else None)
-    model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
+    if hit:
+        # Same graph, this run's seeded start: weights, BatchNorm statistics, random-layer seeds.
+        for target, source in zip(_kept.model.variables, model.variables, strict=True):
+            target.assign(source.value)
+        for variable, start in zip(_kept.model.optimizer.variables, _kept.optimizer_start, strict=True):
+            variable.assign(start)
+        model = _kept.model
+    else:
+        optimizer = _OPTIMIZERS[optimizer_name](learning_rate=config.learning_rate,
+                                                gradient_accumulation_steps=steps if steps > 1 else None)
+        model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
+        if reuse:
+            model.optimizer.build(model.trainable_variables)
+            start = [keras.ops.convert_to_numpy(v.value) for v in model.optimizer.variables]
+            _kept = _Compiled(key, model, start)
+    keras.utils.set_random_seed(seed)  # the same random stream from here on, whichever path ran
     info = {"model": model_name, "input_size": size, "optimizer": optimizer_name,
             "learning_rate": config.learning_rate, "batch_size": micro * steps, "micro_batch_size": micro,
             "accumulation_steps": steps, "epochs": config.epochs, "mixed_precision": mixed,
             "weights": config.weights if spec.pretrained else "none", "input_scaling": config.input_scaling,
             "class_weight": config.class_weight, "backend": keras.backend.backend(), "gpu": on_gpu,
-            "seed": seed}
+            "seed": seed, "reused": hit}
     return model, info
 
 
