@@ -52,6 +52,7 @@ class PreprocessSection:
     crop_size: int = 224  # side of the stored square crop, in pixels
     background: str = "auto"  # "auto" (U2-Net when its model file is present), "u2net", "fallback", "none"
     min_confidence: float = 0.9
+    detect_max_side: int = 0  # MTCNN runs on a copy whose shorter side is at most this (0: full size)
     cache_dir: str = ".cache/faces"
     workers: int = 2
     # u2net_human_seg.onnx for background = auto|u2net; empty: the folders rembg itself searches.

@@ -215,7 +215,7 @@ def _unbc_pain_curve(rng: np.random.Generator, n: int, low_pain: int | None) -> 
     elif low_pain > 0:
         length = min(n - 2, low_pain)
         start = int(rng.integers(1, n - length))
-        curve[start : start + length] = float(rng.uniform(0.5, 0.8))
+        curve[start : start + length] = float(rng.uniform(0.75, 0.95))  # strong enough that every frame is coded
     return curve
 
 
@@ -423,11 +423,13 @@ def _cp_plan(seed: int, spec: SizeSpec) -> list[dict]:
     owners.sort()
     n_usable = (spec.cp_images + 1) // 2
     usable = set(rng.choice(spec.cp_videos, n_usable, replace=False).tolist())
+    # An exact share of videos without pain, so the "rated no pain" counts do not swing with the seed.
+    quiet = set(rng.choice(spec.cp_videos, round(_NO_PAIN_SHARE * spec.cp_videos), replace=False).tolist())
     videos = []
     single = sorted(usable)[0] if spec.cp_images % 2 else None
     for v, subject in enumerate(owners):
         source = str(rng.choice(PAIN_SOURCES, p=_SOURCE_P))
-        pain = 0.0 if rng.random() < _NO_PAIN_SHARE else float(rng.uniform(0.2, 1.0))
+        pain = 0.0 if v in quiet else float(rng.uniform(0.2, 1.0))
         frames = 0 if v not in usable else (1 if v == single else 2)
         videos.append({"video_id": f"V{v + 1:03d}", "subject": subject, "pain_source": source, "pain": pain, "frames": frames})
     return videos

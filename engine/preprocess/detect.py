@@ -59,8 +59,22 @@ class FaceDetector:
         self._mtcnn = MTCNN()
         self.calls = 0  # detections run by this instance (tests check that a warm cache runs none)
 
-    def detect(self, rgb: np.ndarray) -> FaceBox | None:
-        """The highest-confidence face in an (H, W, 3) uint8 RGB image, or None when MTCNN finds none."""
+    def detect(self, rgb: np.ndarray, max_side: int = 0) -> FaceBox | None:
+        """The highest-confidence face in an (H, W, 3) uint8 RGB image, or None when MTCNN finds none.
+
+        ``max_side``: when > 0 and the image's shorter side is longer, MTCNN sees a copy scaled so
+        that side is ``max_side`` pixels; the box is returned in the full image's pixels."""
+        scale = 1.0
+        if max_side > 0 and min(rgb.shape[:2]) > max_side:
+            scale = max_side / min(rgb.shape[:2])
+            size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
+            rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))
+        face = self._detect(rgb)
+        if face is None or scale == 1.0:
+            return face
+        return FaceBox(face.x1 / scale, face.y1 / scale, face.x2 / scale, face.y2 / scale, face.confidence)
+
+    def _detect(self, rgb: np.ndarray) -> FaceBox | None:
         self.calls += 1
         # fit_to_image=False keeps the box MTCNN predicted even where it passes the image edge, so the
         # crop stays centred on the face; the crop pads with white instead.

@@ -37,6 +37,10 @@ class PreprocessParams:
     margin: float = 0.2  # border around the MTCNN box, share of the box's longer side, each side
     crop_size: int = 224  # side of the stored crop, pixels
     min_confidence: float = 0.9  # faces MTCNN scores below this count as "no face"
+    # Detection runs on a copy whose shorter side is at most this many pixels (0: full resolution);
+    # the box is mapped back and the crop taken from the full image. Faces fill much of a frame in
+    # these datasets, and MTCNN's time grows with the pixel count.
+    detect_max_side: int = 0
     background: str = "fallback"  # the method that runs: u2net | fallback | none (never "auto")
     u2net_model: str = field(default="", compare=False)  # the ONNX file, when background == "u2net"
     u2net_model_sha256: str = ""  # identifies the model in the cache key, wherever the file lies
@@ -91,6 +95,7 @@ def params_from_section(section: PreprocessSection, environ: Mapping[str, str] |
         margin=float(section.margin),
         crop_size=int(section.crop_size),
         min_confidence=float(section.min_confidence),
+        detect_max_side=int(section.detect_max_side),
         background=choice.method,
         u2net_model=choice.model_path,
         u2net_model_sha256=choice.model_sha256,
@@ -171,7 +176,7 @@ def preprocess_image(
         timings[step] = timings.get(step, 0.0) + now - clock
         clock = now
 
-    face = models.detector.detect(rgb)
+    face = models.detector.detect(rgb, max_side=params.detect_max_side)
     lap("detect")
     if face is None or face.confidence < params.min_confidence:
         return NoFace(confidence=face.confidence if face else 0.0, timings=timings)

@@ -180,7 +180,7 @@ def compiled_model(model_name: str, config: TrainingSection, seed: int, weights_
         model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
         if reuse:
             model.optimizer.build(model.trainable_variables)
-            start = [keras.ops.convert_to_numpy(v.value) for v in model.optimizer.variables]
+            start = [v.numpy() for v in model.optimizer.variables]
             _kept = _Compiled(key, model, start)
     keras.utils.set_random_seed(seed)  # the same random stream from here on, whichever path ran
     info = {"model": model_name, "input_size": size, "optimizer": optimizer_name,
