@@ -72,13 +72,7 @@ def main() -> None:
              for i, (file, title, icon) in enumerate(PAGES)]
     page = st.navigation(pages)
     sidebar_notes()
-    try:
-        page.run()
-    finally:  # also after a page's st.stop(): the models load while people read the first page
-        if st.session_state.get(widgets.EXPERIMENT_KEY):
-            from dashboard import predictor
-
-            predictor.warm_in_background(Path(st.session_state[widgets.EXPERIMENT_KEY]))
+    page.run()
 
 
 main()

@@ -187,7 +187,12 @@ def _run_status(root: str, version: tuple, models: tuple, scenarios: tuple) -> p
         rows[key] = {"done": True, "kept_model": (folder / KEPT_MODEL).exists(), "seconds": seconds}
     frame = pd.DataFrame([{"model": k[0], "scenario": k[1], "fold": k[2], **v} for k, v in rows.items()],
                          columns=["model", "scenario", "fold", "done", "kept_model", "seconds"])
-    return frame.sort_values(["model", "scenario", "fold"]).reset_index(drop=True)
+    # The plan's order of networks and scenarios (that of every chart); unplanned runs last.
+    model_rank = {m: i for i, m in enumerate(models)}
+    scenario_rank = {s: i for i, (s, _) in enumerate(scenarios)}
+    frame = frame.assign(_m=frame["model"].map(model_rank).fillna(len(models)),
+                         _s=frame["scenario"].map(scenario_rank).fillna(len(scenarios)))
+    return frame.sort_values(["_m", "model", "_s", "fold"]).drop(columns=["_m", "_s"]).reset_index(drop=True)
 
 
 def load_predictions(root: Path) -> pd.DataFrame:
@@ -229,11 +234,30 @@ def _metrics(root: str, runs_version: tuple, metrics_version: tuple) -> pd.DataF
     return run_metrics(predictions)
 
 
-def summarize(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation over folds / seeds per (model, scenario, class), as the engine's."""
-    from engine.training.metrics import summarize as engine_summarize
+def load_results(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(metrics, summary) of the same finished runs, even while more runs finish in between.
 
-    return engine_summarize(metrics)
+    summary: mean and standard deviation over folds / seeds per (model, scenario, class), the
+    engine's ``summary.parquet`` when it is as current as the finished runs, else computed the
+    engine's way (engine.training.metrics.summarize) from the metrics."""
+    root = Path(root)
+    runs, metrics_version = runs_stamp(root), stamp(root / "metrics.parquet")
+    return (_metrics(str(root), runs, metrics_version),
+            _summary(str(root), runs, metrics_version, stamp(root / "summary.parquet")))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _summary(root: str, runs_version: tuple, metrics_version: tuple, summary_version: tuple) -> pd.DataFrame:
+    metrics = _metrics(root, runs_version, metrics_version)
+    stored = _table(str(Path(root) / "summary.parquet"), summary_version)
+    finished = int((metrics["class"] == "macro").sum()) if len(metrics) else 0
+    if stored is not None and "runs" in stored and int(stored.loc[stored["class"] == "macro", "runs"].sum()) == finished > 0:
+        return stored  # the engine's own summary covers every finished run
+    if metrics.empty:
+        return pd.DataFrame()
+    from engine.training.metrics import summarize
+
+    return summarize(metrics)
 
 
 def kept_models(root: Path) -> pd.DataFrame:

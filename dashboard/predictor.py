@@ -1,8 +1,9 @@
 """The upload page's networks: one ``engine.predict.Predictor`` per process and experiment version.
 
-Loading TensorFlow, the kept networks, MTCNN and dlib takes seconds, so ``warm_in_background`` starts
-it on a thread as soon as the app has drawn its first page; by the time someone opens the upload page
-and picks a photo, the models are usually ready, and an upload's answer takes under two seconds.
+Loading TensorFlow, the kept networks, MTCNN and dlib takes seconds, so the upload page calls
+``warm_in_background`` as it opens: the uploader shows at once, the models load on a thread while
+the person picks a photo, and the answer to an upload then takes under two seconds. (Loading them
+when the app starts would slow the other pages' first visits, which share the same two cores.)
 Only models live here: photos never enter a cache.
 """
 
@@ -15,7 +16,6 @@ import streamlit as st
 
 from dashboard import loaders
 
-_LOCK = threading.Lock()
 _STARTED: set[str] = set()
 
 
@@ -30,8 +30,7 @@ def predictor(root: str, model_version: tuple):
     """The Predictor for the experiment at ``root`` (engine.predict), loaded once per process and version."""
     from engine.predict import Predictor
 
-    with _LOCK:  # the warm-up thread and a page may ask at once: load once
-        return Predictor(root)
+    return Predictor(root)  # st.cache_resource locks per key: the warm-up thread and a page load it once
 
 
 def warm_in_background(root: Path) -> None:

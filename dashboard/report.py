@@ -87,7 +87,7 @@ def _datasets(experiment: loaders.Experiment) -> str:
 
 
 def _comparison(experiment: loaders.Experiment) -> str:
-    metrics = loaders.load_metrics(experiment.root)
+    metrics, summary = loaders.load_results(experiment.root)
     if metrics.empty:
         return _missing("Model comparison (Figure 4)", "No finished runs yet: `painlens run CONFIG` trains the networks.")
     macro = metrics[metrics["class"] == "macro"]
@@ -97,7 +97,7 @@ def _comparison(experiment: loaders.Experiment) -> str:
         out.append(_figure(charts.metric_by_network(macro, metric, models, f"{label} per network and scenario",
                                                     _provenance(experiment)),
                            "Mean over runs, ± one standard deviation; dots: runs; vermillion: best in scenario."))
-    table = tables.comparison(loaders.summarize(metrics), models)
+    table = tables.comparison(summary, models)
     out.append(_table(table.drop(columns=["best accuracy", "best F1"])))
     return "".join(out)
 

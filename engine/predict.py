@@ -155,12 +155,20 @@ class LargestFaceDetector:
         self.faces: list = []
         self.best_confidence = 0.0
 
-    def detect(self, rgb: np.ndarray):
+    def detect(self, rgb: np.ndarray, max_side: int = 0):
+        """The largest face at or above the confidence threshold (None when there is none).
+
+        ``max_side`` as in FaceDetector.detect: MTCNN sees a copy whose shorter side is at most that
+        many pixels; boxes are returned in ``rgb``'s pixels."""
         from engine.preprocess.detect import FaceBox
 
-        rows = np.asarray(self._mtcnn.detect_faces(rgb, fit_to_image=False, output_type="numpy", box_format="xyxy"),
+        scale = max_side / min(rgb.shape[:2]) if max_side > 0 and min(rgb.shape[:2]) > max_side else 1.0
+        seen = rgb if scale == 1.0 else downscale(rgb, round(max(rgb.shape[:2]) * scale))[0]
+        rows = np.asarray(self._mtcnn.detect_faces(seen, fit_to_image=False, output_type="numpy", box_format="xyxy"),
                           dtype=np.float64)
-        boxes = [FaceBox(*(float(v) for v in row[1:5]), confidence=float(row[5])) for row in rows.reshape(-1, rows.shape[-1] if rows.size else 11)]
+        # Row layout: image index, x1, y1, x2, y2, confidence, five keypoints.
+        boxes = [FaceBox(*(float(v) / scale for v in row[1:5]), confidence=float(row[5])) for row in rows.reshape(-1, rows.shape[-1])] \
+            if rows.size else []
         self.best_confidence = max((b.confidence for b in boxes), default=0.0)
         self.faces = sorted((b for b in boxes if b.confidence >= self.min_confidence),
                             key=lambda b: b.width * b.height, reverse=True)

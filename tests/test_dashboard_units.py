@@ -99,7 +99,7 @@ def test_figure4_highlights_exactly_one_best_network_per_scenario(tmp_path):
         assert row.best_value == pytest.approx(means[row.scenario].max())
     spec = charts.metric_by_network(macro, "f1", MODELS, "F1", "sub").to_dict()
     assert spec["autosize"]["type"] == "pad" and spec["facet"]["column"]["field"] == "scenario_title"
-    table = tables.comparison(loaders.summarize(loaders.load_metrics(root)), MODELS)
+    table = tables.comparison(loaders.load_results(root)[1], MODELS)
     assert table.groupby("scenario")["best F1"].sum().eq(1).all()
     assert list(table["network"][:3]) == MODELS  # the plan's order within each scenario
 

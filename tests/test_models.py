@@ -30,8 +30,12 @@ PRETRAINED = ["VGG16", "VGG19", "ResNet50", "ResNet101V2", "InceptionV3", "Xcept
 def test_registry_holds_the_ten_networks_with_their_facts():
     assert list(MODELS) == ["AlexNet", "SongNet", "WeiNet", "SilNet", *PRETRAINED]
     assert [n for n, s in MODELS.items() if s.pretrained] == PRETRAINED
-    assert {n: s.optimizer for n, s in MODELS.items() if s.optimizer == "rmsprop"} == {
-        "AlexNet": "rmsprop", "SongNet": "rmsprop", "WeiNet": "rmsprop"}
+    # The authors' code: RMSprop for three scratch networks, Adam for the rest; their input sizes.
+    assert [n for n, s in MODELS.items() if s.optimizer == "rmsprop"] == ["AlexNet", "SongNet", "WeiNet"]
+    assert {s.optimizer for s in MODELS.values()} == {"rmsprop", "adam"}
+    assert {n: s.input_size for n, s in MODELS.items() if not s.pretrained} == {
+        "AlexNet": 224, "SongNet": 224, "WeiNet": 64, "SilNet": 150}
+    assert {MODELS[n].input_size for n in PRETRAINED} == {224}
 
 
 @pytest.mark.parametrize("name", PRETRAINED)

@@ -184,3 +184,20 @@ def test_an_upload_writes_no_file(predictor, tmp_path, monkeypatch):
     predict_bytes(predictor, encode(face_image(13), "JPEG"))
     after = {p: p.stat().st_mtime_ns for p in Path(predictor.root).rglob("*")}
     assert before == after and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_several_kept_seeds_give_an_uncertainty_band(predictor, tmp_path):
+    import shutil
+
+    from engine.predict import Predictor
+
+    copy = tmp_path / "tiny"
+    shutil.copytree(predictor.root, copy, ignore=shutil.ignore_patterns("explanations"))
+    # A second external seed keeps its model too (as with keep_models for every seed).
+    shutil.copy2(copy / "runs" / "WeiNet" / "external" / "0" / "model.keras", copy / "runs" / "WeiNet" / "external" / "1")
+    two_seeds = Predictor(copy, warm_up=False)
+    result = predict_bytes(two_seeds, encode(face_image(14), "PNG")).probabilities.set_index("model")
+    assert result.loc["WeiNet", "seeds"] == 2 and result.loc["SongNet", "seeds"] == 1
+    assert result.loc["WeiNet", "low"] <= result.loc["WeiNet", "p_pain"] <= result.loc["WeiNet", "high"]
+    assert np.isnan(result.loc["SongNet", "low"])

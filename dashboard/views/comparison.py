@@ -23,7 +23,7 @@ def highlight_best(frame: pd.DataFrame):
 
 experiment = widgets.experiment_or_stop()
 st.title("Model comparison")
-metrics = loaders.load_metrics(experiment.root)
+metrics, summary = loaders.load_results(experiment.root)
 if metrics.empty:
     widgets.missing("No finished runs yet, so there is nothing to compare: `painlens run CONFIG` trains the networks "
                     "and this page fills in as runs finish.")
@@ -43,7 +43,6 @@ for metric, label in METRICS.items():
     widgets.chart(figure, f"{experiment.name}-{metric}-by-network", f"fig4-{metric}")
 
 st.header("All networks and scenarios")
-summary = loaders.summarize(metrics)
 table = tables.comparison(summary, models)
 st.caption("Click a column header to sort. Bold: the best network of its scenario by that metric.")
 st.dataframe(highlight_best(table), hide_index=True, column_config={"best accuracy": None, "best F1": None})

@@ -154,7 +154,9 @@ all_models = [m for m in (experiment.models or sorted(groups["model"].unique()))
 c1, c2, c3, c4 = st.columns([3, 1, 1, 1])
 models = c1.multiselect("Networks", all_models, default=all_models[:3], key="hm-models") or all_models[:1]
 classes = sorted(groups["label"].unique())
-label = c2.radio("Class", classes, index=len(classes) - 1, key="hm-class",
+# Default: the class with heatmaps in most (network, scenario, dataset) groups, pain on a tie.
+most = groups.groupby("label").size().sort_index(ascending=False).idxmax()
+label = c2.radio("Class", classes, index=classes.index(most), key="hm-class",
                  format_func=lambda v: charts.class_title(groups.loc[groups["label"] == v, "class_name"].iloc[0]))
 class_name = charts.class_title(groups.loc[groups["label"] == label, "class_name"].iloc[0])
 paindb_scenarios = [s for s in ("image", "subject") if s in set(groups.loc[groups["dataset"] == "paindb", "scenario"])]
@@ -163,7 +165,8 @@ paindb_scenario = c3.radio("PAIN-DB scenario", paindb_scenarios or ["image", "su
 opacity = c4.slider("Overlay opacity", 0.0, 1.0, 0.6, 0.05, key="hm-opacity")
 side_by_side(data, models, label, class_name, paindb_scenario, opacity, experiment)
 
-scopes = sorted({(r.dataset, r.scenario) for r in groups.itertuples()}, key=lambda s: (s[0] != "cppain", s[1]))
+scopes = sorted({(r.dataset, r.scenario) for r in groups[groups["label"] == label].itertuples()},
+                key=lambda s: (s[0] != "cppain", s[1]))
 dataset, scenario = st.selectbox("Grid and regions for", scopes, key="hm-scope",
                                  format_func=lambda s: f"{SIDE_TITLES[s[0]]} · {charts.SCENARIO_TITLES[s[1]]}")
 network_grid(data, all_models, label, class_name, scenario, dataset, opacity, experiment)

@@ -65,11 +65,11 @@ def artifacts_section(experiment: loaders.Experiment) -> None:
     root = experiment.root
     checks = [
         ("Predictions and metrics", (root / "metrics.parquet").exists() or bool(loaders.runs_stamp(root)),
-         "`painlens run CONFIG`"),
-        ("LIME heatmaps, region scores, clusters", (root / "heatmaps.parquet").exists(), "`painlens explain CONFIG`"),
+         "painlens run CONFIG"),
+        ("LIME heatmaps, region scores, clusters", (root / "heatmaps.parquet").exists(), "painlens explain CONFIG"),
         ("Clinician ratings (Table 4)", (root / "ratings" / "summary.json").exists(),
-         "`painlens run CONFIG` (needs CP-PAIN's ratings.csv)"),
-        ("Networks kept for uploads", not loaders.kept_models(root).empty, "`painlens run CONFIG` (external scenario)"),
+         "painlens run CONFIG (needs CP-PAIN's ratings.csv)"),
+        ("Networks kept for uploads", not loaders.kept_models(root).empty, "painlens run CONFIG (external scenario)"),
     ]
     frame = pd.DataFrame([{"artifact": name, "present": "yes" if ok else "not yet",
                            "written by": "" if ok else command} for name, ok, command in checks])

@@ -95,7 +95,10 @@ def show_probabilities(prediction, experiment, seconds: float) -> None:
     timings = pd.DataFrame([{"step": k, "seconds": round(v, 3)} for k, v in prediction.timings.items() if k != "explanation"])
     with st.expander("Time per step"):
         st.dataframe(timings, hide_index=True)
-    table = probs.rename(columns={"model": "network", "p_pain": "p(pain)", "input_size": "input px"})
+    table = probs.rename(columns={"model": "network", "p_pain": "p(pain)", "low": "lowest seed", "high": "highest seed",
+                                  "input_size": "input px"})
+    if not several:
+        table = table.drop(columns=["lowest seed", "highest seed"])
     widgets.table(table.round(3), "upload-probabilities", "upload-table")
 
 
@@ -132,6 +135,7 @@ st.error(f"{widgets.RESEARCH_NOTE} "
             if experiment.synthetic else "Its output is a research measurement, not a clinical judgement."),
          icon=":material/medical_information:")
 st.caption("Your photo is analysed in this server's memory and is never saved, logged or shared with other sessions.")
+predictor.warm_in_background(experiment.root)
 photo = read_photo()
 if photo is None:
     st.info("Upload a photo or take one with the camera: the face is found, cropped, its background removed, and every "

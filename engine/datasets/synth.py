@@ -35,7 +35,6 @@ GENERATOR_VERSION = 1
 DATASETS = ("unbc", "mintpain", "delaware", "cppain")
 RECORD_NAME = "SYNTHETIC.json"
 JPEG_QUALITY = 90
-UNBC_AUS = ("AU4", "AU6", "AU7", "AU9", "AU10", "AU12", "AU20", "AU25", "AU26", "AU43")
 
 
 @dataclass(frozen=True)
@@ -189,11 +188,14 @@ def _unbc_subject(args: tuple) -> dict:
         "pose": _pose(rng, (0.19, 0.24), (0.38, 0.45)),
     }
     stats = {"subject": code, "sequences": 0, "images": 0, "black_frames": 0, "no_pain": 0, "pain": 0}
+    left = low_pain  # a low-pain subject's few pain frames go into its second sequence onward
     for s in range(spec.unbc_sequences):
         srng = _rng(seed, "unbc", index, "seq", s)
         session = 1 + (s * 2) // max(1, spec.unbc_sequences)
         name = f"{code}t{session}{chr(97 + s // 26)}{chr(97 + s % 26)}{'aff' if s % 2 == 0 else 'unaff'}"
-        pain = _unbc_pain_curve(srng, spec.unbc_frames, low_pain if low_pain is None or s == 1 else 0)
+        episode = None if left is None else (min(left, spec.unbc_frames - 2) if s >= 1 else 0)
+        left = None if left is None else left - episode
+        pain = _unbc_pain_curve(srng, spec.unbc_frames, episode)
         black = int(srng.integers(1, 4)) if (s == 0 and index == 0) or srng.random() < 0.12 else 0
         counts = _unbc_sequence(root, f"{number:03d}-{code}", name, person, pain, black, srng)
         stats["sequences"] += 1
@@ -205,7 +207,7 @@ def _unbc_subject(args: tuple) -> dict:
 
 def _unbc_pain_curve(rng: np.random.Generator, n: int, low_pain: int | None) -> np.ndarray:
     """Pain level (0-1) per frame: one or two rising and falling episodes, or, for a subject with few
-    pain frames (``low_pain`` of them, in one sequence), one short flat episode; 0 gives none."""
+    pain frames, one flat episode of ``low_pain`` frames (0: none)."""
     curve = np.zeros(n)
     if low_pain is None:
         for _ in range(int(rng.integers(1, 3))):
@@ -290,6 +292,7 @@ def _clock(ms: int) -> str:
 
 
 def _mint_subject(args: tuple) -> dict:
+    """One MIntPAIN subject: per trial and sweep a level-0 segment and a stimulus segment (level 1-4)."""
     seed, root, index, spec = args
     rng = _rng(seed, "mintpain", index)
     sub = f"Sub{index + 1:02d}"
@@ -301,42 +304,52 @@ def _mint_subject(args: tuple) -> dict:
     for trial in range(1, spec.mint_trials + 1):
         trng = _rng(seed, "mintpain", index, "trial", trial)
         stats["trials"] += 1
-        background = render_background((640, 480), trng)
-        light = (float(trng.uniform(-0.6, 0.6)), float(trng.uniform(-0.7, -0.2)))
-        base_pose = _pose(trng, (0.12, 0.16), (0.36, 0.44))
-        clock = int(trng.integers(9, 17)) * 3_600_000 + int(trng.integers(0, 3_000_000))
+        scene = {
+            "identity": identity,
+            "expresser": expresser,
+            "background": render_background((640, 480), trng),
+            "light": (float(trng.uniform(-0.6, 0.6)), float(trng.uniform(-0.7, -0.2))),
+            "pose": _pose(trng, (0.12, 0.16), (0.36, 0.44)),
+        }
+        clock = int(trng.integers(9, 17)) * 3_600_000 + int(trng.integers(0, 3_000_000))  # ms since midnight
         trial_dir = root / f"{sub} {name}" / f"Annotated_data_{sub}_Trial{trial:02d}"
         for sweep in range(1, spec.mint_sweeps + 1):
             level = int(trng.integers(1, 5))
             for label in (0, level):
-                seg_rng = _rng(seed, "mintpain", index, trial, sweep, label)
                 seg = trial_dir / f"{sub}_Trial{trial:02d}_Sweep{sweep:02d}_Label{label}"
-                (seg / "RGB").mkdir(parents=True, exist_ok=True)
-                extra = sweep == 1  # depth and thermal frames for the first sweep only (ignored by PainLens)
-                if extra:
-                    (seg / "D").mkdir(exist_ok=True)
-                    (seg / "T").mkdir(exist_ok=True)
-                n = spec.mint_frames
-                walk = _walk(seg_rng, n)
+                seg_rng = _rng(seed, "mintpain", index, trial, sweep, label)
+                # Depth and thermal frames for the first sweep only: the layout is realistic, PainLens ignores them.
+                clock = _mint_segment(seg, scene, label, spec.mint_frames, clock, seg_rng, with_d_and_t=sweep == 1)
                 stats["segments"] += 1
-                for i in range(n):
-                    pain = level / 4 * (0.75 + 0.25 * math.sin(math.pi * (i + 0.5) / n)) if label else 0.0
-                    aus = expresser.aus(pain, seg_rng)
-                    aus["AU25"] = float(seg_rng.uniform(0, 1.5)) if seg_rng.random() < 0.3 else 0.0
-                    face = render_face(identity, aus, _jitter(base_pose, i, walk), (640, 480), seg_rng, background, light=light)
-                    clock += int(seg_rng.integers(90, 400))
-                    stamp = _clock(clock)
-                    _save_jpeg(face.image, seg / "RGB" / f"RGB-{stamp}.jpg")
-                    if extra:
-                        grey = np.asarray(Image.fromarray(face.image).convert("L").resize((160, 120), Image.BILINEAR))
-                        Image.fromarray(255 - grey).save(seg / "D" / f"D-{stamp}.png", format="PNG", compress_level=6)
-                        Image.fromarray(grey).save(seg / "T" / f"T-{stamp}.jpg", format="JPEG", quality=JPEG_QUALITY)
-                    stats["images"] += 1
-                    stats["levels"][str(label)] += 1
-                    stats["pain" if label > 0 else "no_pain"] += 1
+                stats["images"] += spec.mint_frames
+                stats["levels"][str(label)] += spec.mint_frames
+                stats["pain" if label > 0 else "no_pain"] += spec.mint_frames
                 clock += int(trng.integers(5_000, 20_000))
     stats["identity"] = identity.as_dict()
     return stats
+
+
+def _mint_segment(seg: Path, scene: dict, label: int, n: int, clock: int, rng: np.random.Generator, with_d_and_t: bool) -> int:
+    """Write n frames of one segment named by their time stamps; pain grows with the level. Returns the clock."""
+    (seg / "RGB").mkdir(parents=True, exist_ok=True)
+    if with_d_and_t:
+        (seg / "D").mkdir(exist_ok=True)
+        (seg / "T").mkdir(exist_ok=True)
+    walk = _walk(rng, n)
+    for i in range(n):
+        pain = label / 4 * (0.75 + 0.25 * math.sin(math.pi * (i + 0.5) / n)) if label else 0.0
+        aus = scene["expresser"].aus(pain, rng)
+        aus["AU25"] = float(rng.uniform(0, 1.5)) if rng.random() < 0.3 else 0.0
+        face = render_face(scene["identity"], aus, _jitter(scene["pose"], i, walk), (640, 480), rng, scene["background"],
+                           light=scene["light"])
+        clock += int(rng.integers(90, 400))
+        stamp = _clock(clock)
+        _save_jpeg(face.image, seg / "RGB" / f"RGB-{stamp}.jpg")
+        if with_d_and_t:
+            grey = np.asarray(Image.fromarray(face.image).convert("L").resize((160, 120), Image.BILINEAR))
+            Image.fromarray(255 - grey).save(seg / "D" / f"D-{stamp}.png", format="PNG", compress_level=6)
+            Image.fromarray(grey).save(seg / "T" / f"T-{stamp}.jpg", format="JPEG", quality=JPEG_QUALITY)
+    return clock
 
 
 # ---------------------------------------------------------------------------------------------- Delaware
@@ -410,7 +423,7 @@ _OFFSET_SD = {"facs": 0.4, "wong_baker": 2.9, "ncapc": 0.5}
 _ITEM_SD = {"facs": 0.45, "wong_baker": 0.0, "ncapc": 0.35}
 _SOURCE_FACTOR = {"stretching": 0.55, "other": 1.0, "injection": 1.3}
 _SOURCE_P = (0.42, 0.4, 0.18)  # injection, stretching, other
-_NO_PAIN_SHARE = 0.135
+_NO_PAIN_SHARE = 0.15
 _NCAPC_WEIGHT = {"facial": 0.9, "vocal": 0.5, "emotional": 0.45, "body": 0.5, "protective": 0.7, "physiological": 0.5}
 
 
@@ -454,7 +467,7 @@ def _cp_ratings(video: dict, truth: dict[str, float], rng: np.random.Generator) 
     for rater in ("rater_1", "rater_2"):
         offset = {scale: rng.normal(0, sd * factor) for scale, sd in _OFFSET_SD.items()}
         # A video without pain is mostly rated 0; NCAPC least often, having the most items.
-        quiet = {scale: pain == 0 and rng.random() < p for scale, p in (("facs", 0.93), ("wong_baker", 0.85), ("ncapc", 0.8))}
+        quiet = {scale: pain == 0 and rng.random() < p for scale, p in (("facs", 0.97), ("wong_baker", 0.95), ("ncapc", 0.88))}
         for au in FACS_ITEMS:
             rows.append((rater, "facs", au, 0 if quiet["facs"] else noisy(truth.get(au, 0.0), "facs", offset["facs"], 5)))
         rows.append((rater, "wong_baker", "", 0 if quiet["wong_baker"] else noisy(10 * pain, "wong_baker", offset["wong_baker"], 10)))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,13 +73,22 @@ def resolve_weights(model_name: str, weights: WeightsFile, weights_dir: str | Pa
 
 
 def _origin_reachable() -> bool:
-    # A TCP probe with a short timeout: urllib inside keras.utils.get_file has none, and a network
-    # that drops packets would otherwise hang for minutes before failing.
-    try:
-        with socket.create_connection(_PROBE_HOST, timeout=_PROBE_TIMEOUT_S):
-            return True
-    except OSError:
-        return False
+    # A TCP probe with a hard deadline: urllib inside keras.utils.get_file has no timeout, and the
+    # name lookup before a connect ignores socket timeouts, so the probe runs in a daemon thread
+    # that is abandoned when it has not answered in time.
+    answer: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection(_PROBE_HOST, timeout=_PROBE_TIMEOUT_S):
+                answer.append(True)
+        except OSError:
+            answer.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(_PROBE_TIMEOUT_S)
+    return bool(answer and answer[0])
 
 
 def _download(weights: WeightsFile, folder: Path) -> None:

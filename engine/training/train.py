@@ -11,13 +11,16 @@ Choices worth knowing:
   batch order comes from its own generator seeded by (seed, epoch). On a CPU two runs with the same
   seed give the same predictions.
 - Mixed precision ("auto"): float16 compute when the backend sees a GPU, float32 otherwise.
-- Memory: on a CPU a batch of 128 images of 224 px through VGG19 needs tens of GB of activations,
+- Memory: on a CPU a batch of 128 images of 224 px through VGG19 needs over 10 GB of activations,
   so the batch is split into micro-batches of at most 32 (``training.micro_batch_size``) and the
   optimizer accumulates their gradients (``gradient_accumulation_steps``): one update per batch as
   configured. BatchNorm statistics are then per micro-batch.
 - Class imbalance: by default none is corrected, as the authors did; PAIN-DB is balanced by
   construction (20 frames per subject and class). ``training.class_weight = "balanced"`` weights
   each class by n / (2 n_class).
+- Fixed cost: tracing a training step takes about a minute for the ResNets on a 2-core CPU, so a
+  grid may pass ``reuse_compiled=True``: consecutive runs of the same network and settings reset
+  one compiled model to their own seeded start instead (same results, no tracing).
 """
 
 from __future__ import annotations
@@ -161,8 +164,10 @@ def compiled_model(model_name: str, config: TrainingSection, seed: int, weights_
            config.input_scaling)
     hit = reuse and _kept is not None and _kept.key == key
     if not hit:
+        # Fresh global state (names, seed generator). Not on a hit: it would drop the kept
+        # model's traced functions on TensorFlow.
         _kept = None
-    keras.backend.clear_session()  # fresh global state (seed generator, names); a kept model survives it
+        keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     model = build_model(model_name, input_size=size, num_classes=2, weights=config.weights, augment=True,
                         seed=seed, input_scaling=config.input_scaling,
