@@ -110,7 +110,7 @@ def metric_by_network(per_fold: pd.DataFrame, metric: str, models: list[str], ti
                                                               range=[BEST_COLOUR, OTHER_COLOUR])),
         tooltip=["model", alt.Tooltip(f"mean({metric}):Q", format=".3f", title="mean"),
                  alt.Tooltip(f"stdev({metric}):Q", format=".3f", title="std"), alt.Tooltip("count():Q", title="runs")])
-    errors = alt.Chart().mark_errorbar(extent="stdev", color="black", thickness=2, ticks=True).encode(
+    errors = alt.Chart().mark_errorbar(extent="stdev", color="black", thickness=2, ticks=True, clip=True).encode(
         x=x, y=alt.Y(f"{metric}:Q", title=y_title))
     dots = alt.Chart().mark_circle(size=40, color="black", opacity=0.55).encode(
         x=x, y=f"{metric}:Q", tooltip=["model", "fold", alt.Tooltip(f"{metric}:Q", format=".3f")])
@@ -136,9 +136,9 @@ def class_metrics(per_fold: pd.DataFrame, models: list[str], title: str, subtitl
                                          y=alt.Y("mean(value):Q", title=None, scale=alt.Scale(domain=[0, 1])),
                                          tooltip=["model", "class", alt.Tooltip("mean(value):Q", format=".3f", title="mean"),
                                                   alt.Tooltip("stdev(value):Q", format=".3f", title="std")])
-    errors = alt.Chart().mark_errorbar(extent="stdev", color="black", thickness=1.5).encode(
+    errors = alt.Chart().mark_errorbar(extent="stdev", color="black", thickness=1.5, clip=True).encode(
         x=x, xOffset=offset, y=alt.Y("value:Q", title=None))
-    chart = alt.layer(bars, errors, data=long).properties(width=max(200, 44 * len(order)), height=260).facet(
+    chart = alt.layer(bars, errors, data=long).properties(width=max(200, 56 * len(order)), height=260).facet(
         row=alt.Row("metric:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")))
     return style(chart, title, subtitle)
 
@@ -211,8 +211,9 @@ def roc_curves(predictions: pd.DataFrame, models: list[str], title: str, subtitl
         color=colour, tooltip=["model", "scenario_title", alt.Tooltip("auc:Q", format=".3f")])
     diagonal = alt.Chart().mark_rule(strokeDash=[4, 4], color="#888888").encode(
         x=alt.datum(0), y=alt.datum(0), x2=alt.datum(1), y2=alt.datum(1))
+    # Independent axes: each panel draws its own, instead of a footer row of axes under empty cells.
     chart = alt.layer(diagonal, lines, data=frame).properties(width=190, height=190).facet(
-        facet=alt.Facet("model:N", title=None, sort=order), columns=5)
+        facet=alt.Facet("model:N", title=None, sort=order), columns=5).resolve_axis(x="independent", y="independent")
     return style(chart, title, subtitle)
 
 
@@ -308,7 +309,7 @@ def model_agreement(summary: pd.DataFrame, metric: str, models: list[str], title
     bars = alt.Chart().mark_bar().encode(x=x, xOffset=offset, color=colour, y=alt.Y(f"{metric}_mean:Q", title=names.get(metric, metric)),
                                          tooltip=["model", "scale_label", alt.Tooltip(f"{metric}_mean:Q", format=".3f"),
                                                   alt.Tooltip(f"{metric}_std:Q", format=".3f"), "runs"])
-    errors = alt.Chart().mark_rule(color="black", strokeWidth=1.5).encode(x=x, xOffset=offset, y="low:Q", y2="high:Q")
+    errors = alt.Chart().mark_rule(color="black", strokeWidth=1.5, clip=True).encode(x=x, xOffset=offset, y="low:Q", y2="high:Q")
     chart = alt.layer(bars, errors, data=frame).properties(width=max(260, 52 * len(order)), height=300)
     return style(chart, title, subtitle)
 

@@ -63,6 +63,7 @@ class PreprocessSection:
 class TrainingSection:
     models: tuple[str, ...] = ()
     epochs: int = 30
+    epochs_per_model: dict[str, int] = field(default_factory=dict)  # per-model override, e.g. {WeiNet = 20}
     batch_size: int = 128
     learning_rate: float = 1e-3
     optimizer: str = ""  # empty: each model's default (Adam, RMSprop for AlexNet/SongNet/WeiNet)

@@ -166,9 +166,9 @@ class LargestFaceDetector:
         seen = rgb if scale == 1.0 else downscale(rgb, round(max(rgb.shape[:2]) * scale))[0]
         rows = np.asarray(self._mtcnn.detect_faces(seen, fit_to_image=False, output_type="numpy", box_format="xyxy"),
                           dtype=np.float64)
+        rows = rows.reshape(-1, rows.shape[-1]) if rows.size else np.zeros((0, 6))
         # Row layout: image index, x1, y1, x2, y2, confidence, five keypoints.
-        boxes = [FaceBox(*(float(v) / scale for v in row[1:5]), confidence=float(row[5])) for row in rows.reshape(-1, rows.shape[-1])] \
-            if rows.size else []
+        boxes = [FaceBox(*(float(v) / scale for v in row[1:5]), confidence=float(row[5])) for row in rows]
         self.best_confidence = max((b.confidence for b in boxes), default=0.0)
         self.faces = sorted((b for b in boxes if b.confidence >= self.min_confidence),
                             key=lambda b: b.width * b.height, reverse=True)

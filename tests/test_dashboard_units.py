@@ -184,3 +184,17 @@ def test_real_experiments_are_not_labelled_synthetic(tmp_path):
     assert "Synthetic demo data" not in build_report(root)
     manifest = json.loads((root / "manifest.json").read_text())
     assert manifest["synthetic"] is False
+
+
+def test_the_server_command_keeps_the_safety_defaults(tmp_path):
+    from dashboard.serve import command
+
+    argv = command(tmp_path, port=8600)
+    assert argv[1] == "-c" and argv[3] == "run" and argv[4].endswith("app.py")
+    flags = dict(zip(argv[5:argv.index("--"):2], argv[6:argv.index("--"):2]))
+    assert flags["--server.address"] == "127.0.0.1"
+    assert flags["--browser.gatherUsageStats"] == "false"
+    assert flags["--server.headless"] == "true"
+    assert int(flags["--server.maxUploadSize"]) <= 25
+    assert flags["--client.showErrorDetails"] == "none"  # no tracebacks in the browser
+    assert argv[argv.index("--") + 1:] == ["--artifacts", str(tmp_path.resolve())]

@@ -1,5 +1,6 @@
 """The tiny training and prediction of test_train.py, run again under ``KERAS_BACKEND=jax`` in a
-subprocess (the GPU machines have JAX, not TensorFlow): same code, loss falls, seeds repeat."""
+subprocess (the GPU machines have JAX, not TensorFlow): same code, loss falls, seeds repeat, and a
+reused compiled model gives the same predictions as a fresh one."""
 
 from __future__ import annotations
 
@@ -23,8 +24,11 @@ JAX_SCRIPT = textwrap.dedent("""
     x_test, y_test = pattern_images(16, seed=1)
     runs = [train_run("WeiNet", x, y, config=CONFIG, seed=3) for _ in range(2)]
     p = [predict_proba(r.model, x_test, batch_size=16) for r in runs]
+    train_run("WeiNet", x, y, config=CONFIG, seed=4, reuse_compiled=True)
+    reused = train_run("WeiNet", x, y, config=CONFIG, seed=3, reuse_compiled=True)
     print(json.dumps({"backend": keras.backend.backend(), "losses": [h["loss"] for h in runs[0].history],
-                      "same": bool(np.array_equal(p[0], p[1])),
+                      "same": bool(np.array_equal(p[0], p[1])), "reused": reused.info["reused"],
+                      "reused_same": bool(np.array_equal(p[0], predict_proba(reused.model, x_test, batch_size=16))),
                       "accuracy": float(((p[0] >= 0.5) == y_test).mean())}))
 """)
 
@@ -39,3 +43,4 @@ def test_the_same_training_and_prediction_run_under_jax(tmp_path):
     assert result["backend"] == "jax"
     assert result["losses"][-1] < 0.5 * result["losses"][0]
     assert result["same"] and result["accuracy"] >= 0.75
+    assert result["reused"] and result["reused_same"]

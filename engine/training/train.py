@@ -8,8 +8,8 @@ cache as uint8 arrays (N, S, S, 3) already at the network's input size; labels a
 Choices worth knowing:
 - Seeds: ``keras.utils.set_random_seed`` (Python, NumPy, backend, Keras's seed generators) before
   the model is built; augmentation and dropout layers take seeds derived from the run's seed; the
-  batch order comes from its own generator seeded by (seed, epoch). On a CPU two runs with the same
-  seed give the same predictions.
+  batch order comes from its own generator seeded by (seed, epoch), never from global state. On a
+  CPU two runs with the same seed give the same predictions (tested on TensorFlow and JAX).
 - Mixed precision ("auto"): float16 compute when the backend sees a GPU, float32 otherwise.
 - Memory: on a CPU a batch of 128 images of 224 px through VGG19 needs over 10 GB of activations,
   so the batch is split into micro-batches of at most 32 (``training.micro_batch_size``) and the
@@ -18,14 +18,15 @@ Choices worth knowing:
 - Class imbalance: by default none is corrected, as the authors did; PAIN-DB is balanced by
   construction (20 frames per subject and class). ``training.class_weight = "balanced"`` weights
   each class by n / (2 n_class).
-- Fixed cost: tracing a training step takes about a minute for the ResNets on a 2-core CPU, so a
-  grid may pass ``reuse_compiled=True``: consecutive runs of the same network and settings reset
-  one compiled model to their own seeded start instead (same results, no tracing).
+- Fixed cost: tracing a training step takes 20-70 s for the ResNets on a 2-core CPU (TensorFlow),
+  so a grid may pass ``reuse_compiled=True``: consecutive runs of the same network and settings
+  reset one compiled model to their own seeded start instead (same results, no tracing).
 """
 
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,7 +99,7 @@ def train_run(model_name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: 
 
     history: list[dict[str, float]] = []
     batches = TrainBatches(x_train, y_train, info["micro_batch_size"], seed)
-    model.fit(batches, epochs=config.epochs, validation_data=validation, shuffle=False,
+    model.fit(batches, epochs=config.epochs_per_model.get(model_name, config.epochs), validation_data=validation, shuffle=False,
               class_weight=_class_weight(y_train, config.class_weight), verbose=0,
               callbacks=[_EpochRecorder(history, on_epoch)])
     return TrainResult(model, history, info)
@@ -163,12 +164,15 @@ def compiled_model(model_name: str, config: TrainingSection, seed: int, weights_
     key = (keras.backend.backend(), model_name, size, optimizer_name, config.learning_rate, micro, steps, mixed,
            config.input_scaling)
     hit = reuse and _kept is not None and _kept.key == key
-    if not hit:
-        # Fresh global state (names, seed generator). Not on a hit: it would drop the kept
-        # model's traced functions on TensorFlow.
+    if hit:
+        # Initial weights draw their seeds from Python's random; every random layer has its own
+        # seed. TensorFlow's global seed is left alone: setting it makes traced functions retrace.
+        random.seed(seed)
+        np.random.seed(seed)
+    else:
         _kept = None
-        keras.backend.clear_session()
-    keras.utils.set_random_seed(seed)
+        keras.backend.clear_session()  # fresh names and global seed generator
+        keras.utils.set_random_seed(seed)
     model = build_model(model_name, input_size=size, num_classes=2, weights=config.weights, augment=True,
                         seed=seed, input_scaling=config.input_scaling,
                         weights_dir=weights_dir or config.weights_dir or None, mixed_precision=mixed)
@@ -185,9 +189,7 @@ def compiled_model(model_name: str, config: TrainingSection, seed: int, weights_
         model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
         if reuse:
             model.optimizer.build(model.trainable_variables)
-            start = [v.numpy() for v in model.optimizer.variables]
-            _kept = _Compiled(key, model, start)
-    keras.utils.set_random_seed(seed)  # the same random stream from here on, whichever path ran
+            _kept = _Compiled(key, model, [v.numpy() for v in model.optimizer.variables])
     info = {"model": model_name, "input_size": size, "optimizer": optimizer_name,
             "learning_rate": config.learning_rate, "batch_size": micro * steps, "micro_batch_size": micro,
             "accumulation_steps": steps, "epochs": config.epochs, "mixed_precision": mixed,
