@@ -22,12 +22,15 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from engine.errors import BadImageError, PainLensError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MAX_PIXELS = 40_000_000  # decoded size limit (a 40 MP photo); larger headers are refused before decoding
 MIN_IMAGE_SIDE = 48  # px: smaller files cannot hold a face the networks can read
@@ -215,6 +218,7 @@ class Predictor:
         from engine.preprocess.pipeline import FaceModels
 
         self.face_models = FaceModels(self.params)
+        # The pipeline's detector keeps the most confident face; uploads want the largest, and all of them.
         self.face_models.detector = LargestFaceDetector(self.params.min_confidence)
         if warm_up:
             self._warm_up()

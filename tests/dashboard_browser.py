@@ -72,7 +72,7 @@ def wait(driver, condition, timeout: float = 60.0, message: str = ""):
 
 def page_ready(title: str, charts: bool):
     """A condition: the h1 starting with ``title`` is shown, the script has finished, nothing is a
-    skeleton any more, and (``charts``) a Vega chart has drawn."""
+    skeleton any more, every chart on the page has drawn, and (``charts``) there is at least one."""
     def ready(driver):
         return driver.execute_script(
             """
@@ -83,7 +83,10 @@ def page_ready(title: str, charts: bool):
                 || app.getAttribute('data-test-connection-state') !== 'CONNECTED'
                 || document.querySelector('[data-stale="true"]') !== null;
             const skeleton = document.querySelector('[data-testid="stSkeleton"]');
-            const drawn = !charts || document.querySelector('.vega-embed canvas, .vega-embed svg.marks') !== null;
+            // Every chart element on the page has drawn; with ``charts`` at least one must exist.
+            const holders = [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stVegaLiteChart"]')];
+            const drawn = holders.every(h => h.querySelector('canvas, svg.marks') !== null)
+                && (!charts || holders.length > 0);
             return h1 && !busy && !skeleton && drawn;
             """, title, charts)
     return ready

@@ -68,8 +68,9 @@ def workspace(tmp_path_factory) -> Path:
 
 
 def test_whole_grid_on_tiny_data_writes_every_artifact(workspace):
-    models = ["AlexNet", "SongNet", "WeiNet", "SilNet", "VGG16", "VGG19", "ResNet50", "ResNet101V2",
-              "InceptionV3", "Xception"]
+    # Two scratch networks and one pretrained-family base keep this under a few minutes on 2 cores;
+    # test_models builds all ten, and the demo profile trains all ten through this same path.
+    models = ["SongNet", "WeiNet", "ResNet50"]
     config = tiny_config(workspace, models, ["image", "subject", "external"], explain=True)
     started = time.perf_counter()
     result = painlens("run", str(config), "--out", str(workspace / "grid"), "--no-progress")
@@ -77,7 +78,7 @@ def test_whole_grid_on_tiny_data_writes_every_artifact(workspace):
     assert result.returncode == 0, result.stderr[-3000:]
     store = ExperimentStore(workspace / "grid", "tiny")
     runs = sorted(store.root.glob("runs/*/*/*/done.json"))
-    assert len(runs) == 10 * 3 * 2
+    assert len(runs) == len(models) * 3 * 2
     manifest = read_json(store.manifest)
     assert manifest["synthetic"] is True and manifest["status"] == "finished"
     samples = pd.read_parquet(store.samples)
@@ -87,11 +88,11 @@ def test_whole_grid_on_tiny_data_writes_every_artifact(workspace):
     # Metrics are a pure function of the stored predictions.
     pd.testing.assert_frame_equal(metrics, collect_metrics(store))
     # One trained model per network is kept for uploads.
-    assert len(list(store.root.glob("runs/*/external/0/model.keras"))) == 10
+    assert len(list(store.root.glob("runs/*/external/0/model.keras"))) == len(models)
     assert (store.ratings_dir / "summary.json").exists()
-    assert len(list(store.root.glob("explanations/*/*/*/done.json"))) == 10 * 3 * 2
+    assert len(list(store.root.glob("explanations/*/*/*/done.json"))) == len(models) * 3 * 2
     assert (store.root / "heatmaps.npz").exists() and (store.root / "region_scores.parquet").exists()
-    print(f"whole tiny grid (60 trainings, incl. synth + preprocess): {seconds:.1f} s")
+    print(f"whole tiny grid ({len(runs)} trainings, incl. synth + preprocess + LIME): {seconds:.1f} s")
 
 
 def test_rerun_skips_finished_runs(workspace):

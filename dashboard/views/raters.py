@@ -3,7 +3,6 @@ pain / no pain, and how each network's p(pain) agrees with the clinicians."""
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from dashboard import charts, loaders, tables, widgets
