@@ -14,7 +14,7 @@ import csv
 from collections import defaultdict
 from pathlib import Path
 
-from engine.datasets.scan import IMAGE_SUFFIXES, add_problem, check_in_chunks, find_child, merge_units
+from engine.datasets.scan import IMAGE_SUFFIXES, add_problem, relative_example, check_in_chunks, find_child, merge_units
 from engine.datasets.table import LABEL_NO_PAIN, LABEL_PAIN, ScanResult, empty_table, make_table
 from engine.errors import NotADatasetError
 
@@ -125,7 +125,7 @@ def _candidate(record: dict, where: str, root: Path, result: ScanResult) -> tupl
         "label": LABELS[label],
         "intensity": float(LABELS[label]),
     }
-    return row, path, _rel(path, root)
+    return row, path, relative_example(path, root)
 
 
 def _note_videos(rows: list[dict], result: ScanResult) -> None:
@@ -149,7 +149,7 @@ def _check_unlisted(root: Path, candidates: list[tuple[dict, Path, str]], result
     listed = {path.resolve() for _, path, _ in candidates}
     for path in sorted(images.rglob("*")):
         if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and path.resolve() not in listed:
-            add_problem(result, "unlisted_image", _rel(path, root), MESSAGES)
+            add_problem(result, "unlisted_image", relative_example(path, root), MESSAGES)
 
 
 def _note_ratings(root: Path, result: ScanResult) -> None:
@@ -164,10 +164,3 @@ def _note_ratings(root: Path, result: ScanResult) -> None:
         result.notes.append("ratings.csv is there but cannot be read as CSV.")
         return
     result.notes.append(f"ratings.csv holds {count} rating rows (checked by `painlens ratings`).")
-
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.name

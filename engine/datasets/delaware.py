@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.datasets.scan import IMAGE_SUFFIXES, add_problem, check_in_chunks, find_child, merge_units, subdirs
+from engine.datasets.scan import IMAGE_SUFFIXES, add_problem, relative_example, check_in_chunks, find_child, merge_units, subdirs
 from engine.datasets.table import AU_COLUMNS, LABEL_NO_PAIN, LABEL_PAIN, ScanResult, empty_table, make_table
 from engine.errors import NotADatasetError
 
@@ -145,7 +145,7 @@ def _read_manifest(manifest: Path, root: Path, result: ScanResult, candidates: l
             if not path.is_file():
                 add_problem(result, "missing_image", f"{where}: {image}", MESSAGES)
                 continue
-            candidates.append((_row(subject, path, LABELS[label.lower()]), path, _rel(path, root)))
+            candidates.append((_row(subject, path, LABELS[label.lower()]), path, relative_example(path, root)))
 
 
 def _from_folders(base: Path, root: Path, chars: dict[str, dict], result: ScanResult) -> list[tuple[dict, Path, str]]:
@@ -154,14 +154,14 @@ def _from_folders(base: Path, root: Path, chars: dict[str, dict], result: ScanRe
         folder = find_child(base, name)
         files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
         if not files:
-            add_problem(result, "empty_folder", _rel(folder, root), MESSAGES)
+            add_problem(result, "empty_folder", relative_example(folder, root), MESSAGES)
         for path in files:
             if path.suffix.lower() not in IMAGE_SUFFIXES or len(path.relative_to(folder).parts) > 2:
-                add_problem(result, "unknown_layout", _rel(path, root), MESSAGES)
+                add_problem(result, "unknown_layout", relative_example(path, root), MESSAGES)
                 continue
             subject, rule = _folder_subject(path, folder, chars)
             rules.add(rule)
-            candidates.append((_row(subject, path, label), path, _rel(path, root)))
+            candidates.append((_row(subject, path, label), path, relative_example(path, root)))
     if rules:
         result.notes.append("Subject taken from " + " and ".join(sorted(rules)) + ".")
     return candidates
@@ -248,15 +248,8 @@ def _join_characterization(rows: list[dict], chars: dict[str, dict], root: Path,
         stem = Path(row["path"]).stem
         values = chars.get(stem)
         if values is None:
-            add_problem(result, "not_in_characterization", _rel(Path(row["path"]), root), MESSAGES)
+            add_problem(result, "not_in_characterization", relative_example(Path(row["path"]), root), MESSAGES)
             continue
         matched += 1
         row.update({k: v for k, v in values.items() if not k.startswith("_")})
     result.notes.append(f"Characterization CSV joined on Target = file stem: {matched} of {len(rows)} images matched.")
-
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.name

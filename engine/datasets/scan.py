@@ -164,6 +164,14 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T], workers: int | None =
         return list(pool.map(fn, items))
 
 
+def relative_example(path: Path, root: Path) -> str:
+    """``path`` relative to the dataset root, for problem examples (just the file name if outside it)."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.name
+
+
 def add_problem(result: ScanResult, kind: str, example: str, messages: dict[str, str] | None = None) -> None:
     """Count one problem of ``kind`` (sentence from ``messages`` or the shared ones) with its example."""
     messages = {**PROBLEM_MESSAGES, **(messages or {})}

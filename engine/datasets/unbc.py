@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.datasets.scan import (
+    relative_example,
     UnitResult,
     add_problem,
     find_child,
@@ -74,7 +75,7 @@ def scan(root: Path, check_images: bool = True, pspi_threshold: float = 0.0, wor
     for subject, folder in subjects:
         sequences = subdirs(folder)
         if not sequences:
-            add_problem(result, "empty_folder", _rel(folder, base), MESSAGES)
+            add_problem(result, "empty_folder", relative_example(folder, base), MESSAGES)
         units.extend((subject, seq, base, trees, check_images, pspi_threshold) for seq in sequences)
     rows = merge_units(result, parallel_map(_scan_sequence, units, workers), MESSAGES)
     _orient_landmarks(rows, result, check_images)
@@ -106,16 +107,16 @@ def _subject_folders(images_dir: Path, result: ScanResult, base: Path) -> tuple[
     styles: set[str] = set()
     folders = subdirs(images_dir)
     if not folders:
-        add_problem(result, "empty_folder", _rel(images_dir, base), MESSAGES)
+        add_problem(result, "empty_folder", relative_example(images_dir, base), MESSAGES)
     for folder in folders:
         match = SUBJECT_RE.match(folder.name)
         if not match:
-            add_problem(result, "unknown_layout", _rel(folder, base), MESSAGES)
+            add_problem(result, "unknown_layout", relative_example(folder, base), MESSAGES)
             continue
         styles.add("NNN-xxNNN" if match.group(1) else "xxNNN")
         subject = match.group(2).lower()
         if subject in found:
-            add_problem(result, "duplicate_id", _rel(folder, base), MESSAGES)
+            add_problem(result, "duplicate_id", relative_example(folder, base), MESSAGES)
             continue
         found[subject] = folder
     return list(found.items()), styles
@@ -156,9 +157,9 @@ def _scan_sequence(unit: tuple) -> UnitResult:
     sequence = folder.name
     images, others = image_files(folder)
     for other in others + subdirs(folder):
-        out.report("unknown_layout", _rel(other, base))
+        out.report("unknown_layout", relative_example(other, base))
     if not images:
-        out.report("empty_folder", _rel(folder, base))
+        out.report("empty_folder", relative_example(folder, base))
         return out
     label_dirs = {
         kind: (tree[subject] / sequence) if subject in tree else None
@@ -169,7 +170,7 @@ def _scan_sequence(unit: tuple) -> UnitResult:
     seen: set[int] = set()
     candidates = []
     for path in images:
-        example = _rel(path, base)
+        example = relative_example(path, base)
         match = frame_re.match(path.stem)
         if not match:
             out.report("unknown_layout", example)
@@ -191,20 +192,20 @@ def _scan_sequence(unit: tuple) -> UnitResult:
 
 
 def _frame_row(subject, sequence, frame, path, label_dirs, listings, threshold, out, base) -> dict | None:
-    stem, example = path.stem, _rel(path, base)
+    stem, example = path.stem, relative_example(path, base)
     label_name, aam_name = f"{stem}_facs.txt", f"{stem}_aam.txt"
     aus = None
     if label_name in listings["facs"]:
         aus = _read_facs(label_dirs["facs"] / label_name)
         if aus is None:
-            out.report("bad_label_file", _rel(label_dirs["facs"] / label_name, base))
+            out.report("bad_label_file", relative_example(label_dirs["facs"] / label_name, base))
     else:
         out.report("missing_facs", example)
     pspi = None
     if label_name in listings["pspi"]:
         pspi = _read_pspi(label_dirs["pspi"] / label_name)
         if pspi is None:
-            out.report("bad_label_file", _rel(label_dirs["pspi"] / label_name, base))
+            out.report("bad_label_file", relative_example(label_dirs["pspi"] / label_name, base))
     if pspi is None and aus is not None:
         pspi = _pspi_from_aus(aus)
         out.report("pspi_from_facs", example)
@@ -217,7 +218,7 @@ def _frame_row(subject, sequence, frame, path, label_dirs, listings, threshold, 
     if aam_name in listings["aam"]:
         landmarks = _read_aam(label_dirs["aam"] / aam_name)
         if landmarks is None:
-            out.report("bad_landmark_file", _rel(label_dirs["aam"] / aam_name, base))
+            out.report("bad_landmark_file", relative_example(label_dirs["aam"] / aam_name, base))
     else:
         out.report("missing_landmarks", example)
     row = {
@@ -319,11 +320,4 @@ def _orientation_vote(points: np.ndarray, size: tuple[int, int] | None) -> str:
     if abs(xy_gap - yx_gap) < 0.05:
         return "unclear"
     return "xy" if xy_gap > yx_gap else "yx"
-
-
-def _rel(path: Path, base: Path) -> str:
-    try:
-        return path.relative_to(base).as_posix()
-    except ValueError:
-        return path.name
 
