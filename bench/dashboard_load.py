@@ -1,6 +1,6 @@
 """Seconds until each dashboard page's main content is visible in headless Chromium, and upload latency.
 
-    .venv/bin/python bench/dashboard_load.py [--artifacts artifacts/demo] [--repeats 3]
+    .venv/bin/python bench/dashboard_load.py [--artifacts artifacts/demo] [--repeats 3] [--screenshots DIR]
 
 Starts ``painlens dashboard``'s server (dashboard.serve) on a free port, drives Debian's Chromium with
 Selenium, and for every page measures from navigation to "title shown, script finished, no skeleton,
@@ -8,6 +8,7 @@ charts drawn" (tests/dashboard_browser.py). First visit: a fresh browser session
 caches of the server are warm only from earlier pages; then the median of ``--repeats`` revisits.
 Last, the time from choosing a photo in the upload page to the probabilities being shown (after the
 networks finished loading). Goal: every page under 3 s, the upload's probabilities under 2 s.
+``--screenshots DIR`` saves every page, and the upload result, as PNG files there (to look at).
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from dashboard import serve  # noqa: E402
-from dashboard_browser import PAGES, chrome, main_text, open_page, page_ready, wait  # noqa: E402
+from dashboard_browser import PAGES, chrome, main_text, open_page, page_ready, screenshot, wait  # noqa: E402
 
 
-def upload_seconds(driver, url: str, folder: Path) -> list[float]:
+def upload_seconds(driver, url: str, folder: Path, shots: Path | None = None) -> list[float]:
     from selenium.webdriver.common.by import By
 
     from dashboard_fixtures import encode, face_image
@@ -42,6 +43,8 @@ def upload_seconds(driver, url: str, folder: Path) -> list[float]:
         driver.find_element(By.CSS_SELECTOR, "input[type='file']").send_keys(str(path))
         wait(driver, lambda d: "Mean p(pain) over networks" in main_text(d) and page_ready("Upload", True)(d), 300)
         out.append(time.perf_counter() - clock)
+        if shots and i == 0:
+            screenshot(driver, shots / "upload-result.png")
         driver.find_element(By.CSS_SELECTOR, "[data-testid='stFileUploader'] button[aria-label^='Remove']").click()
         wait(driver, lambda d: "Mean p(pain) over networks" not in main_text(d), 60)
     return out[1:]  # the first may wait for the networks to load
@@ -51,6 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--artifacts", default=str(ROOT / "artifacts" / "demo"))
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--screenshots", type=Path, default=None, help="save a PNG of every page here")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="painlens-bench-"))
     clock = time.perf_counter()
@@ -65,7 +69,9 @@ def main() -> None:
             first = open_page(driver, url, path, title, False, timeout=300)
             again = [open_page(driver, url, path, title, False, timeout=300) for _ in range(args.repeats)]
             print(f"{path or 'overview':<12}{first:>12.2f}{statistics.median(again):>18.2f}")
-        seconds = upload_seconds(driver, url, folder)
+            if args.screenshots:
+                screenshot(driver, args.screenshots / f"{path or 'overview'}.png")
+        seconds = upload_seconds(driver, url, folder, args.screenshots)
         print(f"upload -> probabilities shown: median {statistics.median(seconds):.2f} s "
               f"({', '.join(f'{s:.2f}' for s in seconds)})")
     finally:

@@ -66,10 +66,14 @@ class TrainingSection:
     epochs_per_model: dict[str, int] = field(default_factory=dict)  # per-model override, e.g. {WeiNet = 20}
     batch_size: int = 128
     learning_rate: float = 1e-3
+    # "constant" (paper) or "warmup_cosine": linear warm-up from 1 % of learning_rate over the first
+    # warmup_fraction of the steps, then cosine decay to zero (set per batch: no retracing).
+    lr_schedule: str = "constant"
+    warmup_fraction: float = 0.2
     optimizer: str = ""  # empty: each model's default (Adam, RMSprop for AlexNet/SongNet/WeiNet)
     weights: str = "imagenet"  # "imagenet" or "none" for the pretrained bases
     input_size: dict[str, int] = field(default_factory=dict)  # per-model override, e.g. {VGG16 = 64}
-    input_scaling: str = "rescale"  # "rescale" to [0, 1] or "preprocess_input" of the base
+    input_scaling: str = "rescale"  # "rescale" to [0, 1] (paper), "centered" to [-1, 1], or "preprocess_input" of the base
     mixed_precision: str = "auto"  # "auto" (on with a GPU), "on", "off"
     # Folder holding the ImageNet *_notop.h5 files; empty: Keras's cache ($KERAS_HOME/models or ~/.keras/models).
     weights_dir: str = ""
@@ -84,7 +88,10 @@ class ScenariosSection:
     names: tuple[str, ...] = SCENARIO_NAMES
     folds: int = 5  # image-wise and subject-wise cross-validation folds
     seeds: int = 5  # external scenario: trainings with different seeds
-    keep_models: bool = True  # keep one trained model per network (external scenario) for uploads
+    keep_models: bool = True  # keep trained models (external scenario) for uploads
+    # How many external seeds keep their model.keras: 1 is enough to predict; 2 or more give the
+    # upload page an uncertainty band per network (at the cost of disk and upload latency).
+    kept_seeds: int = 1
 
 
 @dataclass(frozen=True)
@@ -206,6 +213,8 @@ def _validate(config: ExperimentConfig, source: str) -> None:
         raise ConfigError(f"{source}: background must be auto, u2net, fallback or none.")
     if config.training.weights not in ("imagenet", "none"):
         raise ConfigError(f"{source}: weights must be \"imagenet\" or \"none\".")
+    if config.scenarios.kept_seeds < 1:
+        raise ConfigError(f"{source}: scenarios.kept_seeds must be at least 1 (keep_models = false keeps none).")
     if config.scenarios.folds < 2:
         raise ConfigError(f"{source}: folds must be at least 2 for cross-validation.")
     from engine.ratings.forms import resolve_icc_form  # here, so that importing config stays light

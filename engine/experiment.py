@@ -35,19 +35,22 @@ class PreparedData:
 
 
 def ensure_synthetic_data(config: ExperimentConfig, progress: bool = True) -> None:
-    """Write the synthetic datasets of the configured size, unless the same ones are already there."""
+    """Write the synthetic datasets of the configured size, unless the same ones are already there
+    (same seed, size and generator version; data of an older generator is rewritten)."""
     size = config.data.synthetic_size
     if not size:
         return
-    from engine.datasets.synth import generate
+    from engine.datasets.synth import GENERATOR_VERSION, generate
 
     root = config.base_dir / config.data.root
     marker = root / "SYNTHETIC.json"
     if marker.exists():
         try:
             written = read_json(marker)
-            if written.get("seed") == config.data.synthetic_seed and written.get("size") == size:
-                return
+            if (written.get("seed"), written.get("size"), written.get("version")) == (
+                    config.data.synthetic_seed, size, GENERATOR_VERSION):
+                return  # same seed, size and generator: the same files
+
         except (ValueError, OSError):
             pass  # a half-written marker: regenerate
     generate(root, seed=config.data.synthetic_seed, size=size, progress=progress)

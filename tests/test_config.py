@@ -23,6 +23,21 @@ def test_paper_profile_is_the_full_protocol():
     assert config.data.frames_per_class == 20
 
 
+def test_paper_profile_keeps_the_papers_scaling_and_rate_and_the_demo_documents_its_changes():
+    paper = load_config(ROOT / "experiments" / "paper.toml").training
+    assert (paper.input_scaling, paper.lr_schedule, paper.learning_rate) == ("rescale", "constant", 0.001)
+    demo = load_config(ROOT / "experiments" / "demo.toml")
+    assert (demo.training.input_scaling, demo.training.lr_schedule) == ("centered", "warmup_cosine")
+    assert demo.scenarios.kept_seeds == demo.scenarios.seeds == 2
+
+
+def test_kept_seeds_below_one_is_refused(tmp_path):
+    path = tmp_path / "x.toml"
+    path.write_text("[scenarios]\nkept_seeds = 0\n")
+    with pytest.raises(ConfigError, match="kept_seeds must be at least 1"):
+        load_config(path)
+
+
 def test_unknown_setting_is_refused_with_its_name(tmp_path):
     path = tmp_path / "x.toml"
     path.write_text("[training]\nepochz = 3\n")

@@ -128,6 +128,17 @@ def test_augmentation_is_identity_at_inference():
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(augment(images, training=False)), images)
 
 
+def test_centered_scaling_maps_0_to_minus_1_and_255_to_1_for_scratch_and_pretrained_networks():
+    for name in ("WeiNet", "ResNet50"):
+        model = build_model(name, input_size=32, weights="none", augment=False, input_scaling="centered")
+        out = keras.ops.convert_to_numpy(model.get_layer("rescale")(np.array([[[[0.0, 127.5, 255.0]]]], np.float32)))
+        np.testing.assert_allclose(out.ravel(), [-1.0, 0.0, 1.0], atol=1e-6)
+    with pytest.raises(ConfigError, match="lr_schedule"):
+        check_training(TrainingSection(lr_schedule="cyclic"))
+    with pytest.raises(ConfigError, match="warmup_fraction"):
+        check_training(TrainingSection(warmup_fraction=1.0))
+
+
 def test_preprocess_input_scaling_uses_the_bases_own_function():
     model = build_model("VGG16", input_size=32, weights="none", augment=False, input_scaling="preprocess_input")
     images = np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3)).astype(np.float32)

@@ -21,7 +21,7 @@ PAINLENS = [sys.executable, "-m", "engine.cli"]
 
 
 def tiny_config(folder: Path, models: list[str], scenarios: list[str], folds: int = 2, seeds: int = 2,
-                epochs: int = 1, explain: bool = False) -> Path:
+                epochs: int = 1, explain: bool = False, kept_seeds: int = 1) -> Path:
     sizes = {"AlexNet": 64, "SongNet": 32, "WeiNet": 32, "SilNet": 32, "VGG16": 32, "VGG19": 32, "ResNet50": 32,
              "ResNet101V2": 32, "InceptionV3": 75, "Xception": 71}
     input_size = ", ".join(f"{m} = {sizes[m]}" for m in models)
@@ -48,6 +48,7 @@ input_size = {{ {input_size} }}
 names = {scenarios!r}
 folds = {folds}
 seeds = {seeds}
+kept_seeds = {kept_seeds}
 [explain]
 enabled = {str(explain).lower()}
 images_per_class = 2
@@ -71,7 +72,7 @@ def test_whole_grid_on_tiny_data_writes_every_artifact(workspace):
     # Two scratch networks and one pretrained-family base keep this under a few minutes on 2 cores;
     # test_models builds all ten, and the demo profile trains all ten through this same path.
     models = ["SongNet", "WeiNet", "ResNet50"]
-    config = tiny_config(workspace, models, ["image", "subject", "external"], explain=True)
+    config = tiny_config(workspace, models, ["image", "subject", "external"], explain=True, kept_seeds=2)
     started = time.perf_counter()
     result = painlens("run", str(config), "--out", str(workspace / "grid"), "--no-progress")
     seconds = time.perf_counter() - started
@@ -87,8 +88,10 @@ def test_whole_grid_on_tiny_data_writes_every_artifact(workspace):
     assert set(metrics["model"]) == set(models)
     # Metrics are a pure function of the stored predictions.
     pd.testing.assert_frame_equal(metrics, collect_metrics(store))
-    # One trained model per network is kept for uploads.
-    assert len(list(store.root.glob("runs/*/external/0/model.keras"))) == len(models)
+    # Both external seeds' models are kept for uploads (kept_seeds = 2), and nothing else.
+    kept = sorted(store.root.glob("runs/*/*/*/model.keras"))
+    assert sorted(str(p.relative_to(store.root / "runs").parent) for p in kept) == sorted(
+        f"{m}/external/{seed}" for m in models for seed in (0, 1))
     assert (store.ratings_dir / "summary.json").exists()
     assert len(list(store.root.glob("explanations/*/*/*/done.json"))) == len(models) * 3 * 2
     assert (store.root / "heatmaps.npz").exists() and (store.root / "region_scores.parquet").exists()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from engine.config import TrainingSection
-from engine.training.train import micro_batching, predict_proba, train_run
+from engine.training.train import micro_batching, predict_proba, train_run, warmup_cosine
 
 SIZE = 32
 
@@ -71,6 +71,26 @@ def test_history_has_one_record_per_epoch_and_is_streamed_to_on_epoch(tiny_runs)
     assert run.info["mixed_precision"] is False and run.weights_used == "none"
 
 
+def test_a_model_kept_for_uploads_has_no_optimizer_and_predicts_the_same(tiny_runs, tmp_path):
+    import io
+    import zipfile
+
+    import h5py
+
+    from engine.models.registry import load_model
+    from engine.training.runner import save_for_inference
+
+    model = tiny_runs["first"].model
+    save_for_inference(model, tmp_path / "model.keras")
+    with zipfile.ZipFile(tmp_path / "model.keras") as archive:
+        weights = h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
+        assert "optimizer" not in weights and "layers" in weights
+    kept = load_model(tmp_path / "model.keras")
+    assert not kept.compiled
+    np.testing.assert_array_equal(predict_proba(kept, tiny_runs["x_test"]), predict_proba(model, tiny_runs["x_test"]))
+    assert not list(tmp_path.glob(".*.tmp"))  # written atomically, nothing left behind
+
+
 def test_predict_proba_gives_the_same_answer_for_any_batch_size(tiny_runs):
     model, x_test = tiny_runs["first"].model, tiny_runs["x_test"]
     p_pain = predict_proba(model, x_test, batch_size=16)
@@ -78,6 +98,33 @@ def test_predict_proba_gives_the_same_answer_for_any_batch_size(tiny_runs):
     np.testing.assert_allclose(predict_proba(model, x_test, batch_size=5), p_pain, atol=1e-6)
     with pytest.raises(ValueError, match="expects images"):
         predict_proba(model, np.zeros((2, 40, 40, 3), np.uint8))
+
+
+def test_warmup_cosine_rises_linearly_then_decays_to_zero():
+    rates = [warmup_cosine(step, 100, 1e-3, 0.2) for step in range(101)]
+    assert rates[0] == pytest.approx(1e-5)
+    assert rates[10] == pytest.approx(1e-5 + 0.99e-3 * 0.5)
+    assert max(rates) == pytest.approx(1e-3) and rates.index(max(rates)) == 20
+    assert all(a >= b for a, b in zip(rates[20:], rates[21:]))  # never rises after the warm-up
+    assert rates[60] == pytest.approx(0.5e-3) and rates[100] == pytest.approx(0.0, abs=1e-12)
+    assert warmup_cosine(0, 10, 1e-3, 0.0) == pytest.approx(1e-3)  # no warm-up: starts at the peak
+
+
+def test_scheduled_centred_training_learns_repeats_and_survives_compiled_model_reuse():
+    x, y = pattern_images(48, seed=0)
+    x_test, y_test = pattern_images(16, seed=1)
+    config = TrainingSection(epochs=5, batch_size=16, learning_rate=1e-3, optimizer="adam", lr_schedule="warmup_cosine",
+                             input_scaling="centered", input_size={"WeiNet": SIZE})
+    fresh = train_run("WeiNet", x, y, config=config, seed=3)
+    p_fresh = predict_proba(fresh.model, x_test)
+    assert ((p_fresh >= 0.5) == y_test).mean() >= 0.75
+    assert float(fresh.model.optimizer.learning_rate) == pytest.approx(1e-3)  # the configured rate is restored
+    constant = train_run("WeiNet", x, y, config=TrainingSection(**{**config.__dict__, "lr_schedule": "constant"}), seed=3)
+    assert [r["loss"] for r in constant.history] != [r["loss"] for r in fresh.history]  # the schedule acted
+    train_run("WeiNet", x, y, config=config, seed=4, reuse_compiled=True)
+    reused = train_run("WeiNet", x, y, config=config, seed=3, reuse_compiled=True)
+    assert reused.info["reused"] and reused.info["lr_schedule"] == "warmup_cosine"
+    np.testing.assert_array_equal(predict_proba(reused.model, x_test), p_fresh)
 
 
 def test_micro_batches_split_big_batches_on_a_cpu_only():

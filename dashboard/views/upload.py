@@ -28,7 +28,7 @@ def get_predictor(experiment: loaders.Experiment):
 
     if loaders.kept_models(experiment.root).empty:
         widgets.missing("No trained network is kept in this experiment yet: `painlens run CONFIG` keeps one per network "
-                        "(external scenario, first seed) once its runs finish; uploads are analysed with those.")
+                        "(external scenario, the kept seeds) once its runs finish; uploads are analysed with those.")
         st.stop()
     with st.spinner("Loading the networks and the face detector (once per server)…"):
         try:
@@ -87,7 +87,7 @@ def show_probabilities(prediction, experiment, seconds: float) -> None:
     left, right = st.columns([1, 3])
     left.metric("Mean p(pain) over networks", f"{prediction.mean:.2f}")
     left.caption(f"{len(probs)} networks · answered in {seconds:.2f} s")
-    band = "band: lowest to highest over seeds" if several else "one seed kept per network, so no uncertainty band"
+    band = "band: lowest to highest over seeds" if several else "one seed kept per network, so no uncertainty band ([scenarios] kept_seeds = 2 or more keeps several)"
     figure = charts.probabilities(probs, "p(pain) for this photo", widgets.provenance(experiment, band))
     with right:
         widgets.chart(figure, "upload-probabilities", "upload-probs")

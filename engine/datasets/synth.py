@@ -31,7 +31,7 @@ from engine.datasets.synth_faces import Occluder, Pose, random_identity, render_
 from engine.errors import PainLensError
 from engine.scales import FACS_ITEMS, NCAPC_COMPONENTS, PAIN_SOURCES, SCALES, facs_pain_score, pspi
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: pain AUs drawn twice as strongly (synth_faces.PAIN_VISUAL_GAIN)
 DATASETS = ("unbc", "mintpain", "delaware", "cppain")
 RECORD_NAME = "SYNTHETIC.json"
 JPEG_QUALITY = 90

@@ -25,6 +25,11 @@ from PIL import Image, ImageDraw, ImageFilter
 PAIN_AUS = ("AU4", "AU6", "AU7", "AU9", "AU10", "AU43")
 OTHER_AUS = ("AU12", "AU20", "AU25", "AU26")
 ALL_AUS = PAIN_AUS + OTHER_AUS
+# How strongly one intensity unit of a pain AU shows (geometry and wrinkles), capped at the look of
+# intensity 5. At 1 a PSPI-1 frame at 32-48 px is nearly indistinguishable from a neutral one, and
+# scratch networks trained for a few epochs on the demo's few hundred faces stay at chance level.
+# The labels (from the coded intensities) are unchanged by it.
+PAIN_VISUAL_GAIN = 2.0
 
 # Anchor colours (RGB) that skin tones are interpolated between, light to dark.
 _SKIN_RAMP = np.array(
@@ -159,6 +164,8 @@ def random_identity(rng: np.random.Generator, cp_like: bool = False) -> Identity
 def _side_aus(aus: dict[str, float], identity: Identity) -> tuple[dict[str, float], dict[str, float]]:
     """AU intensities for the image-left and image-right half of the face (asymmetry weakens the right)."""
     full = {name: float(aus.get(name, 0.0)) for name in ALL_AUS}
+    for name in PAIN_AUS[:-1]:  # not AU43 (eyes closed or not)
+        full[name] = min(5.0, PAIN_VISUAL_GAIN * full[name])  # the strongest look stays the scale's 5
     full["AU26"] = max(full["AU26"], identity.rest_mouth_open)
     weak = {k: (v * (1 - identity.asymmetry) if k != "AU43" else v) for k, v in full.items()}
     return full, weak

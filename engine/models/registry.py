@@ -4,7 +4,8 @@ In the style of timm: adding an eleventh network is one ``ModelSpec`` entry. ``b
 any builder the same way::
 
     uint8 image (N, S, S, 3) → [augmentation, train only, in 0..255 with white fill]
-                             → scaling (Rescaling 1/255, or the base's preprocess_input)
+                             → scaling (Rescaling to [0, 1]; or "centered" to [-1, 1]; or the base's
+                               preprocess_input)
                              → network → softmax (N, num_classes), index 1 = pain
 
 Minimum input sizes: ``keras.applications`` refuses InceptionV3 below 75 px and Xception below 71 px
@@ -25,9 +26,10 @@ from engine.models import pretrained, scratch
 from engine.models.weights import WeightsFile, resolve_weights
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
-INPUT_SCALINGS = ("rescale", "preprocess_input")
+INPUT_SCALINGS = ("rescale", "centered", "preprocess_input")
 MIXED_PRECISION_MODES = ("auto", "on", "off")
 CLASS_WEIGHTS = ("none", "balanced")
+LR_SCHEDULES = ("constant", "warmup_cosine")
 
 
 @dataclass(frozen=True)
@@ -102,12 +104,15 @@ def check_training(training: TrainingSection) -> None:
                           f"(or empty for each network's default).")
     for key, value, allowed in (("input_scaling", training.input_scaling, INPUT_SCALINGS),
                                 ("mixed_precision", training.mixed_precision, MIXED_PRECISION_MODES),
-                                ("class_weight", training.class_weight, CLASS_WEIGHTS)):
+                                ("class_weight", training.class_weight, CLASS_WEIGHTS),
+                                ("lr_schedule", training.lr_schedule, LR_SCHEDULES)):
         if value not in allowed:
             raise ConfigError(f"training.{key} must be one of {', '.join(allowed)}, not '{value}'.")
     for key in ("epochs", "batch_size"):
         if getattr(training, key) < 1:
             raise ConfigError(f"training.{key} must be at least 1.")
+    if not 0 <= training.warmup_fraction < 1:
+        raise ConfigError(f"training.warmup_fraction must be in [0, 1), not {training.warmup_fraction}.")
     if training.micro_batch_size < 0 or training.learning_rate <= 0:
         raise ConfigError("training.micro_batch_size must be 0 (auto) or more, and learning_rate positive.")
 
@@ -120,7 +125,8 @@ def build_model(name: str, input_size: int | None = None, num_classes: int = 2, 
     ``weights`` ("imagenet" or "none") matters for pretrained bases only; ImageNet files are looked
     up in ``weights_dir`` (default: Keras's cache) before anything is built, so a missing file fails
     at once with MissingWeightsError. ``input_scaling="preprocess_input"`` uses the base's own
-    preprocessing; scratch networks always rescale to [0, 1]. With ``mixed_precision`` the layers
+    preprocessing (scratch networks then rescale to [0, 1]); ``"centered"`` maps every network's input
+    to [-1, 1]. With ``mixed_precision`` the layers
     compute in float16 and the softmax stays float32. Call ``keras.utils.set_random_seed`` first
     for repeatable initial weights; ``seed`` seeds the augmentation and dropout layers.
     """
@@ -149,6 +155,11 @@ def build_model(name: str, input_size: int | None = None, num_classes: int = 2, 
             x = augmentation(seed)(x)
         if input_scaling == "preprocess_input" and spec.preprocess_module:
             x = pretrained.ImageNetPreprocess(spec.preprocess_module, name="preprocess")(x)
+        elif input_scaling == "centered":
+            # Zero-centred inputs: with [0, 1] inputs and a white background every ReLU starts on a
+            # large positive offset, and a scratch network trained for a few epochs on a few hundred
+            # images stays on its constant-output plateau (the demo profile's problem, see README).
+            x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(x)
         else:
             x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(x)
         outputs = spec.builder(x, num_classes, seed, **extra)

@@ -99,9 +99,12 @@ def train_run(model_name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: 
 
     history: list[dict[str, float]] = []
     batches = TrainBatches(x_train, y_train, info["micro_batch_size"], seed)
-    model.fit(batches, epochs=config.epochs_per_model.get(model_name, config.epochs), validation_data=validation, shuffle=False,
-              class_weight=_class_weight(y_train, config.class_weight), verbose=0,
-              callbacks=[_EpochRecorder(history, on_epoch)])
+    epochs = config.epochs_per_model.get(model_name, config.epochs)
+    callbacks = [_EpochRecorder(history, on_epoch)]
+    if config.lr_schedule == "warmup_cosine":
+        callbacks.append(WarmupCosine(config.learning_rate, epochs * len(batches), config.warmup_fraction))
+    model.fit(batches, epochs=epochs, validation_data=validation, shuffle=False,
+              class_weight=_class_weight(y_train, config.class_weight), verbose=0, callbacks=callbacks)
     return TrainResult(model, history, info)
 
 
@@ -191,7 +194,7 @@ def compiled_model(model_name: str, config: TrainingSection, seed: int, weights_
             model.optimizer.build(model.trainable_variables)
             _kept = _Compiled(key, model, [v.numpy() for v in model.optimizer.variables])
     info = {"model": model_name, "input_size": size, "optimizer": optimizer_name,
-            "learning_rate": config.learning_rate, "batch_size": micro * steps, "micro_batch_size": micro,
+            "learning_rate": config.learning_rate, "lr_schedule": config.lr_schedule, "batch_size": micro * steps, "micro_batch_size": micro,
             "accumulation_steps": steps, "epochs": config.epochs, "mixed_precision": mixed,
             "weights": config.weights if spec.pretrained else "none", "input_scaling": config.input_scaling,
             "class_weight": config.class_weight, "backend": keras.backend.backend(), "gpu": on_gpu,
@@ -220,6 +223,41 @@ def predict_proba(model: keras.Model, x: np.ndarray, batch_size: int = 64) -> np
         probs = np.asarray(model.predict_on_batch(chunk), dtype=np.float32)
         out.append(probs[:n, 1])
     return np.concatenate(out)
+
+
+def warmup_cosine(step: int, total: int, peak: float, warmup_fraction: float) -> float:
+    """Learning rate at ``step`` of ``total``: linear from 1 % of ``peak`` to ``peak`` over the
+    warm-up, then half a cosine down to zero at the last step."""
+    warmup = int(round(warmup_fraction * total))
+    if step < warmup:
+        return peak * (0.01 + 0.99 * step / warmup)
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+class WarmupCosine(keras.callbacks.Callback):
+    """Sets the optimizer's learning rate before every batch (``training.lr_schedule = "warmup_cosine"``).
+
+    Why a callback and not a keras LearningRateSchedule: a schedule's step count is baked into the
+    traced training step, and runs of different sizes could then not share one compiled model. A
+    callback only assigns a variable. Why at all: from scratch, on a few hundred images, full-size
+    Adam steps at the start push many ReLUs dead and the network stays at a constant output; the
+    warm-up avoids that and the decay settles the last epochs (measured in the demo, see README).
+    Counted in micro-batches (with gradient accumulation an update uses the rate of its last one).
+    """
+
+    def __init__(self, peak: float, total_batches: int, warmup_fraction: float):
+        super().__init__()
+        self.peak, self.total, self.warmup_fraction, self.step = peak, max(1, total_batches), warmup_fraction, 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        # On JAX, ``self.model`` writes the in-epoch training state back to the variables first, so
+        # the loop re-reads it, new rate included (test_train_jax checks every step's rate).
+        self.model.optimizer.learning_rate.assign(warmup_cosine(self.step, self.total, self.peak, self.warmup_fraction))
+        self.step += 1
+
+    def on_train_end(self, logs=None):
+        self.model.optimizer.learning_rate.assign(self.peak)  # a reused compiled model starts from the configured rate
 
 
 class _EpochRecorder(keras.callbacks.Callback):
