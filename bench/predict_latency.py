@@ -73,7 +73,7 @@ def main() -> None:
         print(row)
 
     print(f"\nLIME explanation of one upload ({args.explain_samples} samples), per network:")
-    result = predict_bytes(predictor, photo(SIZES["VGA 640x480"], seed=2))
+    result = predict_bytes(predictor, photo(SIZES["VGA 640x480"], seed=1))  # the photo timed above: a face is found
     for name in predictor.networks:
         clock = time.perf_counter()
         predictor.explain(result.face.crop, name, 1, num_samples=args.explain_samples)

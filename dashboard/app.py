@@ -20,6 +20,9 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts dashboard
 
 from dashboard import widgets  # noqa: E402
 from dashboard.loaders import find_experiments  # noqa: E402
+from dashboard.predictor import keep_keras_session  # noqa: E402
+
+keep_keras_session()  # kept networks stay compiled between reruns (see dashboard/predictor.py)
 
 PAGES = (
     ("overview.py", "Overview", ":material/dashboard:"),

@@ -9,6 +9,7 @@ Only models live here: photos never enter a cache.
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -16,7 +17,38 @@ import streamlit as st
 
 from dashboard import loaders
 
+log = logging.getLogger(__name__)
 _STARTED: set[str] = set()
+
+
+def keep_keras_session() -> bool:
+    """Stop Streamlit from calling ``keras.backend.clear_session()`` after every script run.
+
+    Streamlit does that (``script_runner._clean_problem_modules``) to free models that scripts build
+    on each run. Ours are built once per process (st.cache_resource) and must stay fast: after each
+    clear, TensorFlow re-instantiates every kept network's kernels, and an upload's answer took 3.4,
+    5.6, then 6.6 s instead of 0.5 s (20 networks, measured with py-spy and bench/dashboard_load.py).
+    Matplotlib's figures are still closed as Streamlit does. Returns False, and the dashboard stays
+    correct but slower, when a Streamlit version no longer has that private hook.
+    """
+    from streamlit.runtime.scriptrunner import script_runner
+
+    original = getattr(script_runner, "_clean_problem_modules", None)
+    if original is None:
+        log.warning("streamlit changed: cannot keep the Keras session between reruns; uploads will be slower.")
+        return False
+    if getattr(original, "keeps_keras", False):
+        return True
+
+    def clean_without_keras() -> None:
+        import sys
+
+        if "matplotlib.pyplot" in sys.modules:
+            sys.modules["matplotlib.pyplot"].close("all")
+
+    clean_without_keras.keeps_keras = True
+    script_runner._clean_problem_modules = clean_without_keras
+    return True
 
 
 def version(root: Path) -> tuple:

@@ -198,3 +198,27 @@ def test_the_server_command_keeps_the_safety_defaults(tmp_path):
     assert int(flags["--server.maxUploadSize"]) <= 25
     assert flags["--client.showErrorDetails"] == "none"  # no tracebacks in the browser
     assert argv[argv.index("--") + 1:] == ["--artifacts", str(tmp_path.resolve())]
+
+
+def test_streamlit_no_longer_clears_the_keras_session_after_a_script_run():
+    # Streamlit clears Keras after every run; the upload page's networks must stay compiled (an
+    # upload's answer grew from 0.5 s to over 6 s). clear_session resets layer-name counters,
+    # which makes the difference visible without a server.
+    import keras
+    from streamlit.runtime.scriptrunner import script_runner
+
+    from dashboard.predictor import keep_keras_session
+
+    original = script_runner._clean_problem_modules
+    try:
+        if not getattr(original, "keeps_keras", False):
+            keras.layers.Dense(1, name=None)
+            original()  # Streamlit's own: clears the session, so names start again
+            assert keras.layers.Dense(1).name == "dense"
+        assert keep_keras_session() is True
+        keras.layers.Dense(1)
+        script_runner._clean_problem_modules()
+        assert keras.layers.Dense(1).name != "dense"
+        assert keep_keras_session() is True  # idempotent
+    finally:
+        script_runner._clean_problem_modules = original
