@@ -190,3 +190,28 @@ def test_cli_refuses_a_missing_source(tmp_path):
 
     result = CliRunner().invoke(app, ["preprocess", str(tmp_path / "nothing"), "--no-progress"])
     assert isinstance(result.exception, PainLensError) and "neither a folder" in str(result.exception)
+
+
+def test_a_script_without_a_main_guard_gets_a_sentence_not_a_broken_pool(tmp_path):
+    # Spawned workers re-run an unguarded script's top level and die while starting; the caller must
+    # hear why and what to do, not see concurrent.futures' BrokenProcessPool.
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    (tmp_path / "faces").mkdir()
+    Image.new("RGB", (64, 64), (200, 180, 160)).save(tmp_path / "faces" / "one.png")
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from engine.config import PreprocessSection\n"
+        "from engine.errors import PainLensError\n"
+        "from engine.preprocess.batch import folder_table, preprocess_table\n"
+        f"table = folder_table({str(tmp_path / 'faces')!r})\n"
+        "try:\n"
+        f"    preprocess_table(table, PreprocessSection(background='none', workers=1), {str(tmp_path / 'cache')!r}, progress=False)\n"
+        "except PainLensError as exc:\n"
+        "    print('SENTENCE:', exc)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert "SENTENCE: A face-preprocessing worker process stopped abruptly" in done.stdout, done.stderr[-2000:]
+    assert 'if __name__ == "__main__":' in done.stdout

@@ -14,6 +14,7 @@ import multiprocessing
 import time
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -224,7 +225,13 @@ def _run_tasks(tasks: list[_Task], params: PreprocessParams, cache_dir: str | Pa
                 return
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                yield future.result()
+                try:
+                    yield future.result()
+                except BrokenProcessPool:
+                    raise PainLensError(
+                        "A face-preprocessing worker process stopped abruptly (killed, out of memory, or started by a "
+                        "script that calls PainLens at its top level: put that call under `if __name__ == \"__main__\":`); "
+                        "faces finished so far are cached, so running the same command again resumes.") from None
 
 
 class _progress_bar:
