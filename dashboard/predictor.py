@@ -60,8 +60,10 @@ def version(root: Path) -> tuple:
 @st.cache_resource(show_spinner=False, max_entries=2)
 def predictor(root: str, model_version: tuple):
     """The Predictor for the experiment at ``root`` (engine.predict), loaded once per process and version."""
+    from engine.native_log import import_tensorflow_quietly
     from engine.predict import Predictor
 
+    import_tensorflow_quietly()
     return Predictor(root)  # st.cache_resource locks per key: the warm-up thread and a page load it once
 
 

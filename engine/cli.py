@@ -26,6 +26,10 @@ err_console = Console(stderr=True)
 def main() -> None:
     # TensorFlow's C++ start-up chatter (CUDA probing on a CPU machine) hides our own output.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if sys.argv[1:2] in (["run"], ["explain"]) and os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+        from engine.native_log import import_tensorflow_quietly
+
+        import_tensorflow_quietly()  # Keras loads it for these anyway; other commands stay fast without it
     try:
         app()
     except PainLensError as exc:

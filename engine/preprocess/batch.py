@@ -194,6 +194,9 @@ _POOL_WORKER: _Worker | None = None
 
 def _init_pool_worker(params: PreprocessParams, cache_dir: str) -> None:
     global _POOL_WORKER
+    from engine.native_log import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # MTCNN runs on TensorFlow
     _POOL_WORKER = _Worker(params, cache_dir)
 
 

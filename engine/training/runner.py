@@ -10,6 +10,7 @@ was never interrupted.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 import signal
 import time
@@ -112,6 +113,10 @@ def _run_in_child(config: ExperimentConfig, store: ExperimentStore, group: list[
 
 def _child_main(config, store, group, paindb, cppain, messages) -> None:
     _die_with_parent()
+    if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+        from engine.native_log import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
     arrays = ArrayCache(paindb, cppain)
     try:
         for run in group:

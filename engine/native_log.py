@@ -1,0 +1,64 @@
+"""Importing TensorFlow without its C++ start-up chatter on the terminal.
+
+TensorFlow 2.21 writes lines such as "oneDNN custom operations are on" and "Could not find cuda
+drivers" straight to file descriptor 2 while its libraries load, before absl logging is set up, so
+``TF_CPP_MIN_LOG_LEVEL`` (and absl's own variables) no longer reach them. Every process that imports
+it printed them (13 processes in a demo run), burying the progress bars; so did its first CUDA probe
+on a machine without a GPU ("failed call to cuInit"). ``import_tensorflow_quietly`` imports it and
+lists the devices with descriptor 2 pointed at a temporary file, then writes back every captured line
+that is not one of the known start-up notices, so real warnings and errors still show.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import tempfile
+
+# Start-up notices that say nothing about the user's work (substrings of the captured lines).
+BENIGN = (
+    "All log messages before absl::InitializeLog() is called are written to STDERR",
+    "oneDNN custom operations are on",
+    "Could not find cuda drivers",
+    "Unable to register cuDNN factory",
+    "Unable to register cuFFT factory",
+    "Unable to register cuBLAS factory",
+    "computation placer already registered",
+    "TF-TRT Warning",
+    "failed call to cuInit",  # CUDA probing on a machine without a GPU
+    "This TensorFlow binary is optimized to use available CPU instructions",
+    "rebuild TensorFlow with the appropriate compiler flags",
+)
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow once in this process, keeping all but its benign start-up lines.
+
+    Does nothing when it is already imported or not installed (the GPU machines have JAX only).
+    """
+    if "tensorflow" in sys.modules or importlib.util.find_spec("tensorflow") is None:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            import tensorflow
+
+            tensorflow.config.list_physical_devices()  # the CUDA probe, which reports its own failure here
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            kept = worth_showing(sink.read().decode(errors="replace"))
+            if kept:
+                sys.stderr.write(kept)
+                sys.stderr.flush()
+
+
+def worth_showing(captured: str) -> str:
+    """The captured text without blank lines and the known start-up notices."""
+    return "".join(line for line in captured.splitlines(keepends=True)
+                   if line.strip() and not any(notice in line for notice in BENIGN))
