@@ -241,8 +241,8 @@ class WarmupCosine(keras.callbacks.Callback):
     Why a callback and not a keras LearningRateSchedule: a schedule's step count is baked into the
     traced training step, and runs of different sizes could then not share one compiled model. A
     callback only assigns a variable. Why at all: from scratch, on a few hundred images, full-size
-    Adam steps at the start push many ReLUs dead and the network stays at a constant output; the
-    warm-up avoids that and the decay settles the last epochs (measured in the demo, see README).
+    Adam steps from the first batch often left WeiNet at a constant output (loss exactly ln 2) for
+    good; with the warm-up it learned (ablation in README "The demo profile" and the issue notes).
     Counted in micro-batches (with gradient accumulation an update uses the rate of its last one).
     """
 
