@@ -50,7 +50,6 @@ def ensure_synthetic_data(config: ExperimentConfig, progress: bool = True) -> No
             if (written.get("seed"), written.get("size"), written.get("version")) == (
                     config.data.synthetic_seed, size, GENERATOR_VERSION):
                 return  # same seed, size and generator: the same files
-
         except (ValueError, OSError):
             pass  # a half-written marker: regenerate
     generate(root, seed=config.data.synthetic_seed, size=size, progress=progress)

@@ -63,25 +63,26 @@ SCHEDULE_SCRIPT = textwrap.dedent("""
 """)
 
 
+def run_under_jax(script: str, folder: Path) -> dict:
+    """Run ``script`` in a fresh interpreter with KERAS_BACKEND=jax; return the JSON of its last line."""
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent)], env=env, cwd=folder,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.slow
 def test_the_learning_rate_schedule_reaches_every_step_under_jax(tmp_path):
     # JAX keeps the optimizer state outside the variables during an epoch: a rate assigned to the
     # variable only reaches a step if the state is synced and re-read (Keras's Callback.model does).
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run([sys.executable, "-c", SCHEDULE_SCRIPT, str(Path(__file__).parent)], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_under_jax(SCHEDULE_SCRIPT, tmp_path)
     assert result["seen"] == pytest.approx(result["expected"], rel=1e-5)
 
 
 @pytest.mark.slow
 def test_the_same_training_and_prediction_run_under_jax(tmp_path):
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run([sys.executable, "-c", JAX_SCRIPT, str(Path(__file__).parent)], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_under_jax(JAX_SCRIPT, tmp_path)
     assert result["backend"] == "jax"
     assert result["losses"][-1] < 0.5 * result["losses"][0]
     assert result["same"] and result["accuracy"] >= 0.75
