@@ -229,7 +229,7 @@ def _metrics(root: str, runs_version: tuple, metrics_version: tuple) -> pd.DataF
     predictions = _predictions(root, runs_version)
     if predictions.empty:
         return pd.DataFrame()
-    from engine.training.metrics import run_metrics
+    from engine.evaluation.metrics import run_metrics
 
     return run_metrics(predictions)
 
@@ -255,7 +255,7 @@ def _summary(root: str, runs_version: tuple, metrics_version: tuple, summary_ver
         return stored  # the engine's own summary covers every finished run
     if metrics.empty:
         return pd.DataFrame()
-    from engine.training.metrics import summarize
+    from engine.evaluation.metrics import summarize
 
     return summarize(metrics)
 

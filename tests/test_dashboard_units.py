@@ -15,7 +15,7 @@ from sklearn.metrics import roc_auc_score
 from dashboard import charts, export, images, loaders, tables
 from dashboard.report import build_report
 from engine.artifacts import ExperimentStore, write_json, write_parquet
-from engine.training.metrics import run_metrics
+from engine.evaluation.metrics import run_metrics
 
 MODELS = ["WeiNet", "SongNet", "VGG16"]
 

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score
 
-from engine.training.metrics import run_metrics, summarize
+from engine.evaluation.metrics import run_metrics, summarize
 
 
 def predictions(seed=0, n=40, folds=3):

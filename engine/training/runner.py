@@ -24,7 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from engine.artifacts import ExperimentStore, atomic_path, read_json, write_csv, write_json, write_parquet
 from engine.config import ExperimentConfig
 from engine.errors import PainLensError
-from engine.training.metrics import run_metrics, summarize
+from engine.evaluation.metrics import run_metrics, summarize
 from engine.training.scenarios import Split, make_splits
 
 

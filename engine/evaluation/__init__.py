@@ -1,0 +1,1 @@
+"""Evaluation: metrics from stored predictions, kept current in the store (see ``results``)."""
