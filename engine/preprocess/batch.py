@@ -27,6 +27,7 @@ from engine.config import PreprocessSection
 from engine.errors import BadImageError, PainLensError
 from engine.preprocess import cache
 from engine.preprocess.pipeline import STEPS, FaceResult, NoFace, PreprocessParams, decode_image, models_for, params_from_section, preprocess_image
+from engine.progress import progress_bar
 
 NEW_COLUMNS = ("cache_key", "status", "background_method", "face_confidence", "cache_dir")
 
@@ -84,7 +85,8 @@ def preprocess_table(
     keys: list[str] = []
     metas: dict[str, dict[str, Any]] = {}
     todo: dict[str, _Task] = {}
-    with _progress_bar(progress, len(table)) as advance:
+    with progress_bar(progress) as bar:
+        bar_task = bar.add_task("faces", total=len(table))
         for row in table.itertuples(index=False):
             clock = time.perf_counter()
             key, task, meta = _look_up(row, params, cache_dir)
@@ -96,7 +98,7 @@ def preprocess_table(
             if task is not None and key not in todo:
                 todo[key] = task
             elif task is None:
-                advance(1)  # from the cache, or a file that cannot be read
+                bar.advance(bar_task, 1)  # from the cache, or a file that cannot be read
         if todo:
             rows_per_key = Counter(keys)  # the same image twice is computed once
             stats.workers = max(1, min(int(section.workers), len(todo)))
@@ -106,7 +108,7 @@ def preprocess_table(
                 stats.detections += summary["detections"]
                 for step, seconds in summary["timings"].items():
                     stats.step_seconds[step] += seconds
-                advance(rows_per_key[key])
+                bar.advance(bar_task, rows_per_key[key])
     out = _with_status_columns(table, keys, metas)
     out["cache_dir"] = str(Path(cache_dir).resolve())
     _count(out, stats)
@@ -235,30 +237,6 @@ def _run_tasks(tasks: list[_Task], params: PreprocessParams, cache_dir: str | Pa
                         "A face-preprocessing worker process stopped abruptly (killed, out of memory, or started by a "
                         "script that calls PainLens at its top level: put that call under `if __name__ == \"__main__\":`); "
                         "faces finished so far are cached, so running the same command again resumes.") from None
-
-
-class _progress_bar:
-    """A Rich progress bar over the table's rows (or nothing when ``enabled`` is False); yields ``advance(n)``."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.enabled, self.total = enabled, total
-        self._progress = None
-
-    def __enter__(self):
-        if not self.enabled:
-            return lambda n: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-        self._progress = Progress(
-            TextColumn("faces"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()
-        )
-        self._progress.start()
-        bar = self._progress.add_task("faces", total=self.total)
-        return lambda n: self._progress.advance(bar, n)
-
-    def __exit__(self, *exc) -> None:
-        if self._progress is not None:
-            self._progress.stop()
 
 
 # --- reading the cache ----------------------------------------------------------------------------
