@@ -16,6 +16,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import loaders
+from engine.artifacts import stamp
 
 log = logging.getLogger(__name__)
 _STARTED: set[str] = set()
@@ -54,7 +55,7 @@ def keep_keras_session() -> bool:
 def version(root: Path) -> tuple:
     """Changes when a kept model is written or replaced."""
     kept = loaders.kept_models(root)
-    return loaders.stamp(*map(Path, kept["path"]))
+    return stamp(*map(Path, kept["path"]))
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)

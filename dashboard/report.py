@@ -80,9 +80,9 @@ def _provenance(experiment: loaders.Experiment, *parts: str) -> str:
 
 
 def _datasets(experiment: loaders.Experiment) -> str:
-    samples = loaders.load_table(experiment.root, "samples.parquet")
+    samples = loaders.load_samples(experiment.root)
     if samples is None or samples.empty:
-        return _missing("Datasets (Table 2)", "No samples.parquet yet: `painlens run CONFIG` writes it.")
+        return _missing("Datasets (Table 2)", "No sample table yet: `painlens run CONFIG` writes it.")
     return "<h2>Datasets (Table 2)</h2>" + _table(tables.table2(samples))
 
 
@@ -131,8 +131,8 @@ def _heatmaps(experiment: loaders.Experiment) -> str:
 
 
 def _raters(experiment: loaders.Experiment) -> str:
-    headline = loaders.load_table(experiment.root, "ratings/headline.parquet")
-    counts = loaders.load_table(experiment.root, "ratings/counts.parquet")
+    headline = loaders.load_ratings_table(experiment.root, "headline")
+    counts = loaders.load_ratings_table(experiment.root, "counts")
     if headline is None or counts is None:
         return _missing("Rater agreement (Table 4)", "No clinician ratings in this experiment.")
     return ("<h2>Rater agreement (Table 4)</h2><p>ICC, 95 % confidence interval and Fleiss category per scale and "

@@ -40,7 +40,7 @@ def banner(experiment: Experiment) -> None:
     if experiment.synthetic:
         st.warning(f"**{experiment.name}** — {SYNTHETIC_NOTE}", icon=":material/science:")
     elif not experiment.manifest:
-        st.warning(f"**{experiment.name}** has no manifest.json yet: `painlens run` writes it once the data is "
+        st.warning(f"**{experiment.name}** has no manifest yet: `painlens run` writes it once the data is "
                    "prepared. What is shown below is what has been written so far.")
 
 

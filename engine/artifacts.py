@@ -111,7 +111,8 @@ TABLES = {
     "heatmap_similarity": "heatmap_similarity.parquet",
     "heatmap_clusters": "heatmap_clusters.parquet",
     "explain_timings": f"{EXPLANATIONS}/runs.parquet",
-    "calibration": "calibration.parquet",
+    "calibration": "calibration.parquet",  # per network: temperature, ECE before/after (written after reliability)
+    "reliability": "reliability.parquet",  # per network, prediction set, raw/calibrated: the reliability bins
     "subjects": "subjects.parquet",
     "faithfulness": "faithfulness.parquet",
 }
@@ -140,6 +141,9 @@ class RunKey:
 
     def __str__(self) -> str:
         return f"{self.model}/{self.scenario}/{self.fold}"
+
+    def __iter__(self):  # model, scenario, fold = key
+        return iter((self.model, self.scenario, self.fold))
 
 
 def stamp(*paths: str | os.PathLike) -> tuple:

@@ -1,7 +1,14 @@
-"""``painlens run``: one experiment from config to artifacts, every step cached or resumable."""
+"""``painlens run``: one experiment from config to artifacts, every stage cached or resumable.
+
+This module composes the stages; none of them imports another: prepare data (``engine.experiment``),
+train the grid (``engine.training.runner``, which explains each run while its model is in memory
+through the ``after_run`` hook given here), explain and aggregate (``engine.explain``), evaluate
+(``engine.evaluation``) and rate (``engine.ratings``). Each stage reads and writes the store.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -64,7 +71,7 @@ def run_experiment(config_path: str | Path, models=None, scenarios=None, out=Non
 
     config = load_config(config_path)
     chosen_models, chosen_scenarios = resolve_selection(config, models, scenarios)
-    store = ExperimentStore(Path(out) if out else config.base_dir / "artifacts", config.name)
+    store = ExperimentStore.for_config(config, out)
     started, seconds = now(), {}
 
     clock = time.perf_counter()
@@ -76,7 +83,7 @@ def run_experiment(config_path: str | Path, models=None, scenarios=None, out=Non
 
     clock = time.perf_counter()
     grid = run_grid(config, store, data.paindb, data.cppain, chosen_models, chosen_scenarios,
-                    force=force, progress=progress)
+                    force=force, progress=progress, after_run=explain_hook(config, store))
     seconds["train"] = time.perf_counter() - clock
 
     notes = []
@@ -89,8 +96,18 @@ def run_experiment(config_path: str | Path, models=None, scenarios=None, out=Non
         notes.extend(explained["notes"])
     notes.extend(run_ratings_step(config, store))
     write_manifest(store, config, data, started, plan=plan, status="finished", grid=grid, seconds=seconds)
-    summary = pd.read_parquet(store.summary) if store.summary.exists() else pd.DataFrame()
-    return RunReport(config.name, store.root, grid, seconds, summary, notes)
+    summary = store.table("summary")
+    return RunReport(config.name, store.root, grid, seconds, summary if summary is not None else pd.DataFrame(), notes)
+
+
+def explain_hook(config: ExperimentConfig, store: ExperimentStore):
+    """What the training child does with each run's model before it is dropped: its LIME masks
+    (picklable: it crosses into the child process). None when explanations are off."""
+    if not config.explain.enabled:
+        return None
+    from engine.explain.explain_run import explain_run
+
+    return functools.partial(explain_run, config=config, store=store)
 
 
 def run_ratings_step(config: ExperimentConfig, store: ExperimentStore) -> list[str]:

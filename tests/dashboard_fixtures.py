@@ -86,21 +86,22 @@ def _run_engine(config_path: Path, out: Path) -> None:
 
 def half_finished(source: Path, target: Path, finished_runs: int = 3) -> Path:
     """A copy of ``source`` as it looks mid-grid: manifest status "training", only the first
-    ``finished_runs`` runs done, no metrics, ratings or explanations yet."""
-    target = Path(target)
-    target.mkdir(parents=True, exist_ok=True)
-    manifest = json.loads((source / "manifest.json").read_text(encoding="utf-8"))
+    ``finished_runs`` runs done, no metrics, ratings or explanations yet (copied through the store)."""
+    from engine.artifacts import ExperimentStore
+
+    before, after = ExperimentStore.open(source), ExperimentStore.open(target)
+    manifest = before.manifest()
     manifest["status"] = "training"
     manifest.pop("grid", None)
-    (target / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    shutil.copy2(source / "samples.parquet", target / "samples.parquet")
-    for done in sorted((source / "runs").glob("*/*/*/done.json"))[:finished_runs]:
-        run = done.parent
-        shutil.copytree(run, target / run.relative_to(source))
-    # A run in progress: predictions written, done.json not yet.
-    unfinished = sorted((source / "runs").glob("*/*/*/done.json"))[finished_runs].parent
-    (target / unfinished.relative_to(source)).mkdir(parents=True, exist_ok=True)
-    shutil.copy2(unfinished / "predictions.parquet", target / unfinished.relative_to(source) / "predictions.parquet")
+    after.write_manifest(manifest)
+    after.write_samples(before.samples())
+    runs = before.finished_runs()
+    for key in runs[:finished_runs]:
+        after.write_predictions(key, before.predictions(key))
+        after.write_split(key, before.split(key))
+        after.finish_run(key, before.run_record(key))
+    # A run in progress: predictions written, not finished yet.
+    after.write_predictions(runs[finished_runs], before.predictions(runs[finished_runs]))
     return target
 
 
@@ -108,7 +109,7 @@ def half_finished(source: Path, target: Path, finished_runs: int = 3) -> Path:
 
 def face_image(seed: int = 0, size: tuple[int, int] = (320, 320), scale: float = 0.19, pain: float = 2.0) -> np.ndarray:
     """One synthetic person on a cluttered background, (H, W, 3) uint8 RGB (the generator's renderer)."""
-    from engine.datasets.synth_faces import Pose, random_identity, render_face
+    from engine.synth import Pose, random_identity, render_face
 
     rng = np.random.default_rng(seed)
     return render_face(random_identity(rng), {"AU4": pain, "AU6": pain, "AU43": pain / 2}, Pose(scale=scale), size,

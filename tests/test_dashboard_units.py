@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score
 
 from dashboard import charts, export, images, loaders, tables
 from dashboard.report import build_report
-from engine.artifacts import ExperimentStore, write_json, write_parquet
+from engine.artifacts import ExperimentStore, RunKey
 from engine.evaluation.metrics import run_metrics
 
 MODELS = ["WeiNet", "SongNet", "VGG16"]
@@ -37,10 +37,10 @@ def write_store(root: Path, finished: int | None = None, synthetic: bool = True)
     store = ExperimentStore(root, "unit")
     runs = [(m, s, f) for m in MODELS for s in ("image", "subject", "external") for f in range(2)]
     for model, scenario, fold in runs[:finished]:
-        folder = store.run_dir(model, scenario, fold)
-        write_parquet(folder / "predictions.parquet", fake_predictions(model, scenario, fold, skill=0.1 + 0.2 * MODELS.index(model)))
-        write_json(folder / "done.json", {"seconds": 1.5})
-    write_json(store.manifest, {"experiment": "unit", "synthetic": synthetic, "status": "training",
+        key = RunKey(model, scenario, fold)
+        store.write_predictions(key, fake_predictions(model, scenario, fold, skill=0.1 + 0.2 * MODELS.index(model)))
+        store.finish_run(key, {"seconds": 1.5})
+    store.write_manifest({"experiment": "unit", "synthetic": synthetic, "status": "training",
                                 "plan": {"models": MODELS, "scenarios": ["image", "subject", "external"]},
                                 "config": {"scenarios": {"folds": 2, "seeds": 2}, "experiment": {"description": "d"}}})
     return store.root
@@ -62,17 +62,30 @@ def test_run_status_counts_finished_and_planned_runs(tmp_path):
     assert len(status) == 18 and int(status["done"].sum()) == 5
 
 
-def test_metrics_are_recomputed_from_predictions_while_metrics_parquet_is_stale(tmp_path):
+def test_metrics_are_recomputed_from_predictions_while_the_stored_metrics_are_stale(tmp_path):
+    from engine.evaluation.results import refresh_results
+
     root = write_store(tmp_path, finished=4)
+    store = ExperimentStore.open(root)
     assert loaders.load_metrics(root).groupby(["model", "scenario", "fold"]).ngroups == 4
-    stale = run_metrics(pd.concat([fake_predictions("WeiNet", "image", 0)]))
-    write_parquet(root / "metrics.parquet", stale)  # written when only one run had finished
-    assert loaders.load_metrics(root).groupby(["model", "scenario", "fold"]).ngroups == 4
+    refresh_results(store)
+    stale = store.table("metrics")
     for model, scenario, fold in [("SongNet", "image", 0)]:
-        folder = ExperimentStore(tmp_path, "unit").run_dir(model, scenario, fold)
-        write_parquet(folder / "predictions.parquet", fake_predictions(model, scenario, fold))
-        write_json(folder / "done.json", {"seconds": 1.0})
+        key = RunKey(model, scenario, fold)
+        store.write_predictions(key, fake_predictions(model, scenario, fold))
+        store.finish_run(key, {"seconds": 1.0})
     assert loaders.load_metrics(root).groupby(["model", "scenario", "fold"]).ngroups == 5  # a new run shows
+    # A run redone with other predictions while the stored table still holds its old metrics:
+    key = RunKey("WeiNet", "image", 0)
+    redone = fake_predictions("WeiNet", "image", 0, skill=0.9)
+    store.write_predictions(key, redone)
+    store.finish_run(key, {"seconds": 1.0})
+    store.write_table("metrics", stale)  # e.g. killed between the run and the refresh
+    shown = loaders.load_metrics(root)
+    row = shown[(shown["model"] == "WeiNet") & (shown["scenario"] == "image") & (shown["fold"] == 0)]
+    expected = run_metrics(redone)
+    assert row["accuracy"].iloc[0] == pytest.approx(expected["accuracy"].iloc[0])
+    assert row["accuracy"].iloc[0] != pytest.approx(stale.query("model == 'WeiNet' and scenario == 'image' and fold == 0")["accuracy"].iloc[0])
 
 
 def test_experiments_are_found_in_a_folder_of_experiments_or_given_directly(tmp_path):
@@ -84,10 +97,13 @@ def test_experiments_are_found_in_a_folder_of_experiments_or_given_directly(tmp_
 
 
 def test_a_missing_or_unreadable_file_reads_as_none(tmp_path):
-    assert loaders.load_table(tmp_path, "metrics.parquet") is None
-    (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
-    assert loaders.load_table(tmp_path, "broken.parquet") is None
-    assert loaders.load_heatmaps(tmp_path) is None
+    store = ExperimentStore(tmp_path, "unit")
+    assert loaders.load_table(store.root, "metrics") is None
+    store.write_table("subjects", pd.DataFrame({"x": [1]}))
+    path = next(store.root.rglob("*.parquet"))
+    path.write_bytes(b"PAR1 not really")
+    assert loaders.load_table(store.root, "subjects") is None
+    assert loaders.load_heatmaps(store.root) is None
 
 
 def test_figure4_highlights_exactly_one_best_network_per_scenario(tmp_path):

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.artifacts import ExperimentStore
+from engine.artifacts import ExperimentStore, RunKey
 from engine.config import config_from_dict
 from engine.explain.explain_run import explain_run
 from engine.explain.heatmaps import HeatmapAccumulator
@@ -37,7 +37,7 @@ def renders():
     """{au: (images, landmarks)} for the neutral face and each AU, identity i at index i."""
     from PIL import Image
 
-    from engine.datasets.synth_faces import Pose, random_identity, render_face
+    from engine.synth import Pose, random_identity, render_face
 
     rng = np.random.default_rng(11)
     variants = {"neutral": {}, "AU4": {"AU4": 5.0}, "AU10": {"AU10": 5.0}}
@@ -92,7 +92,7 @@ def pain_region_scores(renders, au, tmp_path):
                                "explain": {"images_per_class": 20, "num_samples": 400, "batch_size": 100}})
     store = ExperimentStore(tmp_path, "au")
     explain_run(model, x[test], predictions, config, store)
-    masks = load_run_masks(store.explanation_dir("Tiny", "subject", 0))
+    masks = load_run_masks(store, RunKey("Tiny", "subject", 0))
     warp, accumulator = TemplateWarp.build(), HeatmapAccumulator(128)
     for i in np.flatnonzero(masks.label == 1):
         index = int(str(masks.image_id[i]).split("/")[1])

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.artifacts import ExperimentStore, write_json, write_parquet
+from engine.artifacts import ExperimentStore, RunKey, atomic_path
 from engine.config import config_from_dict
-from engine.explain.explain_run import explain_experiment, explain_run, output_paths
+from engine.explain.explain_run import explain_experiment, explain_run
 from engine.explain.mask_store import load_run_masks
 
 CROP = 64
@@ -29,7 +29,7 @@ def render_faces(count, seed=0):
     """Synthetic face crops (CROP px) and their 68 landmarks in dlib order."""
     from PIL import Image
 
-    from engine.datasets.synth_faces import Pose, random_identity, render_face
+    from engine.synth import Pose, random_identity, render_face
 
     rng = np.random.default_rng(seed)
     out = []
@@ -91,7 +91,7 @@ def experiment(tmp_path_factory):
         "dataset": ["unbc"] * 8 + ["cppain"] * 6, "subject": [f"s{i:02d}" for i in range(14)],
         "label": [i % 2 for i in range(14)], "cache_key": keys, "status": "ok"})
     store = ExperimentStore(root / "artifacts", "e")
-    write_parquet(store.samples, samples)
+    store.write_samples(samples)
     plan = [("SongNet", "external", 0, "keep"), ("SongNet", "subject", 0, "explain"),
             ("VGG16", "external", 0, "explain"), ("VGG16", "subject", 0, "lose")]
     for seed, (model_name, scenario, fold, fate) in enumerate(plan):
@@ -104,14 +104,17 @@ def experiment(tmp_path_factory):
                                     "image_id": tested["image_id"].to_numpy(), "subject": tested["subject"].to_numpy(),
                                     "dataset": tested["dataset"].to_numpy(), "true_label": tested["label"].to_numpy(),
                                     "p_pain": p_pain, "predicted_label": (p_pain >= 0.5).astype(int)})
-        folder = store.run_dir(model_name, scenario, fold)
-        write_parquet(folder / "predictions.parquet", predictions)
-        write_json(folder / "split.json", {"input_size": size})
+        key = RunKey(model_name, scenario, fold)
+        store.write_predictions(key, predictions)
+        store.write_split(key, {"input_size": size})
         if fate == "keep":
-            model.save(folder / "model.keras")
+            with atomic_path(store.kept_model_path(key)) as tmp:
+                keras_tmp = tmp.with_suffix(".keras")
+                model.save(keras_tmp)
+                keras_tmp.replace(tmp)
         if fate == "explain":
             explain_run(model, images, predictions, config, store)
-        write_json(folder / "done.json", {"input_size": size, "weights": "none"})
+        store.finish_run(key, {"input_size": size, "weights": "none"})
     first = explain_experiment(config, store, progress=False)
     second = explain_experiment(config, store, progress=False)
     return config, store, first, second
@@ -119,18 +122,17 @@ def experiment(tmp_path_factory):
 
 def test_masks_are_made_from_kept_models_and_lost_runs_are_reported(experiment):
     _, store, first, _ = experiment
-    kept = load_run_masks(store.explanation_dir("SongNet", "external", 0))
+    kept = load_run_masks(store, RunKey("SongNet", "external", 0))
     assert len(kept) == 6 and set(kept.dataset) == {"cppain"}  # every CP-PAIN image
     assert first["runs"] == 4 and first["runs_without_masks"] == 1
     assert "VGG16/subject/0" in first["notes"][0] and "--force --models" in first["notes"][0]
-    assert not (store.explanation_dir("VGG16", "subject", 0) / "done.json").exists()
+    assert RunKey("VGG16", "subject", 0) not in store.explained_runs()
 
 
 def test_heatmaps_have_one_row_per_group_with_counts_and_failures(experiment):
     _, store, first, _ = experiment
-    paths = output_paths(store)
-    groups = pd.read_parquet(paths["heatmaps"])
-    arrays = np.load(paths["heatmaps_npz"])
+    groups = store.table("heatmaps")
+    arrays = store.heatmap_arrays()
     assert set(groups["model"]) == {"SongNet", "VGG16"} and set(groups["dataset"]) == {"paindb", "cppain"}
     assert arrays["heatmaps"].shape == (len(groups), 128, 128) and arrays["faces"].shape == (len(groups), 128, 128, 3)
     assert groups["n_landmark_failed"].sum() == first["landmark_failures"] == 1  # the upside-down face
@@ -146,22 +148,21 @@ def test_heatmaps_have_one_row_per_group_with_counts_and_failures(experiment):
 
 def test_differences_regions_and_clusters_are_written(experiment):
     _, store, _, _ = experiment
-    paths = output_paths(store)
-    groups = pd.read_parquet(paths["heatmaps"])
-    differences = pd.read_parquet(paths["differences"])
-    arrays = np.load(paths["heatmaps_npz"])
+    groups = store.table("heatmaps")
+    differences = store.table("heatmap_differences")
+    arrays = store.heatmap_arrays()
     assert set(differences["model"]) <= {"SongNet"} and (differences["paindb_scenario"] == "subject").all()
     assert arrays["differences"].shape[0] == len(differences) >= 1
     assert np.abs(arrays["differences"]).max() <= 1 + 1e-6
-    regions = pd.read_parquet(paths["regions"])
+    regions = store.table("region_scores")
     assert len(regions) == 7 * (groups["n_images"] > 0).sum()
     assert np.allclose(regions.groupby("index")["share"].sum(), 1.0)
-    clusters = pd.read_parquet(paths["clusters"])
-    similarity = pd.read_parquet(paths["similarity"])
+    clusters = store.table("heatmap_clusters")
+    similarity = store.table("heatmap_similarity")
     assert set(clusters["model"]) == {"SongNet", "VGG16"} and "all" in set(clusters["scope"])
     diagonal = similarity[similarity["model_a"] == similarity["model_b"]]["correlation"]
     assert np.allclose(diagonal.dropna(), 1.0)
-    runs = pd.read_parquet(paths["runs"])
+    runs = store.table("explain_timings")
     assert len(runs) == 3 and (runs["seconds_per_image"] > 0).all()
 
 
@@ -169,7 +170,7 @@ def test_a_second_call_explains_nothing_again_and_gives_the_same_heatmaps(experi
     _, store, first, second = experiment
     assert second["runs_without_masks"] == 1 and second["seconds"]["explain"] < 1.0
     assert second["heatmaps"] == first["heatmaps"] and second["landmark_failures"] == 1
-    assert len(load_run_masks(store.explanation_dir("SongNet", "external", 0))) == 6
+    assert len(load_run_masks(store, RunKey("SongNet", "external", 0))) == 6
 
 
 def test_an_experiment_without_runs_says_so(tmp_path):
@@ -204,7 +205,7 @@ def test_masks_made_with_other_lime_settings_are_redone_from_kept_models_or_repo
     copy = ExperimentStore(root / "artifacts", "e")
     result = explain_experiment(changed, copy, progress=False)
     assert result["runs_without_masks"] == 3 and result["explained_runs"] == 1  # only the kept model's run
-    redone = pd.read_parquet(output_paths(copy)["runs"]).iloc[0]
+    redone = copy.table("explain_timings").iloc[0]
     assert (redone["model"], redone["scenario"], redone["explained_now"]) == ("SongNet", "external", 6)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.artifacts import ExperimentStore
+from engine.artifacts import ExperimentStore, RunKey
 from engine.config import config_from_dict
 from engine.explain.explain_run import choose_images, explain_run
 from engine.explain.lime_masks import BatchedModel, LimeParams, explain_image, image_seed, perturb, segment
@@ -138,20 +138,19 @@ def test_explain_run_writes_resumable_masks_that_a_second_call_reuses(tmp_path):
     table = predictions_table(n=10, cppain=3)
     images = np.stack([face_like(32, seed=i) for i in range(len(table))])
     summary = explain_run(model, images, table, config, store)
-    folder = store.explanation_dir("Tiny", "external", 0)
+    key = RunKey("Tiny", "external", 0)
     assert summary["images"] == summary["explained_now"] == len(choose_images(table, 3, 4))
-    first = load_run_masks(folder)
+    first = load_run_masks(store, key)
     assert len(first) == summary["images"] and set(first.dataset) >= {"cppain"}
     assert explain_run(model, images, table, config, store)["explained_now"] == summary["explained_now"]  # from done.json
 
     # A crash after the first part: done.json missing, the part kept; resuming explains only the rest.
-    (folder / "done.json").unlink()
-    parts = sorted(folder.glob("part-*.npz"))
-    for extra in parts[1:]:
+    store.masks_done_path(key).unlink()
+    for _, extra in store.mask_parts(key)[1:]:
         extra.unlink()
     resumed = explain_run(model, images, table, config, store)
     assert resumed["resumed"] == min(16, summary["images"]) and resumed["explained_now"] == summary["images"] - resumed["resumed"]
-    again = load_run_masks(folder)
+    again = load_run_masks(store, key)
     assert list(again.image_id) == list(first.image_id)
     for i in range(len(first)):
         assert np.array_equal(again.mask(i), first.mask(i))
@@ -164,9 +163,9 @@ def test_masks_of_a_model_that_predicts_differently_are_replaced_not_mixed(tmp_p
     explain_run(tiny_model(seed=0), images, table, config, store)
     retrained = table.assign(p_pain=table["p_pain"] * 0.99)
     summary = explain_run(tiny_model(seed=1), images, retrained, config, store)
-    folder = store.explanation_dir("Tiny", "external", 0)
+    key = RunKey("Tiny", "external", 0)
     assert summary["resumed"] == 0 and summary["explained_now"] == summary["images"]
-    assert np.allclose(load_run_masks(folder).p_pain, retrained.iloc[choose_images(retrained, 3, 4)]["p_pain"])
+    assert np.allclose(load_run_masks(store, key).p_pain, retrained.iloc[choose_images(retrained, 3, 4)]["p_pain"])
 
 
 def test_explain_run_refuses_images_that_do_not_match_the_predictions(tmp_path):

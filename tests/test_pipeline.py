@@ -12,8 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from engine.artifacts import ExperimentStore, read_json
-from engine.training.runner import collect_metrics
+from engine.artifacts import ExperimentStore, RunKey
+from engine.evaluation.metrics import run_metrics
+from engine.evaluation.results import current_results
 
 pytestmark = pytest.mark.slow
 
@@ -78,23 +79,23 @@ def test_whole_grid_on_tiny_data_writes_every_artifact(workspace):
     seconds = time.perf_counter() - started
     assert result.returncode == 0, result.stderr[-3000:]
     store = ExperimentStore(workspace / "grid", "tiny")
-    runs = sorted(store.root.glob("runs/*/*/*/done.json"))
+    runs = store.finished_runs()
     assert len(runs) == len(models) * 3 * 2
-    manifest = read_json(store.manifest)
+    manifest = store.manifest()
     assert manifest["synthetic"] is True and manifest["status"] == "finished"
-    samples = pd.read_parquet(store.samples)
+    assert store.config().training.models == tuple(models)  # the typed config, rebuilt from the manifest
+    samples = store.samples()
     assert "path" not in samples.columns  # paths can hold names: never stored
-    metrics = pd.read_parquet(store.metrics)
+    metrics = store.table("metrics")
     assert set(metrics["model"]) == set(models)
     # Metrics are a pure function of the stored predictions.
-    pd.testing.assert_frame_equal(metrics, collect_metrics(store))
+    recomputed = run_metrics(store.finished_predictions())
+    pd.testing.assert_frame_equal(metrics[recomputed.columns], recomputed)
     # Both external seeds' models are kept for uploads (kept_seeds = 2), and nothing else.
-    kept = sorted(store.root.glob("runs/*/*/*/model.keras"))
-    assert sorted(str(p.relative_to(store.root / "runs").parent) for p in kept) == sorted(
-        f"{m}/external/{seed}" for m in models for seed in (0, 1))
-    assert (store.ratings_dir / "summary.json").exists()
-    assert len(list(store.root.glob("explanations/*/*/*/done.json"))) == len(models) * 3 * 2
-    assert (store.root / "heatmaps.npz").exists() and (store.root / "region_scores.parquet").exists()
+    assert store.kept_models() == sorted(RunKey(m, "external", seed) for m in models for seed in (0, 1))
+    assert store.ratings_summary() is not None
+    assert len(store.explained_runs()) == len(models) * 3 * 2
+    assert store.heatmap_arrays() is not None and store.table("region_scores") is not None
     print(f"whole tiny grid ({len(runs)} trainings, incl. synth + preprocess + LIME): {seconds:.1f} s")
 
 
@@ -118,7 +119,7 @@ def test_killed_runner_resumes_to_the_metrics_of_an_uninterrupted_run(workspace)
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         deadline = time.monotonic() + 600
-        while not list(out.glob("tiny/runs/*/*/*/done.json")):
+        while not ExperimentStore(out, "tiny").finished_runs():
             assert child.poll() is None, "the runner ended before it could be killed"
             assert time.monotonic() < deadline
             time.sleep(0.2)
@@ -127,13 +128,48 @@ def test_killed_runner_resumes_to_the_metrics_of_an_uninterrupted_run(workspace)
     finally:
         if child.poll() is None:
             child.kill()
-    finished_before = len(list(out.glob("tiny/runs/*/*/*/done.json")))
+    finished_before = len(ExperimentStore(out, "tiny").finished_runs())
     assert 1 <= finished_before < 8
 
     resumed = painlens("run", str(config), "--out", str(out), "--no-progress")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"{finished_before} already done" in " ".join(resumed.stdout.split())
-    whole = pd.read_parquet(workspace / "whole" / "tiny" / "metrics.parquet")
-    after_kill = pd.read_parquet(out / "tiny" / "metrics.parquet")
+    whole = ExperimentStore(workspace / "whole", "tiny").table("metrics")
+    after_kill = ExperimentStore(out, "tiny").table("metrics")
     pd.testing.assert_frame_equal(whole, after_kill)
-    assert not list(out.glob("tiny/runs/**/.*.tmp"))
+    assert not list(out.rglob(".*.tmp"))
+
+
+def test_interrupted_force_rerun_never_leaves_stale_metrics(workspace):
+    """`painlens run --force` with other settings, killed after some runs were redone: every metric a
+    reader gets (the stored table and the dashboard's reader) is that of the run's current predictions."""
+    from dashboard import loaders
+
+    out = workspace / "forced"
+    first = tiny_config(workspace, ["WeiNet"], ["image", "subject"], epochs=1)
+    assert painlens("run", str(first), "--out", str(out), "--no-progress").returncode == 0
+    store = ExperimentStore(out, "tiny")
+    before = {key: store.run_record(key)["predictions_digest"] for key in store.finished_runs()}
+    changed = tiny_config(workspace, ["WeiNet"], ["image", "subject"], epochs=3)  # other predictions
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    child = subprocess.Popen([*PAINLENS, "run", str(changed), "--out", str(out), "--no-progress", "--force"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.monotonic() + 600
+        while not any(store.run_record(k).get("predictions_digest") not in (None, before[k]) for k in before):
+            assert child.poll() is None, "the forced run ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        child.send_signal(signal.SIGKILL)  # some runs redone, the others still old (or unfinished)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    redone = [k for k in store.finished_runs() if store.run_record(k)["predictions_digest"] != before[k]]
+    assert redone, "no run was redone before the kill"
+    truth = run_metrics(store.finished_predictions())
+    metrics, summary = current_results(store)
+    pd.testing.assert_frame_equal(metrics[truth.columns].reset_index(drop=True), truth)
+    shown, _ = loaders.load_results(store.root)
+    pd.testing.assert_frame_equal(shown[truth.columns].reset_index(drop=True), truth)
+    assert set(summary["runs"]) <= {1, 2} and len(summary)

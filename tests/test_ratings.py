@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from engine.artifacts import ExperimentStore
 from engine.errors import ConfigError, NotADatasetError
 from engine.ratings import (agreement, fleiss_category, load_ratings, model_vs_clinicians, resolve_icc_form,
                             scale_scores, table4, table4_cells, write_ratings)
@@ -381,8 +382,9 @@ def test_write_ratings_stores_readable_files_and_no_temporaries(tmp_path):
     load = load_ratings(path)
     scores = scale_scores(load.ratings)
     result = agreement(scores)
-    folder = write_ratings(tmp_path / "exp", result, load, scores=scores, source_file=path)
-    assert folder == tmp_path / "exp" / "ratings"
+    store = ExperimentStore(tmp_path, "exp")
+    write_ratings(store, result, load, scores=scores, source_file=path)
+    folder = tmp_path / "exp" / "ratings"
     assert sorted(p.name for p in folder.iterdir()) == [
         "counts.parquet", "headline.parquet", "icc.parquet", "problems.csv", "scores.parquet", "summary.json",
         "table4.csv", "video_labels.parquet"]

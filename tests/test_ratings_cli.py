@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from engine import cli
-from engine.artifacts import ExperimentStore, write_json, write_parquet
+from engine.artifacts import ExperimentStore, RunKey
 from engine.config import config_from_dict
 from engine.errors import ConfigError
 from engine.ratings import rate_experiment
@@ -103,23 +103,22 @@ def test_experiment_ratings_step_writes_agreement_and_model_comparison(tmp_path)
     config = config_from_dict({"experiment": {"name": "t"}, "data": {"root": "data"}}, base_dir=tmp_path)
     store = ExperimentStore(tmp_path / "artifacts", "t")
     for fold, done in ((0, True), (1, False)):  # fold 1 never finished: it must be ignored
-        run = store.run_dir("InceptionV3", "external", fold)
-        write_parquet(run / "predictions.parquet", pd.DataFrame({
+        key = RunKey("InceptionV3", "external", fold)
+        store.write_predictions(key, pd.DataFrame({
             "image_id": [f"cppain/S1/V{v}/{f:05d}" for v in range(6) for f in (0, 1)],
             "true_label": [f for _ in range(6) for f in (0, 1)],
             "p_pain": [0.1 * v + 0.05 * f for v in range(6) for f in (0, 1)],
             "predicted_label": [int(v >= 2) for v in range(6) for _ in (0, 1)]}))
         if done:
-            write_json(run / "done.json", {"done": True})
+            store.finish_run(key, {})
     report = rate_experiment(config, store)
     assert report is not None and report.notes == []
-    folder = store.ratings_dir
-    agreement = pd.read_parquet(folder / "model_agreement.parquet")
+    agreement = store.ratings_table("model_agreement")
     assert set(agreement["fold"]) == {0} and set(agreement["scale"]) == {"wong_baker", "facs", "ncapc"}
     assert (agreement["n_images"] == 12).all() and (agreement["n_unlinked"] == 0).all()
-    summary = pd.read_parquet(folder / "model_agreement_summary.parquet")
+    summary = store.ratings_table("model_agreement_summary")
     assert summary.set_index("scale").loc["facs", "runs"] == 1
-    assert json.loads((folder / "summary.json").read_text())["model_agreement"] is True
+    assert store.ratings_summary()["model_agreement"] is True
 
 
 def test_experiment_without_ratings_file_skips_the_step(tmp_path):

@@ -64,7 +64,7 @@ position = st.number_input(f"Image (1 to {len(image_ids)})", 1, len(image_ids), 
 image_id = image_ids[int(position)]
 st.caption(f"**{image_id}** · true label: **{'pain' if label_of[image_id] == 1 else 'no pain'}**")
 
-samples = loaders.load_table(experiment.root, "samples.parquet")
+samples = loaders.load_samples(experiment.root)
 face = None
 if samples is not None and "cache_key" in samples:
     keys = samples.loc[samples["image_id"] == image_id, "cache_key"]

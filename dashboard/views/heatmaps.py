@@ -90,7 +90,7 @@ def region_section(data, models, label, class_name, scenario, dataset, experimen
     st.header("Region scores")
     regions = data.regions
     if regions.empty:
-        widgets.missing("No region scores yet: `painlens explain CONFIG` writes region_scores.parquet.")
+        widgets.missing("No region scores yet: `painlens explain CONFIG` writes them.")
         return
     scope = regions[(regions["scenario"] == scenario) & (regions["dataset"] == dataset) & (regions["label"] == label)
                     & regions["model"].isin(models)]
@@ -128,7 +128,7 @@ def cluster_section(data, experiment) -> None:
     else:
         st.markdown("All networks compared here are of one kind (all pretrained or all scratch), so the split cannot "
                     "be tested in this scope.")
-    if experiment.config.get("training", {}).get("weights") == "none":
+    if experiment.without_imagenet:
         st.caption("This experiment trained the 'pretrained' architectures from scratch (weights = none): the paper's "
                    "split is not expected here.")
     figure = charts.similarity_matrix(similarity, list(clusters["model"]), pretrained, "Heatmap similarity between networks",
@@ -148,7 +148,7 @@ if data is None or data.groups.empty:
 groups = data.groups[data.groups["n_images"] > 0]
 if groups.empty:
     widgets.missing("Heatmaps were computed but every explained image's landmarks failed, so none could be placed on "
-                    "the template face; heatmaps.parquet lists the failures.")
+                    "the template face; the heatmap table lists the failures per group.")
     st.stop()
 all_models = [m for m in (experiment.models or sorted(groups["model"].unique())) if m in set(groups["model"])]
 c1, c2, c3, c4 = st.columns([3, 1, 1, 1])

@@ -15,20 +15,22 @@ def experiment_facts(experiment: loaders.Experiment) -> None:
     started, updated = experiment.manifest.get("started", "?"), experiment.manifest.get("updated", "?")
     preprocess = experiment.manifest.get("preprocess", {}) or {}
     methods = ", ".join(f"{k} ({v})" for k, v in (preprocess.get("background_methods") or {}).items()) or "not recorded"
-    training = experiment.config.get("training", {})
+    training = experiment.config.training if experiment.config else None
     st.markdown(f"**Status:** {status} · **started** {started} · **last update** {updated}  \n"
                 f"**Networks:** {', '.join(experiment.models) or 'none planned yet'} · **scenarios:** "
-                f"{', '.join(experiment.scenarios)} · **epochs:** {training.get('epochs', '?')} · "
-                f"**weights:** {training.get('weights', '?')}  \n**Background removal used:** {methods}")
-    if preprocess.get("background_note"):
-        st.caption(preprocess["background_note"])
+                f"{', '.join(experiment.scenarios)} · **epochs:** {training.epochs if training else '?'} · "
+                f"**weights:** {training.weights if training else '?'}  \n**Background removal used:** {methods}")
+    if preprocess.get("background_note"):  # that note names a folder of the server: it stays in the run's log
+        st.caption("U2-Net's model file was not installed where this experiment ran, so backgrounds were whitened "
+                   "with the face-hull fallback instead of U2-Net as in the paper; the run's log says where the "
+                   "file goes.")
 
 
 def datasets_section(experiment: loaders.Experiment) -> None:
     st.header("Datasets and counts (Table 2)")
-    samples = loaders.load_table(experiment.root, "samples.parquet")
+    samples = loaders.load_samples(experiment.root)
     if samples is None or samples.empty:
-        widgets.missing("No samples.parquet yet: `painlens run CONFIG` writes it once the datasets are scanned and "
+        widgets.missing("No sample table yet: `painlens run CONFIG` writes it once the datasets are scanned and "
                         "preprocessed.")
         return
     table = tables.table2(samples)
@@ -62,12 +64,11 @@ def runs_section(experiment: loaders.Experiment) -> None:
 
 def artifacts_section(experiment: loaders.Experiment) -> None:
     st.header("What this experiment holds")
-    root = experiment.root
+    root, store = experiment.root, experiment.store
     checks = [
-        ("Predictions and metrics", (root / "metrics.parquet").exists() or bool(loaders.runs_stamp(root)),
-         "painlens run CONFIG"),
-        ("LIME heatmaps, region scores, clusters", (root / "heatmaps.parquet").exists(), "painlens explain CONFIG"),
-        ("Clinician ratings (Table 4)", (root / "ratings" / "summary.json").exists(),
+        ("Predictions and metrics", bool(store.finished_runs()), "painlens run CONFIG"),
+        ("LIME heatmaps, region scores, clusters", store.has_table("heatmaps"), "painlens explain CONFIG"),
+        ("Clinician ratings (Table 4)", store.ratings_summary() is not None,
          "painlens run CONFIG (needs CP-PAIN's ratings.csv)"),
         ("Networks kept for uploads", not loaders.kept_models(root).empty, "painlens run CONFIG (external scenario)"),
     ]

@@ -13,9 +13,9 @@ METRIC_TITLES = {"spearman_rho": "Spearman ρ", "roc_auc": "ROC AUC", "kappa": "
 
 experiment = widgets.experiment_or_stop()
 st.title("Raters")
-summary = loaders.load_json(experiment.root, "ratings/summary.json")
-headline = loaders.load_table(experiment.root, "ratings/headline.parquet")
-counts = loaders.load_table(experiment.root, "ratings/counts.parquet")
+summary = loaders.load_ratings_summary(experiment.root)
+headline = loaders.load_ratings_table(experiment.root, "headline")
+counts = loaders.load_ratings_table(experiment.root, "counts")
 if summary is None or headline is None or counts is None:
     widgets.missing("No clinician ratings in this experiment: `painlens run CONFIG` computes them when CP-PAIN has a "
                     "ratings.csv (`painlens ratings CSV` checks such a file on its own).")
@@ -33,7 +33,7 @@ for note in headline["note"].dropna():
 figure = charts.icc_intervals(tables.labelled_ratings(headline), "ICC per scale and pain source",
                               widgets.provenance(experiment, f"{form.get('form', '')}, 95 % CI"))
 widgets.chart(figure, f"{experiment.name}-icc", "icc")
-icc = loaders.load_table(experiment.root, "ratings/icc.parquet")
+icc = loaders.load_ratings_table(experiment.root, "icc")
 if icc is not None and not icc.empty:
     with st.expander("All six ICC forms"):
         columns = [c for c in ("scale", "source", "form", "description", "icc", "ci_low", "ci_high", "category",
@@ -49,7 +49,7 @@ widgets.chart(charts.rated_counts(long, "Videos rated no pain / pain", widgets.p
               f"{experiment.name}-rated-counts", "rated-counts")
 
 st.header("Networks versus clinicians")
-agreement = loaders.load_table(experiment.root, "ratings/model_agreement_summary.parquet")
+agreement = loaders.load_ratings_table(experiment.root, "model_agreement_summary")
 if agreement is None or agreement.empty:
     notes = " ".join(summary.get("notes", []))
     widgets.missing("No model-versus-clinician agreement yet: it needs finished external-scenario runs and CP-PAIN's "

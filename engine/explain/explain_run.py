@@ -7,29 +7,27 @@ Two entry points:
   disk, so this is the one moment every run's model exists). Resumable: masks are written in parts
   and ``done.json`` comes last.
 * ``explain_experiment(config, store)`` - ``painlens explain``: explains finished runs that still lack
-  masks when their model was kept (``model.keras``), reports the others, then normalizes every mask
-  onto the template and writes the experiment's heatmaps, differences, region scores and clusters.
+  masks when their model was kept, reports the others, then normalizes every mask onto the template
+  and writes the experiment's heatmaps, differences, region scores and clusters.
 
-Outputs at the experiment root (see ``output_paths``): ``heatmaps.npz`` (mean heatmaps, stretched
-heatmaps, mean faces, difference maps, the template's landmarks and region map), ``heatmaps.parquet``
-(one row per group, with its ``index`` into the arrays and its image counts), ``heatmap_differences
-.parquet``, ``region_scores.parquet``, ``heatmap_similarity.parquet``, ``heatmap_clusters.parquet``,
-and ``explanations/runs.parquet`` (time spent per run).
+Outputs, through the store: the heatmap arrays (mean heatmaps, stretched heatmaps, mean faces,
+difference maps, the template's landmarks and region map) and the tables ``heatmaps`` (one row per
+group, with its ``index`` into the arrays and its image counts, written last), ``heatmap_differences``,
+``region_scores``, ``heatmap_similarity``, ``heatmap_clusters`` and ``explain_timings``.
 """
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from engine.artifacts import ExperimentStore, atomic_path, read_json, write_parquet
+from engine.artifacts import ExperimentStore, RunKey
 from engine.config import ExperimentConfig
+from engine.progress import progress_bar
 from engine.explain.clusters import similarity_tables
 from engine.explain.faces import FaceSource
 from engine.explain.heatmaps import GROUP_COLUMNS, HeatmapAccumulator, dataset_side, difference_maps, stretch
@@ -38,21 +36,7 @@ from engine.explain.mask_store import STEPS, MaskWriter, load_run_masks, run_fin
 from engine.explain.normalize import FOLD_LIMIT, TEMPLATE_SIZE, TemplateWarp, anchor_points, landmarks_problem
 from engine.explain.regions import OUTSIDE, REGIONS, face_mass_share, region_map, region_scores
 
-KEPT_MODEL = "model.keras"
 FACE_CACHE_ENTRIES = 1024  # warped mean-face inputs kept in memory (48 KiB each at T = 128)
-
-
-def output_paths(store: ExperimentStore) -> dict[str, Path]:
-    root = store.root
-    return {
-        "heatmaps_npz": root / "heatmaps.npz",
-        "heatmaps": root / "heatmaps.parquet",
-        "differences": root / "heatmap_differences.parquet",
-        "regions": root / "region_scores.parquet",
-        "similarity": root / "heatmap_similarity.parquet",
-        "clusters": root / "heatmap_clusters.parquet",
-        "runs": root / "explanations" / "runs.parquet",
-    }
 
 
 # --- which images -----------------------------------------------------------------------------------
@@ -94,11 +78,11 @@ def planned_masks(predictions: pd.DataFrame, config: ExperimentConfig) -> tuple[
 
 def explain_run(model, images: np.ndarray, predictions: pd.DataFrame, config: ExperimentConfig,
                 store: ExperimentStore, on_image: Callable[[], None] | None = None) -> dict:
-    """LIME masks for one run's chosen test images, written to ``store.explanation_dir(...)``.
+    """LIME masks for one run's chosen test images, written through the store.
 
     ``images``: (N, S, S, 3) uint8 model inputs aligned with ``predictions`` (the run's
     predictions.parquet rows: model, scenario, fold, image_id, dataset, p_pain, predicted_label).
-    Each image is explained for its predicted class. Returns the summary stored in ``done.json``.
+    Each image is explained for its predicted class. Returns the summary stored with the masks.
     """
     if len(images) != len(predictions) or len(predictions) == 0:
         raise ValueError(f"explain_run needs one image per prediction row, got {len(images)} and {len(predictions)}.")
@@ -110,9 +94,9 @@ def explain_run(model, images: np.ndarray, predictions: pd.DataFrame, config: Ex
     rows = predictions.iloc[chosen]
     ids = rows["image_id"].astype(str).tolist()
     labels = rows["predicted_label"].to_numpy(dtype=int)
-    writer = MaskWriter(store.explanation_dir(model_name, scenario, fold), fingerprint)
+    writer = MaskWriter(store, RunKey(model_name, scenario, fold), fingerprint)
     if writer.finished():
-        return read_json(writer.done_path)
+        return store.masks_record(writer.key)
     done = writer.resume()
     classifier = BatchedModel(model, params.batch_size)
     steps = dict.fromkeys(STEPS, 0.0)
@@ -139,15 +123,18 @@ def explain_run(model, images: np.ndarray, predictions: pd.DataFrame, config: Ex
 # --- the experiment ---------------------------------------------------------------------------------
 
 def finished_runs(store: ExperimentStore) -> pd.DataFrame:
-    """model, scenario, fold, input_size, weights of every run with done.json."""
+    """model, scenario, fold, input_size, weights, kept (a kept model) of every finished run."""
     rows = []
-    for done in sorted((store.root / "runs").glob("*/*/*/done.json")):
-        folder = done.parent
-        info = read_json(done)
-        size = info.get("input_size") or read_json(folder / "split.json").get("input_size")
-        rows.append({"model": folder.parent.parent.name, "scenario": folder.parent.name, "fold": int(folder.name),
-                     "input_size": int(size), "weights": info.get("weights", ""), "folder": folder})
-    return pd.DataFrame(rows, columns=["model", "scenario", "fold", "input_size", "weights", "folder"])
+    for key in store.finished_runs():
+        info = store.run_record(key)
+        size = info.get("input_size") or store.split(key).get("input_size")
+        rows.append({"model": key.model, "scenario": key.scenario, "fold": key.fold, "input_size": int(size),
+                     "weights": info.get("weights", ""), "kept": store.kept_model_path(key).exists()})
+    return pd.DataFrame(rows, columns=["model", "scenario", "fold", "input_size", "weights", "kept"])
+
+
+def _key(run) -> RunKey:
+    return RunKey(run.model, run.scenario, int(run.fold))
 
 
 def explain_experiment(config: ExperimentConfig, store: ExperimentStore, progress: bool = True,
@@ -158,15 +145,16 @@ def explain_experiment(config: ExperimentConfig, store: ExperimentStore, progres
     if runs.empty:
         return {"runs": 0, "notes": ["No finished runs in this experiment yet: nothing to explain."]}
     if faces is None:
-        if not store.samples.exists():
-            return {"runs": len(runs), "notes": ["samples.parquet is missing: run `painlens run` first."]}
-        faces = FaceSource(pd.read_parquet(store.samples), config.cache_dir(), config.preprocess.margin)
+        samples = store.samples()
+        if samples is None:
+            return {"runs": len(runs), "notes": ["The experiment has no sample table yet: run `painlens run` first."]}
+        faces = FaceSource(samples, config.cache_dir(), config.preprocess.margin)
     clock = time.perf_counter()
     current = np.array([_has_current_masks(run, config, store) for run in runs.itertuples()], dtype=bool)
     unexplained = runs[~current]
-    kept = unexplained[[(Path(f) / KEPT_MODEL).exists() for f in unexplained["folder"]]]
+    kept = unexplained[unexplained["kept"]]
     problems = []
-    with _progress(progress) as bar:
+    with progress_bar(progress) as bar:
         for run in kept.itertuples():
             problem = _explain_kept_model(run, config, store, faces, bar)
             if problem:
@@ -177,7 +165,7 @@ def explain_experiment(config: ExperimentConfig, store: ExperimentStore, progres
         result = aggregate(explained, store, faces, bar)
     result["notes"] = problems + result["notes"]
     result["seconds"] = {"explain": round(explain_seconds, 3), "heatmaps": round(time.perf_counter() - clock, 3)}
-    lost = unexplained[[not (Path(f) / KEPT_MODEL).exists() for f in unexplained["folder"]]]
+    lost = unexplained[~unexplained["kept"]]
     result["runs"], result["runs_without_masks"] = len(runs), len(lost)
     if len(lost):
         result["notes"].insert(0, f"{len(lost)} finished runs have no masks for this config and no kept model (e.g. "
@@ -190,14 +178,11 @@ def explain_experiment(config: ExperimentConfig, store: ExperimentStore, progres
 def _has_current_masks(run, config: ExperimentConfig, store: ExperimentStore) -> bool:
     """Masks finished for this run's stored predictions and the config's LIME settings (a retrained
     model or other settings make them stale)."""
-    done = store.explanation_dir(run.model, run.scenario, run.fold) / "done.json"
-    if not done.exists():
+    record = store.masks_record(_key(run))
+    predictions = store.predictions(_key(run))
+    if not record or predictions is None:
         return False
-    _, fingerprint = planned_masks(pd.read_parquet(Path(run.folder) / "predictions.parquet"), config)
-    try:
-        return read_json(done).get("fingerprint") == fingerprint
-    except (OSError, ValueError):
-        return False
+    return record.get("fingerprint") == planned_masks(predictions, config)[1]
 
 
 def _explain_kept_model(run, config: ExperimentConfig, store: ExperimentStore, faces: FaceSource, bar) -> str:
@@ -206,11 +191,11 @@ def _explain_kept_model(run, config: ExperimentConfig, store: ExperimentStore, f
 
     import engine.models.registry  # noqa: F401  registers the project's custom layers for loading
 
-    predictions = pd.read_parquet(Path(run.folder) / "predictions.parquet")
+    predictions = store.predictions(_key(run))
     rows = predictions.iloc[choose_images(predictions, config.explain.images_per_class, config.experiment.seed,
                                           config.explain.all_cppain)]
     try:
-        model = keras.saving.load_model(Path(run.folder) / KEPT_MODEL, compile=False)
+        model = keras.saving.load_model(store.kept_model_path(_key(run)), compile=False)
     except (OSError, ValueError, TypeError) as exc:
         return (f"The kept model of {run.model}/{run.scenario}/{run.fold} could not be loaded ({type(exc).__name__}); "
                 f"its masks are missing; `painlens run --force --models {run.model}` retrains and explains it.")
@@ -231,8 +216,7 @@ def aggregate(runs: pd.DataFrame, store: ExperimentStore, faces: FaceSource, bar
     run_rows = []
     task = bar.add_task("heatmaps", total=len(runs)) if bar is not None else None
     for run in runs.sort_values(["input_size", "model", "scenario", "fold"]).itertuples():
-        folder = store.explanation_dir(run.model, run.scenario, run.fold)
-        masks = load_run_masks(folder)
+        masks = load_run_masks(store, _key(run))
         for i in range(len(masks)):
             key = (run.model, run.scenario, dataset_side(str(masks.dataset[i])), int(masks.label[i]))
             size = masks.segments[i].shape[0]
@@ -241,7 +225,7 @@ def aggregate(runs: pd.DataFrame, store: ExperimentStore, faces: FaceSource, bar
                 accumulator.fail(key, problem)
                 continue
             accumulator.add(key, warp.warp(masks.mask(i), coords), geometry.face(str(masks.image_id[i]), size, coords))
-        run_rows.append(_run_timing(read_json(folder / "done.json"), run))
+        run_rows.append(_run_timing(store.masks_record(_key(run)), run))
         if task is not None:
             bar.advance(task)
     return _write_outputs(store, accumulator, warp, runs, pd.DataFrame(run_rows))
@@ -303,7 +287,6 @@ def _is_pretrained(model: str) -> bool:
 
 def _write_outputs(store: ExperimentStore, accumulator: HeatmapAccumulator, warp: TemplateWarp,
                    runs: pd.DataFrame, timings: pd.DataFrame) -> dict:
-    paths = output_paths(store)
     heat, mean_faces = accumulator.arrays()
     labels = region_map(warp)
     pretrained = {m: _is_pretrained(m) for m in sorted(set(runs["model"]))}
@@ -311,16 +294,15 @@ def _write_outputs(store: ExperimentStore, accumulator: HeatmapAccumulator, warp
     diff_rows, diffs = difference_maps(groups, heat)
     similarity, clusters = similarity_tables(groups, heat, labels != OUTSIDE, pretrained)
     stretched = np.stack([stretch(h) if np.isfinite(h).all() else h for h in heat]) if len(heat) else heat
-    with atomic_path(paths["heatmaps_npz"]) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, heatmaps=heat, stretched=stretched.astype(np.float32), faces=mean_faces,
-                                differences=diffs, template_landmarks=warp.landmarks.astype(np.float32),
-                                template_anchors=warp.anchors.astype(np.float32), regions=labels,
-                                region_names=np.array(REGIONS, dtype=str))
-    tables = {"differences": diff_rows, "regions": _region_table(groups, heat, labels), "similarity": similarity,
-              "clusters": clusters, "runs": timings, "heatmaps": groups}
+    store.write_heatmap_arrays(heatmaps=heat, stretched=stretched.astype(np.float32), faces=mean_faces,
+                               differences=diffs, template_landmarks=warp.landmarks.astype(np.float32),
+                               template_anchors=warp.anchors.astype(np.float32), regions=labels,
+                               region_names=np.array(REGIONS, dtype=str))
+    tables = {"heatmap_differences": diff_rows, "region_scores": _region_table(groups, heat, labels),
+              "heatmap_similarity": similarity, "heatmap_clusters": clusters, "explain_timings": timings,
+              "heatmaps": groups}
     for name, frame in tables.items():
-        write_parquet(paths[name], frame)  # heatmaps.parquet last: its presence means the set is complete
+        store.write_table(name, frame)  # heatmaps last: its presence means the set is complete
     failed = int(groups["n_landmark_failed"].sum())
     notes = [f"{failed} explained images were left out of the heatmaps because their landmarks failed "
              "(counts per heatmap in heatmaps.parquet)."] if failed else []
@@ -352,16 +334,6 @@ def _region_table(groups: pd.DataFrame, heat: np.ndarray, labels: np.ndarray) ->
         frames.append(region_scores(heat[row.index], labels).assign(**keys))
     columns = ["index", *GROUP_COLUMNS, "class_name", "n_images", "region", "aus", "share", "area_share", "ratio"]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
-
-
-@contextmanager
-def _progress(enabled: bool) -> Iterator:
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("ETA"), TimeRemainingColumn(), disable=not enabled) as bar:
-        yield bar
 
 
 def summary_table(result: dict, experiment: str = ""):

@@ -1,14 +1,13 @@
-"""One run's LIME masks on disk: ``explanations/<model>/<scenario>/<fold>/``, resumable like the runs.
-
-    part-00000.npz, part-00001.npz ...   up to PART_SIZE images each, written atomically
-    done.json                            written last: every chosen image is explained
+"""One run's LIME masks in the store, resumable like the runs: numbered parts of up to PART_SIZE
+images each, written atomically, and a record written last (every chosen image is explained). Where
+they live is the store's business (``ExperimentStore.mask_part_path`` / ``masks_done_path``).
 
 A part holds, per image: ``image_id``, ``dataset``, ``label`` (the class explained), ``p_pain``,
 ``score`` (R² of LIME's local fit), ``n_superpixels``, ``weights`` (float16, one per superpixel, zero
 padded to the part's widest), ``segments`` (uint8 superpixel map at the model's input size) and
 ``seconds`` (segment, perturb, predict, fit). No pickles: every array is plain numeric or unicode.
 
-Every part and ``done.json`` carry the run's *fingerprint*: a digest of the LIME parameters, the
+Every part and the final record carry the run's *fingerprint*: a digest of the LIME parameters, the
 chosen images and the run's stored p(pain) for them. A retrained model that predicts differently, or
 other parameters, give another fingerprint, and parts with a stale one are deleted on resume rather
 than mixed with the new model's masks.
@@ -18,18 +17,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from engine.artifacts import atomic_path, read_json, write_json
+from engine.artifacts import ExperimentStore, RunKey, atomic_path, write_json
 from engine.explain.lime_masks import Explanation
 
 PART_SIZE = 16
 STEPS = ("segment", "perturb", "predict", "fit")
-_PART = re.compile(r"part-(\d{5})\.npz$")
 
 
 def run_fingerprint(params: dict, image_ids: list[str], p_pain: np.ndarray, labels: np.ndarray) -> str:
@@ -64,36 +61,31 @@ class RunMasks:
 class MaskWriter:
     """Writes one run's parts as images are explained; resumes from the parts already there."""
 
-    def __init__(self, folder: Path, fingerprint: str):
-        self.folder = Path(folder)
+    def __init__(self, store: ExperimentStore, key: RunKey, fingerprint: str):
+        self.store, self.key = store, key
         self.fingerprint = fingerprint
         self._rows: list[dict] = []
         self._next_part = 0
 
     @property
     def done_path(self) -> Path:
-        return self.folder / "done.json"
+        return self.store.masks_done_path(self.key)
 
     def finished(self) -> bool:
-        if not self.done_path.exists():
-            return False
-        try:
-            return read_json(self.done_path).get("fingerprint") == self.fingerprint
-        except (OSError, ValueError):
-            return False
+        return self.store.masks_record(self.key).get("fingerprint") == self.fingerprint
 
     def resume(self) -> set[str]:
         """Ids already explained under this fingerprint; stale or unreadable parts are deleted."""
         if self.done_path.exists() and not self.finished():
             self.done_path.unlink()
         done: set[str] = set()
-        for path in _part_paths(self.folder):
+        for index, path in self.store.mask_parts(self.key):
             part = _read_part(path)
             if part is None or str(part["fingerprint"]) != self.fingerprint:
                 path.unlink()
                 continue
             done.update(str(i) for i in part["image_id"])
-            self._next_part = max(self._next_part, int(_PART.search(path.name).group(1)) + 1)
+            self._next_part = max(self._next_part, index + 1)
         return done
 
     def add(self, image_id: str, dataset: str, p_pain: float, explanation: Explanation) -> None:
@@ -121,7 +113,7 @@ class MaskWriter:
             "segments": np.stack([e.segments for e in exps]),
             "seconds": np.array([[e.seconds[s] for s in STEPS] for e in exps], dtype=np.float32),
         }
-        target = self.folder / f"part-{self._next_part:05d}.npz"
+        target = self.store.mask_part_path(self.key, self._next_part)
         with atomic_path(target) as tmp:
             with open(tmp, "wb") as handle:
                 np.savez_compressed(handle, **arrays)
@@ -133,10 +125,6 @@ class MaskWriter:
         write_json(self.done_path, {"fingerprint": self.fingerprint, **summary})
 
 
-def _part_paths(folder: Path) -> list[Path]:
-    return sorted(p for p in Path(folder).glob("part-*.npz") if _PART.search(p.name))
-
-
 def _read_part(path: Path) -> dict | None:
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -145,11 +133,10 @@ def _read_part(path: Path) -> dict | None:
         return None  # a damaged part (e.g. disk full): explained again
 
 
-def load_run_masks(folder: Path) -> RunMasks:
-    """Every mask of a finished run (``done.json`` present), in part order."""
-    folder = Path(folder)
-    fingerprint = read_json(folder / "done.json")["fingerprint"]
-    parts = [p for p in (_read_part(path) for path in _part_paths(folder)) if p is not None
+def load_run_masks(store: ExperimentStore, key: RunKey) -> RunMasks:
+    """Every mask of a run whose masks are finished, in part order (KeyError when they are not)."""
+    fingerprint = store.masks_record(key)["fingerprint"]
+    parts = [p for p in (_read_part(path) for _, path in store.mask_parts(key)) if p is not None
              and str(p["fingerprint"]) == fingerprint]
     weights, segments = [], []
     for part in parts:

@@ -149,26 +149,3 @@ def summarize_model_agreement(agreement: pd.DataFrame) -> pd.DataFrame:
     summary = grouped.agg(runs=("fold", "nunique"), n_images=("n_images", "mean"),
                           **{f"{m}_{s}": (m, s) for m in METRICS for s in ("mean", "std")})
     return summary.reset_index()
-
-
-def read_external_predictions(store_root: str | Path, scenario: str = "external") -> pd.DataFrame:
-    """Every finished run's predictions for ``scenario`` from ``<store_root>/runs/<model>/<scenario>/<fold>/``.
-
-    Runs without ``done.json`` are skipped (a half-finished run is never trusted). Columns missing
-    from a file (model, scenario, fold, dataset) are filled from the folder names and image ids.
-    """
-    frames = []
-    for path in sorted(Path(store_root).glob(f"runs/*/{scenario}/*/predictions.parquet")):
-        if not (path.parent / "done.json").exists():
-            continue
-        frame = pd.read_parquet(path)
-        fold = path.parent.name
-        frame["model"] = frame["model"] if "model" in frame else path.parent.parent.parent.name
-        frame["scenario"] = frame["scenario"] if "scenario" in frame else scenario
-        frame["fold"] = frame["fold"] if "fold" in frame else (int(fold) if fold.isdigit() else fold)
-        if "dataset" not in frame:
-            frame["dataset"] = frame["image_id"].astype(str).str.split("/").str[0]
-        frames.append(frame)
-    if not frames:
-        return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
-    return pd.concat(frames, ignore_index=True)

@@ -10,8 +10,7 @@ import pandas as pd
 
 from engine.ratings.agreement import AgreementResult, agreement
 from engine.ratings.load import RatingsLoad, load_ratings
-from engine.ratings.model_agreement import (model_vs_clinicians, read_cppain_manifest, read_external_predictions,
-                                            summarize_model_agreement)
+from engine.ratings.model_agreement import model_vs_clinicians, read_cppain_manifest, summarize_model_agreement
 from engine.ratings.report import write_ratings
 from engine.ratings.scores import scale_scores
 
@@ -46,7 +45,7 @@ def rate_experiment(config, store, predictions: pd.DataFrame | None = None) -> R
         return None
     report = rate_file(ratings_file, headline=config.ratings.headline_icc)
     if predictions is None:
-        predictions = read_external_predictions(store.root)
+        predictions = store.finished_predictions("external")
     if predictions.empty:
         report.notes.append("No finished external-scenario predictions yet: the model-versus-clinician "
                             "agreement is left out.")
@@ -57,7 +56,7 @@ def rate_experiment(config, store, predictions: pd.DataFrame | None = None) -> R
         manifest = read_cppain_manifest(folder / "manifest.csv")
         report.model_agreement = model_vs_clinicians(predictions, manifest, report.scores)
         report.model_summary = summarize_model_agreement(report.model_agreement)
-    write_ratings(store.root, report.result, report.load, scores=report.scores,
+    write_ratings(store, report.result, report.load, scores=report.scores,
                   model_agreement=report.model_agreement, model_summary=report.model_summary,
                   source_file=ratings_file)
     return report

@@ -1,15 +1,13 @@
 """Table 4 of the paper from an :class:`AgreementResult`, its JSON form, and the artifact store files.
 
-Store layout (``<experiment>/ratings/``, each file written atomically, ``summary.json`` last):
-  icc.parquet            every ICC form per scale and source, with 95 % CI and Fleiss category
-  headline.parquet       the headline form per scale and source (+ note where undefined)
-  table4.csv             the paper's layout: rows per source, All, videos rated no pain / pain
-  scores.parquet         scale score per video and rater
-  video_labels.parquet   per video and scale: pain source, mean score, binary label
-  counts.parquet         per scale and source: videos rated no pain / pain
-  problems.csv           row, kind, message for every problem of the ratings file
-  model_agreement.parquet, model_agreement_summary.parquet   model versus clinicians (when given)
-  summary.json           headline form, Table 4, row counts, problem counts, notes, versions
+The ratings files of the store, by name (``ExperimentStore.write_ratings_file``; each written
+atomically, ``summary`` last): icc (every ICC form per scale and source, with 95 % CI and Fleiss
+category), headline (the headline form per scale and source, + note where undefined), table4 (the
+paper's layout), scores (scale score per video and rater), video_labels (per video and scale: pain
+source, mean score, binary label), counts (per scale and source: videos rated no pain / pain),
+problems (row, kind, message for every problem of the ratings file), model_agreement and
+model_agreement_summary (model versus clinicians, when given), summary (headline form, Table 4, row
+counts, problem counts, notes, versions).
 """
 
 from __future__ import annotations
@@ -21,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from engine import artifacts
+from engine.artifacts import ExperimentStore
 from engine.ratings.agreement import AgreementResult
 from engine.ratings.forms import ALL_SOURCES, ICC_FORMS, scale_label, source_label
 from engine.ratings.load import RatingsLoad
@@ -106,30 +104,28 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def write_ratings(store_dir: str | Path, result: AgreementResult, load: RatingsLoad | None = None,
+def write_ratings(store: ExperimentStore, result: AgreementResult, load: RatingsLoad | None = None,
                   scores: pd.DataFrame | None = None, model_agreement: pd.DataFrame | None = None,
-                  model_summary: pd.DataFrame | None = None, source_file: str | Path | None = None) -> Path:
-    """Write the ratings artifacts into ``<store_dir>/ratings/`` (store_dir = the experiment folder).
+                  model_summary: pd.DataFrame | None = None, source_file: str | Path | None = None) -> None:
+    """Write the ratings artifacts into the store.
 
-    Each file is written atomically; ``summary.json`` is written last, so its presence means the
-    folder is complete. ``source_file`` only contributes its SHA-256 (never its path) for provenance.
-    Returns the ratings folder.
+    Each file is written atomically; the summary is written last, so its presence means the set is
+    complete. ``source_file`` only contributes its SHA-256 (never its path) for provenance.
     """
-    folder = Path(store_dir) / "ratings"
-    artifacts.write_parquet(folder / "icc.parquet", result.icc)
-    artifacts.write_parquet(folder / "headline.parquet", result.headline)
-    artifacts.write_csv(folder / "table4.csv", table4(result).reset_index())
-    artifacts.write_parquet(folder / "video_labels.parquet", result.labels)
-    artifacts.write_parquet(folder / "counts.parquet", result.counts)
+    write = store.write_ratings_file
+    write("icc", result.icc)
+    write("headline", result.headline)
+    write("table4", table4(result).reset_index())
+    write("video_labels", result.labels)
+    write("counts", result.counts)
     if scores is not None:
-        artifacts.write_parquet(folder / "scores.parquet", scores)
+        write("scores", scores)
     if load is not None:
-        problems = pd.DataFrame([vars(p) for p in load.problems], columns=["row", "kind", "message", "excluded"])
-        artifacts.write_csv(folder / "problems.csv", problems)
+        write("problems", pd.DataFrame([vars(p) for p in load.problems], columns=["row", "kind", "message", "excluded"]))
     if model_agreement is not None:
-        artifacts.write_parquet(folder / "model_agreement.parquet", model_agreement)
+        write("model_agreement", model_agreement)
     if model_summary is not None:
-        artifacts.write_parquet(folder / "model_agreement_summary.parquet", model_summary)
+        write("model_agreement_summary", model_summary)
     summary = result_dict(result, load)
     summary.pop("icc")  # in icc.parquet and problems.csv; the summary stays small
     summary.pop("problems", None)
@@ -137,8 +133,7 @@ def write_ratings(store_dir: str | Path, result: AgreementResult, load: RatingsL
     if source_file is not None:
         summary["ratings_sha256"] = hashlib.sha256(Path(source_file).read_bytes()).hexdigest()
     summary["model_agreement"] = model_agreement is not None
-    artifacts.write_json(folder / "summary.json", summary)
-    return folder
+    write("summary", summary)
 
 
 def _version(package: str) -> str:

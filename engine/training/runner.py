@@ -1,10 +1,15 @@
 """The grid runner: every (model, scenario, fold) run of an experiment, resumable.
 
-Each run writes ``predictions.parquet``, ``history.csv``, ``split.json`` (and for the first
-``scenarios.kept_seeds`` external seeds of each network ``model.keras``), each atomically, and then
-``done.json`` last. A run without ``done.json`` is redone from scratch; readers only trust runs that
-have it. Metrics are recomputed from the stored predictions of finished runs, so an
-interrupted-then-resumed grid gives the same metrics as one that was never interrupted.
+Each run writes its predictions, history and split (and for the first ``scenarios.kept_seeds``
+external seeds of each network its kept model) through the store, each atomically, and then marks
+itself finished last (``ExperimentStore.finish_run``). A run that is not finished is redone from
+scratch; readers only trust finished runs. After every finished run the metrics are recomputed from
+the stored predictions (``engine.evaluation.results.refresh_results``), so an interrupted-then-resumed
+grid gives the same metrics as one that was never interrupted, and no metric is older than its run.
+
+The runner knows nothing of later stages: a caller that wants more done while a run's model is in
+memory (the pipeline explains it) passes ``after_run``, a picklable callable
+``after_run(model, x_test, predictions)`` executed in the training child.
 """
 
 from __future__ import annotations
@@ -19,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from engine.artifacts import ExperimentStore, atomic_path, read_json, write_csv, write_json, write_parquet
+from engine.artifacts import ExperimentStore, RunKey, atomic_path
 from engine.config import ExperimentConfig
 from engine.errors import PainLensError
-from engine.evaluation.metrics import run_metrics, summarize
+from engine.evaluation.results import refresh_results
+from engine.progress import progress_bar
 from engine.training.scenarios import Split, make_splits
 
 
@@ -34,8 +39,8 @@ class PlannedRun:
     split: Split
 
     @property
-    def key(self) -> tuple[str, str, int]:
-        return (self.model, self.split.scenario, self.split.fold)
+    def key(self) -> RunKey:
+        return RunKey(self.model, self.split.scenario, self.split.fold)
 
 
 def plan_runs(config: ExperimentConfig, paindb: pd.DataFrame, cppain: pd.DataFrame,
@@ -68,30 +73,37 @@ class ArrayCache:
 
 
 def run_grid(config: ExperimentConfig, store: ExperimentStore, paindb: pd.DataFrame, cppain: pd.DataFrame,
-             models: list[str], scenarios: list[str], force: bool = False, progress: bool = True) -> dict:
+             models: list[str], scenarios: list[str], force: bool = False, progress: bool = True,
+             after_run=None) -> dict:
     """Run every planned run that is not finished yet (all of them with ``force``); return counts.
 
     Each network's runs execute in a child process of their own: Keras/TensorFlow keep memory from
     run to run in one process (a 60-run CPU grid grew past 16 GB), and a process that ends returns it.
+    The metrics are refreshed after every finished run.
     """
     runs = plan_runs(config, paindb, cppain, models, scenarios)
-    todo = [run for run in runs if force or not store.is_done(*run.key)]
-    with _progress(progress) as bar:
+    todo = [run for run in runs if force or not store.is_done(run.key)]
+
+    def finished() -> None:
+        refresh_results(store)
+        bar.advance(task)
+
+    with progress_bar(progress) as bar:
         task = bar.add_task("training", total=len(todo))
         for model in models:
             group = [run for run in todo if run.model == model]
             if group:
                 bar.update(task, description=f"{model}: {len(group)} runs")
-                _run_in_child(config, store, group, paindb, cppain, on_done=lambda: bar.advance(task))
-    collect_metrics(store)
+                _run_in_child(config, store, group, paindb, cppain, after_run, on_done=finished)
+    refresh_results(store)  # also when nothing ran: results of an older layout are rewritten current
     return {"planned": len(runs), "ran": len(todo), "skipped": len(runs) - len(todo)}
 
 
 def _run_in_child(config: ExperimentConfig, store: ExperimentStore, group: list[PlannedRun],
-                  paindb: pd.DataFrame, cppain: pd.DataFrame, on_done) -> None:
+                  paindb: pd.DataFrame, cppain: pd.DataFrame, after_run, on_done) -> None:
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
-    child = context.Process(target=_child_main, args=(config, store, group, paindb, cppain, messages))
+    child = context.Process(target=_child_main, args=(config, store, group, paindb, cppain, after_run, messages))
     child.start()
     error = ""
     while child.is_alive() or not messages.empty():
@@ -110,7 +122,7 @@ def _run_in_child(config: ExperimentConfig, store: ExperimentStore, group: list[
                             "command again to resume.")
 
 
-def _child_main(config, store, group, paindb, cppain, messages) -> None:
+def _child_main(config, store, group, paindb, cppain, after_run, messages) -> None:
     _die_with_parent()
     if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
         from engine.native_log import import_tensorflow_quietly
@@ -119,7 +131,7 @@ def _child_main(config, store, group, paindb, cppain, messages) -> None:
     arrays = ArrayCache(paindb, cppain)
     try:
         for run in group:
-            execute_run(config, store, run, paindb, cppain, arrays)
+            execute_run(config, store, run, paindb, cppain, arrays, after_run)
             messages.put("done")
     except PainLensError as exc:
         messages.put(str(exc))
@@ -137,16 +149,12 @@ def _die_with_parent() -> None:
 
 
 def execute_run(config: ExperimentConfig, store: ExperimentStore, run: PlannedRun,
-                paindb: pd.DataFrame, cppain: pd.DataFrame, arrays: ArrayCache) -> None:
+                paindb: pd.DataFrame, cppain: pd.DataFrame, arrays: ArrayCache, after_run=None) -> None:
     from engine.models.registry import input_size_for
     from engine.training.train import predict_proba, train_run
 
-    split, folder = run.split, store.run_dir(*run.key)
-    done = folder / "done.json"
-    if done.exists():
-        done.unlink()  # --force: the run is redone, so it is not finished until rewritten
-    for stale in folder.glob(".*.tmp"):
-        stale.unlink()  # temp files of a run that was killed mid-write: never read, now removed
+    split, key = run.split, run.key
+    store.start_run(key)  # --force: the run is redone, so it is not finished until finish_run
     size = input_size_for(run.model, config.training)
     x_all = arrays.get("paindb", size)
     test_table = cppain if split.test_set == "cppain" else paindb
@@ -171,23 +179,20 @@ def execute_run(config: ExperimentConfig, store: ExperimentStore, run: PlannedRu
         "dataset": tested["dataset"].to_numpy(), "true_label": tested["label"].to_numpy(dtype=int),
         "p_pain": p_pain.astype(float), "predicted_label": (p_pain >= 0.5).astype(int),
     })
-    write_parquet(folder / "predictions.parquet", predictions)
-    write_csv(folder / "history.csv", pd.DataFrame(result.history))
-    write_json(folder / "split.json", {
+    store.write_predictions(key, predictions)
+    store.write_history(key, pd.DataFrame(result.history))
+    store.write_split(key, {
         "scenario": split.scenario, "fold": split.fold, "seed": split.seed, "test_set": split.test_set,
         "input_size": size, "train_image_ids": paindb["image_id"].iloc[split.train].tolist(),
         "test_image_ids": tested["image_id"].tolist(),
     })
     if split.scenario == "external" and split.fold < config.scenarios.kept_seeds and config.scenarios.keep_models:
-        save_for_inference(result.model, folder / "model.keras")
-    if config.explain.enabled:
-        from engine.explain.explain_run import explain_run
-
-        # Only now does every run's model exist (one per network is kept on disk), so explain here.
-        explain_run(result.model, x_test, predictions, config, store)
-    write_json(done, {"seconds": round(seconds, 3), "train_images": int(len(y_train)),
-                      "test_images": int(len(tested)), "input_size": size,
-                      "weights": getattr(result, "weights_used", config.training.weights)})
+        save_for_inference(result.model, store.kept_model_path(key))
+    if after_run is not None:
+        after_run(result.model, x_test, predictions)  # e.g. LIME: only now does every run's model exist
+    store.finish_run(key, {"seconds": round(seconds, 3), "train_images": int(len(y_train)),
+                           "test_images": int(len(tested)), "input_size": size,
+                           "weights": getattr(result, "weights_used", config.training.weights)})
 
 
 def save_for_inference(model, path: Path) -> None:
@@ -203,24 +208,3 @@ def save_for_inference(model, path: Path) -> None:
         keras_tmp = tmp.with_suffix(".keras")  # Keras insists on the extension
         inference.save(keras_tmp)
         keras_tmp.replace(tmp)
-
-
-def finished_predictions(store: ExperimentStore) -> pd.DataFrame:
-    """Predictions of every finished run (those with done.json), concatenated."""
-    frames = []
-    for done in sorted((store.root / "runs").glob("*/*/*/done.json")):
-        frames.append(pd.read_parquet(done.parent / "predictions.parquet"))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def collect_metrics(store: ExperimentStore) -> pd.DataFrame:
-    predictions = finished_predictions(store)
-    metrics = run_metrics(predictions) if len(predictions) else pd.DataFrame()
-    write_parquet(store.metrics, metrics)
-    write_parquet(store.summary, summarize(metrics))
-    return metrics
-
-
-def _progress(enabled: bool) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), disable=not enabled)
