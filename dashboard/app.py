@@ -2,7 +2,7 @@
 
 Served by ``painlens dashboard [--artifacts DIR]``, which runs
 ``streamlit run dashboard/app.py ... -- --artifacts DIR``. DIR is an experiment folder (it holds
-manifest.json) or a folder of experiments (then the sidebar offers them, newest first). Tests set
+a manifest) or a folder of experiments (then the sidebar offers them, newest first). Tests set
 ``st.session_state["artifacts_location"]`` instead of the command-line argument.
 """
 
@@ -18,11 +18,22 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts dashboard/, not the project, on the path
     sys.path.insert(0, str(ROOT))
 
-from dashboard import widgets  # noqa: E402
+from dashboard import serve, widgets  # noqa: E402
 from dashboard.loaders import find_experiments  # noqa: E402
 from dashboard.predictor import keep_keras_session  # noqa: E402
 
 keep_keras_session()  # kept networks stay compiled between reruns (see dashboard/predictor.py)
+
+
+def enforce_safe_client() -> None:
+    """What the app can still enforce when started without the project's .streamlit/config.toml (from
+    another folder): no tracebacks in the browser. The listening address is fixed before this runs, so
+    an unset one (every interface) is said in the server's log."""
+    st.set_option("client.showErrorDetails", "none")
+    st.set_option("client.toolbarMode", "minimal")
+    if not st.get_option("server.address"):
+        serve.log_once("the dashboard listens on every network interface: start it with `painlens dashboard` (or "
+                       "from the project folder, which holds .streamlit/config.toml) to serve this machine only.")
 
 PAGES = (
     ("overview.py", "Overview", ":material/dashboard:"),
@@ -69,6 +80,7 @@ def sidebar_notes() -> None:
 
 
 def main() -> None:
+    enforce_safe_client()
     st.set_page_config(page_title="PainLens", page_icon=":material/face:", layout="wide")
     choose_experiment(artifacts_location())
     pages = [st.Page(f"views/{file}", title=title, icon=icon, default=(i == 0))

@@ -113,7 +113,7 @@ def _experiment(root: str, version: tuple) -> tuple[dict, object]:
 # --- tables ---------------------------------------------------------------------------------------
 
 def load_samples(root: Path) -> pd.DataFrame | None:
-    """samples.parquet: every image with its dataset, subject, label and preprocessing status."""
+    """The sample table: every image with its dataset, subject, label and preprocessing status."""
     store = store_of(root)
     return _samples(str(root), store.version("samples"))
 

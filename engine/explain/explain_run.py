@@ -5,7 +5,7 @@ Two entry points:
 * ``explain_run(model, images, predictions, config, store)`` - one run's masks, called by the grid
   runner right after training, while the model is in memory (only one model per network is kept on
   disk, so this is the one moment every run's model exists). Resumable: masks are written in parts
-  and ``done.json`` comes last.
+  and their finish record comes last.
 * ``explain_experiment(config, store)`` - ``painlens explain``: explains finished runs that still lack
   masks when their model was kept, reports the others, then normalizes every mask onto the template
   and writes the experiment's heatmaps, differences, region scores and clusters.
@@ -81,7 +81,7 @@ def explain_run(model, images: np.ndarray, predictions: pd.DataFrame, config: Ex
     """LIME masks for one run's chosen test images, written through the store.
 
     ``images``: (N, S, S, 3) uint8 model inputs aligned with ``predictions`` (the run's
-    predictions.parquet rows: model, scenario, fold, image_id, dataset, p_pain, predicted_label).
+    stored prediction rows: model, scenario, fold, image_id, dataset, p_pain, predicted_label).
     Each image is explained for its predicted class. Returns the summary stored with the masks.
     """
     if len(images) != len(predictions) or len(predictions) == 0:
@@ -305,7 +305,7 @@ def _write_outputs(store: ExperimentStore, accumulator: HeatmapAccumulator, warp
         store.write_table(name, frame)  # heatmaps last: its presence means the set is complete
     failed = int(groups["n_landmark_failed"].sum())
     notes = [f"{failed} explained images were left out of the heatmaps because their landmarks failed "
-             "(counts per heatmap in heatmaps.parquet)."] if failed else []
+             "(counts per heatmap in the heatmap table)."] if failed else []
     return {"heatmaps": len(groups), "explained_runs": len(runs), "masks": int(groups["n_explained"].sum()),
             "landmark_failures": failed, "notes": notes, "timings": timings}
 
