@@ -1,24 +1,33 @@
 """How the dashboard is served: the ``streamlit run`` command line with PainLens's safety defaults.
 
-Defaults: listen on 127.0.0.1 only, no usage statistics, no browser opened, uploads capped, error
-details (tracebacks) not sent to the browser, no file watcher, light theme. ``painlens dashboard``,
-the browser tests and ``bench/dashboard_load.py`` all start the server through ``command``.
+The defaults live in the project's ``.streamlit/config.toml`` (which a plain ``streamlit run
+dashboard/app.py`` from the project root reads too): listen on 127.0.0.1 only, no usage statistics,
+no browser opened, uploads capped, error details (tracebacks) not sent to the browser, no file watcher,
+light theme. ``command`` passes every one of them on the command line, so ``painlens dashboard``, the
+browser tests and the benchmarks get them from any working folder; only the address, the port and the
+upload cap can be changed, on purpose.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-APP = Path(__file__).resolve().parent / "app.py"
+from engine.preprocess.decode import MAX_UPLOAD_MB
+
+PROJECT = Path(__file__).resolve().parent.parent
+APP = PROJECT / "dashboard" / "app.py"
+SAFE_CONFIG = PROJECT / ".streamlit" / "config.toml"
 DEFAULT_PORT = 8501
-MAX_UPLOAD_MB = 25  # the server refuses larger uploads before any byte reaches PainLens
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # `streamlit run` through its own CLI entry point, after importing what every page needs: the first
 # visitor then does not wait for pandas, Altair and the dashboard modules to load (about 1.5 s here).
 # (Not the modules with st.cache_data functions: those must be defined once the runtime exists.)
@@ -26,15 +35,31 @@ PRELOAD = ("import pyarrow.parquet, dashboard.tables, dashboard.charts, dashboar
            "engine.ratings.report; from streamlit.web.cli import main; main(prog_name='streamlit')")
 
 
+_LOGGED: set[str] = set()
+
+
+def log_once(warning: str) -> None:
+    """A notice for whoever runs the server, in its log, once per process (the app reruns per click)."""
+    if warning not in _LOGGED:
+        _LOGGED.add(warning)
+        logging.getLogger("painlens.dashboard").warning(warning)
+
+
+def safe_options() -> dict[str, object]:
+    """The settings of ``.streamlit/config.toml`` as Streamlit option names, e.g. ``{"server.address": "127.0.0.1"}``."""
+    with open(SAFE_CONFIG, "rb") as handle:
+        sections = tomllib.load(handle)
+    return {f"{section}.{key}": value for section, values in sections.items() for key, value in values.items()}
+
+
 def command(artifacts: str | os.PathLike, port: int = DEFAULT_PORT, address: str = "127.0.0.1",
             max_upload_mb: int = MAX_UPLOAD_MB, python: str = sys.executable) -> list[str]:
     """The argv that serves the dashboard on ``address:port`` for the artifact folder ``artifacts``."""
-    return [python, "-c", PRELOAD, "run", str(APP),
-            "--server.address", address, "--server.port", str(port), "--server.headless", "true",
-            "--browser.gatherUsageStats", "false", "--server.maxUploadSize", str(max_upload_mb),
-            "--server.fileWatcherType", "none", "--server.runOnSave", "false",
-            "--client.showErrorDetails", "none", "--client.toolbarMode", "minimal",
-            "--theme.base", "light",
+    options = {**safe_options(), "server.address": address, "server.port": port, "server.maxUploadSize": max_upload_mb}
+    flags = []
+    for name, value in options.items():
+        flags += [f"--{name}", str(value).lower() if isinstance(value, bool) else str(value)]
+    return [python, "-c", PRELOAD, "run", str(APP), *flags,
             "--", "--artifacts", str(Path(artifacts).expanduser().resolve())]
 
 

@@ -253,25 +253,33 @@ def explain_command(
 
 
 # --- command: dashboard ---
+def _open_address_warning(address: str, what: str) -> None:
+    """Say so when a server will be reachable from other machines (faces are health data)."""
+    if address not in ("127.0.0.1", "localhost", "::1"):
+        err_console.print(f"Warning: serving on {address}: other machines can reach the {what}, uploaded faces included; "
+                          "serve it over HTTPS (README, \"Serving over HTTPS\") and only on a network you trust.",
+                          highlight=False, markup=False)
+
+
 @app.command("dashboard")
 def dashboard_command(
     artifacts: Path = typer.Option(Path("artifacts"), "--artifacts", help="An experiment folder, or a folder of experiments (default: artifacts/)."),
     port: int = typer.Option(8501, "--port", min=1, max=65535, help="Port to listen on."),
     address: str = typer.Option("127.0.0.1", "--address", help="Address to listen on; the default serves this machine only."),
-    max_upload_mb: int = typer.Option(25, "--max-upload-mb", min=1, max=200, help="Largest upload accepted, in MB."),
+    max_upload_mb: Optional[int] = typer.Option(None, "--max-upload-mb", min=1, max=200, help="Largest upload accepted, in MB (default 25)."),
 ) -> None:
     """Serve the dashboard (Streamlit) on the artifacts: results, heatmaps, raters, upload and predict."""
     import os
 
     from dashboard.serve import command
+    from engine.preprocess.decode import MAX_UPLOAD_MB
 
     if not artifacts.exists():
         raise PainLensError(f"No folder at {artifacts}: run `painlens run experiments/demo.toml` first, or give "
                             "--artifacts the folder `painlens run` wrote.")
-    if address not in ("127.0.0.1", "localhost", "::1"):
-        err_console.print(f"Serving on {address}: other machines can reach the dashboard, uploads included.", highlight=False)
+    _open_address_warning(address, "dashboard")
     console.print(f"PainLens dashboard on http://{address}:{port} (Ctrl+C stops it)", highlight=False)
-    argv = command(artifacts, port=port, address=address, max_upload_mb=max_upload_mb)
+    argv = command(artifacts, port=port, address=address, max_upload_mb=max_upload_mb or MAX_UPLOAD_MB)
     sys.stdout.flush()
     # The server replaces this process: Ctrl+C and a kill by process id reach Streamlit itself.
     os.execv(argv[0], argv)

@@ -75,7 +75,8 @@ def test_every_page_renders_its_content_on_a_finished_experiment(experiment, pag
     assert "Synthetic demo data" in text  # labelled on every page
     assert count(at, "vega_lite_chart") >= CHART_PAGES.get(page, 0)
     if page == "upload.py":
-        assert len(at.file_uploader) == 1 and len(at.camera_input) == 1
+        assert len(at.file_uploader) == 1 and len(at.camera_input) == 0  # the camera only once its toggle is on
+        assert len(at.toggle) == 1
     else:
         assert count(at, "download_button") >= 2  # the page's own exports and the report
 

@@ -15,7 +15,13 @@ from PIL import Image
 
 from dashboard_fixtures import encode, face_image, tiny_experiment, two_faces
 from engine.errors import BadImageError
-from engine.predict import MAX_PIXELS, TIMING_STEPS, decode_upload, downscale, predict_bytes
+from engine.predict import TIMING_STEPS, predict_bytes
+from engine.preprocess.decode import MAX_PIXELS, UPLOAD_LONGEST_SIDE, decode
+
+
+def decode_upload(data: bytes):
+    """The upload path's decoding (what predict_bytes does first)."""
+    return decode(data, longest_side=UPLOAD_LONGEST_SIDE)
 
 
 # --- decoding: fast, no models ---------------------------------------------------------------------
@@ -102,9 +108,69 @@ def test_webp_and_heic_photos_are_read():
     assert decoded.rgb.shape == rgb.shape and decoded.format.upper().startswith("HEI")
 
 
-def test_large_photos_are_reduced_before_detection():
-    small, factor = downscale(np.zeros((3000, 4000, 3), np.uint8), 1280)
-    assert small.shape[:2] == (960, 1280) and factor == pytest.approx(0.32)
+def test_large_photos_are_reduced_before_detection_with_a_note():
+    decoded = decode_upload(encode(np.zeros((3000, 4000, 3), np.uint8), "PNG"))
+    assert decoded.rgb.shape[:2] == (960, 1280) and decoded.original_size == (4000, 3000)
+    assert "reduced to 1280 x 960" in " ".join(decoded.notes)
+
+
+def test_a_48_megapixel_jpeg_is_decoded_reduced_and_fast():
+    """8000 x 6000 (a 48-MP phone photo) is over MAX_PIXELS in full, so only draft mode lets it in."""
+    big = np.asarray(Image.fromarray(face_image(4, size=(400, 300))).resize((8000, 6000), Image.Resampling.BILINEAR))
+    data = encode(big, "JPEG", quality=85)
+    assert 8000 * 6000 > MAX_PIXELS
+    start = time.perf_counter()
+    decoded = decode_upload(data)
+    seconds = time.perf_counter() - start
+    assert decoded.rgb.shape == (960, 1280, 3) and decoded.original_size == (8000, 6000)
+    assert seconds < 2.0, seconds  # a full decode of 48 MP alone takes longer here, and 144 MB
+    with pytest.raises(BadImageError, match="MP accepted"):
+        decode(data)  # the training path decodes at full size: over the limit, refused as before
+
+
+def test_a_rotated_48_megapixel_jpeg_says_its_upright_size():
+    image = Image.fromarray(face_image(5, size=(300, 400))).resize((6000, 8000), Image.Resampling.BILINEAR)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored = image.transpose(Image.Transpose.ROTATE_90)  # stored on its side, 8000 x 6000
+    decoded = decode_upload(encode(stored, "JPEG", quality=85, exif=exif.tobytes()))
+    assert decoded.rgb.shape == (1280, 960, 3) and decoded.original_size == (6000, 8000)
+    assert "(6000 x 8000) was reduced to 960 x 1280" in " ".join(decoded.notes)
+
+
+def test_the_training_path_and_the_upload_path_decode_an_rgba_png_alike():
+    from engine.preprocess.pipeline import decode_image
+
+    rgba = np.dstack([face_image(6), np.full((320, 320), 255, np.uint8)])
+    rgba[:, :100, 3] = 0  # a transparent band, over a dark background
+    rgba[:, 100:140, 3] = 128  # and a half-transparent one
+    data = encode(rgba, "PNG")
+    training, upload = decode_image(data), decode_upload(data).rgb
+    assert training.dtype == upload.dtype == np.uint8
+    assert np.array_equal(training, upload)
+    assert (training[:, :100] == 255).all()
+
+
+def test_the_training_path_and_the_upload_path_decode_16_bit_and_palette_alike():
+    from engine.preprocess.pipeline import decode_image
+
+    grey = np.asarray(Image.fromarray(face_image(7)).convert("L"), np.uint16) * 257
+    palette = Image.fromarray(face_image(8)).convert("P")
+    palette.info["transparency"] = 0
+    for data in (encode(Image.fromarray(grey.astype("<u2")), "PNG"), encode(palette, "PNG", transparency=0)):
+        assert np.array_equal(decode_image(data), decode_upload(data).rgb)
+
+
+def test_media_kind_tells_video_containers_from_photos():
+    from engine.preprocess.decode import media_kind
+
+    assert media_kind(b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00") == "video"
+    assert media_kind(b"\x00\x00\x00\x14ftypqt  \x00\x00\x00\x00") == "video"
+    assert media_kind(b"\x1aE\xdf\xa3" + bytes(20)) == "video"
+    assert media_kind(b"RIFF\x00\x00\x00\x00AVI LIST") == "video"
+    assert media_kind(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00") == "image"
+    assert media_kind(encode(face_image(0), "WEBP")) == "image"
+    assert media_kind(encode(face_image(0), "JPEG")) == "image"
 
 
 # --- the predictor on the tiny experiment (slow: trains the fixture once per session) --------------
@@ -127,7 +193,7 @@ def test_a_face_photo_gets_a_probability_from_every_kept_network_within_two_seco
         seconds.append(time.perf_counter() - start)
     probabilities = result.probabilities
     assert list(probabilities["model"]) == ["WeiNet", "SongNet"]
-    assert probabilities["p_pain"].between(0, 1).all() and 0 <= result.mean <= 1
+    assert probabilities["p_pain"].between(0, 1).all() and 0 <= result.p_pain <= 1
     assert probabilities["low"].isna().all()  # one kept seed per network: no band to show
     assert set(result.timings) == set(TIMING_STEPS)
     assert result.face.crop.shape == (64, 64, 3) and result.face.landmarks.shape == (68, 2)

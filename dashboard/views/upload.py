@@ -2,7 +2,11 @@
 
 The photo stays in this session's memory: it is never written to disk, logged, or put in a cache that
 another session could read (the networks are cached per process with st.cache_resource, the photo's
-results only in this session's state, replaced by the next photo).
+results only in this session's state, replaced by the next photo). The largest file accepted is the
+server's ``server.maxUploadSize`` (one number: engine.preprocess.decode.MAX_UPLOAD_MB unless
+``painlens dashboard --max-upload-mb`` says otherwise). The camera asks the browser for permission
+only once the person turns it on. Notices meant for whoever installed the server (a missing model
+file and its folder) go to the server log, never to this page.
 """
 
 from __future__ import annotations
@@ -14,10 +18,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, images, loaders, predictor, widgets
+from engine.preprocess.decode import IMAGE_TYPES
 
 log = logging.getLogger(__name__)
-FILE_TYPES = ["jpg", "jpeg", "png", "webp", "heic", "heif"]
-UPLOAD_LIMIT_MB = 25
 RESULT_KEY = "upload-result"  # session state: (photo id, Prediction or error sentence)
 EXPLAIN_SAMPLES = 300  # LIME samples for one upload: a few seconds on the demo networks
 
@@ -34,17 +37,19 @@ def get_predictor(experiment: loaders.Experiment):
         try:
             return predictor.predictor(str(experiment.root), predictor.version(experiment.root))
         except PainLensError as exc:
-            st.error(str(exc))
+            log.error("the upload page's networks could not be loaded: %s", exc)  # may name server folders
+            st.error("The networks of this experiment could not be loaded; the server's log says why.")
             st.stop()
 
 
 def read_photo() -> tuple[str, bytes] | None:
-    """(an id for this photo, its bytes) from the file uploader or the camera, or None."""
-    file_tab, camera_tab = st.tabs(["Photo file", "Camera"])
-    with file_tab:
-        upload = st.file_uploader("A face photo (JPEG, PNG, WebP or HEIC)", type=FILE_TYPES, key="photo",
-                                  max_upload_size=UPLOAD_LIMIT_MB)
-    with camera_tab:
+    """(an id for this photo, its bytes) from the file uploader or, once turned on, the camera; or None."""
+    limit = st.get_option("server.maxUploadSize")
+    upload = st.file_uploader(f"A face photo (JPEG, PNG, WebP or HEIC, up to {limit} MB)", type=list(IMAGE_TYPES),
+                              key="photo")
+    shot = None
+    if st.toggle("Take a photo with this device's camera", key="camera-on",
+                 help="The browser asks for permission to use the camera only when this is on."):
         shot = st.camera_input("Take a photo", key="camera")
     chosen = upload or shot
     if chosen is None:
@@ -85,8 +90,11 @@ def show_probabilities(prediction, experiment, seconds: float) -> None:
     probs = prediction.probabilities
     several = bool((probs["seeds"] > 1).any())
     left, right = st.columns([1, 3])
-    left.metric("Mean p(pain) over networks", f"{prediction.mean:.2f}")
-    left.caption(f"{len(probs)} networks · answered in {seconds:.2f} s")
+    from engine.predict import ANSWER_RULE
+
+    answer = prediction.p_pain
+    left.metric("Mean p(pain) over networks", "—" if answer is None else f"{answer:.2f}")
+    left.caption(f"The answer is {ANSWER_RULE}. {len(probs)} networks · answered in {seconds:.2f} s")
     band = "band: lowest to highest over seeds" if several else "one seed kept per network, so no uncertainty band ([scenarios] kept_seeds = 2 or more keeps several)"
     figure = charts.probabilities(probs, "p(pain) for this photo", widgets.provenance(experiment, band))
     with right:
@@ -141,8 +149,6 @@ if photo is None:
             "network gives its probability of pain.")
     st.stop()
 model = get_predictor(experiment)
-if model.background_note:
-    st.caption(model.background_note)
 clock = time.perf_counter()
 result = analyse(model, *photo)
 seconds = time.perf_counter() - clock

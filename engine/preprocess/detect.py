@@ -1,6 +1,7 @@
 """Face detection with MTCNN and the square crop around the face.
 
-The detector keeps the highest-confidence face. The crop is a square centred on the MTCNN box, of
+The detector returns every face it finds (a ``Detection``); the training pipeline uses the most
+confident one, the upload path the largest one above the confidence threshold. The crop is a square centred on the MTCNN box, of
 side ``max(box width, box height) * (1 + 2 * margin)``; where it leaves the image it is padded with
 white (255, 255, 255), the colour the background becomes anyway. All coordinates are in pixels,
 x to the right and y down, with (0, 0) the top-left corner of the top-left pixel.
@@ -50,8 +51,32 @@ class CropBox:
         return (np.asarray(points, dtype=np.float64) - offset) * scale
 
 
+@dataclass(frozen=True)
+class Detection:
+    """Everything MTCNN found in one image, returned to the caller (never kept on the detector, which
+    several threads share): every face at any confidence, in image pixels, in MTCNN's order."""
+
+    faces: tuple[FaceBox, ...] = ()
+
+    @property
+    def best_confidence(self) -> float:
+        """The highest confidence of any candidate (0.0 when MTCNN found none)."""
+        return max((face.confidence for face in self.faces), default=0.0)
+
+    def most_confident(self) -> FaceBox | None:
+        """The highest-confidence face (ties: MTCNN's first); the training pipeline's choice."""
+        return max(self.faces, key=lambda face: face.confidence, default=None)
+
+    def confident(self, min_confidence: float) -> list[FaceBox]:
+        """The faces at or above ``min_confidence``, largest first (the upload's choice and its boxes)."""
+        kept = [face for face in self.faces if face.confidence >= min_confidence]
+        return sorted(kept, key=lambda face: face.width * face.height, reverse=True)
+
+
 class FaceDetector:
-    """MTCNN, created once (TensorFlow import and weight loading take seconds): reuse one per process."""
+    """MTCNN, created once (TensorFlow import and weight loading take seconds): reuse one per process.
+
+    ``detect`` keeps nothing about an image on the instance, so threads may share one detector."""
 
     def __init__(self) -> None:
         from mtcnn import MTCNN  # imports TensorFlow: only when a detector is really needed
@@ -59,32 +84,24 @@ class FaceDetector:
         self._mtcnn = MTCNN()
         self.calls = 0  # detections run by this instance (tests check that a warm cache runs none)
 
-    def detect(self, rgb: np.ndarray, max_side: int = 0) -> FaceBox | None:
-        """The highest-confidence face in an (H, W, 3) uint8 RGB image, or None when MTCNN finds none.
+    def detect(self, rgb: np.ndarray, max_side: int = 0) -> Detection:
+        """Every face MTCNN finds in an (H, W, 3) uint8 RGB image, boxes in that image's pixels.
 
-        ``max_side``: when > 0 and the image's shorter side is longer, MTCNN sees a copy scaled so
-        that side is ``max_side`` pixels; the box is returned in the full image's pixels."""
+        ``max_side`` (``[preprocess] detect_max_side``): when > 0 and the image's *shorter* side is
+        longer, MTCNN sees a copy scaled so that side is ``max_side`` pixels."""
         scale = 1.0
         if max_side > 0 and min(rgb.shape[:2]) > max_side:
             scale = max_side / min(rgb.shape[:2])
             size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
             rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))
-        face = self._detect(rgb)
-        if face is None or scale == 1.0:
-            return face
-        return FaceBox(face.x1 / scale, face.y1 / scale, face.x2 / scale, face.y2 / scale, face.confidence)
-
-    def _detect(self, rgb: np.ndarray) -> FaceBox | None:
         self.calls += 1
         # fit_to_image=False keeps the box MTCNN predicted even where it passes the image edge, so the
         # crop stays centred on the face; the crop pads with white instead.
         rows = self._mtcnn.detect_faces(rgb, fit_to_image=False, output_type="numpy", box_format="xyxy")
         rows = np.asarray(rows, dtype=np.float64)
-        if rows.size == 0:
-            return None
-        # Row layout: image index, x1, y1, x2, y2, confidence, five keypoints. Ties keep the first row.
-        best = rows[int(np.argmax(rows[:, 5]))]
-        return FaceBox(*(float(v) for v in best[1:5]), confidence=float(best[5]))
+        rows = rows.reshape(-1, rows.shape[-1]) if rows.size else np.zeros((0, 6))
+        # Row layout: image index, x1, y1, x2, y2, confidence, five keypoints.
+        return Detection(tuple(FaceBox(*(float(v) / scale for v in row[1:5]), confidence=float(row[5])) for row in rows))
 
 
 def square_crop_box(face: FaceBox, margin: float) -> CropBox:

@@ -10,24 +10,25 @@ runner (``engine.preprocess.batch``) wraps it with the cache and a process pool.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Mapping
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from engine.config import PreprocessSection
-from engine.errors import BadImageError
 from engine.preprocess.background import U2netBackground, choose_background, face_hull_mask, whiten_outside
+from engine.preprocess.decode import DECODER_VERSION, decode_image  # noqa: F401  (decode_image: the training path's decoder)
 from engine.preprocess.detect import CropBox, FaceBox, FaceDetector, crop_square, square_crop_box
 from engine.preprocess.landmarks import LandmarkPredictor
 
 # Bump when the crop, background or landmark computation changes: old cache entries stop matching.
 PIPELINE_VERSION = 1
 STEPS = ("models", "decode", "detect", "crop", "background", "landmarks", "write")
+# Which detected face is preprocessed: the training pipeline takes the most confident (the paper's
+# frames hold one person); uploads take the largest above the threshold (the person photographed).
+MOST_CONFIDENT, LARGEST = "most_confident", "largest"
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class PreprocessParams:
         """Hex digest of the parameters that change the output (not the model's location)."""
         data = {k: v for k, v in asdict(self).items() if k != "u2net_model"}
         data["version"] = PIPELINE_VERSION
+        data["decoder"] = DECODER_VERSION  # the cached crops were cut from the decoder's pixels
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -65,6 +67,7 @@ class FaceResult:
     dataset_landmarks: np.ndarray | None = None  # (K, 2) float64, the dataset's own points mapped into the crop
     dataset_landmark_format: str = ""  # "aam66", "dlib68" or ""
     timings: dict[str, float] = field(default_factory=dict, compare=False)  # seconds per step
+    faces: tuple[FaceBox, ...] = ()  # every face at or above the threshold, largest first (not cached)
 
     def __eq__(self, other: object) -> bool:
         """Equal results: same arrays and values (timings aside), e.g. a cache entry and a fresh run."""
@@ -142,30 +145,22 @@ def _single_thread_tensorflow() -> None:
         pass  # TensorFlow already ran something in this process; its threads are fixed by now
 
 
-def decode_image(data: bytes, max_pixels: int = 50_000_000) -> np.ndarray:
-    """Image file bytes (PNG, JPEG...) to (H, W, 3) uint8 RGB, upright per its EXIF orientation."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.width * image.height > max_pixels:
-                raise BadImageError(f"The image is {image.width}x{image.height} pixels, more than {max_pixels}; use a smaller one.")
-            image = ImageOps.exif_transpose(image)
-            return np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise BadImageError(f"The file is not an image that can be read ({type(exc).__name__}); use a PNG or JPEG file.") from None
-
-
 def preprocess_image(
     rgb: np.ndarray,
     params: PreprocessParams,
     dataset_landmarks: np.ndarray | None = None,
     landmark_format: str = "",
     models: FaceModels | None = None,
+    choose: str = MOST_CONFIDENT,
 ) -> FaceResult | NoFace:
     """Detect the face in an (H, W, 3) uint8 RGB image and preprocess it (see the module docstring).
 
     ``dataset_landmarks``: (K, 2) points in ``rgb``'s pixels (e.g. UNBC's AAM points), returned mapped
-    into the crop. ``models``: this process's models when None.
+    into the crop. ``models``: this process's models when None. ``choose``: MOST_CONFIDENT or LARGEST.
+    Everything about the image is in the result; nothing is kept on ``models`` (threads may share them).
     """
+    if choose not in (MOST_CONFIDENT, LARGEST):
+        raise ValueError(f"choose must be {MOST_CONFIDENT!r} or {LARGEST!r}, not {choose!r}")
     models = models or models_for(params)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -176,10 +171,12 @@ def preprocess_image(
         timings[step] = timings.get(step, 0.0) + now - clock
         clock = now
 
-    face = models.detector.detect(rgb, max_side=params.detect_max_side)
+    detection = models.detector.detect(rgb, max_side=params.detect_max_side)
     lap("detect")
+    faces = detection.confident(params.min_confidence)
+    face = (faces[0] if faces else None) if choose == LARGEST else detection.most_confident()
     if face is None or face.confidence < params.min_confidence:
-        return NoFace(confidence=face.confidence if face else 0.0, timings=timings)
+        return NoFace(confidence=detection.best_confidence, timings=timings)
     crop_box = square_crop_box(face, params.margin)
     crop = crop_square(rgb, crop_box, params.crop_size)
     corners = crop_box.to_crop(np.array([[face.x1, face.y1], [face.x2, face.y2]]), params.crop_size)
@@ -205,4 +202,5 @@ def preprocess_image(
         dataset_landmarks=mapped,
         dataset_landmark_format=landmark_format if mapped is not None else "",
         timings=timings,
+        faces=tuple(faces),
     )
