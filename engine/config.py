@@ -19,6 +19,16 @@ from engine.errors import ConfigError
 DATASET_NAMES = ("unbc", "mintpain", "delaware", "cppain")
 SCENARIO_NAMES = ("image", "subject", "external")
 
+# The values each choice setting allows; the registry and the trainer read them from here.
+SYNTHETIC_SIZES = ("tiny", "demo", "paper")
+BACKGROUNDS = ("auto", "u2net", "fallback", "none")
+WEIGHTS = ("imagenet", "none")
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+LR_SCHEDULES = ("constant", "warmup_cosine")
+INPUT_SCALINGS = ("rescale", "centered", "preprocess_input")
+MIXED_PRECISION_MODES = ("auto", "on", "off")
+CLASS_WEIGHTS = ("none", "balanced")
+
 
 @dataclass(frozen=True)
 class ExperimentSection:
@@ -200,23 +210,88 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     return value
 
 
+# (section, setting, allowed values): a value outside them is refused when the config is read.
+_CHOICES = (
+    ("data", "synthetic_size", ("", *SYNTHETIC_SIZES)),
+    ("preprocess", "background", BACKGROUNDS),
+    ("training", "weights", WEIGHTS),
+    ("training", "optimizer", ("", *OPTIMIZERS)),
+    ("training", "lr_schedule", LR_SCHEDULES),
+    ("training", "input_scaling", INPUT_SCALINGS),
+    ("training", "mixed_precision", MIXED_PRECISION_MODES),
+    ("training", "class_weight", CLASS_WEIGHTS),
+)
+
+# (section, setting, test, what the value must be). PSPI runs 0-16; SLIC's segment maps are uint8;
+# no network takes inputs under 32 px.
+_LIMITS = (
+    ("data", "frames_per_class", lambda v: v >= 1, "at least 1"),
+    ("data", "pspi_threshold", lambda v: 0 <= v < 16, "at least 0 and below 16 (PSPI runs 0-16)"),
+    ("preprocess", "margin", lambda v: v >= 0, "0 or more"),
+    ("preprocess", "crop_size", lambda v: v >= 32, "at least 32 (pixels)"),
+    ("preprocess", "min_confidence", lambda v: 0 <= v <= 1, "between 0 and 1"),
+    ("preprocess", "detect_max_side", lambda v: v >= 0, "0 (full size) or more"),
+    ("preprocess", "workers", lambda v: v >= 1, "at least 1"),
+    ("training", "epochs", lambda v: v >= 1, "at least 1"),
+    ("training", "batch_size", lambda v: v >= 1, "at least 1"),
+    ("training", "micro_batch_size", lambda v: v >= 0, "0 (auto) or more"),
+    ("training", "learning_rate", lambda v: v > 0, "positive"),
+    ("training", "warmup_fraction", lambda v: 0 <= v < 1, "at least 0 and below 1"),
+    ("scenarios", "folds", lambda v: v >= 2, "at least 2 for cross-validation"),
+    ("scenarios", "seeds", lambda v: v >= 1, "at least 1"),
+    ("scenarios", "kept_seeds", lambda v: v >= 1, "at least 1 (keep_models = false keeps none)"),
+    ("explain", "images_per_class", lambda v: v >= 0, "0 or more"),
+    ("explain", "num_samples", lambda v: v >= 2, "at least 2"),
+    ("explain", "n_segments", lambda v: 2 <= v <= 255, "between 2 and 255"),
+    ("explain", "compactness", lambda v: v > 0, "positive"),
+    ("explain", "batch_size", lambda v: v >= 1, "at least 1"),
+)
+
+
 def _validate(config: ExperimentConfig, source: str) -> None:
-    for name in config.scenarios.names:
-        if name not in SCENARIO_NAMES:
-            raise ConfigError(f"{source}: unknown scenario '{name}'; choose from {', '.join(SCENARIO_NAMES)}.")
-    for name in config.data.paths:
-        if name not in DATASET_NAMES:
-            raise ConfigError(f"{source}: unknown dataset '{name}' in [data] paths; choose from {', '.join(DATASET_NAMES)}.")
-    if config.data.synthetic_size not in ("", "tiny", "demo", "paper"):
-        raise ConfigError(f"{source}: synthetic_size must be tiny, demo or paper, not '{config.data.synthetic_size}'.")
-    if config.preprocess.background not in ("auto", "u2net", "fallback", "none"):
-        raise ConfigError(f"{source}: background must be auto, u2net, fallback or none.")
-    if config.training.weights not in ("imagenet", "none"):
-        raise ConfigError(f"{source}: weights must be \"imagenet\" or \"none\".")
-    if config.scenarios.kept_seeds < 1:
-        raise ConfigError(f"{source}: scenarios.kept_seeds must be at least 1 (keep_models = false keeps none).")
-    if config.scenarios.folds < 2:
-        raise ConfigError(f"{source}: folds must be at least 2 for cross-validation.")
+    """Refuse, with one sentence naming the setting and what it may be, any value that a later stage
+    could not use: a typo must fail when the file is read, not minutes later in a training process."""
+    for section, key, allowed in _CHOICES:
+        value = getattr(getattr(config, section), key)
+        if (value.lower() if key == "optimizer" else value) not in allowed:
+            shown = ", ".join(repr(a) if a else '"" (the default)' for a in allowed)
+            raise ConfigError(f"{source}: [{section}] {key} must be one of {shown}, not {value!r}.")
+    for section, key, test, requirement in _LIMITS:
+        value = getattr(getattr(config, section), key)
+        if not test(value):
+            raise ConfigError(f"{source}: [{section}] {key} must be {requirement}, not {value!r}.")
+    _validate_names(config, source)
+    _validate_networks(config.training, source)
     from engine.ratings.forms import resolve_icc_form  # here, so that importing config stays light
 
     resolve_icc_form(config.ratings.headline_icc, where=f"{source}: [ratings] headline_icc")
+
+
+def _validate_names(config: ExperimentConfig, source: str) -> None:
+    for name in config.scenarios.names:
+        if name not in SCENARIO_NAMES:
+            raise ConfigError(f"{source}: unknown scenario '{name}' in [scenarios] names; choose from "
+                              f"{', '.join(SCENARIO_NAMES)}.")
+    for name in config.data.paths:
+        if name not in DATASET_NAMES:
+            raise ConfigError(f"{source}: unknown dataset '{name}' in [data] paths; choose from {', '.join(DATASET_NAMES)}.")
+
+
+def _validate_networks(training: TrainingSection, source: str) -> None:
+    """Network names in [training] models, epochs_per_model and input_size, and input sizes each network takes."""
+    # Here, not at the top: the registry imports this module. It imports no Keras until a network is built.
+    from engine.models.registry import MODELS
+
+    for key, names in (("models", training.models), ("epochs_per_model", training.epochs_per_model),
+                       ("input_size", training.input_size)):
+        for name in names:
+            if name not in MODELS:
+                raise ConfigError(f"{source}: unknown network '{name}' in [training] {key}; choose from "
+                                  f"{', '.join(MODELS)}.")
+    for name, epochs in training.epochs_per_model.items():
+        if epochs < 1:
+            raise ConfigError(f"{source}: [training] epochs_per_model.{name} must be at least 1, not {epochs}.")
+    for name, size in training.input_size.items():
+        if size < MODELS[name].min_input_size:
+            raise ConfigError(f"{source}: [training] input_size.{name} must be at least {MODELS[name].min_input_size} "
+                              f"(pixels; the smallest input {name} takes), not {size}.")

@@ -15,7 +15,7 @@ import pytest
 from engine.config import TrainingSection
 from engine.errors import ConfigError, MissingWeightsError
 from engine.models import registry, weights
-from engine.models.registry import MODELS, build_model, check_training, input_size_for
+from engine.models.registry import MODELS, build_model, get_spec, input_size_for
 
 # The authors' figures with 6 outputs at their input sizes, as printed (METHOD.md): (size, value, unit).
 AUTHORS_PARAMS = {
@@ -96,18 +96,17 @@ def test_input_size_override_comes_from_config_and_minimums_are_enforced():
     assert input_size_for("WeiNet", training) == 48
     assert input_size_for("SilNet", training) == 150
     with pytest.raises(ConfigError, match="at least 75 px"):
-        check_training(TrainingSection(input_size={"InceptionV3": 64}))
+        input_size_for("InceptionV3", TrainingSection(input_size={"InceptionV3": 64}))
     with pytest.raises(ConfigError, match="at least 71 px"):
         build_model("Xception", input_size=64, weights="none")
 
 
 def test_unknown_names_and_settings_are_refused_with_a_sentence():
+    # The config refuses them when it is read (tests/test_config.py); these guard direct callers.
     with pytest.raises(ConfigError, match="Unknown network 'ResNet18'; choose from AlexNet"):
-        check_training(TrainingSection(models=("ResNet18",)))
-    with pytest.raises(ConfigError, match="optimizer"):
-        check_training(TrainingSection(optimizer="adagrad-ish"))
+        get_spec("ResNet18")
     with pytest.raises(ConfigError, match="input_scaling"):
-        check_training(TrainingSection(input_scaling="standardize"))
+        build_model("WeiNet", input_size=32, weights="none", input_scaling="standardize")
 
 
 def test_augmentation_keeps_white_white_and_fills_uncovered_pixels_with_white():
@@ -133,10 +132,6 @@ def test_centered_scaling_maps_0_to_minus_1_and_255_to_1_for_scratch_and_pretrai
         model = build_model(name, input_size=32, weights="none", augment=False, input_scaling="centered")
         out = keras.ops.convert_to_numpy(model.get_layer("rescale")(np.array([[[[0.0, 127.5, 255.0]]]], np.float32)))
         np.testing.assert_allclose(out.ravel(), [-1.0, 0.0, 1.0], atol=1e-6)
-    with pytest.raises(ConfigError, match="lr_schedule"):
-        check_training(TrainingSection(lr_schedule="cyclic"))
-    with pytest.raises(ConfigError, match="warmup_fraction"):
-        check_training(TrainingSection(warmup_fraction=1.0))
 
 
 def test_preprocess_input_scaling_uses_the_bases_own_function():

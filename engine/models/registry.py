@@ -20,16 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.config import TrainingSection
+from engine.config import INPUT_SCALINGS, TrainingSection
 from engine.errors import ConfigError
-from engine.models import pretrained, scratch
 from engine.models.weights import WeightsFile, resolve_weights
-
-OPTIMIZERS = ("adam", "rmsprop", "sgd")
-INPUT_SCALINGS = ("rescale", "centered", "preprocess_input")
-MIXED_PRECISION_MODES = ("auto", "on", "off")
-CLASS_WEIGHTS = ("none", "balanced")
-LR_SCHEDULES = ("constant", "warmup_cosine")
 
 
 @dataclass(frozen=True)
@@ -51,8 +44,31 @@ class ModelSpec:
     preprocess_module: str = ""  # keras.applications module whose preprocess_input fits the base
 
 
+def _scratch(function: str) -> Callable:
+    """``scratch.<function>``, imported when a network is built: the config reads this registry's
+    facts when a file is loaded, and that must not import Keras."""
+
+    def build(x, num_classes: int, seed: int):
+        from engine.models import scratch
+
+        return getattr(scratch, function)(x, num_classes, seed)
+
+    return build
+
+
+def _pretrained(application: str) -> Callable:
+    """``pretrained.make_builder(application)``, imported when a network is built (see ``_scratch``)."""
+
+    def build(x, num_classes: int, seed: int, weights_path: str | None = None):
+        from engine.models import pretrained
+
+        return pretrained.make_builder(application)(x, num_classes, seed, weights_path)
+
+    return build
+
+
 def _base(name: str, module: str, weights: WeightsFile, min_size: int = 32) -> ModelSpec:
-    return ModelSpec(name, pretrained.make_builder(name), 224, True, "adam", min_size, weights, module)
+    return ModelSpec(name, _pretrained(name), 224, True, "adam", min_size, weights, module)
 
 
 def _notop(stem: str, subfolder: str, md5: str) -> WeightsFile:
@@ -62,10 +78,10 @@ def _notop(stem: str, subfolder: str, md5: str) -> WeightsFile:
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec("AlexNet", scratch.alexnet, 224, False, "rmsprop"),
-        ModelSpec("SongNet", scratch.songnet, 224, False, "rmsprop"),
-        ModelSpec("WeiNet", scratch.weinet, 64, False, "rmsprop"),
-        ModelSpec("SilNet", scratch.silnet, 150, False, "adam"),
+        ModelSpec("AlexNet", _scratch("alexnet"), 224, False, "rmsprop"),
+        ModelSpec("SongNet", _scratch("songnet"), 224, False, "rmsprop"),
+        ModelSpec("WeiNet", _scratch("weinet"), 64, False, "rmsprop"),
+        ModelSpec("SilNet", _scratch("silnet"), 150, False, "adam"),
         _base("VGG16", "vgg16", _notop("vgg16", "vgg16", "6d6bbae143d832006294945121d1f1fc")),
         _base("VGG19", "vgg19", _notop("vgg19", "vgg19", "253f8cb515780f3b799900260a226db6")),
         _base("ResNet50", "resnet50", _notop("resnet50", "resnet", "4d473c1dd8becc155b73f8504c6f6626")),
@@ -95,28 +111,6 @@ def input_size_for(name: str, training: TrainingSection | None = None) -> int:
     return size
 
 
-def check_training(training: TrainingSection) -> None:
-    """Refuse, with one sentence, settings of [training] that no network could train with."""
-    for name in (*training.models, *training.input_size):
-        input_size_for(name, training)
-    if training.optimizer and training.optimizer.lower() not in OPTIMIZERS:
-        raise ConfigError(f"training.optimizer '{training.optimizer}' is not one of {', '.join(OPTIMIZERS)} "
-                          f"(or empty for each network's default).")
-    for key, value, allowed in (("input_scaling", training.input_scaling, INPUT_SCALINGS),
-                                ("mixed_precision", training.mixed_precision, MIXED_PRECISION_MODES),
-                                ("class_weight", training.class_weight, CLASS_WEIGHTS),
-                                ("lr_schedule", training.lr_schedule, LR_SCHEDULES)):
-        if value not in allowed:
-            raise ConfigError(f"training.{key} must be one of {', '.join(allowed)}, not '{value}'.")
-    for key in ("epochs", "batch_size"):
-        if getattr(training, key) < 1:
-            raise ConfigError(f"training.{key} must be at least 1.")
-    if not 0 <= training.warmup_fraction < 1:
-        raise ConfigError(f"training.warmup_fraction must be in [0, 1), not {training.warmup_fraction}.")
-    if training.micro_batch_size < 0 or training.learning_rate <= 0:
-        raise ConfigError("training.micro_batch_size must be 0 (auto) or more, and learning_rate positive.")
-
-
 def build_model(name: str, input_size: int | None = None, num_classes: int = 2, weights: str = "imagenet",
                 augment: bool = True, seed: int = 0, input_scaling: str = "rescale",
                 weights_dir: str | Path | None = None, mixed_precision: bool = False):
@@ -131,6 +125,8 @@ def build_model(name: str, input_size: int | None = None, num_classes: int = 2, 
     for repeatable initial weights; ``seed`` seeds the augmentation and dropout layers.
     """
     import keras
+
+    from engine.models import pretrained
 
     spec = get_spec(name)
     size = input_size or spec.input_size
@@ -170,7 +166,9 @@ def build_model(name: str, input_size: int | None = None, num_classes: int = 2, 
 
 def load_model(path: str | Path):
     """Reload a model saved with ``model.save(path)`` (``.keras``); our custom layers are registered
-    by importing this module, so a fresh process can read it."""
+    first, so a fresh process can read it."""
     import keras
+
+    import engine.models.pretrained  # noqa: F401  registers the custom layers a saved model may hold
 
     return keras.models.load_model(path)

@@ -37,7 +37,7 @@ import keras
 import numpy as np
 
 from engine.config import TrainingSection
-from engine.models.registry import build_model, check_training, get_spec, input_size_for
+from engine.models.registry import build_model, get_spec, input_size_for
 
 CPU_MICRO_BATCH = 32  # largest micro-batch on a CPU when training.micro_batch_size is 0 (auto)
 _OPTIMIZERS = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}
@@ -157,7 +157,6 @@ def compiled_model(model_name: str, config: TrainingSection, seed: int, weights_
     bench/train_throughput.py.
     """
     global _kept
-    check_training(config)
     spec = get_spec(model_name)
     size = input_size_for(model_name, config)
     on_gpu = gpu_available()
