@@ -12,10 +12,12 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from engine.config import SCENARIO_NAMES
+
 # Okabe & Ito (2008): distinguishable with protanopia, deuteranopia and tritanopia.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
 CLASS_COLOURS = {"no pain": "#0072B2", "pain": "#D55E00"}
-SCENARIO_ORDER = ("image", "subject", "external")
+SCENARIO_ORDER = SCENARIO_NAMES  # the engine's one list (the paper's order), not a copy
 SCENARIO_TITLES = {"image": "Image-wise", "subject": "Subject-wise", "external": "External (CP-PAIN)"}
 BEST_COLOUR, OTHER_COLOUR = "#D55E00", "#0072B2"
 FONT_SIZE, TITLE_SIZE = 15, 18

@@ -1,4 +1,4 @@
-"""Exports: charts to PNG and SVG (vl-convert, no browser), tables to CSV, and a file-name helper.
+"""Exports: charts to PNG and SVG (vl-convert, no browser), and tables to CSV.
 
 vl-convert renders Vega-Lite with its own embedded engine, so an export looks like the chart on the
 page, fonts included, without a browser or a network connection. Results are cached per chart spec:
@@ -7,7 +7,6 @@ a chart exported twice is rendered once.
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 
 import altair as alt
@@ -41,9 +40,3 @@ def _svg(spec: str) -> str:
 def table_csv(frame: pd.DataFrame) -> bytes:
     """UTF-8 CSV without the index (Excel opens it with the BOM-less default fine for ASCII headers)."""
     return frame.to_csv(index=False).encode("utf-8")
-
-
-def file_stem(*parts: str) -> str:
-    """A safe file name stem from words: "VGG16 / external" -> "vgg16-external"."""
-    text = "-".join(p for p in parts if p)
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "painlens"

@@ -6,34 +6,15 @@ import pandas as pd
 
 from dashboard import charts
 
-PAINDB_ORDER = ("mintpain", "delaware", "unbc")  # the paper's Table 2 order
-
-
 def table2(samples: pd.DataFrame) -> pd.DataFrame:
-    """Table 2 (PAIN-DB datasets and their total) plus CP-PAIN kept apart, with "Faces found": the images
-    MTCNN found a face in (the ones the networks use)."""
-    from engine.datasets.paindb import dataset_counts
+    """The engine's Table 2 (``engine.datasets.paindb.table2``) with "Faces found": the images MTCNN
+    found a face in (the ones the networks use), and a blank for the total's levels."""
+    from engine.datasets.paindb import table2 as count_table
 
-    paindb = samples[samples["role"] == "paindb"] if "role" in samples else samples[samples["dataset"] != "cppain"]
-    rows = [{**dataset_counts(paindb, name), "Faces found": _faces(paindb, name)}
-            for name in PAINDB_ORDER if (paindb["dataset"] == name).any()]
-    if rows:
-        total = {"Dataset": "Total (PAIN-DB)", "Levels": None}
-        for column in ("Users", "Images", "Pain", "No pain", "Faces found"):
-            total[column] = int(sum(r[column] for r in rows))
-        rows.append(total)
-    if (samples["dataset"] == "cppain").any():
-        rows.append({**dataset_counts(samples, "cppain"), "Dataset": "CP-PAIN (external test)",
-                     "Faces found": _faces(samples, "cppain")})
-    frame = pd.DataFrame(rows, columns=["Dataset", "Users", "Images", "Levels", "Pain", "No pain", "Faces found"])
+    frame = count_table(samples, faces=True)
     # The total has no number of levels (datasets count them differently): blank, not "None".
     frame["Levels"] = [("" if pd.isna(v) else str(int(v))) for v in frame["Levels"]]
     return frame
-
-
-def _faces(samples: pd.DataFrame, dataset: str) -> int:
-    rows = samples[samples["dataset"] == dataset]
-    return int((rows["status"] == "ok").sum()) if "status" in rows else len(rows)
 
 
 def table2_long(table: pd.DataFrame) -> pd.DataFrame:

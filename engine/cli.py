@@ -108,23 +108,24 @@ def paindb_command(
     pspi_threshold: float = typer.Option(0.0, "--pspi-threshold", help="UNBC: frames with PSPI above this are pain."),
 ) -> None:
     """Assemble the binary PAIN-DB from UNBC, MIntPAIN and Delaware and print the paper's Table 2."""
-    from engine.datasets.paindb import PAINDB_DATASETS, assemble_paindb, dataset_counts, render_table2, scan_root, table2
+    import pandas as pd
+
+    from engine.datasets.paindb import PAINDB_DATASETS, assemble_paindb, render_table2, scan_root, table2
 
     scans = scan_root(root, check_images=check_images, pspi_threshold=pspi_threshold)
     paindb = assemble_paindb(scans, frames_per_class=frames_per_class, seed=seed)
-    counts = table2(paindb)
-    external = dataset_counts(scans["cppain"].table, "cppain") if "cppain" in scans else None
+    counts = table2(pd.concat([paindb, scans["cppain"].table]) if "cppain" in scans else paindb)
     synthetic = (root / "SYNTHETIC.json").is_file()
     problems = {name: sum(p.count for p in scan.problems.values()) for name, scan in scans.items()}
     missing = [name for name in PAINDB_DATASETS if name not in scans]
     if as_json:
         records = counts.astype(object).where(counts.notna(), None).to_dict(orient="records")
-        out = {"table2": records, "cppain": external, "frames_per_class": frames_per_class, "seed": seed,
+        out = {"table2": records, "frames_per_class": frames_per_class, "seed": seed,
                "synthetic": synthetic, "problems": problems, "missing": missing}
         print(json.dumps(out, indent=2))
         return
     title = "Table 2: PAIN-DB" + (" (synthetic data)" if synthetic else "")
-    render_table2(counts, console, title, external)
+    render_table2(counts, console, title)
     for name in missing:
         console.print(f"No {name}/ folder in {root}: PAIN-DB was built without it.", highlight=False, markup=False)
     for name, count in problems.items():

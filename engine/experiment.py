@@ -15,12 +15,11 @@ from pathlib import Path
 import pandas as pd
 
 from engine.artifacts import ExperimentStore, read_json, write_json, write_parquet
-from engine.config import ExperimentConfig
+from engine.config import DATASET_NAMES, ExperimentConfig
 from engine.errors import PainLensError
 
 log = logging.getLogger(__name__)
 
-PAINDB_DATASETS = ("unbc", "mintpain", "delaware")
 # Columns of the in-memory sample table that never go to the artifact store: paths can hold names.
 PRIVATE_COLUMNS = ("path",)
 
@@ -62,7 +61,7 @@ def prepare_data(config: ExperimentConfig, progress: bool = True) -> PreparedDat
 
     ensure_synthetic_data(config, progress=progress)
     scans = {}
-    for dataset in (*PAINDB_DATASETS, "cppain"):
+    for dataset in DATASET_NAMES:
         path = config.dataset_path(dataset)
         if not path.exists():
             raise PainLensError(
@@ -70,7 +69,7 @@ def prepare_data(config: ExperimentConfig, progress: bool = True) -> PreparedDat
                 "(or synthetic_size to generate synthetic data)."
             )
         scans[dataset] = scan_dataset(path, dataset)
-    paindb = assemble_paindb({d: scans[d] for d in PAINDB_DATASETS}, config.data.frames_per_class, config.experiment.seed)
+    paindb = assemble_paindb(scans, config.data.frames_per_class, config.experiment.seed)  # CP-PAIN stays out
     cppain = scans["cppain"].table
     both = pd.concat([paindb.assign(role="paindb"), cppain.assign(role="cppain")], ignore_index=True)
     processed, stats = preprocess_table(both, config.preprocess, config.cache_dir(), progress=progress)

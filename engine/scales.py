@@ -30,10 +30,6 @@ class Scale:
     min_score: int
     max_score: int  # per item (or the score itself for a single-score scale)
 
-    @property
-    def total_max(self) -> int:
-        return self.max_score * max(1, len(self.items)) if self.name != "facs" else 20
-
 
 SCALES: dict[str, Scale] = {
     "wong_baker": Scale("wong_baker", (), 0, 10),

@@ -95,7 +95,7 @@ def test_tiny_paindb_takes_k_frames_per_subject_and_class(tiny):
     assert rows.loc["UNBC-McMaster", "Images"] == unbc
     assert rows.loc["MIntPAIN", "Images"] == mint
     assert rows.loc["Delaware", "Images"] == expected["delaware"]["images"]
-    assert rows.loc["Total", "Users"] == sum(expected[d]["subjects"] for d in ("unbc", "mintpain", "delaware"))
+    assert rows.loc["Total (PAIN-DB)", "Users"] == sum(expected[d]["subjects"] for d in ("unbc", "mintpain", "delaware"))
 
 
 def planned_paper_table() -> pd.DataFrame:
@@ -138,4 +138,4 @@ def test_paper_plan_gives_the_papers_table2():
     assert rows.loc["MIntPAIN", ["Users", "Images", "Levels"]].tolist() == [20, 800, 5]
     assert rows.loc["Delaware", ["Users", "Images", "Levels"]].tolist() == [240, 803, 2]
     assert rows.loc["UNBC-McMaster", ["Users", "Images", "Levels"]].tolist() == [25, 980, 5]
-    assert rows.loc["Total", ["Users", "Images"]].tolist() == [285, 2583]
+    assert rows.loc["Total (PAIN-DB)", ["Users", "Images"]].tolist() == [285, 2583]

@@ -154,7 +154,6 @@ def test_charts_export_to_png_and_svg_and_tables_to_csv(tmp_path):
     svg = export.chart_svg(chart)
     assert svg.lstrip().startswith("<svg") and "Images per dataset" in svg
     assert export.table_csv(pd.DataFrame({"a": [1], "b": ["x"]})) == b"a,b\n1,x\n"
-    assert export.file_stem("VGG16 / external", "pain") == "vgg16-external-pain"
 
 
 def test_table2_counts_paindb_and_keeps_cppain_apart():

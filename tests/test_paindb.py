@@ -78,13 +78,25 @@ def test_paindb_samples_unbc_and_mintpain_keeps_all_delaware_and_leaves_out_cppa
     paindb = assemble_paindb(scans, frames_per_class=20, seed=0)
     assert paindb.groupby("dataset").size().to_dict() == {"delaware": 3, "mintpain": 40, "unbc": 40}
     table = table2(paindb)
-    assert table["Dataset"].tolist() == ["MIntPAIN", "Delaware", "UNBC-McMaster", "Total"]
+    assert table["Dataset"].tolist() == ["MIntPAIN", "Delaware", "UNBC-McMaster", "Total (PAIN-DB)"]
     total = table.iloc[-1]
     assert (total["Users"], total["Images"], total["Pain"], total["No pain"]) == (3, 83, 42, 41)
     assert pd.isna(total["Levels"])
     levels = dict(zip(table["Dataset"], table["Levels"]))
     assert levels["Delaware"] == 2 and levels["MIntPAIN"] == 5
     assert levels["UNBC-McMaster"] == len(set(paindb.loc[paindb["dataset"] == "unbc", "intensity"].clip(upper=4)))
+
+
+def test_table2_keeps_cppain_out_of_the_total_and_counts_faces_found():
+    rows = frames("unbc", "aa001", "s1", [0, 0, 3]) + frames("delaware", "p1", "", [0, 1]) + frames("cppain", "cp01", "v1", [0, 1, 2])
+    samples = make_table(rows).assign(status="ok")
+    samples.loc[samples["image_id"] == "unbc/aa001/s1/00001", "status"] = "no_face"
+    samples.loc[samples["image_id"] == "cppain/cp01/v1/00002", "status"] = "unreadable"
+    table = table2(samples, faces=True).set_index("Dataset")
+    assert list(table.index) == ["Delaware", "UNBC-McMaster", "Total (PAIN-DB)", "CP-PAIN (external test)"]
+    assert table.loc["Total (PAIN-DB)", ["Users", "Images", "Pain", "No pain", "Faces found"]].tolist() == [2, 5, 2, 3, 4]
+    assert table.loc["CP-PAIN (external test)", ["Images", "Pain", "Faces found"]].tolist() == [3, 2, 2]
+    assert "Faces found" not in table2(samples).columns
 
 
 def test_paindb_frames_per_class_is_configurable():
@@ -102,10 +114,11 @@ def test_paindb_cli_prints_table2_for_a_root_of_datasets(tmp_path):
     out = json.loads(done.stdout)
     rows = {row["Dataset"]: row for row in out["table2"]}
     assert (rows["UNBC-McMaster"]["Images"], rows["MIntPAIN"]["Images"], rows["Delaware"]["Images"]) == (7, 10, 3)
-    assert (rows["Total"]["Users"], rows["Total"]["Images"]) == (5, 20)
-    assert out["cppain"]["Images"] == 4 and out["missing"] == []
+    assert (rows["Total (PAIN-DB)"]["Users"], rows["Total (PAIN-DB)"]["Images"]) == (5, 20)
+    assert rows["CP-PAIN (external test)"]["Images"] == 4 and out["missing"] == []
+    assert list(rows)[-1] == "CP-PAIN (external test)"  # after the PAIN-DB total, not in it
     shown = run_cli("paindb", str(tmp_path), "--frames-per-class", "4")
-    assert shown.returncode == 0 and "Total" in shown.stdout and "CP-PAIN" in shown.stdout
+    assert shown.returncode == 0 and "Total (PAIN-DB)" in shown.stdout and "CP-PAIN (external test)" in shown.stdout
 
 
 def test_paindb_cli_exits_2_when_the_root_holds_no_dataset(tmp_path):

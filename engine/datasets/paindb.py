@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.datasets.scan import DATASET_TITLES, DATASETS, find_child, scan_dataset
+from engine.config import DATASET_NAMES
+from engine.datasets.scan import DATASET_TITLES, find_child, scan_dataset
 from engine.datasets.table import COLUMNS, LABEL_NO_PAIN, LABEL_PAIN, ScanResult, empty_table
 from engine.errors import NotADatasetError
 
@@ -26,6 +27,8 @@ SAMPLED_DATASETS = ("unbc", "mintpain")
 # The paper counts 5 levels for UNBC; PSPI runs 0-16, so levels here group it as 0, 1, 2, 3 and >= 4.
 UNBC_LEVEL_CAP = 4
 TABLE2_COLUMNS = ("Dataset", "Users", "Images", "Levels", "Pain", "No pain")
+TOTAL_ROW = "Total (PAIN-DB)"
+CPPAIN_ROW = "CP-PAIN (external test)"
 
 
 def assemble_paindb(scans: dict[str, ScanResult], frames_per_class: int = 20, seed: int = 0) -> pd.DataFrame:
@@ -78,10 +81,11 @@ def native_levels(table: pd.DataFrame, dataset: str) -> int:
     return int(levels.nunique())
 
 
-def dataset_counts(table: pd.DataFrame, dataset: str) -> dict:
-    """Users, images, levels and images per class of one dataset's rows."""
+def dataset_counts(table: pd.DataFrame, dataset: str, faces: bool = False) -> dict:
+    """Users, images, levels and images per class of one dataset's rows; with ``faces``, also the
+    images MTCNN found a face in (``status`` ok; every image when the table has no status)."""
     rows = table[table["dataset"] == dataset]
-    return {
+    counts = {
         "Dataset": DATASET_TITLES.get(dataset, dataset),
         "Users": int(rows["subject"].nunique()),
         "Images": int(len(rows)),
@@ -89,15 +93,23 @@ def dataset_counts(table: pd.DataFrame, dataset: str) -> dict:
         "Pain": int((rows["label"] == LABEL_PAIN).sum()),
         "No pain": int((rows["label"] == LABEL_NO_PAIN).sum()),
     }
+    if faces:
+        counts["Faces found"] = int((rows["status"] == "ok").sum()) if "status" in rows else len(rows)
+    return counts
 
 
-def table2(paindb: pd.DataFrame) -> pd.DataFrame:
-    """The paper's Table 2 for a PAIN-DB table: one row per dataset in it, then a Total row (no Levels)."""
-    rows = [dataset_counts(paindb, name) for name in PAINDB_DATASETS if (paindb["dataset"] == name).any()]
-    total = {"Dataset": "Total", "Levels": None}
-    for column in ("Users", "Images", "Pain", "No pain"):
-        total[column] = int(sum(row[column] for row in rows))
-    out = pd.DataFrame([*rows, total], columns=list(TABLE2_COLUMNS))
+def table2(samples: pd.DataFrame, faces: bool = False) -> pd.DataFrame:
+    """The paper's Table 2: one row per PAIN-DB dataset in ``samples``, the PAIN-DB total (no Levels: the
+    datasets grade pain differently), then CP-PAIN's row when it is there, kept out of the total (it is
+    only ever a test set). ``faces`` adds the column "Faces found" (see ``dataset_counts``)."""
+    columns = [*TABLE2_COLUMNS, *(["Faces found"] if faces else [])]
+    rows = [dataset_counts(samples, name, faces) for name in PAINDB_DATASETS if (samples["dataset"] == name).any()]
+    if rows:
+        summed = [c for c in columns if c not in ("Dataset", "Levels")]
+        rows.append({"Dataset": TOTAL_ROW, "Levels": None, **{c: int(sum(r[c] for r in rows)) for c in summed}})
+    if (samples["dataset"] == "cppain").any():
+        rows.append({**dataset_counts(samples, "cppain", faces), "Dataset": CPPAIN_ROW})
+    out = pd.DataFrame(rows, columns=columns)
     out["Levels"] = out["Levels"].astype("Int64")
     return out
 
@@ -110,7 +122,7 @@ def scan_root(
     Raises NotADatasetError when ``root`` holds none of the three PAIN-DB datasets.
     """
     root = Path(root).expanduser()
-    folders = {name: find_child(root, name) for name in DATASETS} if root.is_dir() else {}
+    folders = {name: find_child(root, name) for name in DATASET_NAMES} if root.is_dir() else {}
     folders = {name: path for name, path in folders.items() if path is not None and path.is_dir()}
     if not any(name in folders for name in PAINDB_DATASETS):
         raise NotADatasetError(
@@ -123,20 +135,16 @@ def scan_root(
     }
 
 
-def render_table2(table: pd.DataFrame, console, title: str, external: dict | None = None) -> None:
-    """Print Table 2 (and CP-PAIN's counts, kept apart) with rich."""
+def render_table2(table: pd.DataFrame, console, title: str) -> None:
+    """Print Table 2 with rich, the PAIN-DB total between two rules."""
     from rich.table import Table
 
     out = Table(title=title)
-    for column in TABLE2_COLUMNS:
+    for column in table.columns:
         out.add_column(column, justify="left" if column == "Dataset" else "right")
+    names = table["Dataset"].tolist()
     for index, row in table.iterrows():
-        cells = ["" if pd.isna(row[c]) else str(row[c]) for c in TABLE2_COLUMNS]
-        out.add_row(*cells, end_section=index == len(table) - 2)
+        cells = ["" if pd.isna(row[c]) else str(row[c]) for c in table.columns]
+        before_total = TOTAL_ROW in names and index == names.index(TOTAL_ROW) - 1
+        out.add_row(*cells, end_section=before_total or names[index] == TOTAL_ROW)
     console.print(out)
-    if external is not None:
-        console.print(
-            f"CP-PAIN (external test set, not part of PAIN-DB): {external['Users']} users, {external['Images']} images "
-            f"({external['Pain']} pain, {external['No pain']} no pain).",
-            highlight=False,
-        )

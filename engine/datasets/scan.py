@@ -22,10 +22,10 @@ from typing import Callable, Iterable, Sequence, TypeVar
 
 from PIL import Image, UnidentifiedImageError
 
+from engine.config import DATASET_NAMES
 from engine.datasets.table import CLASS_NAMES, ScanResult
 from engine.errors import NotADatasetError, PainLensError
 
-DATASETS = ("unbc", "mintpain", "delaware", "cppain")
 DATASET_TITLES = {"unbc": "UNBC-McMaster", "mintpain": "MIntPAIN", "delaware": "Delaware", "cppain": "CP-PAIN"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -234,8 +234,8 @@ def scan_dataset(
     ``pspi_threshold``: UNBC frames with PSPI above it are labelled pain.
     Raises :class:`NotADatasetError` when ``path`` is missing or is not that dataset at all.
     """
-    if dataset not in DATASETS:
-        raise PainLensError(f"Unknown dataset '{dataset}': choose one of {', '.join(DATASETS)}.")
+    if dataset not in DATASET_NAMES:
+        raise PainLensError(f"Unknown dataset '{dataset}': choose one of {', '.join(DATASET_NAMES)}.")
     root = Path(path).expanduser()
     if not root.is_dir():
         raise NotADatasetError(
@@ -246,16 +246,6 @@ def scan_dataset(
     if dataset == "unbc":
         kwargs["pspi_threshold"] = pspi_threshold
     return module.scan(root.resolve(), **kwargs)
-
-
-def scan_datasets(
-    paths: dict[str, Path], check_images: bool = True, pspi_threshold: float = 0.0, workers: int | None = None
-) -> dict[str, ScanResult]:
-    """Scan several datasets ({name: folder}); every folder must exist and be that dataset."""
-    return {
-        name: scan_dataset(path, name, check_images=check_images, pspi_threshold=pspi_threshold, workers=workers)
-        for name, path in paths.items()
-    }
 
 
 # ------------------------------------------------------------------------------------------ reports

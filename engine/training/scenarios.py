@@ -15,9 +15,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
+from engine.config import SCENARIO_NAMES
 from engine.errors import PainLensError
-
-SCENARIOS = ("image", "subject", "external")
 
 
 @dataclass(frozen=True)
@@ -86,7 +85,7 @@ def make_splits(scenario: str, paindb: pd.DataFrame, cppain: pd.DataFrame, folds
         return subject_wise(paindb, folds, seed)
     if scenario == "external":
         return external(paindb, cppain, seeds, seed)
-    raise PainLensError(f"Unknown scenario '{scenario}'; choose from {', '.join(SCENARIOS)}.")
+    raise PainLensError(f"Unknown scenario '{scenario}'; choose from {', '.join(SCENARIO_NAMES)}.")
 
 
 def _check_enough(table: pd.DataFrame, folds: int, what: str) -> None:
