@@ -33,7 +33,7 @@ def faces(count: int, size: int, seed: int = 0) -> list[np.ndarray]:
     """Synthetic face crops (no real people), (size, size, 3) uint8."""
     from PIL import Image
 
-    from engine.datasets.synth_faces import Pose, random_identity, render_face
+    from engine.synth import Pose, random_identity, render_face
 
     rng = np.random.default_rng(seed)
     out = []

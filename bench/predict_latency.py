@@ -33,7 +33,7 @@ def photo(size: tuple[int, int], seed: int) -> bytes:
     """A synthetic person at ``size`` (rendered at 640x480, then scaled like a higher-resolution camera)."""
     import io
 
-    from engine.datasets.synth_faces import Pose, random_identity, render_face
+    from engine.synth import Pose, random_identity, render_face
 
     rng = np.random.default_rng(seed)
     face = render_face(random_identity(rng), {"AU4": 2.0, "AU6": 2.0}, Pose(scale=0.22), (640, 480), rng).image

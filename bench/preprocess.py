@@ -28,7 +28,7 @@ from engine.preprocess.batch import folder_table, preprocess_table  # noqa: E402
 
 
 def render_images(folder: Path, n: int, seed: int) -> None:
-    from engine.datasets.synth_faces import Pose, random_identity, render_face
+    from engine.synth import Pose, random_identity, render_face
 
     rng = np.random.default_rng(seed)
     for i in range(n):

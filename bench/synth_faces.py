@@ -56,7 +56,7 @@ def iou(a, b) -> float:
 
 def renderer_speed(n: int = 20) -> dict[str, float]:
     """Faces per second of render_face alone (one process, background reused as in a video)."""
-    from engine.datasets.synth_faces import Pose, random_identity, render_background, render_face
+    from engine.synth import Pose, random_identity, render_background, render_face
 
     out = {}
     for name, canvas, scale in (("unbc_320x240", (320, 240), 0.21), ("video_640x480", (640, 480), 0.14), ("photo_400x500", (400, 500), 0.19)):
@@ -81,7 +81,7 @@ def main() -> None:
 
     from PIL import Image
 
-    from engine.datasets.synth import generate
+    from engine.synth import generate
 
     report: dict = {"size": args.size, "seed": args.seed, "renderer_images_per_second": renderer_speed()}
     print("renderer images/s (one process):", report["renderer_images_per_second"], flush=True)

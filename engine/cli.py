@@ -51,7 +51,7 @@ def synth_command(
 
     from rich.table import Table
 
-    from engine.datasets.synth import SIZES, generate
+    from engine.synth import SIZES, generate
 
     if size not in SIZES:
         raise PainLensError(f"Unknown size '{size}': choose tiny, demo or paper.")

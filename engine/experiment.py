@@ -39,7 +39,7 @@ def ensure_synthetic_data(config: ExperimentConfig, progress: bool = True) -> No
     size = config.data.synthetic_size
     if not size:
         return
-    from engine.datasets.synth import GENERATOR_VERSION, generate
+    from engine.synth import GENERATOR_VERSION, generate
 
     root = config.base_dir / config.data.root
     marker = root / "SYNTHETIC.json"

@@ -16,8 +16,7 @@ import pandas as pd
 from PIL import Image
 
 from engine.datasets.scan import scan_dataset
-from engine.datasets.synth import generate
-from engine.datasets.synth_faces import Pose, random_identity, render_face
+from engine.synth import Pose, generate, random_identity, render_face
 
 
 def tiny_table(folder: Path, unbc_frames: int = 3, seed: int = 0) -> pd.DataFrame:

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from test_adapters import run_cli
 
-from engine.datasets import synth
+from engine import synth
 from engine.datasets.paindb import assemble_paindb, scan_root, table2
 from engine.datasets.scan import report_dict, scan_dataset
 from engine.datasets.table import ScanResult, make_table

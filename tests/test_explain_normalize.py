@@ -32,7 +32,7 @@ def synthetic_face(roll=0.0, yaw=0.0, size=64, seed=0):
     """A rendered synthetic face cropped like a detector crop: image (size, size, 3) and its 68 landmarks."""
     from PIL import Image
 
-    from engine.datasets.synth_faces import Pose, random_identity, render_face
+    from engine.synth import Pose, random_identity, render_face
 
     rng = np.random.default_rng(seed)
     face = render_face(random_identity(rng), {}, Pose(roll=roll, yaw=yaw, scale=0.3), (128, 128), rng)

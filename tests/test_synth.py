@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.datasets import synth
-from engine.datasets.synth import SIZES, generate
-from engine.datasets.synth_faces import Pose, random_identity, render_background, render_face
 from engine.errors import PainLensError
 from engine.scales import FACS_ITEMS, NCAPC_ITEMS, pspi
+from engine.synth import SIZES, Pose, generate, random_identity, render_background, render_face
+from engine.synth.cppain import cp_plan
+from engine.synth.delaware import delaware_counts
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -180,9 +180,9 @@ def test_cp_manifest_labels_follow_the_facs_ratings(tiny):
 
 def test_paper_size_has_the_papers_counts():
     spec = SIZES["paper"]
-    counts = synth._delaware_counts(spec)
-    assert len(counts) == 240 and sum(a + b for a, b in counts) == 803 and min(min(c) for c in counts) >= 1
-    plan = synth._cp_plan(0, spec)
+    counts = delaware_counts(spec)
+    assert len(counts) == 240 and sum(neutral + pain for neutral, pain in counts) == 803 and min(min(c) for c in counts) >= 1
+    plan = cp_plan(0, spec)
     assert len(plan) == 127 and len({v["subject"] for v in plan}) == 53
     assert sum(v["frames"] for v in plan) == 109
     assert spec.unbc_subjects == 25 and spec.mint_subjects == 20

@@ -1,1 +1,1 @@
-"""Dataset adapters (one module per dataset), the synthetic generator and PAIN-DB assembly."""
+"""Dataset adapters (one module per dataset) and PAIN-DB assembly; the synthetic generator is engine.synth."""
