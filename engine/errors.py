@@ -28,3 +28,7 @@ class MissingWeightsError(PainLensError):
 
 class BadImageError(PainLensError):
     """An image cannot be decoded, is too large, or holds no usable face."""
+
+
+class BadVideoError(BadImageError):
+    """A video cannot be read (empty, not a video, sound only, damaged, frames too large)."""

@@ -123,18 +123,26 @@ class Predictor:
 
     def probabilities(self, crop: np.ndarray) -> tuple["pd.DataFrame", float]:
         """p(pain) per network (mean over its seeds; low / high over seeds, NaN with one seed) and seconds."""
+        tables, seconds = self.probabilities_many([crop])
+        return tables[0], seconds
+
+    def probabilities_many(self, crops: list[np.ndarray]) -> tuple[list["pd.DataFrame"], float]:
+        """``probabilities`` for several crops (a video's frames): one table per crop, and seconds.
+
+        Each network's models see all the crops in one ``predict_on_batch`` call, never one call per crop."""
         import pandas as pd
 
         clock = time.perf_counter()
-        rows = []
+        rows: list[list[dict]] = [[] for _ in crops]
         for network in self.networks.values():
-            x = _resize(crop, network.input_size)[None]
-            values = [float(np.asarray(model.predict_on_batch(x))[0, 1]) for model in network.models]
-            many = len(values) > 1
-            rows.append({"model": network.name, "p_pain": float(np.mean(values)),
-                         "low": min(values) if many else np.nan, "high": max(values) if many else np.nan,
-                         "seeds": len(values), "input_size": network.input_size})
-        return pd.DataFrame(rows), time.perf_counter() - clock
+            x = np.stack([_resize(crop, network.input_size) for crop in crops])
+            values = np.stack([np.asarray(model.predict_on_batch(x))[:, 1] for model in network.models], axis=1)
+            many = values.shape[1] > 1
+            for i, seeds in enumerate(values.astype(float)):
+                rows[i].append({"model": network.name, "p_pain": float(seeds.mean()),
+                                "low": float(seeds.min()) if many else np.nan, "high": float(seeds.max()) if many else np.nan,
+                                "seeds": len(seeds), "input_size": network.input_size})
+        return [pd.DataFrame(table) for table in rows], time.perf_counter() - clock
 
     def explain(self, crop: np.ndarray, model_name: str, label: int, seed: int = 0,
                 progress: Callable[[float], None] | None = None, num_samples: int | None = None):

@@ -177,6 +177,32 @@ def preprocess_image(
     face = (faces[0] if faces else None) if choose == LARGEST else detection.most_confident()
     if face is None or face.confidence < params.min_confidence:
         return NoFace(confidence=detection.best_confidence, timings=timings)
+    return preprocess_face(rgb, face, params, models, dataset_landmarks, landmark_format, timings, tuple(faces))
+
+
+def preprocess_face(
+    rgb: np.ndarray,
+    face: FaceBox,
+    params: PreprocessParams,
+    models: FaceModels,
+    dataset_landmarks: np.ndarray | None = None,
+    landmark_format: str = "",
+    timings: dict[str, float] | None = None,
+    faces: tuple[FaceBox, ...] = (),
+) -> FaceResult:
+    """Everything after detection for one chosen ``face`` of ``rgb``: crop, background, landmarks.
+
+    Also the video path's step, where the face is chosen by the tracker among a batch's detections.
+    ``timings`` (seconds per step) is added to in place when given."""
+    timings = {} if timings is None else timings
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[step] = timings.get(step, 0.0) + now - clock
+        clock = now
+
     crop_box = square_crop_box(face, params.margin)
     crop = crop_square(rgb, crop_box, params.crop_size)
     corners = crop_box.to_crop(np.array([[face.x1, face.y1], [face.x2, face.y2]]), params.crop_size)
@@ -202,5 +228,5 @@ def preprocess_image(
         dataset_landmarks=mapped,
         dataset_landmark_format=landmark_format if mapped is not None else "",
         timings=timings,
-        faces=tuple(faces),
+        faces=faces,
     )

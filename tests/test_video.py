@@ -1,0 +1,153 @@
+"""Video decoding and sampling (engine.video), the face tracker (engine.tracking) and the synthetic clip
+writer (engine.synth.clips): real PyAV decoding of clips made in memory, no networks needed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import video_fixtures as vf
+from engine.errors import BadVideoError
+from engine.preprocess.detect import FaceBox
+from engine.tracking import FaceTracker
+from engine.video import MAX_SECONDS, VideoReader
+
+
+def _sampled(data: bytes, **kwargs):
+    reader = VideoReader(data, **kwargs)
+    frames = list(reader.frames())
+    return reader, frames
+
+
+# --- the clip writer --------------------------------------------------------------------------------
+
+def test_the_same_seed_writes_the_same_clip_bytes_and_another_seed_others():
+    first, again, other = vf.clip(seed=1, seconds=1.0), vf.clip(seed=1, seconds=1.0), vf.clip(seed=2, seconds=1.0)
+    assert first == again
+    assert first != other
+
+
+def test_clip_plan_has_pain_and_no_pain_clips_and_every_event():
+    from engine.synth.clips import CLIP_SIZES, clip_plan
+
+    for size in CLIP_SIZES:
+        plan = clip_plan(4, size, ["CP01", "CP02"])
+        assert {s.label for s in plan} == {"pain", "no_pain"}
+        assert any(s.second_face for s in plan) and any(s.rotation for s in plan) and any(s.away_start_s for s in plan)
+        for s in plan:
+            if s.pain:
+                assert 0 < s.pain_start_s < s.pain_end_s <= s.seconds
+            if s.away_start_s is not None and s.pain:  # the face is back before the pain starts
+                assert s.away_end_s < s.pain_start_s
+
+
+def test_pain_aus_are_drawn_only_inside_the_planted_segment():
+    # The clip's frames differ from a no-pain rendering of the same clip only inside the segment.
+    from engine.synth.clips import clip_frames
+    from engine.synth.identity import random_identity
+    from engine.synth.seeding import derived_rng
+
+    identity = random_identity(derived_rng(0, "test-clip"))
+    pain = list(clip_frames(vf.spec(seconds=2.0, pain=1.0, pain_at=(0.8, 1.6)), identity, 0))
+    calm = list(clip_frames(vf.spec(seconds=2.0), identity, 0))
+    differs = [float(np.abs(a.astype(int) - b.astype(int)).mean()) > 0.5 for a, b in zip(pain, calm)]
+    times = np.arange(len(pain)) / 5
+    assert any(differs)
+    assert all(0.8 <= t < 1.6 for t, d in zip(times, differs) if d)
+
+
+# --- decoding and sampling --------------------------------------------------------------------------
+
+def test_frames_are_sampled_at_the_asked_rate_with_their_own_times():
+    reader, frames = _sampled(vf.clip(seconds=2.0, fps=10), fps=5)
+    assert [f.t for f in frames] == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 1.8], abs=1e-3)
+    assert frames[0].rgb.shape == (192, 256, 3) and frames[0].rgb.dtype == np.uint8
+    assert reader.info.seconds == pytest.approx(2.0, abs=0.05) and reader.notes == []
+
+
+def test_rotation_flag_turns_the_frames_upright():
+    from engine.synth.clips import clip_frames
+    from engine.synth.identity import random_identity
+    from engine.synth.seeding import derived_rng
+
+    spec = vf.spec(seconds=0.4, rotation=90)
+    upright = list(clip_frames(spec, random_identity(derived_rng(0, "test-clip")), 0))
+    reader, frames = _sampled(vf.clip(seconds=0.4, rotation=90))
+    assert reader.info.rotation == 90 and (reader.info.width, reader.info.height) == (256, 192)
+    assert frames[0].rgb.shape == upright[0].shape
+    assert np.abs(frames[0].rgb.astype(int) - upright[0].astype(int)).mean() < 8  # only the codec's loss
+
+
+def test_variable_frame_rate_keeps_each_frames_time_and_says_so():
+    times = [0, 0.03, 0.07, 0.1, 0.5, 0.53, 0.56, 1.2, 1.23, 1.26, 1.3, 2.0]
+    reader, frames = _sampled(vf.variable_rate_clip(times), fps=5)
+    assert [f.t for f in frames] == pytest.approx([0.0, 0.5, 1.2, 2.0], abs=1e-3)
+    assert any("variable frame rate" in note for note in reader.notes)
+
+
+def test_a_clip_longer_than_the_cap_is_analysed_from_its_start_with_a_sentence():
+    reader, frames = _sampled(vf.long_clip(int(MAX_SECONDS) + 10), fps=5)
+    assert len(frames) == int(MAX_SECONDS) and frames[-1].t < MAX_SECONDS  # one frame a second in this clip
+    assert any(f"only its first {MAX_SECONDS:.0f} s were analysed" in note for note in reader.notes)
+
+
+@pytest.mark.parametrize("name, make, sentence", [
+    ("zero bytes", lambda: b"", "The file is empty"),
+    ("not a video", lambda: b"just some text, no video" * 40, "not a video PainLens can read"),
+    ("sound only", vf.audio_only, "only sound, no picture"),
+    ("8K frames", vf.eight_k_clip, "7680 x 4320"),
+    ("index lost (cut short)", lambda: vf.clip(seconds=1.0)[:-2000], "damaged or cut short"),
+])
+def test_a_file_that_cannot_be_read_gets_one_sentence(name, make, sentence):
+    with pytest.raises(BadVideoError, match=sentence):
+        list(VideoReader(make()).frames())
+
+
+def test_a_cut_short_streamed_clip_gives_its_first_part_and_a_note():
+    data = vf.streamable(vf.clip(seconds=2.0))
+    reader, frames = _sampled(data[: int(len(data) * 0.8)])
+    assert 0 < len(frames) < 10
+    assert any("cut short" in note for note in reader.notes)
+
+
+def test_damaged_frames_are_left_out_with_a_note():
+    data = bytearray(vf.clip(seconds=2.0))
+    for position in np.random.default_rng(0).integers(len(data) // 3, len(data) * 9 // 10, 200):
+        data[position] ^= 0xFF
+    reader, frames = _sampled(bytes(data))
+    assert 0 < len(frames) < 10 and reader.damaged > 0
+    assert any("damaged" in note for note in reader.notes)
+
+
+# --- tracking ---------------------------------------------------------------------------------------
+
+def _box(x: float, y: float, side: float, confidence: float = 0.99) -> FaceBox:
+    return FaceBox(x, y, x + side, y + side, confidence)
+
+
+def test_the_tracker_starts_with_the_largest_face_and_keeps_following_it():
+    tracker = FaceTracker()
+    person, other = _box(100, 100, 80), _box(300, 100, 60)
+    assert tracker.follow([person, other], 0.0) == person
+    # The other person walks closer and becomes the largest face: the tracker stays with the first one.
+    moved, closer = _box(108, 102, 82), _box(280, 90, 110)
+    assert tracker.follow([closer, moved], 0.2) == moved
+    assert tracker.frames_with_others == 2 and tracker.most_others == 1
+    assert "2 faces" in tracker.note()
+
+
+def test_the_tracker_leaves_a_gap_when_only_another_face_is_there_and_finds_the_person_again():
+    tracker = FaceTracker()
+    tracker.follow([_box(100, 100, 80)], 0.0)
+    tracker.seen(np.column_stack([np.linspace(105, 175, 68), np.linspace(110, 175, 68)]))
+    assert tracker.follow([_box(400, 100, 60)], 0.2) is None  # someone else, far away
+    assert tracker.follow([], 0.4) is None
+    back = _box(130, 104, 78)
+    assert tracker.follow([_box(400, 100, 60), back], 1.0) == back
+    assert tracker.lost == 2
+
+
+def test_a_face_of_another_size_nearby_is_not_taken_for_the_person():
+    tracker = FaceTracker()
+    tracker.follow([_box(100, 100, 80)], 0.0)
+    assert tracker.follow([_box(110, 110, 200)], 0.2) is None  # 2.5 times larger in 0.2 s: not the same face
