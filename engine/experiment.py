@@ -68,7 +68,7 @@ def prepare_data(config: ExperimentConfig, progress: bool = True) -> PreparedDat
                 f"The {dataset} dataset folder {path} does not exist; set [data] root or paths in the config "
                 "(or synthetic_size to generate synthetic data)."
             )
-        scans[dataset] = scan_dataset(path, dataset)
+        scans[dataset] = scan_dataset(path, dataset, pspi_threshold=config.data.pspi_threshold)  # UNBC's labels
     paindb = assemble_paindb(scans, config.data.frames_per_class, config.experiment.seed)  # CP-PAIN stays out
     cppain = scans["cppain"].table
     both = pd.concat([paindb.assign(role="paindb"), cppain.assign(role="cppain")], ignore_index=True)

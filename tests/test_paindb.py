@@ -10,6 +10,7 @@ import pytest
 from test_adapters import run_cli, write_cppain, write_delaware_manifest, write_mintpain, write_unbc
 
 from engine.datasets.paindb import assemble_paindb, sample_frames, spread_indices, table2
+from engine.datasets.scan import scan_dataset
 from engine.datasets.table import ScanResult, make_table
 
 
@@ -125,3 +126,25 @@ def test_paindb_cli_exits_2_when_the_root_holds_no_dataset(tmp_path):
     (tmp_path / "other").mkdir()
     done = run_cli("paindb", str(tmp_path))
     assert done.returncode == 2 and "holds none of" in " ".join(done.stderr.split())
+
+
+def test_run_honours_the_configs_pspi_threshold_in_samples_parquet(tmp_path):
+    from engine.artifacts import ExperimentStore
+    from engine.config import config_from_dict
+    from engine.experiment import prepare_data, write_samples
+
+    config = config_from_dict({
+        "experiment": {"name": "pspi2"},
+        "data": {"root": "data", "synthetic_size": "tiny", "frames_per_class": 3, "pspi_threshold": 2},
+        # Cheap preprocessing: only the labels matter here.
+        "preprocess": {"crop_size": 32, "background": "none", "detect_max_side": 240, "workers": 1, "cache_dir": "cache"},
+    }, base_dir=tmp_path)
+    store = ExperimentStore(tmp_path / "artifacts", config.name)
+    write_samples(store, prepare_data(config, progress=False))
+    samples = store.samples()
+    at_2 = samples[samples["dataset"] == "unbc"].set_index("image_id")
+    at_0 = scan_dataset(config.dataset_path("unbc"), "unbc").table.set_index("image_id").loc[at_2.index]
+    low = (at_2["pspi"] > 0) & (at_2["pspi"] <= 2)
+    assert low.any()  # frames that only the threshold makes no-pain were sampled
+    assert (at_0.loc[low, "label"] == 1).all() and (at_2.loc[low, "label"] == 0).all()
+    assert (at_2.loc[at_2["pspi"] > 2, "label"] == 1).all() and (at_2.loc[at_2["pspi"] == 0, "label"] == 0).all()
