@@ -82,9 +82,20 @@ class Experiment:
             return 0
         return self.config.scenarios.seeds if scenario == "external" else self.config.scenarios.folds
 
+    def scenarios_of(self, model: str) -> list[str]:
+        """The scenarios ``model`` runs in (a profile may keep a network to some: [scenarios] per_model)."""
+        if not self.config:
+            return self.scenarios
+        return [s for s in self.scenarios if s in self.config.scenarios.for_model(model)]
+
+    @property
+    def restricted_models(self) -> dict[str, list[str]]:
+        """Networks that run in only some of the experiment's scenarios, with those scenarios."""
+        return {m: self.scenarios_of(m) for m in self.models if self.scenarios_of(m) != self.scenarios}
+
     @property
     def planned_runs(self) -> int:
-        return len(self.models) * sum(self.runs_per_scenario(s) for s in self.scenarios)
+        return sum(self.runs_per_scenario(s) for m in self.models for s in self.scenarios_of(m))
 
 
 def find_experiments(location: Path) -> list[Path]:
@@ -163,15 +174,15 @@ def runs_version(root: Path) -> tuple:
 def run_status(experiment: Experiment) -> pd.DataFrame:
     """One row per planned (model, scenario, fold) and per finished run found: model, scenario, fold,
     done, kept_model (a model kept for uploads), seconds."""
+    plan = tuple((m, s, experiment.runs_per_scenario(s)) for m in experiment.models for s in experiment.scenarios_of(m))
     return _run_status(str(experiment.root), runs_version(experiment.root), tuple(experiment.models),
-                       tuple((s, experiment.runs_per_scenario(s)) for s in experiment.scenarios))
+                       tuple(experiment.scenarios), plan)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _run_status(root: str, version: tuple, models: tuple, scenarios: tuple) -> pd.DataFrame:
+def _run_status(root: str, version: tuple, models: tuple, scenario_order: tuple, plan: tuple) -> pd.DataFrame:
     store = store_of(Path(root))
-    rows = {(m, s, f): {"done": False, "kept_model": False, "seconds": np.nan}
-            for m in models for s, n in scenarios for f in range(n)}
+    rows = {(m, s, f): {"done": False, "kept_model": False, "seconds": np.nan} for m, s, n in plan for f in range(n)}
     for key in store.finished_runs():
         seconds = store.run_record(key).get("seconds", np.nan)
         rows[(key.model, key.scenario, key.fold)] = {"done": True, "kept_model": store.kept_model_path(key).exists(),
@@ -180,9 +191,9 @@ def _run_status(root: str, version: tuple, models: tuple, scenarios: tuple) -> p
                          columns=["model", "scenario", "fold", "done", "kept_model", "seconds"])
     # The plan's order of networks and scenarios (that of every chart); unplanned runs last.
     model_rank = {m: i for i, m in enumerate(models)}
-    scenario_rank = {s: i for i, (s, _) in enumerate(scenarios)}
+    scenario_rank = {s: i for i, s in enumerate(scenario_order)}
     frame = frame.assign(_m=frame["model"].map(model_rank).fillna(len(models)),
-                         _s=frame["scenario"].map(scenario_rank).fillna(len(scenarios)))
+                         _s=frame["scenario"].map(scenario_rank).fillna(len(scenario_order)))
     return frame.sort_values(["_m", "model", "_s", "fold"]).drop(columns=["_m", "_s"]).reset_index(drop=True)
 
 

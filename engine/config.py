@@ -28,6 +28,8 @@ LR_SCHEDULES = ("constant", "warmup_cosine")
 INPUT_SCALINGS = ("rescale", "centered", "preprocess_input")
 MIXED_PRECISION_MODES = ("auto", "on", "off")
 CLASS_WEIGHTS = ("none", "balanced")
+LIME_BASELINES = ("black", "mean", "blur")
+ENGINES = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class TrainingSection:
     models: tuple[str, ...] = ()
     epochs: int = 30
     epochs_per_model: dict[str, int] = field(default_factory=dict)  # per-model override, e.g. {WeiNet = 20}
+    learning_rate_per_model: dict[str, float] = field(default_factory=dict)  # per-model override of learning_rate
     batch_size: int = 128
     learning_rate: float = 1e-3
     # "constant" (paper) or "warmup_cosine": linear warm-up from 1 % of learning_rate over the first
@@ -102,6 +105,14 @@ class ScenariosSection:
     # How many external seeds keep their model.keras: 1 is enough to predict; 2 or more give the
     # upload page an uncertainty band per network (at the cost of disk and upload latency).
     kept_seeds: int = 1
+    # Networks that run in only some of the scenarios, e.g. {VGG16 = ["external"]}: the demo profile
+    # keeps the pretrained bases (no ImageNet weights offline, so they learn nothing in a CPU demo)
+    # to the external scenario; every page that shows such a network says so.
+    per_model: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def for_model(self, model: str) -> tuple[str, ...]:
+        """The scenarios ``model`` runs in."""
+        return tuple(s for s in self.names if s in self.per_model.get(model, self.names))
 
 
 @dataclass(frozen=True)
@@ -113,11 +124,34 @@ class ExplainSection:
     n_segments: int = 30
     compactness: float = 20.0
     batch_size: int = 100
+    # What a hidden superpixel shows: "black" (the paper's hide_color = 0), "mean" (the image's mean
+    # colour) or "blur" (a blurred copy). Black also reads as shut eyes and furrows (README).
+    baseline: str = "black"
+    # The faithfulness scorecard: deletion / insertion curves at this many steps (of the superpixels),
+    # and the randomisation sanity check on this many images per network (0: no sanity check).
+    curve_steps: int = 10
+    sanity_images: int = 2
 
 
 @dataclass(frozen=True)
 class RatingsSection:
     headline_icc: str = "ICC2"  # two-way random effects, absolute agreement, single rater
+
+
+@dataclass(frozen=True)
+class ExecutionSection:
+    """Where the grid's runs execute (``painlens run --engine/--address`` override it)."""
+
+    # "local": each network's runs in a child process of this machine; "ray": each (network,
+    # scenario, fold) run is one Ray task (engine/training/ray_engine.py).
+    engine: str = "local"
+    # Ray cluster to join, "HOST:PORT" of its head (or "auto"); empty: the command starts a Ray
+    # instance on this machine and stops it at the end.
+    address: str = ""
+    # Ray resources each run asks for: it is placed on a node that has them free. A fraction of a
+    # GPU lets runs share one (each then gets that share of its memory).
+    gpus_per_run: float = 0.0
+    cpus_per_run: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -129,6 +163,7 @@ class ExperimentConfig:
     scenarios: ScenariosSection = field(default_factory=ScenariosSection)
     explain: ExplainSection = field(default_factory=ExplainSection)
     ratings: RatingsSection = field(default_factory=RatingsSection)
+    execution: ExecutionSection = field(default_factory=ExecutionSection)
     # Folder that relative paths in the config are resolved against.
     base_dir: Path = field(default=Path("."), compare=False)
 
@@ -220,6 +255,8 @@ _CHOICES = (
     ("training", "input_scaling", INPUT_SCALINGS),
     ("training", "mixed_precision", MIXED_PRECISION_MODES),
     ("training", "class_weight", CLASS_WEIGHTS),
+    ("explain", "baseline", LIME_BASELINES),
+    ("execution", "engine", ENGINES),
 )
 
 # (section, setting, test, what the value must be). PSPI runs 0-16; SLIC's segment maps are uint8;
@@ -245,6 +282,12 @@ _LIMITS = (
     ("explain", "n_segments", lambda v: 2 <= v <= 255, "between 2 and 255"),
     ("explain", "compactness", lambda v: v > 0, "positive"),
     ("explain", "batch_size", lambda v: v >= 1, "at least 1"),
+    ("explain", "curve_steps", lambda v: 2 <= v <= 255, "between 2 and 255"),
+    ("explain", "sanity_images", lambda v: v >= 0, "0 (no sanity check) or more"),
+    ("execution", "gpus_per_run", lambda v: v >= 0, "0 or more (a fraction shares a GPU)"),
+    ("execution", "cpus_per_run", lambda v: v > 0, "positive"),
+    ("execution", "address", lambda v: not v or (v.strip() == v and " " not in v), "a Ray address such as "
+     "\"10.0.0.1:6379\" or \"auto\", without spaces"),
 )
 
 
@@ -261,7 +304,13 @@ def _validate(config: ExperimentConfig, source: str) -> None:
         if not test(value):
             raise ConfigError(f"{source}: [{section}] {key} must be {requirement}, not {value!r}.")
     _validate_names(config, source)
+    if config.execution.address and config.execution.engine != "ray":
+        raise ConfigError(f"{source}: [execution] address is the Ray cluster to join: set engine = \"ray\" "
+                          "as well, or remove it.")
     _validate_networks(config.training, source)
+    for name in config.scenarios.per_model:
+        if name not in config.training.models and config.training.models:
+            raise ConfigError(f"{source}: [scenarios] per_model names '{name}', which is not in [training] models.")
     from engine.ratings.forms import resolve_icc_form  # here, so that importing config stays light
 
     resolve_icc_form(config.ratings.headline_icc, where=f"{source}: [ratings] headline_icc")
@@ -272,6 +321,11 @@ def _validate_names(config: ExperimentConfig, source: str) -> None:
         if name not in SCENARIO_NAMES:
             raise ConfigError(f"{source}: unknown scenario '{name}' in [scenarios] names; choose from "
                               f"{', '.join(SCENARIO_NAMES)}.")
+    for model, names in config.scenarios.per_model.items():
+        unknown = [n for n in names if n not in SCENARIO_NAMES]
+        if unknown or not names:
+            raise ConfigError(f"{source}: [scenarios] per_model.{model} must list scenarios among "
+                              f"{', '.join(SCENARIO_NAMES)}, not {list(names)!r}.")
     for name in config.data.paths:
         if name not in DATASET_NAMES:
             raise ConfigError(f"{source}: unknown dataset '{name}' in [data] paths; choose from {', '.join(DATASET_NAMES)}.")
@@ -283,11 +337,15 @@ def _validate_networks(training: TrainingSection, source: str) -> None:
     from engine.models.registry import MODELS
 
     for key, names in (("models", training.models), ("epochs_per_model", training.epochs_per_model),
+                       ("learning_rate_per_model", training.learning_rate_per_model),
                        ("input_size", training.input_size)):
         for name in names:
             if name not in MODELS:
                 raise ConfigError(f"{source}: unknown network '{name}' in [training] {key}; choose from "
                                   f"{', '.join(MODELS)}.")
+    for name, rate in training.learning_rate_per_model.items():
+        if not rate > 0:
+            raise ConfigError(f"{source}: [training] learning_rate_per_model.{name} must be positive, not {rate}.")
     for name, epochs in training.epochs_per_model.items():
         if epochs < 1:
             raise ConfigError(f"{source}: [training] epochs_per_model.{name} must be at least 1, not {epochs}.")

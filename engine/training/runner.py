@@ -49,7 +49,8 @@ def plan_runs(config: ExperimentConfig, paindb: pd.DataFrame, cppain: pd.DataFra
     for scenario in scenarios:
         splits = make_splits(scenario, paindb, cppain, config.scenarios.folds, config.scenarios.seeds,
                              config.experiment.seed)
-        runs.extend(PlannedRun(model, split) for model in models for split in splits)
+        runs.extend(PlannedRun(model, split) for model in models if scenario in config.scenarios.for_model(model)
+                    for split in splits)
     # Model-major order: a network's runs share its input size, so its arrays are loaded once.
     return sorted(runs, key=lambda run: (models.index(run.model), scenarios.index(run.split.scenario), run.split.fold))
 
@@ -90,11 +91,18 @@ def run_grid(config: ExperimentConfig, store: ExperimentStore, paindb: pd.DataFr
 
     with progress_bar(progress) as bar:
         task = bar.add_task("training", total=len(todo))
-        for model in models:
-            group = [run for run in todo if run.model == model]
-            if group:
-                bar.update(task, description=f"{model}: {len(group)} runs")
-                _run_in_child(config, store, group, paindb, cppain, after_run, on_done=finished)
+        if config.execution.engine == "ray":  # each run one Ray task (engine/training/ray_engine.py)
+            from engine.training.ray_engine import run_on_ray
+
+            bar.update(task, description=f"{len(todo)} runs on Ray")
+            if todo:
+                run_on_ray(config, store, todo, paindb, cppain, after_run, on_done=finished)
+        else:
+            for model in models:
+                group = [run for run in todo if run.model == model]
+                if group:
+                    bar.update(task, description=f"{model}: {len(group)} runs")
+                    _run_in_child(config, store, group, paindb, cppain, after_run, on_done=finished)
     refresh_results(store)  # also when nothing ran: results of an older layout are rewritten current
     return {"planned": len(runs), "ran": len(todo), "skipped": len(runs) - len(todo)}
 

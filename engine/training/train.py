@@ -102,7 +102,7 @@ def train_run(model_name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: 
     epochs = config.epochs_per_model.get(model_name, config.epochs)
     callbacks = [_EpochRecorder(history, on_epoch)]
     if config.lr_schedule == "warmup_cosine":
-        callbacks.append(WarmupCosine(config.learning_rate, epochs * len(batches), config.warmup_fraction))
+        callbacks.append(WarmupCosine(info["learning_rate"], epochs * len(batches), config.warmup_fraction))
     model.fit(batches, epochs=epochs, validation_data=validation, shuffle=False,
               class_weight=_class_weight(y_train, config.class_weight), verbose=0, callbacks=callbacks)
     return TrainResult(model, history, info)
@@ -163,7 +163,8 @@ def compiled_model(model_name: str, config: TrainingSection, seed: int, weights_
     mixed = config.mixed_precision == "on" or (config.mixed_precision == "auto" and on_gpu)
     micro, steps = micro_batching(config.batch_size, config.micro_batch_size, on_gpu)
     optimizer_name = (config.optimizer or spec.optimizer).lower()
-    key = (keras.backend.backend(), model_name, size, optimizer_name, config.learning_rate, micro, steps, mixed,
+    learning_rate = config.learning_rate_per_model.get(model_name, config.learning_rate)
+    key = (keras.backend.backend(), model_name, size, optimizer_name, learning_rate, micro, steps, mixed,
            config.input_scaling)
     hit = reuse and _kept is not None and _kept.key == key
     if hit:
@@ -186,14 +187,14 @@ def compiled_model(model_name: str, config: TrainingSection, seed: int, weights_
             variable.assign(start)
         model = _kept.model
     else:
-        optimizer = _OPTIMIZERS[optimizer_name](learning_rate=config.learning_rate,
+        optimizer = _OPTIMIZERS[optimizer_name](learning_rate=learning_rate,
                                                 gradient_accumulation_steps=steps if steps > 1 else None)
         model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
         if reuse:
             model.optimizer.build(model.trainable_variables)
             _kept = _Compiled(key, model, [v.numpy() for v in model.optimizer.variables])
     info = {"model": model_name, "input_size": size, "optimizer": optimizer_name,
-            "learning_rate": config.learning_rate, "lr_schedule": config.lr_schedule, "batch_size": micro * steps, "micro_batch_size": micro,
+            "learning_rate": learning_rate, "lr_schedule": config.lr_schedule, "batch_size": micro * steps, "micro_batch_size": micro,
             "accumulation_steps": steps, "epochs": config.epochs, "mixed_precision": mixed,
             "weights": config.weights if spec.pretrained else "none", "input_scaling": config.input_scaling,
             "class_weight": config.class_weight, "backend": keras.backend.backend(), "gpu": on_gpu,
