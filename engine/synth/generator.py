@@ -8,6 +8,7 @@ so the same seed and size give byte-identical files whatever the number of worke
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from engine.errors import PainLensError
+from engine.progress import progress_bar
 from engine.synth.cppain import CpJob, cp_plan, render_cp_subject, write_cp_tables
 from engine.synth.delaware import DelawareJob, delaware_counts, delaware_record, render_delaware_subject, write_characterization_csv
 from engine.synth.files import write_json
@@ -46,8 +48,10 @@ def generate(out: Path, seed: int, size: str, progress: bool = False, workers: i
     roots = _make_roots(partial)
     plan = cp_plan(seed, spec)
     tasks = _tasks(seed, spec, roots, plan)
-    with _Progress(sum(len(jobs) for _, jobs in tasks.values()), progress) as bar:
-        done = _run_all(tasks, workers, bar.tick)
+    units = sum(len(jobs) for _, jobs in tasks.values())
+    with progress_bar(progress) as bar:
+        tick = functools.partial(bar.advance, bar.add_task("Rendering subjects", total=units))
+        done = _run_all(tasks, workers, tick)
     write_characterization_csv(roots["delaware"], done["delaware"])
     cp_record = write_cp_tables(roots["cppain"], done["cppain"], plan)
     record = {
@@ -139,27 +143,3 @@ def _run_all(tasks: Tasks, workers: int, tick: Callable[[], None]) -> dict[str, 
             results[name][i] = future.result()
             tick()
     return results
-
-
-class _Progress:
-    """A rich progress bar over work units, or nothing."""
-
-    def __init__(self, total: int, show: bool):
-        self.total, self.show, self._bar, self._task = total, show, None, None
-
-    def __enter__(self) -> "_Progress":
-        if self.show:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._bar = Progress(TextColumn("Rendering subjects"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-            self._bar.__enter__()
-            self._task = self._bar.add_task("synth", total=self.total)
-        return self
-
-    def tick(self) -> None:
-        if self._bar is not None:
-            self._bar.advance(self._task)
-
-    def __exit__(self, *exc) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(*exc)
