@@ -198,11 +198,16 @@ def run_command(
     out: Optional[Path] = typer.Option(None, "--out", help="Artifact root (default: artifacts/ in the project)."),
     force: bool = typer.Option(False, "--force", help="Redo finished runs."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    engine: Optional[str] = typer.Option(None, "--engine", help="Where runs execute: local (default) or ray "
+                                         "(each run a Ray task; overrides [execution] engine)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join, HOST:PORT of its head "
+                                          "(default: a Ray instance started on this machine for the command)."),
 ) -> None:
     """Prepare data, train and evaluate every (network, scenario, fold), compute metrics and ratings."""
     from engine.pipeline import run_experiment
 
-    report = run_experiment(config_path, models=models, scenarios=scenarios, out=out, force=force, progress=progress)
+    report = run_experiment(config_path, models=models, scenarios=scenarios, out=out, force=force, progress=progress,
+                            engine=engine, address=address)
     console.print(report.render())
     for note in report.notes:
         console.print(f"[yellow]Note:[/] {note}", highlight=False)

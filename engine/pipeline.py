@@ -8,6 +8,7 @@ through the ``after_run`` hook given here), explain and aggregate (``engine.expl
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
@@ -18,7 +19,7 @@ import pandas as pd
 from rich.table import Table
 
 from engine.artifacts import ExperimentStore
-from engine.config import ExperimentConfig, load_config
+from engine.config import ExperimentConfig, config_from_dict, load_config
 from engine.errors import PainLensError
 from engine.experiment import now, prepare_data, write_manifest, write_samples
 
@@ -66,10 +67,10 @@ def resolve_selection(config: ExperimentConfig, models: list[str] | None, scenar
 
 
 def run_experiment(config_path: str | Path, models=None, scenarios=None, out=None, force=False,
-                   progress=True) -> RunReport:
+                   progress=True, engine=None, address=None) -> RunReport:
     from engine.training.runner import run_grid
 
-    config = load_config(config_path)
+    config = with_execution(load_config(config_path), engine, address)
     chosen_models, chosen_scenarios = resolve_selection(config, models, scenarios)
     store = ExperimentStore.for_config(config, out)
     started, seconds = now(), {}
@@ -98,6 +99,20 @@ def run_experiment(config_path: str | Path, models=None, scenarios=None, out=Non
     write_manifest(store, config, data, started, plan=plan, status="finished", grid=grid, seconds=seconds)
     summary = store.table("summary")
     return RunReport(config.name, store.root, grid, seconds, summary if summary is not None else pd.DataFrame(), notes)
+
+
+def with_execution(config: ExperimentConfig, engine: str | None, address: str | None) -> ExperimentConfig:
+    """The config with ``--engine``/``--address`` in [execution], checked like the file's own values."""
+    changes = {"engine": engine} if engine else {}
+    if address:
+        changes.update(address=address, engine=engine or "ray")  # an address is a Ray cluster's
+    elif engine == "local":
+        changes["address"] = ""
+    if not changes:
+        return config
+    execution = dataclasses.replace(config.execution, **changes)
+    config_from_dict({"execution": dataclasses.asdict(execution)}, source="painlens run")  # the file's checks
+    return dataclasses.replace(config, execution=execution)
 
 
 def explain_hook(config: ExperimentConfig, store: ExperimentStore):
