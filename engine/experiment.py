@@ -1,4 +1,4 @@
-"""Prepare an experiment's data: synthetic data if asked, scan, PAIN-DB, preprocessing, samples.parquet.
+"""Prepare an experiment's data: synthetic data if asked, scan, PAIN-DB, preprocessing, the sample table.
 
 This is the first half of ``painlens run``; the grid runner (``engine.training.runner``) is the second.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine.artifacts import ExperimentStore, read_json, write_json, write_parquet
+from engine.artifacts import ExperimentStore, read_json
 from engine.config import DATASET_NAMES, ExperimentConfig
 from engine.errors import PainLensError
 
@@ -88,7 +88,7 @@ def write_samples(store: ExperimentStore, data: PreparedData) -> None:
     frames = [data.paindb, data.cppain, data.excluded]
     samples = pd.concat([f for f in frames if len(f)], ignore_index=True)
     samples = samples.drop(columns=[c for c in PRIVATE_COLUMNS if c in samples.columns])
-    write_parquet(store.samples, samples)
+    store.write_samples(samples)
 
 
 def write_manifest(store: ExperimentStore, config: ExperimentConfig, data: PreparedData, started: str, **extra) -> None:
@@ -109,7 +109,7 @@ def write_manifest(store: ExperimentStore, config: ExperimentConfig, data: Prepa
         },
         **extra,
     }
-    write_json(store.manifest, manifest)
+    store.write_manifest(manifest)
 
 
 def now() -> str:
