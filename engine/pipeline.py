@@ -60,9 +60,9 @@ def resolve_selection(config: ExperimentConfig, models: list[str] | None, scenar
     if unknown:
         raise PainLensError(f"Unknown network(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}.")
     chosen_scenarios = list(scenarios or config.scenarios.names)
-    bad = [s for s in chosen_scenarios if s not in ("image", "subject", "external")]
+    bad = [s for s in chosen_scenarios if s not in SCENARIO_NAMES]
     if bad:
-        raise PainLensError(f"Unknown scenario(s) {', '.join(bad)}; choose from image, subject, external.")
+        raise PainLensError(f"Unknown scenario(s) {', '.join(bad)}; choose from {', '.join(SCENARIO_NAMES)}.")
     return chosen_models, chosen_scenarios
 
 
