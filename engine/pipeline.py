@@ -19,7 +19,7 @@ import pandas as pd
 from rich.table import Table
 
 from engine.artifacts import ExperimentStore
-from engine.config import ExperimentConfig, config_from_dict, load_config
+from engine.config import SCENARIO_NAMES, ExperimentConfig, config_from_dict, load_config
 from engine.errors import PainLensError
 from engine.experiment import now, prepare_data, write_manifest, write_samples
 
