@@ -26,14 +26,14 @@ keep_keras_session()  # kept networks stay compiled between reruns (see dashboar
 
 
 def enforce_safe_client() -> None:
-    """What the app can still enforce when started without the project's .streamlit/config.toml (from
-    another folder): no tracebacks in the browser. The listening address is fixed before this runs, so
-    an unset one (every interface) is said in the server's log."""
+    """What the app enforces itself, should dashboard/.streamlit/config.toml be missing or overridden: no
+    tracebacks in the browser. The listening address is fixed before this runs, so an unset one (every
+    interface) is said in the server's log."""
     st.set_option("client.showErrorDetails", "none")
     st.set_option("client.toolbarMode", "minimal")
     if not st.get_option("server.address"):
-        serve.log_once("the dashboard listens on every network interface: start it with `painlens dashboard` (or "
-                       "from the project folder, which holds .streamlit/config.toml) to serve this machine only.")
+        serve.log_once("the dashboard listens on every network interface (dashboard/.streamlit/config.toml is missing "
+                       "or overridden): start it with `painlens dashboard` to serve this machine only.")
 
 PAGES = (
     ("overview.py", "Overview", ":material/dashboard:"),

@@ -1,7 +1,7 @@
 """How the dashboard is served: the ``streamlit run`` command line with PainLens's safety defaults.
 
-The defaults live in the project's ``.streamlit/config.toml`` (which a plain ``streamlit run
-dashboard/app.py`` from the project root reads too): listen on 127.0.0.1 only, no usage statistics,
+The defaults live in ``dashboard/.streamlit/config.toml``, beside the app, which Streamlit reads however
+the app is started (a plain ``streamlit run dashboard/app.py`` from any folder): listen on 127.0.0.1 only, no usage statistics,
 no browser opened, uploads capped, error details (tracebacks) not sent to the browser, no file watcher,
 light theme. ``command`` passes every one of them on the command line, so ``painlens dashboard``, the
 browser tests and the benchmarks get them from any working folder; only the address, the port and the
@@ -25,7 +25,7 @@ from engine.preprocess.decode import MAX_UPLOAD_MB
 
 PROJECT = Path(__file__).resolve().parent.parent
 APP = PROJECT / "dashboard" / "app.py"
-SAFE_CONFIG = PROJECT / ".streamlit" / "config.toml"
+SAFE_CONFIG = PROJECT / "dashboard" / ".streamlit" / "config.toml"
 DEFAULT_PORT = 8501
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # `streamlit run` through its own CLI entry point, after importing what every page needs: the first
@@ -46,7 +46,7 @@ def log_once(warning: str) -> None:
 
 
 def safe_options() -> dict[str, object]:
-    """The settings of ``.streamlit/config.toml`` as Streamlit option names, e.g. ``{"server.address": "127.0.0.1"}``."""
+    """The settings of ``dashboard/.streamlit/config.toml`` as Streamlit option names, e.g. ``{"server.address": "127.0.0.1"}``."""
     with open(SAFE_CONFIG, "rb") as handle:
         sections = tomllib.load(handle)
     return {f"{section}.{key}": value for section, values in sections.items() for key, value in values.items()}

@@ -132,7 +132,7 @@ def paindb_command(
         if count:
             console.print(f"{name}: {count} problem{'s' if count != 1 else ''} found; "
                           f"`painlens scan {root / name} --dataset {name}` lists them.",
-                          highlight=False, markup=False)
+                          highlight=False, markup=False, soft_wrap=True)
 
 
 # --- command: preprocess ---
@@ -289,6 +289,26 @@ def dashboard_command(
     sys.stdout.flush()
     # The server replaces this process: Ctrl+C and a kill by process id reach Streamlit itself.
     os.execv(argv[0], argv)
+
+
+# --- command: api ---
+@app.command("api")
+def api_command(
+    artifacts: Path = typer.Option(Path("artifacts"), "--artifacts", help="An experiment folder, or a folder of experiments (the newest is served)."),
+    port: int = typer.Option(8502, "--port", min=1, max=65535, help="Port to listen on."),
+    address: str = typer.Option("127.0.0.1", "--address", help="Address to listen on; any other than this machine's needs the bearer token in $PAINLENS_API_TOKEN."),
+    max_upload_mb: Optional[int] = typer.Option(None, "--max-upload-mb", min=1, max=200, help="Largest photo accepted, in MB (default 25)."),
+) -> None:
+    """Serve the HTTP API: POST /v1/predict and /v1/explain, GET /v1/models and /health (docs at /docs)."""
+    from engine.api import TOKEN_VARIABLE, ApiSettings, check_settings, serve
+    from engine.preprocess.decode import MAX_UPLOAD_MB
+
+    settings = ApiSettings(address=address, port=port, token=os.environ.get(TOKEN_VARIABLE, ""),
+                           max_upload_mb=max_upload_mb or MAX_UPLOAD_MB)
+    check_settings(settings)  # before anything loads: no token, no other machines
+    _open_address_warning(address, "API")
+    console.print(f"PainLens API on http://{address}:{port} (docs at /docs; Ctrl+C stops it)", highlight=False)
+    serve(str(artifacts), settings)
 
 
 if __name__ == "__main__":
