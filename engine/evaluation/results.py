@@ -1,10 +1,17 @@
 """Metrics and summary that are never older than the predictions they describe.
 
 Every metric row carries the digest of the predictions it was computed from (``done.json`` records
-the digest of the predictions a run finished with). ``refresh_results`` rewrites ``metrics`` and
-``summary`` after every finished run; ``current_results`` is what readers show: the stored rows whose
-digest matches the run's current predictions, and a fresh computation for any run that was redone
-(or interrupted mid-refresh) since, so a stale metric is never shown.
+the digest of the predictions a run finished with). ``refresh_results`` brings ``metrics`` and
+``summary`` up to date after every finished run; ``current_results`` is what readers show: the stored
+rows whose digest matches the run's current predictions, and a fresh computation for any run that was
+redone (or interrupted mid-refresh) since, so a stale metric is never shown.
+
+The summary's rows of one (network, scenario) carry one stamp: the digest of that group's run digests
+and of the bootstrap settings. Besides the mean and spread over folds it holds the pooled AUC and
+accuracy with bootstrap intervals over subjects and the ``learned`` verdict
+(``engine.evaluation.bootstrap``). Only what changed is recomputed: a refresh after one finished run
+computes that run's metrics and bootstraps its group. ``refresh_results`` also brings the calibration
+and per-subject tables up to date (``engine.evaluation.calibration``, ``engine.evaluation.subjects``).
 """
 
 from __future__ import annotations
@@ -14,9 +21,12 @@ import hashlib
 import pandas as pd
 
 from engine.artifacts import ExperimentStore, RunKey, frame_digest
+from engine.errors import PainLensError
+from engine.evaluation.bootstrap import BootstrapSettings, group_intervals
 from engine.evaluation.metrics import RUN_KEYS, run_metrics, summarize
 
 DIGEST = "predictions_digest"
+GROUP = ["model", "scenario"]
 
 
 def run_digest(store: ExperimentStore, key: RunKey, predictions: pd.DataFrame | None = None) -> str:
@@ -28,72 +38,142 @@ def run_digest(store: ExperimentStore, key: RunKey, predictions: pd.DataFrame | 
     return frame_digest(predictions) if predictions is not None else ""
 
 
-def _metrics_of(store: ExperimentStore, keys: list[RunKey]) -> pd.DataFrame:
-    frames = []
-    for key in keys:
-        predictions = store.predictions(key)
-        if predictions is not None and len(predictions):
-            frames.append(run_metrics(predictions).assign(**{DIGEST: run_digest(store, key, predictions)}))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+class FinishedRuns:
+    """A store's finished runs as they are now: their keys, prediction digests and group stamps, and
+    their predictions, each file read at most once (one refresh shares one of these)."""
+
+    def __init__(self, store: ExperimentStore):
+        self.store = store
+        self.keys = store.finished_runs()
+        self._digests: dict[RunKey, str] = {}
+        self._predictions: dict[RunKey, pd.DataFrame | None] = {}
+
+    def digest(self, key: RunKey) -> str:
+        if key not in self._digests:
+            self._digests[key] = run_digest(self.store, key)
+        return self._digests[key]
+
+    def predictions(self, keys: list[RunKey]) -> pd.DataFrame:
+        """The stored, non-empty predictions of ``keys``, concatenated (empty frame when none)."""
+        for key in keys:
+            if key not in self._predictions:
+                self._predictions[key] = self.store.predictions(key)
+        frames = [self._predictions[k] for k in keys if self._predictions[k] is not None and len(self._predictions[k])]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def of_groups(self, groups: set[tuple[str, str]]) -> pd.DataFrame:
+        """Predictions of every finished run of the (model, scenario) ``groups``."""
+        return self.predictions([k for k in self.keys if (k.model, k.scenario) in groups])
+
+    def group_stamps(self) -> dict[tuple[str, str], str]:
+        """Per (model, scenario): a digest of its runs' prediction digests, in fold order. Tables computed
+        from a group's predictions carry it, so a reader can tell whether they are current."""
+        by_group: dict[tuple[str, str], list[str]] = {}
+        for key in self.keys:
+            by_group.setdefault((key.model, key.scenario), []).append(self.digest(key))
+        return {g: hashlib.sha256(",".join(d).encode()).hexdigest()[:16] for g, d in by_group.items()}
 
 
-def _summary_stamp(metrics: pd.DataFrame) -> pd.Series:
-    """Per (model, scenario): one digest of the run digests the group's summary comes from."""
+def fresh_and_stale(stored: pd.DataFrame | None, keys: list[str], stamps: dict[tuple, str]) -> tuple[pd.DataFrame, set]:
+    """Split a stored stamped table by its key columns ``keys``: (its rows whose ``DIGEST`` equals the
+    current stamp of their key, the keys of ``stamps`` with no such rows). Keys are tuples."""
+    if stored is None or stored.empty or DIGEST not in stored or any(k not in stored for k in keys):
+        return pd.DataFrame(), set(stamps)
+    row_keys = list(stored[keys].itertuples(index=False, name=None))
+    keep = [stamps.get(k) == d for k, d in zip(row_keys, stored[DIGEST])]
+    have = {k for k, ok in zip(row_keys, keep) if ok}
+    return stored[keep].reset_index(drop=True), set(stamps) - have
+
+
+def bootstrap_settings(store: ExperimentStore) -> BootstrapSettings:
+    """The experiment's bootstrap settings (``[evaluation] bootstrap_resamples``, seeded by the
+    experiment's seed); the defaults for a store without a readable config."""
+    try:
+        config = store.config()
+    except PainLensError:
+        return BootstrapSettings()
+    evaluation = getattr(config, "evaluation", None)
+    resamples = getattr(evaluation, "bootstrap_resamples", BootstrapSettings.resamples)
+    return BootstrapSettings(resamples=int(resamples), seed=int(config.experiment.seed))
+
+
+def _summary_stamps(metrics: pd.DataFrame, settings: BootstrapSettings) -> dict[tuple[str, str], str]:
+    """Per (model, scenario): one digest of the run digests the group's summary comes from and of
+    the bootstrap settings (new settings make every interval stale)."""
     macro = metrics[metrics["class"] == "macro"].sort_values("fold")
-    return macro.groupby(["model", "scenario"])[DIGEST].agg(
-        lambda d: hashlib.sha256(",".join(d).encode()).hexdigest()[:16]).rename(DIGEST)
+    stamps = macro.groupby(GROUP)[DIGEST].agg(
+        lambda d: hashlib.sha256(",".join([settings.tag(), *d]).encode()).hexdigest()[:16])
+    return dict(stamps.items())
 
 
-def summarize_stamped(metrics: pd.DataFrame) -> pd.DataFrame:
+def summarize_stamped(metrics: pd.DataFrame, predictions: pd.DataFrame,
+                      settings: BootstrapSettings = BootstrapSettings()) -> pd.DataFrame:
+    """``summarize`` per (model, scenario, class) plus the group's intervals and ``learned``
+    (repeated on its class rows) and its stamp. ``predictions``: every finished run of the groups."""
     summary = summarize(metrics)
     if summary.empty:
         return summary
-    return summary.merge(_summary_stamp(metrics).reset_index(), on=["model", "scenario"], how="left")
+    summary = summary.merge(group_intervals(predictions, settings), on=GROUP, how="left")
+    stamps = _summary_stamps(metrics, settings)
+    summary[DIGEST] = [stamps.get(g, "") for g in zip(summary["model"], summary["scenario"])]
+    return summary
 
 
 def refresh_results(store: ExperimentStore) -> pd.DataFrame:
-    """Recompute ``metrics`` and ``summary`` from every finished run's stored predictions and write
-    them (atomically). Returns the metrics."""
-    metrics = _metrics_of(store, store.finished_runs())
+    """Bring ``metrics``, ``summary``, calibration and the per-subject table up to date with every
+    finished run's stored predictions (recomputing what changed) and write them, each atomically.
+    Called after every finished run. Returns the metrics."""
+    from engine.evaluation.calibration import refresh_calibration
+    from engine.evaluation.subjects import refresh_subjects
+
+    runs = FinishedRuns(store)
+    metrics, summary = _current(runs)
     store.write_table("metrics", metrics)
-    store.write_table("summary", summarize_stamped(metrics) if len(metrics) else pd.DataFrame())
+    store.write_table("summary", summary)
+    refresh_calibration(store, runs)
+    refresh_subjects(store, runs)
     return metrics
 
 
 def current_results(store: ExperimentStore) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(metrics, summary) of the finished runs as their predictions are now.
+    """(metrics, summary) of the finished runs as their predictions are now (readers: nothing is written).
 
     Stored rows are used where their digest matches the run's current predictions; runs that are new,
-    redone or missing from the stored table are computed from their predictions."""
-    finished = store.finished_runs()
-    if not finished:
-        return pd.DataFrame(), pd.DataFrame()
-    stored = store.table("metrics")
-    current = {(k.model, k.scenario, k.fold): run_digest(store, k) for k in finished}
-    if stored is not None and len(stored) and DIGEST in stored:
-        keys = list(zip(*(stored[c] for c in RUN_KEYS)))
-        fresh = [current.get((m, s, int(f))) == d for (m, s, f), d in zip(keys, stored[DIGEST])]
-        stored = stored[fresh]
-        have = {(m, s, int(f)) for m, s, f in zip(*(stored[c] for c in RUN_KEYS))}
-    else:
-        stored, have = pd.DataFrame(), set()
-    missing = [k for k in finished if (k.model, k.scenario, k.fold) not in have]
-    metrics = pd.concat([f for f in (stored, _metrics_of(store, missing)) if len(f)], ignore_index=True)
+    redone or missing from the stored table are computed from their predictions, and so is the
+    summary of every (network, scenario) whose runs changed."""
+    return _current(FinishedRuns(store))
+
+
+def _current(runs: FinishedRuns) -> tuple[pd.DataFrame, pd.DataFrame]:
+    metrics = _current_metrics(runs)
     if metrics.empty:
         return metrics, pd.DataFrame()
-    metrics = metrics.sort_values(RUN_KEYS, kind="stable").reset_index(drop=True)
-    return metrics, _current_summary(store, metrics)
+    return metrics, _current_summary(runs, metrics)
 
 
-def _current_summary(store: ExperimentStore, metrics: pd.DataFrame) -> pd.DataFrame:
+def _current_metrics(runs: FinishedRuns) -> pd.DataFrame:
+    stamps = {(k.model, k.scenario, k.fold): runs.digest(k) for k in runs.keys}
+    stored = runs.store.table("metrics")
+    if stored is not None and "fold" in stored:
+        stored = stored.astype({"fold": int})
+    fresh, stale = fresh_and_stale(stored, RUN_KEYS, stamps)
+    computed = []
+    for key in (k for k in runs.keys if (k.model, k.scenario, k.fold) in stale):
+        predictions = runs.predictions([key])
+        if len(predictions):
+            computed.append(run_metrics(predictions).assign(**{DIGEST: runs.digest(key)}))
+    parts = [f for f in (fresh, *computed) if len(f)]
+    if not parts:
+        return pd.DataFrame()
+    return pd.concat(parts, ignore_index=True).sort_values(RUN_KEYS, kind="stable").reset_index(drop=True)
+
+
+def _current_summary(runs: FinishedRuns, metrics: pd.DataFrame) -> pd.DataFrame:
     """The stored summary's groups whose stamp matches the current metrics; the rest recomputed."""
-    stamps = _summary_stamp(metrics)
-    stored = store.table("summary")
-    if stored is None or stored.empty or DIGEST not in stored:
-        return summarize_stamped(metrics)
-    expected = stored.set_index(["model", "scenario"]).index.map(stamps.to_dict())
-    fresh = stored[expected.to_numpy() == stored[DIGEST].to_numpy()]
-    done = set(zip(fresh["model"], fresh["scenario"]))
-    stale = metrics[[(m, s) not in done for m, s in zip(metrics["model"], metrics["scenario"])]]
-    parts = [fresh] + ([summarize_stamped(stale)] if len(stale) else [])
-    return pd.concat(parts, ignore_index=True).sort_values(["model", "scenario", "class"]).reset_index(drop=True)
+    settings = bootstrap_settings(runs.store)
+    fresh, stale = fresh_and_stale(runs.store.table("summary"), GROUP, _summary_stamps(metrics, settings))
+    parts = [fresh] if len(fresh) else []
+    if stale:
+        in_stale = [(m, s) in stale for m, s in zip(metrics["model"], metrics["scenario"])]
+        parts.append(summarize_stamped(metrics[in_stale], runs.of_groups(stale), settings))
+    return pd.concat(parts, ignore_index=True).sort_values([*GROUP, "class"]).reset_index(drop=True)
