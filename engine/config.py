@@ -139,6 +139,13 @@ class RatingsSection:
 
 
 @dataclass(frozen=True)
+class EvaluationSection:
+    # Subject resamples of the bootstrap behind every AUC / accuracy interval and the learned verdict
+    # (seeded by [experiment] seed; engine.evaluation.bootstrap).
+    bootstrap_resamples: int = 2000
+
+
+@dataclass(frozen=True)
 class ExecutionSection:
     """Where the grid's runs execute (``painlens run --engine/--address`` override it)."""
 
@@ -163,6 +170,7 @@ class ExperimentConfig:
     scenarios: ScenariosSection = field(default_factory=ScenariosSection)
     explain: ExplainSection = field(default_factory=ExplainSection)
     ratings: RatingsSection = field(default_factory=RatingsSection)
+    evaluation: EvaluationSection = field(default_factory=EvaluationSection)
     execution: ExecutionSection = field(default_factory=ExecutionSection)
     # Folder that relative paths in the config are resolved against.
     base_dir: Path = field(default=Path("."), compare=False)
@@ -284,6 +292,7 @@ _LIMITS = (
     ("explain", "batch_size", lambda v: v >= 1, "at least 1"),
     ("explain", "curve_steps", lambda v: 2 <= v <= 255, "between 2 and 255"),
     ("explain", "sanity_images", lambda v: v >= 0, "0 (no sanity check) or more"),
+    ("evaluation", "bootstrap_resamples", lambda v: v >= 100, "at least 100 (2000 is usual)"),
     ("execution", "gpus_per_run", lambda v: v >= 0, "0 or more (a fraction shares a GPU)"),
     ("execution", "cpus_per_run", lambda v: v > 0, "positive"),
     ("execution", "address", lambda v: not v or (v.strip() == v and " " not in v), "a Ray address such as "

@@ -213,3 +213,13 @@ def test_no_network_learned_gives_no_number_and_says_why(tmp_path):
     empty = make_experiment(tmp_path, {"Flat": "constant"}, scenarios=("image",), name="no-external")
     answer = one_answer({"Flat": 0.46}, AnswerBasis.from_store(empty))
     assert answer.p_pain is None and "no finished external-scenario runs yet" in answer.reason
+
+
+def test_the_number_of_resamples_is_a_config_setting_and_changing_it_renews_the_intervals(tmp_path):
+    store = make_experiment(tmp_path, {"Sharp": "overconfident"}, scenarios=("external",))
+    manifest = store.manifest()
+    store.write_manifest({**manifest, "config": {"experiment": {"seed": 5}, "evaluation": {"bootstrap_resamples": 200}}})
+    refresh_results(store)
+    assert set(store.table("summary")["bootstrap_resamples"]) == {200}
+    store.write_manifest({**manifest, "config": {"experiment": {"seed": 5}, "evaluation": {"bootstrap_resamples": 300}}})
+    assert set(current_results(store)[1]["bootstrap_resamples"]) == {300}
