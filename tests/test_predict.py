@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dashboard_fixtures import encode, face_image, tiny_experiment, two_faces
+from dashboard_fixtures import encode, face_image, two_faces
 from engine.errors import BadImageError
 from engine.predict import TIMING_STEPS, predict_bytes
 from engine.preprocess.decode import MAX_PIXELS, UPLOAD_LONGEST_SIDE, decode
+from serving_fixtures import shared_predictor
 
 
 def decode_upload(data: bytes):
@@ -177,10 +178,7 @@ def test_media_kind_tells_video_containers_from_photos():
 
 @pytest.fixture(scope="session")
 def predictor(tmp_path_factory):
-    from engine.predict import Predictor
-
-    experiment = tiny_experiment(tmp_path_factory.getbasetemp() / "dashboard-experiment")
-    return Predictor(experiment)
+    return shared_predictor(tmp_path_factory.getbasetemp() / "dashboard-experiment")  # one per test process
 
 
 @pytest.mark.slow

@@ -1,0 +1,207 @@
+"""Serving under load: 8 concurrent clients on `painlens api`, then 8 concurrent browser sessions uploading to the dashboard.
+
+    .venv/bin/python bench/serve_load.py [--artifacts artifacts/demo] [--requests 500] [--clients 8]
+                                         [--sessions 8] [--uploads 3] [--skip-api] [--skip-dashboard]
+
+API: starts the real server (`python -m engine.cli api`) on a free port, and ``--clients`` threads send
+VGA JPEGs of rendered people (never real faces; a different photo per client) to POST /v1/predict until
+``--requests`` answers came back. Dashboard: starts the Streamlit server as `painlens dashboard` does,
+opens ``--sessions`` headless Chromium sessions at once (tests/dashboard_browser.py), and each uploads
+``--uploads`` photos, timing from choosing the file to the probabilities being shown.
+Prints, per part: throughput, median and 95th-percentile latency, errors, and the server's memory (peak
+RSS, and RSS after the first tenth of the requests against the end: flat means no growth per request).
+Goals on the demo experiment, this 2-core CPU: no error, p95 <= 3 s for a VGA photo, memory flat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from dashboard_fixtures import encode, face_image  # noqa: E402
+
+
+def photos(count: int) -> list[bytes]:
+    """``count`` different VGA JPEGs, one rendered person each."""
+    return [encode(face_image(200 + i, size=(640, 480), scale=0.22), "JPEG", quality=90) for i in range(count)]
+
+
+class Memory:
+    """Samples a process's resident memory (Linux /proc) on a thread; ``peak_mb`` is the kernel's high-water mark."""
+
+    def __init__(self, pid: int):
+        self.pid, self.samples, self._stop = pid, [], threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _field(self, name: str) -> float:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith(name + ":"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.25):
+            self.samples.append(self._field("VmRSS"))
+
+    def start(self) -> "Memory":
+        self._thread.start()
+        return self
+
+    def now_mb(self) -> float:
+        return self._field("VmRSS")
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self._field("VmHWM")
+
+
+def summary(name: str, latencies: list[float], errors: int, seconds: float, memory: Memory,
+            early_mb: float, late_mb: float) -> None:
+    done = len(latencies)
+    p95 = statistics.quantiles(latencies, n=20)[-1] if done >= 2 else float("nan")
+    peak = memory.stop()
+    print(f"{name}: {done} answers, {errors} errors in {seconds:.1f} s -> {done / seconds:.2f} per s; "
+          f"latency median {statistics.median(latencies):.2f} s, p95 {p95:.2f} s, max {max(latencies):.2f} s")
+    print(f"{name} server memory: peak {peak:.0f} MB; RSS {early_mb:.0f} MB after the first tenth, {late_mb:.0f} MB "
+          f"at the end ({late_mb - early_mb:+.0f} MB)")
+
+
+# --- the API ----------------------------------------------------------------------------------------
+
+def start_api(artifacts: str, folder: Path) -> tuple[subprocess.Popen, str]:
+    import requests
+
+    from dashboard.serve import free_port
+
+    port = free_port()
+    log = open(folder / "api.log", "wb")
+    process = subprocess.Popen([sys.executable, "-m", "engine.cli", "api", "--artifacts", artifacts, "--port", str(port)],
+                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                               env={**os.environ, "PAINLENS_API_TOKEN": ""})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError((folder / "api.log").read_text()[-2000:])
+        try:
+            if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                return process, url
+        except requests.ConnectionError:
+            time.sleep(0.2)  # polling a starting server
+    raise TimeoutError("the API did not start within 300 s")
+
+
+def api_load(artifacts: str, total: int, clients: int, folder: Path) -> None:
+    import requests
+
+    clock = time.perf_counter()
+    process, url = start_api(artifacts, folder)
+    print(f"API up in {time.perf_counter() - clock:.1f} s at {url}")
+    memory, data = Memory(process.pid).start(), photos(clients)
+    latencies, errors, lock, marks = [], [0], threading.Lock(), {}
+    sent = iter(range(total))
+
+    def client(index: int) -> None:
+        with requests.Session() as session:
+            for number in sent:  # shared: the clients together send ``total`` requests
+                start = time.perf_counter()
+                response = session.post(f"{url}/v1/predict", data=data[index], timeout=120)
+                with lock:
+                    latencies.append(time.perf_counter() - start)
+                    errors[0] += response.status_code != 200
+                    if len(latencies) == max(1, total // 10):
+                        marks["early"] = memory.now_mb()
+
+    try:
+        start = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(client, range(clients)))
+        summary("API", latencies, errors[0], time.perf_counter() - start, memory, marks.get("early", float("nan")),
+                memory.now_mb())
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+# --- the dashboard ----------------------------------------------------------------------------------
+
+def browser_session(url: str, folder: Path, index: int, uploads: int, data: bytes, results: list) -> None:
+    from selenium.webdriver.common.by import By
+
+    from dashboard_browser import chrome, main_text, open_page, page_ready, wait
+
+    done = "Mean p(pain) over networks"
+    path = folder / f"session{index}.jpg"
+    path.write_bytes(data)
+    driver = chrome(folder / f"downloads{index}")
+    try:
+        open_page(driver, url, "upload", "Upload and predict", charts=False, timeout=600)
+        for _ in range(uploads):
+            start = time.perf_counter()
+            try:
+                driver.find_element(By.CSS_SELECTOR, "input[type='file']").send_keys(str(path))
+                wait(driver, lambda d: done in main_text(d) and page_ready("Upload", True)(d), 300)
+                results.append(("ok", time.perf_counter() - start))
+                driver.find_element(By.CSS_SELECTOR, "[data-testid='stFileUploader'] button[aria-label^='Remove']").click()
+                wait(driver, lambda d: done not in main_text(d), 120)
+            except Exception as exc:  # noqa: BLE001  counted as an error, the run goes on
+                results.append((type(exc).__name__, time.perf_counter() - start))
+    finally:
+        driver.quit()
+
+
+def dashboard_load(artifacts: str, sessions: int, uploads: int, folder: Path) -> None:
+    from dashboard import serve
+
+    clock = time.perf_counter()
+    process, url = serve.start(artifacts)
+    print(f"dashboard up in {time.perf_counter() - clock:.1f} s at {url}")
+    memory, data, results = Memory(process.pid).start(), photos(sessions), []
+    try:
+        start = time.perf_counter()
+        with ThreadPoolExecutor(sessions) as pool:
+            list(pool.map(lambda i: browser_session(url, folder, i, uploads, data[i], results), range(sessions)))
+        seconds = time.perf_counter() - start
+        latencies = [s for status, s in results if status == "ok"]
+        errors = sum(status != "ok" for status, _ in results)
+        late = memory.now_mb()
+        summary(f"dashboard ({sessions} browser sessions)", latencies or [float("nan")], errors, seconds, memory,
+                memory.samples[len(memory.samples) // 10] if memory.samples else float("nan"), late)
+        print("  (a session's first upload may wait for the networks to load: the median is the figure to read)")
+    finally:
+        serve.stop(process)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--artifacts", default=str(ROOT / "artifacts" / "demo"))
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--sessions", type=int, default=8)
+    parser.add_argument("--uploads", type=int, default=3, help="uploads per browser session")
+    parser.add_argument("--skip-api", action="store_true")
+    parser.add_argument("--skip-dashboard", action="store_true")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="painlens-serve-load-"))
+    if not args.skip_api:
+        api_load(args.artifacts, args.requests, args.clients, folder)
+    if not args.skip_dashboard:
+        dashboard_load(args.artifacts, args.sessions, args.uploads, folder)
+
+
+if __name__ == "__main__":
+    main()
