@@ -43,7 +43,7 @@ class ClipSize:
 
 
 CLIP_SIZES = {
-    "tiny": ClipSize(clips=4, frame_size=(256, 192), seconds=4.0, fps=5),
+    "tiny": ClipSize(clips=4, frame_size=(256, 192), seconds=3.0, fps=5),
     "demo": ClipSize(clips=12, frame_size=(320, 240), seconds=8.0, fps=8),
     "paper": ClipSize(clips=24, frame_size=(640, 480), seconds=10.0, fps=10),
 }
@@ -91,8 +91,8 @@ def clip_plan(seed: int, size: str, subjects: list[str]) -> list[ClipSpec]:
             length = round(float(rng.uniform(0.3, 0.4)) * spec.seconds * spec.fps) / spec.fps
         away = (None, None)
         if event == "leaves":  # before any pain segment, so the segment stays in view
-            begin = round(0.08 * spec.seconds, 2)
-            away = (begin, round(begin + 0.22 * spec.seconds, 2))
+            begin = round(0.05 * spec.seconds, 2)
+            away = (begin, round(begin + 0.15 * spec.seconds, 2))
         plan.append(ClipSpec(
             clip=f"C{i + 1:02d}", subject=subjects[i % len(subjects)], fps=spec.fps, seconds=spec.seconds,
             frame_size=spec.frame_size, pain=float(rng.uniform(0.8, 1.0)) if pain else 0.0,
@@ -112,11 +112,18 @@ class ClipJob:
     identity: dict  # the subject's traits (Identity.as_dict)
 
 
+def clip_jobs(seed: int, size: str, folder: Path, identities: dict[str, dict]) -> list[ClipJob]:
+    """The clips of a synthetic run as jobs, filming the given subjects (name -> Identity.as_dict)."""
+    subjects = sorted(identities)
+    return [ClipJob(seed, folder, spec, identities[spec.subject]) for spec in clip_plan(seed, size, subjects)]
+
+
 def render_clip_job(job: ClipJob) -> dict:
     """Render, encode and write one clip; returns its clips.csv row and its record entry."""
     data = render_clip(job.spec, identity_from_dict(job.identity), job.seed)
     (job.folder / f"{job.spec.clip}.mp4").write_bytes(data)
-    return {"row": clip_row(job.spec), "record": {**asdict(job.spec), "bytes": len(data)}}
+    return {"row": clip_row(job.spec), "record": {**asdict(job.spec), "frame_size": list(job.spec.frame_size),
+                                                   "bytes": len(data)}}
 
 
 def clip_row(spec: ClipSpec) -> dict:
@@ -170,7 +177,22 @@ def clip_frames(spec: ClipSpec, identity: Identity, seed: int):
         aus = expresser.intensities(float(pain[k]), frame_rng)
         aus.update(AU25=float(min(3.0, talk[k] * 2)), AU26=float(min(2.0, talk[k])), AU12=float(5 * smile[k]))
         scene = background if other is None else other.render(k, background, light, frame_rng)
+        if _out_of_view(pose, spec.frame_size):  # the renderer needs some of the head inside the frame
+            yield _empty_room(scene, frame_rng)
+            continue
         yield render_face(identity, aus, pose, spec.frame_size, frame_rng, background=scene, light=light).image
+
+
+def _out_of_view(pose: Pose, frame_size: tuple[int, int]) -> bool:
+    """True when even the head's nearest edge (at least 0.8 face units from its centre) is right of the frame."""
+    width, height = frame_size
+    return pose.cx * width - 0.8 * pose.scale * height > width - 2
+
+
+def _empty_room(scene: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The room without the person, with the same sensor noise as a rendered frame."""
+    noisy = scene.astype(np.float32) + rng.standard_normal(scene.shape, dtype=np.float32) * 2.2
+    return np.clip(noisy + 0.5, 0, 255).astype(np.uint8)
 
 
 def _away_offsets(spec: ClipSpec, n: int) -> np.ndarray:

@@ -1,7 +1,7 @@
 """``generate(out, seed, size)``: the four synthetic trees and ``SYNTHETIC.json``, the record of what was written.
 
 Writes ``out/unbc``, ``out/mintpain``, ``out/delaware`` and ``out/cppain`` in the native layouts of
-``DATASETS.md``; the record (subjects, sequences, images per binary label, black frames...) is what tests
+``DATASETS.md``, and ``out/videos`` (short clips of the CP-PAIN subjects and ``clips.csv``, ``engine.synth.clips``); the record (subjects, sequences, images per binary label, black frames...) is what tests
 compare adapters against. Every random choice comes from an RNG derived from (seed, dataset, subject, ...),
 so the same seed and size give byte-identical files whatever the number of worker processes.
 """
@@ -17,6 +17,7 @@ from typing import Callable
 
 from engine.errors import PainLensError
 from engine.progress import progress_bar
+from engine.synth.clips import CLIP_SIZES, FOLDER as CLIPS_FOLDER, clip_jobs, render_clip_job, write_clip_table
 from engine.synth.cppain import CpJob, cp_plan, render_cp_subject, write_cp_tables
 from engine.synth.delaware import DelawareJob, delaware_counts, delaware_record, render_delaware_subject, write_characterization_csv
 from engine.synth.files import write_json
@@ -25,7 +26,8 @@ from engine.synth.seeding import derived_rng
 from engine.synth.sizes import SIZES, SizeSpec
 from engine.synth.unbc import UnbcJob, render_unbc_subject, unbc_record
 
-GENERATOR_VERSION = 2  # 2: pain AUs drawn twice as strongly (action_units.PAIN_VISUAL_GAIN)
+# 2: pain AUs drawn twice as strongly (action_units.PAIN_VISUAL_GAIN); 3: clips in videos/ (the trees unchanged)
+GENERATOR_VERSION = 3
 DATASETS = ("unbc", "mintpain", "delaware", "cppain")
 RECORD_NAME = "SYNTHETIC.json"
 _PARTIAL = ".partial"  # trees are written here and moved into place when all are complete
@@ -48,12 +50,15 @@ def generate(out: Path, seed: int, size: str, progress: bool = False, workers: i
     roots = _make_roots(partial)
     plan = cp_plan(seed, spec)
     tasks = _tasks(seed, spec, roots, plan)
-    units = sum(len(jobs) for _, jobs in tasks.values())
+    units = sum(len(jobs) for _, jobs in tasks.values()) + CLIP_SIZES[size].clips
     with progress_bar(progress) as bar:
         tick = functools.partial(bar.advance, bar.add_task("Rendering subjects", total=units))
         done = _run_all(tasks, workers, tick)
+        cp_record = write_cp_tables(roots["cppain"], done["cppain"], plan)
+        # The clips film CP-PAIN's subjects, whose identities are known once their jobs are done.
+        jobs = clip_jobs(seed, size, roots[CLIPS_FOLDER], cp_record["identities"])
+        clips = _run_all({CLIPS_FOLDER: (render_clip_job, jobs)}, workers, tick)[CLIPS_FOLDER]
     write_characterization_csv(roots["delaware"], done["delaware"])
-    cp_record = write_cp_tables(roots["cppain"], done["cppain"], plan)
     record = {
         "generator": "painlens.synth",
         "version": GENERATOR_VERSION,
@@ -65,8 +70,9 @@ def generate(out: Path, seed: int, size: str, progress: bool = False, workers: i
             "delaware": delaware_record(done["delaware"]),
             "cppain": cp_record,
         },
+        "videos": write_clip_table(roots[CLIPS_FOLDER], clips),
     }
-    for name in DATASETS:
+    for name in (*DATASETS, CLIPS_FOLDER):
         target = out / name
         if target.exists():
             shutil.rmtree(target)
@@ -80,7 +86,7 @@ def _prepare(out: Path) -> Path:
     """Make ``out`` ready and return an empty partial folder in it; refuse a folder that holds other things
     than an earlier synthetic run."""
     out.mkdir(parents=True, exist_ok=True)
-    ours = set(DATASETS) | {RECORD_NAME, _PARTIAL}
+    ours = set(DATASETS) | {CLIPS_FOLDER, RECORD_NAME, _PARTIAL}
     foreign = [p.name for p in out.iterdir() if p.name not in ours and not p.name.startswith(".")]
     present = [p for p in out.iterdir() if p.name in DATASETS]
     if foreign or (present and not (out / RECORD_NAME).is_file()):
@@ -96,7 +102,7 @@ def _prepare(out: Path) -> Path:
 
 def _make_roots(partial: Path) -> dict[str, Path]:
     """Each dataset's root folder inside ``partial``, with the fixed subfolders the jobs write into."""
-    roots = {name: partial / name for name in DATASETS}
+    roots = {name: partial / name for name in (*DATASETS, CLIPS_FOLDER)}
     for root in roots.values():
         root.mkdir()
     (roots["delaware"] / "pain").mkdir()
