@@ -55,7 +55,7 @@ def ensure_synthetic_data(config: ExperimentConfig, progress: bool = True) -> No
 
 
 def prepare_data(config: ExperimentConfig, progress: bool = True) -> PreparedData:
-    from engine.datasets.paindb import assemble_paindb
+    from engine.datasets.paindb import assemble_paindb, redraw_among_faces
     from engine.datasets.scan import scan_dataset
     from engine.preprocess import preprocess_table
 
@@ -73,6 +73,17 @@ def prepare_data(config: ExperimentConfig, progress: bool = True) -> PreparedDat
     cppain = scans["cppain"].table
     both = pd.concat([paindb.assign(role="paindb"), cppain.assign(role="cppain")], ignore_index=True)
     processed, stats = preprocess_table(both, config.preprocess, config.cache_dir(), progress=progress)
+    more_stats = []
+
+    def find_faces(rows: pd.DataFrame) -> pd.DataFrame:
+        out, run_stats = preprocess_table(rows, config.preprocess, config.cache_dir(), progress=progress)
+        more_stats.append(run_stats)
+        return out.assign(role="paindb")
+
+    # Frames drawn without a face are replaced by frames with one (the same subject and class).
+    paindb_rows = redraw_among_faces(scans, processed[processed["role"] == "paindb"], config.data.frames_per_class,
+                                     config.experiment.seed, find_faces)
+    processed = pd.concat([paindb_rows, processed[processed["role"] == "cppain"]], ignore_index=True)
     ok = processed["status"] == "ok"
     usable = processed[ok]
     return PreparedData(
@@ -80,8 +91,28 @@ def prepare_data(config: ExperimentConfig, progress: bool = True) -> PreparedDat
         cppain=usable[usable["role"] == "cppain"].reset_index(drop=True),
         excluded=processed[~ok].reset_index(drop=True),
         scans={name: scan.summary() for name, scan in scans.items()},
-        preprocess_stats=stats.to_dict(),
+        preprocess_stats=_summed_stats(stats.to_dict(), [s.to_dict() for s in more_stats], processed),
     )
+
+
+def _summed_stats(first: dict, more: list[dict], processed: pd.DataFrame) -> dict:
+    """One record of the face pipeline's runs: work summed over the redraw's runs, outcome counts of
+    the final table."""
+    total = dict(first)
+    for stats in more:
+        for key in ("cache_hits", "computed", "detections", "wall_seconds"):
+            total[key] = total.get(key, 0) + stats.get(key, 0)
+        total["workers"] = max(total.get("workers", 0), stats.get("workers", 0))
+        steps = dict(total.get("step_seconds", {}))
+        for step, seconds in stats.get("step_seconds", {}).items():
+            steps[step] = steps.get(step, 0.0) + seconds
+        total["step_seconds"] = steps
+    counts = processed["status"].value_counts()
+    total.update(images=int(len(processed)), ok=int(counts.get("ok", 0)), no_face=int(counts.get("no_face", 0)),
+                 unreadable=int(counts.get("unreadable", 0)))
+    methods = processed.loc[processed["status"] == "ok", "background_method"].value_counts()
+    total["background_methods"] = {str(k): int(v) for k, v in sorted(methods.items())}
+    return total
 
 
 def write_samples(store: ExperimentStore, data: PreparedData) -> None:

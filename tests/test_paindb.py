@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from test_adapters import run_cli, write_cppain, write_delaware_manifest, write_mintpain, write_unbc
 
-from engine.datasets.paindb import assemble_paindb, sample_frames, spread_indices, table2
+from engine.datasets.paindb import assemble_paindb, redraw_among_faces, sample_frames, spread_indices, table2
 from engine.datasets.scan import scan_dataset
 from engine.datasets.table import ScanResult, make_table
 
@@ -148,3 +148,33 @@ def test_run_honours_the_configs_pspi_threshold_in_samples_parquet(tmp_path):
     assert low.any()  # frames that only the threshold makes no-pain were sampled
     assert (at_0.loc[low, "label"] == 1).all() and (at_2.loc[low, "label"] == 0).all()
     assert (at_2.loc[at_2["pspi"] > 2, "label"] == 1).all() and (at_2.loc[at_2["pspi"] == 0, "label"] == 0).all()
+
+
+def test_the_draw_is_among_frames_with_a_face_and_each_frame_is_processed_once():
+    # aa001's first 30 pain frames hold no face (say, a hand over it): a draw of 20 made blind lands on
+    # 10 of them; the draw among frames with a face gives 20 from the 30 that have one.
+    scans = scans_for({"unbc": frames("unbc", "aa001", "s1", [0] * 40 + [3] * 60)})
+    no_face = {f"unbc/aa001/s1/{i:05d}" for i in range(40, 70)}
+    sent: list[str] = []
+
+    def find_faces(rows: pd.DataFrame) -> pd.DataFrame:  # the rule of this test in place of MTCNN's verdict
+        sent.extend(rows["image_id"])
+        return rows.assign(status=np.where(rows["image_id"].isin(no_face), "no_face", "ok"))
+
+    first = assemble_paindb(scans, frames_per_class=20, seed=0)
+    assert first["image_id"].isin(no_face).sum() == 10  # what sampling first, dropping faceless after, gave
+    result = redraw_among_faces(scans, find_faces(first), 20, 0, find_faces)
+    used = result[result["status"] == "ok"]
+    assert used.groupby("label").size().to_dict() == {0: 20, 1: 20}
+    assert not used["image_id"].isin(no_face).any()
+    assert set(result.loc[result["status"] != "ok", "image_id"]) <= no_face
+    assert len(sent) == len(set(sent))  # no frame goes through the face pipeline twice
+    assert used[used["label"] == 0]["image_id"].tolist() == first[first["label"] == 0]["image_id"].tolist()
+    table = table2(result, faces=True).set_index("Dataset").loc["UNBC-McMaster"]
+    assert table["Faces found"] == 40 and table["Images"] == 40 + (result["status"] != "ok").sum()
+
+
+def test_without_faceless_frames_the_first_draw_is_kept_as_it_is():
+    scans = scans_for({"mintpain": frames("mintpain", "Sub01", "t", [0] * 40 + [2] * 40)})
+    first = assemble_paindb(scans, frames_per_class=20, seed=4).assign(status="ok")
+    assert redraw_among_faces(scans, first, 20, 4, lambda rows: 1 / 0) is first  # nothing new is sent

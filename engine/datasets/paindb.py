@@ -6,6 +6,11 @@ over that subject's frames of the class in time order: the ordered frames are cu
 near-duplicate frames are avoided and the draw is seeded per (dataset, subject, class) - the same
 subject gets the same frames whatever else is in the data. A subject with fewer frames of a class gives
 all it has. Delaware is taken whole. CP-PAIN stays separate (external test only).
+
+The draw is among frames where a face was found (``redraw_among_faces``): a drawn frame without a
+usable face is left out of the candidates and the subject's class is drawn again, until every drawn
+frame has a face, so a subject is short of ``frames_per_class`` only when it has fewer frames with a
+face. Only new frames are ever sent to the face pipeline (its cache makes a frame cost once).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import os
 import zlib
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -31,10 +37,12 @@ TOTAL_ROW = "Total (PAIN-DB)"
 CPPAIN_ROW = "CP-PAIN (external test)"
 
 
-def assemble_paindb(scans: dict[str, ScanResult], frames_per_class: int = 20, seed: int = 0) -> pd.DataFrame:
+def assemble_paindb(scans: dict[str, ScanResult], frames_per_class: int = 20, seed: int = 0,
+                    exclude: frozenset[str] = frozenset()) -> pd.DataFrame:
     """The PAIN-DB sample table (same columns as every scan) from the scans present in ``scans``.
 
     ``scans`` maps dataset name to its scan; names other than unbc, mintpain and delaware are ignored.
+    ``exclude``: image ids that are no candidates (frames known to have no usable face).
     """
     if frames_per_class < 1:
         raise ValueError("frames_per_class must be at least 1")
@@ -43,11 +51,38 @@ def assemble_paindb(scans: dict[str, ScanResult], frames_per_class: int = 20, se
         if name not in scans:
             continue
         table = scans[name].table
+        if exclude:
+            table = table[~table["image_id"].isin(exclude)]
         parts.append(sample_frames(table, frames_per_class, seed) if name in SAMPLED_DATASETS else table)
     parts = [part for part in parts if len(part)]
     if not parts:
         return empty_table()
     return pd.concat(parts, ignore_index=True)[list(COLUMNS)]
+
+
+def redraw_among_faces(scans: dict[str, ScanResult], processed: pd.DataFrame, frames_per_class: int, seed: int,
+                       find_faces: Callable[[pd.DataFrame], pd.DataFrame]) -> pd.DataFrame:
+    """PAIN-DB drawn among the frames where a face was found.
+
+    ``processed``: the first draw (``assemble_paindb``) through the face pipeline, with its ``status``
+    ("ok" when a usable face was found); ``find_faces(rows)`` sends new rows through it. Frames without
+    a face leave the candidates and the draw is repeated until it holds only frames with a face.
+    Returns the drawn frames (status ok, in draw order) followed by every frame met without a face
+    (kept so that they can be counted). Without faceless frames this is ``processed`` unchanged.
+    """
+    tried = processed
+    while True:
+        faceless = frozenset(tried.loc[tried["status"] != "ok", "image_id"])
+        drawn = assemble_paindb(scans, frames_per_class, seed, exclude=faceless)
+        new = drawn[~drawn["image_id"].isin(tried["image_id"])]
+        if new.empty:
+            break
+        tried = pd.concat([tried, find_faces(new)], ignore_index=True)
+    if not faceless:
+        return processed
+    by_id = tried.drop_duplicates("image_id").set_index("image_id", drop=False)
+    kept = by_id.loc[drawn["image_id"]]
+    return pd.concat([kept, by_id[by_id["status"] != "ok"]], ignore_index=True)
 
 
 def sample_frames(table: pd.DataFrame, frames_per_class: int, seed: int) -> pd.DataFrame:
