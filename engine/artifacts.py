@@ -98,6 +98,8 @@ MASK_PART = "part-{index:05d}.npz"
 MASK_PART_PATTERN = re.compile(r"^part-(\d{5})\.npz$")
 RATINGS = "ratings"
 HEATMAP_ARRAYS = "heatmaps.npz"
+GRADCAM = "gradcam.npz"  # beside a run's masks: its Grad-CAM maps
+SANITY = "sanity.parquet"  # beside a run's masks: its randomisation sanity check (one run per network)
 
 # Experiment-level tables, by name. A new artifact is one entry here (and its writer and reader ask
 # for it by name). ``heatmaps`` is written last of the explain step's tables: its presence means the
@@ -114,7 +116,9 @@ TABLES = {
     "calibration": "calibration.parquet",  # per network: temperature, ECE before/after (written after reliability)
     "reliability": "reliability.parquet",  # per network, prediction set, raw/calibrated: the reliability bins
     "subjects": "subjects.parquet",
-    "faithfulness": "faithfulness.parquet",
+    "faithfulness": "faithfulness.parquet",  # per explained image and explainer: curves' AUCs, pain-region scores
+    "faithfulness_summary": "faithfulness_summary.parquet",  # per (network, scenario, dataset, explainer, metric)
+    "sanity_checks": "sanity_checks.parquet",  # per network and explainer: the randomisation verdict
 }
 # The ratings step's files, by name (``summary`` is written last: its presence means complete).
 RATINGS_FILES = {
@@ -383,6 +387,26 @@ class ExperimentStore:
 
     def masks_version(self, key: RunKey) -> tuple:
         return stamp(self.masks_done_path(key), *(path for _, path in self.mask_parts(key)))
+
+    def write_gradcam(self, key: RunKey, **arrays) -> None:
+        """A run's Grad-CAM maps (and their image ids, fingerprint), written before its masks finish."""
+        with atomic_path(self.masks_folder(key) / GRADCAM) as tmp:
+            with open(tmp, "wb") as handle:
+                np.savez_compressed(handle, **arrays)
+
+    def gradcam(self, key: RunKey) -> dict[str, np.ndarray] | None:
+        try:
+            with np.load(self.masks_folder(key) / GRADCAM, allow_pickle=False) as data:
+                return {k: data[k] for k in data.files}
+        except (OSError, ValueError, EOFError):
+            return None
+
+    def write_sanity(self, key: RunKey, frame: pd.DataFrame) -> None:
+        write_parquet(self.masks_folder(key) / SANITY, frame)
+
+    def sanity(self, key: RunKey) -> pd.DataFrame | None:
+        """A run's randomisation sanity check (only one run per network has one), None when absent."""
+        return _read_table(self.masks_folder(key) / SANITY)
 
     # -- heatmaps -------------------------------------------------------------------------------------
     def write_heatmap_arrays(self, **arrays) -> None:

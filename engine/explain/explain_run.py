@@ -11,32 +11,45 @@ Two entry points:
   and writes the experiment's heatmaps, differences, region scores and clusters.
 
 Outputs, through the store: the heatmap arrays (mean heatmaps, stretched heatmaps, mean faces,
-difference maps, the template's landmarks and region map) and the tables ``heatmaps`` (one row per
-group, with its ``index`` into the arrays and its image counts, written last), ``heatmap_differences``,
-``region_scores``, ``heatmap_similarity``, ``heatmap_clusters`` and ``explain_timings``.
+difference maps, the template's landmarks and region map, the mean Grad-CAM maps of the same groups and
+the pain action-unit regions) and the tables ``heatmaps`` (one row per group, with its ``index`` into the
+arrays and its image counts, written last), ``heatmap_differences``, ``region_scores``,
+``heatmap_similarity``, ``heatmap_clusters``, ``explain_timings`` and the faithfulness scorecard's
+``faithfulness``, ``faithfulness_summary`` and ``sanity_checks`` (``scorecard.py``).
+
+With each run's masks, while its model is in memory, come the scorecard's per-run parts: Grad-CAM maps
+of the same images (``gradcam.py``), each mask's deletion and insertion curves (``faithfulness.py``,
+stored in the mask parts), and on one run per network the randomisation sanity check (``sanity.py``).
 """
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from engine.artifacts import ExperimentStore, RunKey
-from engine.config import ExperimentConfig
+from engine.config import SCENARIO_NAMES, ExperimentConfig
 from engine.progress import progress_bar
 from engine.explain.clusters import similarity_tables
 from engine.explain.faces import FaceSource
+from engine.explain.faithfulness import CURVE_BATCH, explanation_curves
+from engine.explain.gradcam import GradCam
 from engine.explain.heatmaps import GROUP_COLUMNS, HeatmapAccumulator, dataset_side, difference_maps, stretch
 from engine.explain.lime_masks import BatchedModel, LimeParams, explain_image, image_seed
 from engine.explain.mask_store import STEPS, MaskWriter, load_run_masks, run_fingerprint
 from engine.explain.normalize import FOLD_LIMIT, TEMPLATE_SIZE, TemplateWarp, anchor_points, landmarks_problem
+from engine.explain.pain_regions import ALL_REGIONS, pain_region_map
 from engine.explain.regions import OUTSIDE, REGIONS, face_mass_share, region_map, region_scores
+from engine.explain.sanity import sanity_check
+from engine.explain.scorecard import ScoreCollector, run_gradcam, sanity_table, summarise
 
 FACE_CACHE_ENTRIES = 1024  # warped mean-face inputs kept in memory (48 KiB each at T = 128)
+SCORECARD_VERSION = 1  # in the masks' fingerprint: masks made before the scorecard existed are made again
 
 
 # --- which images -----------------------------------------------------------------------------------
@@ -70,7 +83,9 @@ def planned_masks(predictions: pd.DataFrame, config: ExperimentConfig) -> tuple[
     chosen = choose_images(predictions, config.explain.images_per_class, config.experiment.seed,
                            config.explain.all_cppain)
     rows = predictions.iloc[chosen]
-    params = {**LimeParams.from_section(config.explain).as_dict(), "seed": config.experiment.seed}
+    params = {**LimeParams.from_section(config.explain).as_dict(), "seed": config.experiment.seed,
+              "curve_steps": config.explain.curve_steps, "sanity_images": config.explain.sanity_images,
+              "scorecard": SCORECARD_VERSION}
     fingerprint = run_fingerprint(params, rows["image_id"].astype(str).tolist(), rows["p_pain"].to_numpy(),
                                   rows["predicted_label"].to_numpy(dtype=int))
     return chosen, fingerprint
@@ -78,7 +93,7 @@ def planned_masks(predictions: pd.DataFrame, config: ExperimentConfig) -> tuple[
 
 def explain_run(model, images: np.ndarray, predictions: pd.DataFrame, config: ExperimentConfig,
                 store: ExperimentStore, on_image: Callable[[], None] | None = None) -> dict:
-    """LIME masks for one run's chosen test images, written through the store.
+    """LIME masks for one run's chosen test images, with their scorecard parts, written through the store.
 
     ``images``: (N, S, S, 3) uint8 model inputs aligned with ``predictions`` (the run's
     stored prediction rows: model, scenario, fold, image_id, dataset, p_pain, predicted_label).
@@ -87,37 +102,137 @@ def explain_run(model, images: np.ndarray, predictions: pd.DataFrame, config: Ex
     if len(images) != len(predictions) or len(predictions) == 0:
         raise ValueError(f"explain_run needs one image per prediction row, got {len(images)} and {len(predictions)}.")
     first = predictions.iloc[0]
-    model_name, scenario, fold = str(first["model"]), str(first["scenario"]), int(first["fold"])
+    key = RunKey(str(first["model"]), str(first["scenario"]), int(first["fold"]))
     params = LimeParams.from_section(config.explain)
-    seed = config.experiment.seed
     chosen, fingerprint = planned_masks(predictions, config)
     rows = predictions.iloc[chosen]
-    ids = rows["image_id"].astype(str).tolist()
-    labels = rows["predicted_label"].to_numpy(dtype=int)
-    writer = MaskWriter(store, RunKey(model_name, scenario, fold), fingerprint)
+    writer = MaskWriter(store, key, fingerprint, curve_points=config.explain.curve_steps + 1)
     if writer.finished():
-        return store.masks_record(writer.key)
+        return store.masks_record(key)
     done = writer.resume()
-    classifier = BatchedModel(model, params.batch_size)
-    steps = dict.fromkeys(STEPS, 0.0)
-    explained = 0
     clock = time.perf_counter()
-    for position, image_id, label, dataset, p_pain in zip(chosen, ids, labels, rows["dataset"], rows["p_pain"]):
+    run = _RunImages(images[chosen], rows["image_id"].astype(str).tolist(), rows["predicted_label"].to_numpy(dtype=int),
+                     rows["dataset"].astype(str).tolist(), rows["p_pain"].to_numpy(dtype=float))
+    cam = _grad_cam(model)
+    scorecard = {"gradcam": _write_gradcam(cam, run, store, key, fingerprint)}
+    lime = _explain_images(model, run, done, params, config, writer, on_image)
+    scorecard["curves"] = lime.pop("curve_seconds")
+    scorecard["sanity"] = (_write_sanity(model, cam, run, lime.pop("originals"), params, config, store, key, fingerprint)
+                           if is_sanity_run(key, config) else 0.0)
+    seconds = time.perf_counter() - clock
+    summary = {"model": key.model, "scenario": key.scenario, "fold": key.fold, "images": len(run.ids),
+               "explained_now": lime["explained"], "resumed": len(run.ids) - lime["explained"],
+               "input_size": int(images.shape[1]), "seconds": round(seconds, 4),
+               "model_seconds": round(lime["model_seconds"], 4), "curve_model_seconds": round(lime["curve_model_seconds"], 4),
+               "step_seconds": {k: round(v, 4) for k, v in lime["steps"].items()},
+               "scorecard_seconds": {k: round(v, 4) for k, v in scorecard.items()},
+               "params": params.as_dict(), "seed": config.experiment.seed, "gradcam_side": cam.side if cam else 0}
+    writer.finish(summary)
+    return summary
+
+
+@dataclass
+class _RunImages:
+    """The chosen images of one run, in order, and what is known of each."""
+
+    images: np.ndarray  # (n, S, S, 3) uint8
+    ids: list[str]
+    labels: np.ndarray  # (n,) the explained (predicted) class
+    datasets: list[str]
+    p_pain: np.ndarray
+
+
+def _explain_images(model, run: _RunImages, done: set[str], params: LimeParams, config: ExperimentConfig,
+                    writer: MaskWriter, on_image) -> dict:
+    """LIME and the faithfulness curves of every image not yet done; the sanity images' maps are kept."""
+    classifier, curve_classifier = BatchedModel(model, params.batch_size), BatchedModel(model, CURVE_BATCH)
+    seed, steps = config.experiment.seed, dict.fromkeys(STEPS, 0.0)
+    sanity_ids = {run.ids[i] for i in sanity_positions(len(run.ids), config.explain.sanity_images)}
+    explained, curve_seconds, originals = 0, 0.0, {}
+    for position, image_id in enumerate(run.ids):
         if image_id not in done:
-            explanation = explain_image(images[position], classifier, int(label), params, image_seed(seed, image_id))
-            writer.add(image_id, str(dataset), float(p_pain), explanation)
+            image, label = run.images[position], int(run.labels[position])
+            explanation = explain_image(image, classifier, label, params, image_seed(seed, image_id))
+            clock = time.perf_counter()
+            curves = explanation_curves(image, explanation, curve_classifier, config.explain.curve_steps,
+                                        np.random.default_rng(image_seed(seed, f"{image_id}#curves")))
+            curve_seconds += time.perf_counter() - clock
+            writer.add(image_id, run.datasets[position], float(run.p_pain[position]), explanation, curves)
+            if image_id in sanity_ids:
+                originals[image_id] = explanation.weights[explanation.segments]
             for step in STEPS:
                 steps[step] += explanation.seconds[step]
             explained += 1
         if on_image is not None:
             on_image()
-    seconds = time.perf_counter() - clock
-    summary = {"model": model_name, "scenario": scenario, "fold": fold, "images": len(ids),
-               "explained_now": explained, "resumed": len(ids) - explained, "input_size": int(images.shape[1]),
-               "seconds": round(seconds, 4), "model_seconds": round(classifier.seconds, 4),
-               "step_seconds": {k: round(v, 4) for k, v in steps.items()}, "params": params.as_dict(), "seed": seed}
-    writer.finish(summary)
-    return summary
+    return {"explained": explained, "steps": steps, "model_seconds": classifier.seconds, "curve_seconds": curve_seconds,
+            "curve_model_seconds": curve_classifier.seconds, "originals": originals}
+
+
+def _grad_cam(model) -> GradCam | None:
+    try:
+        return GradCam(model)
+    except ValueError:  # no convolutional block (e.g. a dense-only test network): LIME only
+        return None
+
+
+def _write_gradcam(cam: GradCam | None, run: _RunImages, store: ExperimentStore, key: RunKey, fingerprint: str) -> float:
+    """The run's Grad-CAM maps (float16, input size) unless already stored for these masks; seconds spent."""
+    stored = store.gradcam(key)
+    if cam is None or (stored and str(stored.get("fingerprint", "")) == fingerprint):
+        return 0.0
+    clock = time.perf_counter()
+    maps = cam(run.images, run.labels)
+    store.write_gradcam(key, fingerprint=np.array(fingerprint), image_id=np.array(run.ids, dtype=str),
+                        maps=maps.astype(np.float16), side=np.array(cam.side))
+    return time.perf_counter() - clock
+
+
+def is_sanity_run(key: RunKey, config: ExperimentConfig) -> bool:
+    """One run per network gets the sanity check: fold 0 of the external scenario (its model is kept, so
+    `painlens explain` can redo it), else of the first scenario planned."""
+    names = [s for s in SCENARIO_NAMES if s in config.scenarios.names]
+    preferred = "external" if "external" in names else (names[0] if names else "")
+    return config.explain.sanity_images > 0 and key.scenario == preferred and key.fold == 0
+
+
+def sanity_positions(count: int, wanted: int) -> list[int]:
+    """Which of a run's chosen images (sorted by class, then id) the sanity check uses: spread over both classes."""
+    if count == 0 or wanted <= 0:
+        return []
+    return sorted(set(np.round(np.linspace(0, count - 1, min(wanted, count))).astype(int).tolist()))
+
+
+def _write_sanity(model, cam: GradCam | None, run: _RunImages, originals: dict[str, np.ndarray], params: LimeParams,
+                  config: ExperimentConfig, store: ExperimentStore, key: RunKey, fingerprint: str) -> float:
+    """The randomisation check on the sanity images, for LIME and Grad-CAM; seconds spent."""
+    stored = store.sanity(key)
+    if stored is not None and len(stored) and (stored["fingerprint"] == fingerprint).all():
+        return 0.0
+    clock = time.perf_counter()
+    picks = sanity_positions(len(run.ids), config.explain.sanity_images)
+    ids, seed = [run.ids[i] for i in picks], config.experiment.seed
+    explainers = {"lime": lambda m, x, y: lime_maps(m, x, y, ids, params, seed)}
+    if cam is not None:
+        explainers["gradcam"] = lambda m, x, y: cam(x, y)
+    given = {"lime": np.stack([originals[i] for i in ids])} if all(i in originals for i in ids) else {}
+    checks = sanity_check(model, run.images[picks], run.labels[picks], explainers, given, seed=seed)
+    checks = checks.assign(model=key.model, scenario=key.scenario, fold=key.fold,
+                           image_id=[ids[i] for i in checks["image"]], fingerprint=fingerprint)
+    store.write_sanity(key, checks)
+    return time.perf_counter() - clock
+
+
+def lime_maps(model, images: np.ndarray, labels: np.ndarray, ids: list[str], params: LimeParams, seed: int) -> np.ndarray:
+    """(n, S, S) signed LIME weights painted on the superpixels, each image with its own seed (the same
+    superpixels and samples whatever the network's weights)."""
+    classifier = BatchedModel(model, params.batch_size)
+    return np.stack([_signed(explain_image(image, classifier, int(label), params, image_seed(seed, image_id)))
+                     for image, label, image_id in zip(images, labels, ids)])
+
+
+def _signed(explanation) -> np.ndarray:
+    return explanation.weights[explanation.segments]
 
 
 # --- the experiment ---------------------------------------------------------------------------------
@@ -162,7 +277,7 @@ def explain_experiment(config: ExperimentConfig, store: ExperimentStore, progres
         explain_seconds = time.perf_counter() - clock
         clock = time.perf_counter()
         explained = runs[[_has_current_masks(run, config, store) for run in runs.itertuples()]]
-        result = aggregate(explained, store, faces, bar)
+        result = aggregate(explained, store, faces, bar, baseline=config.explain.baseline, seed=config.experiment.seed)
     result["notes"] = problems + result["notes"]
     result["seconds"] = {"explain": round(explain_seconds, 3), "heatmaps": round(time.perf_counter() - clock, 3)}
     lost = unexplained[~unexplained["kept"]]
@@ -207,28 +322,34 @@ def _explain_kept_model(run, config: ExperimentConfig, store: ExperimentStore, f
 
 
 def aggregate(runs: pd.DataFrame, store: ExperimentStore, faces: FaceSource, bar=None,
-              template_size: int = TEMPLATE_SIZE) -> dict:
-    """Warp every mask of ``runs`` (explained runs, as from ``finished_runs``) onto the template and
-    write the heatmap artifacts; returns counts and notes."""
+              template_size: int = TEMPLATE_SIZE, baseline: str = "black", seed: int = 0) -> dict:
+    """Warp every mask (and Grad-CAM map) of ``runs`` (explained runs, as from ``finished_runs``) onto the
+    template, score each, and write the heatmap and scorecard artifacts; returns counts and notes."""
     warp = TemplateWarp.build(template_size)
     accumulator = HeatmapAccumulator(template_size)
+    scores = ScoreCollector(pain_region_map(warp), faces.rows.reset_index(drop=True), baseline)
     geometry = _Geometry(warp, faces)
     run_rows = []
     task = bar.add_task("heatmaps", total=len(runs)) if bar is not None else None
     for run in runs.sort_values(["input_size", "model", "scenario", "fold"]).itertuples():
+        record = store.masks_record(_key(run))
         masks = load_run_masks(store, _key(run))
+        cams = run_gradcam(store, _key(run), str(record.get("fingerprint", "")))
         for i in range(len(masks)):
             key = (run.model, run.scenario, dataset_side(str(masks.dataset[i])), int(masks.label[i]))
-            size = masks.segments[i].shape[0]
-            problem, coords = geometry.coordinates(str(masks.image_id[i]), size)
+            image_id, size = str(masks.image_id[i]), masks.segments[i].shape[0]
+            problem, coords = geometry.coordinates(image_id, size)
             if problem:
                 accumulator.fail(key, problem)
                 continue
-            accumulator.add(key, warp.warp(masks.mask(i), coords), geometry.face(str(masks.image_id[i]), size, coords))
-        run_rows.append(_run_timing(store.masks_record(_key(run)), run))
+            lime, face = warp.warp(masks.mask(i), coords), geometry.face(image_id, size, coords)
+            accumulator.add(key, lime, face)
+            cam = cams.get(image_id)
+            scores.add(_key(run), masks, i, lime, None if cam is None else warp.warp(cam, coords), key, face)
+        run_rows.append(_run_timing(record, run))
         if task is not None:
             bar.advance(task)
-    return _write_outputs(store, accumulator, warp, runs, pd.DataFrame(run_rows))
+    return _write_outputs(store, accumulator, warp, runs, pd.DataFrame(run_rows), scores, seed)
 
 
 class _Geometry:
@@ -266,13 +387,18 @@ class _Geometry:
 
 
 def _run_timing(done: dict, run) -> dict:
+    """One run's explanation time: LIME (its model calls and its own work) and the scorecard's parts."""
     explained = int(done.get("explained_now", 0))
     seconds, model_seconds = float(done.get("seconds", 0.0)), float(done.get("model_seconds", 0.0))
+    scorecard = {f"{k}_seconds": float(v) for k, v in (done.get("scorecard_seconds") or {}).items()}
+    lime_seconds = seconds - model_seconds - sum(scorecard.values())
     return {"model": run.model, "scenario": run.scenario, "fold": run.fold, "input_size": run.input_size,
             "images": int(done.get("images", 0)), "explained_now": explained, "seconds": seconds,
-            "model_seconds": model_seconds, "lime_seconds": seconds - model_seconds,
+            "model_seconds": model_seconds, "lime_seconds": lime_seconds,
             "seconds_per_image": seconds / explained if explained else np.nan,
-            "lime_overhead": (seconds - model_seconds) / model_seconds if model_seconds > 0 else np.nan}
+            "lime_overhead": lime_seconds / model_seconds if model_seconds > 0 else np.nan,
+            "gradcam_seconds": scorecard.get("gradcam_seconds", 0.0), "curves_seconds": scorecard.get("curves_seconds", 0.0),
+            "sanity_seconds": scorecard.get("sanity_seconds", 0.0)}
 
 
 def _is_pretrained(model: str) -> bool:
@@ -286,19 +412,26 @@ def _is_pretrained(model: str) -> bool:
 
 
 def _write_outputs(store: ExperimentStore, accumulator: HeatmapAccumulator, warp: TemplateWarp,
-                   runs: pd.DataFrame, timings: pd.DataFrame) -> dict:
+                   runs: pd.DataFrame, timings: pd.DataFrame, scores: ScoreCollector, seed: int) -> dict:
     heat, mean_faces = accumulator.arrays()
+    gradcam = scores.gradcam_arrays(accumulator.keys())
     labels = region_map(warp)
     pretrained = {m: _is_pretrained(m) for m in sorted(set(runs["model"]))}
     groups = _describe_groups(accumulator.frame(), heat, labels, runs, pretrained)
     diff_rows, diffs = difference_maps(groups, heat)
     similarity, clusters = similarity_tables(groups, heat, labels != OUTSIDE, pretrained)
-    stretched = np.stack([stretch(h) if np.isfinite(h).all() else h for h in heat]) if len(heat) else heat
+    stretched = _stretched(heat)
     store.write_heatmap_arrays(heatmaps=heat, stretched=stretched.astype(np.float32), faces=mean_faces,
                                differences=diffs, template_landmarks=warp.landmarks.astype(np.float32),
                                template_anchors=warp.anchors.astype(np.float32), regions=labels,
-                               region_names=np.array(REGIONS, dtype=str))
-    tables = {"heatmap_differences": diff_rows, "region_scores": _region_table(groups, heat, labels),
+                               region_names=np.array(REGIONS, dtype=str), gradcam_heatmaps=gradcam,
+                               gradcam_stretched=_stretched(gradcam), pain_regions=scores.labels,
+                               pain_region_names=np.array(ALL_REGIONS, dtype=str))
+    faithfulness = scores.frame()
+    fingerprints = {_key(r): str(store.masks_record(_key(r)).get("fingerprint", "")) for r in runs.itertuples()}
+    tables = {"faithfulness": faithfulness, "faithfulness_summary": summarise(faithfulness, scores.labels, seed),
+              "sanity_checks": sanity_table(store, sorted(fingerprints), fingerprints),
+              "heatmap_differences": diff_rows, "region_scores": _region_table(groups, heat, labels),
               "heatmap_similarity": similarity, "heatmap_clusters": clusters, "explain_timings": timings,
               "heatmaps": groups}
     for name, frame in tables.items():
@@ -308,6 +441,11 @@ def _write_outputs(store: ExperimentStore, accumulator: HeatmapAccumulator, warp
              "(counts per heatmap in the heatmap table)."] if failed else []
     return {"heatmaps": len(groups), "explained_runs": len(runs), "masks": int(groups["n_explained"].sum()),
             "landmark_failures": failed, "notes": notes, "timings": timings}
+
+
+def _stretched(heat: np.ndarray) -> np.ndarray:
+    """Each map min-max scaled to [0, 1] (NaN maps stay NaN), float32."""
+    return (np.stack([stretch(h) if np.isfinite(h).all() else h for h in heat]) if len(heat) else heat).astype(np.float32)
 
 
 def _describe_groups(groups: pd.DataFrame, heat: np.ndarray, labels: np.ndarray, runs: pd.DataFrame,

@@ -1,7 +1,8 @@
 """Per-image LIME explanations: SLIC superpixels, vectorised perturbation, batched compiled inference.
 
     image (S, S, 3) uint8 ──SLIC──► segments (S, S), K superpixels
-        ──K-bit samples Z (num_samples, K), row 0 all ones──► perturbed images: hidden superpixels black
+        ──K-bit samples Z (num_samples, K), row 0 all ones──► perturbed images: hidden superpixels show
+          the baseline (black as in the paper, or the image's mean colour, or a blurred copy)
         ──model, fixed-size batches──► p(class) per sample
         ──LimeBase: cosine distance to row 0, kernel sqrt(exp(-d²/w²)), Ridge──► one weight per superpixel
 
@@ -11,6 +12,11 @@ the perturbed batch is one fancy-indexing product of the sample matrix and the s
 model sees ``batch_size`` images per call, always the same shape so a backend compiles once.
 The authors' settings (METHOD.md) are the defaults; feature selection is ``none`` because their
 ``num_features=100000`` keeps every superpixel anyway, which makes ``auto`` fit the same final Ridge.
+
+The baseline: LIME can only credit evidence that hiding removes. Black (the paper's ``hide_color = 0``)
+also looks like shut eyes (AU43) and deep furrows (AU4), so for those the hidden and the shown
+superpixel look alike; the image's mean colour and a blurred copy (Gaussian, sigma = S / 8, about half
+a superpixel at 30 segments) remove dark detail without adding it.
 """
 
 from __future__ import annotations
@@ -34,12 +40,14 @@ class LimeParams:
     compactness: float = 20.0
     batch_size: int = 100  # perturbed images per model call
     kernel_width: float = 0.25
-    hide_color: int = 0  # hidden superpixels become this grey level (0: black)
+    hide_color: int = 0  # hidden superpixels become this grey level (0: black) with baseline "black"
+    baseline: str = "black"  # "black" (hide_color), "mean" (the image's mean colour), "blur" (a blurred copy)
 
     @classmethod
     def from_section(cls, section: ExplainSection) -> "LimeParams":
         return cls(num_samples=section.num_samples, n_segments=section.n_segments,
-                   compactness=float(section.compactness), batch_size=section.batch_size)
+                   compactness=float(section.compactness), batch_size=section.batch_size,
+                   baseline=section.baseline)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -54,6 +62,11 @@ class Explanation:
     label: int  # the class explained (the predicted class)
     score: float  # weighted R² of the local linear model
     seconds: dict  # {"segment", "perturb", "predict", "fit"}: wall seconds spent in each step
+    # What the faithfulness curves reuse (not stored): the sample matrix (num_samples, K), p(label)
+    # of each sample, and what hidden superpixels showed.
+    samples: np.ndarray | None = None
+    probs: np.ndarray | None = None
+    fill: int | np.ndarray = 0
 
     def mask(self) -> np.ndarray:
         """(S, S) float32: each pixel carries its superpixel's weight, negative weights set to 0."""
@@ -87,16 +100,35 @@ def sample_matrix(n_features: int, num_samples: int, seed: np.random.SeedSequenc
     return data
 
 
-def perturb(image: np.ndarray, segments: np.ndarray, samples: np.ndarray, hide_color: int = 0) -> np.ndarray:
-    """(B, S, S, 3) uint8: ``image`` with every superpixel whose bit is 0 in a sample row set to ``hide_color``."""
+def baseline_image(image: np.ndarray, baseline: str = "black", hide_color: int = 0) -> np.ndarray | int:
+    """What hidden superpixels show: the grey level ``hide_color`` ("black"), or an (S, S, 3) uint8 image
+    (the image's mean colour, or the image blurred with a Gaussian of sigma S / 8)."""
+    if baseline == "black":
+        return int(hide_color)
+    if baseline == "mean":
+        mean = np.round(image.reshape(-1, image.shape[-1]).mean(axis=0))
+        return np.broadcast_to(mean.astype(np.uint8), image.shape).copy()
+    if baseline == "blur":
+        from scipy.ndimage import gaussian_filter
+
+        sigma = image.shape[0] / 8.0
+        blurred = gaussian_filter(image.astype(np.float32), sigma=(sigma, sigma, 0), mode="nearest")
+        return np.clip(np.round(blurred), 0, 255).astype(np.uint8)
+    raise ValueError(f"unknown LIME baseline {baseline!r}; choose black, mean or blur")
+
+
+def perturb(image: np.ndarray, segments: np.ndarray, samples: np.ndarray, hide_color: int | np.ndarray = 0) -> np.ndarray:
+    """(B, S, S, 3) uint8: ``image`` with every superpixel whose bit is 0 in a sample row replaced by
+    ``hide_color`` (a grey level, or an (S, S, 3) uint8 baseline image from ``baseline_image``)."""
     # One gather of the 0/1 bits straight into the (pixel, channel) layout, then an in-place product with
     # the flat image: about 6x faster than broadcasting a (B, S, S, 1) mask over the channels.
     index = np.repeat(segments[..., None], image.shape[-1], axis=-1).ravel().astype(np.intp)
     out = np.take(samples, index, axis=1)  # (B, S*S*3) in {0, 1}
-    if hide_color:
+    if isinstance(hide_color, np.ndarray) or hide_color:
         hidden = 1 - out
         out *= image.ravel()
-        out += hidden * np.uint8(hide_color)
+        hidden *= hide_color.ravel() if isinstance(hide_color, np.ndarray) else np.uint8(hide_color)
+        out += hidden
     else:
         out *= image.ravel()
     return out.reshape((len(samples), *image.shape))
@@ -141,9 +173,10 @@ def explain_image(image: np.ndarray, classifier: ProbaFn, label: int, params: Li
         samples = sample_matrix(int(segments.max()) + 1, params.num_samples, seed)
     samples = np.asarray(samples, dtype=np.uint8)
     probs, perturb_s, predict_s = [], 0.0, 0.0
+    fill = baseline_image(image, params.baseline, params.hide_color)
     for start in range(0, len(samples), params.batch_size):
         clock = time.perf_counter()
-        batch = perturb(image, segments, samples[start:start + params.batch_size], params.hide_color)
+        batch = perturb(image, segments, samples[start:start + params.batch_size], fill)
         perturb_s += _lap(clock)
         clock = time.perf_counter()
         probs.append(classifier(batch))
@@ -161,7 +194,8 @@ def explain_image(image: np.ndarray, classifier: ProbaFn, label: int, params: Li
     for feature, weight in exp:
         weights[feature] = weight
     seconds["fit"] = _lap(clock)
-    return Explanation(segments=segments, weights=weights, label=int(label), score=float(score), seconds=seconds)
+    return Explanation(segments=segments, weights=weights, label=int(label), score=float(score), seconds=seconds,
+                       samples=samples, probs=labels[:, label].astype(np.float32), fill=fill)
 
 
 def _lap(start: float) -> float:

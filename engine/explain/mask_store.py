@@ -4,8 +4,11 @@ they live is the store's business (``ExperimentStore.mask_part_path`` / ``masks_
 
 A part holds, per image: ``image_id``, ``dataset``, ``label`` (the class explained), ``p_pain``,
 ``score`` (R² of LIME's local fit), ``n_superpixels``, ``weights`` (float16, one per superpixel, zero
-padded to the part's widest), ``segments`` (uint8 superpixel map at the model's input size) and
-``seconds`` (segment, perturb, predict, fit). No pickles: every array is plain numeric or unicode.
+padded to the part's widest), ``segments`` (uint8 superpixel map at the model's input size),
+``seconds`` (segment, perturb, predict, fit), and the faithfulness curves (``engine.explain.faithfulness``):
+``aucs`` (deletion, insertion, and both for a random order) and ``curves`` (the four curves at
+``curve_points`` evenly spaced fractions of the superpixels, float16). No pickles: every array is plain
+numeric or unicode.
 
 Every part and the final record carry the run's *fingerprint*: a digest of the LIME parameters, the
 chosen images and the run's stored p(pain) for them. A retrained model that predicts differently, or
@@ -23,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.artifacts import ExperimentStore, RunKey, atomic_path, write_json
+from engine.explain.faithfulness import AUC_COLUMNS, CURVE_NAMES, Curves
 from engine.explain.lime_masks import Explanation
 
 PART_SIZE = 16
@@ -49,6 +53,8 @@ class RunMasks:
     weights: list[np.ndarray]  # N arrays (K_i,) float32
     segments: list[np.ndarray]  # N arrays (S, S) uint8
     seconds: np.ndarray  # (N, 4) float32, per STEPS
+    aucs: np.ndarray  # (N, 4) float32 per AUC_COLUMNS, NaN where no curves were computed
+    curves: np.ndarray  # (N, 4, P) float32 per CURVE_NAMES at x = 0 .. 1, NaN where none
 
     def __len__(self) -> int:
         return len(self.image_id)
@@ -61,9 +67,10 @@ class RunMasks:
 class MaskWriter:
     """Writes one run's parts as images are explained; resumes from the parts already there."""
 
-    def __init__(self, store: ExperimentStore, key: RunKey, fingerprint: str):
+    def __init__(self, store: ExperimentStore, key: RunKey, fingerprint: str, curve_points: int = 11):
         self.store, self.key = store, key
         self.fingerprint = fingerprint
+        self.curve_points = int(curve_points)
         self._rows: list[dict] = []
         self._next_part = 0
 
@@ -88,8 +95,10 @@ class MaskWriter:
             self._next_part = max(self._next_part, index + 1)
         return done
 
-    def add(self, image_id: str, dataset: str, p_pain: float, explanation: Explanation) -> None:
-        self._rows.append({"image_id": image_id, "dataset": dataset, "p_pain": p_pain, "exp": explanation})
+    def add(self, image_id: str, dataset: str, p_pain: float, explanation: Explanation,
+            curves: Curves | None = None) -> None:
+        self._rows.append({"image_id": image_id, "dataset": dataset, "p_pain": p_pain, "exp": explanation,
+                           "curves": curves})
         if len(self._rows) >= PART_SIZE:
             self.flush()
 
@@ -112,6 +121,7 @@ class MaskWriter:
             "weights": weights,
             "segments": np.stack([e.segments for e in exps]),
             "seconds": np.array([[e.seconds[s] for s in STEPS] for e in exps], dtype=np.float32),
+            **self._curve_arrays([row["curves"] for row in self._rows]),
         }
         target = self.store.mask_part_path(self.key, self._next_part)
         with atomic_path(target) as tmp:
@@ -119,6 +129,12 @@ class MaskWriter:
                 np.savez_compressed(handle, **arrays)
         self._next_part += 1
         self._rows = []
+
+    def _curve_arrays(self, curves: list[Curves | None]) -> dict[str, np.ndarray]:
+        nan = np.full((len(CURVE_NAMES), self.curve_points), np.nan, dtype=np.float32)
+        return {"aucs": np.array([[c.aucs()[k] for k in AUC_COLUMNS] if c else [np.nan] * len(AUC_COLUMNS)
+                                  for c in curves], dtype=np.float32),
+                "curves": np.stack([c.resampled(self.curve_points) if c else nan for c in curves]).astype(np.float16)}
 
     def finish(self, summary: dict) -> None:
         self.flush()
@@ -149,4 +165,15 @@ def load_run_masks(store: ExperimentStore, key: RunKey) -> RunMasks:
 
     return RunMasks(image_id=stack("image_id", str), dataset=stack("dataset", str), label=stack("label", np.int8),
                     p_pain=stack("p_pain", np.float32), score=stack("score", np.float32), weights=weights,
-                    segments=segments, seconds=stack("seconds", np.float32, (0, len(STEPS))))
+                    segments=segments, seconds=stack("seconds", np.float32, (0, len(STEPS))),
+                    aucs=_curve_field(parts, "aucs", (len(AUC_COLUMNS),)),
+                    curves=_curve_field(parts, "curves", (len(CURVE_NAMES), 0)))
+
+
+def _curve_field(parts: list[dict], key: str, shape: tuple) -> np.ndarray:
+    """One curve array over the parts, NaN for parts written before curves were stored."""
+    widths = [p[key].shape[1:] for p in parts if key in p]
+    shape = widths[0] if widths else shape
+    filled = [p[key].astype(np.float32) if key in p and p[key].shape[1:] == shape
+              else np.full((len(p["image_id"]), *shape), np.nan, dtype=np.float32) for p in parts]
+    return np.concatenate(filled) if filled else np.zeros((0, *shape), dtype=np.float32)

@@ -1,0 +1,281 @@
+"""The faithfulness scorecard's parts: deletion / insertion curves against a random order, LIME's
+baselines, the pain action-unit regions and their scores, Grad-CAM (TensorFlow here, JAX in a
+subprocess) and the randomisation sanity check, which must flag an explainer that ignores the network."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import textwrap
+
+import numpy as np
+import pytest
+
+from engine.explain.faithfulness import assemble, explanation_curves, grid, plan_curves
+from engine.explain.lime_masks import LimeParams, baseline_image, explain_image, image_seed, perturb, segment
+from engine.explain.normalize import TemplateWarp, anchor_points, template_landmarks
+from engine.explain.pain_regions import (ALL_REGIONS, PAIN_REGIONS, area_shares, pain_region_map, planted_regions,
+                                         score_map)
+from engine.explain.regions import OUTSIDE
+from engine.explain.sanity import SANITY_LIMIT, sanity_check, verdicts
+
+SIZE = 32
+
+
+def quadrant_image(seed=0):
+    """A 32 px image of four flat colour blocks with mild noise (SLIC cuts along the blocks)."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros((SIZE, SIZE, 3), dtype=np.float64)
+    colours = [(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40)]
+    for i, colour in enumerate(colours):
+        r, c = divmod(i, 2)
+        image[r * 16:(r + 1) * 16, c * 16:(c + 1) * 16] = colour
+    return np.clip(image + rng.normal(0, 6, image.shape), 0, 255).astype(np.uint8)
+
+
+def red_top_left(images):
+    """p(class 1) rises with the red of the top-left block: what a network that learned it would do."""
+    red = images[:, :16, :16, 0].astype(np.float64).mean(axis=(1, 2)) / 255.0
+    p = 1 / (1 + np.exp(-12 * (red - 0.4)))
+    return np.stack([1 - p, p], axis=1)
+
+
+# --- curves --------------------------------------------------------------------------------------------
+
+def test_the_curve_grid_reads_every_superpixel_when_there_are_few():
+    assert grid(4, 10).tolist() == [0, 1, 2, 3, 4]
+    assert grid(30, 5).tolist() == [0, 6, 12, 18, 24, 30]
+
+
+def test_a_faithful_map_beats_the_random_order_on_deletion_and_insertion():
+    image = quadrant_image()
+    params = LimeParams(num_samples=200, n_segments=16, batch_size=50)
+    explanation = explain_image(image, red_top_left, 1, params, image_seed(0, "q"))
+    curves = explanation_curves(image, explanation, red_top_left, steps=8, rng=np.random.default_rng(0))
+    aucs = curves.aucs()
+    assert aucs["insertion_auc"] > aucs["insertion_auc_random"] + 0.1
+    assert aucs["deletion_auc"] < aucs["deletion_auc_random"] - 0.1
+    # Both curves start and end where they must: the image, and the image with everything hidden.
+    full, empty = red_top_left(image[None])[0, 1], red_top_left(np.zeros_like(image)[None])[0, 1]
+    assert curves.values[0, 0] == pytest.approx(full, abs=1e-6) and curves.values[0, -1] == pytest.approx(empty, abs=1e-6)
+    assert curves.values[1, 0] == pytest.approx(empty, abs=1e-6) and curves.values[1, -1] == pytest.approx(full, abs=1e-6)
+
+
+def test_the_random_order_reuses_lime_samples_and_draws_only_the_points_they_miss():
+    k = 20
+    samples = np.ones((6, k), dtype=np.uint8)
+    for row, hidden in zip(samples[1:], (5, 5, 10, 15, 15)):
+        row[:hidden] = 0
+    probs = np.array([0.9, 0.7, 0.5, 0.4, 0.2, 0.2])
+    plan = plan_curves(np.linspace(1, 0, k), samples, steps=4, rng=np.random.default_rng(0))
+    assert set(plan.random_rows) == set()  # 5, 10 and 15 hidden are all among LIME's samples
+    assert len(plan.rows) == 2 * 3 + 1  # sorted deletions, sorted insertions, all hidden
+    row_probs = np.linspace(0, 1, len(plan.rows))
+    curves = assemble(plan, row_probs, samples, probs)
+    assert curves.values[2].tolist() == pytest.approx([0.9, 0.6, 0.4, 0.2, row_probs[plan.all_hidden_row]])
+    missing = plan_curves(np.linspace(1, 0, k), samples[:1], steps=4, rng=np.random.default_rng(0))
+    assert sorted(missing.random_rows) == [5, 10, 15] and len(missing.rows) == 7 + 3
+    for h, rows in missing.random_rows.items():
+        assert all(int((missing.rows[r] == 0).sum()) == h for r in rows)
+
+
+# --- LIME's baseline ----------------------------------------------------------------------------------
+
+def test_hidden_superpixels_show_the_chosen_baseline():
+    image = quadrant_image()
+    segments = segment(image, 16, 20.0)
+    hide_all = np.zeros((1, int(segments.max()) + 1), dtype=np.uint8)
+    assert perturb(image, segments, hide_all, baseline_image(image, "black")).max() == 0
+    mean = perturb(image, segments, hide_all, baseline_image(image, "mean"))[0]
+    assert np.abs(mean.reshape(-1, 3) - image.reshape(-1, 3).mean(axis=0)).max() <= 0.5
+    blurred = perturb(image, segments, hide_all, baseline_image(image, "blur"))[0].astype(float)
+    assert np.abs(blurred - image).mean() > 1  # a blurred copy, not the image
+    # A dark detail (a pupil, a furrow) hardly survives the blur: what "hidden" must mean.
+    dot = np.full((SIZE, SIZE, 3), 150, dtype=np.uint8)
+    dot[15:18, 15:18] = 0
+    assert 150 - baseline_image(dot, "blur")[16, 16].min() < 0.2 * 150
+    shown = perturb(image, segments, np.ones_like(hide_all), baseline_image(image, "blur"))[0]
+    assert np.array_equal(shown, image)
+    with pytest.raises(ValueError):
+        baseline_image(image, "white")
+
+
+def test_the_baseline_is_a_config_setting_checked_when_read(tmp_path):
+    from engine.config import config_from_dict
+    from engine.errors import ConfigError
+
+    config = config_from_dict({"explain": {"baseline": "blur", "curve_steps": 5}}, base_dir=tmp_path)
+    assert LimeParams.from_section(config.explain).baseline == "blur"
+    assert config_from_dict({}, base_dir=tmp_path).explain.baseline == "black"  # the paper's
+    with pytest.raises(ConfigError, match="baseline"):
+        config_from_dict({"explain": {"baseline": "grey"}}, base_dir=tmp_path)
+    with pytest.raises(ConfigError, match="curve_steps"):
+        config_from_dict({"explain": {"curve_steps": 1}}, base_dir=tmp_path)
+
+
+# --- pain regions -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def regions():
+    warp = TemplateWarp.build(128)
+    return warp, pain_region_map(warp)
+
+
+def test_pain_regions_partition_the_face_and_sit_where_their_action_units_show(regions):
+    warp, labels = regions
+    shares = area_shares(labels)
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert all(shares[r] > 0.02 for r in ALL_REGIONS) and shares["reference"] > 0.5
+    rows = {r: np.argwhere(labels == ALL_REGIONS.index(r))[:, 0].mean() for r in ALL_REGIONS}
+    landmarks = template_landmarks(128)
+    eyes_y = landmarks[36:48, 1].mean()
+    assert rows["brow_lowerer"] < eyes_y < rows["nose_lip"]
+    for eye in (slice(36, 42), slice(42, 48)):
+        x, y = np.round(landmarks[eye].mean(axis=0)).astype(int)
+        assert labels[y, x] == ALL_REGIONS.index("eye_closure")
+        assert labels[y + 6, x] == ALL_REGIONS.index("orbit")  # the lower lid and upper cheek
+    assert labels[0, 0] == OUTSIDE
+
+
+def test_map_scores_count_mass_per_area_and_the_hottest_plateau(regions):
+    _, labels = regions
+    eye = labels == ALL_REGIONS.index("eye_closure")
+    heat = np.where(eye, 1.0, 0.1) * (labels != OUTSIDE)
+    scores = score_map(heat, labels, planted=("eye_closure",))
+    assert scores["pointing_hit"] == 1.0 and scores["pointing_hit_planted"] == 1.0
+    assert scores["pain_vs_rest"] > 1 and scores["planted_vs_rest"] == pytest.approx(10.0)
+    assert sum(scores[f"share_{r}"] for r in ALL_REGIONS) == pytest.approx(1.0)
+    flat_top = np.where(labels == ALL_REGIONS.index("reference"), 1.0, 0.0)
+    flat_top[eye] = 1.0  # one plateau, partly in a pain region
+    expected = eye.sum() / (eye.sum() + (labels == ALL_REGIONS.index("reference")).sum())
+    assert score_map(flat_top, labels)["pointing_hit"] == pytest.approx(expected)
+    assert np.isnan(score_map(np.zeros_like(heat), labels)["pointing_hit"])
+
+
+def test_planted_regions_follow_the_coded_action_units():
+    assert planted_regions({"au4": 2.0, "au6": 0.0, "au7": 1.0, "au43": 0.0, "au9": 0.0, "au10": 0.0}) == \
+        ("brow_lowerer", "orbit")
+    assert planted_regions({"au4": 0.0, "au6": 0.0, "au7": 0.0, "au9": 0.0, "au10": 0.0, "au43": 0.0}) == ()
+    assert planted_regions({"au4": np.nan}) is None and planted_regions({}) is None
+    assert set(PAIN_REGIONS) < set(ALL_REGIONS)
+
+
+# --- Grad-CAM and the sanity check --------------------------------------------------------------------
+
+def red_detector(seed=0):
+    """A conv network whose logit for class 1 grows with the red in the image (hand-set weights):
+    its evidence is where red is."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Rescaling(1 / 255),
+                              keras.layers.Conv2D(2, 3, padding="same", activation="relu"),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2, activation="softmax")])
+    kernel = np.zeros((3, 3, 3, 2), dtype=np.float32)
+    kernel[1, 1, 0, 0] = 4.0  # filter 0: red
+    kernel[1, 1, 1, 1] = 4.0  # filter 1: green
+    model.layers[1].set_weights([kernel, np.array([-1.0, -1.0], dtype=np.float32)])
+    model.layers[3].set_weights([np.array([[-3.0, 3.0], [3.0, -3.0]], dtype=np.float32), np.zeros(2, dtype=np.float32)])
+    return model
+
+
+def position_net(seed=0):
+    """A small conv network with a dense layer on the flattened map: its evidence depends on where
+    things are, as a face network's does."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Rescaling(1 / 255),
+                             keras.layers.Conv2D(4, 5, strides=2, activation="relu"), keras.layers.Flatten(),
+                             keras.layers.Dense(2, activation="softmax")])
+
+
+def red_square():
+    image = np.full((SIZE, SIZE, 3), 30, dtype=np.uint8)
+    image[4:12, 20:28] = (250, 30, 30)
+    image[20:28, 4:12] = (30, 250, 30)
+    return image
+
+
+def test_gradcam_points_at_the_evidence_for_the_class_explained():
+    from engine.explain.gradcam import GradCam
+
+    cam = GradCam(red_detector())
+    maps = cam(np.stack([red_square()] * 2), np.array([1, 0]))
+    assert maps.shape == (2, SIZE, SIZE) and maps.max() == pytest.approx(1.0) and maps.min() >= 0
+    assert maps[0, 4:12, 20:28].mean() > 5 * maps[0, 20:28, 4:12].mean()  # pain: the red square
+    assert maps[1, 20:28, 4:12].mean() > 5 * maps[1, 4:12, 20:28].mean()  # no pain: the green one
+
+
+def test_gradcam_maps_are_normalised_onto_the_template_like_lime_masks():
+    from engine.explain.gradcam import GradCam
+
+    # A face whose landmarks are the template's (at 32 px) with red over its image-left eye: on the
+    # 128 px template the map's hottest part must sit on that eye.
+    points = template_landmarks(SIZE)
+    image = np.full((SIZE, SIZE, 3), 30, dtype=np.uint8)
+    ex, ey = np.round(points[36:42].mean(axis=0)).astype(int)
+    image[ey - 2:ey + 3, ex - 3:ex + 4] = (250, 30, 30)
+    gradcam = GradCam(red_detector())(image[None], np.array([1]))[0]
+    warp = TemplateWarp.build(128)
+    warped = warp.warp(gradcam, warp.coordinates(anchor_points(points, SIZE)))
+    hot = np.argwhere(warped >= 0.9 * warped.max()).mean(axis=0)[::-1]  # x, y
+    assert warped.shape == (128, 128)
+    assert np.hypot(*(hot - warp.landmarks[36:42].mean(axis=0))) < 8
+
+
+GRADCAM_JAX = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import keras
+    sys.path.insert(0, sys.argv[1])
+    from test_explain_scorecard import red_detector, red_square
+    from engine.explain.gradcam import GradCam
+    from engine.explain.sanity import randomised
+    model = red_detector()
+    maps = GradCam(model)(np.stack([red_square()] * 2), np.array([1, 0]))
+    before = model.predict_on_batch(red_square()[None])
+    with randomised(model, 2, np.random.default_rng(0)):
+        during = model.predict_on_batch(red_square()[None])
+    after = model.predict_on_batch(red_square()[None])
+    print(json.dumps({"backend": keras.backend.backend(), "maps": maps.tolist(),
+                      "changed": bool(np.abs(during - before).max() > 1e-4), "restored": bool(np.allclose(before, after))}))
+""")
+
+
+@pytest.mark.slow
+def test_gradcam_and_the_randomisation_run_the_same_under_jax(tmp_path):
+    from engine.explain.gradcam import GradCam
+    from test_train_jax import run_under_jax
+
+    result = run_under_jax(GRADCAM_JAX, tmp_path)
+    assert result["backend"] == "jax" and result["changed"] and result["restored"]
+    here = GradCam(red_detector())(np.stack([red_square()] * 2), np.array([1, 0]))
+    assert np.allclose(np.array(result["maps"]), here, atol=1e-4)
+
+
+def image_edges(model, images, labels):
+    """A broken explainer: the image's own gradient magnitude, whatever the network."""
+    grey = images.astype(np.float64).mean(axis=-1)
+    return np.hypot(*np.gradient(grey, axis=(1, 2)))
+
+
+def test_the_sanity_check_flags_an_explainer_that_ignores_the_network_and_passes_lime():
+    from engine.explain.explain_run import lime_maps
+    from engine.explain.gradcam import GradCam
+
+    model = position_net(seed=1)
+    weights = [w.copy() for w in model.get_weights()]
+    images = np.stack([red_square(), quadrant_image(2)])
+    params = LimeParams(num_samples=60, n_segments=16, batch_size=30)
+    cam = GradCam(model)
+    explainers = {"edges": image_edges, "lime": lambda m, x, y: lime_maps(m, x, y, ["a", "b"], params, seed=1),
+                  "gradcam": lambda m, x, y: cam(x, y)}
+    checks = sanity_check(model, images, np.array([1, 1]), explainers, seed=0)
+    assert len(checks) == 3 * 3 * 2 and set(checks["stage"]) == {"top_layer", "top_half", "all_layers"}
+    verdict = verdicts(checks).set_index("explainer")
+    assert verdict.loc["edges", "flagged"] and verdict.loc["edges", "rho_all_layers"] == pytest.approx(1.0)
+    assert "do not change" in verdict.loc["edges", "verdict"]
+    assert not verdict.loc["lime", "flagged"] and verdict.loc["lime", "verdict"] == "passes"
+    assert not verdict.loc["gradcam", "flagged"]
+    assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))  # restored
