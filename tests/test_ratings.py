@@ -8,11 +8,12 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import cohen_kappa_score, roc_auc_score
 
 from engine.artifacts import ExperimentStore
 from engine.errors import ConfigError, NotADatasetError
 from engine.ratings import (agreement, fleiss_category, load_ratings, model_vs_clinicians, resolve_icc_form,
-                            scale_scores, table4, table4_cells, write_ratings)
+                            scale_scores, summarize_model_agreement, table4, table4_cells, write_ratings)
 from engine.ratings.load import HEADER
 from engine.scales import FACS_ITEMS, NCAPC_ITEMS
 
@@ -408,34 +409,66 @@ def clinician_scores(facs_by_video: dict[str, tuple[int, int]]) -> pd.DataFrame:
                          for v, pair in facs_by_video.items() for r, s in zip("AB", pair)])
 
 
-def cppain_manifest(videos) -> pd.DataFrame:
-    return pd.DataFrame([{"image": f"images/{v}_{f}.png", "video_id": v, "subject": "S1", "frame": str(f)}
-                         for v in videos for f in (10, 20)])
+def cppain_manifest(videos, labels: dict[str, tuple[str, str]] | None = None) -> pd.DataFrame:
+    """Two frames (10, 20) per video; ``labels``: each frame's own label, by video (no column when None)."""
+    rows = [{"image": f"images/{v}_{f}.png", "video_id": v, "subject": "S1", "frame": str(f)}
+            for v in videos for f in (10, 20)]
+    if labels is not None:
+        for row in rows:
+            row["label"] = labels[row["video_id"]][0 if row["frame"] == "10" else 1]
+    return pd.DataFrame(rows)
 
 
-def predictions_for(p_by_video: dict[str, float], predicted: dict[str, int], fold: int = 0) -> pd.DataFrame:
-    return pd.DataFrame([{"model": "VGG16", "scenario": "external", "fold": fold,
-                          "image_id": f"cppain/S1/{v}/{f:05d}", "subject": "S1", "dataset": "cppain",
-                          "true_label": 1, "p_pain": p_by_video[v], "predicted_label": predicted[v]}
-                         for v in p_by_video for f in (10, 20)])
+def predictions_for(p_by_video: dict[str, float | tuple[float, float]], predicted: dict[str, int] | None = None,
+                    fold: int = 0, own: dict[str, tuple[int, int]] | None = None) -> pd.DataFrame:
+    """Frames 10 and 20 of each video; p(pain) one value or one per frame; ``own``: frames' own labels."""
+    rows = []
+    for v, p in p_by_video.items():
+        pair = p if isinstance(p, tuple) else (p, p)
+        for k, f in enumerate((10, 20)):
+            rows.append({"model": "VGG16", "scenario": "external", "fold": fold, "image_id": f"cppain/S1/{v}/{f:05d}",
+                         "subject": "S1", "dataset": "cppain", "true_label": own[v][k] if own else 1,
+                         "p_pain": pair[k], "predicted_label": predicted[v] if predicted else int(pair[k] >= 0.5)})
+    return pd.DataFrame(rows)
 
 
-def test_model_agreement_ranks_and_labels_against_the_clinicians():
+def test_model_agreement_compares_each_video_by_the_mean_p_of_its_frames():
     facs = {"V1": (0, 0), "V2": (0, 0), "V3": (0, 2), "V4": (3, 5), "V5": (6, 8), "V6": (9, 11)}
-    scores = clinician_scores(facs)
-    p_pain = {"V1": 0.05, "V2": 0.05, "V3": 0.3, "V4": 0.6, "V5": 0.8, "V6": 0.9}  # same ranks (ties too) as the mean score
-    # FACS labels: V1, V2 no pain; V3-V6 pain. Predicted: two errors -> kappa from the 2x2 table.
-    predicted = {"V1": 0, "V2": 1, "V3": 0, "V4": 1, "V5": 1, "V6": 1}
-    preds = predictions_for(p_pain, predicted)
+    # (pain moment, calm moment) per video; video means 0.05, 0.05, 0.3, 0.6, 0.8, 0.9: the ranks of the scores
+    p_pain = {"V1": (0.1, 0.0), "V2": (0.0, 0.1), "V3": (0.2, 0.4), "V4": (0.9, 0.3), "V5": (0.7, 0.9),
+              "V6": (1.0, 0.8)}
+    own = {v: (int(max(pair) > 0), 0) for v, pair in facs.items()}  # the calm frame is labelled no pain
+    preds = predictions_for(p_pain, own=own)
     preds = pd.concat([preds, preds.assign(model="SongNet", dataset="unbc")], ignore_index=True)  # not CP-PAIN
-    out = model_vs_clinicians(preds, cppain_manifest(facs), scores)
-    assert out[["model", "scale"]].values.tolist() == [["VGG16", "facs"]]
-    row = out.iloc[0]
-    assert (row["n_images"], row["n_videos"], row["n_unlinked"]) == (12, 6, 0)
-    assert row["spearman_rho"] == pytest.approx(1.0) and row["roc_auc"] == pytest.approx(1.0)
-    # observed agreement 8/12, chance (4/12 * 4/12 + 8/12 * 8/12) = 5/9 -> kappa = (2/3 - 5/9) / (4/9) = 0.25
-    assert row["kappa"] == pytest.approx(0.25)
-    assert row["pain_share"] == pytest.approx(8 / 12) and row["note"] == ""
+    labels = {v: tuple("pain" if x else "no_pain" for x in pair) for v, pair in own.items()}
+    out = model_vs_clinicians(preds, cppain_manifest(facs, labels), clinician_scores(facs))
+    assert out[["model", "level", "scale"]].values.tolist() == [["VGG16", "video", "facs"],
+                                                                ["VGG16", "frame", "frame_label"]]
+    video, frame = out.iloc[0], out.iloc[1]
+    assert (video["n_images"], video["n_videos"], video["n_unlinked"]) == (12, 6, 0)
+    assert video["spearman_rho"] == pytest.approx(1.0) and video["roc_auc"] == pytest.approx(1.0)
+    # videos predicted (mean >= 0.5) 0 0 0 1 1 1 against FACS 0 0 1 1 1 1: agreement 5/6, chance 1/2 -> kappa 2/3
+    assert video["kappa"] == pytest.approx(2 / 3)
+    assert video["pain_share"] == pytest.approx(4 / 6) and video["note"] == ""
+    assert video["comparison"].startswith("per video: mean p(pain) of its frames")
+    cp = preds[preds["model"] == "VGG16"]
+    assert frame["roc_auc"] == pytest.approx(roc_auc_score(cp["true_label"], cp["p_pain"]))
+    assert frame["kappa"] == pytest.approx(cohen_kappa_score(cp["true_label"], cp["p_pain"] >= 0.5))
+    assert math.isnan(frame["spearman_rho"]) and frame["n_images"] == 12
+    # The old way (each frame given its video's label) counts V4's right "no pain" on its calm frame as wrong.
+    video_label_per_frame = np.repeat([int(max(facs[v]) > 0) for v in facs], 2)
+    assert cohen_kappa_score(video_label_per_frame, cp["p_pain"] >= 0.5) < video["kappa"]
+
+
+def test_without_frame_labels_only_videos_are_compared_and_the_summary_keeps_levels_apart():
+    facs = {"V1": (0, 0), "V2": (2, 3), "V3": (4, 4)}
+    out = model_vs_clinicians(predictions_for({"V1": 0.2, "V2": 0.5, "V3": 0.7}), cppain_manifest(facs),
+                              clinician_scores(facs))
+    assert set(out["level"]) == {"video"}
+    both = pd.concat([out, out.assign(fold=1, roc_auc=0.5)], ignore_index=True)
+    summary = summarize_model_agreement(both)
+    assert summary[["level", "scale", "runs"]].values.tolist() == [["video", "facs", 2]]
+    assert summary["roc_auc_mean"].iloc[0] == pytest.approx((1.0 + 0.5) / 2)
 
 
 def test_model_agreement_links_by_file_name_when_the_image_id_differs_and_counts_the_rest():

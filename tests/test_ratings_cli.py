@@ -114,8 +114,10 @@ def test_experiment_ratings_step_writes_agreement_and_model_comparison(tmp_path)
     report = rate_experiment(config, store)
     assert report is not None and report.notes == []
     agreement = store.ratings_table("model_agreement")
-    assert set(agreement["fold"]) == {0} and set(agreement["scale"]) == {"wong_baker", "facs", "ncapc"}
-    assert (agreement["n_images"] == 12).all() and (agreement["n_unlinked"] == 0).all()
+    videos = agreement[agreement["level"] == "video"]
+    assert set(agreement["fold"]) == {0} and set(videos["scale"]) == {"wong_baker", "facs", "ncapc"}
+    assert (videos["n_videos"] == 6).all() and (agreement["n_images"] == 12).all() and (agreement["n_unlinked"] == 0).all()
+    assert agreement.loc[agreement["level"] == "frame", "scale"].tolist() == ["frame_label"]  # frames carry labels
     summary = store.ratings_table("model_agreement_summary")
     assert summary.set_index("scale").loc["facs", "runs"] == 1
     assert store.ratings_summary()["model_agreement"] is True

@@ -8,10 +8,20 @@ image id when that is a video id of the manifest, else (2) by a part of its imag
 whose file name or stem is a manifest ``image``. The join with the ratings is then on ``video_id``
 alone, so it does not depend on how an adapter spells frames. Unlinked images are counted, not guessed.
 
-Per (model, scenario, fold) and scale: Spearman's rho between p(pain) and the video's mean score,
-ROC-AUC of p(pain) against the video's binary label (no pain only when every rater gave 0), and
-Cohen's kappa between the predicted label and that binary label (the FACS row is the paper's
-labelling). Labels: 0 no pain, 1 pain. Where a metric is undefined the row says why in ``note``.
+Two levels, never mixed (``level``):
+
+- **video** (per run and clinician scale): the clinicians rate videos, so the network is compared per
+  video. A video's frames are aggregated as the **mean p(pain) of its linked frames**, and the video is
+  predicted pain when that mean is >= 0.5. Spearman's rho between the video's mean p(pain) and its mean
+  score, ROC-AUC of the mean p(pain) against the video's binary label (no pain only when every rater
+  gave 0), Cohen's kappa between the video's predicted label and that label (the FACS row is the
+  paper's labelling). Counting every frame with its video's label would call a right "no pain" on the
+  calm frame of a painful video a disagreement.
+- **frame** (per run, scale ``frame_label``): only where frames carry their own label (the manifest's
+  ``label`` column, which the predictions carry as ``true_label``): ROC-AUC of each frame's p(pain)
+  against it and kappa of its predicted label; no Spearman (the label is binary).
+
+Labels: 0 no pain, 1 pain. Where a metric is undefined the row says why in ``note``.
 """
 
 from __future__ import annotations
@@ -29,8 +39,13 @@ from engine.ratings.scores import video_labels
 
 PREDICTION_COLUMNS = ("model", "scenario", "fold", "image_id", "subject", "dataset", "true_label", "p_pain",
                       "predicted_label")
-AGREEMENT_COLUMNS = ("model", "scenario", "fold", "scale", "n_images", "n_videos", "n_unlinked", "pain_share",
-                     "spearman_rho", "spearman_p", "roc_auc", "kappa", "note")
+AGREEMENT_COLUMNS = ("model", "scenario", "fold", "level", "scale", "n_images", "n_videos", "n_unlinked",
+                     "pain_share", "spearman_rho", "spearman_p", "roc_auc", "kappa", "comparison", "note")
+FRAME_SCALE = "frame_label"
+COMPARISONS = {
+    "video": "per video: mean p(pain) of its frames (pain when >= 0.5) against the clinicians' video score and label",
+    "frame": "per frame: p(pain) and predicted label against the frame's own label",
+}
 METRICS = ("spearman_rho", "roc_auc", "kappa")
 
 
@@ -74,7 +89,8 @@ def link_images_to_videos(predictions: pd.DataFrame, manifest: pd.DataFrame) -> 
 
 def model_vs_clinicians(predictions: pd.DataFrame, manifest: pd.DataFrame, scores: pd.DataFrame,
                         scenario: str = "external") -> pd.DataFrame:
-    """Agreement of each network with the clinicians (AGREEMENT_COLUMNS), one row per run and scale.
+    """Agreement of each network with the clinicians (AGREEMENT_COLUMNS): per run, one video-level row
+    per scale, then one frame-level row where frames carry their own label (see the module docstring).
 
     ``predictions``: PREDICTION_COLUMNS (``subject``, ``dataset``, ``true_label`` optional); only
     CP-PAIN rows (dataset "cppain", or an image id starting "cppain/") of ``scenario`` are used.
@@ -85,15 +101,37 @@ def model_vs_clinicians(predictions: pd.DataFrame, manifest: pd.DataFrame, score
     if frame.empty or labels.empty:
         return pd.DataFrame(columns=list(AGREEMENT_COLUMNS))
     frame["video_id"] = link_images_to_videos(frame, manifest)
+    own_labels = "true_label" in frame and "label" in manifest and manifest["label"].str.strip().ne("").any()
     rows = []
     for (model, scen, fold), run in frame.groupby(["model", "scenario", "fold"], sort=True):
+        keys = {"model": model, "scenario": scen, "fold": fold}
+        videos = _per_video(run)
         for scale, per_video in labels.groupby("scale", sort=False):
-            joined = run.merge(per_video[["video", "mean_score", "label"]], left_on="video_id", right_on="video")
-            metrics = _metrics(joined, scale_label(scale))
-            rows.append({"model": model, "scenario": scen, "fold": fold, "scale": scale, "n_images": len(joined),
-                         "n_videos": joined["video"].nunique(), "n_unlinked": int(len(run) - len(joined)),
-                         "pain_share": float(joined["label"].mean()) if len(joined) else math.nan, **metrics})
+            joined = videos.merge(per_video[["video", "mean_score", "label"]], left_on="video_id", right_on="video")
+            rows.append({**keys, "level": "video", "scale": scale, "n_images": int(joined["frames"].sum()),
+                         "n_videos": len(joined), "n_unlinked": int(len(run) - joined["frames"].sum()),
+                         "pain_share": float(joined["label"].mean()) if len(joined) else math.nan,
+                         "comparison": COMPARISONS["video"], **_metrics(joined, scale_label(scale))})
+        if own_labels:
+            rows.append(_frame_row(keys, run))
     return pd.DataFrame(rows, columns=list(AGREEMENT_COLUMNS))
+
+
+def _per_video(run: pd.DataFrame) -> pd.DataFrame:
+    """One row per linked video of a run: frames, mean p(pain) and the label that mean gives."""
+    linked = run[run["video_id"] != ""]
+    videos = linked.groupby("video_id", sort=True).agg(frames=("p_pain", "size"), p_pain=("p_pain", "mean"))
+    videos["predicted_label"] = (videos["p_pain"] >= 0.5).astype(int)
+    return videos.reset_index()
+
+
+def _frame_row(keys: dict, run: pd.DataFrame) -> dict:
+    """The frame-level row of a run: every CP-PAIN frame against its own label (``true_label``)."""
+    frames = run.assign(label=run["true_label"].astype(int))
+    metrics = _metrics(frames, "their own label", rank=False)
+    return {**keys, "level": "frame", "scale": FRAME_SCALE, "n_images": len(frames),
+            "n_videos": int(frames.loc[frames["video_id"] != "", "video_id"].nunique()), "n_unlinked": 0,
+            "pain_share": float(frames["label"].mean()), "comparison": COMPARISONS["frame"], **metrics}
 
 
 def _cppain_rows(predictions: pd.DataFrame, scenario: str) -> pd.DataFrame:
@@ -109,8 +147,9 @@ def _cppain_rows(predictions: pd.DataFrame, scenario: str) -> pd.DataFrame:
     return frame[is_cppain & frame["scenario"].astype(str).eq(scenario)].reset_index(drop=True)
 
 
-def _metrics(joined: pd.DataFrame, scale: str) -> dict:
-    """Spearman, ROC-AUC and kappa for one run and scale; NaN and a sentence where undefined."""
+def _metrics(joined: pd.DataFrame, scale: str, rank: bool = True) -> dict:
+    """Spearman (when ``rank``: against ``mean_score``), ROC-AUC and kappa of one run's rows (p_pain,
+    predicted_label, label) against ``scale``; NaN and a sentence where undefined."""
     from scipy.stats import spearmanr
     from sklearn.metrics import cohen_kappa_score, roc_auc_score
 
@@ -119,16 +158,18 @@ def _metrics(joined: pd.DataFrame, scale: str) -> dict:
         return {**out, "note": f"No image of this run is linked to a video rated on {scale}."}
     notes = []
     p_pain = joined["p_pain"].to_numpy(dtype=float)
-    mean = joined["mean_score"].to_numpy(dtype=float)
     label = joined["label"].to_numpy(dtype=int)
     predicted = joined["predicted_label"].to_numpy(dtype=int)
-    if np.ptp(p_pain) == 0 or np.ptp(mean) == 0:
+    mean = joined["mean_score"].to_numpy(dtype=float) if rank else None
+    if rank and (np.ptp(p_pain) == 0 or np.ptp(mean) == 0):
         notes.append(f"Spearman's rho is undefined: {'p(pain)' if np.ptp(p_pain) == 0 else 'the mean score'} is constant.")
-    else:
+    elif rank:
         rho, pval = spearmanr(p_pain, mean)
         out.update(spearman_rho=float(rho), spearman_p=float(pval))
     if len(set(label)) < 2:
-        notes.append(f"ROC-AUC is undefined: every linked video is rated {'pain' if label[0] else 'no pain'} on {scale}.")
+        rated = f"rated {'pain' if label[0] else 'no pain'} on {scale}" if rank else \
+            f"labelled {'pain' if label[0] else 'no pain'}"
+        notes.append(f"ROC-AUC is undefined: every linked {'video' if rank else 'frame'} is {rated}.")
     else:
         out["roc_auc"] = float(roc_auc_score(label, p_pain))
     if len(set(label) | set(predicted)) < 2:
@@ -141,11 +182,12 @@ def _metrics(joined: pd.DataFrame, scale: str) -> dict:
 
 
 def summarize_model_agreement(agreement: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation over runs (folds / seeds) per (model, scenario, scale)."""
+    """Mean and standard deviation over runs (folds / seeds) per (model, scenario, level, scale)."""
+    keys = ["model", "scenario", "level", "scale"]
     if agreement.empty:
-        return pd.DataFrame(columns=["model", "scenario", "scale", "runs", "n_images",
+        return pd.DataFrame(columns=[*keys, "runs", "n_images", "n_videos",
                                      *(f"{m}_{s}" for m in METRICS for s in ("mean", "std"))])
-    grouped = agreement.groupby(["model", "scenario", "scale"], sort=True)
-    summary = grouped.agg(runs=("fold", "nunique"), n_images=("n_images", "mean"),
+    grouped = agreement.groupby(keys, sort=True)
+    summary = grouped.agg(runs=("fold", "nunique"), n_images=("n_images", "mean"), n_videos=("n_videos", "mean"),
                           **{f"{m}_{s}": (m, s) for m in METRICS for s in ("mean", "std")})
     return summary.reset_index()
