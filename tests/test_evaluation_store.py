@@ -139,6 +139,8 @@ def test_temperature_undoes_overconfidence_and_ece_does_not_get_worse(experiment
     assert set(bins["predictions"]) == {"subject-wise out-of-fold", "external (CP-PAIN)"}
     assert bins.groupby(["predictions", "calibrated"])["images"].sum().tolist() == [32, 32, 160, 160]
     assert len(bins) == 4 * 10
+    flat = calibration.set_index("model").loc["Flat"]
+    assert flat["note"].startswith("The temperature is at its upper bound") and flat["temperature"] > 50
 
 
 def test_the_external_predictions_never_reach_the_fitted_temperature(tmp_path):

@@ -36,6 +36,7 @@ LOG_T_RANGE = (-4.0, 4.0)  # temperatures from e^-4 to e^4 (0.018 to 55)
 FIT_SCENARIO = "subject"
 TEST_SCENARIO = "external"
 DIGEST = "predictions_digest"
+VERSION = "calibration-v1"  # part of every stamp: a new version makes stored rows stale (bump on changes)
 CALIBRATION_COLUMNS = ["model", "temperature", "oof_images", "ece_oof_before", "ece_oof_after", "nll_oof_before",
                        "nll_oof_after", "external_images", "ece_external_before", "ece_external_after", "note", DIGEST]
 RELIABILITY_COLUMNS = ["model", "predictions", "calibrated", "bin", "bin_low", "bin_high", "images", "mean_p_pain",
@@ -135,6 +136,9 @@ def _network(model: str, sets: dict[str, pd.DataFrame], bins: int) -> tuple[dict
         temperature = fit_temperature(fit["p_pain"].to_numpy(), fit["true_label"].to_numpy())
         if not math.isfinite(temperature):
             note = "The subject-wise predictions hold one class: not calibrated (p(pain) shown as is)."
+        elif math.log(temperature) > LOG_T_RANGE[1] - 1e-3:  # the likelihood wants p(pain) flat: no signal
+            note = ("The temperature is at its upper bound: p(pain) ranks the subject-wise images hardly better "
+                    "than chance (or worse), so calibrated values sit near 0.5.")
     row = {"model": model, "temperature": temperature, "note": note}
     reliabilities = []
     for scenario, prefix in ((FIT_SCENARIO, "oof"), (TEST_SCENARIO, "external")):
@@ -157,8 +161,8 @@ def _model_stamps(runs: "FinishedRuns") -> dict[tuple[str], str]:
     """Per network (a 1-tuple key): a digest of its subject-wise and external groups' stamps."""
     stamps = runs.group_stamps()
     models = sorted({k.model for k in runs.keys if k.scenario in PREDICTION_SETS})
-    return {(m,): hashlib.sha256(",".join(stamps.get((m, s), "") for s in PREDICTION_SETS).encode()).hexdigest()[:16]
-            for m in models}
+    return {(m,): hashlib.sha256(",".join([VERSION, *(stamps.get((m, s), "") for s in PREDICTION_SETS)]).encode())
+            .hexdigest()[:16] for m in models}
 
 
 def refresh_calibration(store: ExperimentStore, runs: "FinishedRuns | None" = None) -> pd.DataFrame:

@@ -13,6 +13,7 @@ the stimulus, not the face).
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,6 +26,7 @@ if TYPE_CHECKING:  # results imports this module's functions lazily; no cycle at
     from engine.evaluation.results import FinishedRuns
 
 DIGEST = "predictions_digest"
+VERSION = "subjects-v1"  # part of every stamp: a new version makes stored rows stale (bump on changes)
 SUBJECT_COLUMNS = ["model", "scenario", "dataset", "subject", "images", "pain_images", "accuracy", "auc",
                    "expressiveness", "expressiveness_measure", DIGEST]
 MEASURES = {"pspi": "mean PSPI of pain images (0-16)", "level": "mean coded pain level of pain images (0-4)"}
@@ -89,7 +91,7 @@ def current_subjects(store: ExperimentStore, runs: "FinishedRuns | None" = None)
     from engine.evaluation.results import GROUP, FinishedRuns, fresh_and_stale
 
     runs = runs or FinishedRuns(store)
-    stamps = runs.group_stamps()
+    stamps = {g: hashlib.sha256(f"{VERSION},{d}".encode()).hexdigest()[:16] for g, d in runs.group_stamps().items()}
     fresh, stale = fresh_and_stale(store.table("subjects"), GROUP, stamps)
     computed = pd.DataFrame(columns=SUBJECT_COLUMNS)
     if stale:
