@@ -132,31 +132,42 @@ def heatmap_png(explanation) -> bytes:
     return buffer.getvalue()
 
 
-def models_report(predictor) -> dict:
-    """The kept networks and, per scenario, their AUC over folds/seeds from the current results."""
-    from engine.evaluation.results import current_results
+# Per scenario in GET /v1/models: field -> the summary columns it comes from, first present wins (the
+# subject-bootstrap AUC and its interval; the mean over folds where an older summary has no pooled one).
+MODEL_FIELDS = {"auc": ("auc", "roc_auc_mean"), "auc_low": ("auc_low",), "auc_high": ("auc_high",),
+                "accuracy": ("accuracy", "accuracy_mean"), "learned": ("learned",),
+                "learned_reason": ("learned_reason",), "runs": ("runs",)}
 
-    _, summary = current_results(predictor.store)
-    rows = summary[summary["class"] == "macro"] if len(summary) and "class" in summary else summary
-    networks = []
-    for network in predictor.networks.values():
-        scenarios = {}
-        for row in (rows[rows["model"] == network.name].to_dict("records") if len(rows) else []):
-            scenarios[row["scenario"]] = {key: _plain(row.get(column)) for key, column in
-                                          (("auc", "roc_auc_mean"), ("auc_low", "auc_low"), ("auc_high", "auc_high"),
-                                           ("accuracy", "accuracy_mean"), ("runs", "runs"), ("learned", "learned"))
-                                          if column in row}
-        networks.append({"name": network.name, "input_size": network.input_size, "seeds": list(network.seeds),
-                         "learned": scenarios.get("external", {}).get("learned"), "scenarios": scenarios})
+
+def models_report(predictor) -> dict:
+    """The kept networks and, per scenario, their validated AUC (and whether they learned), from the
+    current results (never older than the runs' predictions)."""
+    from engine.evaluation.results import current_results
     from engine.predict import ANSWER_RULE
 
+    _, summary = current_results(predictor.store)
+    rows = summary[summary["class"] == "macro"].to_dict("records") if len(summary) and "class" in summary else []
+    networks = []
+    for network in predictor.networks.values():
+        scenarios = {row["scenario"]: _scenario_fields(row) for row in rows if row["model"] == network.name}
+        networks.append({"name": network.name, "input_size": network.input_size, "seeds": list(network.seeds),
+                         "learned": scenarios.get("external", {}).get("learned"), "scenarios": scenarios})
     return {"experiment": predictor.store.experiment, "answer_rule": ANSWER_RULE, "networks": networks}
+
+
+def _scenario_fields(row: dict) -> dict:
+    out = {}
+    for field, columns in MODEL_FIELDS.items():
+        column = next((c for c in columns if c in row), None)
+        if column is not None:
+            out[field] = _plain(row[column])
+    return out
 
 
 def _plain(value):
     """A JSON-safe scalar (NaN: None)."""
-    if value is None:
-        return None
+    if value is None or isinstance(value, str):
+        return value
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)):

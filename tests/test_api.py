@@ -117,9 +117,10 @@ def test_models_lists_the_kept_networks_with_their_auc_per_scenario(server):
     for network in answer["networks"]:
         assert network["input_size"] == 32 and network["seeds"] == [0]
         assert set(network["scenarios"]) == {"image", "subject", "external"}
-        auc = network["scenarios"]["subject"]["auc"]
-        assert auc is None or 0.0 <= auc <= 1.0
-    assert "mean" in answer["answer_rule"]
+        subject = network["scenarios"]["subject"]
+        assert subject["auc"] is None or 0.0 <= subject["auc"] <= 1.0
+        assert subject["runs"] == 2
+    assert answer["answer_rule"]
 
 
 def test_predict_answers_a_photo_in_the_body_with_every_network(server):
@@ -129,8 +130,8 @@ def test_predict_answers_a_photo_in_the_body_with_every_network(server):
     answer = response.json()
     assert answer["kind"] == "image" and answer["error"] is None and answer["path"] is None
     assert set(answer["networks"]) == {"WeiNet", "SongNet"}
-    assert 0.0 <= answer["p_pain"] <= 1.0
-    assert answer["p_pain"] == pytest.approx(np.mean(list(answer["networks"].values())), abs=1e-3)
+    assert all(0.0 <= p <= 1.0 for p in answer["networks"].values())
+    assert answer["rule"] and (answer["p_pain"] is None or 0.0 <= answer["p_pain"] <= 1.0)  # None: no network learned
     assert answer["face"]["faces_found"] == 1 and answer["face"]["image_size"] == [640, 480]
     assert len(answer["face"]["box"]) == 4
 
