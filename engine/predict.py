@@ -4,7 +4,8 @@
           ──Predictor.analyse──► largest face (MTCNN, every face returned for the boxes and notes) → square
              crop → background (the experiment's method) → 68 landmarks   (engine.preprocess.preprocess_image)
           ──Predictor.probabilities──► p(pain) per network: mean over its kept seeds, low-high band
-          ──combined_answer──► the one p(pain) for the photo
+          ──Predictor.answer──► the one p(pain): mean calibrated p(pain) of the networks that learned
+             (engine.evaluation.answer; None, with the reason, when none did)
           ──Predictor.explain──► LIME superpixel weights for one network (engine.explain.lime_masks)
 
 Privacy: everything stays in memory. Nothing here writes a file, logs the image or its name, or keeps
@@ -31,6 +32,7 @@ from PIL import Image
 
 from engine.artifacts import ExperimentStore
 from engine.errors import BadImageError, PainLensError
+from engine.evaluation.answer import RULE, AnswerBasis, FaceAnswer, one_answer
 from engine.preprocess.decode import UPLOAD_LONGEST_SIDE, DecodedImage, decode
 
 if TYPE_CHECKING:
@@ -84,6 +86,7 @@ class Predictor:
             raise PainLensError(f"No trained network is kept in {self.root}: `painlens run CONFIG` keeps one per network "
                                 "(external scenario) for uploads.")
         self.face_models = FaceModels(self.params)
+        self._basis: tuple[tuple, AnswerBasis] | None = None  # (store version, facts): experiment-level, no photo
         if warm_up:
             self._warm_up()
 
@@ -94,6 +97,21 @@ class Predictor:
             blank = np.full((1, network.input_size, network.input_size, 3), 255, np.uint8)
             for model in network.models:
                 model.predict_on_batch(blank)
+
+    # -- the answer rule --
+    def answer_basis(self) -> AnswerBasis:
+        """What the answer rule knows about each network (learned, AUC interval, temperature), read again
+        whenever a run finishes or the summary or calibration is rewritten (a race reads it twice, no harm)."""
+        version = (self.store.runs_version(), self.store.version("summary", "calibration"))
+        cached = self._basis
+        if cached is None or cached[0] != version:
+            cached = (version, AnswerBasis.from_store(self.store))
+            self._basis = cached
+        return cached[1]
+
+    def answer(self, probabilities: "pd.DataFrame") -> FaceAnswer:
+        """The rule's answer for one face from ``probabilities``'s table (engine.evaluation.answer)."""
+        return one_answer(probabilities, self.answer_basis())
 
     # -- steps --
     def analyse(self, photo: DecodedImage) -> FaceAnalysis:
@@ -196,19 +214,20 @@ def load_networks(store: ExperimentStore) -> dict[str, Network]:
 
 # --- one call ---------------------------------------------------------------------------------------
 
-# How combined_answer turns the networks' probabilities into one; shown under the answer.
-ANSWER_RULE = "the mean p(pain) of all kept networks (each the mean over its kept seeds; not calibrated)"
+# How combined_answer turns the networks' probabilities into one (engine.evaluation.answer's rule, in words).
+ANSWER_RULE = RULE
 
 
-def combined_answer(probabilities: "pd.DataFrame") -> float | None:
+def combined_answer(probabilities: "pd.DataFrame", basis: AnswerBasis) -> float | None:
     """The one p(pain) for a photo, from ``Predictor.probabilities``'s table (None: no answer to give).
 
     Every place that gives one answer for a face (upload page, HTTP API, batch and video prediction)
-    calls this function, so a better rule (the calibrated mean of the networks that learned) replaces
-    it here and nowhere else; ``ANSWER_RULE`` says the rule in words."""
+    calls this function or ``Predictor.answer``; both follow ``engine.evaluation.answer`` (the mean
+    calibrated p(pain) of the networks that learned in the external scenario). ``basis``:
+    ``Predictor.answer_basis()``."""
     if probabilities is None or probabilities.empty:
         return None
-    return float(probabilities["p_pain"].mean())
+    return one_answer(probabilities, basis).p_pain
 
 
 @dataclass
@@ -217,11 +236,12 @@ class Prediction:
     face: FaceAnalysis
     probabilities: "pd.DataFrame"  # model, p_pain, low, high, seeds, input_size
     timings: dict[str, float]  # seconds per TIMING_STEPS (explanation: 0 until explained)
+    answer: FaceAnswer | None = None  # the rule's answer, with each network's raw and calibrated p(pain)
 
     @property
     def p_pain(self) -> float | None:
-        """The photo's one answer (``combined_answer``)."""
-        return combined_answer(self.probabilities)
+        """The photo's one answer (None when no network learned: ``answer.reason`` says why)."""
+        return self.answer.p_pain if self.answer is not None else None
 
     @property
     def notes(self) -> list[str]:
@@ -236,18 +256,27 @@ def predict_bytes(predictor: Predictor, data: bytes) -> Prediction:
     face = predictor.analyse(photo)
     probabilities, inference_s = predictor.probabilities(face.crop)
     timings = {"decode": decode_s, **face.timings, "inference": inference_s, "explanation": 0.0}
-    return Prediction(photo, face, probabilities, {k: timings.get(k, 0.0) for k in TIMING_STEPS})
+    return Prediction(photo, face, probabilities, {k: timings.get(k, 0.0) for k in TIMING_STEPS},
+                      predictor.answer(probabilities))
 
 
 def answer_record(path: str | None, kind: str = "image", prediction: Prediction | None = None,
                   error: str | None = None) -> dict:
     """One input's answer as plain JSON types (``painlens api``; the shape ``painlens predict --json``
-    prints per input): ``path``, ``kind``, ``error`` (None or the sentence), ``p_pain``, ``networks``
-    (p per network) and, for a photo analysed, its band per network, face, notes and timings."""
+    prints per input): ``path``, ``kind``, ``error`` (None or the sentence), ``p_pain`` (the rule's answer;
+    None, with ``reason``, when no network learned), ``rule``, ``networks`` (raw p per network) and, for a
+    photo analysed, ``calibrated`` / ``learned`` per network, ``used`` (the networks averaged), its band
+    per network, face, notes and timings."""
     record = {"path": path, "kind": kind, "error": error, "p_pain": None, "rule": ANSWER_RULE, "networks": {}}
     if prediction is None:
         return record
-    probs, face = prediction.probabilities, prediction.face
+    probs, face, answer = prediction.probabilities, prediction.face, prediction.answer
+    if answer is not None:  # the rule's own words, its reason when there is no answer, calibrated values
+        networks = answer.networks
+        record.update(rule=answer.rule, reason=answer.reason or None,
+                      calibrated={row.model: _rounded(row.p_calibrated) for row in networks.itertuples()},
+                      learned={row.model: bool(row.learned) for row in networks.itertuples()},
+                      used=[row.model for row in networks.itertuples() if row.used])
     record.update(
         p_pain=_rounded(prediction.p_pain),
         networks={row.model: _rounded(row.p_pain) for row in probs.itertuples()},
