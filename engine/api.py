@@ -11,8 +11,9 @@ Safety: 127.0.0.1 by default; on any other address the server refuses to start w
 (``PAINLENS_API_TOKEN``, read by the CLI), which every /v1 request must then send. A request body over
 the upload limit is refused (413) before or while it is read. Photos stay in memory: they are never
 written to disk (multipart parts included), logged, or kept after the answer; the access log holds
-method, path and status only. Bad input answers 4xx with the dashboard's sentence; a video answers 415
-until video analysis lands (``ANALYSERS`` dispatches on what the bytes are).
+method, path and status only. Bad input answers 4xx with the dashboard's sentence. ``ANALYSERS`` dispatches
+on what the bytes are: a photo gets its answer, a video its pain timeline (``engine.batch_predict.video_record``:
+frames, peak_t, score, as ``painlens predict`` prints it); /v1/explain takes photos only (415 for a video).
 
 One ``Predictor`` serves every request; analyses run on worker threads, ``analyses_at_once`` at a time.
 """
@@ -41,8 +42,8 @@ EXPLAIN_SAMPLES = 300  # LIME samples: the upload page's choice, a few seconds o
 MAX_EXPLAIN_SAMPLES = 2000
 ANALYSES_AT_ONCE = 2  # concurrent analyses (one per core here); further requests wait their turn
 MULTIPART_SLACK = 64 * 1024  # bytes a multipart body may add around the photo (boundaries, headers)
-VIDEO_LATER = ("This server does not analyse videos yet; send one photo (JPEG, PNG, WebP or HEIC), or a frame of "
-               "the video as a photo.")
+VIDEO_LATER = ("/v1/explain explains one photo; POST the video to /v1/predict for its pain timeline, or send one "
+               "frame of it here as a photo (JPEG, PNG, WebP or HEIC).")
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,15 @@ def predict_image(predictor, data: bytes, path: str | None) -> dict:
     return answer_record(path, "image", predict_bytes(predictor, data))
 
 
-# What each kind of upload goes to; a kind missing here answers 415 (video: until video analysis lands).
-ANALYSERS = {"image": predict_image}
+def predict_video(predictor, data: bytes, path: str | None) -> dict:
+    """The JSON answer for one clip: the answer fields plus frames, peak_t, score and notes (BadVideoError for a bad one)."""
+    from engine.batch_predict import video_record
+
+    return video_record(predictor, data, path)
+
+
+# What each kind of upload goes to; a kind missing here answers 415.
+ANALYSERS = {"image": predict_image, "video": predict_video}
 
 
 def explain_image(predictor, data: bytes, path: str | None, network: str | None, label: int | None,
@@ -337,14 +345,15 @@ def _explanation_response(request, scores: dict, png: bytes):
 
 _ANSWER = {"type": "object", "description": "engine.predict.answer_record: path, kind, error, p_pain, rule, "
            "networks {name: p}, bands {name: {low, high, seeds}}, face {box, confidence, faces_found, background, "
-           "image_size}, notes, timings", "required": ["path", "kind", "error", "p_pain", "networks"]}
+           "image_size}, notes, timings; for a video also frames [{t, p_pain, face}], peak_t, score {mean, top10, "
+           "above_half}", "required": ["path", "kind", "error", "p_pain", "networks"]}
 _PHOTO = {"content": {"image/*": {"schema": {"type": "string", "format": "binary"}},
                       "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
                       "multipart/form-data": {"schema": {"type": "object", "properties": {
                           "file": {"type": "string", "format": "binary"}}}}}, "required": True}
 _ERRORS = {str(code): {"description": text, "content": {"application/json": {"schema": _ANSWER}}} for code, text in (
     (400, "a malformed request"), (401, "no or a wrong bearer token"), (413, "the body is over the upload limit"),
-    (415, "a video (not analysed by this server yet)"), (422, "a bad photo: not an image, truncated, too large, no "
+    (415, "a video sent to /v1/explain (photos only)"), (422, "a bad photo: not an image, truncated, too large, no "
                                                              "usable face; `error` says which in one sentence"))}
 
 

@@ -258,6 +258,73 @@ def explain_command(
         console.print(note, highlight=False)
 
 
+# --- command: predict ---
+@app.command("predict")
+def predict_command(
+    paths: list[Path] = typer.Argument(..., metavar="PATH...", help="Photos, videos, or folders of them (searched recursively)."),
+    artifacts: Path = typer.Option(..., "--artifacts", help="The experiment folder `painlens run` wrote (or a folder of experiments: the newest)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON array, one object per input, and nothing else on standard output."),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Write one row per input to this CSV file."),
+    fps: float = typer.Option(5.0, "--fps", help="Video frames analysed per second of video (at most 15); the first 60 s are analysed."),
+    explain: bool = typer.Option(False, "--explain", help="Add each network's LIME explanation of the photo, or of a video's peak frame."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="A progress bar with an ETA on the terminal (standard error)."),
+) -> None:
+    """p(pain) for photos and videos (a timeline per video: peak, score, gaps) with the experiment's kept networks.
+
+    Exit status: 0 when every file was analysed, 1 when some could not be (each has its sentence), 2 when the
+    command cannot run (no experiment, nothing found)."""
+    from engine.batch_predict import CannotRunError, collect_inputs, exit_status, load_predictor
+    from engine.video import MAX_FPS
+
+    if as_json and csv_path:
+        raise CannotRunError("Choose --json or --csv FILE, not both.")
+    if not (0 < fps <= MAX_FPS):
+        raise CannotRunError(f"--fps must be above 0 and at most {MAX_FPS:g}, not {fps:g}.")
+    inputs = collect_inputs(paths)
+    predictor = load_predictor(artifacts)
+    records = _predict_with_bar(predictor, inputs, fps, explain, progress and err_console.is_terminal)
+    if as_json:
+        print(json.dumps(records, indent=1, allow_nan=False))
+    else:
+        _print_predictions(records)
+    if csv_path:
+        from engine.batch_predict import csv_table
+
+        csv_table(records).to_csv(csv_path, index=False)
+        err_console.print(f"Wrote {len(records)} row{'s' if len(records) != 1 else ''} to {csv_path}", highlight=False,
+                          markup=False, soft_wrap=True)
+    raise typer.Exit(exit_status(records))
+
+
+def _predict_with_bar(predictor, inputs: list[Path], fps: float, explain: bool, show: bool) -> list[dict]:
+    from rich.console import Console
+
+    from engine.batch_predict import run_batch
+    from engine.progress import progress_bar
+
+    with progress_bar(enabled=show, transient=True, console=Console(stderr=True)) as bar:
+        task = bar.add_task("Analysing", total=len(inputs))
+        return run_batch(predictor, inputs, fps, explain,
+                         progress=lambda i, share, path: bar.update(task, completed=i + share,
+                                                                    description=f"Analysing {i + 1}/{len(inputs)}"))
+
+
+def _print_predictions(records: list[dict]) -> None:
+    from rich.table import Table
+
+    table = Table(title="p(pain) per input (research measurement, not a clinical judgement)")
+    for column in ("path", "kind", "p(pain)", "peak (s)", "score mean / top 10 % / above 0.5", "notes or error"):
+        table.add_column(column, justify="right" if column in ("p(pain)", "peak (s)") else "left")
+    for record in records:
+        score = record.get("score")
+        numbers = "" if not score else f"{score['mean']:.2f} / {score['top10']:.2f} / {score['above_half']:.0%}"
+        p = record["p_pain"]
+        table.add_row(record["path"], record["kind"], "" if p is None else f"{p:.2f}",
+                      "" if record.get("peak_t") is None else f"{record['peak_t']:.1f}", numbers,
+                      record["error"] or " ".join(record.get("notes") or []))
+    console.print(table)
+
+
 # --- command: dashboard ---
 def _open_address_warning(address: str, what: str) -> None:
     """Say so when a server will be reachable from other machines (faces are health data)."""

@@ -205,11 +205,22 @@ def test_a_photo_without_a_face_answers_422_with_a_sentence(server):
     assert response.status_code == 422 and response.json()["error"].startswith("No face was found")
 
 
-def test_a_video_answers_415_with_a_sentence(server):
-    mp4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(2000)
-    response = post(server, "/v1/predict", mp4, name="clip.mp4")
-    assert response.status_code == 415
-    assert response.json()["kind"] == "video" and "videos" in response.json()["error"]
+def test_a_video_gets_its_timeline_and_a_damaged_one_a_sentence(server):
+    import video_fixtures
+
+    response = post(server, "/v1/predict", video_fixtures.clip(seconds=1.0), name="clip.mp4")
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["kind"] == "video" and answer["error"] is None and answer["path"] == "clip.mp4"
+    assert [f["t"] for f in answer["frames"]] == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8], abs=1e-3)
+    assert {"peak_t", "score", "networks", "notes"} <= set(answer)
+    mp4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(2000)  # starts like an MP4, holds nothing
+    damaged = post(server, "/v1/predict", mp4, name="clip.mp4")
+    assert damaged.status_code == 422 and damaged.json()["kind"] == "video"
+    assert "damaged or cut short" in damaged.json()["error"]
+    explained = post(server, "/v1/explain", video_fixtures.clip(seconds=0.4), name="clip.mp4")
+    assert explained.status_code == 415 and "/v1/predict" in explained.json()["error"]
+    assert requests.get(f"{server.url}/health", timeout=10).status_code == 200
 
 
 def test_a_body_over_the_limit_answers_413_declared_or_streamed_and_the_server_stays_up(server):

@@ -1,4 +1,5 @@
-"""Upload and predict: one photo (file or camera) through the experiment's kept networks, with a LIME explanation.
+"""Upload and predict: one photo (file or camera) through the experiment's kept networks, with a LIME explanation;
+a video gives a pain timeline and several photos a table (``dashboard.upload_video``).
 
 The photo stays in this session's memory: it is never written to disk, logged, or put in a cache that
 another session could read (the networks are cached per process with st.cache_resource, the photo's
@@ -17,8 +18,9 @@ import time
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, images, loaders, predictor, widgets
-from engine.preprocess.decode import IMAGE_TYPES
+from dashboard import charts, images, loaders, predictor, upload_video, widgets
+from engine.preprocess.decode import IMAGE_TYPES, media_kind
+from engine.video import VIDEO_TYPES
 
 log = logging.getLogger(__name__)
 RESULT_KEY = "upload-result"  # session state: (photo id, Prediction or error sentence)
@@ -42,19 +44,19 @@ def get_predictor(experiment: loaders.Experiment):
             st.stop()
 
 
-def read_photo() -> tuple[str, bytes] | None:
-    """(an id for this photo, its bytes) from the file uploader or, once turned on, the camera; or None."""
+def read_uploads() -> list[tuple[str, str, bytes]]:
+    """(an id, the file's name, its bytes) for each file chosen (photos or one video), or the camera's photo once
+    turned on; an empty list when nothing was chosen. Names stay on this page: never logged or stored."""
     limit = st.get_option("server.maxUploadSize")
-    upload = st.file_uploader(f"A face photo (JPEG, PNG, WebP or HEIC, up to {limit} MB)", type=list(IMAGE_TYPES),
-                              key="photo")
+    uploads = st.file_uploader(f"A face photo (JPEG, PNG, WebP or HEIC), several photos, or a short video (MP4, MOV, "
+                               f"M4V, AVI, WebM or MKV), up to {limit} MB each", type=list(IMAGE_TYPES) + list(VIDEO_TYPES),
+                               accept_multiple_files=True, key="photo")
     shot = None
     if st.toggle("Take a photo with this device's camera", key="camera-on",
                  help="The browser asks for permission to use the camera only when this is on."):
         shot = st.camera_input("Take a photo", key="camera")
-    chosen = upload or shot
-    if chosen is None:
-        return None
-    return chosen.file_id, chosen.getvalue()
+    chosen = list(uploads or []) + ([shot] if shot is not None else [])
+    return [(item.file_id, item.name, item.getvalue()) for item in chosen]
 
 
 def analyse(model, photo_id: str, data: bytes):
@@ -141,16 +143,25 @@ st.error(f"{widgets.RESEARCH_NOTE} "
          + ("The networks here were trained on synthetic demo data and say nothing about real patients."
             if experiment.synthetic else "Its output is a research measurement, not a clinical judgement."),
          icon=":material/medical_information:")
-st.caption("Your photo is analysed in this server's memory and is never saved, logged or shared with other sessions.")
+st.caption("Your photos and videos are analysed in this server's memory and are never saved, logged or shared with other "
+           "sessions.")
 predictor.warm_in_background(experiment.root)
-photo = read_photo()
-if photo is None:
+uploads = read_uploads()
+if not uploads:
     st.info("Upload a photo or take one with the camera: the face is found, cropped, its background removed, and every "
-            "network gives its probability of pain.")
+            "network gives its probability of pain. A short video gives a pain timeline (the person followed from "
+            "frame to frame); several photos give a table.")
     st.stop()
 model = get_predictor(experiment)
+if len(uploads) > 1:
+    upload_video.show_photos(model, experiment, uploads)
+    st.stop()
+upload_id, name, data = uploads[0]
+if media_kind(data) == "video" or name.lower().endswith(tuple(f".{suffix}" for suffix in VIDEO_TYPES)):
+    upload_video.show_clip(model, experiment, upload_id, data)
+    st.stop()
 clock = time.perf_counter()
-result = analyse(model, *photo)
+result = analyse(model, upload_id, data)
 seconds = time.perf_counter() - clock
 if isinstance(result, str):
     st.error(result, icon=":material/error:")

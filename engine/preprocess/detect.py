@@ -111,12 +111,12 @@ class FaceDetector:
         # Row layout: image index, x1, y1, x2, y2, confidence, five keypoints.
         return Detection(tuple(FaceBox(*(float(v) / scale for v in row[1:5]), confidence=float(row[5])) for row in rows))
 
-    def detect_batch(self, images: list[np.ndarray], max_side: int = 0, min_face_size: int = 20) -> list[Detection]:
+    def detect_batch(self, images: list[np.ndarray], max_side: int = 0) -> list[Detection]:
         """``detect`` for several images of one size at once (video frames): one MTCNN pass over the batch,
         several times faster per image than one call each on a CPU.
 
-        ``min_face_size``: the smallest face looked for, in pixels of the image MTCNN sees (after
-        ``max_side``); larger values skip the finest levels of MTCNN's image pyramid."""
+        MTCNN's ``min_face_size`` stays at its default (20): with larger values mtcnn 1.0 builds an image
+        pyramid that misses faces filling half the frame, or fails on a too-small level."""
         if not images:
             return []
         scale = 1.0
@@ -126,8 +126,7 @@ class FaceDetector:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             images = [np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR)) for image in images]
         self.calls += len(images)
-        rows = self._mtcnn.detect_faces(list(images), fit_to_image=False, output_type="numpy", box_format="xyxy",
-                                        min_face_size=int(min_face_size))
+        rows = self._mtcnn.detect_faces(list(images), fit_to_image=False, output_type="numpy", box_format="xyxy")
         rows = np.asarray(rows, dtype=np.float64)
         rows = rows.reshape(-1, rows.shape[-1]) if rows.size else np.zeros((0, 6))
         found: list[list[FaceBox]] = [[] for _ in images]

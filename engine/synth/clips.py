@@ -148,7 +148,7 @@ def identity_from_dict(traits: dict) -> Identity:
 
 def render_clip(spec: ClipSpec, identity: Identity, seed: int) -> bytes:
     """The clip as MP4 bytes (H.264); every random choice from (seed, clip)."""
-    return encode_clip(list(clip_frames(spec, identity, seed)), spec.fps, spec.rotation)
+    return encode_clip(clip_frames(spec, identity, seed), spec.fps, spec.rotation)
 
 
 def clip_frames(spec: ClipSpec, identity: Identity, seed: int):
@@ -229,24 +229,32 @@ class _SecondPerson:
         return render_face(self.identity, aus, self.pose, (width, height), rng, background=background, light=light).image
 
 
-def encode_clip(frames: list[np.ndarray], fps: int, rotation: int = 0, crf: int = 20) -> bytes:
-    """Upright RGB frames to MP4 bytes (H.264, yuv420p, one encoder thread: deterministic). With
-    ``rotation`` the frames are stored turned clockwise by it and flagged to be shown turned back."""
+def encode_clip(frames, fps: int, rotation: int = 0, crf: int = 20) -> bytes:
+    """Upright RGB frames (any iterable: streamed, never all held) to MP4 bytes (H.264, yuv420p, one encoder
+    thread: deterministic). With ``rotation`` the frames are stored turned clockwise by it and flagged to be
+    shown turned back."""
     import av
 
     turns = (rotation // 90) % 4
-    stored = [np.ascontiguousarray(np.rot90(frame, -turns)) if turns else frame for frame in frames]
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=fps, options={"crf": str(crf), "preset": "veryfast", "threads": "1"})
-        stream.codec_context.thread_count = 1
-        stream.height, stream.width = stored[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        if turns:
-            stream.set_display_rotation(rotation)
-        for image in stored:
+        stream = None
+        for frame in frames:
+            image = np.ascontiguousarray(np.rot90(frame, -turns)) if turns else frame
+            if stream is None:
+                stream = _h264_stream(container, fps, image.shape[:2], crf)
+                if turns:
+                    stream.set_display_rotation(rotation)
             for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
     return buffer.getvalue()
+
+
+def _h264_stream(container, fps: int, shape: tuple[int, int], crf: int):
+    stream = container.add_stream("libx264", rate=fps, options={"crf": str(crf), "preset": "veryfast", "threads": "1"})
+    stream.codec_context.thread_count = 1
+    stream.height, stream.width = shape
+    stream.pix_fmt = "yuv420p"
+    return stream

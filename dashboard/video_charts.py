@@ -1,0 +1,104 @@
+"""Pure chart builders for a video's pain timeline (no Streamlit): frames in, an Altair chart out.
+
+The timeline shows p(pain) per analysed frame (the one answer, ``Predictor.answer``), the band from the
+lowest to the highest calibrated seed of the networks it averages, the peak, and the gaps where the face was
+not followed: a gap is a shaded span, and the line and band break there (no value is drawn across it). When
+no network learned there is no answer: ``network_lines`` then shows each network's own p(pain), greyed.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from dashboard.charts import CLASS_COLOURS, style
+
+GAP_COLOUR = "#BBBBBB"
+LINE_COLOUR = CLASS_COLOURS["pain"]
+BAND_COLOUR = "#E69F00"
+
+
+def with_segments(curve: pd.DataFrame) -> pd.DataFrame:
+    """``curve`` (t, face, p_pain, low, high) with ``segment``: a number per run of frames with an answer,
+    so a line drawn per segment breaks at every gap."""
+    answered = curve["p_pain"].notna().to_numpy()
+    starts = answered & ~np.concatenate([[False], answered[:-1]])
+    return curve.assign(segment=np.cumsum(starts))
+
+
+def gap_spans(curve: pd.DataFrame, step: float) -> pd.DataFrame:
+    """start, end (seconds) of each run of frames without an answer; each frame covers ``step`` around its time."""
+    spans, start = [], None
+    for t, answered in zip(curve["t"], curve["p_pain"].notna()):
+        if not answered and start is None:
+            start = t
+        if answered and start is not None:
+            spans.append((start - step / 2, t - step / 2))
+            start = None
+    if start is not None:
+        spans.append((start - step / 2, float(curve["t"].iloc[-1]) + step / 2))
+    return pd.DataFrame(spans, columns=["start", "end"]).assign(what="face not found")
+
+
+def timeline(curve: pd.DataFrame, peak_t: float | None, step: float, title: str, subtitle: str = "",
+             selected_t: float | None = None) -> alt.LayerChart:
+    """p(pain) over time with its band over networks and seeds, gaps shaded, the peak (and a chosen frame) marked."""
+    data = with_segments(curve)
+    answered = data[data["p_pain"].notna()]
+    x = alt.X("t:Q", title="time in the clip (s)", scale=alt.Scale(domain=[0, max(float(curve["t"].max()), step)]))
+    y = alt.Y("p_pain:Q", title="p(pain)", scale=alt.Scale(domain=[0, 1]))
+    layers = []
+    gaps = gap_spans(curve, step)
+    if len(gaps):
+        layers.append(alt.Chart(gaps).mark_rect(color=GAP_COLOUR, opacity=0.35).encode(
+            x="start:Q", x2="end:Q", tooltip=[alt.Tooltip("start:Q", format=".1f"), alt.Tooltip("end:Q", format=".1f"),
+                                              "what:N"]))
+    band = answered.dropna(subset=["low", "high"])
+    if len(band):
+        layers.append(alt.Chart(band).mark_area(color=BAND_COLOUR, opacity=0.3).encode(
+            x=x, y=alt.Y("low:Q", scale=alt.Scale(domain=[0, 1]), title="p(pain)"), y2="high:Q", detail="segment:N"))
+    layers.append(alt.Chart(pd.DataFrame({"p": [0.5]})).mark_rule(color="#666666", strokeDash=[4, 4]).encode(y="p:Q"))
+    layers.append(alt.Chart(answered).mark_line(color=LINE_COLOUR, strokeWidth=3, point=alt.OverlayMarkDef(size=40)).encode(
+        x=x, y=y, detail="segment:N",
+        tooltip=[alt.Tooltip("t:Q", format=".2f", title="t (s)"), alt.Tooltip("p_pain:Q", format=".3f"),
+                 alt.Tooltip("low:Q", format=".3f"), alt.Tooltip("high:Q", format=".3f")]))
+    if peak_t is not None:
+        peak = answered[np.isclose(answered["t"], peak_t)].head(1).assign(label="peak")
+        layers.append(alt.Chart(peak).mark_point(shape="triangle-down", size=320, filled=True, color="#000000",
+                                                 yOffset=-16).encode(x=x, y=y))
+        layers.append(alt.Chart(peak).mark_text(dy=-34, fontSize=14, fontWeight="bold").encode(x=x, y=y, text="label:N"))
+    if selected_t is not None:
+        layers.append(alt.Chart(pd.DataFrame({"t": [selected_t]})).mark_rule(color="#0072B2", strokeWidth=2).encode(x="t:Q"))
+    chart = alt.layer(*layers).properties(width=760, height=300)
+    return style(chart, title, subtitle)
+
+
+def network_lines(network_curves: pd.DataFrame, curve: pd.DataFrame, step: float, title: str,
+                  subtitle: str = "") -> alt.LayerChart:
+    """Each network's own p(pain) over time (not calibrated, greyed): what is shown when there is no one answer."""
+    x = alt.X("t:Q", title="time in the clip (s)", scale=alt.Scale(domain=[0, max(float(curve["t"].max()), step)]))
+    followed = curve[["t", "face"]].assign(segment=with_segments(curve.assign(p_pain=curve["face"].where(curve["face"])))["segment"])
+    data = network_curves.merge(followed, on="t", how="left")
+    layers = []
+    gaps = gap_spans(curve.assign(p_pain=curve["face"].where(curve["face"])), step)
+    if len(gaps):
+        layers.append(alt.Chart(gaps).mark_rect(color=GAP_COLOUR, opacity=0.35).encode(x="start:Q", x2="end:Q"))
+    layers.append(alt.Chart(pd.DataFrame({"p": [0.5]})).mark_rule(color="#666666", strokeDash=[4, 4]).encode(y="p:Q"))
+    layers.append(alt.Chart(data).mark_line(strokeWidth=2, opacity=0.8).encode(
+        x=x, y=alt.Y("p_pain:Q", title="p(pain), each network as it is", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("model:N", title="network (did not learn)",
+                        scale=alt.Scale(range=["#8C8C8C", "#B8B8B8", "#5E5E5E", "#A0A0A0", "#707070"])),
+        detail="segment:N", tooltip=["model:N", alt.Tooltip("t:Q", format=".2f"), alt.Tooltip("p_pain:Q", format=".3f")]))
+    return style(alt.layer(*layers).properties(width=760, height=300), title, subtitle)
+
+
+def frame_table(curve: pd.DataFrame, network_curves: pd.DataFrame) -> pd.DataFrame:
+    """One row per analysed frame for the CSV export: t, face, p_pain, band, and ``p_<network>`` (blank in gaps).
+
+    ``curve`` and ``network_curves``: ``VideoAnalysis.curve()`` and ``VideoAnalysis.network_curves()``."""
+    if network_curves.empty:
+        return curve
+    wide = network_curves.pivot_table(index="t", columns="model", values="p_pain", sort=False)
+    wide.columns = [f"p_{name}" for name in wide.columns]
+    return curve.merge(wide.reset_index(), on="t", how="left")

@@ -1,0 +1,272 @@
+"""A clip in, a pain timeline out: the video path of the one predictor (CLI, upload page, HTTP API).
+
+    bytes ──engine.video──► sampled frames (upright, at --fps, first MAX_SECONDS)       in batches of BATCH
+          ──FaceDetector.detect_batch──► every face per frame (one MTCNN pass per batch, reduced frames)
+          ──engine.tracking──► the followed person's face per frame, or a gap
+          ──engine.preprocess.pipeline.preprocess_face──► crop, background, 68 landmarks (as for a photo)
+          ──Predictor.probabilities_many──► p(pain) per network and frame (one predict call per model and batch)
+          ──Predictor.answer (engine.evaluation.answer)──► the frame's one p(pain), and the band: lowest to
+             highest calibrated seed of the networks the answer averages
+    ──► peak (the highest frame), score (mean, mean of the top 10 %, share above 0.5), notes; LIME of the peak on request
+
+Frames where the face is not followed keep ``face=False`` and no value: the timeline shows a gap there,
+never an interpolated value. Memory stays flat with the clip's length: frames are dropped after their
+batch; only a small crop and thumbnail per frame are kept (``keep_pictures``, for the upload page).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from engine.errors import BadVideoError
+from engine.tracking import FaceTracker
+from engine.video import DEFAULT_FPS, MAX_SECONDS, SampledFrame, VideoInfo, VideoReader
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from engine.predict import Predictor
+
+BATCH = 16  # frames per detection and inference batch
+DETECT_SIDE = 240  # px: MTCNN sees video frames with this shorter side (a face near the camera is large)
+THUMBNAIL_SIDE = 320  # px: longer side of the frame pictures kept for the upload page's slider
+TOP_SHARE = 0.10  # the score's "top10": mean of the highest 10 % of frames
+STEPS = ("decode", "detection", "tracking", "landmarks", "inference")
+
+
+@dataclass
+class FrameResult:
+    """One analysed frame. Boxes are in the analysed frame's pixels; landmarks in the crop's."""
+
+    index: int
+    t: float
+    face: bool  # True where the followed face was found (and judged)
+    p_pain: float | None = None  # the frame's one answer (Predictor.answer); None in a gap or without an answer
+    low: float = float("nan")  # band: lowest calibrated seed of the networks the answer averages
+    high: float = float("nan")
+    probabilities: "pd.DataFrame | None" = None  # model, p_pain, low, high, seeds, input_size
+    box: tuple[float, float, float, float] | None = None
+    confidence: float | None = None
+    faces_found: int = 0  # faces MTCNN found in the frame, followed or not
+    crop: np.ndarray | None = None  # kept with keep_pictures
+    landmarks: np.ndarray | None = None  # (68, 2) crop pixels, kept with keep_pictures
+    thumbnail: np.ndarray | None = None  # the frame reduced to THUMBNAIL_SIDE, kept with keep_pictures
+    thumbnail_scale: float = 1.0  # thumbnail pixels per analysed-frame pixel
+
+
+@dataclass
+class VideoAnalysis:
+    info: VideoInfo
+    fps: float
+    frames: list[FrameResult]
+    notes: list[str]
+    timings: dict[str, float]  # seconds per STEPS
+    background_method: str
+    peak: int | None = None  # index into ``frames`` of the highest p(pain)
+    peak_crop: np.ndarray | None = None  # the peak frame's crop (always kept: LIME explains it)
+    explanations: dict = field(default_factory=dict)  # network -> (label, Explanation), after explain_peak
+    rule: str = ""  # how a frame's answer is made (Predictor.answer's words)
+    reason: str = ""  # why the frames have no answer, when they have none (no network learned...)
+
+    @property
+    def peak_t(self) -> float | None:
+        return None if self.peak is None else self.frames[self.peak].t
+
+    @property
+    def score(self) -> dict | None:
+        """{"mean", "top10", "above_half"} over the frames with an answer; None when there is none."""
+        return clip_score([f.p_pain for f in self.frames if f.p_pain is not None])
+
+    @property
+    def p_pain(self) -> float | None:
+        """The clip's one number: the mean of its frames' answers (``score["mean"]``)."""
+        score = self.score
+        return None if score is None else score["mean"]
+
+    def curve(self) -> "pd.DataFrame":
+        """One row per analysed frame: t, face, p_pain and its band (low, high); NaN in gaps."""
+        import pandas as pd
+
+        rows = [{"t": f.t, "face": f.face, "p_pain": np.nan if f.p_pain is None else f.p_pain, "low": f.low,
+                 "high": f.high} for f in self.frames]
+        return pd.DataFrame(rows, columns=["t", "face", "p_pain", "low", "high"])
+
+    def network_curves(self) -> "pd.DataFrame":
+        """Long table t, model, p_pain (raw: mean over its seeds, not calibrated) for frames with a face."""
+        import pandas as pd
+
+        parts = [frame.probabilities[["model", "p_pain"]].assign(t=frame.t) for frame in self.frames
+                 if frame.probabilities is not None]
+        if not parts:
+            return pd.DataFrame(columns=["t", "model", "p_pain"])
+        return pd.concat(parts, ignore_index=True)[["t", "model", "p_pain"]]
+
+
+def clip_score(values: list[float]) -> dict | None:
+    """The video score over frame answers: mean, mean of the top ``TOP_SHARE``, share above 0.5."""
+    if not values:
+        return None
+    ordered = np.sort(np.asarray(values, dtype=float))[::-1]
+    top = ordered[: max(1, math.ceil(TOP_SHARE * len(ordered)))]
+    return {"mean": float(ordered.mean()), "top10": float(top.mean()), "above_half": float((ordered > 0.5).mean())}
+
+
+Progress = Callable[[int, "int | None"], None]  # (frames analysed, frames expected or None)
+
+
+def analyse_video(predictor: "Predictor", data: bytes, fps: float = DEFAULT_FPS, max_seconds: float = MAX_SECONDS,
+                  keep_pictures: bool = True, progress: Progress | None = None) -> VideoAnalysis:
+    """The timeline of a clip's bytes (BadVideoError for a clip that cannot be read or shows no face)."""
+    reader = VideoReader(data, fps=fps, max_seconds=max_seconds)
+    run = _Run(predictor, reader.info, keep_pictures)
+    expected = reader.expected_frames()
+    batches = reader.batches(BATCH)
+    while True:
+        clock = time.perf_counter()
+        batch = next(batches, None)
+        run.timings["decode"] += time.perf_counter() - clock
+        if batch is None:
+            break
+        run.analyse(batch)
+        if progress is not None:
+            progress(len(run.frames), expected)
+    return run.finish(reader.notes, reader.fps)
+
+
+class _Run:
+    """One clip's analysis in progress: the tracker and what the frames gave so far."""
+
+    def __init__(self, predictor: "Predictor", info: VideoInfo, keep_pictures: bool):
+        self.predictor, self.info, self.keep = predictor, info, keep_pictures
+        self.tracker = FaceTracker()
+        self.frames: list[FrameResult] = []
+        self.timings = {step: 0.0 for step in STEPS}
+        self.too_small = 0
+        self.peak_crop: np.ndarray | None = None
+        self.peak_value = -1.0
+        self.rule, self.reason = "", ""
+
+    def analyse(self, batch: list[SampledFrame]) -> None:
+        clock = time.perf_counter()
+        detections = self.predictor.face_models.detector.detect_batch([frame.rgb for frame in batch], max_side=DETECT_SIDE)
+        self.timings["detection"] += time.perf_counter() - clock
+        results, faces = [], []
+        for frame, detection in zip(batch, detections):
+            result, crop = self._follow(frame, detection.confident(self.predictor.params.min_confidence))
+            results.append(result)
+            if crop is not None:
+                faces.append((result, crop))
+        if faces:
+            tables, seconds = self.predictor.probabilities_many([crop for _, crop in faces])
+            self.timings["inference"] += seconds
+            for (result, crop), table in zip(faces, tables):
+                answer = self.predictor.answer(table)
+                result.probabilities, result.p_pain = table, answer.p_pain
+                result.low, result.high = _band(self.predictor, table, answer)
+                self.rule, self.reason = answer.rule, answer.reason
+                if result.p_pain is not None and result.p_pain > self.peak_value:
+                    self.peak_value, self.peak_crop = result.p_pain, crop
+        self.frames.extend(results)
+
+    def _follow(self, frame: SampledFrame, faces) -> tuple[FrameResult, np.ndarray | None]:
+        """The frame's result (no probabilities yet) and the followed face's crop, or None in a gap."""
+        from engine.predict import MIN_FACE_SIDE
+        from engine.preprocess.pipeline import preprocess_face
+
+        clock = time.perf_counter()
+        face = self.tracker.follow(faces, frame.t)
+        self.timings["tracking"] += time.perf_counter() - clock
+        result = FrameResult(frame.index, frame.t, face=False, faces_found=len(faces))
+        if self.keep:
+            result.thumbnail, result.thumbnail_scale = _thumbnail(frame.rgb)
+        if face is None:
+            return result, None
+        if max(face.width, face.height) < MIN_FACE_SIDE:
+            self.too_small += 1
+            return result, None
+        clock = time.perf_counter()
+        done = preprocess_face(frame.rgb, face, self.predictor.params, self.predictor.face_models)
+        self.tracker.seen(done.crop_box.from_crop(done.landmarks, self.predictor.params.crop_size))
+        self.timings["landmarks"] += time.perf_counter() - clock
+        result.face, result.box, result.confidence = True, (face.x1, face.y1, face.x2, face.y2), face.confidence
+        if self.keep:
+            result.crop, result.landmarks = done.crop, done.landmarks
+        return result, done.crop
+
+    def finish(self, reader_notes: list[str], fps: float) -> VideoAnalysis:
+        followed = [f for f in self.frames if f.face]
+        if not followed:
+            if self.too_small:
+                raise BadVideoError(f"The face is too small in every analysed frame (under {_min_side()} pixels); "
+                                    "film closer to the face.")
+            raise BadVideoError("No face was found in any analysed frame of the video; film the person's face from the "
+                                "front, well lit.")
+        notes = list(reader_notes)
+        if self.info.rotation:
+            notes.append(f"The video was turned upright as its rotation flag asks ({self.info.rotation} degrees).")
+        if self.tracker.note():
+            notes.append(self.tracker.note())
+        gaps = len(self.frames) - len(followed)
+        if gaps:
+            share = gaps / len(self.frames)
+            notes.append(f"The face was not followed in {gaps} of {len(self.frames)} analysed frames ({share:.0%}"
+                         + (", half the clip or more" if share >= 0.5 else "")
+                         + "): the timeline has gaps there, with no values made up." +
+                         (f" In {self.too_small} of them the face was under {_min_side()} pixels." if self.too_small else ""))
+        answered = [i for i, f in enumerate(self.frames) if f.p_pain is not None]
+        peak = max(answered, key=lambda i: self.frames[i].p_pain) if answered else None
+        if not answered and self.reason:
+            notes.append(f"{self.reason} The timeline shows each network's own p(pain) instead.")
+        return VideoAnalysis(info=self.info, fps=fps, frames=self.frames, notes=notes, timings=self.timings,
+                             background_method=self.predictor.params.background, peak=peak, peak_crop=self.peak_crop,
+                             rule=self.rule, reason="" if answered else self.reason)
+
+
+def explain_peak(predictor: "Predictor", analysis: VideoAnalysis, network: str, samples: int,
+                 progress: Callable[[float], None] | None = None):
+    """LIME explanation (engine.explain.lime_masks.Explanation) of ``network``'s answer on the peak frame."""
+    if analysis.peak is None or analysis.peak_crop is None:
+        return None
+    table = analysis.frames[analysis.peak].probabilities.set_index("model")
+    label = int(float(table.loc[network, "p_pain"]) >= 0.5)
+    explanation = predictor.explain(analysis.peak_crop, network, label, seed=0, num_samples=samples, progress=progress)
+    analysis.explanations[network] = (label, explanation)
+    return label, explanation
+
+
+def _band(predictor: "Predictor", table: "pd.DataFrame", answer) -> tuple[float, float]:
+    """Lowest and highest calibrated seed over the networks ``answer`` averages (NaN when it averages none).
+
+    Calibration is monotonic, so the calibrated ends of each network's seed range are its band's ends;
+    they go through the same rule (``Predictor.answer``), never a calibration of our own."""
+    used = answer.networks.loc[answer.networks["used"], "model"].tolist()
+    if not used:
+        return float("nan"), float("nan")
+    rows = table.set_index("model").loc[used]
+
+    def calibrated(values) -> "pd.Series":
+        return predictor.answer(values.to_dict()).networks.set_index("model").loc[used, "p_calibrated"]
+
+    return (float(calibrated(rows["low"].fillna(rows["p_pain"])).min()),
+            float(calibrated(rows["high"].fillna(rows["p_pain"])).max()))
+
+
+def _thumbnail(rgb: np.ndarray) -> tuple[np.ndarray, float]:
+    from PIL import Image
+
+    scale = min(1.0, THUMBNAIL_SIDE / max(rgb.shape[:2]))
+    if scale == 1.0:
+        return rgb.copy(), 1.0
+    size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR)), scale
+
+
+def _min_side() -> int:
+    from engine.predict import MIN_FACE_SIDE
+
+    return MIN_FACE_SIDE

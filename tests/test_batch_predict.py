@@ -1,0 +1,214 @@
+"""``painlens predict`` and the video timeline on a real (tiny) experiment: MTCNN, dlib and the kept Keras
+networks on synthetic clips and photos. The experiment is the dashboard tests' session fixture."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import video_fixtures as vf
+from dashboard_fixtures import encode, face_image, tiny_experiment
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def experiment(tmp_path_factory) -> Path:
+    return tiny_experiment(tmp_path_factory.getbasetemp() / "dashboard-experiment")
+
+
+@pytest.fixture(scope="module")
+def predictor(experiment):
+    from engine.native_log import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from engine.predict import Predictor
+
+    return Predictor(experiment)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    """Good and bad inputs side by side, one level of sub-folder."""
+    root = tmp_path_factory.mktemp("inputs")
+    (root / "sub").mkdir()
+    (root / "face.jpg").write_bytes(encode(face_image(21, size=(480, 360)), "JPEG", quality=90))
+    (root / "sub" / "photo-named-like-a-video.mp4").write_bytes(encode(face_image(22, size=(400, 400)), "JPEG"))
+    (root / "clip.mp4").write_bytes(vf.clip(seconds=2.0, pain=1.0, pain_at=(0.6, 1.6)))
+    (root / "empty.mov").write_bytes(b"")
+    (root / "sound-only.mp4").write_bytes(vf.audio_only())
+    (root / "notes.webm").write_bytes(b"a shopping list, not a video " * 20)
+    (root / "room-without-anyone.mp4").write_bytes(vf.background_clip())
+    (root / "cut-short.mp4").write_bytes(vf.clip(seconds=1.0)[:-3000])
+    (root / "readme.txt").write_text("not looked at: neither a photo nor a video suffix")
+    return root
+
+
+def _cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=600, **kwargs)
+
+
+# --- the command ------------------------------------------------------------------------------------
+
+def test_predict_on_a_folder_answers_every_good_file_and_gives_each_bad_one_its_sentence(experiment, folder):
+    done = _cli("predict", str(folder), "--artifacts", str(experiment), "--json")
+    assert done.returncode == 1, done.stderr  # some files could not be analysed
+    records = {Path(r["path"]).name: r for r in json.loads(done.stdout)}  # nothing but the JSON on stdout
+    assert "readme.txt" not in records and len(records) == 8
+    errors = {name: r["error"] for name, r in records.items() if r["error"]}
+    assert set(errors) == {"empty.mov", "sound-only.mp4", "notes.webm", "room-without-anyone.mp4", "cut-short.mp4"}
+    assert "empty" in errors["empty.mov"] and "only sound" in errors["sound-only.mp4"]
+    assert "No face was found in any analysed frame" in errors["room-without-anyone.mp4"]
+    assert "cut short" in errors["cut-short.mp4"] and "not a video" in errors["notes.webm"]
+    for r in records.values():
+        assert {"path", "kind", "error", "p_pain", "networks"} <= set(r)
+        assert "Traceback" not in (r["error"] or "")
+    photo, renamed, clip = records["face.jpg"], records["photo-named-like-a-video.mp4"], records["clip.mp4"]
+    assert photo["kind"] == "image" and set(photo["networks"]) == {"WeiNet", "SongNet"}
+    assert renamed["kind"] == "image" and any("named like a video" in n for n in renamed["notes"])
+    assert clip["kind"] == "video" and set(clip["networks"]) == {"WeiNet", "SongNet"}
+    assert [f["t"] for f in clip["frames"]] == pytest.approx([0.2 * i for i in range(10)], abs=1e-3)
+    assert all(f["face"] for f in clip["frames"])
+    assert set(clip["score"] or {"mean": 0, "top10": 0, "above_half": 0}) == {"mean", "top10", "above_half"}
+    assert "Traceback" not in done.stderr
+
+
+def test_predict_exit_status_is_0_when_all_were_analysed_and_writes_the_csv(experiment, folder, tmp_path, predictor):
+    from typer.testing import CliRunner
+
+    from engine.cli import app
+
+    table = tmp_path / "out.csv"  # in this process (TensorFlow is loaded already): the same command function
+    done = CliRunner().invoke(app, ["predict", str(folder / "face.jpg"), "--artifacts", str(experiment), "--csv", str(table)])
+    assert done.exit_code == 0, done.output
+    assert "p(pain) per input" in done.stdout and "image" in done.stdout  # the table on the terminal
+    rows = list(csv.DictReader(table.open()))
+    assert len(rows) == 1 and rows[0]["kind"] == "image" and rows[0]["error"] == ""
+    assert {"p_WeiNet", "p_SongNet", "score_mean", "peak_t"} <= set(rows[0])
+
+
+def test_predict_cannot_run_without_an_experiment_and_says_so_with_status_2(tmp_path, folder):
+    done = _cli("predict", str(folder / "face.jpg"), "--artifacts", str(tmp_path / "nowhere"), "--json")
+    assert done.returncode == 2 and done.stdout == ""
+    assert "No experiment in" in done.stderr and "Traceback" not in done.stderr
+    both = _cli("predict", str(folder / "face.jpg"), "--artifacts", str(tmp_path), "--json", "--csv", "x.csv")
+    assert both.returncode == 2 and "not both" in both.stderr
+
+
+# --- the timeline -----------------------------------------------------------------------------------
+
+def test_one_predict_call_per_network_model_and_batch_of_frames(predictor):
+    from engine.timeline import BATCH, analyse_video
+
+    calls, originals = [], []
+    for network in predictor.networks.values():
+        for model in network.models:  # counted on the way through to the real model
+            originals.append((model, model.predict_on_batch))
+            model.predict_on_batch = lambda x, original=model.predict_on_batch: calls.append(len(x)) or original(x)
+    try:
+        analysis = analyse_video(predictor, vf.clip(seconds=4.0), keep_pictures=False)  # 20 frames: 2 batches
+    finally:
+        for model, original in originals:
+            model.predict_on_batch = original
+    models = sum(len(n.models) for n in predictor.networks.values())
+    assert len(analysis.frames) == 20 and len(calls) == 2 * models
+    assert sorted(set(calls)) == [20 - BATCH, BATCH]
+
+
+def test_where_the_face_leaves_for_half_the_clip_the_timeline_has_gaps_and_a_note(predictor):
+    from engine.timeline import analyse_video
+
+    analysis = analyse_video(predictor, vf.clip(seconds=3.0, away_start_s=0.6, away_end_s=1.8))
+    faces = [f.face for f in analysis.frames]
+    assert faces[0] and faces[-1] and faces.count(False) >= len(faces) // 2
+    for frame in analysis.frames:
+        assert (frame.probabilities is not None) == frame.face  # nothing made up in a gap
+        assert frame.face or (frame.p_pain is None and np.isnan(frame.low))
+    gap_times = {f.t for f in analysis.frames if not f.face}
+    assert not gap_times & set(analysis.network_curves()["t"])
+    assert any("half the clip or more" in note for note in analysis.notes)
+    assert analysis.frames[0].thumbnail is not None and analysis.frames[0].crop is not None  # for the upload page
+
+
+def test_the_person_followed_is_the_largest_face_and_the_other_is_only_counted(predictor):
+    from engine.timeline import analyse_video
+
+    analysis = analyse_video(predictor, vf.clip(seconds=2.0, second_face=True), keep_pictures=False)
+    width = analysis.info.width
+    followed = [f for f in analysis.frames if f.face]
+    assert len(followed) >= 8
+    assert all((f.box[0] + f.box[2]) / 2 < width / 2 for f in followed)  # the person on the left, not the right
+    assert any("Up to 2 faces" in note for note in analysis.notes)
+
+
+def test_a_clip_flagged_as_rotated_is_analysed_upright(predictor):
+    from engine.timeline import analyse_video
+
+    analysis = analyse_video(predictor, vf.clip(seconds=2.0, rotation=90), keep_pictures=False)
+    assert sum(f.face for f in analysis.frames) >= 8  # sideways, MTCNN would find no face
+    assert any("rotation flag" in note for note in analysis.notes)
+
+
+def test_the_clip_answer_follows_the_experiments_rule(predictor):
+    from engine.batch_predict import predict_data
+
+    record = predict_data(predictor, vf.clip(seconds=1.0), "clip.mp4", "video")
+    answers = [f["p_pain"] for f in record["frames"] if f["p_pain"] is not None]
+    if record["reason"]:  # no network learned (the tiny experiment): no answer, and the reason given
+        assert record["p_pain"] is None and not answers and record["score"] is None and record["peak_t"] is None
+        assert any(record["reason"] in note for note in record["notes"])
+    else:
+        assert record["p_pain"] == pytest.approx(np.mean(answers), abs=1e-3)
+        assert record["peak_t"] in [f["t"] for f in record["frames"] if f["p_pain"] == max(answers)]
+
+
+# --- done when: the timeline finds the planted pain ---------------------------------------------------
+
+def _quality_experiment(fixture_experiment: Path) -> Path:
+    """The demo experiment when it is there (or one named by $PAINLENS_QUALITY_EXPERIMENT), else the tiny one."""
+    from engine.artifacts import ExperimentStore
+
+    named = os.environ.get("PAINLENS_QUALITY_EXPERIMENT")
+    demo = ROOT / "artifacts" / "demo"
+    for candidate in (Path(named) if named else None, demo):
+        if candidate and ExperimentStore.looks_like_experiment(candidate) and ExperimentStore.open(candidate).kept_models("external"):
+            return candidate
+    return fixture_experiment
+
+
+def test_pain_clips_peak_inside_their_segment_and_the_score_separates_them(experiment):
+    from sklearn.metrics import roc_auc_score
+
+    from engine.artifacts import ExperimentStore
+    from engine.batch_predict import load_predictor, predict_path
+
+    chosen = _quality_experiment(experiment)
+    videos = ExperimentStore.open(chosen).config().dataset_path("videos")
+    if not (videos / "clips.csv").is_file():
+        pytest.skip(f"{chosen.name}'s synthetic data has no clips (written by generator version 3 and later)")
+    predictor = load_predictor(chosen)
+    clips = list(csv.DictReader((videos / "clips.csv").open()))
+    records = [predict_path(predictor, videos / row["clip"]) for row in clips]
+    if all(r["p_pain"] is None for r in records):
+        pytest.skip(f"no network of experiment {chosen.name} learned, so no clip has an answer: {records[0]['reason']} "
+                    "(run `make demo`, or set PAINLENS_QUALITY_EXPERIMENT to an experiment whose networks learned)")
+    labels, scores = [], []
+    for row, record in zip(clips, records):
+        assert record["error"] is None, (row["clip"], record["error"])
+        labels.append(row["label"] == "pain")
+        scores.append(record["score"]["mean"])
+        if row["label"] == "pain":
+            start, end = float(row["pain_start_s"]), float(row["pain_end_s"])
+            assert start - 0.5 <= record["peak_t"] <= end + 0.5, (row["clip"], record["peak_t"], start, end)
+    auc = roc_auc_score(labels, scores)
+    print(f"{chosen.name}: {len(clips)} clips, clip-score AUC {auc:.3f}")
+    assert auc >= 0.9
