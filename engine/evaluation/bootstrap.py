@@ -13,8 +13,11 @@ and the spread over seeds (standard deviation of the per-seed AUC and accuracy) 
 
 ``learned``: the AUC interval lies above 0.5 and the network does not give every image one class.
 
-The bootstrap is vectorised: one (resamples x images) weight matrix, AUC from weighted ranks (ties
-count one half, as in ``sklearn.metrics.roc_auc_score``), no Python loop over resamples.
+The bootstrap is vectorised, no Python loop over resamples: a (resamples x subjects) matrix of draw
+counts, and each resample's AUC from weighted ranks (ties count one half, as in
+``sklearn.metrics.roc_auc_score``), computed as a quadratic form over subjects (resamples x subjects^2)
+or, when there are about as many clusters as images, by weighting every image. Intervals are
+percentile intervals; resamples that lack a class (AUC undefined) are left out of them.
 """
 
 from __future__ import annotations
