@@ -59,7 +59,7 @@ def timeline(curve: pd.DataFrame, peak_t: float | None, step: float, title: str,
         layers.append(alt.Chart(band).mark_area(color=BAND_COLOUR, opacity=0.3).encode(
             x=x, y=alt.Y("low:Q", scale=alt.Scale(domain=[0, 1]), title="p(pain)"), y2="high:Q", detail="segment:N"))
     layers.append(alt.Chart(pd.DataFrame({"p": [0.5]})).mark_rule(color="#666666", strokeDash=[4, 4]).encode(y="p:Q"))
-    layers.append(alt.Chart(answered).mark_line(color=LINE_COLOUR, strokeWidth=3, point=alt.OverlayMarkDef(size=40)).encode(
+    layers.append(alt.Chart(answered).mark_line(color=LINE_COLOUR, strokeWidth=3, point=alt.OverlayMarkDef(size=40, color=LINE_COLOUR)).encode(
         x=x, y=y, detail="segment:N",
         tooltip=[alt.Tooltip("t:Q", format=".2f", title="t (s)"), alt.Tooltip("p_pain:Q", format=".3f"),
                  alt.Tooltip("low:Q", format=".3f"), alt.Tooltip("high:Q", format=".3f")]))
@@ -85,10 +85,9 @@ def network_lines(network_curves: pd.DataFrame, curve: pd.DataFrame, step: float
     if len(gaps):
         layers.append(alt.Chart(gaps).mark_rect(color=GAP_COLOUR, opacity=0.35).encode(x="start:Q", x2="end:Q"))
     layers.append(alt.Chart(pd.DataFrame({"p": [0.5]})).mark_rule(color="#666666", strokeDash=[4, 4]).encode(y="p:Q"))
-    layers.append(alt.Chart(data).mark_line(strokeWidth=2, opacity=0.8).encode(
+    layers.append(alt.Chart(data).mark_line(strokeWidth=3, color="#6E6E6E").encode(
         x=x, y=alt.Y("p_pain:Q", title="p(pain), each network as it is", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("model:N", title="network (did not learn)",
-                        scale=alt.Scale(range=["#8C8C8C", "#B8B8B8", "#5E5E5E", "#A0A0A0", "#707070"])),
+        strokeDash=alt.StrokeDash("model:N", title="network (did not learn)", legend=alt.Legend(titleLimit=400)),
         detail="segment:N", tooltip=["model:N", alt.Tooltip("t:Q", format=".2f"), alt.Tooltip("p_pain:Q", format=".3f")]))
     return style(alt.layer(*layers).properties(width=760, height=300), title, subtitle)
 

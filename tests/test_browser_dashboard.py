@@ -112,3 +112,29 @@ def test_a_chart_downloads_as_png_and_svg(server, driver):
         found = wait(driver, lambda d: [p for p in d.downloads.glob(f"*{suffix}") if p.stat().st_size > 0], 60,
                      f"no {suffix} download")
         assert found[0].read_bytes()[:4] == magic
+
+
+def test_an_uploaded_clip_shows_its_timeline_and_its_frames(server, driver, tmp_path):
+    """Issue 12: a video uploaded in the browser gives its pain timeline (a Vega chart), the frame slider with
+    the crop and landmarks, and the peak frame (or, where no network learned, each network's own line and
+    the reason there is no single answer). Screenshot: test-output/browser/upload-video.png."""
+    import video_fixtures
+
+    from selenium.webdriver.common.by import By
+
+    open_page(driver, server, "upload", "Upload and predict", charts=False, timeout=120)
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(video_fixtures.clip(seconds=3.0, pain=1.0, pain_at=(1.0, 2.2), away_start_s=0.3, away_end_s=0.6))
+    _upload(driver, clip)
+    wait(driver, lambda d: "Video score: mean p(pain)" in main_text(d) and "One frame" in main_text(d)
+         and page_ready("Upload", True)(d), 300, "the video's timeline did not show")
+    text = main_text(driver)
+    assert "Traceback" not in text and "cropped, background removed" in text
+    assert "gaps there, with no values made up" in text  # the face walked out for a moment
+    if "No single answer" in text:  # the tiny experiment: no network learned, so no peak to mark
+        assert "There is no peak to explain" in text
+    else:
+        assert "LIME explanation of the peak frame" in text and "Explain" in text
+    assert driver.find_elements(By.CSS_SELECTOR, "[data-testid='stMain'] [data-testid='stVegaLiteChart']")
+    screenshot(driver, OUTPUT / "upload-video.png")
+    driver.set_window_size(1600, 2600)

@@ -151,3 +151,40 @@ def test_a_face_of_another_size_nearby_is_not_taken_for_the_person():
     tracker = FaceTracker()
     tracker.follow([_box(100, 100, 80)], 0.0)
     assert tracker.follow([_box(110, 110, 200)], 0.2) is None  # 2.5 times larger in 0.2 s: not the same face
+
+
+# --- the timeline chart (pure builders, no Streamlit) -----------------------------------------------
+
+def _curve():
+    import pandas as pd
+
+    p = [0.2, 0.3, np.nan, np.nan, 0.8, 0.9, 0.7]
+    return pd.DataFrame({"t": np.arange(7) * 0.2, "face": [not np.isnan(v) for v in p], "p_pain": p,
+                         "low": np.array(p) - 0.1, "high": np.array(p) + 0.1})
+
+
+def test_the_timeline_breaks_its_line_at_gaps_and_shades_them():
+    from dashboard import video_charts
+
+    curve = _curve()
+    segments = video_charts.with_segments(curve)
+    answered = segments[segments["p_pain"].notna()]
+    assert list(answered["segment"]) == [1, 1, 2, 2, 2]  # two runs: no line drawn across the gap
+    gaps = video_charts.gap_spans(curve, 0.2)
+    assert len(gaps) == 1 and (gaps["start"].iloc[0], gaps["end"].iloc[0]) == pytest.approx((0.3, 0.7))
+    spec = video_charts.timeline(curve, 1.0, 0.2, "p(pain) over the clip").to_dict()
+    marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in spec["layer"]]
+    assert marks.count("rect") == 1 and "area" in marks and "line" in marks and "text" in marks  # gap, band, line, peak
+
+
+def test_the_frames_csv_has_one_row_per_frame_and_a_column_per_network():
+    import pandas as pd
+
+    from dashboard import video_charts
+
+    curve = _curve()
+    answered = curve[curve["face"]]
+    networks = pd.concat([answered[["t"]].assign(model=name, p_pain=value) for name, value in (("A", 0.4), ("B", 0.6))])
+    table = video_charts.frame_table(curve, networks)
+    assert len(table) == len(curve) and {"p_A", "p_B"} <= set(table.columns)
+    assert table.loc[~table["face"], ["p_A", "p_B"]].isna().all().all()
