@@ -1,4 +1,4 @@
-"""PainLens dashboard entry: finds the experiment to show, then builds the navigation of seven pages.
+"""PainLens dashboard entry: finds the experiment to show, then builds the navigation of its pages.
 
 Served by ``painlens dashboard [--artifacts DIR]``, which runs
 ``streamlit run dashboard/app.py ... -- --artifacts DIR``. DIR is an experiment folder (it holds
@@ -37,8 +37,11 @@ def enforce_safe_client() -> None:
 
 PAGES = (
     ("overview.py", "Overview", ":material/dashboard:"),
+    ("model_card.py", "Model card", ":material/badge:"),
     ("comparison.py", "Model comparison", ":material/leaderboard:"),
     ("per_class.py", "Per class", ":material/rule:"),
+    ("calibration.py", "Calibration", ":material/tune:"),
+    ("subjects.py", "Per subject", ":material/person_search:"),
     ("heatmaps.py", "Heatmaps", ":material/gradient:"),
     ("browse.py", "Images", ":material/photo_library:"),
     ("raters.py", "Raters", ":material/groups:"),

@@ -51,6 +51,57 @@ def class_title(name: str) -> str:
     return str(name).replace("_", " ")
 
 
+# --- networks that did not learn: greyed on every chart (one helper) -------------------------------
+
+NOT_LEARNED = "did not learn"
+NOT_LEARNED_COLOUR = "#B8B8B8"
+GREY_NOTE = "grey: a network that did not learn (95 % AUC interval over subjects not above 0.5)"
+
+
+def with_verdicts(frame: pd.DataFrame, verdicts: pd.DataFrame | None) -> pd.DataFrame:
+    """``frame`` (rows with ``model``, and ``scenario`` when the verdicts depend on it) with ``learned``
+    (True where nothing is known: only a known failure is greyed), ``learning`` (a few words for
+    tooltips) and ``network`` (the model's axis label, marked when it did not learn).
+
+    ``verdicts``: ``tables.network_verdicts`` rows (model, scenario, learned, reason); when ``frame`` has
+    no scenario column, pass the verdicts of the one scenario it shows."""
+    out = frame.drop(columns=["learned", "learning", "network"], errors="ignore")
+    if verdicts is None or verdicts.empty:
+        return out.assign(learned=True, learning="", network=out["model"].astype(str))
+    keys = ["model", "scenario"] if "scenario" in out and "scenario" in verdicts else ["model"]
+    known = verdicts.drop_duplicates(keys)[[*keys, "learned", "reason"]]
+    out = out.merge(known, on=keys, how="left")
+    failed = out["learned"].eq(False)
+    out["learned"] = ~failed
+    out["learning"] = np.where(failed, NOT_LEARNED + ": " + out["reason"].fillna("").astype(str),
+                               np.where(out["reason"].notna(), "learned", ""))
+    out["network"] = np.where(failed, out["model"].astype(str) + f" ({NOT_LEARNED})", out["model"].astype(str))
+    return out.drop(columns=["reason"])
+
+
+def greyed(colour) -> alt.condition:
+    """``colour`` (an encoding or a value) for networks that learned, grey for those that did not
+    (rows carry ``learned`` from ``with_verdicts``)."""
+    if isinstance(colour, str):
+        colour = alt.value(colour)
+    return alt.condition("datum.learned", colour, alt.value(NOT_LEARNED_COLOUR))
+
+
+def grey_note(subtitle: str | list[str], frame: pd.DataFrame) -> list[str]:
+    """The subtitle lines, with the grey's meaning added when ``frame`` greys a network."""
+    lines = [subtitle] if isinstance(subtitle, str) else list(subtitle or [])
+    lines = [line for line in lines if line]
+    return [*lines, GREY_NOTE] if "learned" in frame and (~frame["learned"].astype(bool)).any() else lines
+
+
+def network_order(frame: pd.DataFrame, models: list[str]) -> list[str]:
+    """Axis labels (``network``) in the plan's order of their models."""
+    rank = {m: i for i, m in enumerate(models)}
+    pairs = frame[["model", "network"]].drop_duplicates()
+    pairs = pairs.assign(_r=pairs["model"].map(rank).fillna(len(rank))).sort_values(["_r", "model", "network"])
+    return list(dict.fromkeys(pairs["network"]))
+
+
 # --- overview -------------------------------------------------------------------------------------
 
 def dataset_counts(counts: pd.DataFrame, title: str = "Images per dataset and class", subtitle: str = "") -> alt.Chart:
@@ -87,62 +138,87 @@ def run_progress(status: pd.DataFrame, title: str = "Runs finished / planned", s
 
 # --- model comparison (Figure 4) ------------------------------------------------------------------
 
-def best_models(per_fold: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Per scenario the network with the highest mean ``metric`` over folds (ties: first by name)."""
-    means = per_fold.groupby(["scenario", "model"])[metric].mean().reset_index()
-    idx = means.sort_values(["scenario", metric, "model"], ascending=[True, False, True]).groupby("scenario").head(1)
-    return idx.rename(columns={metric: "best_value"})
+# The metrics with bootstrap intervals: summary column -> (axis title, the per-run column of metrics).
+INTERVAL_METRICS = {"auc": ("ROC AUC", "roc_auc"), "accuracy": ("accuracy", "accuracy")}
 
 
-def metric_by_network(per_fold: pd.DataFrame, metric: str, models: list[str], title: str, subtitle: str = "") -> alt.Chart:
-    """Figure 4: mean ``metric`` per network (bars) with ± one standard deviation over folds (error bars)
-    and each fold (dots), one panel per scenario; the best network of each scenario in vermillion.
+def best_models(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per scenario the network with the highest pooled ``metric`` among those that learned (ties: first
+    by name); a scenario where none learned has no best. ``summary``: one row per (model, scenario)."""
+    rows = summary[summary["learned"].astype(bool)] if "learned" in summary else summary
+    idx = rows.sort_values(["scenario", metric, "model"], ascending=[True, False, True]).groupby("scenario").head(1)
+    return idx[["scenario", "model", metric]].rename(columns={metric: "best_value"})
 
-    ``per_fold``: one row per run (model, scenario, fold) with the metric column (macro rows)."""
-    best = best_models(per_fold, metric)
-    frame = per_fold.merge(best[["scenario", "model"]].assign(best=True), on=["scenario", "model"], how="left")
+
+def metric_by_network(summary: pd.DataFrame, per_run: pd.DataFrame, metric: str, models: list[str], title: str,
+                      subtitle: str | list[str] = "", verdicts: pd.DataFrame | None = None) -> alt.Chart:
+    """Figure 4 with intervals: per network and scenario the pooled ``metric`` ("auc" or "accuracy": every
+    test image once; external: p(pain) averaged over seeds) as a bar, its 95 % interval from the bootstrap
+    over subjects as the error bar, and each run's own value as a dot; the best network that learned in
+    vermillion, networks that did not learn in grey. A dashed line marks chance for the AUC.
+
+    ``summary``: macro rows, one per (model, scenario), with ``metric``, ``{metric}_low``, ``{metric}_high``;
+    ``per_run``: metrics macro rows (model, scenario, fold and the per-run column)."""
+    label, run_column = INTERVAL_METRICS[metric]
+    rows = summary.drop_duplicates(["model", "scenario"])
+    best = best_models(rows, metric)
+    frame = with_verdicts(rows.merge(best[["scenario", "model"]].assign(best=True), on=["scenario", "model"], how="left"), verdicts)
     frame["best"] = np.where(frame["best"].eq(True), "best in scenario", "other networks")
-    frame = _scenario_label(frame)
-    order = [m for m in models if m in set(frame["model"])] or sorted(frame["model"].unique())
-    x = alt.X("model:N", title=None, sort=order, axis=alt.Axis(labelAngle=-45))
-    y_title = metric.replace("_", " ").replace("f1", "F1 (macro)").replace("accuracy", "accuracy")
-    bars = alt.Chart().mark_bar(opacity=0.9).encode(
-        x=x, y=alt.Y(f"mean({metric}):Q", title=y_title, scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("best:N", title=None, scale=alt.Scale(domain=["best in scenario", "other networks"],
-                                                              range=[BEST_COLOUR, OTHER_COLOUR])),
-        tooltip=["model", alt.Tooltip(f"mean({metric}):Q", format=".3f", title="mean"),
-                 alt.Tooltip(f"stdev({metric}):Q", format=".3f", title="std"), alt.Tooltip("count():Q", title="runs")])
-    errors = alt.Chart().mark_errorbar(extent="stdev", color="black", thickness=2, ticks=True, clip=True).encode(
-        x=x, y=alt.Y(f"{metric}:Q", title=y_title))
-    dots = alt.Chart().mark_circle(size=40, color="black", opacity=0.55).encode(
-        x=x, y=f"{metric}:Q", tooltip=["model", "fold", alt.Tooltip(f"{metric}:Q", format=".3f")])
-    chart = alt.layer(bars, errors, dots, data=frame).properties(width=max(160, 34 * len(order)), height=300).facet(
-        column=alt.Column("scenario_title:N", title=None, sort=_scenario_titles(frame["scenario"])))
-    return style(chart, title, subtitle)
+    frame = _scenario_label(frame.rename(columns={metric: "value", f"{metric}_low": "low", f"{metric}_high": "high"}))
+    runs = _scenario_label(with_verdicts(per_run[["model", "scenario", "fold", run_column]], verdicts))
+    order = network_order(frame, models)
+    panels = [_interval_panel(frame[frame["scenario_title"] == t], runs[runs["scenario_title"] == t], metric, order, i == 0)
+              .properties(width=max(160, 34 * len(models)), height=300, title=t)
+              for i, t in enumerate(_scenario_titles(frame["scenario"]))]
+    chart = alt.hconcat(*panels).resolve_scale(x="independent")  # each scenario marks its own networks
+    return style(chart, title, grey_note(subtitle, frame))
+
+
+def _interval_panel(frame: pd.DataFrame, runs: pd.DataFrame, metric: str, order: list[str], first: bool) -> alt.LayerChart:
+    label, run_column = INTERVAL_METRICS[metric]
+    x = alt.X("network:N", title=None, sort=order, axis=alt.Axis(labelAngle=-45))
+    y = alt.Y("value:Q", title=f"{label} (95 % interval over subjects)" if first else None, scale=alt.Scale(domain=[0, 1]))
+    colour = alt.Color("best:N", title=None, scale=alt.Scale(domain=["best in scenario", "other networks"],
+                                                             range=[BEST_COLOUR, OTHER_COLOUR]))
+    bars = alt.Chart(frame).mark_bar(opacity=0.9).encode(
+        x=x, y=y, color=greyed(colour),
+        tooltip=["model", alt.Tooltip("value:Q", format=".3f", title=label), alt.Tooltip("low:Q", format=".3f"),
+                 alt.Tooltip("high:Q", format=".3f"), "learning", "pooling"])
+    errors = alt.Chart(frame).mark_rule(color="black", strokeWidth=2).encode(x=x, y="low:Q", y2="high:Q")
+    dots = alt.Chart(runs).mark_circle(size=40, color="black", opacity=0.55).encode(
+        x=x, y=f"{run_column}:Q", tooltip=["model", "fold", alt.Tooltip(f"{run_column}:Q", format=".3f", title="this run")])
+    layers = [bars, errors, dots]
+    if metric == "auc":  # chance
+        layers.insert(1, alt.Chart(frame).mark_rule(strokeDash=[5, 4], color="#555555").encode(y=alt.datum(0.5)))
+    return alt.layer(*layers)
 
 
 # --- per class (Figure 5), confusion, ROC ---------------------------------------------------------
 
-def class_metrics(per_fold: pd.DataFrame, models: list[str], title: str, subtitle: str = "") -> alt.Chart:
-    """Figure 5: precision and recall of each class per network (mean ± std over runs).
+def class_metrics(per_fold: pd.DataFrame, models: list[str], title: str, subtitle: str | list[str] = "",
+                  verdicts: pd.DataFrame | None = None) -> alt.Chart:
+    """Figure 5: precision and recall of each class per network (mean ± std over runs); networks that
+    did not learn in grey.
 
     ``per_fold``: metrics rows of one scenario with class in {no_pain, pain}."""
-    rows = per_fold[per_fold["class"].isin(["no_pain", "pain"])]
-    long = rows.melt(id_vars=["model", "fold", "class"], value_vars=["precision", "recall"], var_name="metric")
+    rows = with_verdicts(per_fold[per_fold["class"].isin(["no_pain", "pain"])], verdicts)
+    long = rows.melt(id_vars=["model", "network", "learned", "learning", "fold", "class"],
+                     value_vars=["precision", "recall"], var_name="metric")
     long["class"] = long["class"].map(class_title)
-    order = [m for m in models if m in set(long["model"])] or sorted(long["model"].unique())
-    x = alt.X("model:N", title=None, sort=order, axis=alt.Axis(labelAngle=-45))
+    order = network_order(long, models)
+    x = alt.X("network:N", title=None, sort=order, axis=alt.Axis(labelAngle=-45))
     offset = alt.XOffset("class:N", sort=list(CLASS_COLOURS))
     colour = alt.Color("class:N", title="class", scale=alt.Scale(domain=list(CLASS_COLOURS), range=list(CLASS_COLOURS.values())))
-    bars = alt.Chart().mark_bar().encode(x=x, xOffset=offset, color=colour,
+    # ``learned`` is a detail (a group-by field) so that the aggregated bars keep it for greyed().
+    bars = alt.Chart().mark_bar().encode(x=x, xOffset=offset, color=greyed(colour), detail="learned:N",
                                          y=alt.Y("mean(value):Q", title=None, scale=alt.Scale(domain=[0, 1])),
                                          tooltip=["model", "class", alt.Tooltip("mean(value):Q", format=".3f", title="mean"),
-                                                  alt.Tooltip("stdev(value):Q", format=".3f", title="std")])
+                                                  alt.Tooltip("stdev(value):Q", format=".3f", title="std"), "learning"])
     errors = alt.Chart().mark_errorbar(extent="stdev", color="black", thickness=1.5, clip=True).encode(
         x=x, xOffset=offset, y=alt.Y("value:Q", title=None))
     chart = alt.layer(bars, errors, data=long).properties(width=max(200, 56 * len(order)), height=260).facet(
         row=alt.Row("metric:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")))
-    return style(chart, title, subtitle)
+    return style(chart, title, grey_note(subtitle, rows))
 
 
 def confusion_counts(predictions: pd.DataFrame) -> pd.DataFrame:
@@ -191,18 +267,22 @@ def roc_points(y_true: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"fpr": fpr, "tpr": tpr, "auc": auc})
 
 
-def roc_curves(predictions: pd.DataFrame, models: list[str], title: str, subtitle: str = "") -> alt.Chart:
-    """ROC per network and scenario (predictions pooled over folds), one small panel per network."""
+def roc_curves(predictions: pd.DataFrame, models: list[str], title: str, subtitle: str | list[str] = "",
+               verdicts: pd.DataFrame | None = None) -> alt.Chart:
+    """ROC per network and scenario, one small panel per network; each image once, as in the summary's
+    AUC (folds pooled; external: p(pain) averaged over the seeds). Scenarios where the network did not
+    learn in grey."""
+    from engine.evaluation.bootstrap import pooled_images
+
     curves = []
-    for (model, scenario), group in predictions.groupby(["model", "scenario"]):
+    for (model, scenario), group in pooled_images(predictions).groupby(["model", "scenario"]):
         points = roc_points(group["true_label"], group["p_pain"])
         if len(points):
             curves.append(points.assign(model=model, scenario=scenario))
     if not curves:
         return style(alt.Chart(pd.DataFrame({"t": ["Both classes are needed for a ROC curve."]}))
                      .mark_text(fontSize=FONT_SIZE).encode(text="t:N"), title, subtitle)
-    frame = _scenario_label(pd.concat(curves, ignore_index=True))
-    frame["legend"] = frame["scenario_title"] + " (AUC " + frame.groupby(["model", "scenario"])["auc"].transform("first").map("{:.2f}".format) + ")"
+    frame = with_verdicts(_scenario_label(pd.concat(curves, ignore_index=True)), verdicts)
     order = [m for m in models if m in set(frame["model"])]
     titles = _scenario_titles(frame["scenario"])
     colour = alt.Color("scenario_title:N", title="scenario", sort=titles,
@@ -210,44 +290,50 @@ def roc_curves(predictions: pd.DataFrame, models: list[str], title: str, subtitl
     lines = alt.Chart().mark_line(strokeWidth=3, interpolate="step-after").encode(
         x=alt.X("fpr:Q", title="false positive rate", scale=alt.Scale(domain=[0, 1])),
         y=alt.Y("tpr:Q", title="true positive rate", scale=alt.Scale(domain=[0, 1])),
-        color=colour, tooltip=["model", "scenario_title", alt.Tooltip("auc:Q", format=".3f")])
+        color=greyed(colour), detail="scenario_title:N",
+        tooltip=["model", "scenario_title", alt.Tooltip("auc:Q", format=".3f"), "learning"])
     diagonal = alt.Chart().mark_rule(strokeDash=[4, 4], color="#888888").encode(
         x=alt.datum(0), y=alt.datum(0), x2=alt.datum(1), y2=alt.datum(1))
     # Independent axes: each panel draws its own, instead of a footer row of axes under empty cells.
     chart = alt.layer(diagonal, lines, data=frame).properties(width=190, height=190).facet(
         facet=alt.Facet("model:N", title=None, sort=order), columns=5).resolve_axis(x="independent", y="independent")
-    return style(chart, title, subtitle)
+    return style(chart, title, grey_note(subtitle, frame))
 
 
 # --- heatmap statistics ---------------------------------------------------------------------------
 
-def region_grid(regions: pd.DataFrame, models: list[str], title: str, subtitle: str = "") -> alt.Chart:
-    """Networks x face regions: heatmap mass share / area share (1 = no preference), diverging colour.
+def region_grid(regions: pd.DataFrame, models: list[str], title: str, subtitle: str | list[str] = "",
+                verdicts: pd.DataFrame | None = None) -> alt.Chart:
+    """Networks x face regions: heatmap mass share / area share (1 = no preference), diverging colour;
+    a network that did not learn is marked on its row label.
 
     ``regions``: region_scores rows of one scope (columns model, region, aus, share, area_share, ratio)."""
-    frame = regions.copy()
+    frame = with_verdicts(regions, verdicts)
     frame["region_label"] = frame["region"].str.replace("_", " / ") + np.where(frame["aus"].fillna("") != "", " (" + frame["aus"].fillna("") + ")", "")
-    order = [m for m in models if m in set(frame["model"])] or sorted(frame["model"].unique())
+    order = network_order(frame, models)
     region_order = list(dict.fromkeys(frame.sort_values("region")["region_label"]))
     base = alt.Chart(frame).encode(
         x=alt.X("region_label:N", title=None, sort=region_order, axis=alt.Axis(labelAngle=-30, orient="top")),
-        y=alt.Y("model:N", title=None, sort=order))
+        y=alt.Y("network:N", title=None, sort=order))
     cells = base.mark_rect(stroke="white", strokeWidth=2).encode(
         color=alt.Color("ratio:Q", title="mass share / area share",
                         scale=alt.Scale(scheme="blueorange", domainMid=1, domain=[0, max(2.0, float(np.nanmax(frame["ratio"])) if len(frame) else 2)])),
         tooltip=["model", "region", "aus", alt.Tooltip("share:Q", format=".1%"), alt.Tooltip("area_share:Q", format=".1%"),
-                 alt.Tooltip("ratio:Q", format=".2f")])
+                 alt.Tooltip("ratio:Q", format=".2f"), "learning"])
     text = base.mark_text(fontSize=FONT_SIZE - 2).encode(text=alt.Text("share:Q", format=".0%"))
     return style(alt.layer(cells, text).properties(width=alt.Step(92), height=alt.Step(30)), title, subtitle)
 
 
 def similarity_matrix(similarity: pd.DataFrame, order: list[str], pretrained: dict[str, bool], title: str,
-                      subtitle: str = "") -> alt.Chart:
-    """Pearson's r between networks' heatmaps, in dendrogram order; labels mark pretrained networks."""
+                      subtitle: str | list[str] = "", verdicts: pd.DataFrame | None = None) -> alt.Chart:
+    """Pearson's r between networks' heatmaps, in dendrogram order; labels mark pretrained networks and
+    those that did not learn (``verdicts``: one row per model for the heatmaps compared)."""
     frame = similarity.copy()
+    failed = set() if verdicts is None or verdicts.empty else set(verdicts.loc[~verdicts["learned"].astype(bool), "model"])
 
     def label(model: str) -> str:
-        return f"{model} ({'pretrained' if pretrained.get(model) else 'scratch'})"
+        kind = "pretrained" if pretrained.get(model) else "scratch"
+        return f"{model} ({kind}{', ' + NOT_LEARNED if model in failed else ''})"
 
     frame["a"], frame["b"] = frame["model_a"].map(label), frame["model_b"].map(label)
     sort = [label(m) for m in order]
@@ -296,43 +382,148 @@ def rated_counts(counts: pd.DataFrame, title: str, subtitle: str = "") -> alt.Ch
     return style(chart, title, subtitle)
 
 
-def model_agreement(summary: pd.DataFrame, metric: str, models: list[str], title: str, subtitle: str = "") -> alt.Chart:
-    """Per network: mean ``metric`` (spearman_rho / roc_auc / kappa) against each clinician scale, ± std."""
-    frame = summary.copy()
+def model_agreement(summary: pd.DataFrame, metric: str, models: list[str], title: str, subtitle: str | list[str] = "",
+                    verdicts: pd.DataFrame | None = None) -> alt.Chart:
+    """Per network: mean ``metric`` (spearman_rho / roc_auc / kappa) against each clinician scale, ± std;
+    networks that did not learn (``verdicts`` of the external scenario) in grey."""
+    frame = with_verdicts(summary, verdicts)
     frame["low"] = frame[f"{metric}_mean"] - frame[f"{metric}_std"].fillna(0)
     frame["high"] = frame[f"{metric}_mean"] + frame[f"{metric}_std"].fillna(0)
-    order = [m for m in models if m in set(frame["model"])] or sorted(frame["model"].unique())
+    order = network_order(frame, models)
     scales = list(dict.fromkeys(frame["scale_label"]))
-    x = alt.X("model:N", title=None, sort=order, axis=alt.Axis(labelAngle=-45))
+    x = alt.X("network:N", title=None, sort=order, axis=alt.Axis(labelAngle=-45))
     offset = alt.XOffset("scale_label:N", sort=scales)
     colour = alt.Color("scale_label:N", title="clinician scale", sort=scales,
                        scale=alt.Scale(domain=scales, range=list(OKABE_ITO[:len(scales)])))
     names = {"spearman_rho": "Spearman ρ (p(pain) vs score)", "roc_auc": "ROC AUC (vs rated pain)", "kappa": "Cohen's κ"}
-    bars = alt.Chart().mark_bar().encode(x=x, xOffset=offset, color=colour, y=alt.Y(f"{metric}_mean:Q", title=names.get(metric, metric)),
+    bars = alt.Chart().mark_bar().encode(x=x, xOffset=offset, color=greyed(colour), y=alt.Y(f"{metric}_mean:Q", title=names.get(metric, metric)),
                                          tooltip=["model", "scale_label", alt.Tooltip(f"{metric}_mean:Q", format=".3f"),
-                                                  alt.Tooltip(f"{metric}_std:Q", format=".3f"), "runs"])
+                                                  alt.Tooltip(f"{metric}_std:Q", format=".3f"), "runs", "learning"])
     errors = alt.Chart().mark_rule(color="black", strokeWidth=1.5, clip=True).encode(x=x, xOffset=offset, y="low:Q", y2="high:Q")
     chart = alt.layer(bars, errors, data=frame).properties(width=max(260, 52 * len(order)), height=300)
-    return style(chart, title, subtitle)
+    return style(chart, title, grey_note(subtitle, frame))
 
 
 # --- one image ------------------------------------------------------------------------------------
 
-def probabilities(frame: pd.DataFrame, title: str, subtitle: str = "") -> alt.Chart:
+def probabilities(frame: pd.DataFrame, title: str, subtitle: str | list[str] = "",
+                  verdicts: pd.DataFrame | None = None) -> alt.Chart:
     """p(pain) per network as dots with an uncertainty band (low-high over seeds, when several) and the
-    mean over networks as a line. ``frame``: model, p_pain, low, high (NaN when one seed)."""
-    order = list(frame["model"])
-    y = alt.Y("model:N", title=None, sort=order)
+    0.5 line; networks that did not learn (``verdicts`` of the external scenario) in grey and marked.
+    ``frame``: model, p_pain, low, high (NaN when one seed)."""
+    data = with_verdicts(frame, verdicts)
+    data = data.assign(verdict=np.where(data["p_pain"] >= 0.5, "p ≥ 0.5 (pain)", "p < 0.5 (no pain)"))
+    order = list(data["network"])
+    y = alt.Y("network:N", title=None, sort=order)
     x = alt.X("p_pain:Q", title="p(pain)", scale=alt.Scale(domain=[0, 1]))
     half = alt.Chart().mark_rule(color="#888888", strokeDash=[3, 3]).encode(x=alt.datum(0.5))
-    band = alt.Chart().mark_rule(strokeWidth=10, color="#56B4E9", opacity=0.8).encode(
-        x="low:Q", x2="high:Q", y=y)
+    band = alt.Chart().mark_rule(strokeWidth=10, opacity=0.8).encode(x="low:Q", x2="high:Q", y=y, color=greyed("#56B4E9"))
+    colour = alt.Color("verdict:N", title=None, scale=alt.Scale(domain=["p ≥ 0.5 (pain)", "p < 0.5 (no pain)"],
+                                                              range=[CLASS_COLOURS["pain"], CLASS_COLOURS["no pain"]]))
     dots = alt.Chart().mark_point(filled=True, size=220).encode(
-        x=x, y=y, color=alt.Color("verdict:N", title=None, scale=alt.Scale(domain=["p ≥ 0.5 (pain)", "p < 0.5 (no pain)"],
-                                                                         range=[CLASS_COLOURS["pain"], CLASS_COLOURS["no pain"]])),
-        tooltip=["model", alt.Tooltip("p_pain:Q", format=".3f"), alt.Tooltip("low:Q", format=".3f"), alt.Tooltip("high:Q", format=".3f")])
+        x=x, y=y, color=greyed(colour),
+        tooltip=["model", alt.Tooltip("p_pain:Q", format=".3f"), alt.Tooltip("low:Q", format=".3f"),
+                 alt.Tooltip("high:Q", format=".3f"), "learning"])
     text = alt.Chart().mark_text(align="left", dx=12, fontSize=FONT_SIZE - 1).encode(
         x=x, y=y, text=alt.Text("p_pain:Q", format=".2f"))
-    data = frame.assign(verdict=np.where(frame["p_pain"] >= 0.5, "p ≥ 0.5 (pain)", "p < 0.5 (no pain)"))
     chart = alt.layer(half, band, dots, text, data=data).properties(width=480, height=alt.Step(34))
+    return style(chart, title, grey_note(subtitle, data))
+
+
+# --- calibration ----------------------------------------------------------------------------------
+
+CALIBRATION_COLOURS = {"raw": "#0072B2", "temperature-scaled": "#E69F00"}
+
+
+def reliability_diagram(reliability: pd.DataFrame, title: str, subtitle: str | list[str] = "",
+                        verdicts: pd.DataFrame | None = None) -> alt.Chart:
+    """One network's reliability diagrams: per prediction set (subject-wise out-of-fold, external) the
+    share of pain images against the mean p(pain) of each bin, raw and temperature-scaled; the diagonal
+    is perfect calibration, a dot's size its images. ``reliability``: the store's reliability rows of one
+    model (empty bins are left out); grey when the network did not learn (``verdicts``)."""
+    frame = with_verdicts(reliability[reliability["images"] > 0], verdicts)
+    frame["version"] = np.where(frame["calibrated"].astype(bool), "temperature-scaled", "raw")
+    sets = list(dict.fromkeys(frame["predictions"]))
+    colour = alt.Color("version:N", title=None, scale=alt.Scale(domain=list(CALIBRATION_COLOURS),
+                                                                range=list(CALIBRATION_COLOURS.values())))
+    x = alt.X("mean_p_pain:Q", title="mean p(pain) in the bin", scale=alt.Scale(domain=[0, 1]))
+    y = alt.Y("pain_share:Q", title="share of pain images", scale=alt.Scale(domain=[0, 1]))
+    tooltip = ["version", alt.Tooltip("bin_low:Q", format=".1f"), alt.Tooltip("bin_high:Q", format=".1f"), "images",
+               alt.Tooltip("mean_p_pain:Q", format=".3f"), alt.Tooltip("pain_share:Q", format=".3f"), "learning"]
+    diagonal = alt.Chart().mark_rule(strokeDash=[4, 4], color="#888888").encode(
+        x=alt.datum(0), y=alt.datum(0), x2=alt.datum(1), y2=alt.datum(1))
+    lines = alt.Chart().mark_line(strokeWidth=2.5).encode(x=x, y=y, color=greyed(colour), detail="version:N")
+    dots = alt.Chart().mark_circle(opacity=0.9).encode(
+        x=x, y=y, color=greyed(colour), size=alt.Size("images:Q", title="images", scale=alt.Scale(range=[40, 500])),
+        tooltip=tooltip)
+    chart = alt.layer(diagonal, lines, dots, data=frame).properties(width=300, height=300).facet(
+        column=alt.Column("predictions:N", title=None, sort=sets))
+    return style(chart, title, grey_note(subtitle, frame))
+
+
+def ece_by_network(calibration: pd.DataFrame, models: list[str], title: str, subtitle: str | list[str] = "",
+                   verdicts: pd.DataFrame | None = None) -> alt.Chart:
+    """Expected calibration error per network, raw and temperature-scaled, for the subject-wise
+    out-of-fold and the external predictions (lower is better); networks that did not learn in grey."""
+    parts = []
+    for prefix, name in (("oof", "subject-wise out-of-fold"), ("external", "external (CP-PAIN)")):
+        for when, version in (("before", "raw"), ("after", "temperature-scaled")):
+            parts.append(calibration[["model", f"ece_{prefix}_{when}"]].rename(columns={f"ece_{prefix}_{when}": "ece"})
+                         .assign(predictions=name, version=version))
+    frame = with_verdicts(pd.concat(parts, ignore_index=True).dropna(subset=["ece"]), verdicts)
+    order = network_order(frame, models)
+    x = alt.X("network:N", title=None, sort=order, axis=alt.Axis(labelAngle=-45))
+    offset = alt.XOffset("version:N", sort=list(CALIBRATION_COLOURS))
+    colour = alt.Color("version:N", title=None, scale=alt.Scale(domain=list(CALIBRATION_COLOURS),
+                                                                range=list(CALIBRATION_COLOURS.values())))
+    bars = alt.Chart().mark_bar().encode(
+        x=x, xOffset=offset, color=greyed(colour), y=alt.Y("ece:Q", title="ECE (10 bins)"),
+        tooltip=["model", "predictions", "version", alt.Tooltip("ece:Q", format=".3f"), "learning"])
+    chart = alt.layer(bars, data=frame).properties(width=max(200, 56 * len(order)), height=220).facet(
+        row=alt.Row("predictions:N", title=None, sort=["subject-wise out-of-fold", "external (CP-PAIN)"],
+                    header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")))
+    return style(chart, title, grey_note(subtitle, frame))
+
+
+# --- per subject ----------------------------------------------------------------------------------
+
+DATASET_COLOURS = {"unbc": OKABE_ITO[0], "mintpain": OKABE_ITO[1], "delaware": OKABE_ITO[2], "cppain": OKABE_ITO[3]}
+
+
+def subject_accuracy(subjects: pd.DataFrame, title: str, subtitle: str | list[str] = "", limit: int = 40) -> alt.Chart:
+    """The ``limit`` subjects with the lowest accuracy (one network, one scenario), worst first, coloured
+    by dataset, with the number of images beside each bar. ``subjects``: the store's per-subject rows."""
+    frame = subjects.sort_values(["accuracy", "images", "subject"], ascending=[True, False, True]).head(limit)
+    domain = [d for d in DATASET_COLOURS if d in set(frame["dataset"])] or sorted(frame["dataset"].unique())
+    colour = alt.Color("dataset:N", title="dataset", scale=alt.Scale(
+        domain=domain, range=[DATASET_COLOURS.get(d, OKABE_ITO[4]) for d in domain]))
+    y = alt.Y("subject:N", title=None, sort=list(frame["subject"]))
+    bars = alt.Chart(frame).mark_bar().encode(
+        x=alt.X("accuracy:Q", title="accuracy on the subject's images", scale=alt.Scale(domain=[0, 1])), y=y, color=colour,
+        tooltip=["subject", "dataset", "images", "pain_images", alt.Tooltip("accuracy:Q", format=".2f"),
+                 alt.Tooltip("auc:Q", format=".2f"), alt.Tooltip("expressiveness:Q", format=".2f")])
+    text = alt.Chart(frame).mark_text(align="left", dx=4, fontSize=FONT_SIZE - 3).encode(
+        x="accuracy:Q", y=y, text=alt.Text("images:Q", format="d"))
+    chart = alt.layer(bars, text).properties(width=460, height=alt.Step(20))
+    return style(chart, title, subtitle)
+
+
+def accuracy_vs_expressiveness(subjects: pd.DataFrame, title: str, subtitle: str | list[str] = "") -> alt.Chart:
+    """Per subject with an expressiveness measure: accuracy against it (one panel per measure: PSPI 0-16
+    and coded level 0-4 are not on one scale), dot size = images, colour = dataset."""
+    frame = subjects.dropna(subset=["expressiveness"])
+    if frame.empty:
+        return style(alt.Chart(pd.DataFrame({"t": ["No subject here has an expressiveness measure (PSPI or a coded level)."]}))
+                     .mark_text(fontSize=FONT_SIZE).encode(text="t:N"), title, subtitle)
+    domain = [d for d in DATASET_COLOURS if d in set(frame["dataset"])] or sorted(frame["dataset"].unique())
+    colour = alt.Color("dataset:N", title="dataset", scale=alt.Scale(
+        domain=domain, range=[DATASET_COLOURS.get(d, OKABE_ITO[4]) for d in domain]))
+    dots = alt.Chart().mark_circle(opacity=0.8).encode(
+        x=alt.X("expressiveness:Q", title="expressiveness", scale=alt.Scale(zero=True)),
+        y=alt.Y("accuracy:Q", title="accuracy", scale=alt.Scale(domain=[0, 1])), color=colour,
+        size=alt.Size("images:Q", title="images", scale=alt.Scale(range=[40, 400])),
+        tooltip=["subject", "dataset", "images", alt.Tooltip("accuracy:Q", format=".2f"),
+                 alt.Tooltip("expressiveness:Q", format=".2f"), "expressiveness_measure"])
+    chart = alt.layer(dots, data=frame).properties(width=320, height=260).facet(
+        column=alt.Column("expressiveness_measure:N", title=None)).resolve_scale(x="independent")
     return style(chart, title, subtitle)

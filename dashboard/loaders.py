@@ -307,3 +307,35 @@ def load_face(experiment: Experiment, cache_key: str) -> np.ndarray | None:
 @st.cache_data(show_spinner=False, max_entries=256)
 def _face(root: str, cache_key: str) -> np.ndarray | None:
     return store_of(Path(root)).face_crop(cache_key)
+
+# --- evaluation: calibration and per-subject results --------------------------------------------
+
+def load_calibration(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(calibration, reliability) as the finished runs are now: per network the temperature fitted on
+    its subject-wise out-of-fold predictions and the ECE before / after, and the reliability bins
+    (``engine.evaluation.calibration``; a network whose runs changed since the engine wrote them is
+    computed afresh)."""
+    store = store_of(root)
+    return _calibration(str(root), store.runs_version(), store.version("calibration", "reliability"))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _calibration(root: str, runs: tuple, tables: tuple) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from engine.evaluation.calibration import current_calibration
+
+    return current_calibration(store_of(Path(root)))
+
+
+def load_subjects(root: Path) -> pd.DataFrame:
+    """Per (network, scenario, subject): images, accuracy, AUC, expressiveness (``engine.evaluation.subjects``),
+    as the finished runs are now."""
+    store = store_of(root)
+    return _subjects(str(root), store.runs_version(), store.version("subjects", "samples", "manifest"))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _subjects(root: str, runs: tuple, tables: tuple) -> pd.DataFrame:
+    from engine.evaluation.subjects import current_subjects
+
+    return current_subjects(store_of(Path(root)))
+

@@ -1,45 +1,100 @@
-"""The stakeholder report: one self-contained HTML file with the main figures (inline SVG) and tables.
+"""The stakeholder report: one self-contained HTML file (or a PDF of it) with the model card, the main figures
+(inline SVG) and tables, and its provenance.
 
-Built from the same loaders and chart builders as the pages, so the report shows what the dashboard
-shows. No external resource is referenced (no scripts, fonts or images from elsewhere): the file opens
-offline, can be mailed, and prints to PDF from any browser.
+Built from the same loaders, chart builders and model card as the pages, so the report shows what the
+dashboard shows: networks that did not learn are greyed and marked, intervals come from the bootstrap over
+subjects, and the one-answer rule is the engine's (``engine.evaluation.answer``). No external resource is
+referenced (no scripts, fonts or images from elsewhere): the file opens offline and can be mailed.
+``write_report`` writes HTML or, by the file's suffix, PDF (WeasyPrint, pinned in requirements.lock).
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import html
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from dashboard import charts, export, images, loaders, tables
+from dashboard import charts, export, images, loaders, model_card, tables
 
+SUFFIXES = (".html", ".htm", ".pdf")
 CSS = """
+@page { size: A4; margin: 14mm 12mm; }
 body { font-family: 'DejaVu Sans', Arial, sans-serif; max-width: 1200px; margin: 2em auto; color: #111; line-height: 1.45; }
-h1 { font-size: 2em; margin-bottom: 0.2em; } h2 { margin-top: 2em; border-bottom: 2px solid #0072B2; }
+h1 { font-size: 2em; margin-bottom: 0.2em; } h2 { margin-top: 2em; border-bottom: 2px solid #0072B2; break-after: avoid; }
+h3 { break-after: avoid; }
 .note { padding: 0.8em 1em; border-left: 6px solid #D55E00; background: #fdf1e8; margin: 1em 0; }
 .synthetic { border-left-color: #E69F00; background: #fff7e0; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.95em; }
-th, td { border: 1px solid #bbb; padding: 0.3em 0.7em; text-align: right; } th { background: #eef4fa; }
+.networks { border-left-color: #8a8a8a; background: #f3f3f3; color: #444; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.85em; }
+th, td { border: 1px solid #bbb; padding: 0.3em 0.6em; text-align: right; } th { background: #eef4fa; }
 td:first-child, th:first-child { text-align: left; }
-figure { margin: 1.5em 0; } figcaption { color: #444; font-size: 0.9em; }
-svg { max-width: 100%; height: auto; }
+tr.not-learned td { color: #8a8a8a; }
+figure { margin: 1.5em 0; break-inside: avoid; } figcaption { color: #444; font-size: 0.9em; }
+svg { max-width: 100%; height: auto; } img { max-width: 100%; }
+pre { font-size: 0.75em; background: #f6f6f6; padding: 0.8em; white-space: pre-wrap; }
 """
 
 
-def build_report(root: Path) -> str:
+def build_report(root: Path, when: str | None = None) -> str:
     """The report of the experiment in ``root`` as one HTML string (sections whose artifacts are
-    missing say which command writes them)."""
+    missing say which command writes them). ``when``: the date written in its provenance (today)."""
+    from dashboard.widgets import from_scratch
+
     experiment = loaders.load_experiment(Path(root))
-    parts = [_header(experiment)]
-    for section in (_datasets, _comparison, _per_class, _heatmaps, _raters):
-        parts.append(section(experiment))
+    when = when or dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    scratch = from_scratch(experiment)
+    verdicts = tables.network_verdicts(loaders.load_results(experiment.root)[1])
+    parts = [_header(experiment), _network_notes(experiment, verdicts, scratch)]
+    card = model_card.model_card(experiment, scratch)
+    parts.append("<h2>Model card</h2>" + "".join(_section(s) for s in card))
+    for section in (_comparison, _per_class, _calibration, _heatmaps, _raters):
+        parts.append(section(experiment, verdicts))
+    parts.append(_section(model_card.provenance(experiment, when), level=2))
     body = "\n".join(parts)
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>PainLens report: "
             f"{html.escape(experiment.name)}</title><style>{CSS}</style></head><body>{body}</body></html>")
 
+
+def write_report(root: Path, out: Path) -> Path:
+    """Write the report of the experiment in ``root`` to ``out``: HTML, or PDF when ``out`` ends in .pdf.
+    A folder that is not an experiment, an unknown suffix or a missing PDF renderer is one sentence
+    (``PainLensError``); nothing is written then."""
+    from engine.artifacts import ExperimentStore, write_bytes, write_text
+    from engine.errors import PainLensError
+
+    root, out = Path(root), Path(out)
+    if not ExperimentStore.looks_like_experiment(root):
+        raise PainLensError(f"{root} is not an experiment folder (no manifest, samples or runs): point `painlens report` "
+                            "at a folder that `painlens run` wrote, such as artifacts/demo.")
+    suffix = out.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise PainLensError(f"The report is written as HTML or PDF: name the file with .html or .pdf, not '{out.suffix or out.name}'.")
+    if suffix == ".pdf":
+        renderer = _pdf_renderer()
+        write_bytes(out, renderer(build_report(root)))
+    else:
+        write_text(out, build_report(root))
+    return out
+
+
+def _pdf_renderer():
+    """HTML to PDF bytes (WeasyPrint); a sentence when it cannot be loaded (it needs the Pango library)."""
+    from engine.errors import PainLensError
+
+    try:
+        from weasyprint import HTML
+    except (ImportError, OSError) as exc:  # OSError: WeasyPrint installed but the system's Pango is missing
+        raise PainLensError(f"Writing a PDF needs WeasyPrint and the Pango library ({type(exc).__name__}): install "
+                            "them (`pip install weasyprint==70.0`, `apt-get install libpango-1.0-0`) or write the "
+                            "report as .html and print it from a browser.") from exc
+    return lambda text: HTML(string=text).write_pdf()
+
+
+# --- pieces ---------------------------------------------------------------------------------------
 
 def _header(experiment: loaders.Experiment) -> str:
     from dashboard.widgets import RESEARCH_NOTE, SYNTHETIC_NOTE
@@ -54,6 +109,31 @@ def _header(experiment: loaders.Experiment) -> str:
             f"{synthetic}<div class='note'>{html.escape(RESEARCH_NOTE)}</div>")
 
 
+def _network_notes(experiment: loaders.Experiment, verdicts: pd.DataFrame, scratch: set[str]) -> str:
+    """The same per-network notes as the pages' (``widgets.network_notes``)."""
+    models = experiment.models or sorted(verdicts["model"].unique())
+    notes = tables.network_notes(verdicts, models, None, scratch, experiment.restricted_models)
+    if notes.empty:
+        return ""
+    lines = "".join(f"<li><b>{html.escape(', '.join(names))}</b>: {html.escape('; '.join(phrases))}.</li>"
+                    for names, phrases in tables.grouped_notes(notes))
+    return (f"<div class='note networks'><b>About these networks</b> (grey in the figures and tables: did not "
+            f"learn)<ul>{lines}</ul></div>")
+
+
+def _section(section: model_card.Section, level: int = 3) -> str:
+    out = [f"<h{level}>{html.escape(section.title)}</h{level}>"]
+    out += [f"<p>{html.escape(paragraph.replace('`', ''))}</p>" for paragraph in section.paragraphs]
+    if section.bullets:
+        out.append("<ul>" + "".join(f"<li>{html.escape(b)}</li>" for b in section.bullets) + "</ul>")
+    for caption, frame in section.tables:
+        greyed = frame["learned"].eq("no") if "learned" in frame else None
+        out.append((f"<p><i>{html.escape(caption)}</i></p>" if caption else "") + _table(frame, greyed))
+    if section.code:
+        out.append(f"<p>The experiment's config:</p><pre>{html.escape(section.code)}</pre>")
+    return "".join(out)
+
+
 def _figure(chart, caption: str = "") -> str:
     svg = export.chart_svg(chart)
     return f"<figure>{svg}<figcaption>{html.escape(caption)}</figcaption></figure>"
@@ -65,8 +145,16 @@ def _image(image: np.ndarray, caption: str) -> str:
            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
 
 
-def _table(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, na_rep="–", float_format=lambda v: f"{v:.3f}", border=0, escape=True)
+def _table(frame: pd.DataFrame, greyed: pd.Series | None = None) -> str:
+    """An HTML table; rows where ``greyed`` is True (networks that did not learn) in grey."""
+    text = frame.to_html(index=False, na_rep="–", float_format=lambda v: f"{v:.3f}", border=0, escape=True)
+    if greyed is None:
+        return text
+    head, body = text.split("<tbody>", 1)
+    rows = body.split("<tr>")
+    marked = [rows[0]] + [("<tr class='not-learned'>" if grey else "<tr>") + row
+                          for row, grey in zip(rows[1:], list(greyed))]
+    return head + "<tbody>" + "".join(marked)
 
 
 def _missing(title: str, sentence: str) -> str:
@@ -79,30 +167,27 @@ def _provenance(experiment: loaders.Experiment, *parts: str) -> str:
     return provenance(experiment, *parts)
 
 
-def _datasets(experiment: loaders.Experiment) -> str:
-    samples = loaders.load_samples(experiment.root)
-    if samples is None or samples.empty:
-        return _missing("Datasets (Table 2)", "No sample table yet: `painlens run CONFIG` writes it.")
-    return "<h2>Datasets (Table 2)</h2>" + _table(tables.table2(samples))
-
-
-def _comparison(experiment: loaders.Experiment) -> str:
+def _comparison(experiment: loaders.Experiment, verdicts: pd.DataFrame) -> str:
     metrics, summary = loaders.load_results(experiment.root)
     if metrics.empty:
         return _missing("Model comparison (Figure 4)", "No finished runs yet: `painlens run CONFIG` trains the networks.")
     macro = metrics[metrics["class"] == "macro"]
     models = experiment.models or sorted(macro["model"].unique())
-    out = ["<h2>Model comparison (Figure 4)</h2>"]
-    for metric, label in (("accuracy", "Accuracy"), ("f1", "F1 (macro)")):
-        out.append(_figure(charts.metric_by_network(macro, metric, models, f"{label} per network and scenario",
-                                                    _provenance(experiment)),
-                           "Mean over runs, ± one standard deviation; dots: runs; vermillion: best in scenario."))
-    table = tables.comparison(summary, models)
-    out.append(_table(table.drop(columns=["best accuracy", "best F1"])))
+    rows = summary[summary["class"] == "macro"]
+    out = ["<h2>Model comparison (Figure 4)</h2><p>Bars: every test image counted once (external: each CP-PAIN "
+           "image's p(pain) averaged over the seeds first; the spread over seeds is the table's <i>AUC sd over "
+           "seeds</i>). Error bars: 95 % intervals from a bootstrap over subjects. Dots: each run. Grey: a network "
+           "that did not learn.</p>"]
+    for metric, label in (("auc", "ROC AUC"), ("accuracy", "Accuracy")):
+        out.append(_figure(charts.metric_by_network(rows, macro, metric, models, f"{label} per network and scenario",
+                                                    _provenance(experiment, "95 % intervals: bootstrap over subjects"),
+                                                    verdicts)))
+    out.append("<p>The numbers, with F1 and the spread over folds and seeds, are in the model card's metrics table "
+               "above and in the dashboard's comparison page.</p>")
     return "".join(out)
 
 
-def _per_class(experiment: loaders.Experiment) -> str:
+def _per_class(experiment: loaders.Experiment, verdicts: pd.DataFrame) -> str:
     metrics = loaders.load_metrics(experiment.root)
     external = metrics[metrics["scenario"] == "external"] if not metrics.empty else metrics
     if external.empty:
@@ -110,19 +195,33 @@ def _per_class(experiment: loaders.Experiment) -> str:
     models = experiment.models or sorted(external["model"].unique())
     return "<h2>Per class on CP-PAIN (Figure 5)</h2>" + _figure(
         charts.class_metrics(external, models, "Precision and recall per class · external (CP-PAIN)",
-                             _provenance(experiment)))
+                             _provenance(experiment), verdicts))
 
 
-def _heatmaps(experiment: loaders.Experiment) -> str:
+def _calibration(experiment: loaders.Experiment, verdicts: pd.DataFrame) -> str:
+    calibration, _ = loaders.load_calibration(experiment.root)
+    if calibration.empty:
+        return _missing("Calibration", "No calibration yet: it needs finished subject-wise runs.")
+    models = [m for m in (experiment.models or sorted(calibration["model"])) if m in set(calibration["model"])]
+    return "<h2>Calibration</h2>" + _figure(charts.ece_by_network(
+        calibration, models, "Expected calibration error per network", _provenance(experiment, "lower is better"),
+        verdicts[verdicts["scenario"] == "external"]),
+        "Temperature fitted on the subject-wise out-of-fold predictions only; the external predictions are scored, "
+        "never fitted on.")
+
+
+def _heatmaps(experiment: loaders.Experiment, verdicts: pd.DataFrame) -> str:
     data = loaders.load_heatmaps(experiment.root)
     if data is None or data.groups.empty or not (data.groups["n_images"] > 0).any():
         return _missing("Heatmaps (Figure 6)", "No heatmaps yet: `painlens explain CONFIG` writes them.")
-    out = ["<h2>Heatmaps (Figure 6)</h2>"]
+    out = ["<h2>Heatmaps (Figure 6)</h2><p>A heatmap marked <i>did not learn</i> explains a network without a signal: "
+           "it shows where that network happens to respond, not where pain shows.</p>"]
     groups = data.groups[data.groups["n_images"] > 0]
     for (scenario, dataset, label), scope in groups.groupby(["scenario", "dataset", "label"]):
         tiles = [images.overlay(images.resize(data.arrays["faces"][int(r.index)], 192), data.arrays["stretched"][int(r.index)], 0.6)
                  for r in scope.itertuples()]
-        labels = [f"{r.model} (n={r.n_images})" for r in scope.itertuples()]
+        labels = [f"{r.model} (n={r.n_images})" + (" · did not learn" if tables.failure(verdicts, r.model, scenario) else "")
+                  for r in scope.itertuples()]
         class_name = charts.class_title(scope["class_name"].iloc[0])
         title = f"{'CP-PAIN' if dataset == 'cppain' else 'PAIN-DB'} · {charts.SCENARIO_TITLES.get(scenario, scenario)} · {class_name}"
         out.append(_image(images.labelled_grid(tiles, labels, columns=min(5, len(tiles)), tile=192, title=title),
@@ -130,7 +229,7 @@ def _heatmaps(experiment: loaders.Experiment) -> str:
     return "".join(out)
 
 
-def _raters(experiment: loaders.Experiment) -> str:
+def _raters(experiment: loaders.Experiment, verdicts: pd.DataFrame) -> str:
     headline = loaders.load_ratings_table(experiment.root, "headline")
     counts = loaders.load_ratings_table(experiment.root, "counts")
     if headline is None or counts is None:

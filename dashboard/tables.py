@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from dashboard import charts
+
 
 def table2(samples: pd.DataFrame) -> pd.DataFrame:
     """The engine's Table 2 (``engine.datasets.paindb.table2``) with "Faces found": the images MTCNN
@@ -25,22 +27,102 @@ def table2_long(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def comparison(summary: pd.DataFrame, models: list[str]) -> pd.DataFrame:
-    """One row per (network, scenario): mean and std of accuracy and F1, mean ROC AUC, and whether the
-    network is the best of its scenario by accuracy / by F1."""
+    """One row per (network, scenario): pooled ROC AUC and accuracy with their 95 % intervals from the
+    bootstrap over subjects, whether the network learned (and why not), the spread over seeds
+    (external), F1 mean and std over runs, and whether it is the best of its scenario by AUC among the
+    networks that learned (no best when none learned)."""
     macro = summary[summary["class"] == "macro"].copy()
-    for metric, column in (("f1_mean", "best F1"), ("accuracy_mean", "best accuracy")):
-        best = set(map(tuple, macro.loc[macro.groupby("scenario")[metric].idxmax(), ["scenario", "model"]].to_numpy()))
-        macro[column] = [(s, m) in best for s, m in zip(macro["scenario"], macro["model"])]
+    if "learned" not in macro:  # a summary without intervals (older engine): every network counts
+        macro = macro.assign(learned=True, learned_reason="", auc=macro["roc_auc_mean"], auc_low=np.nan,
+                             auc_high=np.nan, accuracy=macro["accuracy_mean"], accuracy_low=np.nan,
+                             accuracy_high=np.nan, auc_seed_std=np.nan, pooling="")
+    learned = macro["learned"].astype(bool)
+    best = macro[learned].sort_values(["scenario", "auc", "model"], ascending=[True, False, True]).groupby("scenario").head(1)
+    macro["best AUC"] = [(s, m) in set(zip(best["scenario"], best["model"])) for s, m in zip(macro["scenario"], macro["model"])]
     rank = {m: i for i, m in enumerate(models)}
     scenario_rank = {s: i for i, s in enumerate(charts.SCENARIO_ORDER)}
     macro = macro.assign(_s=macro["scenario"].map(scenario_rank), _m=macro["model"].map(rank).fillna(len(rank)))
     macro = macro.sort_values(["_s", "_m", "model"])
     return pd.DataFrame({
         "network": macro["model"], "scenario": macro["scenario"].map(charts.SCENARIO_TITLES).fillna(macro["scenario"]),
-        "runs": macro["runs"], "accuracy": macro["accuracy_mean"], "accuracy std": macro["accuracy_std"],
-        "F1": macro["f1_mean"], "F1 std": macro["f1_std"], "ROC AUC": macro["roc_auc_mean"],
-        "best accuracy": macro["best accuracy"], "best F1": macro["best F1"],
+        "learned": learned.loc[macro.index], "why": macro["learned_reason"].fillna(""),
+        "ROC AUC": macro["auc"], "AUC low": macro["auc_low"], "AUC high": macro["auc_high"],
+        "accuracy": macro["accuracy"], "accuracy low": macro["accuracy_low"], "accuracy high": macro["accuracy_high"],
+        "AUC sd over seeds": macro["auc_seed_std"], "F1 (mean over runs)": macro["f1_mean"], "F1 std": macro["f1_std"],
+        "runs": macro["runs"], "pooling": macro["pooling"].fillna(""), "best AUC": macro["best AUC"],
     }).reset_index(drop=True)
+
+
+# --- networks that did not learn, and other per-network notes --------------------------------------
+
+VERDICT_COLUMNS = ["model", "scenario", "learned", "reason"]
+
+
+def network_verdicts(summary: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per (network, scenario) with results: ``VERDICT_COLUMNS`` (``reason``: a few words, from
+    the summary's bootstrap verdict). Empty when the summary has no verdicts (nothing is greyed then)."""
+    if summary is None or summary.empty or "learned" not in summary:
+        return pd.DataFrame(columns=VERDICT_COLUMNS)
+    rows = summary.drop_duplicates(["model", "scenario"])
+    return pd.DataFrame({"model": rows["model"], "scenario": rows["scenario"], "learned": rows["learned"].astype(bool),
+                         "reason": rows["learned_reason"].fillna("").astype(str)}).reset_index(drop=True)
+
+
+def network_notes(verdicts: pd.DataFrame, models: list[str], scenarios: list[str] | None = None,
+                  from_scratch: set[str] | frozenset = frozenset(),
+                  restricted: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    """Per network with something to say, in ``models``' order: ``model``, ``notes`` (short phrases),
+    ``greyed`` (it learned in none of the ``scenarios`` shown, all when None, that it has results in).
+
+    The phrases: where it did not learn and why; a pretrained base trained from random weights
+    (``from_scratch``: this experiment had no ImageNet weights); a network kept to some scenarios
+    (``restricted``: [scenarios] per_model)."""
+    restricted = restricted or {}
+    shown = verdicts if scenarios is None else verdicts[verdicts["scenario"].isin(scenarios)]
+    rows = []
+    for model in models:
+        own = shown[shown["model"] == model]
+        failed = own[~own["learned"].astype(bool)]
+        notes, reasons = [], failed.groupby("reason", sort=False)
+        everywhere = len(own) > 1 and len(failed) == len(own) and reasons.ngroups == 1
+        for reason, group in reasons:
+            where = "any scenario" if everywhere else ", ".join(
+                charts.SCENARIO_TITLES.get(s, s) for s in charts.SCENARIO_ORDER if s in set(group["scenario"]))
+            notes.append(f"did not learn in {where}: {reason}")
+        if model in from_scratch:
+            notes.append("pretrained base trained from random weights here (no ImageNet weights)")
+        if model in restricted:
+            kept = ", ".join(charts.SCENARIO_TITLES.get(s, s) for s in restricted[model])
+            notes.append(f"runs only in {kept or 'no scenario'} ([scenarios] per_model)")
+        if notes:
+            rows.append({"model": model, "notes": notes, "greyed": len(own) > 0 and len(failed) == len(own)})
+    return pd.DataFrame(rows, columns=["model", "notes", "greyed"])
+
+
+def failure(verdicts: pd.DataFrame, model: str, scenario: str) -> str:
+    """Why ``model`` did not learn in ``scenario`` (a few words), "" when it learned or nothing is known."""
+    rows = verdicts[(verdicts["model"] == model) & (verdicts["scenario"] == scenario)]
+    return "" if rows.empty or bool(rows["learned"].iloc[0]) else str(rows["reason"].iloc[0]) or "no reason recorded"
+
+
+def collapsed_verdicts(verdicts: pd.DataFrame, scenarios: list[str] | None = None) -> pd.DataFrame:
+    """One verdict per network over ``scenarios`` (all when None): it learned when it learned in any of
+    them (for figures that pool scenarios, such as heatmaps compared over all of them)."""
+    shown = verdicts if scenarios is None else verdicts[verdicts["scenario"].isin(scenarios)]
+    if shown.empty:
+        return pd.DataFrame(columns=["model", "learned", "reason"])
+    grouped = shown.groupby("model", sort=False)
+    return pd.DataFrame({"learned": grouped["learned"].any(),
+                         "reason": grouped["reason"].agg(lambda r: "; ".join(dict.fromkeys(r)))}).reset_index()
+
+
+def grouped_notes(notes: pd.DataFrame) -> list[tuple[list[str], list[str]]]:
+    """(networks, notes) with the networks that share the same notes together, in first-seen order: nine
+    networks that predict one class take one line, not nine."""
+    groups: dict[tuple, list[str]] = {}
+    for row in notes.itertuples(index=False):
+        groups.setdefault(tuple(row.notes), []).append(row.model)
+    return [(models, list(phrases)) for phrases, models in groups.items()]
 
 
 def labelled_ratings(frame: pd.DataFrame) -> pd.DataFrame:
@@ -72,3 +154,16 @@ def table4(headline: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
     for row, column in (("Videos rated no pain", "no_pain"), ("Videos rated pain", "pain")):
         table.loc[row] = [str(int(totals.loc[c, column])) if c in totals.index else "" for c in table.columns]
     return table.rename_axis("Source of pain").reset_index().rename_axis(None, axis=1)
+
+
+def answer_table(probabilities: pd.DataFrame, networks: pd.DataFrame) -> pd.DataFrame:
+    """The upload page's per-network table: raw p(pain) (mean over kept seeds, with their range) beside the
+    calibrated one, the network's external ROC AUC with its 95 % interval, whether it learned and whether
+    the answer counts it. ``networks``: ``engine.evaluation.answer.FaceAnswer.networks``."""
+    merged = probabilities.merge(networks.drop(columns=["p_raw"]), on="model", how="left")
+    return pd.DataFrame({
+        "network": merged["model"], "p(pain) raw": merged["p_pain"], "p(pain) calibrated": merged["p_calibrated"],
+        "lowest seed": merged["low"], "highest seed": merged["high"], "external AUC": merged["auc"],
+        "AUC low": merged["auc_low"], "AUC high": merged["auc_high"], "learned": merged["learned"].fillna(False).astype(bool),
+        "why": merged["learned_reason"].fillna(""), "in the answer": merged["used"].fillna(False).astype(bool),
+    })

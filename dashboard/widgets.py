@@ -10,11 +10,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import export, images
+from dashboard import export, images, loaders, tables
 from dashboard.loaders import Experiment, load_experiment
 
 EXPERIMENT_KEY = "experiment_root"  # session state: the experiment folder chosen in app.py
 LOCATION_KEY = "artifacts_location"  # session state: the --artifacts folder (set by app.py or a test)
+ANSWER_LABEL = "p(pain), networks that learned"  # the upload page's headline (engine.evaluation.answer's rule)
+BROWSE_FOCUS_KEY = "browse-focus"  # session state: {"dataset", "scenario", "subject"} the Images page opens on
 RESEARCH_NOTE = ("PainLens is a research tool, not a medical device: it must not be used to diagnose or treat "
                  "anyone.")
 SYNTHETIC_NOTE = ("Synthetic demo data: every face here was drawn by a program, and models trained on it say "
@@ -77,3 +79,51 @@ def picture(image: np.ndarray, name: str, key: str, caption: str | None = None, 
     st.image(image, caption=caption, width=width)
     st.download_button("PNG", data=lambda: images.png_bytes(image), file_name=f"{name}.png", mime="image/png",
                        key=f"{key}-png", icon=":material/download:", on_click="ignore")
+
+
+# --- per-network notes: one widget for every page that shows networks -------------------------------
+
+def verdicts(experiment: Experiment) -> pd.DataFrame:
+    """Per (network, scenario) with results: learned and why not (``tables.network_verdicts``)."""
+    return tables.network_verdicts(loaders.load_results(experiment.root)[1])
+
+
+def from_scratch(experiment: Experiment) -> set[str]:
+    """The pretrained bases of the plan that this experiment trained from random weights."""
+    if not experiment.without_imagenet:
+        return set()
+    from engine.errors import PainLensError
+    from engine.models.registry import get_spec
+
+    out = set()
+    for model in experiment.models:
+        try:
+            out |= {model} if get_spec(model).pretrained else set()
+        except (KeyError, PainLensError):  # a network of another version: nothing known about it
+            continue
+    return out
+
+
+def network_notes(experiment: Experiment, scenarios: list[str] | None = None,
+                  models: list[str] | None = None) -> pd.DataFrame:
+    """Say, under the page's title, which networks did not learn (in ``scenarios``, all when None) and why,
+    which pretrained bases were trained from random weights and which networks run only in some scenarios.
+    Returns the verdicts, for the page's charts to grey the same networks."""
+    found = verdicts(experiment)
+    models = models or experiment.models or sorted(found["model"].unique())
+    notes = tables.network_notes(found, models, scenarios, from_scratch(experiment), experiment.restricted_models)
+    if not notes.empty:
+        with st.container(border=True):
+            st.caption(":material/info: **About these networks** (grey in the charts: did not learn)")
+            for names, phrases in tables.grouped_notes(notes):
+                st.caption(f"**{', '.join(names)}**: {'; '.join(phrases)}.")
+    return found
+
+
+def open_images(dataset: str, scenario: str, subject: str, forget: str | None = None) -> None:
+    """Go to the Images page showing one subject's test images (``forget``: a selection widget's key to
+    clear first, so that coming back does not jump again)."""
+    st.session_state[BROWSE_FOCUS_KEY] = {"dataset": dataset, "scenario": scenario, "subject": subject}
+    if forget:
+        st.session_state.pop(forget, None)
+    st.switch_page("views/browse.py")

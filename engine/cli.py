@@ -378,5 +378,22 @@ def api_command(
     serve(str(artifacts), settings)
 
 
+# --- command: report ---
+@app.command("report")
+def report_command(
+    artifacts: Path = typer.Argument(..., help="An experiment folder written by `painlens run` (for example artifacts/demo)."),
+    out: Path = typer.Option(..., "--out", help="The file to write: .html (one self-contained file) or .pdf."),
+) -> None:
+    """Write the stakeholder report: model card, figures with intervals, calibration, provenance (HTML or PDF)."""
+    from streamlit.logger import set_log_level
+
+    # The dashboard's cached readers warn, each once, that no Streamlit server runs: true, and harmless here.
+    set_log_level("error")
+    from dashboard.report import write_report
+
+    written = write_report(artifacts, out)
+    console.print(f"Report of {artifacts.name} written to {written} ({written.stat().st_size / 1e6:.1f} MB).", highlight=False)
+
+
 if __name__ == "__main__":
     main()

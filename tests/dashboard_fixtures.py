@@ -131,3 +131,114 @@ def two_faces(seed: int = 0) -> np.ndarray:
     canvas[:, :320] = left
     canvas[40:280, 320:560] = right
     return canvas
+
+
+# --- an evaluated experiment from made-up predictions (no training: seconds) -------------------------
+
+EVALUATED_MODELS = ("WeiNet", "SongNet", "VGG16", "SilNet")
+PAINDB_SUBJECTS = {"unbc": ("u01", "u02", "u03", "u04"), "mintpain": ("Sub01", "Sub02", "Sub03"),
+                   "delaware": ("D01", "D02", "D03")}
+CPPAIN_SUBJECTS = ("CP01", "CP02", "CP03", "CP04")
+
+
+def evaluated_experiment(base: Path, learned: bool = True, kept: tuple[str, ...] = (), name: str = "cards") -> Path:
+    """An experiment folder written through the store's API with made-up predictions, and its summary,
+    calibration and per-subject tables computed by the engine (``refresh_results``).
+
+    ``learned``: WeiNet's p(pain) follows the truth (it learns in every scenario); otherwise it, like
+    every other network, gives every image one class, so no network learned. SongNet always gives one
+    class; VGG16, a pretrained base trained from random weights here (weights = "none"), guesses at
+    random; SilNet, kept to the subject-wise and external scenarios ([scenarios] per_model), gives one
+    class. ``kept``: networks whose external runs keep a real (untrained) Keras model, for uploads."""
+    from engine.artifacts import ExperimentStore, RunKey
+    from engine.config import config_from_dict
+    from engine.evaluation.results import refresh_results
+
+    config = config_from_dict({
+        "experiment": {"name": name, "seed": 5, "description": "Made-up predictions written by the dashboard tests."},
+        "data": {"root": "data", "synthetic_size": "tiny"},
+        "preprocess": {"crop_size": 64, "background": "fallback", "workers": 1, "cache_dir": ".cache/faces"},
+        "training": {"models": list(EVALUATED_MODELS), "epochs": 1, "weights": "none",
+                     "input_size": {m: 32 for m in EVALUATED_MODELS}},
+        "scenarios": {"folds": 2, "seeds": 2, "kept_seeds": 1, "per_model": {"SilNet": ["subject", "external"]}},
+        "evaluation": {"bootstrap_resamples": 200},
+    }, base_dir=Path(base))
+    store = ExperimentStore(Path(base) / "artifacts", name)
+    samples = _made_up_samples()
+    store.write_samples(samples)
+    store.write_manifest({"experiment": name, "synthetic": True, "status": "finished", "config": config.to_dict(),
+                          "plan": {"models": list(EVALUATED_MODELS), "scenarios": ["image", "subject", "external"]},
+                          "preprocess": {"background_methods": {"fallback": len(samples)}, "background_note": ""},
+                          "counts": {"paindb": int((samples["role"] == "paindb").sum()),
+                                     "cppain": int((samples["role"] == "cppain").sum())},
+                          "git_revision": "", "started": "2026-12-01T10:00:00+00:00", "updated": "2026-12-01T10:05:00+00:00"})
+    for model in EVALUATED_MODELS:
+        for scenario in config.scenarios.for_model(model):
+            for fold in range(2):
+                key = RunKey(model, scenario, fold)
+                store.write_predictions(key, _made_up_predictions(samples, model, scenario, fold, learned))
+                if scenario == "external" and fold == 0 and model in kept:
+                    _keep_untrained_model(store, key)
+                store.finish_run(key, {"seconds": 1.0, "input_size": 32, "weights": "none"})
+    refresh_results(store)
+    return store.root
+
+
+def _made_up_samples():
+    import pandas as pd
+
+    rows = []
+    for dataset, subjects in (*PAINDB_SUBJECTS.items(), ("cppain", CPPAIN_SUBJECTS)):
+        for s, subject in enumerate(subjects):
+            for i in range(8):
+                label = i % 2
+                rows.append({"image_id": f"{dataset}/{subject}/{i:03d}", "dataset": dataset, "subject": subject,
+                             "sequence": f"{subject}-seq", "frame": i, "label": label,
+                             "intensity": float(label * (1 + (s + i) % 3)) if dataset == "mintpain" else float(label),
+                             "pspi": float(label * (2 + s + i % 4)) if dataset == "unbc" else float("nan"),
+                             "role": "cppain" if dataset == "cppain" else "paindb", "status": "ok", "cache_key": "",
+                             "background_method": "fallback"})
+    return pd.DataFrame(rows)
+
+
+def _made_up_predictions(samples, model: str, scenario: str, fold: int, learned: bool):
+    """The runner's columns for one run: which images it tests follows the scenario (image-wise: every
+    other pair of images; subject-wise: every other subject; external: every CP-PAIN image, each seed)."""
+    import zlib
+
+    pool = samples[samples["role"] == ("cppain" if scenario == "external" else "paindb")].reset_index(drop=True)
+    if scenario == "image":  # pairs of images, so that each fold tests both classes
+        pool = pool[(pool.index // 2) % 2 == fold]
+    elif scenario == "subject":
+        order = {s: i for i, s in enumerate(dict.fromkeys(pool["subject"]))}
+        pool = pool[pool["subject"].map(order) % 2 == fold]
+    rng = np.random.default_rng(zlib.crc32(f"{model}/{scenario}/{fold}".encode()))
+    truth = pool["label"].to_numpy()
+    noise = rng.uniform(0, 1, len(pool))
+    if model == "WeiNet" and learned:
+        p = np.clip(0.5 + 0.3 * (2 * truth - 1) + 0.2 * (noise - 0.5), 0.01, 0.99)
+    elif model == "VGG16":  # both classes given, at random: an AUC interval around 0.5
+        p = 0.3 + 0.4 * noise
+    else:  # one class for every image: below 0.5 everywhere
+        p = 0.2 + 0.2 * noise
+    return pd_frame(model, scenario, fold, pool, p)
+
+
+def pd_frame(model: str, scenario: str, fold: int, pool, p):
+    import pandas as pd
+
+    return pd.DataFrame({"model": model, "scenario": scenario, "fold": fold, "seed": fold,
+                         "image_id": pool["image_id"].to_numpy(), "subject": pool["subject"].to_numpy(),
+                         "dataset": pool["dataset"].to_numpy(), "true_label": pool["label"].to_numpy(),
+                         "p_pain": p, "predicted_label": (p >= 0.5).astype(int)})
+
+
+def _keep_untrained_model(store, key) -> None:
+    """A real network (the registry's builder, untrained) saved where the runner keeps its model."""
+    import keras
+
+    from engine.models.registry import build_model
+    from engine.training.runner import save_for_inference
+
+    keras.utils.set_random_seed(0)
+    save_for_inference(build_model(key.model, 32, weights="none", augment=False), store.kept_model_path(key))

@@ -1,6 +1,8 @@
-"""The dashboard's seven pages in Streamlit's AppTest: on a tiny real experiment, an empty artifact folder
-and a half-finished one (runs still training). No page may raise; a missing artifact is a sentence
-naming the command that writes it."""
+"""The dashboard's pages in Streamlit's AppTest: on a tiny real experiment, an empty artifact folder and a
+half-finished one (runs still training), and on experiments written through the store with made-up
+predictions (``evaluated_experiment``: one network learned, or none). No page may raise; a missing artifact
+is a sentence naming the command that writes it; a network that did not learn is marked on every page
+that shows it."""
 
 from __future__ import annotations
 
@@ -12,20 +14,28 @@ import pytest
 pytest.importorskip("streamlit.testing.v1")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from dashboard_fixtures import encode, face_image, half_finished, tiny_experiment  # noqa: E402
+from dashboard import tables, widgets  # noqa: E402
+from dashboard_fixtures import encode, evaluated_experiment, face_image, half_finished, tiny_experiment  # noqa: E402
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 TIMEOUT = 240  # the first run imports TensorFlow on a 2-core machine
 PAGES = {
     "overview.py": "Experiment: tiny",
+    "model_card.py": "Model card: tiny",
     "comparison.py": "Model comparison",
     "per_class.py": "Per class",
+    "calibration.py": "Calibration",
+    "subjects.py": "Per subject",
     "heatmaps.py": "Heatmaps",
     "browse.py": "Images",
     "raters.py": "Raters",
     "upload.py": "Upload and predict",
 }
-CHART_PAGES = {"overview.py": 2, "comparison.py": 2, "per_class.py": 3, "heatmaps.py": 2, "browse.py": 1, "raters.py": 3}
+CHART_PAGES = {"overview.py": 2, "comparison.py": 2, "per_class.py": 3, "calibration.py": 2, "subjects.py": 2,
+               "heatmaps.py": 2, "browse.py": 1, "raters.py": 3}
+# Pages that show the networks of an experiment without heatmaps or ratings (made-up predictions).
+NETWORK_PAGES = ("overview.py", "model_card.py", "comparison.py", "per_class.py", "calibration.py", "subjects.py",
+                 "browse.py")
 
 pytestmark = pytest.mark.slow
 
@@ -33,6 +43,17 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="session")
 def experiment(tmp_path_factory) -> Path:
     return tiny_experiment(tmp_path_factory.getbasetemp() / "dashboard-experiment")
+
+
+@pytest.fixture(scope="module")
+def learned(tmp_path_factory) -> Path:
+    """WeiNet learned; SongNet (one class), VGG16 (random weights) and SilNet (two scenarios) did not."""
+    return evaluated_experiment(tmp_path_factory.mktemp("learned"), learned=True, kept=("WeiNet", "SongNet"))
+
+
+@pytest.fixture(scope="module")
+def none_learned(tmp_path_factory) -> Path:
+    return evaluated_experiment(tmp_path_factory.mktemp("none-learned"), learned=False, kept=("WeiNet", "SongNet"))
 
 
 def run_page(location: Path, page: str | None = None) -> AppTest:
@@ -90,13 +111,15 @@ def test_overview_shows_table2_and_every_run_finished(experiment):
     assert status.value == "12 / 12"  # 2 networks x (2 image + 2 subject + 2 external) runs
 
 
-def test_comparison_table_marks_one_best_network_per_scenario(experiment):
+def test_comparison_table_marks_at_most_one_best_network_per_scenario_among_those_that_learned(experiment):
     at = run_page(experiment.parent, "comparison.py")
     table = at.dataframe[0].value
     table = getattr(table, "data", table)  # a Styler carries the frame in .data
     assert set(table["scenario"]) == {"Image-wise", "Subject-wise", "External (CP-PAIN)"}
-    assert table.groupby("scenario")["best F1"].sum().eq(1).all()
-    assert table.groupby("scenario")["best accuracy"].sum().eq(1).all()
+    assert table.groupby("scenario")["best AUC"].sum().le(1).all()
+    assert not (table["best AUC"] & ~table["learned"]).any()
+    assert (table["AUC low"] <= table["ROC AUC"]).all() and (table["ROC AUC"] <= table["AUC high"]).all()
+    assert "bootstrap over subjects" in texts(at) and "averaged over the" in texts(at)
 
 
 def test_raters_page_shows_table4_with_intervals_and_categories(experiment):
@@ -132,18 +155,91 @@ def test_a_half_finished_experiment_shows_what_exists_and_names_the_missing_step
         assert "painlens run" in text
 
 
-def test_upload_page_gives_every_network_and_the_mean_for_a_synthetic_face(experiment):
-    at = run_page(experiment.parent, "upload.py")
+def upload_face(root: Path) -> AppTest:
+    at = run_page(root.parent, "upload.py")
     assert "research tool, not a medical device" in texts(at)
     at.file_uploader[0].upload("face.jpg", encode(face_image(5), "JPEG", quality=92), "image/jpeg")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error or "research tool" in at.error[0].value and len(at.error) == 1
-    mean = [m for m in at.metric if m.label == "Mean p(pain) over networks"]
-    assert mean and 0.0 <= float(mean[0].value) <= 1.0
+    return at
+
+
+def test_upload_page_gives_every_network_raw_and_calibrated_for_a_synthetic_face(experiment):
+    at = upload_face(experiment)
     probabilities = at.dataframe[-1].value
     assert set(probabilities["network"]) == {"WeiNet", "SongNet"}
+    assert {"p(pain) raw", "p(pain) calibrated", "external AUC", "AUC low", "AUC high"} <= set(probabilities.columns)
+    headline = [m for m in at.metric if m.label == widgets.ANSWER_LABEL]
+    assert bool(headline) == bool(probabilities["in the answer"].any())  # a number only when a network learned
+    assert "The rule:" in texts(at)
     assert count(at, "image") >= 3  # face found, cropped without background, landmarks
+
+
+def test_upload_page_gives_no_headline_number_when_no_network_learned(none_learned):
+    at = upload_face(none_learned)
+    assert not [m for m in at.metric if m.label == widgets.ANSWER_LABEL] and not at.metric
+    assert any(w.value.startswith("No single answer: no network learned in the external scenario") for w in at.warning)
+    assert "The rule:** Mean calibrated p(pain) of the networks that learned" in texts(at)
+    table = at.dataframe[-1].value
+    assert not table["in the answer"].any() and set(table["network"]) == {"WeiNet", "SongNet"}
+    assert "**WeiNet, SongNet**: did not learn in External (CP-PAIN): predicts one class" in texts(at)
+
+
+def test_upload_page_headline_is_the_calibrated_p_of_the_networks_that_learned(learned):
+    at = upload_face(learned)
+    table = at.dataframe[-1].value.set_index("network")
+    assert table["in the answer"].tolist() == [True, False]  # WeiNet learned, SongNet did not
+    headline = [m for m in at.metric if m.label == widgets.ANSWER_LABEL]
+    assert len(headline) == 1
+    assert float(headline[0].value) == pytest.approx(table.loc["WeiNet", "p(pain) calibrated"], abs=0.006)
+    assert table.loc["WeiNet", "p(pain) calibrated"] != pytest.approx(table.loc["WeiNet", "p(pain) raw"], abs=0.01)
+
+
+@pytest.mark.parametrize("page", NETWORK_PAGES)
+def test_networks_that_did_not_learn_are_marked_on_every_page_that_shows_them(learned, page):
+    at = run_page(learned.parent, page)
+    assert not at.exception, [e.value for e in at.exception]
+    text = texts(at)
+    assert "**SongNet**: did not learn in any scenario: predicts one class" in text
+    assert ("**VGG16**: did not learn in any scenario: AUC interval includes 0.5; pretrained base trained from random "
+            "weights") in text
+    assert "**SilNet**: did not learn in any scenario" in text and "runs only in Subject-wise, External (CP-PAIN)" in text
+    assert "**WeiNet**" not in text  # it learned, and is a scratch network run everywhere
+
+
+@pytest.mark.parametrize("page", ["heatmaps.py", "raters.py", "upload.py"])
+def test_the_tiny_experiments_networks_that_did_not_learn_are_marked_there_too(experiment, page):
+    from engine.artifacts import ExperimentStore
+    from engine.evaluation.results import current_results
+
+    verdicts = tables.network_verdicts(current_results(ExperimentStore.open(experiment))[1])
+    failed = verdicts[(verdicts["scenario"] == "external") & ~verdicts["learned"]]
+    at = run_page(experiment.parent, page)
+    if page == "upload.py":
+        at.file_uploader[0].upload("face.jpg", encode(face_image(5), "JPEG", quality=92), "image/jpeg")
+        at.run()
+    text = texts(at)
+    for model in failed["model"]:
+        assert f"**{model}**: did not learn in" in text, model
+    if page == "heatmaps.py" and len(failed):
+        assert "explains a network that did not learn" in text
+
+
+def test_one_click_on_a_subject_opens_their_images(learned):
+    at = run_page(learned.parent, "subjects.py")
+    table = at.dataframe[0].value
+    assert table["accuracy"].is_monotonic_increasing  # whom it fails on, first
+    assert [b for b in at.get("download_button") if b.proto.label == "CSV"]
+    # What a click on a row does (AppTest cannot click a dataframe row): the Images page opens on them.
+    subject = table.iloc[0]
+    at.session_state[widgets.BROWSE_FOCUS_KEY] = {"dataset": subject["dataset"], "scenario": "external",
+                                                  "subject": subject["subject"]}
+    at.switch_page("views/browse.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="img-subject").value == subject["subject"]
+    assert f"/{subject['subject']}/" in " ".join(c.value for c in at.caption)
 
 
 @pytest.mark.parametrize("name,content,sentence", [

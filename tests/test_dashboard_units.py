@@ -17,6 +17,8 @@ from dashboard.report import build_report
 from engine.artifacts import ExperimentStore, RunKey
 from engine.evaluation.metrics import run_metrics
 
+from dashboard_fixtures import EVALUATED_MODELS, evaluated_experiment
+
 MODELS = ["WeiNet", "SongNet", "VGG16"]
 
 
@@ -106,18 +108,29 @@ def test_a_missing_or_unreadable_file_reads_as_none(tmp_path):
     assert loaders.load_heatmaps(store.root) is None
 
 
-def test_figure4_highlights_exactly_one_best_network_per_scenario(tmp_path):
-    root = write_store(tmp_path)
-    macro = loaders.load_metrics(root).query("`class` == 'macro'")
-    best = charts.best_models(macro, "f1")
-    means = macro.groupby(["scenario", "model"])["f1"].mean()
-    for row in best.itertuples():
-        assert row.best_value == pytest.approx(means[row.scenario].max())
-    spec = charts.metric_by_network(macro, "f1", MODELS, "F1", "sub").to_dict()
-    assert spec["autosize"]["type"] == "pad" and spec["facet"]["column"]["field"] == "scenario_title"
-    table = tables.comparison(loaders.load_results(root)[1], MODELS)
-    assert table.groupby("scenario")["best F1"].sum().eq(1).all()
-    assert list(table["network"][:3]) == MODELS  # the plan's order within each scenario
+def test_figure4_highlights_the_best_network_that_learned_and_draws_the_subject_intervals(tmp_path):
+    root = evaluated_experiment(tmp_path)  # made-up predictions through the store, summary by the engine
+    metrics, summary = loaders.load_results(root)
+    rows = summary[summary["class"] == "macro"]
+    best = charts.best_models(rows, "auc")
+    assert set(best["model"]) == {"WeiNet"}  # the only network that learned, in each scenario
+    spec = charts.metric_by_network(rows, metrics[metrics["class"] == "macro"], "auc", list(EVALUATED_MODELS), "AUC",
+                                    "sub", tables.network_verdicts(summary)).to_dict()
+    assert spec["autosize"]["type"] == "pad" and len(spec["hconcat"]) == 3  # one panel per scenario
+    external = spec["hconcat"][2]
+    bars, rule = external["layer"][0], external["layer"][2]
+    assert rule["encoding"]["y"]["field"] == "low" and rule["encoding"]["y2"]["field"] == "high"
+    shown = pd.DataFrame(spec["datasets"][bars["data"]["name"]])
+    assert shown.set_index("model").loc["WeiNet", ["low", "high"]].tolist() == pytest.approx(
+        rows.query("model == 'WeiNet' and scenario == 'external'")[["auc_low", "auc_high"]].iloc[0].tolist())
+    assert bars["encoding"]["color"]["condition"]["test"] == "datum.learned"  # grey unless it learned
+    assert set(shown.loc[~shown["learned"], "model"]) == {"SongNet", "VGG16", "SilNet"}
+    assert "SongNet (did not learn)" in set(shown["network"])
+    assert any("did not learn" in line for line in spec["title"]["subtitle"])
+    table = tables.comparison(summary, list(EVALUATED_MODELS))
+    assert table.groupby("scenario")["best AUC"].sum().eq(1).all()
+    assert list(table["network"][:3]) == ["WeiNet", "SongNet", "VGG16"]  # the plan's order within each scenario
+    assert table.loc[table["network"] == "SongNet", "why"].str.contains("one class").all()
 
 
 def test_every_chart_builder_gives_a_valid_vega_lite_spec(tmp_path):
@@ -130,17 +143,25 @@ def test_every_chart_builder_gives_a_valid_vega_lite_spec(tmp_path):
     similarity = pd.DataFrame({"model_a": ["A", "A", "B", "B"], "model_b": ["A", "B", "A", "B"], "correlation": [1, .3, .3, 1]})
     headline = pd.DataFrame({"scale_label": ["FACS"] * 2, "source_label": ["Other", "All"], "icc": [0.8, 0.6],
                              "ci_low": [0.5, 0.3], "ci_high": [0.9, 0.8], "category": ["excellent", "fair/good"], "n_videos": [9, 20]})
+    verdicts = pd.DataFrame({"model": ["VGG16", "A"], "scenario": ["external", "external"], "learned": [False, False],
+                             "reason": ["predicts one class (no pain for every image)"] * 2})
+    calibration, reliability = loaders.load_calibration(root)
+    subjects = loaders.load_subjects(root)
     built = [
         charts.dataset_counts(pd.DataFrame({"dataset": ["A", "A"], "class": ["pain", "no pain"], "images": [3, 4]})),
         charts.run_progress(loaders.run_status(experiment)),
-        charts.class_metrics(metrics[metrics["scenario"] == "external"], MODELS, "t"),
+        charts.class_metrics(metrics[metrics["scenario"] == "external"], MODELS, "t", verdicts=verdicts),
         charts.confusion_matrix(predictions[predictions["model"] == "VGG16"], "t"),
-        charts.roc_curves(predictions, MODELS, "t"),
-        charts.region_grid(regions, MODELS, "t"),
-        charts.similarity_matrix(similarity, ["A", "B"], {"A": True}, "t"),
+        charts.roc_curves(predictions, MODELS, "t", verdicts=verdicts),
+        charts.region_grid(regions, MODELS, "t", verdicts=verdicts),
+        charts.similarity_matrix(similarity, ["A", "B"], {"A": True}, "t", verdicts=verdicts),
         charts.icc_intervals(headline, "t"),
         charts.probabilities(pd.DataFrame({"model": MODELS, "p_pain": [0.2, 0.6, 0.9], "low": [0.1, np.nan, 0.8],
-                                           "high": [0.3, np.nan, 0.95]}), "t"),
+                                           "high": [0.3, np.nan, 0.95]}), "t", verdicts=verdicts),
+        charts.ece_by_network(calibration, MODELS, "t", verdicts=verdicts),
+        charts.reliability_diagram(reliability[reliability["model"] == "VGG16"], "t", verdicts=verdicts),
+        charts.subject_accuracy(subjects[subjects["model"] == "VGG16"], "t"),
+        charts.accuracy_vs_expressiveness(subjects[subjects["model"] == "VGG16"], "t"),
     ]
     for chart in built:
         spec = chart.to_dict()  # validates against the Vega-Lite schema
@@ -237,3 +258,57 @@ def test_streamlit_no_longer_clears_the_keras_session_after_a_script_run():
         assert keep_keras_session() is True  # idempotent
     finally:
         script_runner._clean_problem_modules = original
+
+
+def test_network_notes_say_why_a_network_is_greyed_and_which_bases_had_no_imagenet_weights():
+    verdicts = pd.DataFrame({
+        "model": ["WeiNet"] * 3 + ["SongNet"] * 3 + ["VGG16"] * 3 + ["SilNet"] * 2,
+        "scenario": ["image", "subject", "external"] * 3 + ["subject", "external"],
+        "learned": [True, True, True, False, False, False, False, False, False, False, True],
+        "reason": ["AUC interval above 0.5"] * 3 + ["predicts one class (no pain for every image)"] * 3
+                  + ["AUC interval includes 0.5"] * 3 + ["AUC interval below 0.5 (worse than chance)", "AUC interval above 0.5"]})
+    notes = tables.network_notes(verdicts, ["WeiNet", "SongNet", "VGG16", "SilNet"], None, {"VGG16"},
+                                 {"SilNet": ["subject", "external"]}).set_index("model")
+    assert "WeiNet" not in notes.index  # learned everywhere, nothing to say
+    assert notes.loc["SongNet", "notes"] == ["did not learn in any scenario: predicts one class (no pain for every image)"]
+    assert notes.loc["VGG16", "notes"][1] == "pretrained base trained from random weights here (no ImageNet weights)"
+    assert notes.loc["SilNet", "notes"] == ["did not learn in Subject-wise: AUC interval below 0.5 (worse than chance)",
+                                            "runs only in Subject-wise, External (CP-PAIN) ([scenarios] per_model)"]
+    assert bool(notes.loc["SongNet", "greyed"]) and not bool(notes.loc["SilNet", "greyed"])
+    external = tables.network_notes(verdicts, ["SilNet"], ["external"], set(), {})
+    assert external.empty  # SilNet learned in the one scenario a page shows
+    twins = tables.network_notes(verdicts.replace({"VGG16": "ResNet50"}).pipe(
+        lambda v: pd.concat([v, verdicts[verdicts["model"] == "SongNet"].assign(model="AlexNet")])),
+        ["SongNet", "AlexNet"], None, set(), {})
+    assert tables.grouped_notes(twins) == [(["SongNet", "AlexNet"], list(notes.loc["SongNet", "notes"]))]
+
+
+def test_a_greyed_chart_marks_only_the_networks_known_not_to_have_learned():
+    frame = pd.DataFrame({"model": ["WeiNet", "SongNet", "NewNet"], "p_pain": [0.9, 0.4, 0.5]})
+    verdicts = pd.DataFrame({"model": ["WeiNet", "SongNet"], "scenario": ["external"] * 2, "learned": [True, False],
+                             "reason": ["AUC interval above 0.5", "predicts one class (pain for every image)"]})
+    marked = charts.with_verdicts(frame, verdicts).set_index("model")
+    assert marked["learned"].tolist() == [True, False, True]  # nothing known about NewNet: not greyed
+    assert marked.loc["SongNet", "network"] == "SongNet (did not learn)"
+    assert marked.loc["SongNet", "learning"] == "did not learn: predicts one class (pain for every image)"
+    spec = charts.probabilities(frame.assign(low=np.nan, high=np.nan), "t", "", verdicts).to_dict()
+    dots = spec["layer"][2]["encoding"]["color"]
+    assert dots["condition"]["test"] == "datum.learned" and dots["value"] == charts.NOT_LEARNED_COLOUR
+    assert charts.GREY_NOTE in spec["title"]["subtitle"]
+    plain = charts.probabilities(frame.assign(low=np.nan, high=np.nan), "t").to_dict()
+    assert charts.GREY_NOTE not in plain["title"].get("subtitle", [])
+
+
+def test_the_answer_table_gives_raw_and_calibrated_p_and_the_external_auc_interval():
+    from engine.evaluation.answer import AnswerBasis, NetworkFacts, one_answer
+
+    basis = AnswerBasis({"WeiNet": NetworkFacts("WeiNet", True, "AUC interval above 0.5", 0.8, 0.7, 0.9, 2.0),
+                         "SongNet": NetworkFacts("SongNet", False, "predicts one class (no pain for every image)", 0.5,
+                                                 0.4, 0.6, 1.0)})
+    probabilities = pd.DataFrame({"model": ["WeiNet", "SongNet"], "p_pain": [0.9, 0.3], "low": [0.85, 0.2],
+                                  "high": [0.95, 0.4], "seeds": [2, 2], "input_size": [32, 32]})
+    answer = one_answer(probabilities, basis)
+    table = tables.answer_table(probabilities, answer.networks).set_index("network")
+    assert table.loc["WeiNet", "p(pain) raw"] == 0.9 and table.loc["WeiNet", "p(pain) calibrated"] < 0.9  # T = 2 softens
+    assert table.loc["WeiNet", ["AUC low", "AUC high"]].tolist() == [0.7, 0.9]
+    assert table["in the answer"].tolist() == [True, False] and answer.p_pain == table.loc["WeiNet", "p(pain) calibrated"]

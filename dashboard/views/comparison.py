@@ -1,4 +1,5 @@
-"""Model comparison: accuracy and F1 per network and scenario with the spread over folds (Figure 4)."""
+"""Model comparison: ROC AUC and accuracy per network and scenario with 95 % intervals from a bootstrap over
+subjects (Figure 4 with intervals), which networks learned, and the spread over folds and seeds."""
 
 from __future__ import annotations
 
@@ -7,18 +8,35 @@ import streamlit as st
 
 from dashboard import charts, loaders, tables, widgets
 
-METRICS = {"accuracy": "Accuracy", "f1": "F1 (macro)"}
+METRICS = {"auc": "ROC AUC", "accuracy": "Accuracy"}
+NUMBERS = ("ROC AUC", "AUC low", "AUC high", "accuracy", "accuracy low", "accuracy high", "AUC sd over seeds",
+           "F1 (mean over runs)", "F1 std")
 
 
-def highlight_best(frame: pd.DataFrame):
-    """Bold vermillion cells for the best network of each scenario (the table stays sortable)."""
+def highlight(frame: pd.DataFrame):
+    """Bold vermillion for the best network of each scenario (by AUC, among those that learned), grey
+    text for networks that did not learn; the table stays sortable."""
     def colour(row: pd.Series) -> list[str]:
-        style = "font-weight: bold; color: #B34700"
-        return [style if (c == "accuracy" and row["best accuracy"]) or (c == "F1" and row["best F1"]) or
-                (c == "network" and (row["best F1"] or row["best accuracy"])) else "" for c in row.index]
+        if not row["learned"]:
+            return ["color: #8a8a8a"] * len(row)
+        best = "font-weight: bold; color: #B34700"
+        return [best if row["best AUC"] and c in ("network", "ROC AUC") else "" for c in row.index]
 
-    return frame.style.apply(colour, axis=1).format({c: "{:.3f}" for c in ("accuracy", "accuracy std", "F1", "F1 std", "ROC AUC")},
-                                                    na_rep="–")
+    return frame.style.apply(colour, axis=1).format({c: "{:.3f}" for c in NUMBERS}, na_rep="–")
+
+
+def method_note(experiment: loaders.Experiment, summary: pd.DataFrame) -> str:
+    """How the intervals were drawn, in the experiment's own numbers."""
+    macro = summary[summary["class"] == "macro"]
+    resamples = int(macro["bootstrap_resamples"].max()) if "bootstrap_resamples" in macro and len(macro) else 0
+    seeds = experiment.runs_per_scenario("external")
+    return (f"**Error bars: 95 % intervals from a bootstrap over subjects** ({resamples or 'the configured number of'} "
+            "resamples, each drawing whole subjects with replacement: frames of one person are not independent). "
+            "Bars: the pooled value, every test image counted once (image- and subject-wise: the folds pooled, each "
+            f"image tested by one fold). **External scenario: each CP-PAIN image's p(pain) is averaged over the "
+            f"{seeds or 'several'} seeds first**; the spread over seeds (standard deviation of each seed's own AUC) "
+            "is in the table's *AUC sd over seeds*. Dots: each run's own value. A network **learned** when its AUC "
+            "interval lies above 0.5 (dashed line: chance) and it does not give every image one class.")
 
 
 experiment = widgets.experiment_or_stop()
@@ -30,21 +48,21 @@ if metrics.empty:
     st.stop()
 macro = metrics[metrics["class"] == "macro"]
 models = experiment.models or sorted(macro["model"].unique())
-runs_per = macro.groupby("scenario")["fold"].nunique()
-runs_text = ", ".join(f"{charts.SCENARIO_TITLES[s]}: {runs_per[s]} runs" for s in charts.SCENARIO_ORDER if s in runs_per)
-st.markdown("Mean over folds (image-wise, subject-wise) or seeds (external) of each network; the error bar is ± one "
-            "standard deviation and each dot one run. **The best network of each scenario is in vermillion.**")
-if len(macro.groupby(["model", "scenario", "fold"])) < experiment.planned_runs:
-    st.caption(f"{len(macro.groupby(['model', 'scenario', 'fold']))} of {experiment.planned_runs} planned runs have "
-               "finished; the figures use those.")
+verdicts = widgets.network_notes(experiment, models=models)
+st.markdown(method_note(experiment, summary))
+finished = len(macro.groupby(["model", "scenario", "fold"]))
+if finished < experiment.planned_runs:
+    st.caption(f"{finished} of {experiment.planned_runs} planned runs have finished; the figures use those.")
+rows = summary[summary["class"] == "macro"]
 for metric, label in METRICS.items():
-    figure = charts.metric_by_network(macro, metric, models, f"{label} per network and scenario",
-                                      widgets.provenance(experiment, runs_text))
+    figure = charts.metric_by_network(rows, macro, metric, models, f"{label} per network and scenario",
+                                      widgets.provenance(experiment, "95 % intervals: bootstrap over subjects"), verdicts)
     widgets.chart(figure, f"{experiment.name}-{metric}-by-network", f"fig4-{metric}")
 
 st.header("All networks and scenarios")
 table = tables.comparison(summary, models)
-st.caption("Click a column header to sort. Bold: the best network of its scenario by that metric.")
-st.dataframe(highlight_best(table), hide_index=True, column_config={"best accuracy": None, "best F1": None})
+st.caption("Click a column header to sort. Bold: the best network of its scenario by ROC AUC among those that "
+           "learned; grey: networks that did not learn (*why* says why).")
+st.dataframe(highlight(table), hide_index=True, column_config={"best AUC": None})
 st.download_button("CSV", data=table.to_csv(index=False).encode("utf-8"), file_name=f"{experiment.name}-comparison.csv",
                    mime="text/csv", key="comparison-csv", icon=":material/download:", on_click="ignore")

@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, images, loaders, widgets
+from dashboard import charts, images, loaders, tables, widgets
 
 SIDE_TITLES = {"paindb": "PAIN-DB", "cppain": "CP-PAIN"}
 TILE = 256
+NOT_LEARNED_LABEL = "explains a network that did not learn"
 
 
 def group_row(groups: pd.DataFrame, model: str, scenario: str, dataset: str, label: int) -> pd.Series | None:
@@ -37,7 +38,7 @@ def difference_tile(data: loaders.Heatmaps, model: str, label: int, paindb_scena
     return images.resize(images.difference_image(data.arrays["differences"][int(rows.iloc[0]["index"])]), TILE, nearest=False)
 
 
-def side_by_side(data, models, label, class_name, paindb_scenario, opacity, experiment) -> None:
+def side_by_side(data, models, label, class_name, paindb_scenario, opacity, experiment, verdicts) -> None:
     st.header("PAIN-DB and CP-PAIN side by side")
     st.caption(f"Class **{class_name}** · PAIN-DB test images of the {charts.SCENARIO_TITLES[paindb_scenario].lower()} "
                "scenario · CP-PAIN images of the external scenario. Heatmaps are stretched to [0, 1] (viridis: dark "
@@ -47,14 +48,16 @@ def side_by_side(data, models, label, class_name, paindb_scenario, opacity, expe
         pdb = group_row(data.groups, model, paindb_scenario, "paindb", label)
         cp = group_row(data.groups, model, "external", "cppain", label)
         cols = st.columns(3)
-        for col, row, title in ((cols[0], pdb, "PAIN-DB"), (cols[1], cp, "CP-PAIN")):
+        for col, row, title, scenario in ((cols[0], pdb, "PAIN-DB", paindb_scenario), (cols[1], cp, "CP-PAIN", "external")):
             tile = heat_tile(data, row, opacity)
+            failed = tables.failure(verdicts, model, scenario)
             with col:
                 if tile is None:
                     st.info(f"{model}: no {title} heatmap for this class and scenario.")
                 else:
+                    mark = f" · {NOT_LEARNED_LABEL} ({failed})" if failed else ""
                     widgets.picture(tile, f"{experiment.name}-{model}-{title}-{class_name}", f"{model}-{title}",
-                                    caption=f"{model} · {title} · {int(row['n_images'])} images")
+                                    caption=f"{model} · {title} · {int(row['n_images'])} images{mark}")
         diff = difference_tile(data, model, label, paindb_scenario)
         with cols[2]:
             if diff is None:
@@ -64,15 +67,18 @@ def side_by_side(data, models, label, class_name, paindb_scenario, opacity, expe
                                 caption=f"{model} · CP-PAIN − PAIN-DB")
 
 
-def network_grid(data, models, label, class_name, scenario, dataset, opacity, experiment) -> None:
+def network_grid(data, models, label, class_name, scenario, dataset, opacity, experiment, verdicts) -> None:
     st.header("All networks (Figure 6)")
     tiles, labels = [], []
+    scratch = widgets.from_scratch(experiment)
     for model in models:
         row = group_row(data.groups, model, scenario, dataset, label)
         if row is not None:
             pre = "pretrained" if bool(row.get("pretrained", False)) else "scratch"
+            pre = "pretrained base, random weights" if model in scratch else pre
+            mark = f" · {NOT_LEARNED_LABEL}" if tables.failure(verdicts, model, scenario) else ""
             tiles.append(heat_tile(data, row, opacity))
-            labels.append(f"{model} ({pre}, n={int(row['n_images'])})")
+            labels.append(f"{model} ({pre}, n={int(row['n_images'])}){mark}")
     if not tiles:
         widgets.missing(f"No heatmaps for {SIDE_TITLES[dataset]} · {scenario} · {class_name} yet.")
         return
@@ -86,7 +92,7 @@ def network_grid(data, models, label, class_name, scenario, dataset, opacity, ex
     widgets.picture(canvas, f"{experiment.name}-heatmap-grid-{dataset}-{scenario}-{class_name}", "grid")
 
 
-def region_section(data, models, label, class_name, scenario, dataset, experiment) -> None:
+def region_section(data, models, label, class_name, scenario, dataset, experiment, verdicts) -> None:
     st.header("Region scores")
     regions = data.regions
     if regions.empty:
@@ -101,14 +107,14 @@ def region_section(data, models, label, class_name, scenario, dataset, experimen
                "face area: 1 = no preference, above 1 = the network looks there more than the area would suggest. "
                "Cell text: the mass share. In brackets: the pain action units that show in the region.")
     figure = charts.region_grid(scope, models, f"Where the networks look · {SIDE_TITLES[dataset]} · {class_name}",
-                                widgets.provenance(experiment, charts.SCENARIO_TITLES[scenario]))
+                                widgets.provenance(experiment, charts.SCENARIO_TITLES[scenario]), verdicts)
     widgets.chart(figure, f"{experiment.name}-regions-{dataset}-{scenario}-{class_name}", "regions")
     table = scope[["model", "region", "aus", "share", "area_share", "ratio", "n_images"]].rename(
         columns={"model": "network", "aus": "action units", "share": "mass share", "area_share": "area share"})
     widgets.table(table.round(3), f"{experiment.name}-regions-{dataset}-{scenario}-{class_name}", "regions-table")
 
 
-def cluster_section(data, experiment) -> None:
+def cluster_section(data, experiment, verdicts) -> None:
     st.header("Pretrained versus scratch networks")
     if data.similarity.empty or data.clusters.empty:
         widgets.missing("The clustering needs heatmaps of at least two networks in the same scope: "
@@ -131,8 +137,10 @@ def cluster_section(data, experiment) -> None:
     if experiment.without_imagenet:
         st.caption("This experiment trained the 'pretrained' architectures from scratch (weights = none): the paper's "
                    "split is not expected here.")
+    scenarios = None if scope == "all" else [scope.split("/")[0]]
     figure = charts.similarity_matrix(similarity, list(clusters["model"]), pretrained, "Heatmap similarity between networks",
-                                      widgets.provenance(experiment, f"scope {scope}"))
+                                      widgets.provenance(experiment, f"scope {scope}"),
+                                      tables.collapsed_verdicts(verdicts, scenarios))
     widgets.chart(figure, f"{experiment.name}-similarity", "similarity")
     widgets.table(clusters[["model", "cluster", "pretrained", "leaf_order"]].rename(columns={"model": "network"}),
                   f"{experiment.name}-clusters", "clusters")
@@ -151,6 +159,9 @@ if groups.empty:
                     "the template face; the heatmap table lists the failures per group.")
     st.stop()
 all_models = [m for m in (experiment.models or sorted(groups["model"].unique())) if m in set(groups["model"])]
+verdicts = widgets.network_notes(experiment, models=all_models)
+st.caption("A heatmap of a network that did not learn shows where an untrained or one-class network happens to "
+           "respond, not where pain shows: such heatmaps are labelled *" + NOT_LEARNED_LABEL + "*.")
 c1, c2, c3, c4 = st.columns([3, 1, 1, 1])
 models = c1.multiselect("Networks", all_models, default=all_models[:3], key="hm-models") or all_models[:1]
 classes = sorted(groups["label"].unique())
@@ -163,12 +174,12 @@ paindb_scenarios = [s for s in ("image", "subject") if s in set(groups.loc[group
 paindb_scenario = c3.radio("PAIN-DB scenario", paindb_scenarios or ["image", "subject"], key="hm-scenario",
                            format_func=lambda s: charts.SCENARIO_TITLES[s])
 opacity = c4.slider("Overlay opacity", 0.0, 1.0, 0.6, 0.05, key="hm-opacity")
-side_by_side(data, models, label, class_name, paindb_scenario, opacity, experiment)
+side_by_side(data, models, label, class_name, paindb_scenario, opacity, experiment, verdicts)
 
 scopes = sorted({(r.dataset, r.scenario) for r in groups[groups["label"] == label].itertuples()},
                 key=lambda s: (s[0] != "cppain", s[1]))
 dataset, scenario = st.selectbox("Grid and regions for", scopes, key="hm-scope",
                                  format_func=lambda s: f"{SIDE_TITLES[s[0]]} · {charts.SCENARIO_TITLES[s[1]]}")
-network_grid(data, all_models, label, class_name, scenario, dataset, opacity, experiment)
-region_section(data, all_models, label, class_name, scenario, dataset, experiment)
-cluster_section(data, experiment)
+network_grid(data, all_models, label, class_name, scenario, dataset, opacity, experiment, verdicts)
+region_section(data, all_models, label, class_name, scenario, dataset, experiment, verdicts)
+cluster_section(data, experiment, verdicts)

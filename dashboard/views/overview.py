@@ -79,6 +79,7 @@ def artifacts_section(experiment: loaders.Experiment) -> None:
 
 experiment = widgets.experiment_or_stop()
 experiment_facts(experiment)
+widgets.network_notes(experiment)
 datasets_section(experiment)
 runs_section(experiment)
 artifacts_section(experiment)

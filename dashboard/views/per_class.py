@@ -16,6 +16,7 @@ if metrics.empty or predictions.empty:
     st.stop()
 models = experiment.models or sorted(metrics["model"].unique())
 scenarios = [s for s in charts.SCENARIO_ORDER if s in set(metrics["scenario"])]
+verdicts = widgets.network_notes(experiment, models=models)
 
 st.header("Precision and recall per class")
 scenario = st.segmented_control("Scenario", scenarios, default="external" if "external" in scenarios else scenarios[0],
@@ -25,7 +26,7 @@ if scenario != "external":
 rows = metrics[metrics["scenario"] == scenario]
 runs = rows["fold"].nunique()
 figure = charts.class_metrics(rows, models, f"Precision and recall per class · {charts.SCENARIO_TITLES[scenario]}",
-                              widgets.provenance(experiment, f"mean ± std over {runs} runs"))
+                              widgets.provenance(experiment, f"mean ± std over {runs} runs"), verdicts)
 widgets.chart(figure, f"{experiment.name}-{scenario}-per-class", "fig5")
 per_class = (rows[rows["class"] != "macro"].groupby(["model", "class"])[["precision", "recall", "f1", "n"]].mean()
              .reset_index().rename(columns={"model": "network", "n": "test images per run"}))
@@ -42,11 +43,16 @@ if chosen.empty:
     widgets.missing(f"{model} has no finished {cm_scenario} run yet.")
 else:
     folds = chosen["fold"].nunique()
+    verdict = verdicts[(verdicts["model"] == model) & (verdicts["scenario"] == cm_scenario)]
+    if len(verdict) and not bool(verdict["learned"].iloc[0]):
+        st.caption(f":material/block: **{model} did not learn** in this scenario ({verdict['reason'].iloc[0]}): its "
+                   "confusion matrix shows what a network without a signal does.")
     figure = charts.confusion_matrix(chosen, f"{model} · {charts.SCENARIO_TITLES[cm_scenario]}",
                                      widgets.provenance(experiment, f"test images of {folds} runs, summed"))
     widgets.chart(figure, f"{experiment.name}-{model}-{cm_scenario}-confusion", "confusion")
 
 st.header("ROC curves")
-st.caption("Each curve pools the test predictions of a network's runs in one scenario; dashed: chance.")
-figure = charts.roc_curves(predictions, models, "ROC curves per network", widgets.provenance(experiment))
+st.caption("Each curve counts every test image once, as the comparison's AUC does (folds pooled; external: each "
+           "image's p(pain) averaged over the seeds); dashed: chance; grey: the network did not learn there.")
+figure = charts.roc_curves(predictions, models, "ROC curves per network", widgets.provenance(experiment), verdicts)
 widgets.chart(figure, f"{experiment.name}-roc", "roc")

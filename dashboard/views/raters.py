@@ -61,7 +61,9 @@ metric = st.segmented_control("Measure", list(METRIC_TITLES), default="spearman_
 st.caption("Spearman ρ: p(pain) against the clinicians' mean score per video; ROC AUC: p(pain) against the video "
            "being rated pain; κ: the network's label against the clinicians' (external scenario, mean ± std over seeds).")
 models = experiment.models or sorted(agreement["model"].unique())
+verdicts = widgets.network_notes(experiment, scenarios=["external"], models=models)
 figure = charts.model_agreement(agreement, metric, models, f"{METRIC_TITLES[metric]} per network and clinician scale",
-                                widgets.provenance(experiment, "external scenario, CP-PAIN"))
+                                widgets.provenance(experiment, "external scenario, CP-PAIN"),
+                                verdicts[verdicts["scenario"] == "external"])
 widgets.chart(figure, f"{experiment.name}-model-vs-clinicians-{metric}", "agreement")
 widgets.table(agreement.drop(columns=["scale"]).round(3), f"{experiment.name}-model-vs-clinicians", "agreement-table")

@@ -18,7 +18,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, images, loaders, predictor, upload_video, widgets
+from dashboard import charts, images, loaders, predictor, tables, upload_video, widgets
 from engine.preprocess.decode import IMAGE_TYPES, media_kind
 from engine.video import VIDEO_TYPES
 
@@ -88,30 +88,41 @@ def show_face(prediction) -> None:
     c.image(images.landmarks_image(images.resize(face.crop, 256), face.landmarks * scale), caption="68 landmarks (dlib)")
 
 
+def show_answer(answer, seconds: float) -> None:
+    """The headline: the rule's answer (engine.evaluation.answer) with the rule written under it, or,
+    when no network learned, no number and the sentence why."""
+    if answer is None or answer.p_pain is None:
+        st.warning(answer.reason if answer is not None else "No single answer: the rule could not be applied.",
+                   icon=":material/block:")
+    else:
+        st.metric(widgets.ANSWER_LABEL, f"{answer.p_pain:.2f}")
+    st.caption(f"**The rule:** {answer.rule if answer is not None else ''} Answered in {seconds:.2f} s.")
+
+
 def show_probabilities(prediction, experiment, seconds: float) -> None:
-    probs = prediction.probabilities
+    probs, answer = prediction.probabilities, prediction.answer
     several = bool((probs["seeds"] > 1).any())
     left, right = st.columns([1, 3])
-    from engine.predict import ANSWER_RULE
-
-    answer = prediction.p_pain
-    left.metric("Mean p(pain) over networks", "—" if answer is None else f"{answer:.2f}")
-    left.caption(f"The answer is {ANSWER_RULE}. {len(probs)} networks · answered in {seconds:.2f} s")
+    with left:
+        show_answer(answer, seconds)
     band = "band: lowest to highest over seeds" if several else "one seed kept per network, so no uncertainty band ([scenarios] kept_seeds = 2 or more keeps several)"
-    figure = charts.probabilities(probs, "p(pain) for this photo", widgets.provenance(experiment, band))
+    verdicts = widgets.network_notes(experiment, scenarios=["external"], models=list(probs["model"]))
+    external = verdicts[verdicts["scenario"] == "external"]
+    figure = charts.probabilities(probs, "p(pain) for this photo (raw)", widgets.provenance(experiment, band), external)
     with right:
         widgets.chart(figure, "upload-probabilities", "upload-probs")
     timings = pd.DataFrame([{"step": k, "seconds": round(v, 3)} for k, v in prediction.timings.items() if k != "explanation"])
     with st.expander("Time per step"):
         st.dataframe(timings, hide_index=True)
-    table = probs.rename(columns={"model": "network", "p_pain": "p(pain)", "low": "lowest seed", "high": "highest seed",
-                                  "input_size": "input px"})
+    st.caption("Per network: its raw p(pain) (mean over its kept seeds), the calibrated one (temperature fitted on its "
+               "subject-wise out-of-fold predictions) and its external ROC AUC with the 95 % interval over subjects.")
+    table = tables.answer_table(probs, answer.networks) if answer is not None else probs
     if not several:
-        table = table.drop(columns=["lowest seed", "highest seed"])
+        table = table.drop(columns=["lowest seed", "highest seed"], errors="ignore")
     widgets.table(table.round(3), "upload-probabilities", "upload-table")
 
 
-def show_explanation(model, prediction) -> None:
+def show_explanation(model, prediction, experiment) -> None:
     st.header("LIME explanation")
     names = list(prediction.probabilities["model"])
     left, right = st.columns([2, 1])
@@ -133,8 +144,10 @@ def show_explanation(model, prediction) -> None:
         mask = images.lime_mask(explanation.weights, explanation.segments)
         face = images.resize(prediction.face.crop, mask.shape[0])
         tile = images.resize(images.overlay(face, mask, opacity), 320)
+        failed = tables.failure(widgets.verdicts(experiment), name, "external")
+        mark = f" · explains a network that did not learn ({failed})" if failed else ""
         st.image(tile, caption=f"{name}: superpixels that raised p({'pain' if label else 'no pain'}) (yellow) · "
-                               f"{seconds:.1f} s, local fit R² {explanation.score:.2f}")
+                               f"{seconds:.1f} s, local fit R² {explanation.score:.2f}{mark}")
 
 
 experiment = widgets.experiment_or_stop()
@@ -170,4 +183,4 @@ for note in result.notes:
     st.warning(note, icon=":material/info:")
 show_face(result)
 show_probabilities(result, experiment, sum(v for k, v in result.timings.items() if k != "explanation") or seconds)
-show_explanation(model, result)
+show_explanation(model, result, experiment)

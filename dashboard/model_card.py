@@ -1,0 +1,273 @@
+"""The model card of an experiment, generated from its store: what the networks are for, what they were
+trained and tested on, how the faces were prepared, which networks learned, their metrics with intervals,
+their calibration, the one-answer rule and the limitations.
+
+Pure content (sections of sentences, bullets and tables): the model-card page renders it with Streamlit and
+``dashboard.report`` as HTML, so both say the same. Every number comes from the store (through the
+dashboard's loaders); nothing here is written by hand but the sentences around the numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from dashboard import charts, loaders, tables
+
+BACKGROUND_TITLES = {"u2net": "U2-Net (rembg's u2net_human_seg), as in the paper",
+                     "fallback": "the face-hull fallback (U2-Net's model file was not installed)",
+                     "none": "none (backgrounds kept)"}
+
+
+@dataclass
+class Section:
+    """One part of the card: a title, plain sentences, bullet points and (caption, table) pairs."""
+
+    title: str
+    paragraphs: list[str] = field(default_factory=list)
+    bullets: list[str] = field(default_factory=list)
+    tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
+    code: str = ""  # a block shown as written (the config), last
+
+
+@dataclass
+class Facts:
+    """What the card is written from (loaded once)."""
+
+    experiment: loaders.Experiment
+    samples: pd.DataFrame | None
+    summary: pd.DataFrame
+    verdicts: pd.DataFrame
+    calibration: pd.DataFrame
+    from_scratch: set[str]
+
+    @classmethod
+    def load(cls, experiment: loaders.Experiment, from_scratch: set[str]) -> "Facts":
+        _, summary = loaders.load_results(experiment.root)
+        calibration, _ = loaders.load_calibration(experiment.root) if not summary.empty else (pd.DataFrame(), None)
+        return cls(experiment, loaders.load_samples(experiment.root), summary, tables.network_verdicts(summary),
+                   calibration, from_scratch)
+
+    @property
+    def models(self) -> list[str]:
+        return self.experiment.models or sorted(self.verdicts["model"].unique())
+
+
+def model_card(experiment: loaders.Experiment, from_scratch: set[str]) -> list[Section]:
+    """The card's sections for ``experiment`` (``from_scratch``: pretrained bases trained from random weights)."""
+    facts = Facts.load(experiment, from_scratch)
+    return [intended_use(facts), data(facts), preprocessing(facts), networks(facts), metrics(facts),
+            calibration(facts), answer(facts), limitations(facts)]
+
+
+def intended_use(facts: Facts) -> Section:
+    section = Section("Intended use", [
+        "Research on recognising pain from facial images of adults with cerebral palsy who cannot report it "
+        "themselves: reproducing and extending Sabater-Gárriz, Gaya-Morey et al. (ten networks, three scenarios, "
+        "LIME heatmaps, clinician agreement).",
+        "PainLens is a research tool, not a medical device: it must not be used to diagnose, monitor or treat anyone, "
+        "and no number it gives replaces a clinician's assessment."])
+    if facts.experiment.synthetic:
+        section.paragraphs.append("This experiment was trained and tested on synthetic faces drawn by a program: its "
+                                  "networks say nothing about real patients.")
+    return section
+
+
+def data(facts: Facts) -> Section:
+    kind = "synthetic (PainLens's generator, no real person)" if facts.experiment.synthetic else \
+        "real (licensed datasets, not distributed with PainLens)"
+    section = Section("Data", [f"Datasets: {kind}. PAIN-DB (UNBC-McMaster, MIntPAIN, Delaware) trains and validates; "
+                               "CP-PAIN is only ever a test set (external scenario)."])
+    config = facts.experiment.config
+    if config is not None:
+        section.paragraphs.append(f"Frames per subject and class drawn from UNBC and MIntPAIN: {config.data.frames_per_class}; "
+                                  f"a UNBC frame counts as pain above PSPI {config.data.pspi_threshold:g}.")
+    if facts.samples is not None and not facts.samples.empty:
+        section.tables.append(("Images per dataset (the paper's Table 2; Faces found: the images the networks use)",
+                               tables.table2(facts.samples)))
+    return section
+
+
+def preprocessing(facts: Facts) -> Section:
+    manifest, config = facts.experiment.manifest, facts.experiment.config
+    used = (manifest.get("preprocess") or {}).get("background_methods") or {}
+    backgrounds = "; ".join(f"{BACKGROUND_TITLES.get(k, k)}: {v} images" for k, v in used.items()) or "not recorded"
+    bullets = [f"Face detection: MTCNN, the largest face, square crop with margin "
+               f"{config.preprocess.margin:g} at {config.preprocess.crop_size} px." if config else "Face detection: MTCNN.",
+               f"Background removal actually used: {backgrounds}.",
+               "Landmarks: dlib's 68 points (for the heatmaps' common face)."]
+    if config is not None:
+        weights = ("ImageNet weights for the pretrained bases" if config.training.weights == "imagenet" else
+                   "no ImageNet weights: the pretrained bases were trained from random weights")
+        bullets.append(f"Weights: {weights}.")
+        bullets.append(f"Inputs scaled '{config.training.input_scaling}', learning-rate schedule "
+                       f"'{config.training.lr_schedule}', {config.training.epochs} epochs unless a network has its own.")
+    return Section("Preprocessing and training actually used", bullets=bullets)
+
+
+def networks(facts: Facts) -> Section:
+    config, rows = facts.experiment.config, []
+    for model in facts.models:
+        own = facts.verdicts[facts.verdicts["model"] == model].set_index("scenario")
+        row = {"network": model, "kind": _kind(model, facts)}
+        if config is not None:
+            row["input px"] = config.training.input_size.get(model, "")
+            row["epochs"] = config.training.epochs_per_model.get(model, config.training.epochs)
+        for scenario in facts.experiment.scenarios:
+            title = charts.SCENARIO_TITLES.get(scenario, scenario)
+            row[title] = ("not run" if scenario not in facts.experiment.scenarios_of(model) else
+                          "no result yet" if scenario not in own.index else
+                          "learned" if own.loc[scenario, "learned"] else f"did not learn: {own.loc[scenario, 'reason']}")
+        rows.append(row)
+    learned = sorted(set(facts.verdicts.loc[facts.verdicts["learned"], "model"])) if len(facts.verdicts) else []
+    sentence = (f"{len(learned)} of {len(facts.models)} networks learned in at least one scenario"
+                f"{': ' + ', '.join(learned) if learned else ''}. A network learned when the 95 % interval of its ROC "
+                "AUC (bootstrap over subjects) lies above 0.5 and it does not give every image one class.")
+    return Section("Networks and which learned", [sentence], tables=[("", pd.DataFrame(rows))])
+
+
+def _kind(model: str, facts: Facts) -> str:
+    from engine.errors import PainLensError
+    from engine.models.registry import get_spec
+
+    try:
+        pretrained = get_spec(model).pretrained
+    except (KeyError, PainLensError):
+        return "unknown"
+    if not pretrained:
+        return "trained from scratch (as in the paper)"
+    return "pretrained base, trained from random weights here" if model in facts.from_scratch else "pretrained base (ImageNet)"
+
+
+def metrics(facts: Facts) -> Section:
+    macro = facts.summary[facts.summary["class"] == "macro"] if len(facts.summary) else facts.summary
+    if macro.empty or "auc_low" not in macro:
+        return Section("Metrics per scenario", ["No finished runs yet: `painlens run CONFIG` trains the networks."])
+    table = pd.DataFrame({
+        "network": macro["model"], "scenario": macro["scenario"].map(charts.SCENARIO_TITLES).fillna(macro["scenario"]),
+        "ROC AUC [95 % interval]": [_interval(a, lo, hi) for a, lo, hi in zip(macro["auc"], macro["auc_low"], macro["auc_high"])],
+        "accuracy [95 % interval]": [_interval(a, lo, hi) for a, lo, hi in
+                                     zip(macro["accuracy"], macro["accuracy_low"], macro["accuracy_high"])],
+        "AUC sd over seeds": macro["auc_seed_std"].round(3), "images": macro["images"], "subjects": macro["subjects"],
+        "learned": np.where(macro["learned"], "yes", "no")})
+    order = {s: i for i, s in enumerate(charts.SCENARIO_ORDER)}
+    table = table.assign(_s=macro["scenario"].map(order).to_numpy()).sort_values(["_s", "network"]).drop(columns="_s")
+    return Section("Metrics per scenario, with 95 % intervals", [
+        "Every test image counted once (image- and subject-wise: the folds pooled; external: each CP-PAIN image's "
+        "p(pain) averaged over the seeds, the spread over seeds beside it). Intervals: bootstrap over subjects, whose "
+        "frames are not independent."],
+        tables=[("", table.reset_index(drop=True))])
+
+
+def _interval(value: float, low: float, high: float) -> str:
+    if value is None or not np.isfinite(value):
+        return "–"
+    return f"{value:.2f} [{low:.2f}, {high:.2f}]" if np.isfinite(low) else f"{value:.2f}"
+
+
+def calibration(facts: Facts) -> Section:
+    if facts.calibration is None or facts.calibration.empty:
+        return Section("Calibration", ["No calibration yet: it needs finished subject-wise runs."])
+    frame = facts.calibration
+    table = pd.DataFrame({
+        "network": frame["model"], "temperature": frame["temperature"].round(3),
+        "ECE out-of-fold, raw → scaled": [_arrow(a, b) for a, b in zip(frame["ece_oof_before"], frame["ece_oof_after"])],
+        "ECE external, raw → scaled": [_arrow(a, b) for a, b in zip(frame["ece_external_before"], frame["ece_external_after"])],
+        "note": frame["note"].fillna("")})
+    return Section("Calibration", [
+        "One temperature per network, fitted on its subject-wise out-of-fold predictions only (never on CP-PAIN, "
+        "the test set), scales every p(pain) PainLens gives for a face. Expected calibration error (ECE) over 10 bins "
+        "of p(pain), before and after."], tables=[("", table)])
+
+
+def _arrow(before: float, after: float) -> str:
+    return "–" if not np.isfinite(before) else f"{before:.3f} → {after:.3f}"
+
+
+def answer(facts: Facts) -> Section:
+    """The one answer rule, and what it means in this experiment (which networks count, or none)."""
+    from engine.evaluation.answer import RULE, AnswerBasis
+
+    basis = AnswerBasis.from_tables(facts.summary, facts.calibration)
+    counted = sorted(m for m, f in basis.networks.items() if f.learned)
+    if counted:
+        now = f"In this experiment the answer averages {len(counted)} network(s): {', '.join(counted)}."
+    else:
+        reason = basis.missing or "no network learned in the external scenario"
+        now = f"In this experiment PainLens gives no single answer for a face: {reason[0].lower()}{reason[1:].rstrip('.')}."
+    return Section("One answer for a face", [RULE, now])
+
+
+def limitations(facts: Facts) -> Section:
+    bullets = [gap_sentence(facts)]
+    cppain = facts.samples[facts.samples["dataset"] == "cppain"] if facts.samples is not None and len(facts.samples) else None
+    if cppain is not None and len(cppain):
+        bullets.append(f"CP-PAIN has {cppain['subject'].nunique()} subjects here: intervals over so few people are wide, "
+                       "and a result may not hold for others.")
+    failed = [m for m in facts.models if m in set(facts.verdicts["model"]) and
+              not facts.verdicts.loc[facts.verdicts["model"] == m, "learned"].any()]
+    if failed:
+        bullets.append(f"{len(failed)} of {len(facts.models)} networks learned in no scenario ({', '.join(failed)}): "
+                       "their heatmaps explain networks without a signal.")
+    if facts.from_scratch:
+        bullets.append(f"The pretrained bases ({', '.join(sorted(facts.from_scratch))}) were trained from random weights "
+                       "here, not from ImageNet as in the paper.")
+    used = (facts.experiment.manifest.get("preprocess") or {}).get("background_methods") or {}
+    if "fallback" in used:
+        bullets.append("Backgrounds were whitened with the face-hull fallback, not U2-Net as in the paper.")
+    if facts.experiment.restricted_models:
+        kept = "; ".join(f"{m}: {', '.join(s)}" for m, s in facts.experiment.restricted_models.items())
+        bullets.append(f"Some networks ran in only some scenarios ({kept}).")
+    bullets.append("The temperature is fitted on PAIN-DB: a calibrated p(pain) may still be off on CP-PAIN (see the "
+                   "external ECE).")
+    if facts.experiment.synthetic:
+        bullets.append("Synthetic faces: what the networks learned here need not carry over to real faces.")
+    return Section("Limitations", bullets=bullets)
+
+
+def gap_sentence(facts: Facts) -> str:
+    """The PAIN-DB to CP-PAIN gap in this experiment's own numbers (subject-wise vs external AUC)."""
+    macro = facts.summary[facts.summary["class"] == "macro"] if len(facts.summary) else facts.summary
+    base = ("The paper's networks were trained on PAIN-DB (adults without cerebral palsy) and tested on CP-PAIN; its "
+            "best network was right on about 63 % of CP-PAIN faces.")
+    if macro.empty or "auc" not in macro:
+        return base
+    auc = macro.pivot_table(index="model", columns="scenario", values="auc", aggfunc="first")
+    if not {"subject", "external"} <= set(auc.columns):
+        return base
+    gaps = (auc["subject"] - auc["external"]).dropna()
+    if gaps.empty:
+        return base
+    worst = gaps.idxmax()
+    return (f"{base} Here the ROC AUC changes from subject-wise PAIN-DB to CP-PAIN by {_signed(-gaps.median())} "
+            f"(median over networks; largest drop {worst}: {auc.loc[worst, 'subject']:.2f} → {auc.loc[worst, 'external']:.2f}).")
+
+
+def _signed(value: float) -> str:
+    return "0.00" if math.isclose(value, 0.0, abs_tol=5e-3) else f"{value:+.2f}"
+
+
+def provenance(experiment: loaders.Experiment, when: str) -> Section:
+    """Who wrote what, when: PainLens's version and commit, the experiment's commit and dates, and its
+    config (as the manifest holds it). ``when``: the date this card or report is generated."""
+    import json
+    from pathlib import Path
+
+    import engine
+    from engine.experiment import git_revision
+
+    manifest = experiment.manifest
+    here = git_revision(Path(engine.__file__).resolve().parent.parent) or "not known (not a git checkout)"
+    bullets = [f"Generated {when} by PainLens {engine.__version__} (commit {here}).",
+               f"Experiment {experiment.name}: started {manifest.get('started', '?')}, last update "
+               f"{manifest.get('updated', '?')}, status {experiment.status}, run at commit "
+               f"{manifest.get('git_revision') or 'not known'}."]
+    packages = manifest.get("packages") or {}
+    if packages:
+        bullets.append("Packages: " + ", ".join(f"{k} {v}" for k, v in sorted(packages.items())) + ".")
+    config = dict(manifest.get("config") or {})
+    config.pop("base_dir", None)  # a folder of the machine that ran it: not part of the method
+    return Section("Provenance", bullets=bullets, code=json.dumps(config, indent=2, sort_keys=True))

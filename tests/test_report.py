@@ -1,0 +1,84 @@
+"""``painlens report``: the stakeholder report (model card, figures, provenance) as HTML or PDF, on experiments
+written through the store with made-up predictions (``dashboard_fixtures.evaluated_experiment``): one where a
+network learned, one where none did (then there is no single answer for a face, and the report says why)."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from dashboard.report import build_report
+from dashboard_fixtures import evaluated_experiment
+from engine import cli
+
+WHEN = "2026-12-02"
+
+
+@pytest.fixture(scope="module")
+def learned(tmp_path_factory) -> Path:
+    return evaluated_experiment(tmp_path_factory.mktemp("learned"), learned=True)
+
+
+@pytest.fixture(scope="module")
+def none_learned(tmp_path_factory) -> Path:
+    return evaluated_experiment(tmp_path_factory.mktemp("none-learned"), learned=False)
+
+
+@pytest.fixture
+def report(monkeypatch, capsys):
+    """Run `painlens report ROOT --out OUT` as the command line does: (exit code, stdout and stderr)."""
+    def run(root: Path, out: Path) -> tuple[int, str]:
+        monkeypatch.setattr(sys, "argv", ["painlens", "report", str(root), "--out", str(out)])
+        with pytest.raises(SystemExit) as info:
+            cli.main()
+        printed = capsys.readouterr()
+        return info.value.code or 0, " ".join((printed.out + printed.err).split())
+
+    return run
+
+
+def test_the_report_greys_what_did_not_learn_and_carries_the_model_card_and_its_provenance(learned):
+    import engine
+
+    html = build_report(learned, when=WHEN)
+    assert "About these networks" in html and "SongNet</b>: did not learn in any scenario" in html
+    assert "pretrained base trained from random weights" in html and "runs only in" in html
+    for title in ("Intended use", "Data", "Preprocessing and training actually used", "Networks and which learned",
+                  "Metrics per scenario, with 95 % intervals", "Calibration", "One answer for a face", "Limitations"):
+        assert f">{title}</h3>" in html, title
+    assert "In this experiment the answer averages 1 network(s): WeiNet." in html
+    assert "class='not-learned'" in html and "SongNet (did not learn)" in html  # tables and figures
+    assert "the face-hull fallback" in html and "no ImageNet weights" in html
+    assert f"PainLens {engine.__version__}" in html and f"Generated {WHEN}" in html
+    assert "&quot;bootstrap_resamples&quot;: 200" in html  # the config, as the manifest holds it
+    assert re.findall(r"""(?:src|href)=["'](?!data:|#)([^"']+)""", html) == []
+
+
+def test_painlens_report_writes_a_pdf_and_an_html_file_that_give_no_answer_when_no_network_learned(none_learned, tmp_path,
+                                                                                                     report):
+    code, output = report(none_learned, tmp_path / "report.pdf")
+    assert code == 0 and "written to" in output, output
+    pdf = (tmp_path / "report.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF") and len(pdf) > 20_000
+    code, output = report(none_learned, tmp_path / "report.html")
+    assert code == 0, output
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "In this experiment PainLens gives no single answer for a face: no network learned" in html
+    assert "answer averages" not in html and "did not learn in any scenario" in html
+
+
+@pytest.mark.parametrize("name,sentence", [("report.docx", "name the file with .html or .pdf"),
+                                           ("report", "name the file with .html or .pdf")])
+def test_painlens_report_refuses_a_file_it_cannot_write_with_a_sentence(learned, tmp_path, report, name, sentence):
+    code, output = report(learned, tmp_path / name)
+    assert code == 1 and sentence in output
+    assert "Traceback" not in output and not (tmp_path / name).exists()
+
+
+def test_painlens_report_says_so_when_the_folder_is_not_an_experiment(tmp_path, report):
+    code, output = report(tmp_path / "nowhere", tmp_path / "report.html")
+    assert code == 1 and "is not an experiment folder" in output
+    assert not (tmp_path / "report.html").exists()
