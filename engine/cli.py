@@ -76,6 +76,10 @@ def synth_command(
                   "pain/, neutral/, CSV")
     table.add_row("CP-PAIN", str(c["subjects"]), str(c["videos"]), str(c["images"]), str(c["labels"]["no_pain"]),
                   str(c["labels"]["pain"]), f"{c['usable_videos']} usable videos")
+    clips = record.get("videos")
+    if clips:
+        table.add_row("Clips (videos/)", str(len({clip["subject"] for clip in clips["list"]})), str(clips["clips"]), "-",
+                      str(clips["no_pain"]), str(clips["pain"]), "planted pain segments, clips.csv")
     console.print(table)
 
 # --- command: scan ---
