@@ -43,6 +43,7 @@ PAGES = (
     ("calibration.py", "Calibration", ":material/tune:"),
     ("subjects.py", "Per subject", ":material/person_search:"),
     ("heatmaps.py", "Heatmaps", ":material/gradient:"),
+    ("faithfulness.py", "Faithfulness", ":material/fact_check:"),
     ("browse.py", "Images", ":material/photo_library:"),
     ("raters.py", "Raters", ":material/groups:"),
     ("upload.py", "Upload and predict", ":material/upload:"),

@@ -308,6 +308,7 @@ def load_face(experiment: Experiment, cache_key: str) -> np.ndarray | None:
 def _face(root: str, cache_key: str) -> np.ndarray | None:
     return store_of(Path(root)).face_crop(cache_key)
 
+
 # --- evaluation: calibration and per-subject results --------------------------------------------
 
 def load_calibration(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -339,3 +340,45 @@ def _subjects(root: str, runs: tuple, tables: tuple) -> pd.DataFrame:
 
     return current_subjects(store_of(Path(root)))
 
+
+# --- the faithfulness scorecard (engine/explain/scorecard.py) --------------------------------------
+
+SCORECARD_TABLES = ("faithfulness", "faithfulness_summary", "sanity_checks")
+EXPLAINER_ARRAYS = ("gradcam_stretched", "pain_regions", "pain_region_names")
+
+
+@dataclass
+class Scorecard:
+    """Per explained image and explainer (``images``), its summary with intervals over subjects
+    (``summary``), and the sanity check's verdicts per network and explainer (``sanity``)."""
+
+    images: pd.DataFrame
+    summary: pd.DataFrame
+    sanity: pd.DataFrame
+
+
+def load_scorecard(root: Path) -> Scorecard | None:
+    """None until the explain step has written the scorecard."""
+    return _scorecard(str(root), store_of(root).version(*SCORECARD_TABLES))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _scorecard(root: str, version: tuple) -> Scorecard | None:
+    store = store_of(Path(root))
+    summary = store.table("faithfulness_summary")
+    if summary is None:
+        return None
+    images, sanity = store.table("faithfulness"), store.table("sanity_checks")
+    return Scorecard(images if images is not None else pd.DataFrame(), summary,
+                     sanity if sanity is not None else pd.DataFrame())
+
+
+def load_explainer_maps(root: Path) -> dict[str, np.ndarray]:
+    """Grad-CAM's stretched heatmaps (aligned with the heatmap groups) and the pain-region map of the
+    template; {} for heatmaps written before the scorecard existed."""
+    return _explainer_maps(str(root), store_of(root).version("heatmaps", "heatmap_arrays"))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _explainer_maps(root: str, version: tuple) -> dict[str, np.ndarray]:
+    return store_of(Path(root)).heatmap_arrays(EXPLAINER_ARRAYS) or {}

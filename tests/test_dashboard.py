@@ -27,12 +27,13 @@ PAGES = {
     "calibration.py": "Calibration",
     "subjects.py": "Per subject",
     "heatmaps.py": "Heatmaps",
+    "faithfulness.py": "Faithfulness",
     "browse.py": "Images",
     "raters.py": "Raters",
     "upload.py": "Upload and predict",
 }
 CHART_PAGES = {"overview.py": 2, "comparison.py": 2, "per_class.py": 3, "calibration.py": 2, "subjects.py": 2,
-               "heatmaps.py": 2, "browse.py": 1, "raters.py": 3}
+               "heatmaps.py": 2, "faithfulness.py": 4, "browse.py": 1, "raters.py": 3}
 # Pages that show the networks of an experiment without heatmaps or ratings (made-up predictions).
 NETWORK_PAGES = ("overview.py", "model_card.py", "comparison.py", "per_class.py", "calibration.py", "subjects.py",
                  "browse.py")
@@ -149,7 +150,7 @@ def test_a_half_finished_experiment_shows_what_exists_and_names_the_missing_step
         assert "still training" in text
     if page == "comparison.py":
         assert "3 of 12 planned runs" in text and count(at, "vega_lite_chart") == 2
-    if page == "heatmaps.py":
+    if page in ("heatmaps.py", "faithfulness.py"):
         assert "painlens explain" in text
     if page == "raters.py":
         assert "painlens run" in text
@@ -268,3 +269,25 @@ def test_upload_page_explains_the_chosen_network_with_lime(experiment):
 def test_manifest_of_the_fixture_is_marked_synthetic(experiment):
     manifest = json.loads((experiment / "manifest.json").read_text())
     assert manifest["synthetic"] is True and manifest["status"] == "finished"
+
+
+def test_faithfulness_page_gives_each_network_its_scorecard_and_sanity_verdict(experiment):
+    at = run_page(experiment.parent, "faithfulness.py")
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[-1].value
+    assert {"WeiNet", "SongNet"} <= set(table["network"]) and set(table["scenario"]) == {"image", "subject", "external"}
+    assert {"insertion_auc", "insertion_auc_random", "deletion beats random", "sanity check"} <= set(table.columns)
+    assert table["sanity check"].str.contains("LIME: ").all()
+    at.radio(key="faith-scenario").set_value("subject").run()
+    at.radio(key="faith-explainer").set_value("gradcam").run()
+    assert not at.exception and count(at, "vega_lite_chart") >= 4
+
+
+def test_heatmaps_switch_to_gradcam_and_their_difference_with_pain_region_outlines(experiment):
+    at = run_page(experiment.parent, "heatmaps.py")
+    at.toggle(key="hm-outlines").set_value(True).run()
+    for explainer in ("gradcam", "difference"):
+        at.radio(key="hm-explainer").set_value(explainer).run()
+        assert not at.exception, [e.value for e in at.exception]
+    captions = texts(at)
+    assert "pointing" in captions and "Shown: LIME − Grad-CAM" in captions and "Outlined: brow lowerer" in captions

@@ -89,7 +89,9 @@ def experiment(tmp_path_factory):
     samples = pd.DataFrame({
         "image_id": [f"unbc/s{i:02d}/q/0" for i in range(8)] + [f"cppain/p{i:02d}/v/0" for i in range(6)],
         "dataset": ["unbc"] * 8 + ["cppain"] * 6, "subject": [f"s{i:02d}" for i in range(14)],
-        "label": [i % 2 for i in range(14)], "cache_key": keys, "status": "ok"})
+        "label": [i % 2 for i in range(14)], "cache_key": keys, "status": "ok",
+        # Coded action units (UNBC's FACS files): AU4 in every other frame, none coded for CP-PAIN.
+        **{au: [float(au == "au4" and i % 2) for i in range(8)] + [np.nan] * 6 for au in ("au4", "au6", "au7", "au9", "au10", "au43")}})
     store = ExperimentStore(root / "artifacts", "e")
     store.write_samples(samples)
     plan = [("SongNet", "external", 0, "keep"), ("SongNet", "subject", 0, "explain"),
@@ -228,3 +230,45 @@ def test_a_cache_entry_without_landmarks_gets_them_from_dlib_on_the_crop(tmp_pat
     truth = scale_landmarks(faces[0][1], CROP, 32)
     assert np.median(np.hypot(*(points - truth).T)) < 3.0  # px at 32: dlib finds the same face
     assert source.landmarks("missing", 32) is None
+
+
+def test_the_faithfulness_table_scores_every_explained_image_for_lime_and_gradcam(experiment):
+    _, store, first, _ = experiment
+    faith = store.table("faithfulness")
+    groups = store.table("heatmaps")
+    required = {"model", "scenario", "fold", "image_id", "dataset", "insertion_auc", "deletion_auc", "insertion_auc_random",
+                "deletion_auc_random", "pointing_hit", "share_brow_lowerer", "share_orbit", "share_eye_closure",
+                "share_nose_lip", "share_reference", "agreement"}
+    assert required <= set(faith.columns)
+    lime, gradcam = faith[faith["explainer"] == "lime"], faith[faith["explainer"] == "gradcam"]
+    assert len(lime) == len(gradcam) == groups["n_images"].sum()  # every image placed on the template, twice
+    assert lime[["insertion_auc", "deletion_auc", "insertion_auc_random"]].notna().all().all()
+    assert gradcam["insertion_auc"].isna().all() and np.allclose(lime["agreement"], gradcam["agreement"].to_numpy(), equal_nan=True)
+    shares = faith[[f"share_{r}" for r in ("brow_lowerer", "orbit", "eye_closure", "nose_lip", "reference")]].sum(axis=1, min_count=1)
+    assert np.allclose(shares.dropna(), 1.0)
+    # Planted regions where AUs were coded: AU4 frames score against the brow region, CP-PAIN has none.
+    coded = lime[lime["dataset"] == "unbc"]
+    with_au4 = coded[coded["planted_regions"] == "brow_lowerer"]
+    assert len(with_au4) and with_au4["planted_share"].notna().all()
+    assert coded.loc[coded["planted_regions"] == "", "planted_share"].isna().all()
+    assert lime.loc[lime["dataset"] == "cppain", "planted_share"].isna().all()
+
+
+def test_the_scorecard_summary_sanity_verdicts_and_gradcam_heatmaps_are_written(experiment):
+    _, store, _, _ = experiment
+    summary = store.table("faithfulness_summary")
+    assert {"insertion_gain", "deletion_gain", "pain_vs_rest", "pointing_hit", "pointing_chance", "agreement"} <= \
+        set(summary["metric"])
+    assert set(summary["dataset"]) == {"unbc", "cppain", "all"}
+    bounded = summary.dropna(subset=["low", "high"])
+    assert ((bounded["low"] <= bounded["value"] + 1e-9) & (bounded["value"] <= bounded["high"] + 1e-9)).all()
+    sanity = store.table("sanity_checks")
+    # One run per network (fold 0 of the external scenario), LIME and Grad-CAM each.
+    assert set(zip(sanity["model"], sanity["explainer"])) == {(m, e) for m in ("SongNet", "VGG16") for e in ("lime", "gradcam")}
+    assert (sanity["scenario"] == "external").all() and sanity["verdict"].str.len().gt(0).all()
+    arrays = store.heatmap_arrays()
+    assert arrays["gradcam_heatmaps"].shape == arrays["heatmaps"].shape and arrays["pain_regions"].shape == (128, 128)
+    assert list(arrays["pain_region_names"]) == ["brow_lowerer", "orbit", "eye_closure", "nose_lip", "reference"]
+    timings = store.table("explain_timings")
+    assert (timings["curves_seconds"] > 0).all() and (timings["gradcam_seconds"] > 0).all()
+    assert (timings.loc[timings["scenario"] == "external", "sanity_seconds"] > 0).all()

@@ -1,5 +1,7 @@
 """Heatmaps: where the networks look. PAIN-DB and CP-PAIN side by side with their difference, overlays on
-the mean face, the grid of all networks (Figure 6), region scores, and the pretrained-versus-scratch clustering."""
+the mean face, the grid of all networks (Figure 6), region scores, and the pretrained-versus-scratch clustering.
+LIME's maps, Grad-CAM's or their difference, with each heatmap's faithfulness scores and, on demand, the
+pain action units' regions outlined (the scorecard: dashboard/scorecard.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +10,14 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, images, loaders, tables, widgets
+from dashboard import scorecard
 
 SIDE_TITLES = {"paindb": "PAIN-DB", "cppain": "CP-PAIN"}
 TILE = 256
+EXPLAINERS = {"lime": "LIME", "gradcam": "Grad-CAM", "difference": "LIME − Grad-CAM"}
+# What the controls chose, read by the tiles: explainer, outlines on or off, Grad-CAM maps and pain
+# regions (``loaders.load_explainer_maps``), the scorecard's per-image table.
+VIEW = {"explainer": "lime", "outlines": False, "maps": {}, "faith": None}
 NOT_LEARNED_LABEL = "explains a network that did not learn"
 
 
@@ -21,11 +28,43 @@ def group_row(groups: pd.DataFrame, model: str, scenario: str, dataset: str, lab
 
 
 def heat_tile(data: loaders.Heatmaps, row: pd.Series | None, opacity: float) -> np.ndarray | None:
-    """The stretched heatmap over the group's mean face, at TILE px."""
+    """The chosen explainer's stretched heatmap over the group's mean face (or LIME − Grad-CAM on its own),
+    at TILE px, with the pain regions outlined when asked."""
     if row is None:
         return None
-    face = images.resize(data.arrays["faces"][int(row["index"])], TILE)
-    return images.overlay(face, data.arrays["stretched"][int(row["index"])], opacity)
+    index = int(row["index"])
+    face = images.resize(data.arrays["faces"][index], TILE)
+    heat, signed = scorecard.explainer_map({**data.arrays, **VIEW["maps"]}, index, VIEW["explainer"])
+    if heat is None:
+        return None
+    tile = scorecard.difference_tile(face, heat, TILE) if signed else images.overlay(face, heat, opacity)
+    if VIEW["outlines"] and "pain_regions" in VIEW["maps"]:
+        tile = scorecard.with_outlines(tile, VIEW["maps"]["pain_regions"])
+    return tile
+
+
+def tile_scores(model: str, title: str, paindb_scenario: str, label: int) -> str:
+    """The scorecard's line for one side-by-side heatmap (LIME's scores under the difference)."""
+    side, scenario = ("paindb", paindb_scenario) if title == "PAIN-DB" else ("cppain", "external")
+    explainer = "gradcam" if VIEW["explainer"] == "gradcam" else "lime"
+    chance = scorecard.pointing_chance(VIEW["maps"].get("pain_regions"))
+    return scorecard.score_caption(scorecard.heatmap_scores(VIEW["faith"], model, scenario, side, label, explainer), chance)
+
+
+def score_section(models, label, class_name, scenario, dataset, experiment) -> None:
+    """Each heatmap of the grid's scope with its faithfulness scores (means over its images)."""
+    explainer = "gradcam" if VIEW["explainer"] == "gradcam" else "lime"
+    rows = [{"network": model, **scorecard.heatmap_scores(VIEW["faith"], model, scenario, dataset, label, explainer)}
+            for model in models]
+    rows = [r for r in rows if len(r) > 1]
+    if not rows:
+        return
+    st.subheader(f"Scores of these heatmaps ({EXPLAINERS[explainer]})")
+    st.caption("Means over each heatmap's images: pointing game (hottest point in a pain region), pain regions' mass "
+               "per unit area against the rest of the face, insertion and deletion against a random order (above 0: "
+               "better than random), LIME vs Grad-CAM agreement. Intervals and more: the Faithfulness page.")
+    widgets.table(pd.DataFrame(rows).round(3), f"{experiment.name}-heatmap-scores-{dataset}-{scenario}-{class_name}",
+                  "heatmap-scores")
 
 
 def difference_tile(data: loaders.Heatmaps, model: str, label: int, paindb_scenario: str) -> np.ndarray | None:
@@ -58,6 +97,7 @@ def side_by_side(data, models, label, class_name, paindb_scenario, opacity, expe
                     mark = f" · {NOT_LEARNED_LABEL} ({failed})" if failed else ""
                     widgets.picture(tile, f"{experiment.name}-{model}-{title}-{class_name}", f"{model}-{title}",
                                     caption=f"{model} · {title} · {int(row['n_images'])} images{mark}")
+                    st.caption(tile_scores(model, title, paindb_scenario, label))
         diff = difference_tile(data, model, label, paindb_scenario)
         with cols[2]:
             if diff is None:
@@ -174,6 +214,21 @@ paindb_scenarios = [s for s in ("image", "subject") if s in set(groups.loc[group
 paindb_scenario = c3.radio("PAIN-DB scenario", paindb_scenarios or ["image", "subject"], key="hm-scenario",
                            format_func=lambda s: charts.SCENARIO_TITLES[s])
 opacity = c4.slider("Overlay opacity", 0.0, 1.0, 0.6, 0.05, key="hm-opacity")
+e1, e2 = st.columns([3, 1])
+explainer = e1.radio("Explainer", list(EXPLAINERS), key="hm-explainer", horizontal=True, format_func=EXPLAINERS.get,
+                     help="LIME (the paper's), Grad-CAM on the last convolutional block, or LIME minus Grad-CAM "
+                          "(orange: LIME's weight, blue: Grad-CAM's).")
+outlines = e2.toggle("Pain regions", key="hm-outlines", help=scorecard.outline_legend())
+card = loaders.load_scorecard(experiment.root)
+VIEW.update(explainer=explainer, outlines=outlines, maps=loaders.load_explainer_maps(experiment.root),
+            faith=card.images if card is not None else None)
+if explainer != "lime" and "gradcam_stretched" not in VIEW["maps"]:
+    st.info("These heatmaps were written before Grad-CAM existed: `painlens explain CONFIG` makes them again.")
+elif explainer != "lime":
+    st.caption(f"Shown: {EXPLAINERS[explainer]}" + (" (orange: where LIME puts more weight, blue: where Grad-CAM does; "
+               "both maps stretched to [0, 1])." if explainer == "difference" else ", stretched to [0, 1] like LIME's."))
+if outlines:
+    st.caption("Outlined: " + scorecard.outline_legend() + " (the rest of the face is the reference).")
 side_by_side(data, models, label, class_name, paindb_scenario, opacity, experiment, verdicts)
 
 scopes = sorted({(r.dataset, r.scenario) for r in groups[groups["label"] == label].itertuples()},
@@ -181,5 +236,6 @@ scopes = sorted({(r.dataset, r.scenario) for r in groups[groups["label"] == labe
 dataset, scenario = st.selectbox("Grid and regions for", scopes, key="hm-scope",
                                  format_func=lambda s: f"{SIDE_TITLES[s[0]]} · {charts.SCENARIO_TITLES[s[1]]}")
 network_grid(data, all_models, label, class_name, scenario, dataset, opacity, experiment, verdicts)
+score_section(all_models, label, class_name, scenario, dataset, experiment)
 region_section(data, all_models, label, class_name, scenario, dataset, experiment, verdicts)
 cluster_section(data, experiment, verdicts)

@@ -37,7 +37,7 @@ from engine.config import SCENARIO_NAMES, ExperimentConfig
 from engine.progress import progress_bar
 from engine.explain.clusters import similarity_tables
 from engine.explain.faces import FaceSource
-from engine.explain.faithfulness import CURVE_BATCH, explanation_curves
+from engine.explain.faithfulness import curve_batch, explanation_curves
 from engine.explain.gradcam import GradCam
 from engine.explain.heatmaps import GROUP_COLUMNS, HeatmapAccumulator, dataset_side, difference_maps, stretch
 from engine.explain.lime_masks import BatchedModel, LimeParams, explain_image, image_seed
@@ -145,7 +145,8 @@ class _RunImages:
 def _explain_images(model, run: _RunImages, done: set[str], params: LimeParams, config: ExperimentConfig,
                     writer: MaskWriter, on_image) -> dict:
     """LIME and the faithfulness curves of every image not yet done; the sanity images' maps are kept."""
-    classifier, curve_classifier = BatchedModel(model, params.batch_size), BatchedModel(model, CURVE_BATCH)
+    classifier = BatchedModel(model, params.batch_size)
+    curve_classifier = BatchedModel(model, curve_batch(config.explain.curve_steps))
     seed, steps = config.experiment.seed, dict.fromkeys(STEPS, 0.0)
     sanity_ids = {run.ids[i] for i in sanity_positions(len(run.ids), config.explain.sanity_images)}
     explained, curve_seconds, originals = 0, 0.0, {}
@@ -476,12 +477,12 @@ def _region_table(groups: pd.DataFrame, heat: np.ndarray, labels: np.ndarray) ->
 
 def summary_table(result: dict, experiment: str = ""):
     """A rich Table for the console: per network, images explained, seconds per image, LIME's own
-    overhead next to inference, heatmaps and landmark failures."""
+    overhead next to inference, and what the faithfulness scorecard added to the explanation's time."""
     from rich.table import Table
 
     table = Table(title=f"{experiment + ': ' if experiment else ''}{result.get('heatmaps', 0)} heatmaps from "
                         f"{result.get('explained_runs', 0)} explained runs")
-    for column in ("network", "runs", "images", "s / image", "LIME overhead"):
+    for column in ("network", "runs", "images", "s / image", "LIME overhead", "scorecard added"):
         table.add_column(column, justify="left" if column == "network" else "right")
     timings = result.get("timings")
     if timings is None or timings.empty:
@@ -491,5 +492,14 @@ def summary_table(result: dict, experiment: str = ""):
         per_image = rows["seconds"].sum() / explained if explained else float("nan")
         model_seconds = rows["model_seconds"].sum()
         overhead = rows["lime_seconds"].sum() / model_seconds if model_seconds else float("nan")
-        table.add_row(model, str(len(rows)), str(int(rows["images"].sum())), f"{per_image:.2f}", f"{overhead:.1%}")
+        table.add_row(model, str(len(rows)), str(int(rows["images"].sum())), f"{per_image:.2f}", f"{overhead:.1%}",
+                      f"{scorecard_share(rows):.1%}")
     return table
+
+
+def scorecard_share(timings: pd.DataFrame) -> float:
+    """Time the scorecard's parts (Grad-CAM, curves, sanity check) took, as a share of the rest of the
+    explanation's time (LIME alone) in the same runs."""
+    added = timings[["gradcam_seconds", "curves_seconds", "sanity_seconds"]].to_numpy().sum()
+    lime = timings["seconds"].sum() - added
+    return float(added / lime) if lime > 0 else float("nan")

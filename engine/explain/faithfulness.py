@@ -17,8 +17,9 @@ the points where LIME drew no sample with that h (the extremes) get ``RANDOM_DRA
 subsets. Because a random order reads the same curve from either end, its deletion and insertion AUCs
 are estimates of one number (they differ only where the grid is not symmetric).
 
-The rows the sorted curves need (2 (steps - 1) + 1) go through the model in small fixed-size batches
-(``CURVE_BATCH``) so the compiled predict function is reused and little is padded.
+The rows the sorted curves need (2 (steps - 1) + 1, and a few random fills) go through the model in
+batches of a fixed size (``curve_batch``: one call per image as a rule), so the compiled predict function
+is reused and little is padded.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import numpy as np
 from engine.explain.lime_masks import Explanation, ProbaFn, perturb
 
 RANDOM_DRAWS = 1  # fresh random subsets per grid point LIME's samples miss (one, like a sparse LIME bin)
-CURVE_BATCH = 8  # rows per model call for the curves
 CURVE_NAMES = ("deletion", "insertion", "deletion_random", "insertion_random")
 AUC_COLUMNS = ("deletion_auc", "insertion_auc", "deletion_auc_random", "insertion_auc_random")
 
@@ -61,6 +61,13 @@ class Curves:
         """(4, points) float32: the curves at x = 0, 1/(points-1), ..., 1 (for storing and averaging)."""
         grid = np.linspace(0.0, 1.0, points)
         return np.stack([np.interp(grid, self.x, curve) for curve in self.values]).astype(np.float32)
+
+
+def curve_batch(steps: int) -> int:
+    """Rows per model call for one image's curves: the sorted curves' rows, the all-hidden row and room
+    for two random fills (LIME's samples leave one or two grid points without a draw as a rule; more
+    take a second call)."""
+    return 2 * (int(steps) - 1) + 1 + 2
 
 
 def grid(n_superpixels: int, steps: int) -> np.ndarray:
@@ -130,10 +137,11 @@ def assemble(plan: CurvePlan, row_probs: np.ndarray, lime_samples: np.ndarray, l
 
 def explanation_curves(image: np.ndarray, explanation: Explanation, classifier: ProbaFn, steps: int,
                        rng: np.random.Generator) -> Curves:
-    """The curves of one explanation; ``classifier`` takes (B, S, S, 3) uint8 batches of any size."""
+    """The curves of one explanation; ``classifier`` takes (B, S, S, 3) uint8 batches (given in chunks of
+    ``curve_batch(steps)`` rows, e.g. a ``BatchedModel`` of that size)."""
     plan = plan_curves(explanation.weights, explanation.samples, steps, rng)
-    probs = []
-    for start in range(0, len(plan.rows), CURVE_BATCH):
-        batch = perturb(image, explanation.segments, plan.rows[start:start + CURVE_BATCH], explanation.fill)
+    probs, size = [], curve_batch(steps)
+    for start in range(0, len(plan.rows), size):
+        batch = perturb(image, explanation.segments, plan.rows[start:start + size], explanation.fill)
         probs.append(classifier(batch)[:, explanation.label])
     return assemble(plan, np.concatenate(probs), explanation.samples, explanation.probs)

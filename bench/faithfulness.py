@@ -1,0 +1,232 @@
+"""The faithfulness scorecard of an experiment, and what it costs.
+
+    .venv/bin/python bench/faithfulness.py artifacts/demo                 # the scorecard of an explained experiment
+    .venv/bin/python bench/faithfulness.py artifacts/demo --network WeiNet   # + that network's pain regions AU by AU
+    .venv/bin/python bench/faithfulness.py --cost [--config experiments/demo.toml] [--models WeiNet:32 ...]
+
+The first form reads what `painlens run` / `painlens explain` wrote (through the store) and prints, per
+network and scenario: LIME's insertion and deletion AUC against the random order's (95 % intervals over
+subjects; "beats random" when the interval of the difference excludes 0), the pointing game against its
+chance level, the pain regions' mass per unit area against the rest of the face, LIME vs Grad-CAM
+agreement, the sanity-check verdicts, and the time the scorecard added to the explanation stage (from the
+stored per-run timings). With --network: per pain region, on the frames where its action units were
+planted, mass per unit area against the rest of the face and the planted pointing game, per explainer.
+
+The second form measures the scorecard's cost without an experiment: for each network (untrained, the
+cost of a forward pass does not depend on the weights) at the config's LIME settings, the median time
+per image of LIME alone, of the curves and of Grad-CAM, and the sanity check amortised over the images one
+network explains in that config (runs x images per run); prints the added share (target <= 25 %).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+DEFAULT_COST_MODELS = ["WeiNet:32", "SongNet:32", "VGG16:32", "InceptionV3:75"]
+
+
+# --- the scorecard of an experiment ------------------------------------------------------------------
+
+def interval(summary: pd.DataFrame, metric: str) -> str:
+    row = summary[summary["metric"] == metric]
+    if row.empty or not np.isfinite(row["value"].iloc[0]):
+        return "-"
+    r = row.iloc[0]
+    return f"{r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
+
+
+def beats(summary: pd.DataFrame, metric: str) -> str:
+    row = summary[summary["metric"] == metric]
+    return "-" if row.empty or not np.isfinite(row["low"].iloc[0]) else ("yes" if row["low"].iloc[0] > 0 else "no")
+
+
+def learned_networks(store) -> dict[tuple[str, str], object]:
+    """(network, scenario) -> learned (True/False), when the summary says so (issue 11's column)."""
+    summary = store.table("summary")
+    if summary is None or "learned" not in summary:
+        return {}
+    rows = summary.drop_duplicates(["model", "scenario"])
+    return {(r.model, r.scenario): bool(r.learned) for r in rows.itertuples()}
+
+
+def scorecard(store) -> None:
+    summary = store.table("faithfulness_summary")
+    if summary is None or summary.empty:
+        sys.exit(f"{store.root} has no faithfulness scorecard yet: run `painlens explain CONFIG` first.")
+    learned = learned_networks(store)
+    everything = summary[summary["dataset"] == "all"]
+    print("LIME, all test images explained (95 % intervals over subjects)")
+    header = ["network", "scenario", "learned", "insertion", "random", "beats", "deletion", "random", "beats",
+              "pointing", "chance", "pain/rest", "agree"]
+    rows = []
+    for (model, scenario), part in everything[everything["explainer"] == "lime"].groupby(["model", "scenario"], sort=False):
+        rows.append([model, scenario, str(learned.get((model, scenario), "?")), interval(part, "insertion_auc"),
+                     interval(part, "insertion_auc_random"), beats(part, "insertion_gain"), interval(part, "deletion_auc"),
+                     interval(part, "deletion_auc_random"), beats(part, "deletion_gain"), interval(part, "pointing_hit"),
+                     interval(part, "pointing_chance").split(" ")[0], interval(part, "pain_vs_rest"), interval(part, "agreement")])
+    print_table(header, rows)
+    print("\nGrad-CAM")
+    rows = [[m, s, interval(p, "pointing_hit"), interval(p, "pain_vs_rest"), interval(p, "planted_vs_rest")]
+            for (m, s), p in everything[everything["explainer"] == "gradcam"].groupby(["model", "scenario"], sort=False)]
+    print_table(["network", "scenario", "pointing", "pain/rest", "planted/rest"], rows)
+    sanity = store.table("sanity_checks")
+    if sanity is not None and len(sanity):
+        print("\nRandomisation sanity check (median rank correlation with the trained network's maps)")
+        rows = [[r.model, r.explainer, f"{r.rho_top_layer:.2f}", f"{r.rho_top_half:.2f}", f"{r.rho_all_layers:.2f}", r.verdict]
+                for r in sanity.itertuples()]
+        print_table(["network", "explainer", "top layer", "top half", "all layers", "verdict"], rows)
+    added_time(store)
+
+
+def au_by_au(store, network: str) -> None:
+    """Per pain region: on frames where its AUs were planted, its mass per unit area vs the reference."""
+    from engine.explain.normalize import TemplateWarp
+    from engine.explain.pain_regions import PAIN_REGIONS, REFERENCE, area_shares, pain_region_map
+
+    faith = store.table("faithfulness")
+    faith = faith[(faith["model"] == network) & (faith["label"] == 1)] if faith is not None else pd.DataFrame()
+    if faith.empty:
+        print(f"\n{network}: no explained pain predictions in the scorecard.")
+        return
+    areas = area_shares(pain_region_map(TemplateWarp.build()))
+    print(f"\n{network}, images explained as pain, by planted region (mass per unit area / the reference's)")
+    rows = []
+    for explainer, part in faith.groupby("explainer"):
+        planted = part["planted_regions"].fillna("")
+        for region in PAIN_REGIONS:
+            chosen = part[planted.str.split().apply(lambda names, r=region: r in names)]
+            if chosen.empty:
+                continue
+            density = chosen[f"share_{region}"].mean() / areas[region]
+            reference = chosen[f"share_{REFERENCE}"].mean() / areas[REFERENCE]
+            rows.append([explainer, region, str(len(chosen)), f"{density / reference:.2f}",
+                         f"{chosen['pointing_hit_planted'].mean():.2f}", f"{chosen['planted_area_share'].mean():.2f}"])
+        coded = part[planted != ""]
+        if len(coded):
+            ratio = (coded["planted_share"].mean() / coded["planted_area_share"].mean()) / \
+                (coded[f"share_{REFERENCE}"].mean() / areas[REFERENCE])
+            rows.append([explainer, "all planted", str(len(coded)), f"{ratio:.2f}",
+                         f"{coded['pointing_hit_planted'].mean():.2f}", f"{coded['planted_area_share'].mean():.2f}"])
+    print_table(["explainer", "region", "images", "density / rest", "pointing", "area share"], rows)
+
+
+def added_time(store) -> None:
+    from engine.explain.explain_run import scorecard_share
+
+    timings = store.table("explain_timings")
+    if timings is None or timings.empty or "curves_seconds" not in timings:
+        print("\nNo per-run timings of the scorecard (runs explained before it existed).")
+        return
+    parts = {k: float(timings[f"{k}_seconds"].sum()) for k in ("gradcam", "curves", "sanity")}
+    total = float(timings["seconds"].sum())
+    print(f"\nExplanation stage (per-run masks, {len(timings)} runs): {total:.1f} s, of which the scorecard "
+          + ", ".join(f"{k} {v:.1f} s" for k, v in parts.items())
+          + f": it added {scorecard_share(timings):.1%} to LIME alone")
+    for model, rows in timings.groupby("model", sort=False):
+        print(f"  {model:<14}{scorecard_share(rows):>8.1%}")
+
+
+def print_table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+
+
+# --- the cost without an experiment -------------------------------------------------------------------
+
+def cost(config_path: str, models: list[str], images: int) -> None:
+    import keras
+
+    from engine.config import load_config
+
+    config = load_config(config_path)
+    per_run = config.explain.images_per_class * 2 * 2  # both predicted classes, PAIN-DB and CP-PAIN capped alike
+    runs = 2 * config.scenarios.folds + config.scenarios.seeds
+    print(f"backend {keras.backend.backend()}, {os.cpu_count()} CPUs, {config.explain.num_samples} LIME samples, "
+          f"curves at {config.explain.curve_steps} steps, sanity on {config.explain.sanity_images} images once per "
+          f"network, amortised over {runs} runs x {per_run} images; median of {images} images")
+    print_table(["network", "LIME s/img", "curves", "Grad-CAM", "sanity", "added"],
+                [measure(name, int(size), config, images, runs * per_run) for name, size in (m.split(":") for m in models)])
+
+
+def measure(name: str, size: int, config, count: int, images_per_network: int) -> list[str]:
+    import keras
+
+    from engine.explain.explain_run import lime_maps
+    from engine.explain.faithfulness import curve_batch, explanation_curves
+    from engine.explain.gradcam import GradCam
+    from engine.explain.lime_masks import BatchedModel, LimeParams, explain_image, image_seed
+    from engine.explain.sanity import sanity_check
+    from engine.models.registry import build_model
+    from lime_overhead import faces
+
+    keras.utils.set_random_seed(0)
+    model = build_model(name, size, weights="none", augment=False, input_scaling=config.training.input_scaling)
+    params = LimeParams.from_section(config.explain)
+    classifier, cam = BatchedModel(model, params.batch_size), GradCam(model)
+    curve_classifier = BatchedModel(model, curve_batch(config.explain.curve_steps))
+    pictures = faces(count + 1, size)
+    lime_s, curve_s = [], []
+    for index, image in enumerate(pictures):
+        clock = time.perf_counter()
+        explanation = explain_image(image, classifier, 1, params, image_seed(0, f"bench/{index}"))
+        lime = time.perf_counter() - clock
+        clock = time.perf_counter()
+        explanation_curves(image, explanation, curve_classifier, config.explain.curve_steps, np.random.default_rng(index))
+        if index:  # the first image compiles
+            lime_s.append(lime), curve_s.append(time.perf_counter() - clock)
+    cam(np.stack(pictures[:1]), np.array([1]))
+    clock = time.perf_counter()
+    cam(np.stack(pictures[1:]), np.ones(count, dtype=int))  # a run's images in one pass
+    gradcam = (time.perf_counter() - clock) / count
+    n = config.explain.sanity_images
+    picks, labels = np.stack(pictures[:n]), np.ones(n, dtype=int)
+    ids = [str(i) for i in range(n)]
+    originals = {"lime": lime_maps(model, picks, labels, ids, params, 0)}  # a run reuses its own masks
+    clock = time.perf_counter()
+    sanity_check(model, picks, labels, {"lime": lambda m, x, y: lime_maps(m, x, y, ids, params, 0),
+                                        "gradcam": lambda m, x, y: cam(x, y)}, originals)
+    sanity = (time.perf_counter() - clock) / images_per_network
+    keras.backend.clear_session()
+    lime, curves = statistics.median(lime_s), statistics.median(curve_s)
+    return [f"{name}@{size}", f"{lime:.3f}", f"{curves / lime:.1%}", f"{gradcam / lime:.1%}", f"{sanity / lime:.1%}",
+            f"{(curves + gradcam + sanity) / lime:.1%}"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("experiment", nargs="?", help="an experiment folder, e.g. artifacts/demo")
+    parser.add_argument("--network", default="", help="also show this network's pain regions AU by AU")
+    parser.add_argument("--cost", action="store_true", help="measure the scorecard's cost without an experiment")
+    parser.add_argument("--config", default="experiments/demo.toml", help="LIME settings for --cost")
+    parser.add_argument("--models", nargs="+", default=DEFAULT_COST_MODELS, help="NAME:SIZE entries for --cost")
+    parser.add_argument("--images", type=int, default=12, help="images per network for --cost (median reported)")
+    args = parser.parse_args()
+    if args.cost:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        cost(args.config, args.models, args.images)
+        return
+    if not args.experiment:
+        parser.error("give an experiment folder, or --cost")
+    from engine.artifacts import ExperimentStore
+
+    store = ExperimentStore.open(args.experiment)
+    scorecard(store)
+    if args.network:
+        au_by_au(store, args.network)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,259 @@
+"""Pure builders for the faithfulness scorecard (``engine/explain/scorecard.py``): charts for the
+Faithfulness page, and for the Heatmaps page each heatmap's scores, the explainer switch's maps and the
+pain-region outlines. Frames and arrays in, Altair charts / RGB arrays / text out (no Streamlit).
+
+Networks that did not learn (the summary's ``learned``, issue 11) are drawn grey and named so: their
+maps show where an untrained or one-class network happens to respond, not where pain shows.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from dashboard import images
+from dashboard.charts import FONT_SIZE, OKABE_ITO, style
+
+EXPLAINER_TITLES = {"lime": "LIME", "gradcam": "Grad-CAM"}
+REGION_TITLES = {"brow_lowerer": "brow lowerer (AU4)", "orbit": "orbit (AU6, AU7)", "eye_closure": "eye closure (AU43)",
+                 "nose_lip": "nose and upper lip (AU9, AU10)", "reference": "rest of the face"}
+REGION_COLOURS = {"brow_lowerer": (230, 159, 0), "orbit": (86, 180, 233), "eye_closure": (0, 114, 178),
+                  "nose_lip": (0, 158, 115)}
+ORDER_COLOURS = {"LIME order": OKABE_ITO[3], "random order": "#888888"}
+GREY = "#B8B8B8"
+NOT_LEARNED = "did not learn"
+
+
+# --- which networks learned (issue 11's ``learned``; unknown counts as learned: only a known failure greys) --
+
+def learned_map(summary: pd.DataFrame | None) -> dict[tuple[str, str], bool]:
+    """(network, scenario) -> learned, from the results summary when it has the column."""
+    if summary is None or summary.empty or "learned" not in summary:
+        return {}
+    rows = summary.dropna(subset=["learned"]).drop_duplicates(["model", "scenario"])
+    return {(r.model, r.scenario): bool(r.learned) for r in rows.itertuples()}
+
+
+def with_learning(frame: pd.DataFrame, learned: dict[tuple[str, str], bool]) -> pd.DataFrame:
+    """``frame`` (model, scenario) with ``learned`` and ``network`` (the axis label, marked when it did not learn)."""
+    known = [learned.get((m, s), True) for m, s in zip(frame["model"], frame["scenario"])]
+    return frame.assign(learned=known, network=[m if ok else f"{m} ({NOT_LEARNED})" for m, ok in zip(frame["model"], known)])
+
+
+def network_order(frame: pd.DataFrame, models: list[str]) -> list[str]:
+    rank = {m: i for i, m in enumerate(models)}
+    pairs = frame[["model", "network"]].drop_duplicates()
+    return list(pairs.assign(_r=pairs["model"].map(rank).fillna(len(rank))).sort_values(["_r", "network"])["network"])
+
+
+# --- the Faithfulness page ------------------------------------------------------------------------------
+
+def metric_rows(summary: pd.DataFrame, metrics: dict[str, str], learned: dict) -> pd.DataFrame:
+    """Long rows (model, scenario, network, learned, metric title, value, low, high) of the chosen metrics."""
+    rows = summary[summary["metric"].isin(metrics)].assign(what=lambda f: f["metric"].map(metrics))
+    return with_learning(rows, learned)
+
+
+def auc_chart(summary: pd.DataFrame, models: list[str], learned: dict, title: str, subtitle: str = "") -> alt.TopLevelMixin:
+    """Per network: insertion and deletion AUC of LIME's order against a random order, with intervals.
+    ``summary``: one scenario, dataset and explainer of ``faithfulness_summary``."""
+    names = {"insertion_auc": ("insertion", "LIME order"), "insertion_auc_random": ("insertion", "random order"),
+             "deletion_auc": ("deletion", "LIME order"), "deletion_auc_random": ("deletion", "random order")}
+    rows = with_learning(summary[summary["metric"].isin(names)].copy(), learned)
+    rows["curve"] = rows["metric"].map(lambda m: names[m][0])
+    rows["order"] = rows["metric"].map(lambda m: names[m][1])
+    y = alt.Y("network:N", title=None, sort=network_order(rows, models))
+    colour = alt.condition("datum.learned", alt.Color("order:N", title=None, scale=alt.Scale(
+        domain=list(ORDER_COLOURS), range=list(ORDER_COLOURS.values()))), alt.value(GREY))
+    offset = alt.YOffset("order:N", sort=list(ORDER_COLOURS))
+    rules = alt.Chart().mark_rule(strokeWidth=3).encode(x=alt.X("low:Q", title="area under the curve"), x2="high:Q",
+                                                        y=y, yOffset=offset, color=colour)
+    points = alt.Chart().mark_point(filled=True, size=140).encode(
+        x="value:Q", y=y, yOffset=offset, color=colour,
+        tooltip=["network", "curve", "order", alt.Tooltip("value:Q", format=".3f"), alt.Tooltip("low:Q", format=".3f"),
+                 alt.Tooltip("high:Q", format=".3f"), "images", "subjects"])
+    chart = alt.layer(rules, points, data=rows).properties(width=300, height=alt.Step(16)).facet(
+        column=alt.Column("curve:N", title=None, sort=["insertion", "deletion"], header=alt.Header(labelFontSize=FONT_SIZE)))
+    return style(chart, title, _lines(subtitle, "insertion: higher than random is faithful; deletion: lower than random is faithful"))
+
+
+def region_chart(summary: pd.DataFrame, models: list[str], learned: dict, title: str, subtitle: str = "") -> alt.TopLevelMixin:
+    """Per network and pain region: heatmap mass per unit area (1 = as much as the area; the rest of the face as the reference)."""
+    metrics = {f"density_{r}": t for r, t in REGION_TITLES.items()}
+    rows = metric_rows(summary, metrics, learned)
+    base = alt.Chart(rows).encode(x=alt.X("what:N", title=None, sort=list(metrics.values()), axis=alt.Axis(labelAngle=-25)),
+                                  y=alt.Y("network:N", title=None, sort=network_order(rows, models)))
+    cells = base.mark_rect(stroke="white", strokeWidth=2).encode(
+        color=alt.condition("datum.learned", alt.Color("value:Q", title="mass per unit area", scale=alt.Scale(
+            scheme="blueorange", domainMid=1)), alt.value(GREY)),
+        tooltip=["network", "what", alt.Tooltip("value:Q", format=".2f"), alt.Tooltip("low:Q", format=".2f"),
+                 alt.Tooltip("high:Q", format=".2f"), "images"])
+    text = base.mark_text(fontSize=FONT_SIZE - 1).encode(text=alt.Text("value:Q", format=".2f"))
+    return style(alt.layer(cells, text).properties(width=alt.Step(120), height=alt.Step(30)), title,
+                 _lines(subtitle, "1: as much mass as the region's area; above 1: the map favours the region"))
+
+
+def pointing_chart(summary: pd.DataFrame, models: list[str], learned: dict, title: str, subtitle: str = "") -> alt.TopLevelMixin:
+    """Per network: the pointing game (hottest point in a pain region) with its interval, and the chance level."""
+    metrics = {"pointing_hit": "all pain regions", "pointing_hit_planted": "the planted AUs' regions"}
+    rows = metric_rows(summary, metrics, learned)
+    chance = summary[summary["metric"].isin(["pointing_chance", "planted_area_share"])].assign(
+        what=lambda f: f["metric"].map({"pointing_chance": "all pain regions", "planted_area_share": "the planted AUs' regions"}))
+    y = alt.Y("network:N", title=None, sort=network_order(rows, models))
+    colour = alt.condition("datum.learned", alt.value(OKABE_ITO[0]), alt.value(GREY))
+    bars = alt.Chart(rows).mark_bar().encode(x=alt.X("value:Q", title="hits", scale=alt.Scale(domain=[0, 1])), y=y,
+                                             color=colour, tooltip=["network", alt.Tooltip("value:Q", format=".2f"), "images"])
+    rules = alt.Chart(rows).mark_rule(strokeWidth=2, color="black").encode(x="low:Q", x2="high:Q", y=y)
+    level = alt.Chart(with_learning(chance, learned)).mark_tick(color=OKABE_ITO[3], thickness=3, size=24).encode(
+        x="value:Q", y=y, tooltip=[alt.Tooltip("value:Q", format=".2f", title="chance")])
+    layered = alt.layer(bars, rules, level).properties(width=260, height=alt.Step(24))
+    chart = alt.concat(*[layered.transform_filter(alt.datum.what == what).properties(title=what)
+                         for what in metrics.values() if (rows["what"] == what).any()])
+    return style(chart, title, _lines(subtitle, "orange tick: chance (the regions' share of the face area)"))
+
+
+def sanity_chart(sanity: pd.DataFrame, models: list[str], limit: float, title: str, subtitle: str = "") -> alt.TopLevelMixin:
+    """Median rank correlation with the trained network's maps as more layers are randomised, per
+    network and explainer; the dashed line is the limit at which a map is flagged."""
+    stages = {"trained": 1.0, "rho_top_layer": "top layer", "rho_top_half": "top half", "rho_all_layers": "all layers"}
+    rows = []
+    for r in sanity.itertuples():
+        rows.append({"model": r.model, "explainer": EXPLAINER_TITLES.get(r.explainer, r.explainer), "stage": "trained",
+                     "rho": 1.0, "verdict": r.verdict})
+        rows += [{"model": r.model, "explainer": EXPLAINER_TITLES.get(r.explainer, r.explainer), "stage": label,
+                  "rho": getattr(r, column), "verdict": r.verdict} for column, label in list(stages.items())[1:]]
+    frame = pd.DataFrame(rows)
+    x = alt.X("stage:N", sort=["trained", "top layer", "top half", "all layers"], title="weights randomised",
+              axis=alt.Axis(labelAngle=0))
+    lines = alt.Chart().mark_line(point=True, strokeWidth=3).encode(
+        x=x, y=alt.Y("rho:Q", title="rank correlation", scale=alt.Scale(domain=[-1, 1])),
+        color=alt.Color("model:N", title="network", sort=models, scale=alt.Scale(range=list(OKABE_ITO))),
+        tooltip=["model", "explainer", "stage", alt.Tooltip("rho:Q", format=".2f"), "verdict"])
+    threshold = alt.Chart().mark_rule(strokeDash=[6, 4], color="black").encode(y=alt.datum(limit))
+    chart = alt.layer(lines, threshold, data=frame).properties(width=300, height=240).facet(
+        column=alt.Column("explainer:N", title=None, header=alt.Header(labelFontSize=FONT_SIZE)))
+    return style(chart, title, _lines(subtitle, f"a map must fall below {limit:g} with every layer randomised"))
+
+
+def agreement_chart(summary: pd.DataFrame, models: list[str], learned: dict, title: str, subtitle: str = "") -> alt.TopLevelMixin:
+    """Per network: LIME vs Grad-CAM rank correlation of the normalised maps, with its interval."""
+    rows = metric_rows(summary[summary["explainer"] == "lime"], {"agreement": "agreement"}, learned)
+    y = alt.Y("network:N", title=None, sort=network_order(rows, models))
+    colour = alt.condition("datum.learned", alt.value(OKABE_ITO[2]), alt.value(GREY))
+    rules = alt.Chart(rows).mark_rule(strokeWidth=3).encode(
+        x=alt.X("low:Q", title="rank correlation (Spearman)", scale=alt.Scale(domain=[-1, 1])), x2="high:Q", y=y, color=colour)
+    points = alt.Chart(rows).mark_point(filled=True, size=140).encode(
+        x="value:Q", y=y, color=colour, tooltip=["network", alt.Tooltip("value:Q", format=".2f"), "images"])
+    zero = alt.Chart().mark_rule(color="#666666").encode(x=alt.datum(0))
+    return style(alt.layer(rules, points, zero).properties(width=360, height=alt.Step(24)), title, subtitle)
+
+
+def scorecard_table(summary: pd.DataFrame, sanity: pd.DataFrame, learned: dict) -> pd.DataFrame:
+    """One row per (network, scenario): the numbers behind the charts, for reading and export."""
+    wanted = ["insertion_auc", "insertion_auc_random", "deletion_auc", "deletion_auc_random", "pointing_hit",
+              "pointing_chance", "pain_vs_rest", "planted_vs_rest", "agreement"]
+    lime = summary[(summary["explainer"] == "lime") & summary["metric"].isin(wanted)]
+    cells = lime.assign(text=[_cell(r) for r in lime.itertuples()]).pivot_table(
+        index=["model", "scenario"], columns="metric", values="text", aggfunc="first").reindex(columns=wanted)
+    gains = summary[(summary["explainer"] == "lime") & summary["metric"].isin(["insertion_gain", "deletion_gain"])]
+    beats = gains.assign(ok=gains["low"] > 0).pivot_table(index=["model", "scenario"], columns="metric", values="ok",
+                                                         aggfunc="first")
+    table = cells.join(beats.rename(columns={"insertion_gain": "insertion beats random",
+                                             "deletion_gain": "deletion beats random"})).reset_index()
+    table = with_learning(table, learned)
+    if sanity is not None and len(sanity):
+        verdicts = sanity.assign(text=sanity["explainer"].map(EXPLAINER_TITLES) + ": " + sanity["verdict"])
+        table["sanity check"] = table["model"].map(verdicts.groupby("model")["text"].agg("; ".join))
+    return table.drop(columns=["network"]).rename(columns={"model": "network"})
+
+
+def _cell(row) -> str:
+    if not np.isfinite(row.value):
+        return ""
+    return f"{row.value:.3f}" if not np.isfinite(row.low) or row.low == row.high else f"{row.value:.3f} [{row.low:.3f}, {row.high:.3f}]"
+
+
+def _lines(subtitle: str | list[str], extra: str) -> list[str]:
+    lines = [subtitle] if isinstance(subtitle, str) else list(subtitle)
+    return [line for line in lines if line] + [extra]
+
+
+# --- the Heatmaps page: each heatmap's scores, the explainer switch, pain-region outlines ---------------
+
+def heatmap_scores(faith: pd.DataFrame | None, model: str, scenario: str, side: str, label: int, explainer: str) -> dict:
+    """Means over one heatmap's images (network, scenario, dataset side, class) of one explainer's scores."""
+    if faith is None or faith.empty:
+        return {}
+    on_side = faith["dataset"].eq("cppain") if side == "cppain" else faith["dataset"].ne("cppain")
+    rows = faith[(faith["model"] == model) & (faith["scenario"] == scenario) & on_side & (faith["label"] == label)
+                 & (faith["explainer"] == explainer)]
+    if rows.empty:
+        return {}
+    means = rows.mean(numeric_only=True)
+    return {"images": len(rows), "pointing": means.get("pointing_hit", np.nan), "pain_vs_rest": means.get("pain_vs_rest", np.nan),
+            "insertion_gain": means.get("insertion_auc", np.nan) - means.get("insertion_auc_random", np.nan),
+            "deletion_gain": means.get("deletion_auc_random", np.nan) - means.get("deletion_auc", np.nan),
+            "agreement": means.get("agreement", np.nan)}
+
+
+def pointing_chance(regions: np.ndarray | None) -> float:
+    """The pointing game's chance level: the pain regions' share of the face area (NaN without a region map)."""
+    from engine.explain.pain_regions import REFERENCE, area_shares
+
+    return float("nan") if regions is None else 1.0 - area_shares(regions)[REFERENCE]
+
+
+def score_caption(scores: dict, chance: float) -> str:
+    """One line under a heatmap: the pointing game against chance, pain regions against the rest, the curves."""
+    if not scores:
+        return ""
+    parts = []
+    if np.isfinite(scores["pointing"]):
+        parts.append(f"pointing {scores['pointing']:.2f} (chance {chance:.2f})")
+    if np.isfinite(scores["pain_vs_rest"]):
+        parts.append(f"pain regions {scores['pain_vs_rest']:.1f}× the rest")
+    if np.isfinite(scores["insertion_gain"]):
+        parts.append(f"vs random: insertion {scores['insertion_gain']:+.2f}, deletion {scores['deletion_gain']:+.2f}")
+    return " · ".join(parts)
+
+
+def explainer_map(arrays: dict[str, np.ndarray], index: int, explainer: str) -> tuple[np.ndarray | None, bool]:
+    """(map, signed) of one heatmap group: LIME's or Grad-CAM's stretched map in [0, 1], or their
+    difference LIME − Grad-CAM in [-1, 1] (signed). None where Grad-CAM has no map for the group."""
+    lime = arrays["stretched"][index]
+    gradcam = arrays["gradcam_stretched"][index] if "gradcam_stretched" in arrays else None
+    if explainer == "lime":
+        return lime, False
+    if gradcam is None or not np.isfinite(gradcam).all():
+        return None, False
+    return (gradcam, False) if explainer == "gradcam" else (lime - gradcam, True)
+
+
+def with_outlines(tile: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """The tile (RGB, any size) with the pain regions' borders drawn in their colours."""
+    side = tile.shape[0]
+    index = np.clip(np.round(np.linspace(0, regions.shape[0] - 1, side)).astype(int), 0, regions.shape[0] - 1)
+    labels = regions[np.ix_(index, index)]
+    out = np.array(tile, copy=True)
+    names = list(REGION_COLOURS)
+    for i, name in enumerate(names):
+        inside = labels == i
+        edge = inside & ~(np.roll(inside, 1, 0) & np.roll(inside, -1, 0) & np.roll(inside, 1, 1) & np.roll(inside, -1, 1))
+        edge |= np.roll(edge, 1, 0) | np.roll(edge, 1, 1)  # two pixels wide: visible on any overlay
+        out[edge] = REGION_COLOURS[name]
+    return out
+
+
+def outline_legend() -> str:
+    return " · ".join(f"{REGION_TITLES[name]}: {_colour_name(rgb)}" for name, rgb in REGION_COLOURS.items())
+
+
+def _colour_name(rgb: tuple[int, int, int]) -> str:
+    return {(230, 159, 0): "orange", (86, 180, 233): "sky blue", (0, 114, 178): "blue", (0, 158, 115): "green"}[rgb]
+
+
+def difference_tile(face: np.ndarray, diff: np.ndarray, side: int) -> np.ndarray:
+    """LIME − Grad-CAM as a blue-white-orange image (orange: LIME's weight; blue: Grad-CAM's) at ``side`` px."""
+    del face  # a signed map is shown on its own: blending it over the face would hide the sign
+    return images.resize(images.difference_image(diff), side, nearest=False)

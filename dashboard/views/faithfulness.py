@@ -1,0 +1,111 @@
+"""Faithfulness: how much to believe a heatmap. Per network and scenario: deletion and insertion against a
+random order, where the heat falls among the pain action units' regions (and the pointing game), the
+randomisation sanity check, and how far LIME and Grad-CAM agree. Every figure and table exports."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import charts, loaders, scorecard, widgets
+
+DATASET_TITLES = {"all": "all test images", "unbc": "UNBC", "mintpain": "MIntPAIN", "delaware": "Delaware",
+                  "cppain": "CP-PAIN"}
+
+
+def curves_section(summary, models, learned, scenario, dataset, experiment) -> None:
+    st.header("Deletion and insertion against a random order")
+    st.caption("Superpixels are removed from the image (deletion) or added to the blank baseline (insertion) in the "
+               "order of their LIME weight, and the network's probability of the explained class is read after each "
+               "step. A faithful map beats a random order of the same superpixels: a higher insertion area and a lower "
+               "deletion area. Intervals: 95 %, bootstrap over subjects.")
+    lime = summary[summary["explainer"] == "lime"]
+    if lime.empty:
+        widgets.missing("No curves for this selection.")
+        return
+    figure = scorecard.auc_chart(lime, models, learned, f"Deletion and insertion · {DATASET_TITLES.get(dataset, dataset)}",
+                                 widgets.provenance(experiment, charts.SCENARIO_TITLES.get(scenario, scenario)))
+    widgets.chart(figure, f"{experiment.name}-faithfulness-curves-{scenario}-{dataset}", "faith-curves")
+
+
+def regions_section(summary, models, learned, scenario, dataset, explainer, experiment) -> None:
+    st.header("Where the heat falls: the pain action units")
+    st.caption("Heatmap mass per unit area in each pain region on the template face (from the 68 landmarks), the rest "
+               "of the face as the reference, and the pointing game: is the hottest point of a map inside a pain "
+               "region? On synthetic data the regions of the action units planted in each frame are known as well.")
+    scope = summary[summary["explainer"] == explainer]
+    if scope.empty:
+        widgets.missing(f"No {scorecard.EXPLAINER_TITLES[explainer]} scores for this selection.")
+        return
+    where = widgets.provenance(experiment, charts.SCENARIO_TITLES.get(scenario, scenario), DATASET_TITLES.get(dataset, dataset))
+    name = scorecard.EXPLAINER_TITLES[explainer]
+    widgets.chart(scorecard.region_chart(scope, models, learned, f"{name}: mass per unit area by pain region", where),
+                  f"{experiment.name}-faithfulness-regions-{explainer}-{scenario}-{dataset}", "faith-regions")
+    widgets.chart(scorecard.pointing_chart(scope, models, learned, f"{name}: pointing game", where),
+                  f"{experiment.name}-faithfulness-pointing-{explainer}-{scenario}-{dataset}", "faith-pointing")
+
+
+def sanity_section(sanity, models, experiment) -> None:
+    from engine.explain.sanity import SANITY_LIMIT
+
+    st.header("Sanity check: do the maps depend on the network?")
+    st.caption("Each network's maps of a few images are made again with its weights randomised from the top layer "
+               "down (Adebayo et al., 2018). The rank correlation with the trained network's maps must fall; a map "
+               "that stays is flagged: it shows the image more than the network.")
+    if sanity is None or sanity.empty:
+        widgets.missing("No sanity check yet: `painlens explain CONFIG` runs it on one run per network "
+                        "([explain] sanity_images > 0).")
+        return
+    figure = scorecard.sanity_chart(sanity, models, SANITY_LIMIT, "Rank correlation as the network is randomised",
+                                    widgets.provenance(experiment))
+    widgets.chart(figure, f"{experiment.name}-faithfulness-sanity", "faith-sanity")
+    flagged = sanity[sanity["flagged"].astype(bool)]
+    for row in flagged.itertuples():
+        st.warning(f"{row.model} · {scorecard.EXPLAINER_TITLES.get(row.explainer, row.explainer)}: {row.verdict}.")
+
+
+def agreement_section(summary, models, learned, scenario, dataset, experiment) -> None:
+    st.header("LIME and Grad-CAM")
+    st.caption("Rank correlation between each image's LIME and Grad-CAM maps on the template face: near 1, two "
+               "different explainers point at the same places; near 0, what one shows is not what the other does.")
+    if summary[summary["metric"] == "agreement"].empty:
+        widgets.missing("No Grad-CAM maps for this selection.")
+        return
+    figure = scorecard.agreement_chart(summary, models, learned, "LIME vs Grad-CAM agreement",
+                                       widgets.provenance(experiment, charts.SCENARIO_TITLES.get(scenario, scenario),
+                                                          DATASET_TITLES.get(dataset, dataset)))
+    widgets.chart(figure, f"{experiment.name}-faithfulness-agreement-{scenario}-{dataset}", "faith-agreement")
+
+
+experiment = widgets.experiment_or_stop()
+st.title("Faithfulness")
+card = loaders.load_scorecard(experiment.root)
+if card is None or card.summary.empty:
+    widgets.missing("No faithfulness scorecard yet: `painlens explain CONFIG` computes it with the LIME masks (after "
+                    "`painlens run`), for every run whose model is in memory or kept.")
+    st.stop()
+# Which networks learned: the results summary's ``learned`` (issue 11) once it is written; until then
+# every network counts as learned and nothing is greyed.
+learned = scorecard.learned_map(loaders.load_results(experiment.root)[1])
+summary = card.summary
+models = [m for m in (experiment.models or sorted(summary["model"].unique())) if m in set(summary["model"])]
+scenarios = [s for s in charts.SCENARIO_ORDER if s in set(summary["scenario"])]
+c1, c2, c3 = st.columns([2, 2, 1])
+scenario = c1.radio("Scenario", scenarios, key="faith-scenario", horizontal=True,
+                    format_func=lambda s: charts.SCENARIO_TITLES.get(s, s))
+in_scenario = summary[summary["scenario"] == scenario]
+datasets = ["all", *sorted(d for d in in_scenario["dataset"].unique() if d != "all")]
+dataset = c2.radio("Test images", datasets, key="faith-dataset", horizontal=True,
+                   format_func=lambda d: DATASET_TITLES.get(d, d))
+explainer = c3.radio("Explainer", list(scorecard.EXPLAINER_TITLES), key="faith-explainer",
+                     format_func=scorecard.EXPLAINER_TITLES.get)
+scope = in_scenario[in_scenario["dataset"] == dataset]
+if any(not learned.get((m, scenario), True) for m in models):
+    st.caption(f"Grey: a network that {scorecard.NOT_LEARNED} in this scenario; its maps show where an untrained or "
+               "one-class network responds, not where pain shows.")
+curves_section(scope, models, learned, scenario, dataset, experiment)
+regions_section(scope, models, learned, scenario, dataset, explainer, experiment)
+sanity_section(card.sanity, models, experiment)
+agreement_section(scope, models, learned, scenario, dataset, experiment)
+st.header("The scorecard")
+table = scorecard.scorecard_table(summary[summary["dataset"] == dataset], card.sanity, learned)
+widgets.table(table, f"{experiment.name}-faithfulness-{dataset}", "faith-table")

@@ -1,0 +1,81 @@
+"""The dashboard's scorecard builders (dashboard/scorecard.py) without a browser: charts build and carry
+every network, networks that did not learn are marked, each heatmap's scores are the means of its images,
+the explainer switch gives LIME, Grad-CAM or their signed difference, and the pain regions are outlined."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dashboard import scorecard
+from engine.explain.normalize import TemplateWarp
+from engine.explain.pain_regions import pain_region_map
+from engine.explain.scorecard import IMAGE_COLUMNS, summarise
+
+
+@pytest.fixture(scope="module")
+def regions():
+    return pain_region_map(TemplateWarp.build(64))
+
+
+@pytest.fixture(scope="module")
+def faith():
+    """Per-image rows of two networks in one scenario: WeiNet's LIME order beats random, SongNet's is worse than random."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for model, gain in (("WeiNet", 0.2), ("SongNet", -0.1)):
+        for i in range(12):
+            for explainer in ("lime", "gradcam"):
+                row = dict.fromkeys(IMAGE_COLUMNS, np.nan)
+                shares = rng.dirichlet(np.ones(5))
+                row.update(model=model, scenario="subject", fold=0, image_id=f"unbc/s{i % 4}/q/{i}", dataset="unbc",
+                           subject=f"s{i % 4}", label=1, p_pain=0.8, explainer=explainer, baseline="black",
+                           agreement=0.3, pointing_hit=float(i % 2), pain_vs_rest=1.5, planted_regions="",
+                           **{f"share_{r}": v for r, v in zip(("brow_lowerer", "orbit", "eye_closure", "nose_lip",
+                                                               "reference"), shares)})
+                if explainer == "lime":
+                    row.update(insertion_auc=0.5 + gain + rng.normal(0, 0.01), insertion_auc_random=0.5,
+                               deletion_auc=0.5 - gain + rng.normal(0, 0.01), deletion_auc_random=0.5)
+                rows.append(row)
+    return pd.DataFrame(rows, columns=IMAGE_COLUMNS)
+
+
+def test_the_charts_build_for_every_network_and_grey_the_one_that_did_not_learn(faith, regions):
+    summary = summarise(faith, regions)
+    learned = {("SongNet", "subject"): False}
+    lime = summary[(summary["explainer"] == "lime") & (summary["dataset"] == "all")]
+    for chart in (scorecard.auc_chart(lime, ["WeiNet", "SongNet"], learned, "t"),
+                  scorecard.region_chart(lime, ["WeiNet", "SongNet"], learned, "t"),
+                  scorecard.pointing_chart(lime, ["WeiNet", "SongNet"], learned, "t"),
+                  scorecard.agreement_chart(lime, ["WeiNet", "SongNet"], learned, "t")):
+        spec = chart.to_dict()
+        assert "SongNet (did not learn)" in str(spec) and "WeiNet" in str(spec)
+    table = scorecard.scorecard_table(summary[summary["dataset"] == "all"], pd.DataFrame(), learned)
+    beats = table.set_index("network")["insertion beats random"]
+    assert bool(beats["WeiNet"]) and not bool(beats["SongNet"])
+    assert table.set_index("network").loc["SongNet", "learned"] == False  # noqa: E712
+
+
+def test_each_heatmap_scores_are_the_means_of_its_images(faith):
+    scores = scorecard.heatmap_scores(faith, "WeiNet", "subject", "paindb", 1, "lime")
+    rows = faith[(faith["model"] == "WeiNet") & (faith["explainer"] == "lime")]
+    assert scores["images"] == 12 and scores["pointing"] == pytest.approx(rows["pointing_hit"].mean())
+    assert scores["insertion_gain"] == pytest.approx((rows["insertion_auc"] - rows["insertion_auc_random"]).mean())
+    assert scorecard.heatmap_scores(faith, "WeiNet", "subject", "cppain", 1, "lime") == {}
+    caption = scorecard.score_caption(scores, 0.34)
+    assert "pointing 0.50 (chance 0.34)" in caption and "insertion +0.2" in caption
+
+
+def test_the_explainer_switch_and_the_pain_region_outlines(regions):
+    arrays = {"stretched": np.full((2, 64, 64), 0.8, dtype=np.float32),
+              "gradcam_stretched": np.stack([np.full((64, 64), 0.3, dtype=np.float32), np.full((64, 64), np.nan)])}
+    assert scorecard.explainer_map(arrays, 0, "lime")[0].mean() == pytest.approx(0.8)
+    diff, signed = scorecard.explainer_map(arrays, 0, "difference")
+    assert signed and diff.mean() == pytest.approx(0.5)
+    assert scorecard.explainer_map(arrays, 1, "gradcam") == (None, False)  # a group without Grad-CAM maps
+    tile = np.zeros((128, 128, 3), dtype=np.uint8)
+    outlined = scorecard.with_outlines(tile, regions)
+    colours = {tuple(c) for c in outlined.reshape(-1, 3)}
+    assert set(scorecard.REGION_COLOURS.values()) <= colours and (0, 0, 0) in colours  # borders only
+    assert 0.3 < scorecard.pointing_chance(regions) < 0.4
