@@ -1,6 +1,6 @@
 """Metrics and summary that are never older than the predictions they describe.
 
-Every metric row carries the digest of the predictions it was computed from (``done.json`` records
+Every metric row carries the digest of the predictions it was computed from (a run's finish record holds
 the digest of the predictions a run finished with). ``refresh_results`` brings ``metrics`` and
 ``summary`` up to date after every finished run; ``current_results`` is what readers show: the stored
 rows whose digest matches the run's current predictions, and a fresh computation for any run that was
@@ -30,7 +30,7 @@ GROUP = ["model", "scenario"]
 
 
 def run_digest(store: ExperimentStore, key: RunKey, predictions: pd.DataFrame | None = None) -> str:
-    """The digest of a finished run's predictions (from ``done.json``; computed for older runs)."""
+    """The digest of a finished run's predictions (from its finish record; computed for older runs)."""
     digest = store.run_record(key).get(DIGEST)
     if digest:
         return str(digest)

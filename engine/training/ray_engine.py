@@ -14,7 +14,7 @@ hook) explains its run with the runner's own ``execute_run``; nothing of the tra
   the metrics after each finished task, as the local engine does.
 - Failures: a task whose worker or node dies is retried by Ray (``max_retries``), and one that hits
   an ``OSError`` (a shared folder's hiccup) too (``retry_exceptions``); a retried or duplicated run
-  is harmless: its files are written atomically and ``done.json`` last. A run that stops with a
+  is harmless: its files are written atomically and its finish record last. A run that stops with a
   ``PainLensError`` is not retried: its sentence ends the command; finished runs stay.
 - Without an address the command starts a Ray instance on this machine (all its CPUs and GPUs)
   and stops it at the end; with one it joins that cluster and leaves it running.
