@@ -41,12 +41,12 @@ def upload_seconds(driver, url: str, folder: Path, shots: Path | None = None) ->
         path.write_bytes(encode(face_image(30 + i, size=(640, 480)), "JPEG", quality=90))
         clock = time.perf_counter()
         driver.find_element(By.CSS_SELECTOR, "input[type='file']").send_keys(str(path))
-        wait(driver, lambda d: "Mean p(pain) over networks" in main_text(d) and page_ready("Upload", True)(d), 300)
+        wait(driver, lambda d: "The rule:" in main_text(d) and page_ready("Upload", True)(d), 300)
         out.append(time.perf_counter() - clock)
         if shots and i == 0:
             screenshot(driver, shots / "upload-result.png")
         driver.find_element(By.CSS_SELECTOR, "[data-testid='stFileUploader'] button[aria-label^='Remove']").click()
-        wait(driver, lambda d: "Mean p(pain) over networks" not in main_text(d), 60)
+        wait(driver, lambda d: "The rule:" not in main_text(d), 60)
     return out[1:]  # the first may wait for the networks to load
 
 

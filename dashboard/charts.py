@@ -443,7 +443,8 @@ def reliability_diagram(reliability: pd.DataFrame, title: str, subtitle: str | l
     model (empty bins are left out); grey when the network did not learn (``verdicts``)."""
     frame = with_verdicts(reliability[reliability["images"] > 0], verdicts)
     frame["version"] = np.where(frame["calibrated"].astype(bool), "temperature-scaled", "raw")
-    sets = list(dict.fromkeys(frame["predictions"]))
+    order = ["subject-wise out-of-fold", "external (CP-PAIN)"]  # fitted on, then tested on
+    sets = [s for s in order if s in set(frame["predictions"])] + sorted(set(frame["predictions"]) - set(order))
     colour = alt.Color("version:N", title=None, scale=alt.Scale(domain=list(CALIBRATION_COLOURS),
                                                                 range=list(CALIBRATION_COLOURS.values())))
     x = alt.X("mean_p_pain:Q", title="mean p(pain) in the bin", scale=alt.Scale(domain=[0, 1]))

@@ -103,8 +103,10 @@ def preprocessing(facts: Facts) -> Section:
         weights = ("ImageNet weights for the pretrained bases" if config.training.weights == "imagenet" else
                    "no ImageNet weights: the pretrained bases were trained from random weights")
         bullets.append(f"Weights: {weights}.")
+        epochs = config.training.epochs
         bullets.append(f"Inputs scaled '{config.training.input_scaling}', learning-rate schedule "
-                       f"'{config.training.lr_schedule}', {config.training.epochs} epochs unless a network has its own.")
+                       f"'{config.training.lr_schedule}', {epochs} epoch{'s' if epochs != 1 else ''} unless a network "
+                       "has its own.")
     return Section("Preprocessing and training actually used", bullets=bullets)
 
 
@@ -151,10 +153,13 @@ def metrics(facts: Facts) -> Section:
         "ROC AUC [95 % interval]": [_interval(a, lo, hi) for a, lo, hi in zip(macro["auc"], macro["auc_low"], macro["auc_high"])],
         "accuracy [95 % interval]": [_interval(a, lo, hi) for a, lo, hi in
                                      zip(macro["accuracy"], macro["accuracy_low"], macro["accuracy_high"])],
-        "AUC sd over seeds": macro["auc_seed_std"].round(3), "images": macro["images"], "subjects": macro["subjects"],
-        "learned": np.where(macro["learned"], "yes", "no")})
-    order = {s: i for i, s in enumerate(charts.SCENARIO_ORDER)}
-    table = table.assign(_s=macro["scenario"].map(order).to_numpy()).sort_values(["_s", "network"]).drop(columns="_s")
+        "AUC sd over seeds": [f"{v:.3f}" if np.isfinite(v) else "" for v in macro["auc_seed_std"].astype(float)],
+        "images": macro["images"], "subjects": macro["subjects"], "learned": np.where(macro["learned"], "yes", "no")})
+    scenario_rank = {s: i for i, s in enumerate(charts.SCENARIO_ORDER)}
+    model_rank = {m: i for i, m in enumerate(facts.models)}
+    table = table.assign(_s=macro["scenario"].map(scenario_rank).to_numpy(),
+                         _m=macro["model"].map(model_rank).fillna(len(model_rank)).to_numpy())
+    table = table.sort_values(["_s", "_m", "network"]).drop(columns=["_s", "_m"])
     return Section("Metrics per scenario, with 95 % intervals", [
         "Every test image counted once (image- and subject-wise: the folds pooled; external: each CP-PAIN image's "
         "p(pain) averaged over the seeds, the spread over seeds beside it). Intervals: bootstrap over subjects, whose "

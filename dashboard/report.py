@@ -220,8 +220,8 @@ def _heatmaps(experiment: loaders.Experiment, verdicts: pd.DataFrame) -> str:
     for (scenario, dataset, label), scope in groups.groupby(["scenario", "dataset", "label"]):
         tiles = [images.overlay(images.resize(data.arrays["faces"][int(r.index)], 192), data.arrays["stretched"][int(r.index)], 0.6)
                  for r in scope.itertuples()]
-        labels = [f"{r.model} (n={r.n_images})" + (" · did not learn" if tables.failure(verdicts, r.model, scenario) else "")
-                  for r in scope.itertuples()]
+        labels = [f"{r.model}{' · did not learn ·' if tables.failure(verdicts, r.model, scenario) else ''} (n={r.n_images})"
+                  for r in scope.itertuples()]  # the mark first: a tile's label is cut to its width
         class_name = charts.class_title(scope["class_name"].iloc[0])
         title = f"{'CP-PAIN' if dataset == 'cppain' else 'PAIN-DB'} · {charts.SCENARIO_TITLES.get(scenario, scenario)} · {class_name}"
         out.append(_image(images.labelled_grid(tiles, labels, columns=min(5, len(tiles)), tile=192, title=title),

@@ -84,11 +84,13 @@ def network_notes(verdicts: pd.DataFrame, models: list[str], scenarios: list[str
         own = shown[shown["model"] == model]
         failed = own[~own["learned"].astype(bool)]
         notes, reasons = [], failed.groupby("reason", sort=False)
-        everywhere = len(own) > 1 and len(failed) == len(own) and reasons.ngroups == 1
-        for reason, group in reasons:
-            where = "any scenario" if everywhere else ", ".join(
-                charts.SCENARIO_TITLES.get(s, s) for s in charts.SCENARIO_ORDER if s in set(group["scenario"]))
-            notes.append(f"did not learn in {where}: {reason}")
+        where = [", ".join(charts.SCENARIO_TITLES.get(s, s) for s in charts.SCENARIO_ORDER if s in set(g["scenario"]))
+                 for _, g in reasons]
+        if len(own) > 1 and len(failed) == len(own):  # nowhere: one phrase, the reasons by scenario after it
+            why = [r for r, _ in reasons] if reasons.ngroups == 1 else [f"{w}: {r}" for w, (r, _) in zip(where, reasons)]
+            notes.append(f"did not learn in any scenario: {'; '.join(why)}")
+        else:
+            notes += [f"did not learn in {w}: {r}" for w, (r, _) in zip(where, reasons)]
         if model in from_scratch:
             notes.append("pretrained base trained from random weights here (no ImageNet weights)")
         if model in restricted:

@@ -25,8 +25,11 @@ CHROME_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-qu
 # (url path, the page title shown as its h1 or the start of it, whether the page draws charts)
 PAGES = (
     ("", "Experiment:", True),
+    ("model_card", "Model card", False),
     ("comparison", "Model comparison", True),
     ("per_class", "Per class", True),
+    ("calibration", "Calibration", True),
+    ("subjects", "Per subject", True),
     ("heatmaps", "Heatmaps", True),
     ("browse", "Images", True),
     ("raters", "Raters", True),

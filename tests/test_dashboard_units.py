@@ -275,6 +275,11 @@ def test_network_notes_say_why_a_network_is_greyed_and_which_bases_had_no_imagen
     assert notes.loc["SilNet", "notes"] == ["did not learn in Subject-wise: AUC interval below 0.5 (worse than chance)",
                                             "runs only in Subject-wise, External (CP-PAIN) ([scenarios] per_model)"]
     assert bool(notes.loc["SongNet", "greyed"]) and not bool(notes.loc["SilNet", "greyed"])
+    mixed = verdicts[verdicts["model"] == "SongNet"].assign(model="Mixed")
+    mixed.loc[mixed["scenario"] == "image", "reason"] = "AUC interval includes 0.5"
+    assert tables.network_notes(mixed, ["Mixed"]).iloc[0]["notes"] == [
+        "did not learn in any scenario: Image-wise: AUC interval includes 0.5; Subject-wise, External (CP-PAIN): predicts "
+        "one class (no pain for every image)"]
     external = tables.network_notes(verdicts, ["SilNet"], ["external"], set(), {})
     assert external.empty  # SilNet learned in the one scenario a page shows
     twins = tables.network_notes(verdicts.replace({"VGG16": "ResNet50"}).pipe(

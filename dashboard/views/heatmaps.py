@@ -116,9 +116,10 @@ def network_grid(data, models, label, class_name, scenario, dataset, opacity, ex
         if row is not None:
             pre = "pretrained" if bool(row.get("pretrained", False)) else "scratch"
             pre = "pretrained base, random weights" if model in scratch else pre
-            mark = f" · {NOT_LEARNED_LABEL}" if tables.failure(verdicts, model, scenario) else ""
+            # The mark first: a tile's label is cut to its width.
+            mark = " · did not learn ·" if tables.failure(verdicts, model, scenario) else ""
             tiles.append(heat_tile(data, row, opacity))
-            labels.append(f"{model} ({pre}, n={int(row['n_images'])}){mark}")
+            labels.append(f"{model}{mark} ({pre}, n={int(row['n_images'])})")
     if not tiles:
         widgets.missing(f"No heatmaps for {SIDE_TITLES[dataset]} · {scenario} · {class_name} yet.")
         return

@@ -22,7 +22,8 @@ for section in model_card.model_card(experiment, widgets.from_scratch(experiment
     for i, (caption, frame) in enumerate(section.tables):
         if caption:
             st.caption(caption)
-        widgets.table(frame, f"{experiment.name}-card-{section.title.split()[0].lower()}-{i}", f"card-{section.title}-{i}")
+        widgets.table(frame, f"{experiment.name}-card-{section.title.split()[0].lower()}-{i}", f"card-{section.title}-{i}",
+                      height=35 * (len(frame) + 1) + 3)  # every row shown: a card is read, not scrolled
 card = model_card.provenance(experiment, dt.date.today().isoformat())
 st.header(card.title)
 st.markdown("\n".join(f"- {bullet}" for bullet in card.bullets))
