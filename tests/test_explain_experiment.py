@@ -272,3 +272,32 @@ def test_the_scorecard_summary_sanity_verdicts_and_gradcam_heatmaps_are_written(
     timings = store.table("explain_timings")
     assert (timings["curves_seconds"] > 0).all() and (timings["gradcam_seconds"] > 0).all()
     assert (timings.loc[timings["scenario"] == "external", "sanity_seconds"] > 0).all()
+
+
+def test_masks_made_before_the_scorecard_stay_in_the_heatmaps_unscored(experiment, tmp_path):
+    import json
+    import shutil
+
+    from engine.explain.explain_run import planned_masks
+
+    config, store, _, _ = experiment
+    root = tmp_path / "copy"
+    shutil.copytree(config.base_dir, root)
+    copy = ExperimentStore(root / "artifacts", "e")
+    old = config_from_dict({"experiment": {"name": "e", "seed": 3}, "preprocess": {"cache_dir": "cache"},
+                            "explain": {"images_per_class": 8, "num_samples": 40, "batch_size": 20}}, base_dir=root)
+    key = RunKey("SongNet", "subject", 0)  # explained during training, its model not kept
+    legacy = planned_masks(copy.predictions(key), old, before_scorecard=True)[1]
+    for _, path in copy.mask_parts(key):  # as an older version wrote them: LIME only, its fingerprint
+        with np.load(path) as part:
+            arrays = {k: part[k] for k in part.files if k not in ("aucs", "curves")}
+        np.savez_compressed(path, **{**arrays, "fingerprint": np.array(legacy)})
+    record = json.loads(copy.masks_done_path(key).read_text())
+    copy.masks_done_path(key).write_text(json.dumps({**record, "fingerprint": legacy}))
+    result = explain_experiment(old, copy, progress=False)
+    assert result["runs_without_masks"] == 1 and any("before the faithfulness scorecard" in n for n in result["notes"])
+    groups = copy.table("heatmaps")
+    assert groups.loc[(groups["model"] == "SongNet") & (groups["scenario"] == "subject"), "n_images"].sum() > 0
+    faith = copy.table("faithfulness")
+    unscored = faith[(faith["model"] == "SongNet") & (faith["scenario"] == "subject")]
+    assert len(unscored) and unscored["insertion_auc"].isna().all() and set(unscored["explainer"]) == {"lime"}

@@ -78,14 +78,17 @@ def choose_images(predictions: pd.DataFrame, per_class: int, seed: int, all_cppa
 
 # --- one run ----------------------------------------------------------------------------------------
 
-def planned_masks(predictions: pd.DataFrame, config: ExperimentConfig) -> tuple[np.ndarray, str]:
-    """The positions of the rows to explain and the fingerprint their masks will carry."""
+def planned_masks(predictions: pd.DataFrame, config: ExperimentConfig, before_scorecard: bool = False) -> tuple[np.ndarray, str]:
+    """The positions of the rows to explain and the fingerprint their masks will carry (with
+    ``before_scorecard``: the fingerprint the same masks got before the scorecard existed)."""
     chosen = choose_images(predictions, config.explain.images_per_class, config.experiment.seed,
                            config.explain.all_cppain)
     rows = predictions.iloc[chosen]
     params = {**LimeParams.from_section(config.explain).as_dict(), "seed": config.experiment.seed,
               "curve_steps": config.explain.curve_steps, "sanity_images": config.explain.sanity_images,
               "scorecard": SCORECARD_VERSION}
+    if before_scorecard:  # LIME's parameters as they were then: black hiding only, no scorecard settings
+        params = {k: v for k, v in params.items() if k not in ("baseline", "curve_steps", "sanity_images", "scorecard")}
     fingerprint = run_fingerprint(params, rows["image_id"].astype(str).tolist(), rows["p_pain"].to_numpy(),
                                   rows["predicted_label"].to_numpy(dtype=int))
     return chosen, fingerprint
@@ -277,11 +280,17 @@ def explain_experiment(config: ExperimentConfig, store: ExperimentStore, progres
                 problems.append(problem)
         explain_seconds = time.perf_counter() - clock
         clock = time.perf_counter()
-        explained = runs[[_has_current_masks(run, config, store) for run in runs.itertuples()]]
-        result = aggregate(explained, store, faces, bar, baseline=config.explain.baseline, seed=config.experiment.seed)
+        current = np.array([_has_current_masks(run, config, store) for run in runs.itertuples()], dtype=bool)
+        older = ~current & np.array([_has_masks_before_scorecard(run, config, store) for run in runs.itertuples()], dtype=bool)
+        result = aggregate(runs[current | older], store, faces, bar, baseline=config.explain.baseline,
+                           seed=config.experiment.seed)
     result["notes"] = problems + result["notes"]
     result["seconds"] = {"explain": round(explain_seconds, 3), "heatmaps": round(time.perf_counter() - clock, 3)}
-    lost = unexplained[~unexplained["kept"]]
+    if older.any():
+        result["notes"].append(f"{int(older.sum())} runs have masks made before the faithfulness scorecard and no kept "
+                               "model: they are in the heatmaps but not scored; `painlens run --force --models NETWORK` "
+                               "redoes a network's runs.")
+    lost = runs[~current & ~older & ~runs["kept"].to_numpy(dtype=bool)]
     result["runs"], result["runs_without_masks"] = len(runs), len(lost)
     if len(lost):
         result["notes"].insert(0, f"{len(lost)} finished runs have no masks for this config and no kept model (e.g. "
@@ -299,6 +308,15 @@ def _has_current_masks(run, config: ExperimentConfig, store: ExperimentStore) ->
     if not record or predictions is None:
         return False
     return record.get("fingerprint") == planned_masks(predictions, config)[1]
+
+
+def _has_masks_before_scorecard(run, config: ExperimentConfig, store: ExperimentStore) -> bool:
+    """Masks a version without the scorecard made with these LIME settings (its baseline was black)."""
+    record = store.masks_record(_key(run))
+    predictions = store.predictions(_key(run))
+    if not record or predictions is None or config.explain.baseline != "black":
+        return False
+    return record.get("fingerprint") == planned_masks(predictions, config, before_scorecard=True)[1]
 
 
 def _explain_kept_model(run, config: ExperimentConfig, store: ExperimentStore, faces: FaceSource, bar) -> str:
