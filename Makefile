@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean-demo
+.PHONY: install demo test test-fast bench clean-demo
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "PainLens needs Python 3.11, found " + sys.version.split()[0]'
@@ -20,8 +20,15 @@ demo: install
 	$(BIN)/painlens run experiments/demo.toml
 	$(BIN)/painlens dashboard --artifacts artifacts/demo
 
+# Every test (CI). test-fast: the edit-test loop, the tests not marked slow (README, Tests); a test not
+# marked slow that takes more than FAST_CPU_LIMIT seconds of CPU fails there and says to mark it.
+FAST_CPU_LIMIT ?= 10
+
 test: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-fast: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" --slow-after $(FAST_CPU_LIMIT)
 
 bench: install
 	$(BIN)/python bench/preprocess.py

@@ -1,0 +1,90 @@
+"""What every test file shares: the speed classes, the shared tiny experiment, and the fast loop's guard.
+
+`make test` runs every test; `make test-fast` runs those not marked ``slow`` (the edit-test loop). A test
+is slow when it trains a network, starts a process that imports TensorFlow or JAX (`painlens run`, a
+server, a backend twin), drives a browser, starts Ray, or needs the trained tiny experiment. Mark a whole
+file with ``pytestmark = pytest.mark.slow`` at its top, one test with ``@pytest.mark.slow`` (README, Tests).
+
+Two safety nets keep the fast loop fast as files are added:
+- a test that asks for ``tiny_experiment_dir`` or ``tiny_predictor`` (the trained experiment) is slow
+  whether it says so or not;
+- ``--slow-after SECONDS`` (`make test-fast` passes it) fails a test not marked slow whose set-up and
+  body use more CPU than that, naming the marker to add. CPU time (this process's and that of the
+  child processes it waited for), not wall time: a machine busy with other work does not fail it.
+"""
+
+from __future__ import annotations
+
+import resource
+from pathlib import Path
+
+import pytest
+
+SHARED_SLOW_FIXTURES = {"tiny_experiment_dir", "tiny_predictor"}
+_CPU_AT_START = pytest.StashKey[float]()
+
+
+def pytest_addoption(parser):
+    parser.addoption("--slow-after", type=float, default=0.0, metavar="SECONDS",
+                     help="fail a test not marked slow that uses more CPU seconds than this (0: no limit)")
+
+
+# --- the shared tiny experiment ----------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def tiny_experiment_dir(tmp_path_factory) -> Path:
+    """The trained tiny experiment of tests/dashboard_fixtures.py (synthetic data, WeiNet and SongNet in
+    every scenario, LIME, ratings), built once per session and shared by every file: read it, never
+    change it (copy it first, as ``half_finished`` does)."""
+    from dashboard_fixtures import tiny_experiment
+
+    return tiny_experiment(shared_experiment_base(tmp_path_factory))
+
+
+@pytest.fixture(scope="session")
+def tiny_predictor(tmp_path_factory):
+    """One ``engine.predict.Predictor`` on the tiny experiment, loaded once per session."""
+    from serving_fixtures import shared_predictor
+
+    return shared_predictor(shared_experiment_base(tmp_path_factory))
+
+
+def shared_experiment_base(tmp_path_factory) -> Path:
+    # The folder that the files calling tiny_experiment() themselves also pass, so that they all
+    # share one build.
+    return tmp_path_factory.getbasetemp() / "dashboard-experiment"
+
+
+# --- speed classes -----------------------------------------------------------------------------------
+
+@pytest.hookimpl(tryfirst=True)  # before `-m "not slow"` deselects
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SHARED_SLOW_FIXTURES & set(item.fixturenames) and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item):
+    item.stash[_CPU_AT_START] = _cpu_seconds()
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    limit = item.config.getoption("slow_after")
+    if report.when != "call" or not limit or report.failed or item.get_closest_marker("slow"):
+        return report
+    spent = _cpu_seconds() - item.stash.get(_CPU_AT_START, _cpu_seconds())
+    if spent > limit:
+        report.outcome = "failed"
+        report.longrepr = (f"Used {spent:.1f} s of CPU (set-up included), over the fast loop's "
+                           f"{limit:g} s: make it cheaper, or mark it @pytest.mark.slow (or the whole file with "
+                           "pytestmark = pytest.mark.slow) so that only `make test` runs it.")
+    return report
