@@ -212,3 +212,15 @@ def test_pain_clips_peak_inside_their_segment_and_the_score_separates_them(exper
     auc = roc_auc_score(labels, scores)
     print(f"{chosen.name}: {len(clips)} clips, clip-score AUC {auc:.3f}")
     assert auc >= 0.9
+
+
+def test_explain_adds_each_networks_lime_explanation_of_the_photo(predictor):
+    import base64
+
+    from engine.batch_predict import predict_data
+
+    record = predict_data(predictor, encode(face_image(23, size=(320, 320)), "PNG"), "face.png", "image", explain=True)
+    assert set(record["explanations"]) == set(predictor.networks)
+    for explained in record["explanations"].values():
+        assert explained["label"] in (0, 1) and len(explained["superpixel_weights"]) > 5
+        assert base64.b64decode(explained["heatmap_png"])[:4] == b"\x89PNG"
