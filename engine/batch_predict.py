@@ -100,7 +100,7 @@ def predict_data(predictor, data: bytes, path: str | None, kind: str = "", fps: 
 
     found = media_kind(data) if data else (kind or "image")
     notes = []
-    if found == "image" and kind == "video" and data and _is_picture(data):
+    if found == "image" and kind == "video" and data and is_picture(data):
         notes.append("The file is named like a video but holds a photo; it was analysed as a photo.")
     elif found == "image" and kind == "video":
         found = "video"  # not a photo either: the video reader says what is wrong with it
@@ -167,8 +167,8 @@ def _explain_all(predictor, crop: np.ndarray, probabilities) -> dict:
     return out
 
 
-def _is_picture(data: bytes) -> bool:
-    """Whether Pillow recognises the bytes as an image (header only)."""
+def is_picture(data: bytes) -> bool:
+    """Whether Pillow recognises the bytes as an image (header only): a photo, whatever its file name says."""
     import io
 
     from PIL import Image, UnidentifiedImageError

@@ -19,6 +19,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, images, loaders, predictor, tables, upload_video, widgets
+from engine.batch_predict import is_picture
 from engine.preprocess.decode import IMAGE_TYPES, media_kind
 from engine.video import VIDEO_TYPES
 
@@ -170,7 +171,8 @@ if len(uploads) > 1:
     upload_video.show_photos(model, experiment, uploads)
     st.stop()
 upload_id, name, data = uploads[0]
-if media_kind(data) == "video" or name.lower().endswith(tuple(f".{suffix}" for suffix in VIDEO_TYPES)):
+named_video = name.lower().endswith(tuple(f".{suffix}" for suffix in VIDEO_TYPES))
+if media_kind(data) == "video" or (named_video and not is_picture(data)):  # the bytes decide, not the name
     upload_video.show_clip(model, experiment, upload_id, data)
     st.stop()
 clock = time.perf_counter()
