@@ -176,7 +176,8 @@ def _interval(value: float, low: float, high: float) -> str:
 def calibration(facts: Facts) -> Section:
     if facts.calibration is None or facts.calibration.empty:
         return Section("Calibration", ["No calibration yet: it needs finished subject-wise runs."])
-    frame = facts.calibration
+    rank = {m: i for i, m in enumerate(facts.models)}
+    frame = facts.calibration.assign(_m=facts.calibration["model"].map(rank).fillna(len(rank))).sort_values(["_m", "model"])
     table = pd.DataFrame({
         "network": frame["model"], "temperature": frame["temperature"].round(3),
         "ECE out-of-fold, raw → scaled": [_arrow(a, b) for a, b in zip(frame["ece_oof_before"], frame["ece_oof_after"])],

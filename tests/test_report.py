@@ -40,6 +40,7 @@ def report(monkeypatch, capsys):
     return run
 
 
+@pytest.mark.slow  # renders every figure (vl-convert)
 def test_the_report_greys_what_did_not_learn_and_carries_the_model_card_and_its_provenance(learned):
     import engine
 
@@ -57,6 +58,7 @@ def test_the_report_greys_what_did_not_learn_and_carries_the_model_card_and_its_
     assert re.findall(r"""(?:src|href)=["'](?!data:|#)([^"']+)""", html) == []
 
 
+@pytest.mark.slow  # renders every figure twice and a PDF
 def test_painlens_report_writes_a_pdf_and_an_html_file_that_give_no_answer_when_no_network_learned(none_learned, tmp_path,
                                                                                                      report):
     code, output = report(none_learned, tmp_path / "report.pdf")
@@ -72,8 +74,12 @@ def test_painlens_report_writes_a_pdf_and_an_html_file_that_give_no_answer_when_
 
 @pytest.mark.parametrize("name,sentence", [("report.docx", "name the file with .html or .pdf"),
                                            ("report", "name the file with .html or .pdf")])
-def test_painlens_report_refuses_a_file_it_cannot_write_with_a_sentence(learned, tmp_path, report, name, sentence):
-    code, output = report(learned, tmp_path / name)
+def test_painlens_report_refuses_a_file_it_cannot_write_with_a_sentence(tmp_path, report, name, sentence):
+    from engine.artifacts import ExperimentStore
+
+    store = ExperimentStore(tmp_path, "begun")
+    store.write_manifest({"experiment": "begun", "synthetic": True, "status": "training"})
+    code, output = report(store.root, tmp_path / name)
     assert code == 1 and sentence in output
     assert "Traceback" not in output and not (tmp_path / name).exists()
 
