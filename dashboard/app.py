@@ -79,7 +79,15 @@ def sidebar_notes() -> None:
         st.sidebar.download_button(
             "Report (HTML)", data=lambda: report.build_report(Path(root)), file_name=f"painlens-{Path(root).name}-report.html",
             mime="text/html", icon=":material/summarize:", on_click="ignore", key="report",
-            help="One self-contained HTML file with the main figures and tables, for stakeholders.")
+            help="One self-contained HTML file: the model card, the main figures and tables, for stakeholders.")
+        missing = report.pdf_missing()
+        if missing:
+            st.sidebar.caption(missing)
+        else:
+            st.sidebar.download_button(
+                "Report (PDF)", data=lambda: report.pdf_bytes(Path(root)), file_name=f"painlens-{Path(root).name}-report.pdf",
+                mime="application/pdf", icon=":material/picture_as_pdf:", on_click="ignore", key="report-pdf",
+                help="The same report as a PDF (`painlens report ARTIFACTS --out FILE.pdf` writes it too).")
     st.sidebar.caption(widgets.RESEARCH_NOTE)
 
 

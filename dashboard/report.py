@@ -81,6 +81,22 @@ def write_report(root: Path, out: Path) -> Path:
     return out
 
 
+def pdf_bytes(root: Path) -> bytes:
+    """The report of the experiment in ``root`` as a PDF (the dashboard's download button)."""
+    return _pdf_renderer()(build_report(root))
+
+
+def pdf_missing() -> str:
+    """"" when PDFs can be written here, else the sentence saying what is missing."""
+    from engine.errors import PainLensError
+
+    try:
+        _pdf_renderer()
+    except PainLensError as exc:
+        return str(exc)
+    return ""
+
+
 def _pdf_renderer():
     """HTML to PDF bytes (WeasyPrint); a sentence when it cannot be loaded (it needs the Pango library)."""
     from engine.errors import PainLensError

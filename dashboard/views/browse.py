@@ -27,7 +27,11 @@ def network_probabilities(rows: pd.DataFrame, models: list[str]) -> pd.DataFrame
 def apply_focus(datasets: list[str]) -> None:
     """Preset the page's selectors from a subject page's request (session state) or the address's query
     parameters, before the widgets exist; the request is used once."""
-    focus = st.session_state.pop(widgets.BROWSE_FOCUS_KEY, None) or {k: st.query_params.get(k) for k in ("dataset", "scenario", "subject")}
+    focus = st.session_state.pop(widgets.BROWSE_FOCUS_KEY, None)
+    if focus is None:  # a link's request, used once: later choices on the page must stick
+        focus = {k: st.query_params.get(k) for k in ("dataset", "scenario", "subject")}
+        for key in ("dataset", "scenario", "subject"):
+            st.query_params.pop(key, None)
     if focus.get("dataset") in datasets:
         st.session_state["img-dataset"] = focus["dataset"]
         if focus.get("scenario") in charts.SCENARIO_ORDER:
