@@ -79,17 +79,19 @@ def throughput(artifacts: str, repeats: int, fps: float) -> None:
           f"({', '.join(f'{n.name}@{n.input_size}x{len(n.models)}' for n in predictor.networks.values())}), "
           f"background {predictor.params.background}; loaded and warmed in {time.perf_counter() - clock:.1f} s")
     analyse_video(predictor, data, fps=fps, keep_pictures=False)  # first call: TensorFlow traces the batch shapes
-    totals, steps, frames = [], {step: [] for step in STEPS}, 0
+    totals, cpu, steps, frames = [], [], {step: [] for step in STEPS}, 0
     for _ in range(repeats):
-        clock = time.perf_counter()
+        clock, cpu_clock = time.perf_counter(), time.process_time()
         analysis = analyse_video(predictor, data, fps=fps, keep_pictures=False)
         totals.append(time.perf_counter() - clock)
+        cpu.append(time.process_time() - cpu_clock)
         frames = len(analysis.frames)
         for step in STEPS:
             steps[step].append(analysis.timings[step])
     total = statistics.median(totals)
     print(f"analysed {frames} frames at {fps:g} fps: median {total:.2f} s = {frames / total:.1f} analysed frames/s "
-          f"(repeats: {', '.join(f'{t:.2f}' for t in totals)})")
+          f"(repeats: {', '.join(f'{t:.2f}' for t in totals)}); CPU time of this process (all its threads): median "
+          f"{statistics.median(cpu):.2f} s")
     for step in STEPS:
         median = statistics.median(steps[step])
         print(f"  {step:<10} {median:6.2f} s  {1000 * median / max(1, frames):6.1f} ms/frame")
