@@ -55,11 +55,16 @@ if agreement is None or agreement.empty:
     widgets.missing("No model-versus-clinician agreement yet: it needs finished external-scenario runs and CP-PAIN's "
                     f"manifest.csv; `painlens run CONFIG` computes it. {notes}".strip())
     st.stop()
+# Clinicians rate videos: their comparison is at the video level (each video's frames' mean p(pain));
+# frame-level rows (frames with their own label) are another comparison, shown in the table only.
+frames = agreement[agreement["level"] == "frame"] if "level" in agreement else agreement.iloc[0:0]
+agreement = agreement[agreement["level"] == "video"] if "level" in agreement else agreement
 agreement = agreement.assign(scale_label=agreement["scale"].map(scale_label))
 metric = st.segmented_control("Measure", list(METRIC_TITLES), default="spearman_rho", format_func=METRIC_TITLES.get,
                               key="agreement-metric") or "spearman_rho"
-st.caption("Spearman ρ: p(pain) against the clinicians' mean score per video; ROC AUC: p(pain) against the video "
-           "being rated pain; κ: the network's label against the clinicians' (external scenario, mean ± std over seeds).")
+st.caption("Per video: the network's p(pain) is the mean over the video's frames (pain when it is at least 0.5). "
+           "Spearman ρ: that p(pain) against the clinicians' mean score per video; ROC AUC: against the video being "
+           "rated pain; κ: the network's label against the clinicians' (external scenario, mean ± std over seeds).")
 models = experiment.models or sorted(agreement["model"].unique())
 verdicts = widgets.network_notes(experiment, scenarios=["external"], models=models)
 figure = charts.model_agreement(agreement, metric, models, f"{METRIC_TITLES[metric]} per network and clinician scale",
@@ -67,3 +72,7 @@ figure = charts.model_agreement(agreement, metric, models, f"{METRIC_TITLES[metr
                                 verdicts[verdicts["scenario"] == "external"])
 widgets.chart(figure, f"{experiment.name}-model-vs-clinicians-{metric}", "agreement")
 widgets.table(agreement.drop(columns=["scale"]).round(3), f"{experiment.name}-model-vs-clinicians", "agreement-table")
+if len(frames):
+    st.caption("Frame level, where CP-PAIN frames carry their own label: each frame's p(pain) against that label "
+               "(not the clinicians' video rating).")
+    widgets.table(frames.drop(columns=["scale"]).round(3), f"{experiment.name}-model-vs-frame-labels", "frame-table")
