@@ -9,7 +9,10 @@
 
 One forward and one backward pass per batch. Everything is ``keras.ops`` but the gradient, the one line
 each backend does its own way (TensorFlow's tape, ``jax.grad``, torch's autograd), so it runs on
-TensorFlow and JAX alike. The logit rather than p_c: a confident softmax saturates and its gradient
+TensorFlow and JAX alike. Under TensorFlow the pass is a ``tf.function`` over fixed-size (padded)
+batches, traced once: run eagerly, a network of hundreds of layers (InceptionV3) costs more in Python
+than in arithmetic. Under JAX it runs eagerly: ``jax.jit`` would bake the weights in as constants, and
+the sanity check changes them. The logit rather than p_c: a confident softmax saturates and its gradient
 underflows. A last block of 1 x 1 (e.g. VGG16 at 32 px) gives a constant map: ``side`` says so.
 
 The network is split at A into two functions: the layers up to A (a sub-model of a functional network;
@@ -47,6 +50,7 @@ class GradCam:
         self.n_classes = int(model.outputs[0].shape[-1])
         self.side = int(layers[cut].input.shape[1])
         self.batch_size = int(batch_size)
+        self._maps = _compiled(self._maps_of)
 
     def _score(self, activation, onehot):
         from keras import ops
@@ -69,17 +73,34 @@ class GradCam:
     def _batch(self, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
         from keras import ops
 
-        size = images.shape[1:3]
-        activation = self.features(ops.convert_to_tensor(images), training=False)
-        onehot = ops.one_hot(ops.convert_to_tensor(np.asarray(labels, dtype="int32")), self.n_classes)
-        grads = gradient(lambda a: self._score(a, onehot), ops.cast(activation, "float32"))
-        activation, grads = ops.cast(activation, "float32"), ops.cast(grads, "float32")
+        n = len(images)
+        onehot = np.eye(self.n_classes, dtype=np.float32)[np.asarray(labels, dtype=int)]
+        if n < self.batch_size:  # one shape for every call: traced once
+            images = np.concatenate([images, np.repeat(images[-1:], self.batch_size - n, axis=0)])
+            onehot = np.concatenate([onehot, np.repeat(onehot[-1:], self.batch_size - n, axis=0)])
+        cam = self._maps(ops.convert_to_tensor(images), ops.convert_to_tensor(onehot))
+        return np.asarray(ops.convert_to_numpy(cam), dtype=np.float32)[:n]
+
+    def _maps_of(self, images, onehot):
+        from keras import ops
+
+        activation = ops.cast(self.features(images, training=False), "float32")
+        grads = ops.cast(gradient(lambda a: self._score(a, onehot), activation), "float32")
         weights = ops.mean(grads, axis=(1, 2), keepdims=True)
         cam = ops.relu(ops.sum(weights * activation, axis=-1, keepdims=True))
-        cam = ops.image.resize(cam, size, interpolation="bilinear")[..., 0]
+        cam = ops.image.resize(cam, tuple(images.shape[1:3]), interpolation="bilinear")[..., 0]
         peak = ops.max(cam, axis=(1, 2), keepdims=True)
-        cam = ops.where(peak > 0, cam / ops.maximum(peak, 1e-12), ops.zeros_like(cam))
-        return np.asarray(ops.convert_to_numpy(cam), dtype=np.float32)
+        return ops.where(peak > 0, cam / ops.maximum(peak, 1e-12), ops.zeros_like(cam))
+
+
+def _compiled(function):
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(function, reduce_retracing=True)
+    return function
 
 
 def _chain(layers: list, x):
