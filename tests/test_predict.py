@@ -115,16 +115,14 @@ def test_large_photos_are_reduced_before_detection_with_a_note():
     assert "reduced to 1280 x 960" in " ".join(decoded.notes)
 
 
-def test_a_48_megapixel_jpeg_is_decoded_reduced_and_fast():
-    """8000 x 6000 (a 48-MP phone photo) is over MAX_PIXELS in full, so only draft mode lets it in."""
+def test_a_48_megapixel_jpeg_is_decoded_reduced():
+    """8000 x 6000 (a 48-MP phone photo) is over MAX_PIXELS in full: the guard counts the pixels really
+    decoded, so the upload path accepting it shows that JPEG draft mode decoded it reduced."""
     big = np.asarray(Image.fromarray(face_image(4, size=(400, 300))).resize((8000, 6000), Image.Resampling.BILINEAR))
     data = encode(big, "JPEG", quality=85)
     assert 8000 * 6000 > MAX_PIXELS
-    start = time.perf_counter()
     decoded = decode_upload(data)
-    seconds = time.perf_counter() - start
-    assert decoded.rgb.shape == (960, 1280, 3) and decoded.original_size == (8000, 6000)
-    assert seconds < 2.0, seconds  # a full decode of 48 MP alone takes longer here, and 144 MB
+    assert decoded.rgb.shape == (960, 1280, 3) and decoded.original_size == (8000, 6000) and decoded.reduced
     with pytest.raises(BadImageError, match="MP accepted"):
         decode(data)  # the training path decodes at full size: over the limit, refused as before
 
@@ -177,8 +175,8 @@ def test_media_kind_tells_video_containers_from_photos():
 # --- the predictor on the tiny experiment (slow: trains the fixture once per session) --------------
 
 @pytest.fixture(scope="session")
-def predictor(tmp_path_factory):
-    return shared_predictor(tmp_path_factory.getbasetemp() / "dashboard-experiment")  # one per test process
+def predictor(tiny_predictor):
+    return tiny_predictor  # tests/conftest.py: one per test session
 
 
 @pytest.mark.slow
