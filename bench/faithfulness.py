@@ -167,7 +167,7 @@ def measure(name: str, size: int, config, count: int, images_per_network: int) -
     import keras
 
     from engine.explain.explain_run import lime_maps
-    from engine.explain.faithfulness import curve_batch, explanation_curves
+    from engine.explain.faithfulness import CurveQueue
     from engine.explain.gradcam import GradCam
     from engine.explain.lime_masks import BatchedModel, LimeParams, explain_image, image_seed
     from engine.explain.sanity import sanity_check
@@ -178,7 +178,7 @@ def measure(name: str, size: int, config, count: int, images_per_network: int) -
     model = build_model(name, size, weights="none", augment=False, input_scaling=config.training.input_scaling)
     params = LimeParams.from_section(config.explain)
     classifier, cam = BatchedModel(model, params.batch_size), GradCam(model)
-    curve_classifier = BatchedModel(model, curve_batch(config.explain.curve_steps))
+    queue = CurveQueue(classifier, params.batch_size, config.explain.curve_steps)  # as in a run: shared full batches
     pictures = faces(count + 1, size)
     lime_s, curve_s = [], []
     for index, image in enumerate(pictures):
@@ -186,9 +186,12 @@ def measure(name: str, size: int, config, count: int, images_per_network: int) -
         explanation = explain_image(image, classifier, 1, params, image_seed(0, f"bench/{index}"))
         lime = time.perf_counter() - clock
         clock = time.perf_counter()
-        explanation_curves(image, explanation, curve_classifier, config.explain.curve_steps, np.random.default_rng(index))
+        queue.add(index, image, explanation, np.random.default_rng(index))
         if index:  # the first image compiles
             lime_s.append(lime), curve_s.append(time.perf_counter() - clock)
+    clock = time.perf_counter()
+    queue.finish()
+    curve_s.append(time.perf_counter() - clock)
     cam(np.stack(pictures[:1]), np.array([1]))
     clock = time.perf_counter()
     cam(np.stack(pictures[1:]), np.ones(count, dtype=int))  # a run's images in one pass
@@ -202,7 +205,7 @@ def measure(name: str, size: int, config, count: int, images_per_network: int) -
                                         "gradcam": lambda m, x, y: cam(x, y)}, originals)
     sanity = (time.perf_counter() - clock) / images_per_network
     keras.backend.clear_session()
-    lime, curves = statistics.median(lime_s), statistics.median(curve_s)
+    lime, curves = statistics.median(lime_s), sum(curve_s) / count  # curves: a run's total per image (batches are shared)
     return [f"{name}@{size}", f"{lime:.3f}", f"{curves / lime:.1%}", f"{gradcam / lime:.1%}", f"{sanity / lime:.1%}",
             f"{(curves + gradcam + sanity) / lime:.1%}", f"{(curves + gradcam + 2 * sanity) / lime:.1%}"]
 

@@ -79,6 +79,27 @@ def test_the_random_order_reuses_lime_samples_and_draws_only_the_points_they_mis
         assert all(int((missing.rows[r] == 0).sum()) == h for r in rows)
 
 
+def test_a_run_queues_its_curves_in_shared_full_batches_with_the_same_result():
+    from engine.explain.faithfulness import CurveQueue
+
+    params = LimeParams(num_samples=80, n_segments=16, batch_size=40)
+    images = [quadrant_image(seed) for seed in range(3)]
+    explanations = [explain_image(im, red_top_left, 1, params, image_seed(0, str(i))) for i, im in enumerate(images)]
+    calls = []
+
+    def counted(batch):
+        calls.append(len(batch))
+        return red_top_left(batch)
+
+    queue = CurveQueue(counted, batch_size=7, steps=4)
+    done = [queue.add(i, im, e, np.random.default_rng(i)) for i, (im, e) in enumerate(zip(images, explanations))]
+    done = [item for items in done for item in items] + queue.finish()
+    assert [key for key, _, _ in done] == [0, 1, 2] and max(calls) <= 7 and calls.count(7) >= len(calls) - 1
+    for key, _, curves in done:
+        alone = explanation_curves(images[key], explanations[key], red_top_left, 4, np.random.default_rng(key))
+        assert np.allclose(curves.values, alone.values)
+
+
 # --- LIME's baseline ----------------------------------------------------------------------------------
 
 def test_hidden_superpixels_show_the_chosen_baseline():

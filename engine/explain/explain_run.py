@@ -37,7 +37,7 @@ from engine.config import SCENARIO_NAMES, ExperimentConfig
 from engine.progress import progress_bar
 from engine.explain.clusters import similarity_tables
 from engine.explain.faces import FaceSource
-from engine.explain.faithfulness import curve_batch, explanation_curves
+from engine.explain.faithfulness import CurveQueue
 from engine.explain.gradcam import GradCam
 from engine.explain.heatmaps import GROUP_COLUMNS, HeatmapAccumulator, dataset_side, difference_maps, stretch
 from engine.explain.lime_masks import BatchedModel, LimeParams, explain_image, image_seed
@@ -147,21 +147,26 @@ class _RunImages:
 
 def _explain_images(model, run: _RunImages, done: set[str], params: LimeParams, config: ExperimentConfig,
                     writer: MaskWriter, on_image) -> dict:
-    """LIME and the faithfulness curves of every image not yet done; the sanity images' maps are kept."""
-    classifier = BatchedModel(model, params.batch_size)
-    curve_classifier = BatchedModel(model, curve_batch(config.explain.curve_steps))
+    """LIME and the faithfulness curves of every image not yet done; the sanity images' maps are kept.
+    An image's mask is written once its curves are complete (they share full batches across images)."""
+    classifier, curve_classifier = BatchedModel(model, params.batch_size), BatchedModel(model, params.batch_size)
+    queue = CurveQueue(curve_classifier, params.batch_size, config.explain.curve_steps)
     seed, steps = config.experiment.seed, dict.fromkeys(STEPS, 0.0)
     sanity_ids = {run.ids[i] for i in sanity_positions(len(run.ids), config.explain.sanity_images)}
     explained, curve_seconds, originals = 0, 0.0, {}
+
+    def write(finished: list[tuple]) -> None:
+        for position, explanation, curves in finished:
+            writer.add(run.ids[position], run.datasets[position], float(run.p_pain[position]), explanation, curves)
+
     for position, image_id in enumerate(run.ids):
         if image_id not in done:
             image, label = run.images[position], int(run.labels[position])
             explanation = explain_image(image, classifier, label, params, image_seed(seed, image_id))
             clock = time.perf_counter()
-            curves = explanation_curves(image, explanation, curve_classifier, config.explain.curve_steps,
-                                        np.random.default_rng(image_seed(seed, f"{image_id}#curves")))
+            finished = queue.add(position, image, explanation, np.random.default_rng(image_seed(seed, f"{image_id}#curves")))
             curve_seconds += time.perf_counter() - clock
-            writer.add(image_id, run.datasets[position], float(run.p_pain[position]), explanation, curves)
+            write(finished)
             if image_id in sanity_ids:
                 originals[image_id] = explanation.weights[explanation.segments]
             for step in STEPS:
@@ -169,6 +174,9 @@ def _explain_images(model, run: _RunImages, done: set[str], params: LimeParams, 
             explained += 1
         if on_image is not None:
             on_image()
+    clock = time.perf_counter()
+    write(queue.finish())
+    curve_seconds += time.perf_counter() - clock
     return {"explained": explained, "steps": steps, "model_seconds": classifier.seconds, "curve_seconds": curve_seconds,
             "curve_model_seconds": curve_classifier.seconds, "originals": originals}
 

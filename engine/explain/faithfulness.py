@@ -17,9 +17,10 @@ the points where LIME drew no sample with that h (the extremes) get ``RANDOM_DRA
 subsets. Because a random order reads the same curve from either end, its deletion and insertion AUCs
 are estimates of one number (they differ only where the grid is not symmetric).
 
-The rows the sorted curves need (2 (steps - 1) + 1, and a few random fills) go through the model in
-batches of a fixed size (``curve_batch``: one call per image as a rule), so the compiled predict function
-is reused and little is padded.
+The rows the curves need (2 (steps - 1) + 1 for the sorted order, one or two random fills) are queued
+over a run's images (``CurveQueue``) and go through the model in full batches of LIME's own size: the
+compiled predict function is LIME's, and only a run's last batch is padded (a call of ten rows costs
+almost what a call of a hundred does when the network is small).
 """
 
 from __future__ import annotations
@@ -61,13 +62,6 @@ class Curves:
         """(4, points) float32: the curves at x = 0, 1/(points-1), ..., 1 (for storing and averaging)."""
         grid = np.linspace(0.0, 1.0, points)
         return np.stack([np.interp(grid, self.x, curve) for curve in self.values]).astype(np.float32)
-
-
-def curve_batch(steps: int) -> int:
-    """Rows per model call for one image's curves: the sorted curves' rows, the all-hidden row and room
-    for two random fills (LIME's samples leave one or two grid points without a draw as a rule; more
-    take a second call)."""
-    return 2 * (int(steps) - 1) + 1 + 2
 
 
 def grid(n_superpixels: int, steps: int) -> np.ndarray:
@@ -135,13 +129,45 @@ def assemble(plan: CurvePlan, row_probs: np.ndarray, lime_samples: np.ndarray, l
     return Curves(hidden / k, values)
 
 
+class CurveQueue:
+    """Curves of many explanations from shared full batches: ``add`` each explanation as it is made and
+    get back those whose curves are complete (in the order added); ``finish`` runs what is left.
+    ``classifier``: (B, S, S, 3) uint8 -> (B, n_classes), called with ``batch_size`` rows at most."""
+
+    def __init__(self, classifier: ProbaFn, batch_size: int, steps: int):
+        self.classifier, self.batch_size, self.steps = classifier, int(batch_size), int(steps)
+        self._items: list[dict] = []
+        self._rows: list[tuple[dict, np.ndarray]] = []  # (owner, perturbed image) not yet classified
+
+    def add(self, key, image: np.ndarray, explanation: Explanation, rng: np.random.Generator) -> list[tuple]:
+        plan = plan_curves(explanation.weights, explanation.samples, self.steps, rng)
+        item = {"key": key, "explanation": explanation, "plan": plan, "probs": []}
+        self._items.append(item)
+        self._rows += [(item, row) for row in perturb(image, explanation.segments, plan.rows, explanation.fill)]
+        return self._run(full_batches_only=True)
+
+    def finish(self) -> list[tuple]:
+        return self._run(full_batches_only=False)
+
+    def _run(self, full_batches_only: bool) -> list[tuple]:
+        """Classify the queued rows (full batches only, or all), then hand back (key, explanation, curves)
+        of every explanation, from the oldest, whose rows all have their probability."""
+        while len(self._rows) >= self.batch_size or (self._rows and not full_batches_only):
+            chunk, self._rows = self._rows[:self.batch_size], self._rows[self.batch_size:]
+            probs = self.classifier(np.stack([row for _, row in chunk]))
+            for (item, _), p in zip(chunk, probs):
+                item["probs"].append(float(p[item["explanation"].label]))
+        done = []
+        while self._items and len(self._items[0]["probs"]) == len(self._items[0]["plan"].rows):
+            item = self._items.pop(0)
+            exp = item["explanation"]
+            done.append((item["key"], exp, assemble(item["plan"], np.array(item["probs"]), exp.samples, exp.probs)))
+        return done
+
+
 def explanation_curves(image: np.ndarray, explanation: Explanation, classifier: ProbaFn, steps: int,
-                       rng: np.random.Generator) -> Curves:
-    """The curves of one explanation; ``classifier`` takes (B, S, S, 3) uint8 batches (given in chunks of
-    ``curve_batch(steps)`` rows, e.g. a ``BatchedModel`` of that size)."""
-    plan = plan_curves(explanation.weights, explanation.samples, steps, rng)
-    probs, size = [], curve_batch(steps)
-    for start in range(0, len(plan.rows), size):
-        batch = perturb(image, explanation.segments, plan.rows[start:start + size], explanation.fill)
-        probs.append(classifier(batch)[:, explanation.label])
-    return assemble(plan, np.concatenate(probs), explanation.samples, explanation.probs)
+                       rng: np.random.Generator, batch_size: int = 100) -> Curves:
+    """The curves of one explanation (a ``CurveQueue`` of one)."""
+    queue = CurveQueue(classifier, batch_size, steps)
+    queue.add(None, image, explanation, rng)
+    return queue.finish()[0][2]
