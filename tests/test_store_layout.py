@@ -22,7 +22,8 @@ ALLOWED: dict[str, str] = {}
 
 def store_names() -> set[str]:
     names = {artifacts.MANIFEST, artifacts.SAMPLES, artifacts.DONE, artifacts.PREDICTIONS, artifacts.HISTORY,
-             artifacts.SPLIT, artifacts.KEPT_MODEL, artifacts.HEATMAP_ARRAYS, *artifacts.TABLES.values()}
+             artifacts.SPLIT, artifacts.KEPT_MODEL, artifacts.HEATMAP_ARRAYS, artifacts.GRADCAM, artifacts.SANITY,
+             *artifacts.TABLES.values()}
     names |= {f"{artifacts.RATINGS}/{name}" for name in artifacts.RATINGS_FILES.values()}
     return names
 
