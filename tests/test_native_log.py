@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from engine.native_log import worth_showing
 
 NOTICES = ("oneDNN custom operations are on", "Could not find cuda drivers", "absl::InitializeLog()", "cuInit")
@@ -29,6 +31,7 @@ def run(code: str) -> str:
     return done.stderr
 
 
+@pytest.mark.slow  # two fresh interpreters import TensorFlow
 def test_a_quiet_import_prints_no_notice_where_a_plain_one_does():
     quiet = run("from engine.native_log import import_tensorflow_quietly; import_tensorflow_quietly(); "
                 "import sys, tensorflow as tf; tf.constant(1.0) + 1; print('after', file=sys.stderr)")

@@ -9,7 +9,7 @@ import pytest
 from engine.config import TrainingSection
 from engine.training.train import micro_batching, predict_proba, train_run, warmup_cosine
 
-SIZE = 32
+SIZE = 32  # the tests that train are marked slow: `make test-fast` runs only the others
 
 
 def pattern_images(n: int, seed: int, size: int = SIZE) -> tuple[np.ndarray, np.ndarray]:
@@ -36,6 +36,7 @@ def tiny_runs():
     return {"first": first, "second": second, "other": other, "seen": seen, "x_test": x_test, "y_test": y_test}
 
 
+@pytest.mark.slow
 def test_tiny_training_lowers_the_loss_and_learns_the_pattern(tiny_runs):
     history = tiny_runs["first"].history
     assert history[-1]["loss"] < 0.5 * history[0]["loss"]
@@ -43,6 +44,7 @@ def test_tiny_training_lowers_the_loss_and_learns_the_pattern(tiny_runs):
     assert ((p_pain >= 0.5) == tiny_runs["y_test"]).mean() >= 0.75
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_predictions_and_another_seed_does_not(tiny_runs):
     x_test = tiny_runs["x_test"]
     first = predict_proba(tiny_runs["first"].model, x_test)
@@ -50,6 +52,7 @@ def test_same_seed_gives_the_same_predictions_and_another_seed_does_not(tiny_run
     assert not np.array_equal(first, predict_proba(tiny_runs["other"].model, x_test))
 
 
+@pytest.mark.slow
 def test_a_reused_compiled_model_trains_exactly_like_a_fresh_one(tiny_runs):
     x, y = pattern_images(48, seed=0)
     x_test = tiny_runs["x_test"]
@@ -62,6 +65,7 @@ def test_a_reused_compiled_model_trains_exactly_like_a_fresh_one(tiny_runs):
     np.testing.assert_array_equal(predict_proba(again.model, x_test), predict_proba(tiny_runs["first"].model, x_test))
 
 
+@pytest.mark.slow
 def test_history_has_one_record_per_epoch_and_is_streamed_to_on_epoch(tiny_runs):
     run = tiny_runs["first"]
     assert [r["epoch"] for r in run.history] == [1, 2, 3, 4, 5]
@@ -71,6 +75,7 @@ def test_history_has_one_record_per_epoch_and_is_streamed_to_on_epoch(tiny_runs)
     assert run.info["mixed_precision"] is False and run.weights_used == "none"
 
 
+@pytest.mark.slow
 def test_a_model_kept_for_uploads_has_no_optimizer_and_predicts_the_same(tiny_runs, tmp_path):
     import io
     import zipfile
@@ -91,6 +96,7 @@ def test_a_model_kept_for_uploads_has_no_optimizer_and_predicts_the_same(tiny_ru
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically, nothing left behind
 
 
+@pytest.mark.slow
 def test_predict_proba_gives_the_same_answer_for_any_batch_size(tiny_runs):
     model, x_test = tiny_runs["first"].model, tiny_runs["x_test"]
     p_pain = predict_proba(model, x_test, batch_size=16)
@@ -110,6 +116,7 @@ def test_warmup_cosine_rises_linearly_then_decays_to_zero():
     assert warmup_cosine(0, 10, 1e-3, 0.0) == pytest.approx(1e-3)  # no warm-up: starts at the peak
 
 
+@pytest.mark.slow
 def test_scheduled_centred_training_learns_repeats_and_survives_compiled_model_reuse():
     x, y = pattern_images(48, seed=0)
     x_test, y_test = pattern_images(16, seed=1)
@@ -135,6 +142,7 @@ def test_micro_batches_split_big_batches_on_a_cpu_only():
     assert micro_batching(64, 16, on_gpu=True) == (16, 4)
 
 
+@pytest.mark.slow
 def test_gradient_accumulation_and_class_weights_run():
     x, y = pattern_images(24, seed=2)
     y[:4] = 1  # 14 pain / 10 no pain
