@@ -6,8 +6,8 @@ server, a backend twin), drives a browser, starts Ray, or needs the trained tiny
 file with ``pytestmark = pytest.mark.slow`` at its top, one test with ``@pytest.mark.slow`` (README, Tests).
 
 Two safety nets keep the fast loop fast as files are added:
-- a test that asks for ``tiny_experiment_dir`` or ``tiny_predictor`` (the trained experiment) is slow
-  whether it says so or not;
+- a test that asks for ``tiny_experiment_dir``, ``tiny_predictor`` (the trained experiment) or
+  ``synthetic_tiny`` (generated data) is slow whether it says so or not;
 - ``--slow-after SECONDS`` (`make test-fast` passes it) fails a test not marked slow whose set-up and
   body use more CPU than that, naming the marker to add. CPU time (this process's and that of the
   child processes it waited for), not wall time: a machine busy with other work does not fail it.
@@ -16,11 +16,12 @@ Two safety nets keep the fast loop fast as files are added:
 from __future__ import annotations
 
 import resource
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-SHARED_SLOW_FIXTURES = {"tiny_experiment_dir", "tiny_predictor"}
+SHARED_SLOW_FIXTURES = {"tiny_experiment_dir", "tiny_predictor", "synthetic_tiny"}
 _CPU_AT_START = pytest.StashKey[float]()
 
 
@@ -47,6 +48,23 @@ def tiny_predictor(tmp_path_factory):
     from serving_fixtures import shared_predictor
 
     return shared_predictor(shared_experiment_base(tmp_path_factory))
+
+
+@dataclass(frozen=True)
+class SyntheticData:
+    root: Path  # the four native trees and SYNTHETIC.json
+    record: dict  # what ``engine.synth.generate`` returned
+
+
+@pytest.fixture(scope="session")
+def synthetic_tiny(tmp_path_factory) -> SyntheticData:
+    """The generator's ``tiny`` data at seed 0, written once per session for every file that reads it (a
+    config's [data] root can name it: with the same seed and size, `painlens run` uses it as it is).
+    Read it, never write into it."""
+    from engine.synth import generate
+
+    root = tmp_path_factory.getbasetemp() / "synthetic-tiny-0"
+    return SyntheticData(root, generate(root, seed=0, size="tiny"))
 
 
 def shared_experiment_base(tmp_path_factory) -> Path:

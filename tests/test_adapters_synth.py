@@ -22,9 +22,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    out = tmp_path_factory.mktemp("synth")
-    record = synth.generate(out, seed=0, size="tiny")
+def tiny(synthetic_tiny):
+    out, record = synthetic_tiny.root, synthetic_tiny.record  # tests/conftest.py: generated once per session
     assert json.loads((out / synth.RECORD_NAME).read_text()) == json.loads(json.dumps(record))
     return out, record["datasets"]
 
