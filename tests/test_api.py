@@ -21,7 +21,7 @@ from PIL import Image
 
 requests = pytest.importorskip("requests")
 
-from dashboard_fixtures import encode, face_image, tiny_experiment  # noqa: E402
+from dashboard_fixtures import encode, face_image  # noqa: E402
 from engine.errors import BadImageError  # noqa: E402
 from engine.preprocess.decode import UPLOAD_LONGEST_SIDE, decode  # noqa: E402
 from serving_fixtures import LAYOUTS, crowd_photo  # noqa: E402
@@ -78,8 +78,8 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def experiment(tmp_path_factory) -> Path:
-    return tiny_experiment(tmp_path_factory.getbasetemp() / "dashboard-experiment")
+def experiment(tiny_experiment_dir) -> Path:
+    return tiny_experiment_dir  # tests/conftest.py: built once per test session
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ from dashboard_fixtures import encode, face_image, two_faces
 from engine.errors import BadImageError
 from engine.predict import TIMING_STEPS, predict_bytes
 from engine.preprocess.decode import MAX_PIXELS, UPLOAD_LONGEST_SIDE, decode
-from serving_fixtures import shared_predictor
 
 
 def decode_upload(data: bytes):

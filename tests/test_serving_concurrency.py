@@ -12,15 +12,15 @@ import pytest
 
 from dashboard_fixtures import encode
 from engine.predict import predict_bytes
-from serving_fixtures import LAYOUTS, crowd_photo, shared_predictor
+from serving_fixtures import LAYOUTS, crowd_photo
 
 SESSIONS = len(LAYOUTS)  # 8: one photo each
 ROUNDS = 2  # uploads per session, all sessions at once
 
 
 @pytest.fixture(scope="module")
-def predictor(tmp_path_factory):
-    return shared_predictor(tmp_path_factory.getbasetemp() / "dashboard-experiment")
+def predictor(tiny_predictor):
+    return tiny_predictor  # tests/conftest.py: one per test session
 
 
 def _differences(got, expected) -> list[str]:

@@ -116,12 +116,10 @@ def test_painlens_dashboard_on_another_address_says_so(tmp_path):
 # --- what a browser user sees (AppTest, on a copy of the tiny experiment) ---------------------------------
 
 @pytest.fixture(scope="module")
-def experiment_without_u2net(tmp_path_factory) -> Path:
+def experiment_without_u2net(tiny_experiment_dir, tmp_path_factory) -> Path:
     """The tiny experiment as if run with background = "auto" where rembg's model was missing: its
     manifest carries the run's notice, which names a folder of that machine."""
-    from dashboard_fixtures import tiny_experiment
-
-    source = tiny_experiment(tmp_path_factory.getbasetemp() / "dashboard-experiment")
+    source = tiny_experiment_dir
     copy = tmp_path_factory.mktemp("no-u2net") / "artifacts" / "tiny"
     shutil.copytree(source, copy, ignore=shutil.ignore_patterns("explanations"))
     manifest = json.loads((copy / "manifest.json").read_text())
