@@ -14,25 +14,20 @@ import numpy as np
 import pytest
 
 import video_fixtures as vf
-from dashboard_fixtures import encode, face_image, tiny_experiment
+from dashboard_fixtures import encode, face_image
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="session")
-def experiment(tmp_path_factory) -> Path:
-    return tiny_experiment(tmp_path_factory.getbasetemp() / "dashboard-experiment")
+@pytest.fixture(scope="module")
+def experiment(tiny_experiment_dir) -> Path:
+    return tiny_experiment_dir  # tests/conftest.py: built once per test session
 
 
 @pytest.fixture(scope="module")
-def predictor(experiment):
-    from engine.native_log import import_tensorflow_quietly
-
-    import_tensorflow_quietly()
-    from engine.predict import Predictor
-
-    return Predictor(experiment)
+def predictor(tiny_predictor):
+    return tiny_predictor  # one Predictor per session (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
