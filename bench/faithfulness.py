@@ -68,18 +68,21 @@ def scorecard(store) -> None:
     everything = summary[summary["dataset"] == "all"]
     print("LIME, all test images explained (95 % intervals over subjects)")
     header = ["network", "scenario", "learned", "insertion", "random", "beats", "deletion", "random", "beats",
-              "pointing", "chance", "pain/rest", "agree"]
+              "pointing", "chance", "pain/rest", "planted/rest", "pointing planted", "chance", "agree"]
     rows = []
     for (model, scenario), part in everything[everything["explainer"] == "lime"].groupby(["model", "scenario"], sort=False):
         rows.append([model, scenario, str(learned.get((model, scenario), "?")), interval(part, "insertion_auc"),
                      interval(part, "insertion_auc_random"), beats(part, "insertion_gain"), interval(part, "deletion_auc"),
                      interval(part, "deletion_auc_random"), beats(part, "deletion_gain"), interval(part, "pointing_hit"),
-                     interval(part, "pointing_chance").split(" ")[0], interval(part, "pain_vs_rest"), interval(part, "agreement")])
+                     interval(part, "pointing_chance").split(" ")[0], interval(part, "pain_vs_rest"),
+                     interval(part, "planted_vs_rest"), interval(part, "pointing_hit_planted"),
+                     interval(part, "planted_area_share").split(" ")[0], interval(part, "agreement")])
     print_table(header, rows)
     print("\nGrad-CAM")
-    rows = [[m, s, interval(p, "pointing_hit"), interval(p, "pain_vs_rest"), interval(p, "planted_vs_rest")]
+    rows = [[m, s, interval(p, "pointing_hit"), interval(p, "pain_vs_rest"), interval(p, "planted_vs_rest"),
+             interval(p, "pointing_hit_planted")]
             for (m, s), p in everything[everything["explainer"] == "gradcam"].groupby(["model", "scenario"], sort=False)]
-    print_table(["network", "scenario", "pointing", "pain/rest", "planted/rest"], rows)
+    print_table(["network", "scenario", "pointing", "pain/rest", "planted/rest", "pointing planted"], rows)
     sanity = store.table("sanity_checks")
     if sanity is not None and len(sanity):
         print("\nRandomisation sanity check (median rank correlation with the trained network's maps)")

@@ -4,7 +4,8 @@ Per explained image and explainer (table ``faithfulness``; explainer ``lime`` or
 model, scenario, fold, image_id, dataset, subject, label (the explained class), p_pain, baseline, the
 curves' AUCs (``deletion_auc``, ``insertion_auc``, ``deletion_auc_random``, ``insertion_auc_random``;
 LIME only, see ``faithfulness.py``), ``agreement`` (Spearman's rho between the image's LIME and Grad-CAM
-maps on the template face) and the pain-region scores of ``pain_regions.score_map``.
+maps on the template face) and the pain-region scores of ``pain_regions.score_map`` (the planted ones
+only for maps of the pain class: what a frame's planted AUs are evidence for).
 
 Per (network, scenario, dataset, explainer, metric) (table ``faithfulness_summary``): the value over the
 images and a 95 % interval from a bootstrap over *subjects* (frames of one person are not independent);
@@ -65,7 +66,8 @@ class ScoreCollector:
             group: tuple, face: np.ndarray) -> None:
         """One explained image: its warped positive LIME mask and (when there is one) its warped Grad-CAM map."""
         image_id = str(masks.image_id[i])
-        planted = planted_regions(self._aus.get(image_id, {}))
+        # The planted regions are the pain class's evidence: only maps of the pain class are scored on them.
+        planted = planted_regions(self._aus.get(image_id, {})) if int(masks.label[i]) == 1 else None
         base = {"model": key.model, "scenario": key.scenario, "fold": key.fold, "image_id": image_id,
                 "dataset": str(masks.dataset[i]), "subject": self._subjects.get(image_id, image_id),
                 "label": int(masks.label[i]), "p_pain": float(masks.p_pain[i]), "baseline": self.baseline}
