@@ -109,16 +109,16 @@ def test_webp_and_heic_photos_are_read():
 
 
 def test_large_photos_are_reduced_before_detection_with_a_note():
-    decoded = decode_upload(encode(np.zeros((3000, 4000, 3), np.uint8), "PNG"))
-    assert decoded.rgb.shape[:2] == (960, 1280) and decoded.original_size == (4000, 3000)
+    decoded = decode_upload(encode(np.zeros((1950, 2600, 3), np.uint8), "PNG"))
+    assert decoded.rgb.shape[:2] == (960, 1280) and decoded.original_size == (2600, 1950)
     assert "reduced to 1280 x 960" in " ".join(decoded.notes)
 
 
 def test_a_48_megapixel_jpeg_is_decoded_reduced():
     """8000 x 6000 (a 48-MP phone photo) is over MAX_PIXELS in full: the guard counts the pixels really
     decoded, so the upload path accepting it shows that JPEG draft mode decoded it reduced."""
-    big = np.asarray(Image.fromarray(face_image(4, size=(400, 300))).resize((8000, 6000), Image.Resampling.BILINEAR))
-    data = encode(big, "JPEG", quality=85)
+    big = np.asarray(Image.fromarray(face_image(4, size=(400, 300))).resize((8000, 6000), Image.Resampling.NEAREST))
+    data = encode(big, "JPEG", quality=75)
     assert 8000 * 6000 > MAX_PIXELS
     decoded = decode_upload(data)
     assert decoded.rgb.shape == (960, 1280, 3) and decoded.original_size == (8000, 6000) and decoded.reduced
@@ -126,14 +126,14 @@ def test_a_48_megapixel_jpeg_is_decoded_reduced():
         decode(data)  # the training path decodes at full size: over the limit, refused as before
 
 
-def test_a_rotated_48_megapixel_jpeg_says_its_upright_size():
-    image = Image.fromarray(face_image(5, size=(300, 400))).resize((6000, 8000), Image.Resampling.BILINEAR)
+def test_a_rotated_phone_jpeg_says_its_upright_size():
+    image = Image.fromarray(face_image(5, size=(300, 400))).resize((1950, 2600), Image.Resampling.NEAREST)
     exif = Image.Exif()
     exif[0x0112] = 6
-    stored = image.transpose(Image.Transpose.ROTATE_90)  # stored on its side, 8000 x 6000
-    decoded = decode_upload(encode(stored, "JPEG", quality=85, exif=exif.tobytes()))
-    assert decoded.rgb.shape == (1280, 960, 3) and decoded.original_size == (6000, 8000)
-    assert "(6000 x 8000) was reduced to 960 x 1280" in " ".join(decoded.notes)
+    stored = image.transpose(Image.Transpose.ROTATE_90)  # stored on its side, 2600 x 1950
+    decoded = decode_upload(encode(stored, "JPEG", quality=75, exif=exif.tobytes()))
+    assert decoded.rgb.shape == (1280, 960, 3) and decoded.original_size == (1950, 2600) and decoded.reduced
+    assert "(1950 x 2600) was reduced to 960 x 1280" in " ".join(decoded.notes)
 
 
 def test_the_training_path_and_the_upload_path_decode_an_rgba_png_alike():
