@@ -83,9 +83,6 @@ if card is None or card.summary.empty:
     widgets.missing("No faithfulness scorecard yet: `painlens explain CONFIG` computes it with the LIME masks (after "
                     "`painlens run`), for every run whose model is in memory or kept.")
     st.stop()
-# Which networks learned: the results summary's ``learned`` (issue 11) once it is written; until then
-# every network counts as learned and nothing is greyed.
-learned = scorecard.learned_map(loaders.load_results(experiment.root)[1])
 summary = card.summary
 models = [m for m in (experiment.models or sorted(summary["model"].unique())) if m in set(summary["model"])]
 scenarios = [s for s in charts.SCENARIO_ORDER if s in set(summary["scenario"])]
@@ -99,9 +96,9 @@ dataset = c2.radio("Test images", datasets, key="faith-dataset", horizontal=True
 explainer = c3.radio("Explainer", list(scorecard.EXPLAINER_TITLES), key="faith-explainer",
                      format_func=scorecard.EXPLAINER_TITLES.get)
 scope = in_scenario[in_scenario["dataset"] == dataset]
-if any(not learned.get((m, scenario), True) for m in models):
-    st.caption(f"Grey: a network that {scorecard.NOT_LEARNED} in this scenario; its maps show where an untrained or "
-               "one-class network responds, not where pain shows.")
+# Which networks learned (the summary's bootstrap verdict): said under the title, greyed in every chart;
+# a map of a network that did not learn shows where it happens to respond, not where pain shows.
+learned = scorecard.learned_map(widgets.network_notes(experiment, scenarios=[scenario], models=models))
 curves_section(scope, models, learned, scenario, dataset, experiment)
 regions_section(scope, models, learned, scenario, dataset, explainer, experiment)
 sanity_section(card.sanity, models, experiment)
