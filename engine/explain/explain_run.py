@@ -293,7 +293,8 @@ def explain_experiment(config: ExperimentConfig, store: ExperimentStore, progres
         result = aggregate(runs[current | older], store, faces, bar, baseline=config.explain.baseline,
                            seed=config.experiment.seed)
     result["notes"] = problems + result["notes"]
-    result["seconds"] = {"explain": round(explain_seconds, 3), "heatmaps": round(time.perf_counter() - clock, 3)}
+    result["seconds"] = {"explain": round(explain_seconds, 3), "heatmaps": round(time.perf_counter() - clock, 3),
+                         "heatmaps_scorecard": round(result.pop("scorecard_seconds", 0.0), 3)}
     if older.any():
         result["notes"].append(f"{int(older.sum())} runs have masks made before the faithfulness scorecard and no kept "
                                "model: they are in the heatmaps but not scored; `painlens run --force --models NETWORK` "
@@ -371,8 +372,11 @@ def aggregate(runs: pd.DataFrame, store: ExperimentStore, faces: FaceSource, bar
                 continue
             lime, face = warp.warp(masks.mask(i), coords), geometry.face(image_id, size, coords)
             accumulator.add(key, lime, face)
+            clock = time.perf_counter()
             cam = cams.get(image_id)
-            scores.add(_key(run), masks, i, lime, None if cam is None else warp.warp(cam, coords), key, face)
+            cam = None if cam is None else warp.warp(cam, coords)
+            scores.seconds += time.perf_counter() - clock
+            scores.add(_key(run), masks, i, lime, cam, key, face)
         run_rows.append(_run_timing(record, run))
         if task is not None:
             bar.advance(task)
@@ -441,7 +445,7 @@ def _is_pretrained(model: str) -> bool:
 def _write_outputs(store: ExperimentStore, accumulator: HeatmapAccumulator, warp: TemplateWarp,
                    runs: pd.DataFrame, timings: pd.DataFrame, scores: ScoreCollector, seed: int) -> dict:
     heat, mean_faces = accumulator.arrays()
-    gradcam = scores.gradcam_arrays(accumulator.keys())
+    gradcam, scorecard = _scorecard_outputs(store, scores, accumulator, runs, seed)
     labels = region_map(warp)
     pretrained = {m: _is_pretrained(m) for m in sorted(set(runs["model"]))}
     groups = _describe_groups(accumulator.frame(), heat, labels, runs, pretrained)
@@ -454,10 +458,7 @@ def _write_outputs(store: ExperimentStore, accumulator: HeatmapAccumulator, warp
                                region_names=np.array(REGIONS, dtype=str), gradcam_heatmaps=gradcam,
                                gradcam_stretched=_stretched(gradcam), pain_regions=scores.labels,
                                pain_region_names=np.array(ALL_REGIONS, dtype=str))
-    faithfulness = scores.frame()
-    fingerprints = {_key(r): str(store.masks_record(_key(r)).get("fingerprint", "")) for r in runs.itertuples()}
-    tables = {"faithfulness": faithfulness, "faithfulness_summary": summarise(faithfulness, scores.labels, seed),
-              "sanity_checks": sanity_table(store, sorted(fingerprints), fingerprints),
+    tables = {**scorecard,
               "heatmap_differences": diff_rows, "region_scores": _region_table(groups, heat, labels),
               "heatmap_similarity": similarity, "heatmap_clusters": clusters, "explain_timings": timings,
               "heatmaps": groups}
@@ -467,7 +468,20 @@ def _write_outputs(store: ExperimentStore, accumulator: HeatmapAccumulator, warp
     notes = [f"{failed} explained images were left out of the heatmaps because their landmarks failed "
              "(counts per heatmap in the heatmap table)."] if failed else []
     return {"heatmaps": len(groups), "explained_runs": len(runs), "masks": int(groups["n_explained"].sum()),
-            "landmark_failures": failed, "notes": notes, "timings": timings}
+            "landmark_failures": failed, "notes": notes, "timings": timings, "scorecard_seconds": scores.seconds}
+
+
+def _scorecard_outputs(store: ExperimentStore, scores: ScoreCollector, accumulator: HeatmapAccumulator,
+                       runs: pd.DataFrame, seed: int) -> tuple[np.ndarray, dict[str, pd.DataFrame]]:
+    """The mean Grad-CAM maps of the heatmap groups and the scorecard's tables (timed into ``scores``)."""
+    clock = time.perf_counter()
+    gradcam = scores.gradcam_arrays(accumulator.keys())
+    faithfulness = scores.frame()
+    fingerprints = {_key(r): str(store.masks_record(_key(r)).get("fingerprint", "")) for r in runs.itertuples()}
+    tables = {"faithfulness": faithfulness, "faithfulness_summary": summarise(faithfulness, scores.labels, seed),
+              "sanity_checks": sanity_table(store, sorted(fingerprints), fingerprints)}
+    scores.seconds += time.perf_counter() - clock
+    return gradcam, tables
 
 
 def _stretched(heat: np.ndarray) -> np.ndarray:
@@ -506,8 +520,11 @@ def summary_table(result: dict, experiment: str = ""):
     overhead next to inference, and what the faithfulness scorecard added to the explanation's time."""
     from rich.table import Table
 
+    seconds = result.get("seconds", {})
+    step = (f"; heatmap step {seconds['heatmaps']:.1f} s, of which the scorecard {seconds['heatmaps_scorecard']:.1f} s"
+            if "heatmaps_scorecard" in seconds else "")
     table = Table(title=f"{experiment + ': ' if experiment else ''}{result.get('heatmaps', 0)} heatmaps from "
-                        f"{result.get('explained_runs', 0)} explained runs")
+                        f"{result.get('explained_runs', 0)} explained runs{step}")
     for column in ("network", "runs", "images", "s / image", "LIME overhead", "scorecard added"):
         table.add_column(column, justify="left" if column == "network" else "right")
     timings = result.get("timings")

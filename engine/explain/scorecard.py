@@ -23,6 +23,7 @@ per stage and its verdict (``sanity.py``).
 
 from __future__ import annotations
 
+import time
 import zlib
 
 import numpy as np
@@ -57,6 +58,7 @@ class ScoreCollector:
         self.baseline = baseline
         self.gradcam = HeatmapAccumulator(region_labels.shape[0])
         self.rows: list[dict] = []
+        self.seconds = 0.0  # time the scorecard added to the heatmaps step (its callers add theirs)
         known = samples.drop_duplicates("image_id").set_index("image_id") if samples is not None else pd.DataFrame()
         self._subjects = known["subject"].astype(str).to_dict() if "subject" in known else {}
         present = [c for c in _AU_COLUMNS if c in known]
@@ -65,6 +67,7 @@ class ScoreCollector:
     def add(self, key: RunKey, masks: RunMasks, i: int, lime_map: np.ndarray, gradcam_map: np.ndarray | None,
             group: tuple, face: np.ndarray) -> None:
         """One explained image: its warped positive LIME mask and (when there is one) its warped Grad-CAM map."""
+        clock = time.perf_counter()
         image_id = str(masks.image_id[i])
         # The planted regions are the pain class's evidence: only maps of the pain class are scored on them.
         planted = planted_regions(self._aus.get(image_id, {})) if int(masks.label[i]) == 1 else None
@@ -80,6 +83,7 @@ class ScoreCollector:
         aucs = dict(zip(AUC_COLUMNS, masks.aucs[i].astype(float)))
         self.rows.append({**base, "explainer": "lime", **aucs, "agreement": agreement,
                           **score_map(lime_map, self.labels, planted)})
+        self.seconds += time.perf_counter() - clock
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=IMAGE_COLUMNS)
