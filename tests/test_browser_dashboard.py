@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tiny_experiment_dir):
     missing = browser_available()
     if missing:
         if os.environ.get("CI"):
@@ -27,8 +27,7 @@ def server(tmp_path_factory):
         pytest.skip(missing)
     from dashboard import serve
 
-    experiment = tiny_experiment(tmp_path_factory.getbasetemp() / "dashboard-experiment")
-    process, url = serve.start(experiment.parent, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+    process, url = serve.start(tiny_experiment_dir.parent, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
     yield url
     serve.stop(process)
 
@@ -76,12 +75,12 @@ def test_an_uploaded_face_gets_probabilities_and_a_bad_file_a_sentence(server, d
     bad.write_bytes(b"this is a shopping list, not a photo")
 
     _upload(driver, first)  # the first one may wait for the networks to finish loading
-    wait(driver, lambda d: "Mean p(pain) over networks" in main_text(d) and page_ready("Upload", True)(d), 240)
+    wait(driver, lambda d: "The rule:" in main_text(d) and page_ready("Upload", True)(d), 240)
     driver.find_element(By.CSS_SELECTOR, "[data-testid='stFileUploader'] button[aria-label^='Remove']").click()
-    wait(driver, lambda d: "Mean p(pain) over networks" not in main_text(d), 60)
+    wait(driver, lambda d: "The rule:" not in main_text(d), 60)
     start = time.perf_counter()
     _upload(driver, second)
-    wait(driver, lambda d: "Mean p(pain) over networks" in main_text(d) and page_ready("Upload", True)(d), 60)
+    wait(driver, lambda d: "The rule:" in main_text(d) and page_ready("Upload", True)(d), 60)
     shown = time.perf_counter() - start
     text = main_text(driver)
     assert "WeiNet" in text and "SongNet" in text
@@ -92,7 +91,7 @@ def test_an_uploaded_face_gets_probabilities_and_a_bad_file_a_sentence(server, d
     assert shown < 4.0  # the goal is 2 s; the browser round trip and chart drawing come on top
 
     driver.find_element(By.CSS_SELECTOR, "[data-testid='stFileUploader'] button[aria-label^='Remove']").click()
-    wait(driver, lambda d: "Mean p(pain) over networks" not in main_text(d), 60)
+    wait(driver, lambda d: "The rule:" not in main_text(d), 60)
     _upload(driver, bad)
     wait(driver, lambda d: "not an image PainLens can read" in main_text(d), 60)
     assert "Traceback" not in main_text(driver)
