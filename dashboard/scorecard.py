@@ -95,22 +95,25 @@ def region_chart(summary: pd.DataFrame, models: list[str], learned: dict, title:
 
 
 def pointing_chart(summary: pd.DataFrame, models: list[str], learned: dict, title: str, subtitle: str = "") -> alt.TopLevelMixin:
-    """Per network: the pointing game (hottest point in a pain region) with its interval, and the chance level."""
-    metrics = {"pointing_hit": "all pain regions", "pointing_hit_planted": "the planted AUs' regions"}
-    rows = metric_rows(summary, metrics, learned)
-    chance = summary[summary["metric"].isin(["pointing_chance", "planted_area_share"])].assign(
-        what=lambda f: f["metric"].map({"pointing_chance": "all pain regions", "planted_area_share": "the planted AUs' regions"}))
-    y = alt.Y("network:N", title=None, sort=network_order(rows, models))
-    colour = alt.condition("datum.learned", alt.value(OKABE_ITO[0]), alt.value(GREY))
-    bars = alt.Chart(rows).mark_bar().encode(x=alt.X("value:Q", title="hits", scale=alt.Scale(domain=[0, 1])), y=y,
-                                             color=colour, tooltip=["network", alt.Tooltip("value:Q", format=".2f"), "images"])
-    rules = alt.Chart(rows).mark_rule(strokeWidth=2, color="black").encode(x="low:Q", x2="high:Q", y=y)
-    level = alt.Chart(with_learning(chance, learned)).mark_tick(color=OKABE_ITO[3], thickness=3, size=24).encode(
-        x="value:Q", y=y, tooltip=[alt.Tooltip("value:Q", format=".2f", title="chance")])
-    layered = alt.layer(bars, rules, level).properties(width=260, height=alt.Step(24))
-    chart = alt.concat(*[layered.transform_filter(alt.datum.what == what).properties(title=what)
-                         for what in metrics.values() if (rows["what"] == what).any()])
-    return style(chart, title, _lines(subtitle, "orange tick: chance (the regions' share of the face area)"))
+    """Per network: the pointing game (hottest point in a pain region) with its interval, against its
+    chance level; a second panel against the regions of the action units planted in each frame."""
+    panels = {"all pain regions": ("pointing_hit", "pointing_chance"),
+              "the planted AUs' regions": ("pointing_hit_planted", "planted_area_share")}
+    charts = []
+    for what, (hit, chance) in panels.items():
+        rows = metric_rows(summary, {hit: what}, learned)
+        if rows.empty:
+            continue
+        level = metric_rows(summary, {chance: what}, learned)
+        y = alt.Y("network:N", title=None, sort=network_order(rows, models))
+        colour = alt.condition("datum.learned", alt.value(OKABE_ITO[0]), alt.value(GREY))
+        bars = alt.Chart(rows).mark_bar().encode(x=alt.X("value:Q", title="hits", scale=alt.Scale(domain=[0, 1])), y=y,
+                                                 color=colour, tooltip=["network", alt.Tooltip("value:Q", format=".2f"), "images"])
+        rules = alt.Chart(rows).mark_rule(strokeWidth=2, color="black").encode(x="low:Q", x2="high:Q", y=y)
+        ticks = alt.Chart(level).mark_tick(color=OKABE_ITO[3], thickness=3, size=24).encode(
+            x="value:Q", y=y, tooltip=[alt.Tooltip("value:Q", format=".2f", title="chance")])
+        charts.append(alt.layer(bars, rules, ticks).properties(width=260, height=alt.Step(24), title=what))
+    return style(alt.hconcat(*charts), title, _lines(subtitle, "orange tick: chance (the regions' share of the face area)"))
 
 
 def sanity_chart(sanity: pd.DataFrame, models: list[str], limit: float, title: str, subtitle: str = "") -> alt.TopLevelMixin:
