@@ -48,15 +48,14 @@ TensorFlow) gets the project's source tree and a folder carried along with it:
   there, one call (the device tool's run: carry [".cache/gpu"], timeout_s 600; not run on a GPU yet):
     pip install -q --no-index --find-links .cache/gpu/wheels keras scikit-image && \
     pip install -q --no-index --no-deps --find-links .cache/gpu/wheels lime && \
-    XLA_PYTHON_CLIENT_PREALLOCATE=false KERAS_BACKEND=jax python bench/gpu_protocol.py \
-        --faces .cache/gpu/faces.npz --budget 420
+    KERAS_BACKEND=jax python bench/gpu_protocol.py --faces .cache/gpu/faces.npz --budget 420
 
   (checked on the CPU in a Python 3.12 venv holding only jax, pandas and scikit-learn: the two pip
   lines, then ``--smoke`` and ``--smoke --workers 2`` under JAX.)
 
-``XLA_PYTHON_CLIENT_PREALLOCATE=false``: the network processes share the GPU, so none may take 75 %
-of its memory up front. ``--budget`` (seconds): networks not started by then are skipped and named
-(the ones already started finish: keep a few minutes of the call's limit for them).
+The script sets ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` (unless set): the network processes share the
+GPU, so none may take 75 % of its memory up front. ``--budget`` (seconds): networks not started by
+then are skipped and named (the ones already started finish: keep minutes of the call's limit for them).
 """
 
 from __future__ import annotations
@@ -73,6 +72,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The network processes (and this one) share the GPU: none may take 75 % of its memory up front.
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the project from its source tree: the GPU machine has no install of it
 
