@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
@@ -25,6 +26,7 @@ from engine.config import ExplainSection  # noqa: E402
 NUMBER = r"(\d+(?:\.\d+)?)"
 
 
+@pytest.mark.slow  # trains two networks in a fresh interpreter
 def test_smoke_mode_prints_every_figure_for_each_network():
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run([sys.executable, str(BENCH / "gpu_protocol.py"), "--smoke"], capture_output=True,

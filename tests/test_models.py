@@ -25,6 +25,13 @@ AUTHORS_PARAMS = {
     "SilNet": (150, 184.9, 1e6),
 }
 PRETRAINED = ["VGG16", "VGG19", "ResNet50", "ResNet101V2", "InceptionV3", "Xception"]
+# Building these takes seconds each (tens of millions of weights, or deep bases): `make test` only.
+BIG = {"AlexNet", "SilNet", "ResNet50", "ResNet101V2", "InceptionV3", "Xception"}
+
+
+def networks(names) -> list:
+    """``names`` for parametrize, the BIG ones marked slow."""
+    return [pytest.param(name, marks=pytest.mark.slow) if name in BIG else name for name in names]
 
 
 def test_registry_holds_the_ten_networks_with_their_facts():
@@ -53,7 +60,7 @@ def test_weights_file_name_url_and_md5_are_the_ones_keras_applications_uses(name
         assert f'"{spec.file_name}"' in source and f'file_hash="{spec.md5}"' in source
 
 
-@pytest.mark.parametrize("name", list(AUTHORS_PARAMS))
+@pytest.mark.parametrize("name", networks(AUTHORS_PARAMS))
 def test_scratch_network_matches_authors_parameter_count_with_six_outputs(name):
     size, value, unit = AUTHORS_PARAMS[name]
     model = build_model(name, input_size=size, num_classes=6, weights="none", augment=False)
@@ -61,7 +68,7 @@ def test_scratch_network_matches_authors_parameter_count_with_six_outputs(name):
     assert abs(model.count_params() / unit - value) <= 0.05 + 1e-9, model.count_params()
 
 
-@pytest.mark.parametrize("name", list(AUTHORS_PARAMS))
+@pytest.mark.parametrize("name", networks(AUTHORS_PARAMS))
 def test_two_outputs_shrink_only_the_last_dense(name):
     six = build_model(name, input_size=48, num_classes=6, weights="none", augment=False)
     two = build_model(name, input_size=48, num_classes=2, weights="none", augment=False)
@@ -69,7 +76,7 @@ def test_two_outputs_shrink_only_the_last_dense(name):
     assert six.count_params() - two.count_params() == 4 * (fan_in + 1)
 
 
-@pytest.mark.parametrize("name", PRETRAINED)
+@pytest.mark.parametrize("name", networks(PRETRAINED))
 def test_pretrained_base_matches_keras_applications_plus_a_two_way_head(name):
     size = max(75, MODELS[name].min_input_size)
     model = build_model(name, input_size=size, weights="none")
@@ -80,7 +87,7 @@ def test_pretrained_base_matches_keras_applications_plus_a_two_way_head(name):
     assert all(layer.trainable for layer in model.get_layer(name.lower()).layers)
 
 
-@pytest.mark.parametrize("name", ["AlexNet", "SongNet", "WeiNet", "SilNet"])
+@pytest.mark.parametrize("name", networks(["AlexNet", "SongNet", "WeiNet", "SilNet"]))
 def test_scratch_networks_stay_valid_at_demo_sizes(name):
     for size in (32, 48):
         model = build_model(name, input_size=size, weights="none")

@@ -25,6 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> tuple[Path, dict]:
+    # Generating the data takes seconds: the tests that read it are marked slow.
     out = tmp_path_factory.mktemp("synth") / "data"
     record = generate(out, seed=7, size="tiny", workers=2)
     return out, record
@@ -34,6 +35,7 @@ def _digest(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 def test_same_seed_and_size_give_byte_identical_files_whatever_the_workers(tiny, tmp_path):
     out, _ = tiny
     again = tmp_path / "again"
@@ -43,6 +45,7 @@ def test_same_seed_and_size_give_byte_identical_files_whatever_the_workers(tiny,
     assert first == second
 
 
+@pytest.mark.slow
 def test_the_four_trees_follow_the_layouts_of_datasets_md(tiny):
     out, record = tiny
     assert json.loads((out / "SYNTHETIC.json").read_text()) == record
@@ -89,6 +92,7 @@ def test_the_four_trees_follow_the_layouts_of_datasets_md(tiny):
         assert next(csv.reader(handle)) == ["video_id", "pain_source", "rater", "scale", "item", "score"]
 
 
+@pytest.mark.slow
 def test_unbc_pspi_follows_the_coded_action_units_and_black_frames_are_counted(tiny):
     out, record = tiny
     unbc = out / "unbc"
@@ -114,6 +118,7 @@ def test_unbc_pspi_follows_the_coded_action_units_and_black_frames_are_counted(t
     assert black == data["black_frames"] > 0
 
 
+@pytest.mark.slow
 def test_mintpain_and_delaware_labels_match_the_record(tiny):
     out, record = tiny
     levels = defaultdict(int)
@@ -125,6 +130,7 @@ def test_mintpain_and_delaware_labels_match_the_record(tiny):
     assert len(list((out / "delaware/neutral").glob("*.jpg"))) == data["labels"]["no_pain"]
 
 
+@pytest.mark.slow
 def test_mintpain_made_up_names_stay_in_the_subject_folder_names(tiny):
     out, record = tiny
     folders = sorted(p.name for p in (out / "mintpain").iterdir())
@@ -137,6 +143,7 @@ def test_mintpain_made_up_names_stay_in_the_subject_folder_names(tiny):
         assert not any(part in name for name in deeper)
 
 
+@pytest.mark.slow
 def test_cp_ratings_cover_every_video_by_both_raters_on_all_three_scales(tiny):
     out, record = tiny
     with open(out / "cppain/ratings.csv", newline="") as handle:
@@ -159,6 +166,7 @@ def test_cp_ratings_cover_every_video_by_both_raters_on_all_three_scales(tiny):
     assert all(items == expected for items in seen.values())
 
 
+@pytest.mark.slow
 def test_cp_manifest_labels_follow_the_facs_ratings(tiny):
     out, _ = tiny
     with open(out / "cppain/ratings.csv", newline="") as handle:
@@ -189,6 +197,7 @@ def test_paper_size_has_the_papers_counts():
     assert spec.unbc_sequences * spec.unbc_frames >= 40 and 2 * spec.mint_trials * spec.mint_sweeps * spec.mint_frames >= 40
 
 
+@pytest.mark.slow
 def test_identity_is_stable_within_a_subject_and_differs_across_subjects(tiny):
     out, record = tiny
     identities = list(record["datasets"]["unbc"]["identities"].values())
