@@ -72,16 +72,12 @@ def tiny_experiment(base: Path) -> Path:
 
 
 def _run_engine(config_path: Path, out: Path) -> None:
-    """`painlens run CONFIG --out OUT` then `painlens explain CONFIG --out OUT`, through the functions
-    those commands call (in this process, so TensorFlow is imported once)."""
-    from engine.artifacts import ExperimentStore
-    from engine.config import load_config
-    from engine.explain.explain_run import explain_experiment
+    """`painlens run CONFIG --out OUT` through the function that command calls (in this process). With
+    [explain] enabled (the default) it also does what `painlens explain` does: a second pass would
+    only aggregate the heatmaps again."""
     from engine.pipeline import run_experiment
 
     run_experiment(config_path, out=out, progress=False)
-    config = load_config(config_path)
-    explain_experiment(config, ExperimentStore(out, config.name), progress=False)
 
 
 def half_finished(source: Path, target: Path, finished_runs: int = 3) -> Path:

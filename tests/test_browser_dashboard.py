@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dashboard_browser import PAGES, browser_available, chrome, main_text, open_page, page_ready, screenshot, wait
-from dashboard_fixtures import encode, face_image, tiny_experiment
+from dashboard_fixtures import encode, face_image
 
 OUTPUT = Path(__file__).resolve().parent.parent / "test-output" / "browser"
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ pytest.importorskip("streamlit.testing.v1")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from dashboard import tables, widgets  # noqa: E402
-from dashboard_fixtures import encode, evaluated_experiment, face_image, half_finished, tiny_experiment  # noqa: E402
+from dashboard_fixtures import encode, evaluated_experiment, face_image, half_finished  # noqa: E402
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 TIMEOUT = 240  # the first run imports TensorFlow on a 2-core machine
@@ -42,8 +42,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="session")
-def experiment(tmp_path_factory) -> Path:
-    return tiny_experiment(tmp_path_factory.getbasetemp() / "dashboard-experiment")
+def experiment(tiny_experiment_dir) -> Path:
+    return tiny_experiment_dir
 
 
 @pytest.fixture(scope="module")
