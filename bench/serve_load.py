@@ -144,12 +144,16 @@ def browser_session(url: str, folder: Path, index: int, uploads: int, data: byte
 
     from dashboard_browser import chrome, main_text, open_page, page_ready, wait
 
-    done = "Mean p(pain) over networks"
+    done = "The rule:"  # written under the answer once a photo is analysed (tests/test_browser_dashboard.py)
     path = folder / f"session{index}.jpg"
     path.write_bytes(data)
     driver = chrome(folder / f"downloads{index}")
     try:
-        open_page(driver, url, "upload", "Upload and predict", charts=False, timeout=600)
+        try:
+            open_page(driver, url, "upload", "Upload and predict", charts=False, timeout=600)
+        except Exception as exc:  # noqa: BLE001  the page never came: every upload of this session failed
+            results.extend([(f"page {type(exc).__name__}", float("nan"))] * uploads)
+            return
         for _ in range(uploads):
             start = time.perf_counter()
             try:
