@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,18 +22,20 @@ pytestmark = pytest.mark.slow
 PAINLENS = [sys.executable, "-m", "engine.cli"]
 
 
-def tiny_config(folder: Path, models: list[str], scenarios: list[str], folds: int = 2, seeds: int = 2,
-                epochs: int = 1, explain: bool = False, kept_seeds: int = 1) -> Path:
+def tiny_config(folder: Path, data: Path, models: list[str], scenarios: list[str], folds: int = 2, seeds: int = 2,
+                epochs: int = 1, explain: bool = False, kept_seeds: int = 1, name: str = "tiny") -> Path:
+    """A config in ``folder`` (beside the others: they share the face cache) that reads the synthetic
+    tiny data at ``data`` (seed 0, as generated once per session)."""
     sizes = {"AlexNet": 64, "SongNet": 32, "WeiNet": 32, "SilNet": 32, "VGG16": 32, "VGG19": 32, "ResNet50": 32,
              "ResNet101V2": 32, "InceptionV3": 75, "Xception": 71}
     input_size = ", ".join(f"{m} = {sizes[m]}" for m in models)
-    path = folder / "tiny.toml"
+    path = folder / f"{name}.toml"
     path.write_text(f"""
 [experiment]
 name = "tiny"
 seed = 3
 [data]
-root = "data"
+root = "{data}"
 synthetic_size = "tiny"
 synthetic_seed = 0
 frames_per_class = 4
@@ -69,14 +72,34 @@ def workspace(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("pipeline")
 
 
-def test_whole_grid_on_tiny_data_writes_every_artifact(workspace):
-    # Two scratch networks and one pretrained-family base keep this under a few minutes on 2 cores;
-    # test_models builds all ten, and the demo profile trains all ten through this same path.
-    models = ["SongNet", "WeiNet", "ResNet50"]
-    config = tiny_config(workspace, models, ["image", "subject", "external"], explain=True, kept_seeds=2)
+# One scratch network and one pretrained-family base, each in its own training child: the grid's every
+# path at the least cost (test_models builds all ten; the demo profile trains all ten through this path).
+GRID_MODELS = ["WeiNet", "ResNet50"]
+
+
+@pytest.fixture(scope="module")
+def grid(workspace, synthetic_tiny) -> tuple[Path, subprocess.CompletedProcess, float]:
+    """The whole grid, run once by `painlens run`: (its config, the run, seconds)."""
+    config = tiny_config(workspace, synthetic_tiny.root, GRID_MODELS, ["image", "subject", "external"],
+                         explain=True, kept_seeds=2, name="grid")
     started = time.perf_counter()
     result = painlens("run", str(config), "--out", str(workspace / "grid"), "--no-progress")
-    seconds = time.perf_counter() - started
+    return config, result, time.perf_counter() - started
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(workspace, synthetic_tiny) -> tuple[Path, Path]:
+    """A grid run without interruption (the reference of the killed run, and the start of the forced
+    rerun): (its config, its output folder)."""
+    config = tiny_config(workspace, synthetic_tiny.root, ["WeiNet"], ["image", "subject"], epochs=2, name="small")
+    result = painlens("run", str(config), "--out", str(workspace / "whole"), "--no-progress")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return config, workspace / "whole"
+
+
+def test_whole_grid_on_tiny_data_writes_every_artifact(workspace, grid):
+    models = GRID_MODELS
+    _, result, seconds = grid
     assert result.returncode == 0, result.stderr[-3000:]
     store = ExperimentStore(workspace / "grid", "tiny")
     runs = store.finished_runs()
@@ -99,20 +122,16 @@ def test_whole_grid_on_tiny_data_writes_every_artifact(workspace):
     print(f"whole tiny grid ({len(runs)} trainings, incl. synth + preprocess + LIME): {seconds:.1f} s")
 
 
-def test_rerun_skips_finished_runs(workspace):
-    config = tiny_config(workspace, ["WeiNet"], ["image"])
-    first = painlens("run", str(config), "--out", str(workspace / "rerun"), "--no-progress")
+def test_rerun_skips_finished_runs(workspace, grid):
+    config, first, _ = grid
     assert first.returncode == 0, first.stderr[-3000:]
-    again = painlens("run", str(config), "--out", str(workspace / "rerun"), "--no-progress")
+    again = painlens("run", str(config), "--out", str(workspace / "grid"), "--no-progress")
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "0 runs trained, 2 already done" in " ".join(again.stdout.split())
+    assert f"0 runs trained, {len(GRID_MODELS) * 3 * 2} already done" in " ".join(again.stdout.split())
 
 
-def test_killed_runner_resumes_to_the_metrics_of_an_uninterrupted_run(workspace):
-    config = tiny_config(workspace, ["WeiNet", "SongNet"], ["image", "subject"], folds=2, epochs=2)
-    reference = painlens("run", str(config), "--out", str(workspace / "whole"), "--no-progress")
-    assert reference.returncode == 0, reference.stderr[-3000:]
-
+def test_killed_runner_resumes_to_the_metrics_of_an_uninterrupted_run(workspace, uninterrupted):
+    config, whole = uninterrupted
     out = workspace / "killed"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     child = subprocess.Popen([*PAINLENS, "run", str(config), "--out", str(out), "--no-progress"],
@@ -129,28 +148,29 @@ def test_killed_runner_resumes_to_the_metrics_of_an_uninterrupted_run(workspace)
         if child.poll() is None:
             child.kill()
     finished_before = len(ExperimentStore(out, "tiny").finished_runs())
-    assert 1 <= finished_before < 8
+    assert 1 <= finished_before < 4
 
     resumed = painlens("run", str(config), "--out", str(out), "--no-progress")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"{finished_before} already done" in " ".join(resumed.stdout.split())
-    whole = ExperimentStore(workspace / "whole", "tiny").table("metrics")
+    reference = ExperimentStore(whole, "tiny").table("metrics")
     after_kill = ExperimentStore(out, "tiny").table("metrics")
-    pd.testing.assert_frame_equal(whole, after_kill)
+    pd.testing.assert_frame_equal(reference, after_kill)
     assert not list(out.rglob(".*.tmp"))
 
 
-def test_interrupted_force_rerun_never_leaves_stale_metrics(workspace):
+def test_interrupted_force_rerun_never_leaves_stale_metrics(workspace, synthetic_tiny, uninterrupted):
     """`painlens run --force` with other settings, killed after some runs were redone: every metric a
     reader gets (the stored table and the dashboard's reader) is that of the run's current predictions."""
     from dashboard import loaders
 
     out = workspace / "forced"
-    first = tiny_config(workspace, ["WeiNet"], ["image", "subject"], epochs=1)
-    assert painlens("run", str(first), "--out", str(out), "--no-progress").returncode == 0
+    shutil.copytree(uninterrupted[1], out)  # a finished grid of the same networks, as `painlens run` left it
     store = ExperimentStore(out, "tiny")
     before = {key: store.run_record(key)["predictions_digest"] for key in store.finished_runs()}
-    changed = tiny_config(workspace, ["WeiNet"], ["image", "subject"], epochs=3)  # other predictions
+    assert len(before) == 4
+    # Other settings, so other predictions:
+    changed = tiny_config(workspace, synthetic_tiny.root, ["WeiNet"], ["image", "subject"], epochs=3, name="changed")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     child = subprocess.Popen([*PAINLENS, "run", str(changed), "--out", str(out), "--no-progress", "--force"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
