@@ -101,12 +101,19 @@ def _pdf_renderer():
     """HTML to PDF bytes (WeasyPrint); a sentence when it cannot be loaded (it needs the Pango library)."""
     from engine.errors import PainLensError
 
+    from PIL import ImageFile
+
+    # Importing WeasyPrint sets Pillow's process-wide LOAD_TRUNCATED_IMAGES; in the dashboard's process that
+    # would let a truncated upload through the decoder as a half-grey face. Keep Pillow's setting as it was.
+    truncated_images = ImageFile.LOAD_TRUNCATED_IMAGES
     try:
         from weasyprint import HTML
     except (ImportError, OSError) as exc:  # OSError: WeasyPrint installed but the system's Pango is missing
         raise PainLensError(f"Writing a PDF needs WeasyPrint and the Pango library ({type(exc).__name__}): install "
                             "them (`pip install weasyprint==70.0`, `apt-get install libpango-1.0-0`) or write the "
                             "report as .html and print it from a browser.") from exc
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = truncated_images
     return lambda text: HTML(string=text).write_pdf()
 
 

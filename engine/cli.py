@@ -136,7 +136,7 @@ def paindb_command(
         if count:
             console.print(f"{name}: {count} problem{'s' if count != 1 else ''} found; "
                           f"`painlens scan {root / name} --dataset {name}` lists them.",
-                          highlight=False, markup=False, soft_wrap=True)
+                          highlight=False, markup=False)
 
 
 # --- command: preprocess ---
@@ -335,7 +335,7 @@ def _open_address_warning(address: str, what: str) -> None:
     if address not in ("127.0.0.1", "localhost", "::1"):
         err_console.print(f"Warning: serving on {address}: other machines can reach the {what}, uploaded faces included; "
                           "serve it over HTTPS (README, \"Serving over HTTPS\") and only on a network you trust.",
-                          highlight=False, markup=False)
+                          highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command("dashboard")

@@ -88,3 +88,17 @@ def test_painlens_report_says_so_when_the_folder_is_not_an_experiment(tmp_path, 
     code, output = report(tmp_path / "nowhere", tmp_path / "report.html")
     assert code == 1 and "is not an experiment folder" in output
     assert not (tmp_path / "report.html").exists()
+
+
+def test_loading_the_pdf_writer_leaves_uploads_strict_about_truncated_images():
+    # WeasyPrint sets Pillow's process-wide LOAD_TRUNCATED_IMAGES when imported; the dashboard loads it in
+    # the same process as the upload page, where a truncated photo must still be refused.
+    from dashboard.report import pdf_missing
+    from dashboard_fixtures import encode, face_image
+    from engine.errors import BadImageError
+    from engine.preprocess.decode import decode
+
+    assert pdf_missing() == ""  # WeasyPrint really loaded (the test would prove nothing otherwise)
+    data = encode(face_image(0), "JPEG")
+    with pytest.raises(BadImageError, match="truncated|corrupt"):
+        decode(data[: len(data) // 2])

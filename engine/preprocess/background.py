@@ -15,8 +15,8 @@ Methods (recorded per image as ``background_method``):
   shoulders, so its crops are "face only".
 - ``none``: the crop is kept as it is.
 
-``import rembg`` is slow the first time (numba compiles for about a minute), so rembg is imported only
-when the model file exists.
+rembg is imported only when the model file exists, and without compiling PyMatting's numba kernels
+(``_import_rembg_without_matting_jit``: they cost 95 s on a fresh install and alpha matting is never used).
 """
 
 from __future__ import annotations
@@ -140,12 +140,28 @@ def whiten_outside(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(mask[:, :, None], rgb, np.uint8(255)).astype(np.uint8)
 
 
+def _import_rembg_without_matting_jit() -> None:
+    """Import rembg without compiling PyMatting's kernels.
+
+    rembg imports PyMatting for alpha matting, whose numba kernels compile when imported: 95 s on the
+    first import in a fresh environment, measured here (numba's cache then holds them until the next
+    install). PainLens never uses alpha matting and nothing else in it uses numba, so numba runs those
+    kernels as plain Python (never called) unless someone chose otherwise in ``NUMBA_DISABLE_JIT``."""
+    import sys
+
+    if "numba" not in sys.modules:
+        os.environ.setdefault("NUMBA_DISABLE_JIT", "1")
+    import rembg  # noqa: F401
+
+
 class U2netBackground:
     """rembg's U2-Net human segmentation on the file given, compositing onto white. One per process."""
 
     def __init__(self, model_path: str, threads: int = 0) -> None:
         """``threads``: ONNX Runtime threads (0: its default, all cores)."""
         import onnxruntime as ort
+
+        _import_rembg_without_matting_jit()
         from rembg.sessions.u2net_human_seg import U2netHumanSegSession
 
         class _PinnedSession(U2netHumanSegSession):
