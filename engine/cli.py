@@ -136,7 +136,7 @@ def paindb_command(
         if count:
             console.print(f"{name}: {count} problem{'s' if count != 1 else ''} found; "
                           f"`painlens scan {root / name} --dataset {name}` lists them.",
-                          highlight=False, markup=False)
+                          highlight=False, markup=False, soft_wrap=True)
 
 
 # --- command: preprocess ---

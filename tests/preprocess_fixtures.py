@@ -19,15 +19,19 @@ from engine.datasets.scan import scan_dataset
 from engine.synth import Pose, generate, random_identity, render_face
 
 
-def tiny_table(folder: Path, unbc_frames: int = 3, seed: int = 0) -> pd.DataFrame:
-    """A small sample table from the generator's tiny data plus a blank image and a broken file."""
-    generate(folder / "synthetic", seed, "tiny")
-    unbc = scan_dataset(folder / "synthetic" / "unbc", "unbc", check_images=True).table  # skips black frames
+def tiny_table(folder: Path, unbc_frames: int = 3, seed: int = 0, synthetic: Path | None = None) -> pd.DataFrame:
+    """A small sample table from the generator's tiny data plus a blank image and a broken file (in ``folder``).
+    ``synthetic``: that data, already generated with ``seed`` (the session's ``synthetic_tiny``); else it is
+    generated into ``folder``."""
+    if synthetic is None:
+        synthetic = folder / "synthetic"
+        generate(synthetic, seed, "tiny")
+    unbc = scan_dataset(synthetic / "unbc", "unbc", check_images=True).table  # skips black frames
     unbc = unbc[unbc["landmark_format"] == "aam66"]
     picks = np.linspace(0, len(unbc) - 1, unbc_frames).round().astype(int)  # spread over subjects
     parts = [unbc.iloc[picks]]
     for name in ("delaware", "mintpain"):
-        parts.append(scan_dataset(folder / "synthetic" / name, name, check_images=True).table.iloc[:1])
+        parts.append(scan_dataset(synthetic / name, name, check_images=True).table.iloc[:1])
     table = pd.concat(parts, ignore_index=True)[["image_id", "dataset", "path", "landmarks", "landmark_format"]]
     return pd.concat([table, _no_face_rows(folder)], ignore_index=True)
 

@@ -37,9 +37,9 @@ SECTION = PreprocessSection(crop_size=96, workers=2, background="auto")
 
 
 @pytest.fixture(scope="module")
-def table(tmp_path_factory) -> pd.DataFrame:
+def table(tmp_path_factory, synthetic_tiny) -> pd.DataFrame:
     """3 UNBC frames (with AAM landmarks), 1 Delaware and 1 MIntPAIN photo, a blank image, a broken file."""
-    return tiny_table(tmp_path_factory.mktemp("tiny"))
+    return tiny_table(tmp_path_factory.mktemp("tiny"), synthetic=synthetic_tiny.root)
 
 
 @pytest.fixture(scope="module")

@@ -35,32 +35,10 @@ RAY = str(Path(sys.executable).with_name("ray"))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token",
        "RAY_AUTH_TOKEN": secrets.token_hex(32)}
 AGENTS = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")  # per-node helpers, not workers
-# One cheap network, two scenarios (the external one tests on CP-PAIN), two folds/seeds: 4 runs.
-CONFIG = """
-[experiment]
-name = "tiny"
-seed = 3
-[data]
-root = "data"
-synthetic_size = "tiny"
-synthetic_seed = 0
-frames_per_class = 4
-[preprocess]
-crop_size = 64
-cache_dir = "cache"
-[training]
-models = ["WeiNet"]
-epochs = 1
-batch_size = 16
-weights = "none"
-input_size = { WeiNet = 32 }
-[scenarios]
-names = ["image", "external"]
-folds = 2
-seeds = 2
-[explain]
-enabled = false
-"""
+# The shared tiny experiment (tests/conftest.py, built by the local engine) is the reference: the Ray
+# runs train its config on its data and face cache (every face a cache hit: nothing of it is written),
+# one network in two scenarios (the external one tests on CP-PAIN), 2 folds / seeds: 4 runs.
+RAY_RUNS = ["--models", "WeiNet", "--scenarios", "image", "--scenarios", "external"]
 
 
 # --- the [execution] settings ------------------------------------------------------------------------
@@ -156,20 +134,25 @@ def kill_session(session: int, wait: float = 15.0) -> None:
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> Path:
+def workspace(tmp_path_factory, tiny_experiment_dir) -> Path:
+    """A folder with the shared experiment's config, its data and face cache named by absolute path."""
+    from dashboard_fixtures import TINY_TOML
+
+    shared = tiny_experiment_dir.parent.parent  # <base>/artifacts/tiny: data and cache live in <base>
     folder = tmp_path_factory.mktemp("ray_engine")
-    (folder / "tiny.toml").write_text(CONFIG)
+    config = TINY_TOML.replace('root = "data"', f'root = "{shared / "data"}"')
+    config = config.replace('cache_dir = ".cache/faces"', f'cache_dir = "{shared / ".cache" / "faces"}"')
+    assert config.count(str(shared)) == 2, "the shared experiment's config changed: update this fixture"
+    (folder / "tiny.toml").write_text(config)
     return folder
 
 
 @pytest.fixture(scope="module")
-def local_metrics(workspace):
-    """The local engine's metrics; the synthetic data and face cache it writes serve every Ray run."""
-    started = time.perf_counter()
-    result = painlens("run", str(workspace / "tiny.toml"), "--out", str(workspace / "local"))
-    assert result.returncode == 0, result.stderr[-3000:]
-    print(f"local engine, tiny grid with synth + preprocessing: {time.perf_counter() - started:.1f} s")
-    return metric_columns(ExperimentStore(workspace / "local", "tiny"))
+def local_metrics(tiny_experiment_dir) -> pd.DataFrame:
+    """The local engine's metrics of the runs the Ray runs redo."""
+    metrics = metric_columns(ExperimentStore.open(tiny_experiment_dir))
+    chosen = metrics[(metrics["model"] == "WeiNet") & metrics["scenario"].isin(["image", "external"])]
+    return chosen.reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")
@@ -188,10 +171,6 @@ def cluster():
         for session in sessions.values():
             kill_session(session)
         shutil.rmtree(temp_dir, ignore_errors=True)
-
-
-def painlens(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*PAINLENS, *args, "--no-progress"], capture_output=True, text=True, env=ENV, timeout=900)
 
 
 def metric_columns(store: ExperimentStore) -> pd.DataFrame:
@@ -233,7 +212,7 @@ def run_watching(args: list[str], cluster: Cluster, until=None) -> tuple[subproc
 @pytest.mark.slow
 def test_a_two_node_cluster_gives_the_local_engines_metrics(workspace, local_metrics, cluster):
     started = time.perf_counter()
-    result, trained = run_watching(["run", str(workspace / "tiny.toml"), "--out", str(workspace / "ray"),
+    result, trained = run_watching(["run", str(workspace / "tiny.toml"), *RAY_RUNS, "--out", str(workspace / "ray"),
                                     "--engine", "ray", "--address", cluster.address], cluster)
     assert result.returncode == 0, result.stderr[-3000:]
     print(f"ray engine on two nodes, same grid: {time.perf_counter() - started:.1f} s; runs seen per node {trained}")
@@ -261,7 +240,7 @@ def test_a_node_whose_workers_are_killed_mid_grid_still_gives_the_same_metrics(w
         return True
 
     started = time.perf_counter()
-    result, _ = run_watching(["run", str(workspace / "tiny.toml"), "--out", str(out), "--engine", "ray",
+    result, _ = run_watching(["run", str(workspace / "tiny.toml"), *RAY_RUNS, "--out", str(out), "--engine", "ray",
                               "--address", cluster.address], cluster, until=kill_node_b)
     assert killed, "no training task was seen on node_b to kill"
     assert result.returncode == 0, result.stderr[-3000:]
