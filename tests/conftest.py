@@ -15,13 +15,16 @@ Two safety nets keep the fast loop fast as files are added:
 
 from __future__ import annotations
 
+import json
+import os
 import resource
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
-SHARED_SLOW_FIXTURES = {"tiny_experiment_dir", "tiny_predictor", "synthetic_tiny"}
+SHARED_SLOW_FIXTURES = {"tiny_experiment_dir", "tiny_predictor", "synthetic_tiny", "tiny_face_cache"}
 _CPU_AT_START = pytest.StashKey[float]()
 
 
@@ -63,14 +66,31 @@ def synthetic_tiny(tmp_path_factory) -> SyntheticData:
     Read it, never write into it."""
     from engine.synth import generate
 
-    root = tmp_path_factory.getbasetemp() / "synthetic-tiny-0"
-    return SyntheticData(root, generate(root, seed=0, size="tiny"))
+    root = shared_folder(tmp_path_factory) / "synthetic-tiny-0"
+    record_path = root.with_name(root.name + ".json")
+    with FileLock(str(root) + ".lock"):  # one process writes it, the others wait and read it
+        if not record_path.exists():
+            record_path.write_text(json.dumps(generate(root, seed=0, size="tiny")), encoding="utf-8")
+    return SyntheticData(root, json.loads(record_path.read_text(encoding="utf-8")))
+
+
+@pytest.fixture(scope="session")
+def tiny_face_cache(tmp_path_factory) -> Path:
+    """A face cache for configs that read ``synthetic_tiny`` with crop_size = 80 and the other [preprocess]
+    defaults (tests/test_pipeline.py, tests/test_paindb.py): each face is found once per session."""
+    return shared_folder(tmp_path_factory) / "face-cache-tiny-80"
+
+
+def shared_folder(tmp_path_factory) -> Path:
+    """The folder that every process of this test session shares: pytest's base temporary folder, or,
+    under pytest-xdist (`make test` runs two worker processes), the folder that holds the workers' own.
+    What is built there is built once per session behind a file lock."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
 def shared_experiment_base(tmp_path_factory) -> Path:
-    # The folder that the files calling tiny_experiment() themselves also pass, so that they all
-    # share one build.
-    return tmp_path_factory.getbasetemp() / "dashboard-experiment"
+    return shared_folder(tmp_path_factory) / "dashboard-experiment"
 
 
 # --- speed classes -----------------------------------------------------------------------------------

@@ -58,16 +58,19 @@ MARKER = "dashboard-fixture-complete.json"
 
 
 def tiny_experiment(base: Path) -> Path:
-    """The experiment folder ``base/artifacts/tiny`` (built on first call, reused after)."""
+    """The experiment folder ``base/artifacts/tiny`` (built on first call, reused after; a file lock lets
+    the test processes of one session share it: one builds, the others wait)."""
+    from filelock import FileLock
+
     base = Path(base)
     experiment = base / "artifacts" / "tiny"
-    if (base / MARKER).exists():
-        return experiment
     base.mkdir(parents=True, exist_ok=True)
-    config_path = base / "tiny.toml"
-    config_path.write_text(TINY_TOML, encoding="utf-8")
-    _run_engine(config_path, base / "artifacts")
-    (base / MARKER).write_text(json.dumps({"experiment": str(experiment)}), encoding="utf-8")
+    with FileLock(str(base / "build.lock")):
+        if not (base / MARKER).exists():
+            config_path = base / "tiny.toml"
+            config_path.write_text(TINY_TOML, encoding="utf-8")
+            _run_engine(config_path, base / "artifacts")
+            (base / MARKER).write_text(json.dumps({"experiment": str(experiment)}), encoding="utf-8")
     return experiment
 
 

@@ -128,7 +128,7 @@ def test_paindb_cli_exits_2_when_the_root_holds_no_dataset(tmp_path):
     assert done.returncode == 2 and "holds none of" in " ".join(done.stderr.split())
 
 
-def test_run_honours_the_configs_pspi_threshold_in_samples_parquet(tmp_path, synthetic_tiny):
+def test_run_honours_the_configs_pspi_threshold_in_samples_parquet(tmp_path, synthetic_tiny, tiny_face_cache):
     from engine.artifacts import ExperimentStore
     from engine.config import config_from_dict
     from engine.experiment import prepare_data, write_samples
@@ -136,8 +136,8 @@ def test_run_honours_the_configs_pspi_threshold_in_samples_parquet(tmp_path, syn
     config = config_from_dict({
         "experiment": {"name": "pspi2"},
         "data": {"root": str(synthetic_tiny.root), "synthetic_size": "tiny", "frames_per_class": 3, "pspi_threshold": 2},
-        # Cheap preprocessing: only the labels matter here.
-        "preprocess": {"crop_size": 32, "background": "none", "detect_max_side": 240, "workers": 1, "cache_dir": "cache"},
+        # Only the labels matter here: the faces come from the session's cache shared with test_pipeline.
+        "preprocess": {"crop_size": 80, "cache_dir": str(tiny_face_cache)},
     }, base_dir=tmp_path)
     store = ExperimentStore(tmp_path / "artifacts", config.name)
     write_samples(store, prepare_data(config, progress=False))
