@@ -26,12 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from dashboard import serve  # noqa: E402
-from dashboard_browser import PAGES, chrome, main_text, open_page, page_ready, screenshot, wait  # noqa: E402
+from dashboard_browser import (PAGES, chrome, main_text, open_page, page_ready, remove_upload, screenshot,  # noqa: E402
+                              upload_file, wait)
 
 
 def upload_seconds(driver, url: str, folder: Path, shots: Path | None = None) -> list[float]:
-    from selenium.webdriver.common.by import By
-
     from dashboard_fixtures import encode, face_image
 
     open_page(driver, url, "upload", "Upload and predict", charts=False, timeout=300)
@@ -40,12 +39,12 @@ def upload_seconds(driver, url: str, folder: Path, shots: Path | None = None) ->
         path = folder / f"face{i}.jpg"
         path.write_bytes(encode(face_image(30 + i, size=(640, 480)), "JPEG", quality=90))
         clock = time.perf_counter()
-        driver.find_element(By.CSS_SELECTOR, "input[type='file']").send_keys(str(path))
+        upload_file(driver, path)
         wait(driver, lambda d: "The rule:" in main_text(d) and page_ready("Upload", True)(d), 300)
         out.append(time.perf_counter() - clock)
         if shots and i == 0:
             screenshot(driver, shots / "upload-result.png")
-        driver.find_element(By.CSS_SELECTOR, "[data-testid='stFileUploader'] button[aria-label^='Remove']").click()
+        remove_upload(driver)
         wait(driver, lambda d: "The rule:" not in main_text(d), 60)
     return out[1:]  # the first may wait for the networks to load
 

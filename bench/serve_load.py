@@ -140,9 +140,7 @@ def api_load(artifacts: str, total: int, clients: int, folder: Path) -> None:
 # --- the dashboard ----------------------------------------------------------------------------------
 
 def browser_session(url: str, folder: Path, index: int, uploads: int, data: bytes, results: list) -> None:
-    from selenium.webdriver.common.by import By
-
-    from dashboard_browser import chrome, main_text, open_page, page_ready, wait
+    from dashboard_browser import chrome, main_text, open_page, page_ready, remove_upload, upload_file, wait
 
     done = "The rule:"  # written under the answer once a photo is analysed (tests/test_browser_dashboard.py)
     path = folder / f"session{index}.jpg"
@@ -157,10 +155,10 @@ def browser_session(url: str, folder: Path, index: int, uploads: int, data: byte
         for _ in range(uploads):
             start = time.perf_counter()
             try:
-                driver.find_element(By.CSS_SELECTOR, "input[type='file']").send_keys(str(path))
+                upload_file(driver, path)
                 wait(driver, lambda d: done in main_text(d) and page_ready("Upload", True)(d), 300)
                 results.append(("ok", time.perf_counter() - start))
-                driver.find_element(By.CSS_SELECTOR, "[data-testid='stFileUploader'] button[aria-label^='Remove']").click()
+                remove_upload(driver)
                 wait(driver, lambda d: done not in main_text(d), 120)
             except Exception as exc:  # noqa: BLE001  counted as an error, the run goes on
                 results.append((type(exc).__name__, time.perf_counter() - start))

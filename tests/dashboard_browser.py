@@ -103,6 +103,24 @@ def open_page(driver, base_url: str, path: str, title: str, charts: bool, timeou
     return time.perf_counter() - start
 
 
+def upload_file(driver, path: Path) -> None:
+    """Choose ``path`` alone in the page's file uploader. The uploader takes several files, and
+    chromedriver adds to a multiple input's earlier files (they stay in the element after the page
+    removed them): the input is emptied first, so that the page gets this one file."""
+    from selenium.webdriver.common.by import By
+
+    field = driver.find_element(By.CSS_SELECTOR, "input[type='file']")
+    driver.execute_script("arguments[0].value = '';", field)
+    field.send_keys(str(path))
+
+
+def remove_upload(driver) -> None:
+    """Press the uploader's remove button of its (first) file."""
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.CSS_SELECTOR, "[data-testid='stFileUploader'] button[aria-label^='Remove']").click()
+
+
 def main_text(driver) -> str:
     return driver.execute_script("return (document.querySelector('[data-testid=\"stMain\"]') || document.body).innerText;")
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from dashboard_browser import PAGES, browser_available, chrome, main_text, open_page, page_ready, screenshot, wait
+from dashboard_browser import (PAGES, browser_available, chrome, main_text, open_page, page_ready, remove_upload,
+                              screenshot, upload_file, wait)
 from dashboard_fixtures import encode, face_image
 
 OUTPUT = Path(__file__).resolve().parent.parent / "test-output" / "browser"
@@ -59,27 +60,19 @@ def test_every_page_shows_its_main_content(server, driver):
     print("page seconds", {k: round(v, 2) for k, v in seconds.items()})
 
 
-def _upload(driver, path: Path) -> None:
-    from selenium.webdriver.common.by import By
-
-    driver.find_element(By.CSS_SELECTOR, "input[type='file']").send_keys(str(path))
-
-
 def test_an_uploaded_face_gets_probabilities_and_a_bad_file_a_sentence(server, driver, tmp_path):
-    from selenium.webdriver.common.by import By
-
     open_page(driver, server, "upload", "Upload and predict", charts=False, timeout=120)
     first, second, bad = tmp_path / "face1.jpg", tmp_path / "face2.png", tmp_path / "notes.jpg"
     first.write_bytes(encode(face_image(21, size=(640, 480)), "JPEG", quality=90))
     second.write_bytes(encode(face_image(22, size=(480, 480)), "PNG"))
     bad.write_bytes(b"this is a shopping list, not a photo")
 
-    _upload(driver, first)  # the first one may wait for the networks to finish loading
+    upload_file(driver, first)  # the first one may wait for the networks to finish loading
     wait(driver, lambda d: "The rule:" in main_text(d) and page_ready("Upload", True)(d), 240)
-    driver.find_element(By.CSS_SELECTOR, "[data-testid='stFileUploader'] button[aria-label^='Remove']").click()
+    remove_upload(driver)
     wait(driver, lambda d: "The rule:" not in main_text(d), 60)
     start = time.perf_counter()
-    _upload(driver, second)
+    upload_file(driver, second)
     wait(driver, lambda d: "The rule:" in main_text(d) and page_ready("Upload", True)(d), 60)
     shown = time.perf_counter() - start
     text = main_text(driver)
@@ -90,9 +83,9 @@ def test_an_uploaded_face_gets_probabilities_and_a_bad_file_a_sentence(server, d
     print(f"upload to probabilities: {shown:.2f} s")
     assert shown < 4.0  # the goal is 2 s; the browser round trip and chart drawing come on top
 
-    driver.find_element(By.CSS_SELECTOR, "[data-testid='stFileUploader'] button[aria-label^='Remove']").click()
+    remove_upload(driver)
     wait(driver, lambda d: "The rule:" not in main_text(d), 60)
-    _upload(driver, bad)
+    upload_file(driver, bad)
     wait(driver, lambda d: "not an image PainLens can read" in main_text(d), 60)
     assert "Traceback" not in main_text(driver)
     screenshot(driver, OUTPUT / "upload-bad-file.png")
@@ -124,7 +117,7 @@ def test_an_uploaded_clip_shows_its_timeline_and_its_frames(server, driver, tmp_
     open_page(driver, server, "upload", "Upload and predict", charts=False, timeout=120)
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(video_fixtures.clip(seconds=3.0, pain=1.0, pain_at=(1.0, 2.2), away_start_s=0.3, away_end_s=0.6))
-    _upload(driver, clip)
+    upload_file(driver, clip)
     wait(driver, lambda d: "Video score: mean p(pain)" in main_text(d) and "One frame" in main_text(d)
          and page_ready("Upload", True)(d), 300, "the video's timeline did not show")
     text = main_text(driver)
