@@ -57,7 +57,7 @@ def ensure_synthetic_data(config: ExperimentConfig, progress: bool = True) -> No
 def prepare_data(config: ExperimentConfig, progress: bool = True) -> PreparedData:
     from engine.datasets.paindb import assemble_paindb, redraw_among_faces
     from engine.datasets.scan import scan_dataset
-    from engine.preprocess import preprocess_table
+    from engine.preprocess import FaceWorkers, preprocess_table
 
     ensure_synthetic_data(config, progress=progress)
     scans = {}
@@ -72,17 +72,20 @@ def prepare_data(config: ExperimentConfig, progress: bool = True) -> PreparedDat
     paindb = assemble_paindb(scans, config.data.frames_per_class, config.experiment.seed)  # CP-PAIN stays out
     cppain = scans["cppain"].table
     both = pd.concat([paindb.assign(role="paindb"), cppain.assign(role="cppain")], ignore_index=True)
-    processed, stats = preprocess_table(both, config.preprocess, config.cache_dir(), progress=progress)
     more_stats = []
+    with FaceWorkers() as workers:  # the redraw's rounds reuse the first call's processes
+        processed, stats = preprocess_table(both, config.preprocess, config.cache_dir(), progress=progress,
+                                            workers=workers)
 
-    def find_faces(rows: pd.DataFrame) -> pd.DataFrame:
-        out, run_stats = preprocess_table(rows, config.preprocess, config.cache_dir(), progress=progress)
-        more_stats.append(run_stats)
-        return out.assign(role="paindb")
+        def find_faces(rows: pd.DataFrame) -> pd.DataFrame:
+            out, run_stats = preprocess_table(rows, config.preprocess, config.cache_dir(), progress=progress,
+                                              workers=workers)
+            more_stats.append(run_stats)
+            return out.assign(role="paindb")
 
-    # Frames drawn without a face are replaced by frames with one (the same subject and class).
-    paindb_rows = redraw_among_faces(scans, processed[processed["role"] == "paindb"], config.data.frames_per_class,
-                                     config.experiment.seed, find_faces)
+        # Frames drawn without a face are replaced by frames with one (the same subject and class).
+        paindb_rows = redraw_among_faces(scans, processed[processed["role"] == "paindb"],
+                                         config.data.frames_per_class, config.experiment.seed, find_faces)
     processed = pd.concat([paindb_rows, processed[processed["role"] == "cppain"]], ignore_index=True)
     ok = processed["status"] == "ok"
     usable = processed[ok]

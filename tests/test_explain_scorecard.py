@@ -228,6 +228,19 @@ def test_gradcam_points_at_the_evidence_for_the_class_explained():
     assert maps[1, 20:28, 4:12].mean() > 5 * maps[1, 4:12, 20:28].mean()  # no pain: the green one
 
 
+def test_one_gradcam_per_network_traces_once_without_tensorflows_retracing_warning(caplog):
+    # A run's network, and each layer the sanity check randomises, gets its own GradCam, which traces
+    # once: TensorFlow counts those traces across instances and warned on the demo's terminal.
+    import logging
+
+    from engine.explain.gradcam import GradCam
+
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        for seed in range(6):
+            GradCam(red_detector(seed))(red_square()[None], np.array([1]))
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]
+
+
 def test_gradcam_maps_are_normalised_onto_the_template_like_lime_masks():
     from engine.explain.gradcam import GradCam
 

@@ -19,11 +19,13 @@ from engine.config import PreprocessSection
 from engine.errors import PainLensError
 from engine.preprocess import (
     FaceResult,
+    FaceWorkers,
     NoFace,
     PreprocessParams,
     decode_image,
     load_face_record,
     load_faces,
+    params_from_section,
     preprocess_image,
     preprocess_table,
 )
@@ -128,6 +130,22 @@ def test_damaged_entry_is_recomputed_by_one_worker_to_the_same_bytes_two_wrote(t
     assert set(again["cache_dir"]) == {str(cache_dir.resolve())}
     pd.testing.assert_frame_equal(again.drop(columns="cache_dir"), out.drop(columns="cache_dir"))
     # Recomputed by one worker, the entries are the same bytes the two workers wrote.
+    assert _cache_digest(cache_dir) == _cache_digest(first_cache)
+
+
+def test_calls_sharing_face_workers_reuse_their_processes_and_write_the_same_bytes(table, first_run, tmp_path):
+    # PAIN-DB's redraw sends a few frames at a time: its rounds share the first call's processes.
+    out, _, first_cache = first_run
+    cache_dir = tmp_path / "cache"
+    params, _ = params_from_section(SECTION, NO_U2NET)
+    with FaceWorkers() as workers:
+        head, first = preprocess_table(table.iloc[:3], SECTION, cache_dir, progress=False, environ=NO_U2NET, workers=workers)
+        kept = workers.pool(params, cache_dir, SECTION.workers)
+        tail, second = preprocess_table(table.iloc[3:], SECTION, cache_dir, progress=False, environ=NO_U2NET, workers=workers)
+        assert workers.pool(params, cache_dir, SECTION.workers) is kept  # the second call started none
+        assert first.computed + second.computed == first_run[1].computed
+    both = pd.concat([head, tail], ignore_index=True)
+    pd.testing.assert_frame_equal(both.drop(columns="cache_dir"), out.drop(columns="cache_dir"))
     assert _cache_digest(cache_dir) == _cache_digest(first_cache)
 
 

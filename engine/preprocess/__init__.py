@@ -5,7 +5,7 @@ on several processes); training reads crops with ``load_faces``. Nothing here im
 a detector is created.
 """
 
-from engine.preprocess.batch import PreprocessStats, load_face_record, load_faces, preprocess_table
+from engine.preprocess.batch import FaceWorkers, PreprocessStats, load_face_record, load_faces, preprocess_table
 from engine.preprocess.pipeline import (
     FaceResult,
     NoFace,
@@ -17,6 +17,7 @@ from engine.preprocess.pipeline import (
 
 __all__ = [
     "FaceResult",
+    "FaceWorkers",
     "NoFace",
     "PreprocessParams",
     "PreprocessStats",

@@ -4,7 +4,9 @@ The calling process hashes each image file and looks its entry up; only misses g
 processes (new ones, even for one worker), each of which creates MTCNN, dlib and (if used) U2-Net
 once and writes its results into the cache. A second run over the same images therefore reads files
 and hashes only, and starts no worker. Output rows follow the input order, and the cache's bytes do
-not depend on the number of workers.
+not depend on the number of workers. Calls made one after another with the same settings (PAIN-DB's
+redraw among frames with a face) can share their workers through ``FaceWorkers``: starting them and
+loading the models costs about 10 s, more than the few frames of a redraw round.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class PreprocessStats:
     cache_hits: int = 0  # rows whose entry was already in the cache
     computed: int = 0  # entries computed in this run (duplicate images count once)
     detections: int = 0  # MTCNN runs in this run
-    workers: int = 0  # processes started (0 when everything came from the cache)
+    workers: int = 0  # worker processes used (0 when everything came from the cache)
     background_methods: dict[str, int] = field(default_factory=dict)  # over ok rows
     background_note: str = ""  # the one sentence about the background method, "" when none
     params: dict[str, Any] = field(default_factory=dict)
@@ -63,12 +65,41 @@ class _Task:
     landmark_format: str
 
 
+class FaceWorkers:
+    """Worker processes kept between ``preprocess_table`` calls with the same settings; a context
+    manager (``with FaceWorkers() as workers: preprocess_table(..., workers=workers)``) that stops them
+    at its end. Started on the first miss, so a run whose faces are all cached starts none."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._key: tuple | None = None
+
+    def pool(self, params: PreprocessParams, cache_dir: str | Path, workers: int) -> ProcessPoolExecutor:
+        key = (params, str(Path(cache_dir).resolve()), workers)
+        if self._pool is None or self._key != key:
+            self.close()
+            self._pool, self._key = _new_pool(params, cache_dir, workers), key
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool, self._key = None, None
+
+    def __enter__(self) -> "FaceWorkers":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
 def preprocess_table(
     table: pd.DataFrame,
     section: PreprocessSection,
     cache_dir: str | Path,
     progress: bool = True,
     environ: Mapping[str, str] | None = None,
+    workers: FaceWorkers | None = None,
 ) -> tuple[pd.DataFrame, PreprocessStats]:
     """Preprocess every row of a sample table (columns ``path``, ``landmarks``, ``landmark_format``).
 
@@ -76,7 +107,8 @@ def preprocess_table(
     ``background_method`` ("" unless ok), ``face_confidence`` (NaN when unreadable) and ``cache_dir``
     (the cache's absolute path, so ``load_faces`` needs only the table), and the run's statistics. Rows that are not ``ok`` stay in the table so they can be counted; use
     ``table[table.status == "ok"]`` to train. ``environ``: where rembg's model folders come from
-    (``os.environ`` when None).
+    (``os.environ`` when None). ``workers``: processes kept from an earlier call (``FaceWorkers``);
+    when None, new ones are started for the misses and stopped before returning.
     """
     started = time.perf_counter()
     params, note = params_from_section(section, environ)
@@ -101,8 +133,13 @@ def preprocess_table(
                 bar.advance(bar_task, 1)  # from the cache, or a file that cannot be read
         if todo:
             rows_per_key = Counter(keys)  # the same image twice is computed once
-            stats.workers = max(1, min(int(section.workers), len(todo)))
-            for key, summary in _run_tasks(list(todo.values()), params, cache_dir, stats.workers):
+            if workers is not None:  # kept for later calls: sized for the section, not this call
+                stats.workers = max(1, int(section.workers))
+                pool = workers.pool(params, cache_dir, stats.workers)
+            else:
+                stats.workers = max(1, min(int(section.workers), len(todo)))
+                pool = None
+            for key, summary in _run_tasks(list(todo.values()), params, cache_dir, stats.workers, pool):
                 metas[key] = summary["meta"]
                 stats.computed += 1
                 stats.detections += summary["detections"]
@@ -207,8 +244,8 @@ def _run_in_pool(task: _Task) -> tuple[str, dict[str, Any]]:
     return _POOL_WORKER.run(task)
 
 
-def _run_tasks(tasks: list[_Task], params: PreprocessParams, cache_dir: str | Path, workers: int) -> Iterator[tuple[str, dict]]:
-    """Yield (key, summary) per task as they finish, computed by ``workers`` new processes.
+def _new_pool(params: PreprocessParams, cache_dir: str | Path, workers: int) -> ProcessPoolExecutor:
+    """``workers`` new processes, each loading the models for ``params`` once.
 
     Always other processes, even for one worker: TensorFlow then never loads into the caller (which
     may train with JAX), the caller's thread settings stay its own, and each worker runs with one
@@ -217,26 +254,41 @@ def _run_tasks(tasks: list[_Task], params: PreprocessParams, cache_dir: str | Pa
     must guard its top level with ``if __name__ == "__main__":``.
     """
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_pool_worker, initargs=(params, str(cache_dir))) as pool:
-        pending: set = set()
-        queue = iter(tasks)
-        while True:
-            # A bounded window of tasks in flight keeps memory flat on big tables.
-            for task in queue:
-                pending.add(pool.submit(_run_in_pool, task))
-                if len(pending) >= 4 * workers:
-                    break
-            if not pending:
-                return
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                try:
-                    yield future.result()
-                except BrokenProcessPool:
-                    raise PainLensError(
-                        "A face-preprocessing worker process stopped abruptly (killed, out of memory, or started by a "
-                        "script that calls PainLens at its top level: put that call under `if __name__ == \"__main__\":`); "
-                        "faces finished so far are cached, so running the same command again resumes.") from None
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_init_pool_worker,
+                               initargs=(params, str(cache_dir)))
+
+
+def _run_tasks(tasks: list[_Task], params: PreprocessParams, cache_dir: str | Path, workers: int,
+               pool: ProcessPoolExecutor | None = None) -> Iterator[tuple[str, dict]]:
+    """Yield (key, summary) per task as they finish, on ``pool`` (kept by the caller) or on ``workers``
+    new processes stopped at the end."""
+    if pool is None:
+        with _new_pool(params, cache_dir, workers) as own:
+            yield from _run_on(own, tasks, workers)
+    else:
+        yield from _run_on(pool, tasks, workers)
+
+
+def _run_on(pool: ProcessPoolExecutor, tasks: list[_Task], workers: int) -> Iterator[tuple[str, dict]]:
+    pending: set = set()
+    queue = iter(tasks)
+    while True:
+        # A bounded window of tasks in flight keeps memory flat on big tables.
+        for task in queue:
+            pending.add(pool.submit(_run_in_pool, task))
+            if len(pending) >= 4 * workers:
+                break
+        if not pending:
+            return
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        for future in done:
+            try:
+                yield future.result()
+            except BrokenProcessPool:
+                raise PainLensError(
+                    "A face-preprocessing worker process stopped abruptly (killed, out of memory, or started by a "
+                    "script that calls PainLens at its top level: put that call under `if __name__ == \"__main__\":`); "
+                    "faces finished so far are cached, so running the same command again resumes.") from None
 
 
 # --- reading the cache ----------------------------------------------------------------------------
