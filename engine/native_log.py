@@ -48,6 +48,7 @@ def import_tensorflow_quietly() -> None:
             import tensorflow
 
             tensorflow.config.list_physical_devices()  # the CUDA probe, which reports its own failure here
+            quiet_expected_retracing()
         finally:
             os.dup2(saved, 2)
             os.close(saved)
@@ -56,6 +57,28 @@ def import_tensorflow_quietly() -> None:
             if kept:
                 sys.stderr.write(kept)
                 sys.stderr.flush()
+
+
+# TensorFlow's "N out of the last N calls to <function> triggered tf.function retracing" counts traces
+# across instances. Each network (a run's, a kept seed's, each layer the sanity check randomises) has its
+# own Keras predict function and its own GradCam, which trace once each, as they must: for these the
+# warning says nothing. Retracing of anything else still shows.
+EXPECTED_RETRACING = ("GradCam._maps_of", "make_predict_function.<locals>.one_step_on_data")
+
+
+class _ExpectedRetracing:
+    def filter(self, record) -> bool:
+        message = record.getMessage()
+        return not ("retracing" in message and any(name in message for name in EXPECTED_RETRACING))
+
+
+def quiet_expected_retracing() -> None:
+    """Drop TensorFlow's retracing warnings about the functions in ``EXPECTED_RETRACING`` (idempotent)."""
+    import logging
+
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _ExpectedRetracing) for f in logger.filters):
+        logger.addFilter(_ExpectedRetracing())
 
 
 def worth_showing(captured: str) -> str:

@@ -67,6 +67,33 @@ class Network:
     input_size: int
     models: list  # one Keras model per kept seed
     seeds: list[int]
+    together: object = None  # every seed's model in one Keras model (``seeds_together``), built on first use
+
+    def p_pain(self, x: np.ndarray) -> np.ndarray:
+        """(N, seeds) p(pain) of the (N, S, S, 3) images: every seed in one call."""
+        if len(self.models) == 1:
+            return np.asarray(self.models[0].predict_on_batch(x))[:, 1:2]
+        if self.together is None:
+            self.together = seeds_together(self.models)
+        return np.asarray(self.together.predict_on_batch(x))
+
+
+def seeds_together(models: list):
+    """One Keras model that runs each of ``models`` (a network's kept seeds) on the same images and
+    returns their p(pain) side by side, (N, seeds): one prediction call per network instead of one per
+    seed, each call having a fixed cost. A subclass, not a functional model: the seeds' models share
+    a name, which a functional graph refuses."""
+    import keras
+
+    class SeedsTogether(keras.Model):
+        def __init__(self, members):
+            super().__init__(name="seeds_together")
+            self.members = members
+
+        def call(self, x):
+            return keras.ops.stack([member(x, training=False)[:, 1] for member in self.members], axis=1)
+
+    return SeedsTogether(list(models))
 
 
 class Predictor:
@@ -94,9 +121,7 @@ class Predictor:
         """First calls trace and compile; doing them now keeps an upload's answer under two seconds."""
         self.face_models.detector.detect(np.full((160, 160, 3), 255, np.uint8))
         for network in self.networks.values():
-            blank = np.full((1, network.input_size, network.input_size, 3), 255, np.uint8)
-            for model in network.models:
-                model.predict_on_batch(blank)
+            network.p_pain(np.full((1, network.input_size, network.input_size, 3), 255, np.uint8))
 
     # -- the answer rule --
     def answer_basis(self) -> AnswerBasis:
@@ -147,14 +172,15 @@ class Predictor:
     def probabilities_many(self, crops: list[np.ndarray]) -> tuple[list["pd.DataFrame"], float]:
         """``probabilities`` for several crops (a video's frames): one table per crop, and seconds.
 
-        Each network's models see all the crops in one ``predict_on_batch`` call, never one call per crop."""
+        Each network's kept seeds see all the crops in one ``predict_on_batch`` call (``Network.p_pain``),
+        never one call per crop or per seed."""
         import pandas as pd
 
         clock = time.perf_counter()
         rows: list[list[dict]] = [[] for _ in crops]
         for network in self.networks.values():
             x = np.stack([_resize(crop, network.input_size) for crop in crops])
-            values = np.stack([np.asarray(model.predict_on_batch(x))[:, 1] for model in network.models], axis=1)
+            values = network.p_pain(x)
             many = values.shape[1] > 1
             for i, seeds in enumerate(values.astype(float)):
                 rows[i].append({"model": network.name, "p_pain": float(seeds.mean()),
@@ -198,6 +224,9 @@ def load_networks(store: ExperimentStore) -> dict[str, Network]:
     import keras
 
     import engine.models.pretrained  # noqa: F401  registers the custom layers a saved model may hold
+    from engine.native_log import quiet_expected_retracing
+
+    quiet_expected_retracing()  # each kept model traces its own predict function once
 
     order, _ = store.plan()
     found: dict[str, list] = {}

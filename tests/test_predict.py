@@ -267,3 +267,8 @@ def test_several_kept_seeds_give_an_uncertainty_band(predictor, tmp_path):
     assert result.loc["WeiNet", "seeds"] == 2 and result.loc["SongNet", "seeds"] == 1
     assert result.loc["WeiNet", "low"] <= result.loc["WeiNet", "p_pain"] <= result.loc["WeiNet", "high"]
     assert np.isnan(result.loc["SongNet", "low"])
+    # Both seeds run in one call (Network.p_pain), giving what each seed's model gives alone.
+    network = two_seeds.networks["WeiNet"]
+    x = np.random.default_rng(0).integers(0, 256, (3, network.input_size, network.input_size, 3), dtype=np.uint8)
+    apart = np.stack([np.asarray(model.predict_on_batch(x))[:, 1] for model in network.models], axis=1)
+    np.testing.assert_allclose(network.p_pain(x), apart, rtol=1e-5, atol=1e-6)

@@ -99,27 +99,11 @@ def _compiled(function):
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        _quiet_expected_retracing()
+        from engine.native_log import quiet_expected_retracing
+
+        quiet_expected_retracing()  # each GradCam traces once; TensorFlow counts across instances
         return tf.function(function, reduce_retracing=True)
     return function
-
-
-class _ExpectedRetracing:
-    """Drops TensorFlow's "N out of the last N calls to GradCam._maps_of triggered tf.function retracing".
-    It counts calls across instances: every run (and every layer the sanity check randomises) has its own
-    network, so its own GradCam traces once, as it must. Other retracing warnings still show."""
-
-    def filter(self, record) -> bool:
-        message = record.getMessage()
-        return not ("GradCam._maps_of" in message and "retracing" in message)
-
-
-def _quiet_expected_retracing() -> None:
-    import logging
-
-    logger = logging.getLogger("tensorflow")
-    if not any(isinstance(f, _ExpectedRetracing) for f in logger.filters):
-        logger.addFilter(_ExpectedRetracing())
 
 
 def _chain(layers: list, x):
