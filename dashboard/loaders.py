@@ -94,6 +94,12 @@ class Experiment:
         return {m: self.scenarios_of(m) for m in self.models if self.scenarios_of(m) != self.scenarios}
 
     @property
+    def capped_models(self) -> dict[str, int]:
+        """Networks trained on at most N batches per epoch ([training] steps_per_epoch_per_model), with N."""
+        caps = self.config.training.steps_per_epoch_per_model if self.config else {}
+        return {m: caps[m] for m in self.models if m in caps}
+
+    @property
     def planned_runs(self) -> int:
         return sum(self.runs_per_scenario(s) for m in self.models for s in self.scenarios_of(m))
 

@@ -70,14 +70,16 @@ def network_verdicts(summary: pd.DataFrame | None) -> pd.DataFrame:
 
 def network_notes(verdicts: pd.DataFrame, models: list[str], scenarios: list[str] | None = None,
                   from_scratch: set[str] | frozenset = frozenset(),
-                  restricted: dict[str, list[str]] | None = None) -> pd.DataFrame:
+                  restricted: dict[str, list[str]] | None = None,
+                  capped: dict[str, int] | None = None) -> pd.DataFrame:
     """Per network with something to say, in ``models``' order: ``model``, ``notes`` (short phrases),
     ``greyed`` (it learned in none of the ``scenarios`` shown, all when None, that it has results in).
 
     The phrases: where it did not learn and why; a pretrained base trained from random weights
     (``from_scratch``: this experiment had no ImageNet weights); a network kept to some scenarios
-    (``restricted``: [scenarios] per_model)."""
-    restricted = restricted or {}
+    (``restricted``: [scenarios] per_model); a network trained on a few batches per epoch only (``capped``:
+    [training] steps_per_epoch_per_model)."""
+    restricted, capped = restricted or {}, capped or {}
     shown = verdicts if scenarios is None else verdicts[verdicts["scenario"].isin(scenarios)]
     rows = []
     for model in models:
@@ -96,6 +98,10 @@ def network_notes(verdicts: pd.DataFrame, models: list[str], scenarios: list[str
         if model in restricted:
             kept = ", ".join(charts.SCENARIO_TITLES.get(s, s) for s in restricted[model])
             notes.append(f"runs only in {kept or 'no scenario'} ([scenarios] per_model)")
+        if model in capped:
+            steps = capped[model]
+            notes.append(f"trained on {steps} batch{'es' if steps != 1 else ''} per epoch only "
+                         "([training] steps_per_epoch_per_model)")
         if notes:
             rows.append({"model": model, "notes": notes, "greyed": len(own) > 0 and len(failed) == len(own)})
     return pd.DataFrame(rows, columns=["model", "notes", "greyed"])

@@ -77,6 +77,10 @@ class TrainingSection:
     epochs: int = 30
     epochs_per_model: dict[str, int] = field(default_factory=dict)  # per-model override, e.g. {WeiNet = 20}
     learning_rate_per_model: dict[str, float] = field(default_factory=dict)  # per-model override of learning_rate
+    # At most this many batches per epoch for a network (e.g. {VGG16 = 4}): a profile's way to run a
+    # network's whole pipeline without its full training (the demo's pretrained bases, which cannot learn
+    # on a CPU without ImageNet weights). Each epoch's batches are still a random draw of the training set.
+    steps_per_epoch_per_model: dict[str, int] = field(default_factory=dict)
     batch_size: int = 128
     learning_rate: float = 1e-3
     # "constant" (paper) or "warmup_cosine": linear warm-up from 1 % of learning_rate over the first
@@ -347,6 +351,7 @@ def _validate_networks(training: TrainingSection, source: str) -> None:
 
     for key, names in (("models", training.models), ("epochs_per_model", training.epochs_per_model),
                        ("learning_rate_per_model", training.learning_rate_per_model),
+                       ("steps_per_epoch_per_model", training.steps_per_epoch_per_model),
                        ("input_size", training.input_size)):
         for name in names:
             if name not in MODELS:
@@ -355,9 +360,11 @@ def _validate_networks(training: TrainingSection, source: str) -> None:
     for name, rate in training.learning_rate_per_model.items():
         if not rate > 0:
             raise ConfigError(f"{source}: [training] learning_rate_per_model.{name} must be positive, not {rate}.")
-    for name, epochs in training.epochs_per_model.items():
-        if epochs < 1:
-            raise ConfigError(f"{source}: [training] epochs_per_model.{name} must be at least 1, not {epochs}.")
+    for key, counts in (("epochs_per_model", training.epochs_per_model),
+                        ("steps_per_epoch_per_model", training.steps_per_epoch_per_model)):
+        for name, count in counts.items():
+            if count < 1:
+                raise ConfigError(f"{source}: [training] {key}.{name} must be at least 1, not {count}.")
     for name, size in training.input_size.items():
         if size < MODELS[name].min_input_size:
             raise ConfigError(f"{source}: [training] input_size.{name} must be at least {MODELS[name].min_input_size} "

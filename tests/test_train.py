@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from engine.config import TrainingSection
-from engine.training.train import micro_batching, predict_proba, train_run, warmup_cosine
+from engine.training.train import TrainBatches, micro_batching, predict_proba, train_run, warmup_cosine
 
 SIZE = 32  # the tests that train are marked slow: `make test-fast` runs only the others
 
@@ -152,6 +152,22 @@ def test_gradient_accumulation_and_class_weights_run():
     assert run.info["micro_batch_size"] == 8 and run.info["accumulation_steps"] == 2
     assert run.model.optimizer.gradient_accumulation_steps == 2
     assert np.isfinite(run.history[0]["loss"])
+
+
+@pytest.mark.slow
+def test_a_step_cap_trains_that_many_updates_per_epoch_on_fresh_draws_of_the_data():
+    x, y = pattern_images(64, seed=5)  # 4 batches of 16 per epoch without the cap
+    config = TrainingSection(epochs=3, batch_size=16, micro_batch_size=8, learning_rate=1e-4,
+                             steps_per_epoch_per_model={"SongNet": 2}, input_size={"SongNet": SIZE})
+    run = train_run("SongNet", x, y, config=config, seed=0)
+    assert int(run.model.optimizer.iterations.numpy()) == 3 * 2  # epochs x capped updates (of 2 micro-batches each)
+    assert len(run.history) == 3
+    batches = TrainBatches(x, y, 16, seed=0, max_batches=2)
+    assert len(batches) == 2
+    first = batches[0][0]
+    batches.on_epoch_end()
+    assert not np.array_equal(first, batches[0][0])  # the next epoch starts from another draw
+    assert len(TrainBatches(x, y, 16, seed=0)) == 4
 
 
 def test_bad_arrays_are_refused():

@@ -98,7 +98,8 @@ def train_run(model_name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: 
     model, info = compiled_model(model_name, config, seed, weights_dir, reuse=reuse_compiled)
 
     history: list[dict[str, float]] = []
-    batches = TrainBatches(x_train, y_train, info["micro_batch_size"], seed)
+    batches = TrainBatches(x_train, y_train, info["micro_batch_size"], seed,
+                           max_batches=config.steps_per_epoch_per_model.get(model_name, 0) * info["accumulation_steps"])
     epochs = config.epochs_per_model.get(model_name, config.epochs)
     callbacks = [_EpochRecorder(history, on_epoch)]
     if config.lr_schedule == "warmup_cosine":
@@ -114,15 +115,19 @@ class TrainBatches(keras.utils.PyDataset):
     The order of epoch e is a permutation drawn from (seed, e) alone, so it does not depend on what
     else consumed the global random state (which differs between a fresh and a reused model).
     Works for every backend; slicing a batch out of the array is the whole input pipeline.
+    ``max_batches`` > 0 ends each epoch after that many batches (``steps_per_epoch_per_model``): the
+    epoch's first batches of its permutation, so each epoch still sees a fresh random part of the data.
     """
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int):
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, max_batches: int = 0):
         super().__init__()
         self.x, self.y, self.batch_size, self.seed = x, _one_hot(y), batch_size, seed
+        self.max_batches = max_batches
         self.epoch, self._order_epoch, self._order = 0, -1, np.arange(len(x))
 
     def __len__(self) -> int:
-        return math.ceil(len(self.x) / self.batch_size)
+        batches = math.ceil(len(self.x) / self.batch_size)
+        return min(batches, self.max_batches) if self.max_batches > 0 else batches
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         if self._order_epoch != self.epoch:
