@@ -119,7 +119,7 @@ def networks(facts: Facts) -> Section:
             row["input px"] = config.training.input_size.get(model, "")
             row["epochs"] = config.training.epochs_per_model.get(model, config.training.epochs)
             if config.training.steps_per_epoch_per_model:
-                row["batches per epoch"] = config.training.steps_per_epoch_per_model.get(model, "all")
+                row["batches per epoch"] = str(config.training.steps_per_epoch_per_model.get(model, "all"))  # one type: Arrow
         for scenario in facts.experiment.scenarios:
             title = charts.SCENARIO_TITLES.get(scenario, scenario)
             row[title] = ("not run" if scenario not in facts.experiment.scenarios_of(model) else

@@ -241,6 +241,24 @@ def test_one_gradcam_per_network_traces_once_without_tensorflows_retracing_warni
     assert not [r for r in caplog.records if "retracing" in r.getMessage()]
 
 
+def test_a_networks_runs_share_one_gradcam_that_follows_the_weights_each_run_trained():
+    # The runner resets one compiled model in place for each run of a network: the explain step keeps one
+    # GradCam per model object (traced once) and its maps must be those of the weights of the moment.
+    from engine.explain.explain_run import _grad_cam
+    from engine.explain.gradcam import GradCam
+
+    model, images, labels = red_detector(), np.stack([red_square()] * 2), np.array([1, 0])
+    cam = _grad_cam(model)
+    before = cam(images, labels)
+    other = red_detector()
+    kernel, bias = model.layers[1].get_weights()
+    model.layers[1].set_weights([kernel[..., ::-1].copy(), bias])  # red and green swap filters: "the next run"
+    assert _grad_cam(model) is cam and _grad_cam(other) is not cam
+    after = cam(images, labels)
+    np.testing.assert_allclose(after, GradCam(model)(images, labels), atol=1e-6)
+    assert not np.allclose(after, before)
+
+
 def test_gradcam_maps_are_normalised_onto_the_template_like_lime_masks():
     from engine.explain.gradcam import GradCam
 

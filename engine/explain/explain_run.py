@@ -25,6 +25,7 @@ stored in the mask parts), and on one run per network the randomisation sanity c
 from __future__ import annotations
 
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
@@ -181,11 +182,19 @@ def _explain_images(model, run: _RunImages, done: set[str], params: LimeParams, 
             "curve_model_seconds": curve_classifier.seconds, "originals": originals}
 
 
+# One GradCam per model object. A network's runs in one process train the same compiled model, reset in
+# place (train_run's reuse_compiled), and GradCam reads the weights when called: building it anew for every
+# run traced its gradient function every run (seconds per run for the pretrained bases on a CPU).
+_GRAD_CAMS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def _grad_cam(model) -> GradCam | None:
-    try:
-        return GradCam(model)
-    except ValueError:  # no convolutional block (e.g. a dense-only test network): LIME only
-        return None
+    if model not in _GRAD_CAMS:
+        try:
+            _GRAD_CAMS[model] = GradCam(model)
+        except ValueError:  # no convolutional block (e.g. a dense-only test network): LIME only
+            _GRAD_CAMS[model] = None
+    return _GRAD_CAMS[model]
 
 
 def _write_gradcam(cam: GradCam | None, run: _RunImages, store: ExperimentStore, key: RunKey, fingerprint: str) -> float:
