@@ -6,7 +6,7 @@
 
 The first form reads what `painlens run` / `painlens explain` wrote (through the store) and prints, per
 network and scenario: LIME's insertion and deletion AUC against the random order's (95 % intervals over
-subjects; "beats random" when the interval of the difference excludes 0), the pointing game against its
+subjects; "beats random" when the interval of the difference lies above MIN_GAIN = 0.01), the pointing game against its
 chance level, the pain regions' mass per unit area against the rest of the face, LIME vs Grad-CAM
 agreement, the sanity-check verdicts, and the time the scorecard added to the explanation stage (from the
 stored per-run timings). With --network: per pain region, on the frames where its action units were
@@ -47,8 +47,10 @@ def interval(summary: pd.DataFrame, metric: str) -> str:
 
 
 def beats(summary: pd.DataFrame, metric: str) -> str:
+    from engine.explain.faithfulness import beats_random
+
     row = summary[summary["metric"] == metric]
-    return "-" if row.empty or not np.isfinite(row["low"].iloc[0]) else ("yes" if row["low"].iloc[0] > 0 else "no")
+    return "-" if row.empty or not np.isfinite(row["low"].iloc[0]) else ("yes" if beats_random(row["low"].iloc[0]) else "no")
 
 
 def learned_networks(store) -> dict[tuple[str, str], object]:

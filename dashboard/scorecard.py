@@ -14,6 +14,7 @@ import pandas as pd
 
 from dashboard import images
 from dashboard.charts import FONT_SIZE, OKABE_ITO, style
+from engine.explain.faithfulness import beats_random
 
 EXPLAINER_TITLES = {"lime": "LIME", "gradcam": "Grad-CAM"}
 REGION_TITLES = {"brow_lowerer": "brow lowerer (AU4)", "orbit": "orbit (AU6, AU7)", "eye_closure": "eye closure (AU43)",
@@ -160,7 +161,7 @@ def scorecard_table(summary: pd.DataFrame, sanity: pd.DataFrame, learned: dict) 
     cells = lime.assign(text=[_cell(r) for r in lime.itertuples()]).pivot_table(
         index=["model", "scenario"], columns="metric", values="text", aggfunc="first").reindex(columns=wanted)
     gains = summary[(summary["explainer"] == "lime") & summary["metric"].isin(["insertion_gain", "deletion_gain"])]
-    beats = gains.assign(ok=gains["low"] > 0).pivot_table(index=["model", "scenario"], columns="metric", values="ok",
+    beats = gains.assign(ok=gains["low"].map(beats_random)).pivot_table(index=["model", "scenario"], columns="metric", values="ok",
                                                          aggfunc="first")
     table = cells.join(beats.rename(columns={"insertion_gain": "insertion beats random",
                                              "deletion_gain": "deletion beats random"})).reset_index()

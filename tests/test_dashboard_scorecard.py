@@ -57,6 +57,19 @@ def test_the_charts_build_for_every_network_and_grey_the_one_that_did_not_learn(
     assert table.set_index("network").loc["SongNet", "learned"] == False  # noqa: E712
 
 
+def test_a_negligible_but_consistent_gain_does_not_beat_the_random_order(faith, regions):
+    # A network whose output hardly moves gains ~0.001 on every image: an interval above 0, and no evidence.
+    flat = faith[faith["model"] == "WeiNet"].copy()
+    lime = flat["explainer"] == "lime"
+    flat.loc[lime, "insertion_auc"] = 0.501 + np.arange(lime.sum()) * 1e-5
+    flat.loc[lime, "deletion_auc"] = 0.499 - np.arange(lime.sum()) * 1e-5
+    summary = summarise(flat, regions)
+    table = scorecard.scorecard_table(summary[summary["dataset"] == "all"], pd.DataFrame(), {}).set_index("network")
+    assert not bool(table.loc["WeiNet", "insertion beats random"]) and not bool(table.loc["WeiNet", "deletion beats random"])
+    gains = summary[(summary["explainer"] == "lime") & (summary["dataset"] == "all") & (summary["metric"] == "insertion_gain")]
+    assert (gains["low"] > 0).all()  # the interval alone would have said "beats"
+
+
 def test_each_heatmap_scores_are_the_means_of_its_images(faith):
     scores = scorecard.heatmap_scores(faith, "WeiNet", "subject", "paindb", 1, "lime")
     rows = faith[(faith["model"] == "WeiNet") & (faith["explainer"] == "lime")]

@@ -17,7 +17,9 @@ def curves_section(summary, models, learned, scenario, dataset, experiment) -> N
     st.caption("Superpixels are removed from the image (deletion) or added to the blank baseline (insertion) in the "
                "order of their LIME weight, and the network's probability of the explained class is read after each "
                "step. A faithful map beats a random order of the same superpixels: a higher insertion area and a lower "
-               "deletion area. Intervals: 95 %, bootstrap over subjects.")
+               "deletion area; the table says \"beats random\" when the 95 % interval of that gain lies above 0.01 (a "
+               "consistent but smaller gain is a network whose output hardly moves). Intervals: 95 %, bootstrap over "
+               "subjects.")
     lime = summary[summary["explainer"] == "lime"]
     if lime.empty:
         widgets.missing("No curves for this selection.")

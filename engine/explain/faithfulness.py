@@ -31,6 +31,11 @@ import numpy as np
 
 from engine.explain.lime_masks import Explanation, ProbaFn, perturb
 
+# A map "beats" the random order when the lower end of the 95 % interval of its gain over it (insertion area
+# above the random order's, deletion area below it; areas under p(class) curves in [0, 1]) is above this. A
+# consistent but negligible gain, as of a network whose output hardly moves (0.001 for the demo's networks
+# that predict one class), says nothing about the map.
+MIN_GAIN = 0.01
 RANDOM_DRAWS = 1  # fresh random subsets per grid point LIME's samples miss (one, like a sparse LIME bin)
 CURVE_NAMES = ("deletion", "insertion", "deletion_random", "insertion_random")
 AUC_COLUMNS = ("deletion_auc", "insertion_auc", "deletion_auc_random", "insertion_auc_random")
@@ -171,3 +176,8 @@ def explanation_curves(image: np.ndarray, explanation: Explanation, classifier: 
     queue = CurveQueue(classifier, batch_size, steps)
     queue.add(None, image, explanation, rng)
     return queue.finish()[0][2]
+
+
+def beats_random(gain_low: float) -> bool:
+    """Whether a map beats the random order, from the lower end of its gain's interval (see ``MIN_GAIN``)."""
+    return bool(gain_low > MIN_GAIN)
