@@ -6,7 +6,7 @@
 
 The first form reads what `painlens run` / `painlens explain` wrote (through the store) and prints, per
 network and scenario: LIME's insertion and deletion AUC against the random order's (95 % intervals over
-subjects; "beats random" when the interval of the difference lies above MIN_GAIN = 0.01), the pointing game against its
+subjects; "beats random" when the interval of the difference lies above faithfulness.MIN_GAIN), the pointing game against its
 chance level, the pain regions' mass per unit area against the rest of the face, LIME vs Grad-CAM
 agreement, the sanity-check verdicts, and the time the scorecard added to the explanation stage (from the
 stored per-run timings). With --network: per pain region, on the frames where its action units were

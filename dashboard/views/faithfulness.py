@@ -7,6 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import charts, loaders, scorecard, widgets
+from engine.explain.faithfulness import MIN_GAIN
 
 DATASET_TITLES = {"all": "all test images", "unbc": "UNBC", "mintpain": "MIntPAIN", "delaware": "Delaware",
                   "cppain": "CP-PAIN"}
@@ -17,8 +18,8 @@ def curves_section(summary, models, learned, scenario, dataset, experiment) -> N
     st.caption("Superpixels are removed from the image (deletion) or added to the blank baseline (insertion) in the "
                "order of their LIME weight, and the network's probability of the explained class is read after each "
                "step. A faithful map beats a random order of the same superpixels: a higher insertion area and a lower "
-               "deletion area; the table says \"beats random\" when the 95 % interval of that gain lies above 0.01 (a "
-               "consistent but smaller gain is a network whose output hardly moves). Intervals: 95 %, bootstrap over "
+               f"deletion area; the table says \"beats random\" when the 95 % interval of that gain lies above {MIN_GAIN} "
+               "(a consistent but smaller gain is a network whose output hardly moves). Intervals: 95 %, bootstrap over "
                "subjects.")
     lime = summary[summary["explainer"] == "lime"]
     if lime.empty:
