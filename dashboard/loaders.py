@@ -100,6 +100,12 @@ class Experiment:
         return {m: caps[m] for m in self.models if m in caps}
 
     @property
+    def unregularized_models(self) -> set[str]:
+        """Networks trained without augmentation and dropout ([training] unregularized)."""
+        names = self.config.training.unregularized if self.config else ()
+        return {m for m in self.models if m in names}
+
+    @property
     def planned_runs(self) -> int:
         return sum(self.runs_per_scenario(s) for m in self.models for s in self.scenarios_of(m))
 

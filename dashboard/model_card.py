@@ -120,6 +120,8 @@ def networks(facts: Facts) -> Section:
             row["epochs"] = config.training.epochs_per_model.get(model, config.training.epochs)
             if config.training.steps_per_epoch_per_model:
                 row["batches per epoch"] = str(config.training.steps_per_epoch_per_model.get(model, "all"))  # one type: Arrow
+            if config.training.unregularized:
+                row["augmentation and dropout"] = "off" if model in config.training.unregularized else "on"
         for scenario in facts.experiment.scenarios:
             title = charts.SCENARIO_TITLES.get(scenario, scenario)
             row[title] = ("not run" if scenario not in facts.experiment.scenarios_of(model) else

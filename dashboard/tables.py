@@ -71,14 +71,16 @@ def network_verdicts(summary: pd.DataFrame | None) -> pd.DataFrame:
 def network_notes(verdicts: pd.DataFrame, models: list[str], scenarios: list[str] | None = None,
                   from_scratch: set[str] | frozenset = frozenset(),
                   restricted: dict[str, list[str]] | None = None,
-                  capped: dict[str, int] | None = None) -> pd.DataFrame:
+                  capped: dict[str, int] | None = None,
+                  unregularized: set[str] | frozenset = frozenset()) -> pd.DataFrame:
     """Per network with something to say, in ``models``' order: ``model``, ``notes`` (short phrases),
     ``greyed`` (it learned in none of the ``scenarios`` shown, all when None, that it has results in).
 
     The phrases: where it did not learn and why; a pretrained base trained from random weights
     (``from_scratch``: this experiment had no ImageNet weights); a network kept to some scenarios
     (``restricted``: [scenarios] per_model); a network trained on a few batches per epoch only (``capped``:
-    [training] steps_per_epoch_per_model)."""
+    [training] steps_per_epoch_per_model); a network trained without augmentation and dropout
+    (``unregularized``: [training] unregularized)."""
     restricted, capped = restricted or {}, capped or {}
     shown = verdicts if scenarios is None else verdicts[verdicts["scenario"].isin(scenarios)]
     rows = []
@@ -102,6 +104,8 @@ def network_notes(verdicts: pd.DataFrame, models: list[str], scenarios: list[str
             steps = capped[model]
             notes.append(f"trained on {steps} batch{'es' if steps != 1 else ''} per epoch only "
                          "([training] steps_per_epoch_per_model)")
+        if model in unregularized:
+            notes.append("trained without augmentation or dropout ([training] unregularized)")
         if notes:
             rows.append({"model": model, "notes": notes, "greyed": len(own) > 0 and len(failed) == len(own)})
     return pd.DataFrame(rows, columns=["model", "notes", "greyed"])

@@ -81,6 +81,11 @@ class TrainingSection:
     # network's whole pipeline without its full training (the demo's pretrained bases, which cannot learn
     # on a CPU without ImageNet weights). Each epoch's batches are still a random draw of the training set.
     steps_per_epoch_per_model: dict[str, int] = field(default_factory=dict)
+    # Networks trained without augmentation and without their dropout layers (e.g. ["SongNet"]): on a few
+    # hundred faces and a few CPU epochs both regularisers keep a scratch network at chance (the demo,
+    # measured in README "The demo profile"). At inference the network is the same (dropout is identity
+    # there); every page that shows such a network says it was trained unregularized.
+    unregularized: tuple[str, ...] = ()
     batch_size: int = 128
     learning_rate: float = 1e-3
     # "constant" (paper) or "warmup_cosine": linear warm-up from 1 % of learning_rate over the first
@@ -352,7 +357,7 @@ def _validate_networks(training: TrainingSection, source: str) -> None:
     for key, names in (("models", training.models), ("epochs_per_model", training.epochs_per_model),
                        ("learning_rate_per_model", training.learning_rate_per_model),
                        ("steps_per_epoch_per_model", training.steps_per_epoch_per_model),
-                       ("input_size", training.input_size)):
+                       ("unregularized", training.unregularized), ("input_size", training.input_size)):
         for name in names:
             if name not in MODELS:
                 raise ConfigError(f"{source}: unknown network '{name}' in [training] {key}; choose from "

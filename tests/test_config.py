@@ -83,6 +83,7 @@ REFUSED = [
     ("training", {"epochs_per_model": {"WeiNet": 0}}, r"\[training\] epochs_per_model.WeiNet must be at least 1"),
     ("training", {"steps_per_epoch_per_model": {"VGG16": 0}}, r"\[training\] steps_per_epoch_per_model.VGG16 must be at least 1, not 0"),
     ("training", {"steps_per_epoch_per_model": {"VGG-16": 4}}, r"unknown network 'VGG-16' in \[training\] steps_per_epoch_per_model"),
+    ("training", {"unregularized": ["SongNet", "Songnet"]}, r"unknown network 'Songnet' in \[training\] unregularized"),
     ("training", {"warmup_fraction": 1.0}, r"\[training\] warmup_fraction must be at least 0 and below 1, not 1.0"),
     ("training", {"warmup_fraction": -0.1}, r"\[training\] warmup_fraction must be at least 0 and below 1"),
     ("training", {"epochs": 0}, r"\[training\] epochs must be at least 1, not 0"),

@@ -284,6 +284,8 @@ def test_network_notes_say_why_a_network_is_greyed_and_which_bases_had_no_imagen
     assert external.empty  # SilNet learned in the one scenario a page shows
     capped = tables.network_notes(verdicts, ["VGG16"], None, set(), {}, {"VGG16": 4}).iloc[0]["notes"]
     assert capped[-1] == "trained on 4 batches per epoch only ([training] steps_per_epoch_per_model)"
+    plain = tables.network_notes(verdicts, ["WeiNet"], None, set(), {}, {}, {"WeiNet"}).iloc[0]["notes"]
+    assert plain == ["trained without augmentation or dropout ([training] unregularized)"]
     twins = tables.network_notes(verdicts.replace({"VGG16": "ResNet50"}).pipe(
         lambda v: pd.concat([v, verdicts[verdicts["model"] == "SongNet"].assign(model="AlexNet")])),
         ["SongNet", "AlexNet"], None, set(), {})

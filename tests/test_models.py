@@ -134,6 +134,16 @@ def test_augmentation_is_identity_at_inference():
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(augment(images, training=False)), images)
 
 
+@pytest.mark.parametrize("name", networks(["AlexNet", "SongNet", "SilNet"]))
+def test_an_unregularized_network_has_no_augmentation_or_dropout_and_the_same_weights(name):
+    kept = build_model(name, input_size=32, weights="none", seed=1)
+    plain = build_model(name, input_size=32, weights="none", seed=1, augment=False, dropout=False)
+    kinds = {type(layer).__name__ for layer in plain.layers}
+    assert "Dropout" in {type(layer).__name__ for layer in kept.layers} and "Dropout" not in kinds
+    assert "augment" not in [layer.name for layer in plain.layers]
+    assert [w.shape for w in plain.trainable_weights] == [w.shape for w in kept.trainable_weights]  # the same network
+
+
 def test_centered_scaling_maps_0_to_minus_1_and_255_to_1_for_scratch_and_pretrained_networks():
     for name in ("WeiNet", "ResNet50"):
         model = build_model(name, input_size=32, weights="none", augment=False, input_scaling="centered")

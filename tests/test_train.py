@@ -3,6 +3,8 @@ batches and labels are handled as documented (the JAX twin is test_train_jax.py)
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -168,6 +170,17 @@ def test_a_step_cap_trains_that_many_updates_per_epoch_on_fresh_draws_of_the_dat
     batches.on_epoch_end()
     assert not np.array_equal(first, batches[0][0])  # the next epoch starts from another draw
     assert len(TrainBatches(x, y, 16, seed=0)) == 4
+
+
+@pytest.mark.slow
+def test_an_unregularized_network_trains_without_augmentation_and_dropout_and_says_so():
+    x, y = pattern_images(16, seed=3)
+    config = TrainingSection(epochs=1, batch_size=16, learning_rate=1e-4, unregularized=("SongNet",),
+                             input_size={"SongNet": SIZE})
+    run = train_run("SongNet", x, y, config=config, seed=0)
+    assert run.info["regularized"] is False
+    assert not {"augment", "dropout"} & {layer.name.rstrip("_0123456789") for layer in run.model.layers}
+    assert train_run("SongNet", x, y, config=dataclasses.replace(config, unregularized=()), seed=0).info["regularized"]
 
 
 def test_bad_arrays_are_refused():

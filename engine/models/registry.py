@@ -48,10 +48,10 @@ def _scratch(function: str) -> Callable:
     """``scratch.<function>``, imported when a network is built: the config reads this registry's
     facts when a file is loaded, and that must not import Keras."""
 
-    def build(x, num_classes: int, seed: int):
+    def build(x, num_classes: int, seed: int, dropout: bool = True):
         from engine.models import scratch
 
-        return getattr(scratch, function)(x, num_classes, seed)
+        return getattr(scratch, function)(x, num_classes, seed, dropout=dropout)
 
     return build
 
@@ -113,7 +113,7 @@ def input_size_for(name: str, training: TrainingSection | None = None) -> int:
 
 def build_model(name: str, input_size: int | None = None, num_classes: int = 2, weights: str = "imagenet",
                 augment: bool = True, seed: int = 0, input_scaling: str = "rescale",
-                weights_dir: str | Path | None = None, mixed_precision: bool = False):
+                weights_dir: str | Path | None = None, mixed_precision: bool = False, dropout: bool = True):
     """Build network ``name`` for uint8-valued images (N, S, S, 3) → probabilities (N, num_classes).
 
     ``weights`` ("imagenet" or "none") matters for pretrained bases only; ImageNet files are looked
@@ -121,7 +121,8 @@ def build_model(name: str, input_size: int | None = None, num_classes: int = 2, 
     at once with MissingWeightsError. ``input_scaling="preprocess_input"`` uses the base's own
     preprocessing (scratch networks then rescale to [0, 1]); ``"centered"`` maps every network's input
     to [-1, 1]. With ``mixed_precision`` the layers
-    compute in float16 and the softmax stays float32. Call ``keras.utils.set_random_seed`` first
+    compute in float16 and the softmax stays float32. ``dropout=False`` builds a scratch network without its
+    dropout layers (the same network at inference; [training] unregularized). Call ``keras.utils.set_random_seed`` first
     for repeatable initial weights; ``seed`` seeds the augmentation and dropout layers.
     """
     import keras
@@ -140,6 +141,8 @@ def build_model(name: str, input_size: int | None = None, num_classes: int = 2, 
     if spec.pretrained:
         use_imagenet = weights == "imagenet"
         extra["weights_path"] = str(resolve_weights(name, spec.weights, weights_dir)) if use_imagenet else None
+    else:
+        extra["dropout"] = dropout
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_float16" if mixed_precision else "float32")
     try:

@@ -169,8 +169,9 @@ def compiled_model(model_name: str, config: TrainingSection, seed: int, weights_
     micro, steps = micro_batching(config.batch_size, config.micro_batch_size, on_gpu)
     optimizer_name = (config.optimizer or spec.optimizer).lower()
     learning_rate = config.learning_rate_per_model.get(model_name, config.learning_rate)
+    regularized = model_name not in config.unregularized  # augmentation and dropout, or neither
     key = (keras.backend.backend(), model_name, size, optimizer_name, learning_rate, micro, steps, mixed,
-           config.input_scaling)
+           config.input_scaling, regularized)
     hit = reuse and _kept is not None and _kept.key == key
     if hit:
         # Initial weights draw their seeds from Python's random; every random layer has its own
@@ -181,8 +182,8 @@ def compiled_model(model_name: str, config: TrainingSection, seed: int, weights_
         _kept = None
         keras.backend.clear_session()  # fresh names and global seed generator
         keras.utils.set_random_seed(seed)
-    model = build_model(model_name, input_size=size, num_classes=2, weights=config.weights, augment=True,
-                        seed=seed, input_scaling=config.input_scaling,
+    model = build_model(model_name, input_size=size, num_classes=2, weights=config.weights, augment=regularized,
+                        dropout=regularized, seed=seed, input_scaling=config.input_scaling,
                         weights_dir=weights_dir or config.weights_dir or None, mixed_precision=mixed)
     if hit:
         # Same graph, this run's seeded start: weights, BatchNorm statistics, random-layer seeds.
@@ -202,7 +203,7 @@ def compiled_model(model_name: str, config: TrainingSection, seed: int, weights_
             "learning_rate": learning_rate, "lr_schedule": config.lr_schedule, "batch_size": micro * steps, "micro_batch_size": micro,
             "accumulation_steps": steps, "epochs": config.epochs, "mixed_precision": mixed,
             "weights": config.weights if spec.pretrained else "none", "input_scaling": config.input_scaling,
-            "class_weight": config.class_weight, "backend": keras.backend.backend(), "gpu": on_gpu,
+            "class_weight": config.class_weight, "regularized": regularized, "backend": keras.backend.backend(), "gpu": on_gpu,
             "seed": seed, "reused": hit}
     return model, info
 
