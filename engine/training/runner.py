@@ -82,6 +82,9 @@ def run_grid(config: ExperimentConfig, store: ExperimentStore, paindb: pd.DataFr
     run to run in one process (a 60-run CPU grid grew past 16 GB), and a process that ends returns it.
     The metrics are refreshed after every finished run.
     """
+    from engine.native_memory import for_child_processes
+
+    for_child_processes()  # each network trains in a child process: give it the allocator settings
     runs = plan_runs(config, paindb, cppain, models, scenarios)
     todo = [run for run in runs if force or not store.is_done(run.key)]
 
