@@ -146,7 +146,8 @@ def _show_peak_explanation(model, analysis) -> None:
     if analysis.peak is None:
         st.info("There is no peak to explain: no frame has a single answer (see the note above).")
         return
-    names = list(model.networks)
+    peak = analysis.frames[analysis.peak].probabilities
+    names = peak.loc[peak["p_pain"].notna(), "model"].tolist()  # the networks run on the frames
     left, right = st.columns([2, 1])
     name = left.selectbox("Network to explain", names, key="video-explain-network")
     opacity = right.slider("Overlay opacity", 0.0, 1.0, 0.55, 0.05, key="video-explain-opacity")

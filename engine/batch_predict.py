@@ -126,7 +126,8 @@ def video_record(predictor, data: bytes, path: str | None, fps: float = DEFAULT_
 
     analysis = analyse_video(predictor, data, fps=fps, keep_pictures=False, progress=frames_done)
     score = analysis.score
-    networks = analysis.network_curves().groupby("model", sort=False)["p_pain"].mean()  # raw, as for a photo
+    # Raw, as for a photo; None for a network not run on the frames (only those that learned are).
+    networks = analysis.network_curves().groupby("model", sort=False)["p_pain"].mean().reindex(list(predictor.networks))
     record = {
         "path": path, "kind": "video", "error": None, "p_pain": _rounded(analysis.p_pain),
         "rule": f"The mean over the clip's frames of each frame's answer. {analysis.rule or ANSWER_RULE}",
@@ -158,7 +159,10 @@ def _explain_all(predictor, crop: np.ndarray, probabilities) -> dict:
     out = {}
     table = probabilities.set_index("model")
     for name in predictor.networks:
-        label = int(float(table.loc[name, "p_pain"]) >= 0.5)
+        p = float(table.loc[name, "p_pain"])
+        if not np.isfinite(p):  # a network not run on a video's frames (it did not learn): nothing to explain
+            continue
+        label = int(p >= 0.5)
         explanation = predictor.explain(crop, name, label, seed=0, num_samples=EXPLAIN_SAMPLES)
         out[name] = {"label": label, "class": "pain" if label else "no pain", "samples": EXPLAIN_SAMPLES,
                      "fit_r2": round(float(explanation.score), 4),

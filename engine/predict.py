@@ -169,16 +169,27 @@ class Predictor:
         tables, seconds = self.probabilities_many([crop])
         return tables[0], seconds
 
-    def probabilities_many(self, crops: list[np.ndarray]) -> tuple[list["pd.DataFrame"], float]:
+    def learned_networks(self) -> list[str]:
+        """The kept networks the answer rule averages (they learned in the external scenario); [] when none did."""
+        facts = self.answer_basis().networks
+        return [name for name in self.networks if name in facts and facts[name].learned]
+
+    def probabilities_many(self, crops: list[np.ndarray], only: list[str] | None = None) -> tuple[list["pd.DataFrame"], float]:
         """``probabilities`` for several crops (a video's frames): one table per crop, and seconds.
 
         Each network's kept seeds see all the crops in one ``predict_on_batch`` call (``Network.p_pain``),
-        never one call per crop or per seed."""
+        never one call per crop or per seed. ``only``: run just these networks; the others keep their row
+        with p(pain) NaN (not run), so the answer still says how many networks there are."""
         import pandas as pd
 
         clock = time.perf_counter()
         rows: list[list[dict]] = [[] for _ in crops]
         for network in self.networks.values():
+            if only is not None and network.name not in only:
+                for table in rows:
+                    table.append({"model": network.name, "p_pain": np.nan, "low": np.nan, "high": np.nan,
+                                  "seeds": len(network.models), "input_size": network.input_size})
+                continue
             x = np.stack([_resize(crop, network.input_size) for crop in crops])
             values = network.p_pain(x)
             many = values.shape[1] > 1

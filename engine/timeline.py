@@ -4,7 +4,8 @@
           ──FaceDetector.detect_batch──► every face per frame (one MTCNN pass per batch, reduced frames)
           ──engine.tracking──► the followed person's face per frame, or a gap
           ──engine.preprocess.pipeline.preprocess_face──► crop, background, 68 landmarks (as for a photo)
-          ──Predictor.probabilities_many──► p(pain) per network and frame (one predict call per model and batch)
+          ──Predictor.probabilities_many──► p(pain) per network and frame (one predict call per model and batch;
+             only the networks that learned, when some did: the others are in no frame's answer)
           ──Predictor.answer (engine.evaluation.answer)──► the frame's one p(pain), and the band: lowest to
              highest calibrated seed of the networks the answer averages
     ──► peak (the highest frame), score (mean, mean of the top 10 %, share above 0.5), notes; LIME of the peak on request
@@ -101,8 +102,8 @@ class VideoAnalysis:
         """Long table t, model, p_pain (raw: mean over its seeds, not calibrated) for frames with a face."""
         import pandas as pd
 
-        parts = [frame.probabilities[["model", "p_pain"]].assign(t=frame.t) for frame in self.frames
-                 if frame.probabilities is not None]
+        parts = [frame.probabilities[["model", "p_pain"]].dropna().assign(t=frame.t) for frame in self.frames
+                 if frame.probabilities is not None]  # dropna: networks not run on the frames
         if not parts:
             return pd.DataFrame(columns=["t", "model", "p_pain"])
         return pd.concat(parts, ignore_index=True)[["t", "model", "p_pain"]]
@@ -151,6 +152,7 @@ class _Run:
         self.peak_crop: np.ndarray | None = None
         self.peak_value = -1.0
         self.rule, self.reason = "", ""
+        self.networks = predictor.learned_networks() or None  # None: none learned, every network's own p
 
     def analyse(self, batch: list[SampledFrame]) -> None:
         clock = time.perf_counter()
@@ -163,7 +165,9 @@ class _Run:
             if crop is not None:
                 faces.append((result, crop))
         if faces:
-            tables, seconds = self.predictor.probabilities_many([crop for _, crop in faces])
+            # Only the networks the answer averages, when some learned: the others' p(pain) is in no
+            # frame's answer, and on the demo they were most of the inference time (pretrained bases).
+            tables, seconds = self.predictor.probabilities_many([crop for _, crop in faces], only=self.networks)
             self.timings["inference"] += seconds
             for (result, crop), table in zip(faces, tables):
                 answer = self.predictor.answer(table)
@@ -208,6 +212,9 @@ class _Run:
             raise BadVideoError("No face was found in any analysed frame of the video; film the person's face from the "
                                 "front, well lit.")
         notes = list(reader_notes)
+        if self.networks is not None and len(self.networks) < len(self.predictor.networks):
+            notes.append(f"Only the networks that learned ({', '.join(self.networks)}) were run on the frames: the answer "
+                         "averages those, and the others' p(pain) would be in no frame's answer.")
         if self.info.rotation:
             notes.append(f"The video was turned upright as its rotation flag asks ({self.info.rotation} degrees).")
         if self.tracker.note():

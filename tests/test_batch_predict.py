@@ -119,6 +119,21 @@ def test_one_predict_call_per_network_model_and_batch_of_frames(predictor):
     assert sorted(set(calls)) == [20 - BATCH, BATCH]
 
 
+def test_when_some_networks_learned_only_they_run_on_the_frames_and_the_others_are_reported_not_run(predictor, monkeypatch):
+    from engine.batch_predict import predict_data
+
+    first, *others = list(predictor.networks)
+    monkeypatch.setattr(predictor, "learned_networks", lambda: [first])  # as if only the first network learned
+    calls = {name: 0 for name in predictor.networks}
+    for name, network in predictor.networks.items():
+        monkeypatch.setattr(network, "p_pain", lambda x, name=name, original=network.p_pain: calls.__setitem__(
+            name, calls[name] + 1) or original(x))
+    record = predict_data(predictor, vf.clip(seconds=1.0), "clip.mp4", "video")
+    assert calls[first] >= 1 and not any(calls[name] for name in others)
+    assert record["networks"][first] is not None and all(record["networks"][name] is None for name in others)
+    assert any(f"Only the networks that learned ({first}) were run" in note for note in record["notes"])
+
+
 def test_where_the_face_leaves_for_half_the_clip_the_timeline_has_gaps_and_a_note(predictor):
     from engine.timeline import analyse_video
 
