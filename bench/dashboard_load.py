@@ -66,8 +66,9 @@ def main() -> None:
     clock = time.perf_counter()
     process, url = serve.start(args.artifacts)
     print(f"server up in {time.perf_counter() - clock:.1f} s at {url} for {args.artifacts}")
-    driver = chrome(folder)
+    driver = None
     try:
+        driver = chrome(folder)  # inside: a browser that cannot start must not leave the server running
         print(f"{'page':<12}{'first visit':>12}{'revisit (median)':>18}")
         for path, title, _ in PAGES:
             # charts=False: a page whose artifacts are missing shows a sentence instead (still every chart
@@ -84,7 +85,8 @@ def main() -> None:
         print(f"  of which: answer caption shown after {caption:.2f} s; the engine (decode to probabilities) "
               f"{engine:.2f} s; Streamlit, the network and the browser {complete - engine:.2f} s")
     finally:
-        driver.quit()
+        if driver is not None:
+            driver.quit()
         serve.stop(process)
 
 
