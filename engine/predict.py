@@ -119,7 +119,7 @@ class Predictor:
 
     def _warm_up(self) -> None:
         """First calls trace and compile; doing them now keeps an upload's answer under two seconds."""
-        self.face_models.detector.detect(np.full((160, 160, 3), 255, np.uint8))
+        self.face_models.detector.warm_up()
         for network in self.networks.values():
             network.p_pain(np.full((1, network.input_size, network.input_size, 3), 255, np.uint8))
 
@@ -134,9 +134,12 @@ class Predictor:
             self._basis = cached
         return cached[1]
 
-    def answer(self, probabilities: "pd.DataFrame") -> FaceAnswer:
-        """The rule's answer for one face from ``probabilities``'s table (engine.evaluation.answer)."""
-        return one_answer(probabilities, self.answer_basis())
+    def answer(self, probabilities: "pd.DataFrame", basis: AnswerBasis | None = None) -> FaceAnswer:
+        """The rule's answer for one face from ``probabilities``'s table (engine.evaluation.answer).
+
+        ``basis``: ``answer_basis()`` taken once by a caller that answers many faces in one go (a clip's
+        frames): reading the store's stamps for every frame cost more than the answers themselves."""
+        return one_answer(probabilities, basis if basis is not None else self.answer_basis())
 
     # -- steps --
     def analyse(self, photo: DecodedImage) -> FaceAnalysis:
@@ -169,9 +172,9 @@ class Predictor:
         tables, seconds = self.probabilities_many([crop])
         return tables[0], seconds
 
-    def learned_networks(self) -> list[str]:
+    def learned_networks(self, basis: AnswerBasis | None = None) -> list[str]:
         """The kept networks the answer rule averages (they learned in the external scenario); [] when none did."""
-        facts = self.answer_basis().networks
+        facts = (basis if basis is not None else self.answer_basis()).networks
         return [name for name in self.networks if name in facts and facts[name].learned]
 
     def probabilities_many(self, crops: list[np.ndarray], only: list[str] | None = None) -> tuple[list["pd.DataFrame"], float]:
@@ -184,14 +187,17 @@ class Predictor:
 
         clock = time.perf_counter()
         rows: list[list[dict]] = [[] for _ in crops]
+        resized: dict[int, np.ndarray] = {}  # input size -> the crops at that size (networks often share one)
         for network in self.networks.values():
             if only is not None and network.name not in only:
                 for table in rows:
                     table.append({"model": network.name, "p_pain": np.nan, "low": np.nan, "high": np.nan,
                                   "seeds": len(network.models), "input_size": network.input_size})
                 continue
-            x = np.stack([_resize(crop, network.input_size) for crop in crops])
-            values = network.p_pain(x)
+            size = network.input_size
+            if size not in resized:
+                resized[size] = np.stack([_resize(crop, size) for crop in crops])
+            values = network.p_pain(resized[size])
             many = values.shape[1] > 1
             for i, seeds in enumerate(values.astype(float)):
                 rows[i].append({"model": network.name, "p_pain": float(seeds.mean()),

@@ -1,7 +1,10 @@
 """A clip in, a pain timeline out: the video path of the one predictor (CLI, upload page, HTTP API).
 
     bytes ──engine.video──► sampled frames (upright, at --fps, first MAX_SECONDS)       in batches of BATCH
-          ──FaceDetector.detect_batch──► every face per frame (one MTCNN pass per batch, reduced frames)
+          ──FaceDetector──► the faces per frame, one MTCNN pass per batch on reduced frames: the whole frame
+             (``detect_batch``) once per ``KEYFRAME_SECONDS`` and until someone is followed; in between only
+             near the followed face (``near``: MTCNN's refinement networks on squares around its last box),
+             and the whole frame again wherever that finds no face that continues the track
           ──engine.tracking──► the followed person's face per frame, or a gap
           ──engine.preprocess.pipeline.preprocess_face──► crop, background, 68 landmarks (as for a photo)
           ──Predictor.probabilities_many──► p(pain) per network and frame (one predict call per model and batch;
@@ -36,6 +39,10 @@ if TYPE_CHECKING:
 BATCH = 16  # frames per detection and inference batch
 DETECT_SIDE = 180  # px: MTCNN sees video frames with this shorter side: faces of at least 20 px there (a
 # ninth of the frame) are found, and detection costs half of what it does at 240 px (bench/video_throughput.py)
+# Every face in the frame (other people, a face that moved far) is searched for in one analysed frame
+# per KEYFRAME_SECONDS; the frames between are searched near the followed face only, a third of the
+# cost (bench/video_throughput.py), and searched whole where that finds no face continuing the track.
+KEYFRAME_SECONDS = 1.0
 THUMBNAIL_SIDE = 320  # px: longer side of the frame pictures kept for the upload page's slider
 TOP_SHARE = 0.10  # the score's "top10": mean of the highest 10 % of frames
 STEPS = ("decode", "detection", "tracking", "landmarks", "inference")
@@ -125,7 +132,7 @@ def analyse_video(predictor: "Predictor", data: bytes, fps: float = DEFAULT_FPS,
                   keep_pictures: bool = True, progress: Progress | None = None) -> VideoAnalysis:
     """The timeline of a clip's bytes (BadVideoError for a clip that cannot be read or shows no face)."""
     reader = VideoReader(data, fps=fps, max_seconds=max_seconds)
-    run = _Run(predictor, reader.info, keep_pictures)
+    run = _Run(predictor, reader.info, keep_pictures, reader.fps)
     expected = reader.expected_frames()
     batches = reader.batches(BATCH)
     while True:
@@ -143,7 +150,7 @@ def analyse_video(predictor: "Predictor", data: bytes, fps: float = DEFAULT_FPS,
 class _Run:
     """One clip's analysis in progress: the tracker and what the frames gave so far."""
 
-    def __init__(self, predictor: "Predictor", info: VideoInfo, keep_pictures: bool):
+    def __init__(self, predictor: "Predictor", info: VideoInfo, keep_pictures: bool, fps: float):
         self.predictor, self.info, self.keep = predictor, info, keep_pictures
         self.tracker = FaceTracker()
         self.frames: list[FrameResult] = []
@@ -152,39 +159,80 @@ class _Run:
         self.peak_crop: np.ndarray | None = None
         self.peak_value = -1.0
         self.rule, self.reason = "", ""
-        self.networks = predictor.learned_networks() or None  # None: none learned, every network's own p
+        self.keyframe_every = max(1, round(fps * KEYFRAME_SECONDS))
+        # What the answer rule knows (learned, temperatures), read once per clip: the experiment's
+        # results do not change in the seconds a clip takes, and reading them per frame cost more than the answers.
+        self.basis = predictor.answer_basis()
+        self.networks = predictor.learned_networks(self.basis) or None  # None: none learned, every network's own p
 
     def analyse(self, batch: list[SampledFrame]) -> None:
         clock = time.perf_counter()
-        detections = self.predictor.face_models.detector.detect_batch([frame.rgb for frame in batch], max_side=DETECT_SIDE)
+        faces, whole = self._search(batch)
         self.timings["detection"] += time.perf_counter() - clock
-        results, faces = [], []
-        for frame, detection in zip(batch, detections):
-            result, crop = self._follow(frame, detection.confident(self.predictor.params.min_confidence))
+        results, crops = [], []
+        for i, frame in enumerate(batch):
+            if not whole[i] and not self.tracker.continues(faces[i], frame.t):
+                clock = time.perf_counter()  # not where the person was: search the whole frame before calling it a gap
+                faces[i], whole[i] = self._whole([frame])[0], True
+                self.timings["detection"] += time.perf_counter() - clock
+            result, crop = self._follow(frame, faces[i], whole[i])
             results.append(result)
             if crop is not None:
-                faces.append((result, crop))
-        if faces:
+                crops.append((result, crop))
+        if crops:
             # Only the networks the answer averages, when some learned: the others' p(pain) is in no
             # frame's answer, and on the demo they were most of the inference time (pretrained bases).
-            tables, seconds = self.predictor.probabilities_many([crop for _, crop in faces], only=self.networks)
+            tables, seconds = self.predictor.probabilities_many([crop for _, crop in crops], only=self.networks)
             self.timings["inference"] += seconds
-            for (result, crop), table in zip(faces, tables):
-                answer = self.predictor.answer(table)
+            for (result, crop), table in zip(crops, tables):
+                answer = self.predictor.answer(table, self.basis)
                 result.probabilities, result.p_pain = table, answer.p_pain
-                result.low, result.high = _band(self.predictor, table, answer)
+                result.low, result.high = _band(table, answer, self.basis)
                 self.rule, self.reason = answer.rule, answer.reason
                 if result.p_pain is not None and result.p_pain > self.peak_value:
                     self.peak_value, self.peak_crop = result.p_pain, crop
         self.frames.extend(results)
 
-    def _follow(self, frame: SampledFrame, faces) -> tuple[FrameResult, np.ndarray | None]:
+    def _search(self, batch: list[SampledFrame]) -> tuple[list[list], list[bool]]:
+        """Each frame's confident faces (largest first) and whether the whole frame was searched: the whole
+        frame in keyframes, elsewhere near the followed face's last box (near the batch's first frame's
+        largest face before anyone is followed; every frame whole while nobody was ever found), and the
+        whole frame too where nothing confident is near."""
+        whole = [frame.index % self.keyframe_every == 0 for frame in batch]
+        faces: list[list | None] = [None] * len(batch)
+        anchor = self.tracker.track.box if self.tracker.track is not None else None
+        if anchor is None:  # nobody followed yet: the largest face of the first frame is who will be
+            faces[0], whole[0] = self._whole(batch[:1])[0], True
+            anchor = faces[0][0] if faces[0] else None
+        if anchor is None:
+            whole = [True] * len(batch)
+        near = [i for i, searched in enumerate(whole) if not searched]
+        if near:
+            detector, minimum = self.predictor.face_models.detector, self.predictor.params.min_confidence
+            found = detector.near([batch[i].rgb for i in near], [anchor] * len(near), max_side=DETECT_SIDE)
+            for i, detection in zip(near, found):
+                faces[i] = detection.confident(minimum)
+                whole[i] = not faces[i]
+                faces[i] = faces[i] or None
+        searched = [i for i, face_list in enumerate(faces) if face_list is None]
+        for i, found_faces in zip(searched, self._whole([batch[i] for i in searched])):
+            faces[i] = found_faces
+        return faces, whole
+
+    def _whole(self, frames: list[SampledFrame]) -> list[list]:
+        """The confident faces of each frame, searched over the whole frame (one MTCNN pass)."""
+        if not frames:
+            return []
+        detections = self.predictor.face_models.detector.detect_batch([f.rgb for f in frames], max_side=DETECT_SIDE)
+        return [d.confident(self.predictor.params.min_confidence) for d in detections]
+
+    def _follow(self, frame: SampledFrame, faces, whole_frame: bool) -> tuple[FrameResult, np.ndarray | None]:
         """The frame's result (no probabilities yet) and the followed face's crop, or None in a gap."""
         from engine.predict import MIN_FACE_SIDE
         from engine.preprocess.pipeline import preprocess_face
 
         clock = time.perf_counter()
-        face = self.tracker.follow(faces, frame.t)
+        face = self.tracker.follow(faces, frame.t, whole_frame)
         self.timings["tracking"] += time.perf_counter() - clock
         result = FrameResult(frame.index, frame.t, face=False, faces_found=len(faces))
         if self.keep:
@@ -218,7 +266,8 @@ class _Run:
         if self.info.rotation:
             notes.append(f"The video was turned upright as its rotation flag asks ({self.info.rotation} degrees).")
         if self.tracker.note():
-            notes.append(self.tracker.note())
+            notes.append(f"{self.tracker.note()} (Other faces are looked for in one analysed frame a second and "
+                         "wherever the person is lost.)")
         gaps = len(self.frames) - len(followed)
         if gaps:
             share = gaps / len(self.frames)
@@ -247,21 +296,22 @@ def explain_peak(predictor: "Predictor", analysis: VideoAnalysis, network: str, 
     return label, explanation
 
 
-def _band(predictor: "Predictor", table: "pd.DataFrame", answer) -> tuple[float, float]:
+def _band(table: "pd.DataFrame", answer, basis) -> tuple[float, float]:
     """Lowest and highest calibrated seed over the networks ``answer`` averages (NaN when it averages none).
 
     Calibration is monotonic, so the calibrated ends of each network's seed range are its band's ends;
-    they go through the same rule (``Predictor.answer``), never a calibration of our own."""
+    they are calibrated as the rule calibrates (``engine.evaluation.answer.calibrated_p``), never our own way."""
+    from engine.evaluation.answer import calibrated_p
+
     used = answer.networks.loc[answer.networks["used"], "model"].tolist()
     if not used:
         return float("nan"), float("nan")
     rows = table.set_index("model").loc[used]
-
-    def calibrated(values) -> "pd.Series":
-        return predictor.answer(values.to_dict()).networks.set_index("model").loc[used, "p_calibrated"]
-
-    return (float(calibrated(rows["low"].fillna(rows["p_pain"])).min()),
-            float(calibrated(rows["high"].fillna(rows["p_pain"])).max()))
+    lows = [calibrated_p(model, low if np.isfinite(low) else p, basis)
+            for model, low, p in zip(used, rows["low"], rows["p_pain"])]
+    highs = [calibrated_p(model, high if np.isfinite(high) else p, basis)
+             for model, high, p in zip(used, rows["high"], rows["p_pain"])]
+    return float(min(lows)), float(max(highs))
 
 
 def _thumbnail(rgb: np.ndarray) -> tuple[np.ndarray, float]:

@@ -49,13 +49,16 @@ class FaceTracker:
     lost: int = 0  # frames where the face could not be followed
     _pending: FaceBox | None = field(default=None, repr=False)
 
-    def follow(self, faces: list[FaceBox], t: float) -> FaceBox | None:
-        """The tracked person's face among ``faces`` (largest first) at time ``t``, or None (lost)."""
+    def follow(self, faces: list[FaceBox], t: float, whole_frame: bool = True) -> FaceBox | None:
+        """The tracked person's face among ``faces`` (largest first) at time ``t``, or None (lost).
+
+        ``whole_frame``: False when ``faces`` were only looked for near the person (``FaceDetector.near``):
+        any other face there is not counted as another person (the frame was not searched for people)."""
         if self.track is None:
             chosen = faces[0] if faces else None  # the largest face starts the track
         else:
             chosen = self._continuing(faces, t)
-        others = len(faces) - (chosen is not None)
+        others = len(faces) - (chosen is not None) if whole_frame else 0
         if others:
             self.frames_with_others += 1
             self.most_others = max(self.most_others, others)
@@ -69,6 +72,10 @@ class FaceTracker:
         """The 68 landmarks (frame pixels) found on the face ``follow`` just returned."""
         if self.track is not None and landmarks is not None:
             self.track.landmarks = np.asarray(landmarks, dtype=np.float64)
+
+    def continues(self, faces: list[FaceBox], t: float) -> bool:
+        """Whether one of ``faces`` would continue the track at ``t`` (nothing is changed)."""
+        return self.track is not None and self._continuing(faces, t) is not None
 
     def _continuing(self, faces: list[FaceBox], t: float) -> FaceBox | None:
         scored = [(cost, face) for face in faces if (cost := continuation_cost(self.track, face, t)) is not None]

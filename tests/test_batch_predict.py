@@ -123,7 +123,7 @@ def test_when_some_networks_learned_only_they_run_on_the_frames_and_the_others_a
     from engine.batch_predict import predict_data
 
     first, *others = list(predictor.networks)
-    monkeypatch.setattr(predictor, "learned_networks", lambda: [first])  # as if only the first network learned
+    monkeypatch.setattr(predictor, "learned_networks", lambda *basis: [first])  # as if only the first network learned
     calls = {name: 0 for name in predictor.networks}
     for name, network in predictor.networks.items():
         monkeypatch.setattr(network, "p_pain", lambda x, name=name, original=network.p_pain: calls.__setitem__(
@@ -132,6 +132,40 @@ def test_when_some_networks_learned_only_they_run_on_the_frames_and_the_others_a
     assert calls[first] >= 1 and not any(calls[name] for name in others)
     assert record["networks"][first] is not None and all(record["networks"][name] is None for name in others)
     assert any(f"Only the networks that learned ({first}) were run" in note for note in record["notes"])
+
+
+def test_the_compiled_detector_finds_what_mtcnn_itself_finds(predictor):
+    from mtcnn import MTCNN
+
+    from engine.video import VideoReader
+
+    frame = next(VideoReader(vf.clip(seconds=0.4, second_face=True)).frames()).rgb
+    plain = MTCNN().detect_faces(frame, fit_to_image=False, output_type="numpy", box_format="xyxy")
+    found = predictor.face_models.detector.detect(frame).faces
+    assert len(found) == len(plain) == 2
+    for face, row in zip(found, plain):
+        assert [face.x1, face.y1, face.x2, face.y2] == pytest.approx(list(row[1:5]), abs=1e-3)
+        assert face.confidence == pytest.approx(row[5], abs=1e-6)
+
+
+def test_between_keyframes_the_face_is_searched_near_the_person_and_found_where_a_whole_search_finds_it(predictor, monkeypatch):
+    import engine.timeline as timeline
+
+    data = vf.clip(seconds=4.0, away_start_s=1.6, away_end_s=2.6)  # the face leaves for a second
+    detector = predictor.face_models.detector
+    whole, near = detector.calls, detector.near_calls
+    default = timeline.analyse_video(predictor, data, keep_pictures=False)
+    whole, near = detector.calls - whole, detector.near_calls - near
+    frames = len(default.frames)
+    assert near >= frames // 2 and whole < frames  # most frames searched near the person only
+    monkeypatch.setattr(timeline, "KEYFRAME_SECONDS", 0.0)  # every frame searched whole
+    every = timeline.analyse_video(predictor, data, keep_pictures=False)
+    assert [f.face for f in default.frames] == [f.face for f in every.frames]
+    assert any(not f.face for f in default.frames)
+    for a, b in zip(default.frames, every.frames):
+        if a.face:
+            side = max(b.box[2] - b.box[0], b.box[3] - b.box[1])
+            assert np.abs(np.subtract(a.box, b.box)).max() < 0.1 * side, (a.t, a.box, b.box)
 
 
 def test_where_the_face_leaves_for_half_the_clip_the_timeline_has_gaps_and_a_note(predictor):

@@ -113,10 +113,20 @@ def _network_row(model: str, p_raw: float, facts: NetworkFacts | None) -> dict:
                 "auc_low": math.nan, "auc_high": math.nan, "learned": False,
                 "learned_reason": "no external-scenario result", "used": False}
     calibrated = math.isfinite(facts.temperature)
-    p_calibrated = float(apply_temperature(p_raw, facts.temperature)) if calibrated else p_raw
+    p_calibrated = calibrated_p(model, p_raw, basis_facts=facts)
     return {"model": model, "p_raw": p_raw, "p_calibrated": p_calibrated, "calibrated": calibrated,
             "auc": facts.auc, "auc_low": facts.auc_low, "auc_high": facts.auc_high, "learned": facts.learned,
             "learned_reason": facts.learned_reason, "used": facts.learned and bool(np.isfinite(p_raw))}
+
+
+def calibrated_p(model: str, p_raw: float, basis: AnswerBasis | None = None,
+                 basis_facts: NetworkFacts | None = None) -> float:
+    """One network's p(pain) as the rule counts it: scaled by its temperature when it has one, else as is
+    (also for a network the basis does not know). Give ``basis``, or that network's ``basis_facts``."""
+    facts = basis_facts if basis_facts is not None else (basis.networks.get(model) if basis is not None else None)
+    if facts is None or not math.isfinite(facts.temperature):
+        return p_raw
+    return float(apply_temperature(p_raw, facts.temperature))
 
 
 def _no_answer_reason(basis: AnswerBasis) -> str:

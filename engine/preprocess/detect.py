@@ -89,27 +89,37 @@ class FaceDetector:
 
         # mtcnn signals "no candidate left" by feeding an empty batch to the next network and catching
         # TensorFlow's error, which TensorFlow also logs ("Incompatible shapes: [0,48,48,3]"): stop early.
-        self._mtcnn = MTCNN(stages=[StagePNet(), _UnlessEmpty(StageRNet()), _UnlessEmpty(StageONet())])
+        pnet, rnet, onet = StagePNet(), StageRNet(), StageONet()
+        for stage in (pnet, rnet, onet):
+            _compile(stage)
+        refine = [_UnlessEmpty(rnet), _UnlessEmpty(onet)]
+        self._mtcnn = MTCNN(stages=[pnet, *refine])
+        # The same refinement networks fed with given candidate boxes instead of P-Net's search (``near``).
+        self._refiner = MTCNN(stages=[_GivenCandidates(), *refine])
         self.calls = 0  # detections run by this instance (tests check that a warm cache runs none)
+        self.near_calls = 0  # images searched only near a known box (``near``)
+
+    def warm_up(self) -> None:
+        """Trace the compiled networks now rather than on a user's first photo: a synthetic face (never a
+        real one) at two sizes, so every stage runs and its graph already takes any size."""
+        from engine.synth import Pose, random_identity, render_face
+
+        rng = np.random.default_rng(0)
+        identity = random_identity(rng)
+        for size in ((320, 240), (400, 300)):
+            self.detect(render_face(identity, {}, Pose(scale=0.3), size, rng).image)
 
     def detect(self, rgb: np.ndarray, max_side: int = 0) -> Detection:
         """Every face MTCNN finds in an (H, W, 3) uint8 RGB image, boxes in that image's pixels.
 
         ``max_side`` (``[preprocess] detect_max_side``): when > 0 and the image's *shorter* side is
         longer, MTCNN sees a copy scaled so that side is ``max_side`` pixels."""
-        scale = 1.0
-        if max_side > 0 and min(rgb.shape[:2]) > max_side:
-            scale = max_side / min(rgb.shape[:2])
-            size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
-            rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))
+        (rgb,), scale = _reduced([rgb], max_side)
         self.calls += 1
         # fit_to_image=False keeps the box MTCNN predicted even where it passes the image edge, so the
         # crop stays centred on the face; the crop pads with white instead.
         rows = self._mtcnn.detect_faces(rgb, fit_to_image=False, output_type="numpy", box_format="xyxy")
-        rows = np.asarray(rows, dtype=np.float64)
-        rows = rows.reshape(-1, rows.shape[-1]) if rows.size else np.zeros((0, 6))
-        # Row layout: image index, x1, y1, x2, y2, confidence, five keypoints.
-        return Detection(tuple(FaceBox(*(float(v) / scale for v in row[1:5]), confidence=float(row[5])) for row in rows))
+        return _detections(rows, 1, scale)[0]
 
     def detect_batch(self, images: list[np.ndarray], max_side: int = 0) -> list[Detection]:
         """``detect`` for several images of one size at once (video frames): one MTCNN pass over the batch,
@@ -119,20 +129,76 @@ class FaceDetector:
         pyramid that misses faces filling half the frame, or fails on a too-small level."""
         if not images:
             return []
-        scale = 1.0
-        height, width = images[0].shape[:2]
-        if max_side > 0 and min(height, width) > max_side:
-            scale = max_side / min(height, width)
-            size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            images = [np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR)) for image in images]
+        images, scale = _reduced(images, max_side, VIDEO_REDUCING_GAP)
         self.calls += len(images)
         rows = self._mtcnn.detect_faces(list(images), fit_to_image=False, output_type="numpy", box_format="xyxy")
-        rows = np.asarray(rows, dtype=np.float64)
-        rows = rows.reshape(-1, rows.shape[-1]) if rows.size else np.zeros((0, 6))
-        found: list[list[FaceBox]] = [[] for _ in images]
-        for row in rows:  # column 0: which image of the batch
-            found[int(row[0])].append(FaceBox(*(float(v) / scale for v in row[1:5]), confidence=float(row[5])))
-        return [Detection(tuple(faces)) for faces in found]
+        return _detections(rows, len(images), scale)
+
+    def near(self, images: list[np.ndarray], boxes: list[FaceBox], max_side: int = 0) -> list[Detection]:
+        """The faces close to a known box in each image (video frames of one size; ``boxes[i]`` in
+        ``images[i]``'s pixels, usually where the followed face was last seen), in one pass.
+
+        A video tracker's shortcut through MTCNN: its first network (P-Net), which searches the whole
+        image at every scale and is most of a detection's cost, is replaced by candidate squares around
+        the known box (shifted by up to ``NEAR_SHIFT`` of its side, resized by ``NEAR_SIZES``); MTCNN's own
+        refinement networks (R-Net, O-Net) then judge and place them, with their usual thresholds. So a
+        face found here is a face MTCNN confirmed, with MTCNN's box and confidence; a face that moved
+        further, or a face elsewhere in the image, is not found here (the caller searches the whole image)."""
+        if not images:
+            return []
+        images, scale = _reduced(images, max_side, VIDEO_REDUCING_GAP)
+        self.near_calls += len(images)
+        candidates = np.concatenate([_candidates_around(i, box, scale) for i, box in enumerate(boxes)])
+        rows = self._refiner.detect_faces(list(images), fit_to_image=False, output_type="numpy", box_format="xyxy",
+                                          candidates=candidates)
+        return _detections(rows, len(images), scale)
+
+
+VIDEO_REDUCING_GAP = 2.0  # detect_batch and near (video frames): see _reduced
+
+# Candidate squares for ``FaceDetector.near``: the box's square shifted by up to NEAR_SHIFT of its side
+# (nine positions), and its square at the centre resized by NEAR_SIZES.
+NEAR_SHIFT = 0.25
+NEAR_SIZES = (0.8, 1.0, 1.25)
+
+
+def _candidates_around(index: int, box: FaceBox, scale: float) -> np.ndarray:
+    """Rows [image index, x1, y1, x2, y2, 1.0] (MTCNN's candidate layout) of squares around ``box``,
+    in the reduced image's pixels."""
+    side = max(box.width, box.height) * scale
+    cx, cy = (box.x1 + box.x2) / 2.0 * scale, (box.y1 + box.y2) / 2.0 * scale
+    shifts = [(dx, dy) for dx in (-NEAR_SHIFT, 0.0, NEAR_SHIFT) for dy in (-NEAR_SHIFT, 0.0, NEAR_SHIFT)]
+    squares = [(dx, dy, 1.0) for dx, dy in shifts] + [(0.0, 0.0, size) for size in NEAR_SIZES if size != 1.0]
+    rows = []
+    for dx, dy, size in squares:
+        x, y, half = cx + dx * side, cy + dy * side, side * size / 2.0
+        rows.append([index, x - half, y - half, x + half, y + half, 1.0])
+    return np.asarray(rows, dtype=np.float64)
+
+
+def _reduced(images: list[np.ndarray], max_side: int, reducing_gap: float | None = None) -> tuple[list[np.ndarray], float]:
+    """The images (all one size) scaled so their shorter side is ``max_side`` when it is longer, and the scale.
+
+    ``reducing_gap`` (PIL): shrink by whole factors first (box filter), then resample: several times
+    faster for large reductions (video frames), and not byte-identical to the plain resize photos get."""
+    height, width = images[0].shape[:2]
+    if not (max_side > 0 and min(height, width) > max_side):
+        return images, 1.0
+    scale = max_side / min(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return [np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR, reducing_gap=reducing_gap))
+            for image in images], scale
+
+
+def _detections(rows, count: int, scale: float) -> list[Detection]:
+    """MTCNN's numpy rows (image index, x1, y1, x2, y2, confidence, keypoints) as one Detection per image,
+    boxes in the caller's pixels."""
+    rows = np.asarray(rows, dtype=np.float64)
+    rows = rows.reshape(-1, rows.shape[-1]) if rows.size else np.zeros((0, 6))
+    found: list[list[FaceBox]] = [[] for _ in range(count)]
+    for row in rows:  # column 0: which image of the batch
+        found[int(row[0])].append(FaceBox(*(float(v) / scale for v in row[1:5]), confidence=float(row[5])))
+    return [Detection(tuple(faces)) for faces in found]
 
 
 def square_crop_box(face: FaceBox, margin: float) -> CropBox:
@@ -158,6 +224,32 @@ def crop_square(rgb: np.ndarray, box: CropBox, crop_size: int) -> np.ndarray:
         return canvas
     # LANCZOS antialiases when shrinking; PIL's resampling is deterministic across runs and machines.
     return np.asarray(Image.fromarray(canvas).resize((crop_size, crop_size), Image.Resampling.LANCZOS))
+
+
+def _compile(stage) -> None:
+    """Run an MTCNN stage's network as one TensorFlow graph instead of layer by layer.
+
+    mtcnn calls its three small networks eagerly: about a hundred Keras layer calls per image, whose
+    Python overhead was most of a detection (0.24 s for one 320x180 frame, 0.055 s compiled) for the same
+    boxes and confidences (tests/test_batch_predict.py compares with mtcnn's own eager run).
+    ``reduce_retracing``: after two image or batch sizes the graph takes any size, so photos of new
+    sizes are not traced again (warm-up detects two sizes)."""
+    import tensorflow as tf
+
+    # autograph=False: the networks have no Python control flow to convert, and autograph would write
+    # its converted code to the temporary folder (nothing may be written while serving uploads).
+    stage._model = tf.function(stage.model, reduce_retracing=True, autograph=False)
+
+
+class _GivenCandidates:
+    """MTCNN's first stage for ``FaceDetector.near``: passes on the candidate boxes given to
+    ``detect_faces(..., candidates=rows)`` instead of searching the image with P-Net."""
+
+    id = 1
+    name = "Given candidates"
+
+    def __call__(self, candidates=None, **kwargs):
+        return np.empty((0, 6)) if candidates is None else candidates
 
 
 class _UnlessEmpty:
