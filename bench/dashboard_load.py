@@ -1,6 +1,6 @@
 """Seconds until each dashboard page's main content is visible in headless Chromium, and upload latency.
 
-    .venv/bin/python bench/dashboard_load.py [--artifacts artifacts/demo] [--repeats 3] [--screenshots DIR]
+    .venv/bin/python bench/dashboard_load.py [--artifacts artifacts/demo] [--repeats 3] [--screenshots DIR] [--upload-only]
 
 Starts ``painlens dashboard``'s server (dashboard.serve) on a free port, drives Debian's Chromium with
 Selenium, and for every page measures from navigation to "title shown, script finished, no skeleton,
@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--artifacts", default=str(ROOT / "artifacts" / "demo"))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--screenshots", type=Path, default=None, help="save a PNG of every page here")
+    parser.add_argument("--upload-only", action="store_true", help="time only the upload answer (no page visits)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="painlens-bench-"))
     clock = time.perf_counter()
@@ -70,7 +71,7 @@ def main() -> None:
     try:
         driver = chrome(folder)  # inside: a browser that cannot start must not leave the server running
         print(f"{'page':<12}{'first visit':>12}{'revisit (median)':>18}")
-        for path, title, _ in PAGES:
+        for path, title, _ in [] if args.upload_only else PAGES:
             # charts=False: a page whose artifacts are missing shows a sentence instead (still every chart
             # that is on the page must have drawn before the page counts as shown).
             first = open_page(driver, url, path, title, False, timeout=300)

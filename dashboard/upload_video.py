@@ -134,8 +134,11 @@ def _show_frame(analysis, experiment) -> None:
     middle.image(images.resize(frame.crop, 256), caption=f"cropped, background removed ({analysis.background_method})")
     scale = 256 / frame.crop.shape[0]
     right.image(images.landmarks_image(images.resize(frame.crop, 256), frame.landmarks * scale), caption="68 landmarks (dlib)")
-    figure = charts.probabilities(frame.probabilities, f"p(pain) at {frame.t:.1f} s",
-                                  widgets.provenance(experiment, "band: lowest to highest seed"))
+    run = frame.probabilities[frame.probabilities["p_pain"].notna()]  # the networks run on the frames (see the note)
+    left_out = "" if len(run) == len(frame.probabilities) else \
+        f"; {len(frame.probabilities) - len(run)} networks not run on the frames are left out"
+    figure = charts.probabilities(run, f"p(pain) at {frame.t:.1f} s",
+                                  widgets.provenance(experiment, "band: lowest to highest seed" + left_out))
     widgets.chart(figure, "video-frame-probabilities", "video-frame-probs")
 
 
