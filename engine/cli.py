@@ -25,8 +25,10 @@ err_console = Console(stderr=True)
 
 def main() -> None:
     # TensorFlow's C++ start-up chatter (CUDA probing on a CPU machine) hides our own output.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from engine.native_log import quiet_tensorflow_logging
     from engine.native_memory import for_child_processes
+
+    quiet_tensorflow_logging()
 
     for_child_processes()  # allocator settings for the training children, workers and servers it starts
     if sys.argv[1:2] in (["run"], ["explain"]) and os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":

@@ -32,6 +32,14 @@ BENIGN = (
 )
 
 
+def quiet_tensorflow_logging() -> None:
+    """TensorFlow's C++ log at warnings and above (``TF_CPP_MIN_LOG_LEVEL=2``) for this process and the
+    ones it starts, unless the user chose a level. Set but empty counts as not chosen: TensorFlow then
+    logs everything (an INFO line per training process, "Memory patch applied", in a demo run)."""
+    if not os.environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip():
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+
+
 def import_tensorflow_quietly() -> None:
     """Import TensorFlow once in this process, keeping all but its benign start-up lines.
 
@@ -39,7 +47,7 @@ def import_tensorflow_quietly() -> None:
     """
     if "tensorflow" in sys.modules or importlib.util.find_spec("tensorflow") is None:
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow_logging()
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as sink:

@@ -40,3 +40,15 @@ def test_a_quiet_import_prints_no_notice_where_a_plain_one_does():
     plain = run("import tensorflow; tensorflow.config.list_physical_devices()")
     # On this machine's TensorFlow build the plain import prints them, so the check above has teeth.
     assert any(notice in plain for notice in NOTICES) or not plain.strip()
+
+
+@pytest.mark.parametrize("given, expected", [(None, "2"), ("", "2"), ("  ", "2"), ("0", "0"), ("3", "3")])
+def test_tensorflow_logs_warnings_and_above_unless_the_user_chose_a_level(monkeypatch, given, expected):
+    from engine.native_log import quiet_tensorflow_logging
+
+    if given is None:
+        monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    else:
+        monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", given)  # set but empty: TensorFlow would log INFO lines
+    quiet_tensorflow_logging()
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == expected
