@@ -61,7 +61,7 @@ class FrameResult:
     probabilities: "pd.DataFrame | None" = None  # model, p_pain, low, high, seeds, input_size
     box: tuple[float, float, float, float] | None = None
     confidence: float | None = None
-    faces_found: int = 0  # faces MTCNN found in the frame, followed or not
+    faces_found: int = 0  # faces MTCNN found, followed or not (near the person only, in frames not searched whole)
     crop: np.ndarray | None = None  # kept with keep_pictures
     landmarks: np.ndarray | None = None  # (68, 2) crop pixels, kept with keep_pictures
     thumbnail: np.ndarray | None = None  # the frame reduced to THUMBNAIL_SIDE, kept with keep_pictures
