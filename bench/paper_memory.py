@@ -1,11 +1,12 @@
 """Memory of ``painlens run`` at paper scale on the CPU: the runner and all its children, sampled.
 
-    nice -n 15 .venv/bin/python bench/paper_memory.py --work /tmp/paper-cpu [--models WeiNet] [--epochs 2]
+    nice -n 15 .venv/bin/python bench/paper_memory.py --work /tmp/paper-cpu [--models WeiNet] [--epochs 2] [--steps 0]
 
 Writes ``WORK/experiments/paper-cpu.toml``: experiments/paper.toml with ``synthetic_size = "paper"``
 (about 2,600 PAIN-DB faces as the paper's Table 2, and CP-PAIN), all three scenarios at 5 folds and 5
-seeds, only ``--models`` for ``--epochs`` epochs, weights "none" and explanations off (LIME at 1,000
-samples is a GPU's job). Then runs, each as a child process sampled every ``--every`` seconds from /proc:
+seeds, only ``--models`` for ``--epochs`` epochs (of ``--steps`` batches each when above 0: memory
+depends on what a run loads, not on how long it trains, and a full epoch of 2,000 faces at batch 128 takes
+minutes per run on a 2-core CPU), weights "none" and explanations off (LIME at 1,000 samples is a GPU's job). Then runs, each as a child process sampled every ``--every`` seconds from /proc:
 
   1. ``painlens synth`` (the paper-size trees; skipped when WORK/data/paper already holds them),
   2. ``painlens run`` (scan, PAIN-DB, preprocessing into the face cache, the 15 trainings per network).
@@ -30,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def config_text(models: list[str], epochs: int) -> str:
+def config_text(models: list[str], epochs: int, steps: int = 0) -> str:
     """paper.toml with the changes named in the module docstring (TOML written by hand: no writer here)."""
     paper = tomllib.loads((ROOT / "experiments" / "paper.toml").read_text())
     lines = []
@@ -38,6 +39,8 @@ def config_text(models: list[str], epochs: int) -> str:
     paper["data"].update(root="data/paper", synthetic_size="paper", synthetic_seed=0)
     paper["preprocess"]["cache_dir"] = ".cache/faces"
     paper["training"].update(models=models, epochs=epochs, weights="none")
+    if steps > 0:
+        paper["training"]["steps_per_epoch_per_model"] = {model: steps for model in models}
     paper["explain"] = {"enabled": False}
     for section, values in paper.items():
         lines.append(f"[{section}]")
@@ -117,12 +120,13 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True, help="folder for the data, face cache and artifacts")
     parser.add_argument("--models", nargs="+", default=["WeiNet"])
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=0, help="batches per epoch (0: the whole training set)")
     parser.add_argument("--every", type=float, default=0.5, help="seconds between samples")
     args = parser.parse_args()
     work = args.work.resolve()
     (work / "experiments").mkdir(parents=True, exist_ok=True)
     config = work / "experiments" / "paper-cpu.toml"
-    config.write_text(config_text(args.models, args.epochs))
+    config.write_text(config_text(args.models, args.epochs, args.steps))
     painlens = [sys.executable, "-m", "engine.cli"]
     print(f"{os.cpu_count()} CPUs; config {config}")
     print(f"{'step':<8}{'wall s':>9}{'peak GiB (tree, PSS)':>22}{'processes':>10}{'peak GiB (one, RSS)':>21}  that one")
