@@ -20,9 +20,10 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts dashboard
 
 from dashboard import serve, widgets  # noqa: E402
 from dashboard.loaders import find_experiments  # noqa: E402
-from dashboard.predictor import keep_keras_session  # noqa: E402
+from dashboard.predictor import freeze_at_start, keep_keras_session  # noqa: E402
 
 keep_keras_session()  # kept networks stay compiled between reruns (see dashboard/predictor.py)
+freeze_at_start()  # the imported modules are not scanned by the collection after every script run
 
 
 def enforce_safe_client() -> None:

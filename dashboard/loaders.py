@@ -355,7 +355,7 @@ def _subjects(root: str, runs: tuple, tables: tuple) -> pd.DataFrame:
 
 # --- the faithfulness scorecard (engine/explain/scorecard.py) --------------------------------------
 
-SCORECARD_TABLES = ("faithfulness", "faithfulness_summary", "sanity_checks")
+SCORECARD_TABLES = ("faithfulness", "faithfulness_summary", "sanity_checks", "explain_timings")
 EXPLAINER_ARRAYS = ("gradcam_stretched", "pain_regions", "pain_region_names")
 
 
@@ -367,6 +367,7 @@ class Scorecard:
     images: pd.DataFrame
     summary: pd.DataFrame
     sanity: pd.DataFrame
+    unscored: pd.DataFrame = field(default_factory=pd.DataFrame)  # model, scenario, runs, of_runs, reason
 
 
 def load_scorecard(root: Path) -> Scorecard | None:
@@ -382,7 +383,22 @@ def _scorecard(root: str, version: tuple) -> Scorecard | None:
         return None
     images, sanity = store.table("faithfulness"), store.table("sanity_checks")
     return Scorecard(images if images is not None else pd.DataFrame(), summary,
-                     sanity if sanity is not None else pd.DataFrame())
+                     sanity if sanity is not None else pd.DataFrame(), unscored_runs(store.table("explain_timings")))
+
+
+def unscored_runs(timings: pd.DataFrame | None) -> pd.DataFrame:
+    """Per (network, scenario) with runs the scorecard skipped (their network gave every test image one
+    class): how many of its explained runs, and why."""
+    columns = ["model", "scenario", "runs", "of_runs", "reason"]
+    if timings is None or timings.empty or "scorecard_skipped" not in timings:
+        return pd.DataFrame(columns=columns)
+    skipped = timings["scorecard_skipped"].fillna("").astype(str)
+    counts = timings.assign(skipped=skipped.ne("")).groupby(["model", "scenario"], sort=True).agg(
+        runs=("skipped", "sum"), of_runs=("skipped", "size"))
+    reasons = timings[skipped.ne("")].assign(reason=skipped[skipped.ne("")]).groupby(["model", "scenario"])["reason"].agg(
+        lambda r: "; ".join(sorted(set(r))))
+    table = counts[counts["runs"] > 0].join(reasons).reset_index()
+    return table[columns]
 
 
 def load_explainer_maps(root: Path) -> dict[str, np.ndarray]:

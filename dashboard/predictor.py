@@ -2,13 +2,17 @@
 
 Loading TensorFlow, the kept networks, MTCNN and dlib takes seconds, so the upload page calls
 ``warm_in_background`` as it opens: the uploader shows at once, the models load on a thread while
-the person picks a photo, and the answer to an upload then takes under two seconds. (Loading them
-when the app starts would slow the other pages' first visits, which share the same two cores.)
+the person picks a photo: first the face models and the networks that learned (what a photo's answer
+needs: 16 s for the demo's, against 80 s for all 20 kept models). The others load when first asked for
+(the page's switch, several photos), not on the thread: loading holds Python's lock most of the time, and
+the first answers waited a minute behind it. (Loading at app start would slow the other pages' first
+visits, which share the same two cores.)
 Only models live here: photos never enter a cache.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from pathlib import Path
@@ -20,6 +24,7 @@ from engine.artifacts import stamp
 
 log = logging.getLogger(__name__)
 _STARTED: set[str] = set()
+_FROZEN_AT_START: list[bool] = []
 
 
 def keep_keras_session() -> bool:
@@ -52,6 +57,30 @@ def keep_keras_session() -> bool:
     return True
 
 
+def freeze_long_lived_objects() -> None:
+    """Hide every object alive now from Python's cyclic garbage collector (``gc.freeze``).
+
+    Streamlit runs a full collection after every script run (``runner.postScriptGC``), holding the GIL,
+    so nothing reaches the browser meanwhile. With TensorFlow and the 20 kept networks loaded the process
+    holds about 900,000 objects and each collection took 1.0 s: every upload's answer, and every click on
+    any page, waited a second after its script had finished (measured in Chromium, bench/dashboard_load.py).
+    The networks and modules live as long as the process, so scanning them is wasted; frozen, a collection
+    takes milliseconds and still frees what each script run leaves. Garbage is collected first (after
+    ``gc.unfreeze``, so that a replaced experiment's networks are freed when the next one loads).
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
+def freeze_at_start() -> None:
+    """``freeze_long_lived_objects`` once per process, after the app's imports (0.13 s a script run
+    without TensorFlow loaded)."""
+    if not _FROZEN_AT_START:
+        _FROZEN_AT_START.append(True)
+        freeze_long_lived_objects()
+
+
 def version(root: Path) -> tuple:
     """Changes when a kept model is written or replaced."""
     kept = loaders.kept_models(root)
@@ -65,7 +94,10 @@ def predictor(root: str, model_version: tuple):
     from engine.predict import Predictor
 
     import_tensorflow_quietly()
-    return Predictor(root)  # st.cache_resource locks per key: the warm-up thread and a page load it once
+    # The networks that learned only (a photo's answer needs only them); the others load when first asked for.
+    loaded = Predictor(root, learned_first=True)  # st.cache_resource locks per key: loaded once per process
+    freeze_long_lived_objects()
+    return loaded
 
 
 def warm_in_background(root: Path) -> None:

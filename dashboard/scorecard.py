@@ -153,7 +153,19 @@ def agreement_chart(summary: pd.DataFrame, models: list[str], learned: dict, tit
     return style(alt.layer(rules, points, zero).properties(width=360, height=alt.Step(24)), title, subtitle)
 
 
-def scorecard_table(summary: pd.DataFrame, sanity: pd.DataFrame, learned: dict) -> pd.DataFrame:
+def unscored_sentence(unscored: pd.DataFrame, scenario: str) -> str:
+    """Which networks' runs of ``scenario`` the scorecard skipped, and why, in one sentence ("" for none)."""
+    rows = unscored[unscored["scenario"] == scenario] if len(unscored) else unscored
+    if rows is None or rows.empty:
+        return ""
+    names = ", ".join(r.model if r.runs == r.of_runs else f"{r.model} ({r.runs} of {r.of_runs} runs)" for r in rows.itertuples())
+    return (f"Not scored here: {names}. Their networks gave every test image one class in those runs (they did not "
+            "learn); their LIME heatmaps are on the Heatmaps page, but deletion and insertion curves, Grad-CAM and the "
+            "sanity check would only describe noise, so they are not computed.")
+
+
+def scorecard_table(summary: pd.DataFrame, sanity: pd.DataFrame, learned: dict,
+                    unscored: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per (network, scenario): the numbers behind the charts, for reading and export."""
     wanted = ["insertion_auc", "insertion_auc_random", "deletion_auc", "deletion_auc_random", "pointing_hit",
               "pointing_chance", "pain_vs_rest", "planted_vs_rest", "agreement"]
@@ -169,6 +181,9 @@ def scorecard_table(summary: pd.DataFrame, sanity: pd.DataFrame, learned: dict) 
     if sanity is not None and len(sanity):
         verdicts = sanity.assign(text=sanity["explainer"].map(EXPLAINER_TITLES) + ": " + sanity["verdict"])
         table["sanity check"] = table["model"].map(verdicts.groupby("model")["text"].agg("; ".join))
+    if unscored is not None and len(unscored):
+        skipped = {(r.model, r.scenario): f"{r.runs} of {r.of_runs} runs: {r.reason}" for r in unscored.itertuples()}
+        table["not scored"] = [skipped.get((m, s), "") for m, s in zip(table["model"], table["scenario"])]
     return table.drop(columns=["network"]).rename(columns={"model": "network"})
 
 

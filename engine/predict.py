@@ -22,6 +22,7 @@ see (rotation, grey, CMYK, transparency, downscaling, several faces) are reporte
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,11 +64,31 @@ class FaceAnalysis:
 
 @dataclass
 class Network:
+    """One network's kept seeds. Their Keras models load on first use (``models``): loading and tracing the
+    demo's 20 took over a minute on a 2-core CPU, and a page that needs only the networks that learned
+    should not wait for the others."""
+
     name: str
     input_size: int
-    models: list  # one Keras model per kept seed
+    paths: list[Path]  # one kept model file per seed
     seeds: list[int]
     together: object = None  # every seed's model in one Keras model (``seeds_together``), built on first use
+    _models: list | None = dataclasses.field(default=None, repr=False)
+    _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def models(self) -> list:
+        """One Keras model per kept seed, loaded once (threads asking at the same time wait for one load)."""
+        with self._lock:
+            if self._models is None:
+                import keras
+
+                self._models = [keras.saving.load_model(path, compile=False) for path in self.paths]
+            return self._models
+
+    @property
+    def loaded(self) -> bool:
+        return self._models is not None
 
     def p_pain(self, x: np.ndarray) -> np.ndarray:
         """(N, seeds) p(pain) of the (N, S, S, 3) images: every seed in one call."""
@@ -101,7 +122,9 @@ class Predictor:
 
     ``experiment_root``: an experiment folder written by ``painlens run`` (its manifest and kept models)."""
 
-    def __init__(self, experiment_root: str | Path, warm_up: bool = True) -> None:
+    def __init__(self, experiment_root: str | Path, warm_up: bool = True, learned_first: bool = False) -> None:
+        """``warm_up``: load every network and trace the first calls now. ``learned_first``: only the face
+        models and the networks that learned (the answer's); ``warm_up()`` loads the others later."""
         self.root = Path(experiment_root)
         self.store = ExperimentStore.open(self.root)
         self.config = self.store.config()  # typed, validated like a TOML file
@@ -114,14 +137,18 @@ class Predictor:
                                 "(external scenario) for uploads.")
         self.face_models = FaceModels(self.params)
         self._basis: tuple[tuple, AnswerBasis] | None = None  # (store version, facts): experiment-level, no photo
-        if warm_up:
-            self._warm_up()
+        if learned_first:
+            self.warm_up(self.learned_networks() or None)  # none learned: every network is shown, so all
+        elif warm_up:
+            self.warm_up()
 
-    def _warm_up(self) -> None:
-        """First calls trace and compile; doing them now keeps an upload's answer under two seconds."""
+    def warm_up(self, only: list[str] | None = None) -> None:
+        """Load the networks (``only`` these) and make the first calls, which trace and compile, now rather
+        than in a user's first answer; the face detector too."""
         self.face_models.detector.warm_up()
         for network in self.networks.values():
-            network.p_pain(np.full((1, network.input_size, network.input_size, 3), 255, np.uint8))
+            if only is None or network.name in only:
+                network.p_pain(np.full((1, network.input_size, network.input_size, 3), 255, np.uint8))
 
     # -- the answer rule --
     def answer_basis(self) -> AnswerBasis:
@@ -167,9 +194,10 @@ class Predictor:
                             confidence=result.face.confidence, background_method=result.background_method,
                             notes=notes, timings=timings)
 
-    def probabilities(self, crop: np.ndarray) -> tuple["pd.DataFrame", float]:
-        """p(pain) per network (mean over its seeds; low / high over seeds, NaN with one seed) and seconds."""
-        tables, seconds = self.probabilities_many([crop])
+    def probabilities(self, crop: np.ndarray, only: list[str] | None = None) -> tuple["pd.DataFrame", float]:
+        """p(pain) per network (mean over its seeds; low / high over seeds, NaN with one seed) and seconds;
+        ``only``: as in ``probabilities_many``."""
+        tables, seconds = self.probabilities_many([crop], only)
         return tables[0], seconds
 
     def learned_networks(self, basis: AnswerBasis | None = None) -> list[str]:
@@ -192,7 +220,7 @@ class Predictor:
             if only is not None and network.name not in only:
                 for table in rows:
                     table.append({"model": network.name, "p_pain": np.nan, "low": np.nan, "high": np.nan,
-                                  "seeds": len(network.models), "input_size": network.input_size})
+                                  "seeds": len(network.paths), "input_size": network.input_size})
                 continue
             size = network.input_size
             if size not in resized:
@@ -237,9 +265,7 @@ class _Counting:
 
 def load_networks(store: ExperimentStore) -> dict[str, Network]:
     """Every finished external-scenario run's kept model, grouped by network (the models trained on
-    all of PAIN-DB), seeds in order, networks in the plan's order."""
-    import keras
-
+    all of PAIN-DB), seeds in order, networks in the plan's order; each loads on first use."""
     import engine.models.pretrained  # noqa: F401  registers the custom layers a saved model may hold
     from engine.native_log import quiet_expected_retracing
 
@@ -253,8 +279,10 @@ def load_networks(store: ExperimentStore) -> dict[str, Network]:
     networks = {}
     for name in names:
         keys = sorted(found[name])
-        models = [keras.saving.load_model(store.kept_model_path(key), compile=False) for key in keys]
-        networks[name] = Network(name, int(models[0].input_shape[1]), models, [key.fold for key in keys])
+        network = Network(name, 0, [store.kept_model_path(key) for key in keys], [key.fold for key in keys])
+        size = store.run_record(keys[0]).get("input_size")
+        network.input_size = int(size) if size else int(network.models[0].input_shape[1])  # older runs: load to see
+        networks[name] = network
     return networks
 
 
@@ -294,13 +322,14 @@ class Prediction:
         return self.face.notes
 
 
-def predict_bytes(predictor: Predictor, data: bytes) -> Prediction:
-    """Everything up to the probabilities for one photo file's bytes (BadImageError for bad input)."""
+def predict_bytes(predictor: Predictor, data: bytes, only: list[str] | None = None) -> Prediction:
+    """Everything up to the probabilities for one photo file's bytes (BadImageError for bad input);
+    ``only``: run just these networks (the others keep a row with p(pain) NaN)."""
     clock = time.perf_counter()
     photo = decode(data, longest_side=UPLOAD_LONGEST_SIDE)
     decode_s = time.perf_counter() - clock
     face = predictor.analyse(photo)
-    probabilities, inference_s = predictor.probabilities(face.crop)
+    probabilities, inference_s = predictor.probabilities(face.crop, only)
     timings = {"decode": decode_s, **face.timings, "inference": inference_s, "explanation": 0.0}
     return Prediction(photo, face, probabilities, {k: timings.get(k, 0.0) for k in TIMING_STEPS},
                       predictor.answer(probabilities))

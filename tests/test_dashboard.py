@@ -190,11 +190,20 @@ def test_upload_page_gives_no_headline_number_when_no_network_learned(none_learn
 def test_upload_page_headline_is_the_calibrated_p_of_the_networks_that_learned(learned):
     at = upload_face(learned)
     table = at.dataframe[-1].value.set_index("network")
-    assert table["in the answer"].tolist() == [True, False]  # WeiNet learned, SongNet did not
+    # Only the network that learned runs by default; the page says the other was not run and offers it.
+    assert table.index.tolist() == ["WeiNet"] and table["in the answer"].all()
+    assert "1 network that did not learn was not run" in str(at.get("vega_lite_chart")[0].proto.spec)
     headline = [m for m in at.metric if m.label == widgets.ANSWER_LABEL]
     assert len(headline) == 1
     assert float(headline[0].value) == pytest.approx(table.loc["WeiNet", "p(pain) calibrated"], abs=0.006)
     assert table.loc["WeiNet", "p(pain) calibrated"] != pytest.approx(table.loc["WeiNet", "p(pain) raw"], abs=0.01)
+    switch = [t for t in at.toggle if t.key == "upload-all-networks"]
+    assert len(switch) == 1 and "Also run the network that did not learn (SongNet)" in switch[0].label
+    switch[0].set_value(True).run()
+    everything = at.dataframe[-1].value.set_index("network")
+    assert everything["in the answer"].tolist() == [True, False]  # WeiNet learned, SongNet did not
+    assert everything.loc["WeiNet", "p(pain) raw"] == pytest.approx(table.loc["WeiNet", "p(pain) raw"])
+    assert float([m for m in at.metric if m.label == widgets.ANSWER_LABEL][0].value) == float(headline[0].value)
 
 
 @pytest.mark.parametrize("page", NETWORK_PAGES)

@@ -57,6 +57,25 @@ def test_the_charts_build_for_every_network_and_grey_the_one_that_did_not_learn(
     assert table.set_index("network").loc["SongNet", "learned"] == False  # noqa: E712
 
 
+def test_runs_the_scorecard_skipped_are_named_on_the_page_and_in_the_table(faith, regions):
+    from dashboard.loaders import unscored_runs
+
+    reason = "predicts one class (pain for every image)"
+    timings = pd.DataFrame({"model": ["SongNet", "SongNet", "WeiNet", "WeiNet"], "scenario": ["subject"] * 4,
+                            "fold": [0, 1, 0, 1], "scorecard_skipped": [reason, reason, "", reason]})
+    unscored = unscored_runs(timings)
+    assert unscored.to_dict("records") == [
+        {"model": "SongNet", "scenario": "subject", "runs": 2, "of_runs": 2, "reason": reason},
+        {"model": "WeiNet", "scenario": "subject", "runs": 1, "of_runs": 2, "reason": reason}]
+    sentence = scorecard.unscored_sentence(unscored, "subject")
+    assert sentence.startswith("Not scored here: SongNet, WeiNet (1 of 2 runs).") and "did not learn" in sentence
+    assert scorecard.unscored_sentence(unscored, "image") == ""
+    assert unscored_runs(timings.drop(columns="scorecard_skipped")).empty  # tables written before the rule
+    summary = summarise(faith, regions)
+    table = scorecard.scorecard_table(summary[summary["dataset"] == "all"], pd.DataFrame(), {}, unscored).set_index("network")
+    assert table.loc["SongNet", "not scored"] == f"2 of 2 runs: {reason}"
+
+
 def test_a_negligible_but_consistent_gain_does_not_beat_the_random_order(faith, regions):
     # A network whose output hardly moves gains ~0.001 on every image: an interval above 0, and no evidence.
     flat = faith[faith["model"] == "WeiNet"].copy()

@@ -260,6 +260,25 @@ def test_streamlit_no_longer_clears_the_keras_session_after_a_script_run():
         script_runner._clean_problem_modules = original
 
 
+def test_long_lived_objects_are_hidden_from_the_collection_after_every_script_run():
+    # Streamlit collects garbage after every script run; with TensorFlow and the kept networks loaded that
+    # scanned ~900,000 objects for a second, and the page's last messages waited for it.
+    import gc
+
+    from dashboard.predictor import freeze_long_lived_objects
+
+    kept = [[i] for i in range(1000)]  # objects that live on (as modules and networks do)
+    try:
+        freeze_long_lived_objects()
+        assert gc.get_freeze_count() > len(kept) and len(gc.get_objects()) < len(kept)
+        garbage = [[]]
+        garbage[0].append(garbage)  # a cycle made after the freeze is still collected
+        del garbage
+        assert gc.collect() >= 1
+    finally:
+        gc.unfreeze()
+
+
 def test_network_notes_say_why_a_network_is_greyed_and_which_bases_had_no_imagenet_weights():
     verdicts = pd.DataFrame({
         "model": ["WeiNet"] * 3 + ["SongNet"] * 3 + ["VGG16"] * 3 + ["SilNet"] * 2,

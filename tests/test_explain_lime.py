@@ -182,3 +182,22 @@ def test_cppain_can_be_capped_like_paindb_for_small_profiles():
     capped = table.iloc[choose_images(table, per_class=2, seed=1, all_cppain=False)]
     assert (everything["dataset"] == "cppain").sum() == 10
     assert (capped["dataset"] == "cppain").sum() == 4 and (capped["dataset"] == "unbc").sum() == 4
+
+
+def test_a_run_that_gives_every_image_one_class_gets_its_masks_but_no_scorecard(tmp_path):
+    # A network that did not learn: its curves and Grad-CAM maps are flat and a sanity check of them would
+    # pass or fail on noise, so only its LIME masks are made (and the run says why).
+    model, config = tiny_model(), small_config(sanity_images=1)
+    key = RunKey("Tiny", "external", 0)
+    both = predictions_table(n=8, cppain=2)
+    assert both["predicted_label"].nunique() == 2
+    images = np.stack([face_like(32, seed=i) for i in range(len(both))])
+    runs = {"one class": both.assign(p_pain=0.7, predicted_label=1), "both classes": both}
+    stores = {name: ExperimentStore(tmp_path, name.replace(" ", "-")) for name in runs}
+    summaries = {name: explain_run(model, images, table, config, stores[name]) for name, table in runs.items()}
+    one, two = load_run_masks(stores["one class"], key), load_run_masks(stores["both classes"], key)
+    assert summaries["one class"]["scorecard_skipped"] == "predicts one class (pain for every image)"
+    assert len(one) == summaries["one class"]["images"] > 0 and np.isnan(one.aucs).all()
+    assert not stores["one class"].gradcam(key) and stores["one class"].sanity(key) is None
+    assert summaries["both classes"]["scorecard_skipped"] == "" and np.isfinite(two.aucs).all()
+    assert stores["both classes"].gradcam(key) and stores["both classes"].sanity(key) is not None

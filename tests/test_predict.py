@@ -272,3 +272,20 @@ def test_several_kept_seeds_give_an_uncertainty_band(predictor, tmp_path):
     x = np.random.default_rng(0).integers(0, 256, (3, network.input_size, network.input_size, 3), dtype=np.uint8)
     apart = np.stack([np.asarray(model.predict_on_batch(x))[:, 1] for model in network.models], axis=1)
     np.testing.assert_allclose(network.p_pain(x), apart, rtol=1e-5, atol=1e-6)
+
+
+def test_networks_load_when_first_used_and_a_photo_can_run_only_some(predictor):
+    # The upload page answers with the networks that learned and loads the others only when asked: a
+    # network left out of a photo keeps its row (p(pain) NaN) and is not loaded for it.
+    from engine.predict import Predictor
+
+    fresh = Predictor(predictor.root, warm_up=False)
+    assert fresh.networks and not any(network.loaded for network in fresh.networks.values())
+    first, *others = fresh.networks
+    table = predict_bytes(fresh, encode(face_image(15), "PNG"), only=[first]).probabilities.set_index("model")
+    assert np.isfinite(table.loc[first, "p_pain"]) and table.loc[others, "p_pain"].isna().all()
+    assert fresh.networks[first].loaded and not any(fresh.networks[name].loaded for name in others)
+    assert (table["input_size"] == [n.input_size for n in fresh.networks.values()]).all()  # known without loading
+    everything = predict_bytes(fresh, encode(face_image(15), "PNG")).probabilities.set_index("model")
+    assert everything["p_pain"].notna().all() and all(n.loaded for n in fresh.networks.values())
+    assert everything.loc[first, "p_pain"] == pytest.approx(table.loc[first, "p_pain"])

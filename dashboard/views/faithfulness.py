@@ -102,10 +102,13 @@ scope = in_scenario[in_scenario["dataset"] == dataset]
 # Which networks learned (the summary's bootstrap verdict): said under the title, greyed in every chart;
 # a map of a network that did not learn shows where it happens to respond, not where pain shows.
 learned = scorecard.learned_map(widgets.network_notes(experiment, scenarios=[scenario], models=models))
+unscored_note = scorecard.unscored_sentence(card.unscored, scenario)
+if unscored_note:
+    st.caption(unscored_note)
 curves_section(scope, models, learned, scenario, dataset, experiment)
 regions_section(scope, models, learned, scenario, dataset, explainer, experiment)
 sanity_section(card.sanity, models, experiment)
 agreement_section(scope, models, learned, scenario, dataset, experiment)
 st.header("The scorecard")
-table = scorecard.scorecard_table(summary[summary["dataset"] == dataset], card.sanity, learned)
+table = scorecard.scorecard_table(summary[summary["dataset"] == dataset], card.sanity, learned, card.unscored)
 widgets.table(table, f"{experiment.name}-faithfulness-{dataset}", "faith-table")

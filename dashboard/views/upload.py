@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 
 import pandas as pd
 import streamlit as st
@@ -60,22 +61,39 @@ def read_uploads() -> list[tuple[str, str, bytes]]:
     return [(item.file_id, item.name, item.getvalue()) for item in chosen]
 
 
-def analyse(model, photo_id: str, data: bytes):
+def networks_to_run(model) -> list[str] | None:
+    """The networks that learned (the answer's), unless the person asks for all of them; None: all. A
+    network that did not learn gives noise, and the demo's six took three quarters of an answer's time."""
+    learned = model.learned_networks()
+    others = [name for name in model.networks if name not in learned]
+    if not learned or not others:
+        return None
+    which = "the network" if len(others) == 1 else f"the {len(others)} networks"
+    everything = st.toggle(f"Also run {which} that did not learn ({', '.join(others)})",
+                           key="upload-all-networks",
+                           help="Their p(pain) says where an untrained network happens to respond, not whether the "
+                                "face shows pain; the answer never uses them.")
+    return None if everything else learned
+
+
+def analyse(model, photo_id: str, data: bytes, only: list[str] | None = None):
     """The photo's Prediction, or the sentence saying why there is none (kept in this session only)."""
     from engine.errors import PainLensError
     from engine.predict import predict_bytes
 
     cached = st.session_state.get(RESULT_KEY)
-    if cached and cached[0] == photo_id:
+    if cached and cached[0] == (photo_id, only):
         return cached[1]
+    unloaded = [n.name for n in model.networks.values() if not n.loaded and (only is None or n.name in only)]
     try:
-        result = predict_bytes(model, data)
+        with st.spinner(f"Loading {len(unloaded)} more networks (once per server)…") if unloaded else nullcontext():
+            result = predict_bytes(model, data, only)
     except PainLensError as exc:
         result = str(exc)
     except Exception as exc:  # a bug, not the user's doing: say so without a traceback or the photo
         log.error("upload analysis failed: %s", type(exc).__name__)
         result = f"The photo could not be analysed ({type(exc).__name__}); try another photo."
-    st.session_state[RESULT_KEY] = (photo_id, result)
+    st.session_state[RESULT_KEY] = ((photo_id, only), result)
     st.session_state.pop("upload-explanation", None)
     return result
 
@@ -102,11 +120,16 @@ def show_answer(answer, seconds: float) -> None:
 
 def show_probabilities(prediction, experiment, seconds: float) -> None:
     probs, answer = prediction.probabilities, prediction.answer
+    not_run = probs.loc[probs["p_pain"].isna(), "model"].tolist()  # networks left out (``networks_to_run``)
+    probs = probs[probs["p_pain"].notna()]
     several = bool((probs["seeds"] > 1).any())
     left, right = st.columns([1, 3])
     with left:
         show_answer(answer, seconds)
     band = "band: lowest to highest over seeds" if several else "one seed kept per network, so no uncertainty band ([scenarios] kept_seeds = 2 or more keeps several)"
+    if not_run:
+        band += (f"; {len(not_run)} network{'s' if len(not_run) > 1 else ''} that did not learn "
+                 f"{'were' if len(not_run) > 1 else 'was'} not run (the switch above runs them)")
     verdicts = widgets.network_notes(experiment, scenarios=["external"], models=list(probs["model"]))
     external = verdicts[verdicts["scenario"] == "external"]
     figure = charts.probabilities(probs, "p(pain) for this photo (raw)", widgets.provenance(experiment, band), external)
@@ -117,7 +140,7 @@ def show_probabilities(prediction, experiment, seconds: float) -> None:
         st.dataframe(timings, hide_index=True)
     st.caption("Per network: its raw p(pain) (mean over its kept seeds), the calibrated one (temperature fitted on its "
                "subject-wise out-of-fold predictions) and its external ROC AUC with the 95 % interval over subjects.")
-    table = tables.answer_table(probs, answer.networks) if answer is not None else probs
+    table = tables.answer_table(probs, answer.networks) if answer is not None else probs  # the networks run
     if not several:
         table = table.drop(columns=["lowest seed", "highest seed"], errors="ignore")
     widgets.table(table.round(3), "upload-probabilities", "upload-table")
@@ -125,7 +148,7 @@ def show_probabilities(prediction, experiment, seconds: float) -> None:
 
 def show_explanation(model, prediction, experiment) -> None:
     st.header("LIME explanation")
-    names = list(prediction.probabilities["model"])
+    names = prediction.probabilities.dropna(subset=["p_pain"])["model"].tolist()
     left, right = st.columns([2, 1])
     name = left.selectbox("Network to explain", names, key="explain-network")
     opacity = right.slider("Overlay opacity", 0.0, 1.0, 0.55, 0.05, key="explain-opacity")
@@ -162,8 +185,8 @@ st.caption("Your photos and videos are analysed in this server's memory and are 
 predictor.warm_in_background(experiment.root)
 uploads = read_uploads()
 if not uploads:
-    st.info("Upload a photo or take one with the camera: the face is found, cropped, its background removed, and every "
-            "network gives its probability of pain. A short video gives a pain timeline (the person followed from "
+    st.info("Upload a photo or take one with the camera: the face is found, cropped, its background removed, and the "
+            "experiment's networks give their probability of pain. A short video gives a pain timeline (the person followed from "
             "frame to frame); several photos give a table.")
     st.stop()
 model = get_predictor(experiment)
@@ -175,8 +198,9 @@ named_video = name.lower().endswith(tuple(f".{suffix}" for suffix in VIDEO_TYPES
 if media_kind(data) == "video" or (named_video and not is_picture(data)):  # the bytes decide, not the name
     upload_video.show_clip(model, experiment, upload_id, data)
     st.stop()
+only = networks_to_run(model)
 clock = time.perf_counter()
-result = analyse(model, upload_id, data)
+result = analyse(model, upload_id, data, only)
 seconds = time.perf_counter() - clock
 if isinstance(result, str):
     st.error(result, icon=":material/error:")

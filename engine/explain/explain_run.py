@@ -20,6 +20,7 @@ arrays and its image counts, written last), ``heatmap_differences``, ``region_sc
 With each run's masks, while its model is in memory, come the scorecard's per-run parts: Grad-CAM maps
 of the same images (``gradcam.py``), each mask's deletion and insertion curves (``faithfulness.py``,
 stored in the mask parts), and on one run per network the randomisation sanity check (``sanity.py``).
+A run whose network gives every test image one class gets its LIME masks only (``unscored_reason``).
 """
 
 from __future__ import annotations
@@ -117,22 +118,34 @@ def explain_run(model, images: np.ndarray, predictions: pd.DataFrame, config: Ex
     clock = time.perf_counter()
     run = _RunImages(images[chosen], rows["image_id"].astype(str).tolist(), rows["predicted_label"].to_numpy(dtype=int),
                      rows["dataset"].astype(str).tolist(), rows["p_pain"].to_numpy(dtype=float))
-    cam = _grad_cam(model)
+    unscored = unscored_reason(predictions)
+    cam = None if unscored else _grad_cam(model)
     scorecard = {"gradcam": _write_gradcam(cam, run, store, key, fingerprint)}
-    lime = _explain_images(model, run, done, params, config, writer, on_image)
+    lime = _explain_images(model, run, done, params, config, writer, on_image, curves=not unscored)
     scorecard["curves"] = lime.pop("curve_seconds")
     scorecard["sanity"] = (_write_sanity(model, cam, run, lime.pop("originals"), params, config, store, key, fingerprint)
-                           if is_sanity_run(key, config) else 0.0)
+                           if is_sanity_run(key, config) and not unscored else 0.0)
     seconds = time.perf_counter() - clock
     summary = {"model": key.model, "scenario": key.scenario, "fold": key.fold, "images": len(run.ids),
                "explained_now": lime["explained"], "resumed": len(run.ids) - lime["explained"],
                "input_size": int(images.shape[1]), "seconds": round(seconds, 4),
                "model_seconds": round(lime["model_seconds"], 4), "curve_model_seconds": round(lime["curve_model_seconds"], 4),
                "step_seconds": {k: round(v, 4) for k, v in lime["steps"].items()},
-               "scorecard_seconds": {k: round(v, 4) for k, v in scorecard.items()},
+               "scorecard_seconds": {k: round(v, 4) for k, v in scorecard.items()}, "scorecard_skipped": unscored,
                "params": params.as_dict(), "seed": config.experiment.seed, "gradcam_side": cam.side if cam else 0}
     writer.finish(summary)
     return summary
+
+
+def unscored_reason(predictions: pd.DataFrame) -> str:
+    """Why a run's maps get no scorecard ("" when they do): a network that gives every test image one class
+    did not learn (``learned_verdict``'s first rule); its deletion and insertion curves are flat, its Grad-CAM
+    maps are flat and a sanity check of them would pass or fail on noise, so scores would mislead and
+    only cost time (in the demo, the six pretrained bases: three quarters of the scorecard's time)."""
+    classes = np.unique(predictions["predicted_label"].to_numpy(dtype=int))
+    if len(classes) != 1:
+        return ""
+    return f"predicts one class ({'pain' if classes[0] == 1 else 'no pain'} for every image)"
 
 
 @dataclass
@@ -147,11 +160,12 @@ class _RunImages:
 
 
 def _explain_images(model, run: _RunImages, done: set[str], params: LimeParams, config: ExperimentConfig,
-                    writer: MaskWriter, on_image) -> dict:
-    """LIME and the faithfulness curves of every image not yet done; the sanity images' maps are kept.
-    An image's mask is written once its curves are complete (they share full batches across images)."""
+                    writer: MaskWriter, on_image, curves: bool = True) -> dict:
+    """LIME and (with ``curves``) the faithfulness curves of every image not yet done; the sanity images'
+    maps are kept. An image's mask is written once its curves are complete (they share full batches across
+    images); without curves, at once."""
     classifier, curve_classifier = BatchedModel(model, params.batch_size), BatchedModel(model, params.batch_size)
-    queue = CurveQueue(curve_classifier, params.batch_size, config.explain.curve_steps)
+    queue = CurveQueue(curve_classifier, params.batch_size, config.explain.curve_steps) if curves else None
     seed, steps = config.experiment.seed, dict.fromkeys(STEPS, 0.0)
     sanity_ids = {run.ids[i] for i in sanity_positions(len(run.ids), config.explain.sanity_images)}
     explained, curve_seconds, originals = 0, 0.0, {}
@@ -164,10 +178,14 @@ def _explain_images(model, run: _RunImages, done: set[str], params: LimeParams, 
         if image_id not in done:
             image, label = run.images[position], int(run.labels[position])
             explanation = explain_image(image, classifier, label, params, image_seed(seed, image_id))
-            clock = time.perf_counter()
-            finished = queue.add(position, image, explanation, np.random.default_rng(image_seed(seed, f"{image_id}#curves")))
-            curve_seconds += time.perf_counter() - clock
-            write(finished)
+            if queue is None:
+                writer.add(image_id, run.datasets[position], float(run.p_pain[position]), explanation)
+            else:
+                clock = time.perf_counter()
+                finished = queue.add(position, image, explanation,
+                                     np.random.default_rng(image_seed(seed, f"{image_id}#curves")))
+                curve_seconds += time.perf_counter() - clock
+                write(finished)
             if image_id in sanity_ids:
                 originals[image_id] = explanation.weights[explanation.segments]
             for step in STEPS:
@@ -175,9 +193,10 @@ def _explain_images(model, run: _RunImages, done: set[str], params: LimeParams, 
             explained += 1
         if on_image is not None:
             on_image()
-    clock = time.perf_counter()
-    write(queue.finish())
-    curve_seconds += time.perf_counter() - clock
+    if queue is not None:
+        clock = time.perf_counter()
+        write(queue.finish())
+        curve_seconds += time.perf_counter() - clock
     return {"explained": explained, "steps": steps, "model_seconds": classifier.seconds, "curve_seconds": curve_seconds,
             "curve_model_seconds": curve_classifier.seconds, "originals": originals}
 
@@ -308,6 +327,13 @@ def explain_experiment(config: ExperimentConfig, store: ExperimentStore, progres
         result["notes"].append(f"{int(older.sum())} runs have masks made before the faithfulness scorecard and no kept "
                                "model: they are in the heatmaps but not scored; `painlens run --force --models NETWORK` "
                                "redoes a network's runs.")
+    timings = result.get("timings")
+    if timings is not None and len(timings) and "scorecard_skipped" in timings:
+        skipped = timings[timings["scorecard_skipped"].astype(str) != ""]
+        if len(skipped):
+            names = ", ".join(sorted(set(skipped["model"])))
+            result["notes"].append(f"{len(skipped)} runs got LIME masks but no faithfulness scores ({names}): their network "
+                                   "gave every test image one class, so it did not learn and its scores would describe noise.")
     lost = runs[~current & ~older & ~runs["kept"].to_numpy(dtype=bool)]
     result["runs"], result["runs_without_masks"] = len(runs), len(lost)
     if len(lost):
@@ -438,7 +464,8 @@ def _run_timing(done: dict, run) -> dict:
             "seconds_per_image": seconds / explained if explained else np.nan,
             "lime_overhead": lime_seconds / model_seconds if model_seconds > 0 else np.nan,
             "gradcam_seconds": scorecard.get("gradcam_seconds", 0.0), "curves_seconds": scorecard.get("curves_seconds", 0.0),
-            "sanity_seconds": scorecard.get("sanity_seconds", 0.0)}
+            "sanity_seconds": scorecard.get("sanity_seconds", 0.0),
+            "scorecard_skipped": str(done.get("scorecard_skipped", ""))}
 
 
 def _is_pretrained(model: str) -> bool:
