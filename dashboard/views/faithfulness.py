@@ -61,6 +61,10 @@ def sanity_section(sanity, models, experiment) -> None:
     figure = scorecard.sanity_chart(sanity, models, SANITY_LIMIT, "Rank correlation as the network is randomised",
                                     widgets.provenance(experiment))
     widgets.chart(figure, f"{experiment.name}-faithfulness-sanity", "faith-sanity")
+    unchecked = [m for m in models if m not in set(sanity["model"])]
+    if unchecked:
+        st.caption(f"Not checked: {', '.join(unchecked)}. The check runs on one run per network (fold 0 of the external "
+                   "scenario) and is skipped when that run's network gave every test image one class.")
     flagged = sanity[sanity["flagged"].astype(bool)]
     for row in flagged.itertuples():
         st.warning(f"{row.model} · {scorecard.EXPLAINER_TITLES.get(row.explainer, row.explainer)}: {row.verdict}.")
