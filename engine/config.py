@@ -140,6 +140,9 @@ class ExplainSection:
     # and the randomisation sanity check on this many images per network (0: no sanity check).
     curve_steps: int = 10
     sanity_images: int = 2
+    # Runs whose network gives every test image one class get LIME masks but no scorecard (flat curves,
+    # flat Grad-CAM maps, a sanity check of noise); true scores them anyway.
+    score_one_class_runs: bool = False
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ seeds = 2
 images_per_class = 3
 num_samples = 40
 batch_size = 20
+score_one_class_runs = true  # one epoch on tiny data: mostly one class, and the pages need scores to show
 """
 MARKER = "dashboard-fixture-complete.json"
 

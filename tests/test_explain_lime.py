@@ -201,3 +201,7 @@ def test_a_run_that_gives_every_image_one_class_gets_its_masks_but_no_scorecard(
     assert not stores["one class"].gradcam(key) and stores["one class"].sanity(key) is None
     assert summaries["both classes"]["scorecard_skipped"] == "" and np.isfinite(two.aucs).all()
     assert stores["both classes"].gradcam(key) and stores["both classes"].sanity(key) is not None
+    scored_anyway = ExperimentStore(tmp_path, "scored-anyway")
+    summary = explain_run(model, images, runs["one class"], small_config(sanity_images=1, score_one_class_runs=True),
+                          scored_anyway)
+    assert summary["scorecard_skipped"] == "" and np.isfinite(load_run_masks(scored_anyway, key).aucs).all()

@@ -118,7 +118,7 @@ def explain_run(model, images: np.ndarray, predictions: pd.DataFrame, config: Ex
     clock = time.perf_counter()
     run = _RunImages(images[chosen], rows["image_id"].astype(str).tolist(), rows["predicted_label"].to_numpy(dtype=int),
                      rows["dataset"].astype(str).tolist(), rows["p_pain"].to_numpy(dtype=float))
-    unscored = unscored_reason(predictions)
+    unscored = "" if config.explain.score_one_class_runs else unscored_reason(predictions)
     cam = None if unscored else _grad_cam(model)
     scorecard = {"gradcam": _write_gradcam(cam, run, store, key, fingerprint)}
     lime = _explain_images(model, run, done, params, config, writer, on_image, curves=not unscored)
