@@ -274,6 +274,7 @@ def test_several_kept_seeds_give_an_uncertainty_band(predictor, tmp_path):
     np.testing.assert_allclose(network.p_pain(x), apart, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_networks_load_when_first_used_and_a_photo_can_run_only_some(predictor):
     # The upload page answers with the networks that learned and loads the others only when asked: a
     # network left out of a photo keeps its row (p(pain) NaN) and is not loaded for it.
