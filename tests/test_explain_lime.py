@@ -205,3 +205,25 @@ def test_a_run_that_gives_every_image_one_class_gets_its_masks_but_no_scorecard(
     summary = explain_run(model, images, runs["one class"], small_config(sanity_images=1, score_one_class_runs=True),
                           scored_anyway)
     assert summary["scorecard_skipped"] == "" and np.isfinite(load_run_masks(scored_anyway, key).aucs).all()
+
+
+def test_the_sanity_check_moves_to_the_next_kept_seed_when_the_first_gives_one_class(tmp_path):
+    # Fold 0 of the external scenario carries a network's sanity check; when its network gave every image
+    # one class (no scorecard), the next kept seed is checked instead, so a network that learned keeps one.
+    from engine.config import config_from_dict
+
+    config = config_from_dict({"experiment": {"name": "t", "seed": 4}, "scenarios": {"kept_seeds": 2},
+                               "explain": {"images_per_class": 3, "num_samples": 60, "batch_size": 32, "sanity_images": 1}})
+    model, store = tiny_model(), ExperimentStore(tmp_path, "t")
+    both = predictions_table(n=8, cppain=2)
+    images = np.stack([face_like(32, seed=i) for i in range(len(both))])
+    explain_run(model, images, both.assign(p_pain=0.7, predicted_label=1), config, store)  # fold 0: one class
+    explain_run(model, images, both.assign(fold=1), config, store)
+    explain_run(model, images, both.assign(fold=2), config, store)  # not kept: never checked
+    assert store.sanity(RunKey("Tiny", "external", 0)) is None
+    assert store.sanity(RunKey("Tiny", "external", 1)) is not None
+    assert store.sanity(RunKey("Tiny", "external", 2)) is None
+    usual = ExperimentStore(tmp_path, "usual")  # fold 0 scored: it alone is checked
+    for fold in (0, 1):
+        explain_run(model, images, both.assign(fold=fold), config, usual)
+    assert usual.sanity(RunKey("Tiny", "external", 0)) is not None and usual.sanity(RunKey("Tiny", "external", 1)) is None

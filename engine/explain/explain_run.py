@@ -124,7 +124,7 @@ def explain_run(model, images: np.ndarray, predictions: pd.DataFrame, config: Ex
     lime = _explain_images(model, run, done, params, config, writer, on_image, curves=not unscored)
     scorecard["curves"] = lime.pop("curve_seconds")
     scorecard["sanity"] = (_write_sanity(model, cam, run, lime.pop("originals"), params, config, store, key, fingerprint)
-                           if is_sanity_run(key, config) and not unscored else 0.0)
+                           if not unscored and is_sanity_run(key, config, store) else 0.0)
     seconds = time.perf_counter() - clock
     summary = {"model": key.model, "scenario": key.scenario, "fold": key.fold, "images": len(run.ids),
                "explained_now": lime["explained"], "resumed": len(run.ids) - lime["explained"],
@@ -228,12 +228,21 @@ def _write_gradcam(cam: GradCam | None, run: _RunImages, store: ExperimentStore,
     return time.perf_counter() - clock
 
 
-def is_sanity_run(key: RunKey, config: ExperimentConfig) -> bool:
+def is_sanity_run(key: RunKey, config: ExperimentConfig, store: ExperimentStore | None = None) -> bool:
     """One run per network gets the sanity check: fold 0 of the external scenario (its model is kept, so
-    `painlens explain` can redo it), else of the first scenario planned."""
+    `painlens explain` can redo it), else of the first scenario planned. When that run's network gave every
+    image one class (no scorecard: ``unscored_reason``), the next kept external seed takes its place, once
+    the earlier ones are explained (``store``: where their records are)."""
     names = [s for s in SCENARIO_NAMES if s in config.scenarios.names]
     preferred = "external" if "external" in names else (names[0] if names else "")
-    return config.explain.sanity_images > 0 and key.scenario == preferred and key.fold == 0
+    if config.explain.sanity_images <= 0 or key.scenario != preferred:
+        return False
+    if key.fold == 0:
+        return True
+    if preferred != "external" or key.fold >= config.scenarios.kept_seeds or store is None:
+        return False
+    earlier = [store.masks_record(RunKey(key.model, key.scenario, fold)) for fold in range(key.fold)]
+    return all(record and record.get("scorecard_skipped") for record in earlier)
 
 
 def sanity_positions(count: int, wanted: int) -> list[int]:
