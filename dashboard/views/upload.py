@@ -127,12 +127,12 @@ def show_probabilities(prediction, experiment, seconds: float) -> None:
     with left:
         show_answer(answer, seconds)
     band = "band: lowest to highest over seeds" if several else "one seed kept per network, so no uncertainty band ([scenarios] kept_seeds = 2 or more keeps several)"
-    if not_run:
-        band += (f"; {len(not_run)} network{'s' if len(not_run) > 1 else ''} that did not learn "
-                 f"{'were' if len(not_run) > 1 else 'was'} not run (the switch above runs them)")
+    left_out = (f"{len(not_run)} network{'s' if len(not_run) > 1 else ''} that did not learn "
+                f"{'were' if len(not_run) > 1 else 'was'} not run (the switch above runs them)") if not_run else ""
     verdicts = widgets.network_notes(experiment, scenarios=["external"], models=list(probs["model"]))
     external = verdicts[verdicts["scenario"] == "external"]
-    figure = charts.probabilities(probs, "p(pain) for this photo (raw)", widgets.provenance(experiment, band), external)
+    figure = charts.probabilities(probs, "p(pain) for this photo (raw)", [widgets.provenance(experiment, band), left_out],
+                                  external)  # the note on its own line: appended, it ran past the chart's edge
     with right:
         widgets.chart(figure, "upload-probabilities", "upload-probs")
     timings = pd.DataFrame([{"step": k, "seconds": round(v, 3)} for k, v in prediction.timings.items() if k != "explanation"])
