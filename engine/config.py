@@ -164,6 +164,10 @@ class ExecutionSection:
     # "local": each network's runs in a child process of this machine; "ray": each (network,
     # scenario, fold) run is one Ray task (engine/training/ray_engine.py).
     engine: str = "local"
+    # Local engine: how many networks train at once, each in its own child process with TensorFlow's
+    # own thread count, so results are the same bits whatever this is. 2 on a 2-core CPU: a child
+    # leaves its cores idle while it starts, traces, saves and explains; on a GPU, 1 (its memory).
+    local_workers: int = 1
     # Ray cluster to join, "HOST:PORT" of its head (or "auto"); empty: the command starts a Ray
     # instance on this machine and stops it at the end.
     address: str = ""
@@ -307,6 +311,7 @@ _LIMITS = (
     ("evaluation", "bootstrap_resamples", lambda v: v >= 100, "at least 100 (2000 is usual)"),
     ("execution", "gpus_per_run", lambda v: v >= 0, "0 or more (a fraction shares a GPU)"),
     ("execution", "cpus_per_run", lambda v: v > 0, "positive"),
+    ("execution", "local_workers", lambda v: v >= 1, "at least 1"),
     ("execution", "address", lambda v: not v or (v.strip() == v and " " not in v), "a Ray address such as "
      "\"10.0.0.1:6379\" or \"auto\", without spaces"),
 )

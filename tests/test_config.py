@@ -69,6 +69,7 @@ def test_missing_file_gets_a_sentence(tmp_path):
 # (section, settings, what the sentence must say): every value a later stage could not use is refused
 # when the config is read, naming the setting and what it may be.
 REFUSED = [
+    ("execution", {"local_workers": 0}, r"\[execution\] local_workers must be at least 1, not 0"),
     ("training", {"lr_schedule": "cyclic"}, r"\[training\] lr_schedule must be one of 'constant', 'warmup_cosine', not 'cyclic'"),
     ("training", {"input_scaling": "standardize"}, r"\[training\] input_scaling must be one of 'rescale', 'centered', 'preprocess_input'"),
     ("training", {"optimizer": "adagrad"}, r"\[training\] optimizer must be one of .*'adam', 'rmsprop', 'sgd', not 'adagrad'"),

@@ -24,7 +24,7 @@ PAINLENS = [sys.executable, "-m", "engine.cli"]
 
 def tiny_config(folder: Path, data: Path, cache: Path, models: list[str], scenarios: list[str], folds: int = 2, seeds: int = 2,
                 epochs: int = 1, explain: bool = False, kept_seeds: int = 1, name: str = "tiny",
-                per_model: dict[str, list[str]] | None = None) -> Path:
+                per_model: dict[str, list[str]] | None = None, local_workers: int = 1) -> Path:
     """A config in ``folder`` that reads the synthetic tiny data at ``data`` (seed 0, as generated once per
     session) with the face cache ``cache`` (the session's ``tiny_face_cache``)."""
     sizes = {"AlexNet": 64, "SongNet": 32, "WeiNet": 32, "SilNet": 32, "VGG16": 32, "VGG19": 32, "ResNet50": 32,
@@ -56,6 +56,8 @@ folds = {folds}
 seeds = {seeds}
 kept_seeds = {kept_seeds}
 per_model = {{ {only} }}
+[execution]
+local_workers = {local_workers}
 [explain]
 enabled = {str(explain).lower()}
 images_per_class = 2
@@ -78,6 +80,8 @@ def workspace(tmp_path_factory) -> Path:
 # One scratch network and one pretrained-family base (the cheapest to build, train and explain), each in
 # its own training child, the base in the external scenario only as in the demo profile: the grid's
 # every path at the least cost (test_models builds all ten; the demo profile trains all ten this way).
+# The two children train at the same time (local_workers = 2); the killed run below trains WeiNet alone
+# and must give the same metrics.
 GRID_MODELS = ["WeiNet", "VGG16"]
 GRID_SCENARIOS = {"WeiNet": ["image", "subject", "external"], "VGG16": ["external"]}
 GRID_RUNS = sum(len(names) for names in GRID_SCENARIOS.values()) * 2  # 2 folds / seeds each
@@ -87,7 +91,8 @@ GRID_RUNS = sum(len(names) for names in GRID_SCENARIOS.values()) * 2  # 2 folds 
 def grid(workspace, synthetic_tiny, tiny_face_cache) -> tuple[Path, subprocess.CompletedProcess, float]:
     """The whole grid, run once by `painlens run`: (its config, the run, seconds)."""
     config = tiny_config(workspace, synthetic_tiny.root, tiny_face_cache, GRID_MODELS, ["image", "subject", "external"],
-                         explain=True, kept_seeds=2, name="grid", per_model={"VGG16": ["external"]})
+                         explain=True, kept_seeds=2, name="grid", per_model={"VGG16": ["external"]},
+                         local_workers=2)
     started = time.perf_counter()
     result = painlens("run", str(config), "--out", str(workspace / "grid"), "--no-progress")
     return config, result, time.perf_counter() - started
@@ -203,3 +208,31 @@ def test_interrupted_force_rerun_never_leaves_stale_metrics(workspace, synthetic
     shown, _ = loaders.load_results(store.root)
     pd.testing.assert_frame_equal(shown[truth.columns].reset_index(drop=True), truth)
     assert set(summary["runs"]) <= {1, 2} and len(summary)
+
+
+def stop_explaining_vgg16(model, x_test, predictions) -> None:
+    """An ``after_run`` hook that fails in VGG16's training child (module level: it crosses into the child)."""
+    from engine.errors import PainLensError
+
+    if predictions["model"].iloc[0] == "VGG16":
+        raise PainLensError("VGG16's explanation failed (on purpose, in a test).")
+
+
+def test_a_failing_training_child_lets_the_other_finish_its_network_and_is_named(workspace, grid):
+    """Two networks train at once; VGG16's child stops on its first run: WeiNet's child, which trains at the
+    same time, still finishes both of its runs, and the sentence names what stopped."""
+    from engine.config import load_config
+    from engine.errors import PainLensError
+    from engine.experiment import prepare_data
+    from engine.training.runner import run_grid
+
+    config = load_config(grid[0])
+    assert config.execution.local_workers == 2
+    data = prepare_data(config, progress=False)
+    store = ExperimentStore(workspace / "one-fails", "tiny")
+    with pytest.raises(PainLensError) as stopped:
+        run_grid(config, store, data.paindb, data.cppain, ["WeiNet", "VGG16"], ["external"], progress=False,
+                 after_run=stop_explaining_vgg16)
+    assert str(stopped.value).startswith("Training stopped: VGG16 (VGG16's explanation failed")
+    assert "finished runs are kept" in str(stopped.value)
+    assert store.finished_runs() == [RunKey("WeiNet", "external", 0), RunKey("WeiNet", "external", 1)]

@@ -80,7 +80,7 @@ def run_grid(config: ExperimentConfig, store: ExperimentStore, paindb: pd.DataFr
 
     Each network's runs execute in a child process of their own: Keras/TensorFlow keep memory from
     run to run in one process (a 60-run CPU grid grew past 16 GB), and a process that ends returns it.
-    The metrics are refreshed after every finished run.
+    ``[execution] local_workers`` networks train at once. The metrics are refreshed after every finished run.
     """
     from engine.native_memory import for_child_processes
 
@@ -101,36 +101,64 @@ def run_grid(config: ExperimentConfig, store: ExperimentStore, paindb: pd.DataFr
             if todo:
                 run_on_ray(config, store, todo, paindb, cppain, after_run, on_done=finished)
         else:
-            for model in models:
-                group = [run for run in todo if run.model == model]
-                if group:
-                    bar.update(task, description=f"{model}: {len(group)} runs")
-                    _run_in_child(config, store, group, paindb, cppain, after_run, on_done=finished)
+            groups = [[run for run in todo if run.model == model] for model in models]
+            groups = [group for group in groups if group]
+
+            def training(names: list[str]) -> None:
+                bar.update(task, description=f"{', '.join(names)}: {sum(len(g) for g in groups if g[0].model in names)} runs")
+
+            _run_in_children(config, store, groups, paindb, cppain, after_run, on_done=finished, on_start=training)
     refresh_results(store)  # also when nothing ran: results of an older layout are rewritten current
     return {"planned": len(runs), "ran": len(todo), "skipped": len(runs) - len(todo)}
 
 
-def _run_in_child(config: ExperimentConfig, store: ExperimentStore, group: list[PlannedRun],
-                  paindb: pd.DataFrame, cppain: pd.DataFrame, after_run, on_done) -> None:
+def _run_in_children(config: ExperimentConfig, store: ExperimentStore, groups: list[list[PlannedRun]],
+                     paindb: pd.DataFrame, cppain: pd.DataFrame, after_run, on_done, on_start) -> None:
+    """Each group (one network's runs) in a child process of its own, ``[execution] local_workers`` at once,
+    in the given order. A child that fails stops no other: the running ones finish their networks (so
+    nothing they did is lost), no new one starts, and the failures are reported together at the end."""
     context = multiprocessing.get_context("spawn")
-    messages = context.Queue()
-    child = context.Process(target=_child_main, args=(config, store, group, paindb, cppain, after_run, messages))
-    child.start()
-    error = ""
-    while child.is_alive() or not messages.empty():
-        try:
-            message = messages.get(timeout=0.5)
-        except queue.Empty:
-            continue
+    messages = context.Queue()  # (network, "done" | why it stopped), from every child
+    waiting = list(groups)
+    running: dict[str, multiprocessing.Process] = {}
+    errors: dict[str, str] = {}
+    workers = config.execution.local_workers
+
+    def handle(model: str, message: str) -> None:
         if message == "done":
             on_done()
         else:
-            error = message
-    child.join()
-    if child.exitcode != 0:
-        detail = error or f"exit code {child.exitcode}"
-        raise PainLensError(f"Training {group[0].model} stopped ({detail}); finished runs are kept: run the same "
-                            "command again to resume.")
+            errors[model] = message
+
+    while waiting or running:
+        if waiting and len(running) < workers and not errors:
+            group = waiting.pop(0)
+            child = context.Process(target=_child_main, args=(config, store, group, paindb, cppain, after_run,
+                                                              messages), name=f"painlens-train-{group[0].model}")
+            child.start()
+            running[group[0].model] = child
+            on_start(list(running))
+            continue
+        try:
+            handle(*messages.get(timeout=0.5))
+        except queue.Empty:
+            pass
+        ended = [model for model, child in running.items() if not child.is_alive()]
+        if ended:
+            # An ended child's messages reached the pipe before it exited: read them before judging it.
+            while not messages.empty():
+                handle(*messages.get())
+            for model in ended:
+                child = running.pop(model)
+                child.join()
+                if child.exitcode != 0 and model not in errors:
+                    errors[model] = f"exit code {child.exitcode}"
+            if running:
+                on_start(list(running))
+    if errors:
+        stopped = "; ".join(f"{model} ({detail})" for model, detail in errors.items())
+        raise PainLensError(f"Training stopped: {stopped}; finished runs are kept: run the same command again to "
+                            "resume.")
 
 
 def _child_main(config, store, group, paindb, cppain, after_run, messages) -> None:
@@ -143,9 +171,9 @@ def _child_main(config, store, group, paindb, cppain, after_run, messages) -> No
     try:
         for run in group:
             execute_run(config, store, run, paindb, cppain, arrays, after_run)
-            messages.put("done")
+            messages.put((run.model, "done"))
     except PainLensError as exc:
-        messages.put(str(exc))
+        messages.put((group[0].model, str(exc)))
         raise SystemExit(1) from None
 
 
