@@ -24,15 +24,15 @@ demo: install
 # marked slow that takes more than FAST_CPU_LIMIT seconds of CPU fails there and says to mark it.
 FAST_CPU_LIMIT ?= 10
 
-# Two worker processes (pytest-xdist), each test file on one of them: most tests wait on one core (a
-# subprocess, a server, a browser), so two halve the wall time on a 2-core machine.
+# Two worker processes (pytest-xdist), each test file on one of them, for both targets: most tests wait
+# on one core (a subprocess, a server, a browser), so two halve the wall time on a 2-core machine.
 TEST_WORKERS ?= 2
 
 test: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: install
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" --slow-after $(FAST_CPU_LIMIT)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile -m "not slow" --slow-after $(FAST_CPU_LIMIT)
 
 bench: install
 	$(BIN)/python bench/preprocess.py

@@ -32,6 +32,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from engine.native_memory import as_the_training_children  # noqa: E402
+
+as_the_training_children()  # glibc's allocator settings of a real run's training child (figures: half without)
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 

@@ -206,11 +206,18 @@ def _pooling_text(group: pd.DataFrame, runs_per_image: int) -> str:
     return f"{runs} fold{'s' if runs != 1 else ''} pooled, each image tested once"
 
 
+def one_class_reason(predicted: np.ndarray) -> str:
+    """"predicts one class (...)" when every image gets the same predicted class, else ""."""
+    classes = np.unique(predicted)
+    if len(classes) != 1:
+        return ""
+    return f"predicts one class ({'pain' if classes[0] == 1 else 'no pain'} for every image)"
+
+
 def learned_verdict(predicted: np.ndarray, true_label: np.ndarray, auc_low: float, auc_high: float) -> tuple[bool, str]:
     """(learned, reason in a few words). Never learned when every image gets one class."""
-    classes = np.unique(predicted)
-    if len(classes) == 1:
-        return False, f"predicts one class ({'pain' if classes[0] == 1 else 'no pain'} for every image)"
+    if one_class := one_class_reason(predicted):
+        return False, one_class
     if len(np.unique(true_label)) < 2:
         return False, "test set has one class: AUC undefined"
     if not np.isfinite(auc_low):

@@ -36,6 +36,7 @@ import pandas as pd
 
 from engine.artifacts import ExperimentStore, RunKey
 from engine.config import SCENARIO_NAMES, ExperimentConfig
+from engine.evaluation.bootstrap import one_class_reason
 from engine.progress import progress_bar
 from engine.explain.clusters import similarity_tables
 from engine.explain.faces import FaceSource
@@ -142,10 +143,7 @@ def unscored_reason(predictions: pd.DataFrame) -> str:
     did not learn (``learned_verdict``'s first rule); its deletion and insertion curves are flat, its Grad-CAM
     maps are flat and a sanity check of them would pass or fail on noise, so scores would mislead and
     only cost time (in the demo, the six pretrained bases: three quarters of the scorecard's time)."""
-    classes = np.unique(predictions["predicted_label"].to_numpy(dtype=int))
-    if len(classes) != 1:
-        return ""
-    return f"predicts one class ({'pain' if classes[0] == 1 else 'no pain'} for every image)"
+    return one_class_reason(predictions["predicted_label"].to_numpy(dtype=int))
 
 
 @dataclass
