@@ -236,3 +236,11 @@ def test_a_failing_training_child_lets_the_other_finish_its_network_and_is_named
     assert str(stopped.value).startswith("Training stopped: VGG16 (VGG16's explanation failed")
     assert "finished runs are kept" in str(stopped.value)
     assert store.finished_runs() == [RunKey("WeiNet", "external", 0), RunKey("WeiNet", "external", 1)]
+
+
+def test_a_child_killed_by_a_signal_is_named_in_words():
+    from engine.training.runner import _ended_how
+
+    assert _ended_how(1) == "exit code 1"
+    assert _ended_how(-9).startswith("killed by SIGKILL: the system may have run out of memory")
+    assert _ended_how(-15) == "killed by SIGTERM"

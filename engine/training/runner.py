@@ -152,13 +152,23 @@ def _run_in_children(config: ExperimentConfig, store: ExperimentStore, groups: l
                 child = running.pop(model)
                 child.join()
                 if child.exitcode != 0 and model not in errors:
-                    errors[model] = f"exit code {child.exitcode}"
+                    errors[model] = _ended_how(child.exitcode)
             if running:
                 on_start(list(running))
     if errors:
         stopped = "; ".join(f"{model} ({detail})" for model, detail in errors.items())
         raise PainLensError(f"Training stopped: {stopped}; finished runs are kept: run the same command again to "
                             "resume.")
+
+
+def _ended_how(exitcode: int) -> str:
+    """A child's end in words: a negative exit code is the signal that killed it (9: often the kernel's
+    out-of-memory killer)."""
+    if exitcode >= 0:
+        return f"exit code {exitcode}"
+    name = signal.Signals(-exitcode).name if -exitcode in signal.valid_signals() else f"signal {-exitcode}"
+    hint = ": the system may have run out of memory (try [execution] local_workers = 1)" if -exitcode == 9 else ""
+    return f"killed by {name}{hint}"
 
 
 def _child_main(config, store, group, paindb, cppain, after_run, messages) -> None:
