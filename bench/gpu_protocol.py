@@ -278,14 +278,13 @@ def protocol_minutes(config_path: str, paindb: pd.DataFrame, cppain: pd.DataFram
     from engine.training.scenarios import make_splits
 
     config = load_config(config_path)
-    epochs = config.training.epochs_per_model.get(row["network"], config.training.epochs)
     train = lime = other = 0.0
     runs = 0
     for scenario in config.scenarios.for_model(row["network"]):
         for split in make_splits(scenario, paindb, cppain, config.scenarios.folds, config.scenarios.seeds,
                                  config.experiment.seed):
             runs += 1
-            train += epochs * len(split.train) / row["fit_img_s"]
+            train += config.training.epochs_for(row["network"], scenario) * len(split.train) / row["fit_img_s"]
             tested = (cppain if split.test_set == "cppain" else paindb).iloc[split.test]
             other += row["build_s"] + len(tested) / row["infer_img_s"]
             lime += explained_images(tested, config.explain) * row["lime_s"]

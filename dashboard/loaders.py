@@ -100,6 +100,16 @@ class Experiment:
         return {m: caps[m] for m in self.models if m in caps}
 
     @property
+    def shortened_external_epochs(self) -> dict[str, float]:
+        """Networks whose external runs trained fewer epochs than their others, with that share ([training]
+        external_epoch_share)."""
+        if self.config is None:
+            return {}
+        training = self.config.training
+        return {m: training.external_epoch_share for m in self.models if "external" in self.scenarios_of(m)
+                and training.epochs_for(m, "external") != training.epochs_for(m)}
+
+    @property
     def unregularized_models(self) -> set[str]:
         """Networks trained without augmentation and dropout ([training] unregularized)."""
         names = self.config.training.unregularized if self.config else ()

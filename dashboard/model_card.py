@@ -117,7 +117,9 @@ def networks(facts: Facts) -> Section:
         row = {"network": model, "kind": _kind(model, facts)}
         if config is not None:
             row["input px"] = config.training.input_size.get(model, "")
-            row["epochs"] = config.training.epochs_per_model.get(model, config.training.epochs)
+            row["epochs"] = config.training.epochs_for(model)
+            if config.training.external_epoch_share != 1:
+                row["epochs (external)"] = config.training.epochs_for(model, "external")
             if config.training.steps_per_epoch_per_model:
                 row["batches per epoch"] = str(config.training.steps_per_epoch_per_model.get(model, "all"))  # one type: Arrow
             if config.training.unregularized:

@@ -136,7 +136,8 @@ def _network_notes(experiment: loaders.Experiment, verdicts: pd.DataFrame, scrat
     """The same per-network notes as the pages' (``widgets.network_notes``)."""
     models = experiment.models or sorted(verdicts["model"].unique())
     notes = tables.network_notes(verdicts, models, None, scratch, experiment.restricted_models,
-                                 experiment.capped_models, experiment.unregularized_models)
+                                 experiment.capped_models, experiment.unregularized_models,
+                                 experiment.shortened_external_epochs)
     if notes.empty:
         return ""
     lines = "".join(f"<li><b>{html.escape(', '.join(names))}</b>: {html.escape('; '.join(phrases))}.</li>"

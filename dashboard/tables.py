@@ -72,7 +72,8 @@ def network_notes(verdicts: pd.DataFrame, models: list[str], scenarios: list[str
                   from_scratch: set[str] | frozenset = frozenset(),
                   restricted: dict[str, list[str]] | None = None,
                   capped: dict[str, int] | None = None,
-                  unregularized: set[str] | frozenset = frozenset()) -> pd.DataFrame:
+                  unregularized: set[str] | frozenset = frozenset(),
+                  external_epochs: dict[str, float] | None = None) -> pd.DataFrame:
     """Per network with something to say, in ``models``' order: ``model``, ``notes`` (short phrases),
     ``greyed`` (it learned in none of the ``scenarios`` shown, all when None, that it has results in).
 
@@ -80,8 +81,10 @@ def network_notes(verdicts: pd.DataFrame, models: list[str], scenarios: list[str
     (``from_scratch``: this experiment had no ImageNet weights); a network kept to some scenarios
     (``restricted``: [scenarios] per_model); a network trained on a few batches per epoch only (``capped``:
     [training] steps_per_epoch_per_model); a network trained without augmentation and dropout
-    (``unregularized``: [training] unregularized)."""
-    restricted, capped = restricted or {}, capped or {}
+    (``unregularized``: [training] unregularized); a network whose external runs had fewer epochs than
+    its others (``external_epochs``: their share of its epochs, [training] external_epoch_share), said
+    where the external scenario is shown."""
+    restricted, capped, external_epochs = restricted or {}, capped or {}, external_epochs or {}
     shown = verdicts if scenarios is None else verdicts[verdicts["scenario"].isin(scenarios)]
     rows = []
     for model in models:
@@ -106,6 +109,12 @@ def network_notes(verdicts: pd.DataFrame, models: list[str], scenarios: list[str
                          "([training] steps_per_epoch_per_model)")
         if model in unregularized:
             notes.append("trained without augmentation or dropout ([training] unregularized)")
+        if model in external_epochs and (scenarios is None or "external" in scenarios):
+            share = external_epochs[model]
+            # One wording for every network (its epochs are on the model card), so notes still group.
+            part = "half" if share == 0.5 else f"{share:.0%}".replace("%", " %")
+            notes.append(f"external runs trained {part} of its epochs, on all of PAIN-DB "
+                         "([training] external_epoch_share)")
         if notes:
             rows.append({"model": model, "notes": notes, "greyed": len(own) > 0 and len(failed) == len(own)})
     return pd.DataFrame(rows, columns=["model", "notes", "greyed"])

@@ -108,12 +108,14 @@ def network_notes(experiment: Experiment, scenarios: list[str] | None = None,
                   models: list[str] | None = None) -> pd.DataFrame:
     """Say, under the page's title, which networks did not learn (in ``scenarios``, all when None) and why,
     which pretrained bases were trained from random weights, which networks run only in some scenarios and
-    which train on a few batches per epoch only and which train without augmentation and dropout.
+    which train on a few batches per epoch only, which train without augmentation and dropout and whose
+    external runs trained fewer epochs.
     Returns the verdicts, for the page's charts to grey the same networks."""
     found = verdicts(experiment)
     models = models or experiment.models or sorted(found["model"].unique())
     notes = tables.network_notes(found, models, scenarios, from_scratch(experiment), experiment.restricted_models,
-                                 experiment.capped_models, experiment.unregularized_models)
+                                 experiment.capped_models, experiment.unregularized_models,
+                                 experiment.shortened_external_epochs)
     if not notes.empty:
         with st.container(border=True):
             st.caption(":material/info: **About these networks** (grey in the charts: did not learn)")

@@ -8,6 +8,7 @@ falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -76,6 +77,10 @@ class TrainingSection:
     models: tuple[str, ...] = ()
     epochs: int = 30
     epochs_per_model: dict[str, int] = field(default_factory=dict)  # per-model override, e.g. {WeiNet = 20}
+    # The external scenario's runs train on all of PAIN-DB (with 2 folds, twice a cross-validation run's
+    # faces, so twice its steps per epoch): their epochs are this share of the network's (rounded up, at
+    # least 1). 1.0: the same epochs (the paper); 0.5 with 2 folds: about as many steps as a fold's run.
+    external_epoch_share: float = 1.0
     learning_rate_per_model: dict[str, float] = field(default_factory=dict)  # per-model override of learning_rate
     # At most this many batches per epoch for a network (e.g. {VGG16 = 4}): a profile's way to run a
     # network's whole pipeline without its full training (the demo's pretrained bases, which cannot learn
@@ -86,6 +91,10 @@ class TrainingSection:
     # measured in README "The demo profile"). At inference the network is the same (dropout is identity
     # there); every page that shows such a network says it was trained unregularized.
     unregularized: tuple[str, ...] = ()
+    # Networks whose steps run eagerly instead of as traced TensorFlow functions (Keras's run_eagerly): only
+    # worth it for a few batches. Tracing a ResNet's training step takes 20-40 s on a 2-core CPU, more
+    # than the demo's 4 batches of a pretrained base take eagerly (README "The demo profile").
+    run_eagerly: tuple[str, ...] = ()
     batch_size: int = 128
     learning_rate: float = 1e-3
     # "constant" (paper) or "warmup_cosine": linear warm-up from 1 % of learning_rate over the first
@@ -103,6 +112,12 @@ class TrainingSection:
     # gradients are accumulated over micro-batches so the effective batch stays batch_size).
     micro_batch_size: int = 0
     class_weight: str = "none"  # "none" (PAIN-DB is balanced by sampling) or "balanced" (n / (2 n_class))
+
+    def epochs_for(self, model: str, scenario: str = "") -> int:
+        """Epochs of ``model``'s runs in ``scenario``: its own (``epochs_per_model``) or ``epochs``; the
+        external scenario's take ``external_epoch_share`` of them, rounded up."""
+        epochs = self.epochs_per_model.get(model, self.epochs)
+        return max(1, math.ceil(epochs * self.external_epoch_share)) if scenario == "external" else epochs
 
 
 @dataclass(frozen=True)
@@ -298,6 +313,7 @@ _LIMITS = (
     ("training", "micro_batch_size", lambda v: v >= 0, "0 (auto) or more"),
     ("training", "learning_rate", lambda v: v > 0, "positive"),
     ("training", "warmup_fraction", lambda v: 0 <= v < 1, "at least 0 and below 1"),
+    ("training", "external_epoch_share", lambda v: 0 < v <= 1, "above 0 and at most 1"),
     ("scenarios", "folds", lambda v: v >= 2, "at least 2 for cross-validation"),
     ("scenarios", "seeds", lambda v: v >= 1, "at least 1"),
     ("scenarios", "kept_seeds", lambda v: v >= 1, "at least 1 (keep_models = false keeps none)"),
@@ -365,7 +381,8 @@ def _validate_networks(training: TrainingSection, source: str) -> None:
     for key, names in (("models", training.models), ("epochs_per_model", training.epochs_per_model),
                        ("learning_rate_per_model", training.learning_rate_per_model),
                        ("steps_per_epoch_per_model", training.steps_per_epoch_per_model),
-                       ("unregularized", training.unregularized), ("input_size", training.input_size)):
+                       ("unregularized", training.unregularized), ("run_eagerly", training.run_eagerly),
+                       ("input_size", training.input_size)):
         for name in names:
             if name not in MODELS:
                 raise ConfigError(f"{source}: unknown network '{name}' in [training] {key}; choose from "

@@ -159,7 +159,8 @@ def evaluated_experiment(base: Path, learned: bool = True, kept: tuple[str, ...]
         "data": {"root": "data", "synthetic_size": "tiny"},
         "preprocess": {"crop_size": 64, "background": "fallback", "workers": 1, "cache_dir": ".cache/faces"},
         "training": {"models": list(EVALUATED_MODELS), "epochs": 1, "weights": "none",
-                     "input_size": {m: 32 for m in EVALUATED_MODELS}},
+                     "input_size": {m: 32 for m in EVALUATED_MODELS}, "epochs_per_model": {"SongNet": 4},
+                     "external_epoch_share": 0.5},
         "scenarios": {"folds": 2, "seeds": 2, "kept_seeds": 1, "per_model": {"SilNet": ["subject", "external"]}},
         "evaluation": {"bootstrap_resamples": 200},
     }, base_dir=Path(base))

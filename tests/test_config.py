@@ -87,6 +87,8 @@ REFUSED = [
     ("training", {"unregularized": ["SongNet", "Songnet"]}, r"unknown network 'Songnet' in \[training\] unregularized"),
     ("training", {"warmup_fraction": 1.0}, r"\[training\] warmup_fraction must be at least 0 and below 1, not 1.0"),
     ("training", {"warmup_fraction": -0.1}, r"\[training\] warmup_fraction must be at least 0 and below 1"),
+    ("training", {"external_epoch_share": 0}, r"\[training\] external_epoch_share must be above 0 and at most 1, not 0"),
+    ("training", {"external_epoch_share": 1.5}, r"\[training\] external_epoch_share must be above 0 and at most 1"),
     ("training", {"epochs": 0}, r"\[training\] epochs must be at least 1, not 0"),
     ("training", {"batch_size": 0}, r"\[training\] batch_size must be at least 1"),
     ("training", {"micro_batch_size": -1}, r"\[training\] micro_batch_size must be 0 \(auto\) or more"),
@@ -137,6 +139,16 @@ def test_edge_values_and_any_case_of_an_optimizer_name_are_accepted():
         "explain": {"images_per_class": 0, "n_segments": 255},
     })
     assert config.training.optimizer == "RMSprop" and config.training.input_size["InceptionV3"] == 75
+
+
+def test_external_runs_take_their_share_of_a_networks_epochs_rounded_up():
+    training = config_from_dict({"training": {"models": ["AlexNet", "WeiNet", "VGG16"], "epochs": 1,
+                                              "epochs_per_model": {"AlexNet": 8, "WeiNet": 3},
+                                              "external_epoch_share": 0.5}}).training
+    assert [training.epochs_for(m) for m in ("AlexNet", "WeiNet", "VGG16")] == [8, 3, 1]
+    assert [training.epochs_for(m, "image") for m in ("AlexNet", "WeiNet", "VGG16")] == [8, 3, 1]
+    assert [training.epochs_for(m, "external") for m in ("AlexNet", "WeiNet", "VGG16")] == [4, 2, 1]
+    assert config_from_dict({"training": {"epochs": 5}}).training.epochs_for("WeiNet", "external") == 5  # the paper's
 
 
 def test_reading_a_config_with_network_names_imports_no_keras():

@@ -305,6 +305,11 @@ def test_network_notes_say_why_a_network_is_greyed_and_which_bases_had_no_imagen
     assert capped[-1] == "trained on 4 batches per epoch only ([training] steps_per_epoch_per_model)"
     plain = tables.network_notes(verdicts, ["WeiNet"], None, set(), {}, {}, {"WeiNet"}).iloc[0]["notes"]
     assert plain == ["trained without augmentation or dropout ([training] unregularized)"]
+    halved = tables.network_notes(verdicts, ["WeiNet"], None, set(), {}, {}, set(), {"WeiNet": 0.5}).iloc[0]["notes"]
+    assert halved == ["external runs trained half of its epochs, on all of PAIN-DB ([training] external_epoch_share)"]
+    assert tables.network_notes(verdicts, ["WeiNet"], None, set(), {}, {}, set(), {"WeiNet": 0.25}).iloc[0]["notes"][0] \
+        .startswith("external runs trained 25 % of its epochs")
+    assert tables.network_notes(verdicts, ["WeiNet"], ["image"], set(), {}, {}, set(), {"WeiNet": 0.5}).empty  # not shown
     twins = tables.network_notes(verdicts.replace({"VGG16": "ResNet50"}).pipe(
         lambda v: pd.concat([v, verdicts[verdicts["model"] == "SongNet"].assign(model="AlexNet")])),
         ["SongNet", "AlexNet"], None, set(), {})

@@ -24,9 +24,10 @@ PAINLENS = [sys.executable, "-m", "engine.cli"]
 
 def tiny_config(folder: Path, data: Path, cache: Path, models: list[str], scenarios: list[str], folds: int = 2, seeds: int = 2,
                 epochs: int = 1, explain: bool = False, kept_seeds: int = 1, name: str = "tiny",
-                per_model: dict[str, list[str]] | None = None, local_workers: int = 1) -> Path:
+                per_model: dict[str, list[str]] | None = None, local_workers: int = 1, training: str = "") -> Path:
     """A config in ``folder`` that reads the synthetic tiny data at ``data`` (seed 0, as generated once per
-    session) with the face cache ``cache`` (the session's ``tiny_face_cache``)."""
+    session) with the face cache ``cache`` (the session's ``tiny_face_cache``); ``training``: more lines of
+    its [training] section."""
     sizes = {"AlexNet": 64, "SongNet": 32, "WeiNet": 32, "SilNet": 32, "VGG16": 32, "VGG19": 32, "ResNet50": 32,
              "ResNet101V2": 32, "InceptionV3": 75, "Xception": 71}
     input_size = ", ".join(f"{m} = {sizes[m]}" for m in models)
@@ -50,6 +51,7 @@ epochs = {epochs}
 batch_size = 16
 weights = "none"
 input_size = {{ {input_size} }}
+{training}
 [scenarios]
 names = {scenarios!r}
 folds = {folds}
@@ -92,7 +94,7 @@ def grid(workspace, synthetic_tiny, tiny_face_cache) -> tuple[Path, subprocess.C
     """The whole grid, run once by `painlens run`: (its config, the run, seconds)."""
     config = tiny_config(workspace, synthetic_tiny.root, tiny_face_cache, GRID_MODELS, ["image", "subject", "external"],
                          explain=True, kept_seeds=2, name="grid", per_model={"VGG16": ["external"]},
-                         local_workers=2)
+                         local_workers=2, training="epochs_per_model = { WeiNet = 2 }\nexternal_epoch_share = 0.5")
     started = time.perf_counter()
     result = painlens("run", str(config), "--out", str(workspace / "grid"), "--no-progress")
     return config, result, time.perf_counter() - started
@@ -149,6 +151,9 @@ def test_whole_grid_on_tiny_data_writes_every_artifact(workspace, grid):
     assert store.ratings_summary() is not None
     assert len(store.explained_runs()) == GRID_RUNS
     assert store.heatmap_arrays() is not None and store.table("region_scores") is not None
+    # The external runs train on all of PAIN-DB, with half the epochs here (external_epoch_share = 0.5).
+    epochs = {key: len(store.history(key)) for key in runs}
+    assert epochs == {key: 1 if key.scenario == "external" or key.model == "VGG16" else 2 for key in runs}
     print(f"whole tiny grid ({len(runs)} trainings, incl. synth + preprocess + LIME): {seconds:.1f} s")
 
 

@@ -53,6 +53,8 @@ def test_the_report_greys_what_did_not_learn_and_carries_the_model_card_and_its_
     assert "In this experiment the answer averages 1 network(s): WeiNet." in html
     assert "class='not-learned'" in html and "SongNet (did not learn)" in html  # tables and figures
     assert "the face-hull fallback" in html and "no ImageNet weights" in html
+    # SongNet's external runs trained 2 of its 4 epochs: the model card's table and the notes say so.
+    assert "external runs trained half of its epochs" in html and "epochs (external)" in html
     assert f"PainLens {engine.__version__}" in html and f"Generated {WHEN}" in html
     assert "&quot;bootstrap_resamples&quot;: 200" in html  # the config, as the manifest holds it
     assert re.findall(r"""(?:src|href)=["'](?!data:|#)([^"']+)""", html) == []

@@ -183,6 +183,19 @@ def test_an_unregularized_network_trains_without_augmentation_and_dropout_and_sa
     assert train_run("SongNet", x, y, config=dataclasses.replace(config, unregularized=()), seed=0).info["regularized"]
 
 
+@pytest.mark.slow
+def test_a_network_run_eagerly_trains_to_what_its_traced_steps_give_and_says_so():
+    # run_eagerly changes how the steps run (no tracing), not what they compute.
+    x, y = pattern_images(32, seed=6)
+    config = TrainingSection(epochs=2, batch_size=16, learning_rate=1e-4, run_eagerly=("SongNet",),
+                             unregularized=("SongNet",), input_size={"SongNet": SIZE})
+    eager = train_run("SongNet", x, y, config=config, seed=0)
+    assert eager.info["eager"] is True and eager.model.run_eagerly
+    traced = train_run("SongNet", x, y, config=dataclasses.replace(config, run_eagerly=()), seed=0)
+    assert traced.info["eager"] is False and not traced.model.run_eagerly
+    np.testing.assert_allclose(predict_proba(eager.model, x), predict_proba(traced.model, x), atol=1e-4)
+
+
 def test_bad_arrays_are_refused():
     x, y = pattern_images(8, seed=0)
     with pytest.raises(ValueError, match="labels must be 0"):

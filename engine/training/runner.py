@@ -217,7 +217,8 @@ def execute_run(config: ExperimentConfig, store: ExperimentStore, run: PlannedRu
     # Reuse: the network's previous run in this child process is reset to this run's seeded start
     # instead of rebuilt and re-traced (a ResNet's trace costs tens of seconds on a CPU); same results.
     result = train_run(run.model, x_all[split.train], y_train, config=config.training, seed=split.seed,
-                       weights_dir=weights_dir or None, reuse_compiled=True)
+                       weights_dir=weights_dir or None, reuse_compiled=True,
+                       epochs=config.training.epochs_for(run.model, split.scenario))
     p_pain = predict_proba(result.model, x_test, batch_size=config.training.batch_size)
     seconds = time.perf_counter() - started
 

@@ -20,7 +20,8 @@ Choices worth knowing:
   each class by n / (2 n_class).
 - Fixed cost: tracing a training step takes 20-70 s for the ResNets on a 2-core CPU (TensorFlow),
   so a grid may pass ``reuse_compiled=True``: consecutive runs of the same network and settings
-  reset one compiled model to their own seeded start instead (same results, no tracing).
+  reset one compiled model to their own seeded start instead (same results, no tracing); a network
+  trained on a few batches only can skip tracing altogether (``training.run_eagerly``).
 """
 
 from __future__ import annotations
@@ -76,12 +77,14 @@ def micro_batching(batch_size: int, micro_batch_size: int, on_gpu: bool) -> tupl
 def train_run(model_name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray | None = None,
               y_val: np.ndarray | None = None, config: TrainingSection = TrainingSection(), seed: int = 0,
               on_epoch: Callable[[dict[str, float]], None] | None = None,
-              weights_dir: str | Path | None = None, reuse_compiled: bool = False) -> TrainResult:
+              weights_dir: str | Path | None = None, reuse_compiled: bool = False,
+              epochs: int | None = None) -> TrainResult:
     """Train ``model_name`` on uint8 images (N, S, S, 3) with labels (N,) in {0, 1}.
 
     ``config`` gives optimizer, learning rate, batch size, epochs, input size, weights, scaling and
-    precision; ``weights_dir`` overrides ``config.weights_dir`` (the runner passes it resolved against
-    the project root). ``on_epoch`` receives each epoch's history record as it is completed.
+    precision; ``epochs`` overrides the network's epochs (the runner passes those of the run's
+    scenario, ``TrainingSection.epochs_for``); ``weights_dir`` overrides ``config.weights_dir`` (the
+    runner passes it resolved against the project root). ``on_epoch`` receives each epoch's history record as it is completed.
 
     ``reuse_compiled``: keep the compiled model of the last run and, when the next run trains the
     same network with the same settings, reset it to this run's seeded initial state instead of
@@ -100,7 +103,8 @@ def train_run(model_name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: 
     history: list[dict[str, float]] = []
     batches = TrainBatches(x_train, y_train, info["micro_batch_size"], seed,
                            max_batches=config.steps_per_epoch_per_model.get(model_name, 0) * info["accumulation_steps"])
-    epochs = config.epochs_per_model.get(model_name, config.epochs)
+    epochs = epochs or config.epochs_for(model_name)
+    info["epochs"] = epochs
     callbacks = [_EpochRecorder(history, on_epoch)]
     if config.lr_schedule == "warmup_cosine":
         callbacks.append(WarmupCosine(info["learning_rate"], epochs * len(batches), config.warmup_fraction))
@@ -170,8 +174,9 @@ def compiled_model(model_name: str, config: TrainingSection, seed: int, weights_
     optimizer_name = (config.optimizer or spec.optimizer).lower()
     learning_rate = config.learning_rate_per_model.get(model_name, config.learning_rate)
     regularized = model_name not in config.unregularized  # augmentation and dropout, or neither
+    eager = model_name in config.run_eagerly
     key = (keras.backend.backend(), model_name, size, optimizer_name, learning_rate, micro, steps, mixed,
-           config.input_scaling, regularized)
+           config.input_scaling, regularized, eager)
     hit = reuse and _kept is not None and _kept.key == key
     if hit:
         # Initial weights draw their seeds from Python's random; every random layer has its own
@@ -195,15 +200,15 @@ def compiled_model(model_name: str, config: TrainingSection, seed: int, weights_
     else:
         optimizer = _OPTIMIZERS[optimizer_name](learning_rate=learning_rate,
                                                 gradient_accumulation_steps=steps if steps > 1 else None)
-        model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
+        model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"], run_eagerly=eager)
         if reuse:
             model.optimizer.build(model.trainable_variables)
             _kept = _Compiled(key, model, [v.numpy() for v in model.optimizer.variables])
     info = {"model": model_name, "input_size": size, "optimizer": optimizer_name,
             "learning_rate": learning_rate, "lr_schedule": config.lr_schedule, "batch_size": micro * steps, "micro_batch_size": micro,
-            "accumulation_steps": steps, "epochs": config.epochs, "mixed_precision": mixed,
+            "accumulation_steps": steps, "epochs": config.epochs_for(model_name), "mixed_precision": mixed,
             "weights": config.weights if spec.pretrained else "none", "input_scaling": config.input_scaling,
-            "class_weight": config.class_weight, "regularized": regularized, "backend": keras.backend.backend(), "gpu": on_gpu,
+            "class_weight": config.class_weight, "regularized": regularized, "eager": eager, "backend": keras.backend.backend(), "gpu": on_gpu,
             "seed": seed, "reused": hit}
     return model, info
 
