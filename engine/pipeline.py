@@ -74,6 +74,7 @@ def run_experiment(config_path: str | Path, models=None, scenarios=None, out=Non
     chosen_models, chosen_scenarios = resolve_selection(config, models, scenarios)
     store = ExperimentStore.for_config(config, out)
     started, seconds = now(), {}
+    previous = _previous_config(store)  # before the manifest below replaces it: what older runs were trained with
 
     clock = time.perf_counter()
     data = prepare_data(config, progress=progress)
@@ -84,10 +85,10 @@ def run_experiment(config_path: str | Path, models=None, scenarios=None, out=Non
 
     clock = time.perf_counter()
     grid = run_grid(config, store, data.paindb, data.cppain, chosen_models, chosen_scenarios,
-                    force=force, progress=progress, after_run=explain_hook(config, store))
+                    force=force, progress=progress, after_run=explain_hook(config, store), previous=previous)
     seconds["train"] = time.perf_counter() - clock
 
-    notes = []
+    notes = [grid["changed"]] if grid.get("changed") else []
     if config.explain.enabled:
         from engine.explain.explain_run import explain_experiment
 
@@ -99,6 +100,14 @@ def run_experiment(config_path: str | Path, models=None, scenarios=None, out=Non
     write_manifest(store, config, data, started, plan=plan, status="finished", grid=grid, seconds=seconds)
     summary = store.table("summary")
     return RunReport(config.name, store.root, grid, seconds, summary if summary is not None else pd.DataFrame(), notes)
+
+
+def _previous_config(store: ExperimentStore) -> ExperimentConfig | None:
+    """The config of the store's last `painlens run`, None for a new store (or a manifest no longer valid)."""
+    try:
+        return store.config()
+    except PainLensError:
+        return None
 
 
 def with_execution(config: ExperimentConfig, engine: str | None, address: str | None) -> ExperimentConfig:

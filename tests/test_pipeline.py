@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import shutil
 import signal
@@ -249,3 +251,47 @@ def test_a_child_killed_by_a_signal_is_named_in_words():
     assert _ended_how(1) == "exit code 1"
     assert _ended_how(-9).startswith("killed by SIGKILL: the system may have run out of memory")
     assert _ended_how(-15) == "killed by SIGTERM"
+
+
+def test_a_rerun_redoes_the_finished_runs_whose_settings_changed_and_says_what_changed(workspace, synthetic_tiny,
+                                                                                          tiny_face_cache, grid):
+    """Same command, one setting changed (the external runs' epochs): those runs are redone, not kept."""
+    out = workspace / "settings-changed"
+    shutil.copytree(workspace / "grid", out)
+    store = ExperimentStore(out, "tiny")
+    external = [RunKey("WeiNet", "external", 0), RunKey("WeiNet", "external", 1)]
+    assert {len(store.history(key)) for key in external} == {1}
+    changed = tiny_config(workspace, synthetic_tiny.root, tiny_face_cache, GRID_MODELS, ["image", "subject", "external"],
+                          kept_seeds=2, name="grid-changed", per_model={"VGG16": ["external"]},
+                          training="epochs_per_model = { WeiNet = 2 }\nexternal_epoch_share = 1.0")
+    result = painlens("run", str(changed), "--models", "WeiNet", "--out", str(out), "--no-progress")
+    assert result.returncode == 0, result.stderr[-3000:]
+    said = " ".join(result.stdout.split())
+    assert "2 runs trained, 4 already done" in said  # the image- and subject-wise runs kept their 2 epochs
+    assert ("2 finished runs were trained with other settings and were redone: WeiNet (2 runs): training.epochs 1 -> 2."
+            in said)
+    assert {len(store.history(key)) for key in external} == {2}
+    assert store.run_record(external[0])["settings"]["training.epochs"] == 2
+
+
+def test_runs_finished_before_settings_were_recorded_are_judged_by_the_config_they_were_trained_with(workspace, grid):
+    from engine.config import load_config
+    from engine.experiment import prepare_data
+    from engine.training.runner import _outdated_runs, plan_runs
+
+    out = workspace / "older-store"
+    shutil.copytree(workspace / "grid", out)
+    store = ExperimentStore(out, "tiny")
+    for key in store.finished_runs():  # as an older PainLens left them: no settings in done.json
+        record = store.run_record(key)
+        del record["settings"]
+        (store.run_folder(key) / "done.json").write_text(json.dumps(record))
+    config = load_config(grid[0])
+    data = prepare_data(config, progress=False)
+    runs = plan_runs(config, data.paindb, data.cppain, GRID_MODELS, ["image", "subject", "external"])
+    assert _outdated_runs(config, store, runs, previous=config) == {}  # trained with the config of the manifest
+    assert _outdated_runs(config, store, runs, previous=None) == {}  # nothing to compare with: kept
+    other = dataclasses.replace(config, training=dataclasses.replace(config.training, learning_rate=0.01))
+    outdated = _outdated_runs(config, store, runs, previous=other)
+    assert len(outdated) == GRID_RUNS and outdated[RunKey("VGG16", "external", 0)] == [
+        f"training.learning_rate 0.01 -> {config.training.learning_rate}"]

@@ -30,6 +30,7 @@ from engine.config import ExperimentConfig
 from engine.errors import PainLensError
 from engine.evaluation.results import refresh_results
 from engine.progress import progress_bar
+from engine.training.run_settings import changed_settings, run_settings
 from engine.training.scenarios import Split, make_splits
 
 
@@ -75,8 +76,14 @@ class ArrayCache:
 
 def run_grid(config: ExperimentConfig, store: ExperimentStore, paindb: pd.DataFrame, cppain: pd.DataFrame,
              models: list[str], scenarios: list[str], force: bool = False, progress: bool = True,
-             after_run=None) -> dict:
-    """Run every planned run that is not finished yet (all of them with ``force``); return counts.
+             after_run=None, previous: ExperimentConfig | None = None) -> dict:
+    """Run every planned run that is not finished yet, or finished with other settings (all of them
+    with ``force``); return counts (planned, ran, skipped, redone) and ``changed``: a sentence on the
+    runs redone because their settings changed ("" when none).
+
+    A finished run's settings are those its ``done.json`` records (``run_settings``); a run finished
+    before they were recorded is judged by ``previous``, the config the store's manifest held before
+    this command (the one it was trained with), and kept when there is none.
 
     Each network's runs execute in a child process of their own: Keras/TensorFlow keep memory from
     run to run in one process (a 60-run CPU grid grew past 16 GB), and a process that ends returns it.
@@ -86,7 +93,8 @@ def run_grid(config: ExperimentConfig, store: ExperimentStore, paindb: pd.DataFr
 
     for_child_processes()  # each network trains in a child process: give it the allocator settings
     runs = plan_runs(config, paindb, cppain, models, scenarios)
-    todo = [run for run in runs if force or not store.is_done(run.key)]
+    outdated = {} if force else _outdated_runs(config, store, runs, previous)
+    todo = [run for run in runs if force or not store.is_done(run.key) or run.key in outdated]
 
     def finished() -> None:
         refresh_results(store)
@@ -109,7 +117,37 @@ def run_grid(config: ExperimentConfig, store: ExperimentStore, paindb: pd.DataFr
 
             _run_in_children(config, store, groups, paindb, cppain, after_run, on_done=finished, on_start=training)
     refresh_results(store)  # also when nothing ran: results of an older layout are rewritten current
-    return {"planned": len(runs), "ran": len(todo), "skipped": len(runs) - len(todo)}
+    return {"planned": len(runs), "ran": len(todo), "skipped": len(runs) - len(todo), "redone": len(outdated),
+            "changed": _redone_sentence(outdated)}
+
+
+def _outdated_runs(config: ExperimentConfig, store: ExperimentStore, runs: list[PlannedRun],
+                   previous: ExperimentConfig | None) -> dict[RunKey, list[str]]:
+    """Finished runs whose settings differ from ``config``'s, with what changed."""
+    outdated = {}
+    for run in runs:
+        if not store.is_done(run.key):
+            continue
+        current = run_settings(config, run.model, run.split.scenario)
+        recorded = store.run_record(run.key).get("settings")
+        if recorded is None and previous is not None and run.model in previous.training.models:
+            recorded = run_settings(previous, run.model, run.split.scenario)
+        changes = changed_settings(recorded, current) if recorded is not None else []
+        if changes:
+            outdated[run.key] = changes
+    return outdated
+
+
+def _redone_sentence(outdated: dict[RunKey, list[str]]) -> str:
+    if not outdated:
+        return ""
+    by_change: dict[tuple[str, ...], list[RunKey]] = {}
+    for key, changes in outdated.items():
+        by_change.setdefault(tuple(changes), []).append(key)
+    parts = [f"{', '.join(sorted({k.model for k in keys}))} ({len(keys)} run{'s' if len(keys) != 1 else ''}): "
+             f"{', '.join(changes)}" for changes, keys in by_change.items()]
+    return (f"{len(outdated)} finished run{'s were' if len(outdated) != 1 else ' was'} trained with other settings "
+            f"and {'were' if len(outdated) != 1 else 'was'} redone: {'; '.join(parts)}.")
 
 
 def _run_in_children(config: ExperimentConfig, store: ExperimentStore, groups: list[list[PlannedRun]],
@@ -242,7 +280,8 @@ def execute_run(config: ExperimentConfig, store: ExperimentStore, run: PlannedRu
         after_run(result.model, x_test, predictions)  # e.g. LIME: only now does every run's model exist
     store.finish_run(key, {"seconds": round(seconds, 3), "train_images": int(len(y_train)),
                            "test_images": int(len(tested)), "input_size": size,
-                           "weights": getattr(result, "weights_used", config.training.weights)})
+                           "weights": getattr(result, "weights_used", config.training.weights),
+                           "settings": run_settings(config, run.model, split.scenario)})
 
 
 def save_for_inference(model, path: Path) -> None:
