@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 UPLOAD_MB = 2  # the test server's cap: a small body is enough to cross it
 TOKEN = "t0ken-for-the-tests-" + "x" * 12
-SECRET_NAME = "Jane-Doe-patient-4711.jpg"  # a file name that must never reach the log
+SECRET_NAME = "Jane-Doe-patient-Q93X.jpg"  # a file name that must never reach the log
 
 
 def _free_port() -> int:
@@ -259,7 +259,7 @@ def test_uploads_leave_no_file_and_no_name_in_the_log(server, experiment):
     assert {p: p.stat().st_mtime_ns for p in experiment.rglob("*")} == before
     log = server.log()
     assert "POST /v1/predict" in log  # the access log is there...
-    assert "Jane" not in log and "4711" not in log  # ...but never the file's name
+    assert "Jane" not in log and "Q93X" not in log  # ...but never the file's name
 
 
 # --- who may connect ------------------------------------------------------------------------------------

@@ -4,8 +4,8 @@ current from one trained with other settings.
 ``painlens run`` skips finished runs. Without a record of their settings, changing a network's epochs
 (or its input size, learning rate, the data...) and running the same command again kept the old runs:
 the dashboard then showed results of one configuration under another's name. Each finished run now
-records ``run_settings`` in its ``done.json``; the grid redoes a finished run whose settings differ
-from the config's and says which changed.
+records ``run_settings`` in its run record (``ExperimentStore.finish_run``); the grid redoes a finished
+run whose settings differ from the config's and says which changed.
 
 Only what changes the result is recorded: where things live (data root, cache folder, weights folder),
 how many processes work and whether steps are traced (``run_eagerly``) are not.

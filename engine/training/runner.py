@@ -81,7 +81,7 @@ def run_grid(config: ExperimentConfig, store: ExperimentStore, paindb: pd.DataFr
     with ``force``); return counts (planned, ran, skipped, redone) and ``changed``: a sentence on the
     runs redone because their settings changed ("" when none).
 
-    A finished run's settings are those its ``done.json`` records (``run_settings``); a run finished
+    A finished run's settings are those its run record holds (``run_settings``); a run finished
     before they were recorded is judged by ``previous``, the config the store's manifest held before
     this command (the one it was trained with), and kept when there is none.
 
