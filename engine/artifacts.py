@@ -310,7 +310,8 @@ class ExperimentStore:
         write_json(self.run_folder(key) / DONE, {**record, "predictions_digest": digest})
 
     def run_record(self, key: RunKey) -> dict:
-        """What ``done.json`` says (seconds, images, input size, weights, settings, predictions digest); {} if none."""
+        """What ``done.json`` says (seconds, images, input size, weights, settings, predictions digest); {}
+        if none."""
         try:
             return read_json(self.run_folder(key) / DONE)
         except (OSError, ValueError):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shutil
 import signal
@@ -282,10 +281,13 @@ def test_runs_finished_before_settings_were_recorded_are_judged_by_the_config_th
     out = workspace / "older-store"
     shutil.copytree(workspace / "grid", out)
     store = ExperimentStore(out, "tiny")
-    for key in store.finished_runs():  # as an older PainLens left them: no settings in done.json
+    for index, key in enumerate(store.finished_runs()):  # as an older PainLens left them: no settings
         record = store.run_record(key)
         del record["settings"]
-        (store.run_folder(key) / "done.json").write_text(json.dumps(record))
+        if index == 0:
+            record["settings"] = "damaged"  # an unreadable record is judged the same way
+        store.finish_run(key, record)
+        assert not isinstance(store.run_record(key).get("settings"), dict)
     config = load_config(grid[0])
     data = prepare_data(config, progress=False)
     runs = plan_runs(config, data.paindb, data.cppain, GRID_MODELS, ["image", "subject", "external"])

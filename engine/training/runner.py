@@ -130,6 +130,8 @@ def _outdated_runs(config: ExperimentConfig, store: ExperimentStore, runs: list[
             continue
         current = run_settings(config, run.model, run.split.scenario)
         recorded = store.run_record(run.key).get("settings")
+        if not isinstance(recorded, dict):  # none (an older PainLens) or unreadable: judge by the previous config
+            recorded = None
         if recorded is None and previous is not None and run.model in previous.training.models:
             recorded = run_settings(previous, run.model, run.split.scenario)
         changes = changed_settings(recorded, current) if recorded is not None else []

@@ -84,7 +84,8 @@ def train_run(model_name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: 
     ``config`` gives optimizer, learning rate, batch size, epochs, input size, weights, scaling and
     precision; ``epochs`` overrides the network's epochs (the runner passes those of the run's
     scenario, ``TrainingSection.epochs_for``); ``weights_dir`` overrides ``config.weights_dir`` (the
-    runner passes it resolved against the project root). ``on_epoch`` receives each epoch's history record as it is completed.
+    runner passes it resolved against the project root). ``on_epoch`` receives each epoch's history
+    record as it is completed.
 
     ``reuse_compiled``: keep the compiled model of the last run and, when the next run trains the
     same network with the same settings, reset it to this run's seeded initial state instead of
