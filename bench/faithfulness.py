@@ -127,7 +127,7 @@ def au_by_au(store, network: str) -> None:
 
 
 def added_time(store) -> None:
-    from engine.explain.explain_run import scorecard_share
+    from engine.explain.experiment_stage import scorecard_share
 
     timings = store.table("explain_timings")
     if timings is None or timings.empty or "curves_seconds" not in timings:
@@ -171,7 +171,7 @@ def cost(config_path: str, models: list[str], images: int) -> None:
 def measure(name: str, size: int, config, count: int, images_per_network: int) -> list[str]:
     import keras
 
-    from engine.explain.explain_run import lime_maps
+    from engine.explain.run_stage import lime_maps
     from engine.explain.faithfulness import CurveQueue
     from engine.explain.gradcam import GradCam
     from engine.explain.lime_masks import BatchedModel, LimeParams, explain_image, image_seed

@@ -90,7 +90,7 @@ def run_experiment(config_path: str | Path, models=None, scenarios=None, out=Non
 
     notes = [grid["changed"]] if grid.get("changed") else []
     if config.explain.enabled:
-        from engine.explain.explain_run import explain_experiment
+        from engine.explain.experiment_stage import explain_experiment
 
         clock = time.perf_counter()
         explained = explain_experiment(config, store, progress=progress)
@@ -129,7 +129,7 @@ def explain_hook(config: ExperimentConfig, store: ExperimentStore):
     (picklable: it crosses into the child process). None when explanations are off."""
     if not config.explain.enabled:
         return None
-    from engine.explain.explain_run import explain_run
+    from engine.explain.run_stage import explain_run
 
     return functools.partial(explain_run, config=config, store=store)
 

@@ -15,7 +15,7 @@ import pytest
 
 from engine.artifacts import ExperimentStore, RunKey
 from engine.config import config_from_dict
-from engine.explain.explain_run import explain_run
+from engine.explain.run_stage import explain_run
 from engine.explain.heatmaps import HeatmapAccumulator
 from engine.explain.mask_store import load_run_masks
 from engine.explain.normalize import TemplateWarp, anchor_points, landmarks_problem, scale_landmarks

@@ -11,8 +11,9 @@ import pytest
 
 from engine.artifacts import ExperimentStore, RunKey, atomic_path
 from engine.config import config_from_dict
-from engine.explain.explain_run import explain_experiment, explain_run
+from engine.explain.experiment_stage import explain_experiment
 from engine.explain.mask_store import load_run_masks
+from engine.explain.run_stage import explain_run
 
 CROP = 64
 SIZES = {"SongNet": 48, "VGG16": 32}
@@ -184,7 +185,7 @@ def test_an_experiment_without_runs_says_so(tmp_path):
 def test_painlens_explain_prints_the_per_network_table_and_the_notes(experiment):
     from typer.testing import CliRunner
 
-    from engine.cli import app
+    from painlens.cli import app
 
     config, store, _, _ = experiment
     toml = config.base_dir / "e.toml"
@@ -278,7 +279,7 @@ def test_masks_made_before_the_scorecard_stay_in_the_heatmaps_unscored(experimen
     import json
     import shutil
 
-    from engine.explain.explain_run import planned_masks
+    from engine.explain.run_stage import planned_masks
 
     config, store, _, _ = experiment
     root = tmp_path / "copy"

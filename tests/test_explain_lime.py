@@ -10,7 +10,7 @@ import pytest
 
 from engine.artifacts import ExperimentStore, RunKey
 from engine.config import config_from_dict
-from engine.explain.explain_run import choose_images, explain_run
+from engine.explain.run_stage import choose_images, explain_run
 from engine.explain.lime_masks import BatchedModel, LimeParams, explain_image, image_seed, perturb, segment
 from engine.explain.mask_store import load_run_masks
 

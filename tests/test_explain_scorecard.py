@@ -244,7 +244,7 @@ def test_one_gradcam_per_network_traces_once_without_tensorflows_retracing_warni
 def test_a_networks_runs_share_one_gradcam_that_follows_the_weights_each_run_trained():
     # The runner resets one compiled model in place for each run of a network: the explain step keeps one
     # GradCam per model object (traced once) and its maps must be those of the weights of the moment.
-    from engine.explain.explain_run import _grad_cam
+    from engine.explain.run_stage import _grad_cam
     from engine.explain.gradcam import GradCam
 
     model, images, labels = red_detector(), np.stack([red_square()] * 2), np.array([1, 0])
@@ -313,7 +313,7 @@ def image_edges(model, images, labels):
 
 
 def test_the_sanity_check_flags_an_explainer_that_ignores_the_network_and_passes_lime():
-    from engine.explain.explain_run import lime_maps
+    from engine.explain.run_stage import lime_maps
     from engine.explain.gradcam import GradCam
 
     model = position_net(seed=1)

@@ -1,14 +1,9 @@
-"""Explanations of an experiment: LIME masks per run, then heatmaps, region scores and clusters.
+"""The experiment stage of the explanations (``painlens explain``): every run's masks aggregated into
+heatmaps, differences, region scores, clusters and the faithfulness scorecard's tables.
 
-Two entry points:
-
-* ``explain_run(model, images, predictions, config, store)`` - one run's masks, called by the grid
-  runner right after training, while the model is in memory (only one model per network is kept on
-  disk, so this is the one moment every run's model exists). Resumable: masks are written in parts
-  and their finish record comes last.
-* ``explain_experiment(config, store)`` - ``painlens explain``: explains finished runs that still lack
-  masks when their model was kept, reports the others, then normalizes every mask onto the template
-  and writes the experiment's heatmaps, differences, region scores and clusters.
+``explain_experiment(config, store)`` first explains the finished runs that still lack masks when their
+model was kept (``run_stage.explain_run``) and reports the others, then normalizes every mask (and
+Grad-CAM map) onto the template and writes the experiment's outputs.
 
 Outputs, through the store: the heatmap arrays (mean heatmaps, stretched heatmaps, mean faces,
 difference maps, the template's landmarks and region map, the mean Grad-CAM maps of the same groups and
@@ -16,273 +11,31 @@ the pain action-unit regions) and the tables ``heatmaps`` (one row per group, wi
 arrays and its image counts, written last), ``heatmap_differences``, ``region_scores``,
 ``heatmap_similarity``, ``heatmap_clusters``, ``explain_timings`` and the faithfulness scorecard's
 ``faithfulness``, ``faithfulness_summary`` and ``sanity_checks`` (``scorecard.py``).
-
-With each run's masks, while its model is in memory, come the scorecard's per-run parts: Grad-CAM maps
-of the same images (``gradcam.py``), each mask's deletion and insertion curves (``faithfulness.py``,
-stored in the mask parts), and on one run per network the randomisation sanity check (``sanity.py``).
-A run whose network gives every test image one class gets its LIME masks only (``unscored_reason``).
 """
 
 from __future__ import annotations
 
 import time
-import weakref
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from engine.artifacts import ExperimentStore, RunKey
-from engine.config import SCENARIO_NAMES, ExperimentConfig
-from engine.evaluation.bootstrap import one_class_reason
+from engine.config import ExperimentConfig
 from engine.progress import progress_bar
 from engine.explain.clusters import similarity_tables
 from engine.explain.faces import FaceSource
-from engine.explain.faithfulness import CurveQueue
-from engine.explain.gradcam import GradCam
 from engine.explain.heatmaps import GROUP_COLUMNS, HeatmapAccumulator, dataset_side, difference_maps, stretch
-from engine.explain.lime_masks import BatchedModel, LimeParams, explain_image, image_seed
-from engine.explain.mask_store import STEPS, MaskWriter, load_run_masks, run_fingerprint
+from engine.explain.mask_store import load_run_masks
 from engine.explain.normalize import FOLD_LIMIT, TEMPLATE_SIZE, TemplateWarp, anchor_points, landmarks_problem
 from engine.explain.pain_regions import ALL_REGIONS, pain_region_map
 from engine.explain.regions import OUTSIDE, REGIONS, face_mass_share, region_map, region_scores
-from engine.explain.sanity import sanity_check
+from engine.explain.run_stage import choose_images, explain_run, planned_masks
 from engine.explain.scorecard import ScoreCollector, run_gradcam, sanity_table, summarise
 
 FACE_CACHE_ENTRIES = 1024  # warped mean-face inputs kept in memory (48 KiB each at T = 128)
-SCORECARD_VERSION = 1  # in the masks' fingerprint: masks made before the scorecard existed are made again
 
-
-# --- which images -----------------------------------------------------------------------------------
-
-def choose_images(predictions: pd.DataFrame, per_class: int, seed: int, all_cppain: bool = True) -> np.ndarray:
-    """Positions of the rows to explain: per predicted class, up to ``per_class`` PAIN-DB images drawn
-    at random (seeded; the draw depends only on the ids, not their order) and every CP-PAIN image
-    (or, with ``all_cppain`` false, up to ``per_class`` of them drawn the same way).
-    Sorted by (predicted class, image id)."""
-    ids = predictions["image_id"].astype(str).to_numpy()
-    predicted = predictions["predicted_label"].to_numpy(dtype=int)
-    cppain = predictions["dataset"].astype(str).to_numpy() == "cppain"
-    chosen = []
-    for label in (0, 1):
-        for in_cppain in (False, True):
-            pool = np.flatnonzero((predicted == label) & (cppain == in_cppain))
-            pool = pool[np.argsort(ids[pool], kind="stable")]
-            if (all_cppain and in_cppain) or len(pool) <= per_class:
-                chosen.extend(pool.tolist())
-                continue
-            rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, label])
-            chosen.extend(np.sort(rng.choice(pool, size=max(per_class, 0), replace=False)).tolist())
-    chosen = np.asarray(chosen, dtype=int)
-    return chosen[np.lexsort((ids[chosen], predicted[chosen]))] if len(chosen) else chosen
-
-
-# --- one run ----------------------------------------------------------------------------------------
-
-def planned_masks(predictions: pd.DataFrame, config: ExperimentConfig, before_scorecard: bool = False) -> tuple[np.ndarray, str]:
-    """The positions of the rows to explain and the fingerprint their masks will carry (with
-    ``before_scorecard``: the fingerprint the same masks got before the scorecard existed)."""
-    chosen = choose_images(predictions, config.explain.images_per_class, config.experiment.seed,
-                           config.explain.all_cppain)
-    rows = predictions.iloc[chosen]
-    params = {**LimeParams.from_section(config.explain).as_dict(), "seed": config.experiment.seed,
-              "curve_steps": config.explain.curve_steps, "sanity_images": config.explain.sanity_images,
-              "scorecard": SCORECARD_VERSION}
-    if before_scorecard:  # LIME's parameters as they were then: black hiding only, no scorecard settings
-        params = {k: v for k, v in params.items() if k not in ("baseline", "curve_steps", "sanity_images", "scorecard")}
-    fingerprint = run_fingerprint(params, rows["image_id"].astype(str).tolist(), rows["p_pain"].to_numpy(),
-                                  rows["predicted_label"].to_numpy(dtype=int))
-    return chosen, fingerprint
-
-
-def explain_run(model, images: np.ndarray, predictions: pd.DataFrame, config: ExperimentConfig,
-                store: ExperimentStore, on_image: Callable[[], None] | None = None) -> dict:
-    """LIME masks for one run's chosen test images, with their scorecard parts, written through the store.
-
-    ``images``: (N, S, S, 3) uint8 model inputs aligned with ``predictions`` (the run's
-    stored prediction rows: model, scenario, fold, image_id, dataset, p_pain, predicted_label).
-    Each image is explained for its predicted class. Returns the summary stored with the masks.
-    """
-    if len(images) != len(predictions) or len(predictions) == 0:
-        raise ValueError(f"explain_run needs one image per prediction row, got {len(images)} and {len(predictions)}.")
-    first = predictions.iloc[0]
-    key = RunKey(str(first["model"]), str(first["scenario"]), int(first["fold"]))
-    params = LimeParams.from_section(config.explain)
-    chosen, fingerprint = planned_masks(predictions, config)
-    rows = predictions.iloc[chosen]
-    writer = MaskWriter(store, key, fingerprint, curve_points=config.explain.curve_steps + 1)
-    if writer.finished():
-        return store.masks_record(key)
-    done = writer.resume()
-    clock = time.perf_counter()
-    run = _RunImages(images[chosen], rows["image_id"].astype(str).tolist(), rows["predicted_label"].to_numpy(dtype=int),
-                     rows["dataset"].astype(str).tolist(), rows["p_pain"].to_numpy(dtype=float))
-    unscored = "" if config.explain.score_one_class_runs else unscored_reason(predictions)
-    cam = None if unscored else _grad_cam(model)
-    scorecard = {"gradcam": _write_gradcam(cam, run, store, key, fingerprint)}
-    lime = _explain_images(model, run, done, params, config, writer, on_image, curves=not unscored)
-    scorecard["curves"] = lime.pop("curve_seconds")
-    scorecard["sanity"] = (_write_sanity(model, cam, run, lime.pop("originals"), params, config, store, key, fingerprint)
-                           if not unscored and is_sanity_run(key, config, store) else 0.0)
-    seconds = time.perf_counter() - clock
-    summary = {"model": key.model, "scenario": key.scenario, "fold": key.fold, "images": len(run.ids),
-               "explained_now": lime["explained"], "resumed": len(run.ids) - lime["explained"],
-               "input_size": int(images.shape[1]), "seconds": round(seconds, 4),
-               "model_seconds": round(lime["model_seconds"], 4), "curve_model_seconds": round(lime["curve_model_seconds"], 4),
-               "step_seconds": {k: round(v, 4) for k, v in lime["steps"].items()},
-               "scorecard_seconds": {k: round(v, 4) for k, v in scorecard.items()}, "scorecard_skipped": unscored,
-               "params": params.as_dict(), "seed": config.experiment.seed, "gradcam_side": cam.side if cam else 0}
-    writer.finish(summary)
-    return summary
-
-
-def unscored_reason(predictions: pd.DataFrame) -> str:
-    """Why a run's maps get no scorecard ("" when they do): a network that gives every test image one class
-    did not learn (``learned_verdict``'s first rule); its deletion and insertion curves are flat, its Grad-CAM
-    maps are flat and a sanity check of them would pass or fail on noise, so scores would mislead and
-    only cost time (in the demo, the six pretrained bases: three quarters of the scorecard's time)."""
-    return one_class_reason(predictions["predicted_label"].to_numpy(dtype=int))
-
-
-@dataclass
-class _RunImages:
-    """The chosen images of one run, in order, and what is known of each."""
-
-    images: np.ndarray  # (n, S, S, 3) uint8
-    ids: list[str]
-    labels: np.ndarray  # (n,) the explained (predicted) class
-    datasets: list[str]
-    p_pain: np.ndarray
-
-
-def _explain_images(model, run: _RunImages, done: set[str], params: LimeParams, config: ExperimentConfig,
-                    writer: MaskWriter, on_image, curves: bool = True) -> dict:
-    """LIME and (with ``curves``) the faithfulness curves of every image not yet done; the sanity images'
-    maps are kept. An image's mask is written once its curves are complete (they share full batches across
-    images); without curves, at once."""
-    classifier, curve_classifier = BatchedModel(model, params.batch_size), BatchedModel(model, params.batch_size)
-    queue = CurveQueue(curve_classifier, params.batch_size, config.explain.curve_steps) if curves else None
-    seed, steps = config.experiment.seed, dict.fromkeys(STEPS, 0.0)
-    sanity_ids = {run.ids[i] for i in sanity_positions(len(run.ids), config.explain.sanity_images)}
-    explained, curve_seconds, originals = 0, 0.0, {}
-
-    def write(finished: list[tuple]) -> None:
-        for position, explanation, curves in finished:
-            writer.add(run.ids[position], run.datasets[position], float(run.p_pain[position]), explanation, curves)
-
-    for position, image_id in enumerate(run.ids):
-        if image_id not in done:
-            image, label = run.images[position], int(run.labels[position])
-            explanation = explain_image(image, classifier, label, params, image_seed(seed, image_id))
-            if queue is None:
-                writer.add(image_id, run.datasets[position], float(run.p_pain[position]), explanation)
-            else:
-                clock = time.perf_counter()
-                finished = queue.add(position, image, explanation,
-                                     np.random.default_rng(image_seed(seed, f"{image_id}#curves")))
-                curve_seconds += time.perf_counter() - clock
-                write(finished)
-            if image_id in sanity_ids:
-                originals[image_id] = explanation.weights[explanation.segments]
-            for step in STEPS:
-                steps[step] += explanation.seconds[step]
-            explained += 1
-        if on_image is not None:
-            on_image()
-    if queue is not None:
-        clock = time.perf_counter()
-        write(queue.finish())
-        curve_seconds += time.perf_counter() - clock
-    return {"explained": explained, "steps": steps, "model_seconds": classifier.seconds, "curve_seconds": curve_seconds,
-            "curve_model_seconds": curve_classifier.seconds, "originals": originals}
-
-
-# One GradCam per model object. A network's runs in one process train the same compiled model, reset in
-# place (train_run's reuse_compiled), and GradCam reads the weights when called: building it anew for every
-# run traced its gradient function every run (seconds per run for the pretrained bases on a CPU).
-_GRAD_CAMS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def _grad_cam(model) -> GradCam | None:
-    if model not in _GRAD_CAMS:
-        try:
-            _GRAD_CAMS[model] = GradCam(model)
-        except ValueError:  # no convolutional block (e.g. a dense-only test network): LIME only
-            _GRAD_CAMS[model] = None
-    return _GRAD_CAMS[model]
-
-
-def _write_gradcam(cam: GradCam | None, run: _RunImages, store: ExperimentStore, key: RunKey, fingerprint: str) -> float:
-    """The run's Grad-CAM maps (float16, input size) unless already stored for these masks; seconds spent."""
-    stored = store.gradcam(key)
-    if cam is None or (stored and str(stored.get("fingerprint", "")) == fingerprint):
-        return 0.0
-    clock = time.perf_counter()
-    maps = cam(run.images, run.labels)
-    store.write_gradcam(key, fingerprint=np.array(fingerprint), image_id=np.array(run.ids, dtype=str),
-                        maps=maps.astype(np.float16), side=np.array(cam.side))
-    return time.perf_counter() - clock
-
-
-def is_sanity_run(key: RunKey, config: ExperimentConfig, store: ExperimentStore | None = None) -> bool:
-    """One run per network gets the sanity check: fold 0 of the external scenario (its model is kept, so
-    `painlens explain` can redo it), else of the first scenario planned. When that run's network gave every
-    image one class (no scorecard: ``unscored_reason``), the next kept external seed takes its place, once
-    the earlier ones are explained (``store``: where their records are)."""
-    names = [s for s in SCENARIO_NAMES if s in config.scenarios.names]
-    preferred = "external" if "external" in names else (names[0] if names else "")
-    if config.explain.sanity_images <= 0 or key.scenario != preferred:
-        return False
-    if key.fold == 0:
-        return True
-    if preferred != "external" or key.fold >= config.scenarios.kept_seeds or store is None:
-        return False
-    earlier = [store.masks_record(RunKey(key.model, key.scenario, fold)) for fold in range(key.fold)]
-    return all(record and record.get("scorecard_skipped") for record in earlier)
-
-
-def sanity_positions(count: int, wanted: int) -> list[int]:
-    """Which of a run's chosen images (sorted by class, then id) the sanity check uses: spread over both classes."""
-    if count == 0 or wanted <= 0:
-        return []
-    return sorted(set(np.round(np.linspace(0, count - 1, min(wanted, count))).astype(int).tolist()))
-
-
-def _write_sanity(model, cam: GradCam | None, run: _RunImages, originals: dict[str, np.ndarray], params: LimeParams,
-                  config: ExperimentConfig, store: ExperimentStore, key: RunKey, fingerprint: str) -> float:
-    """The randomisation check on the sanity images, for LIME and Grad-CAM; seconds spent."""
-    stored = store.sanity(key)
-    if stored is not None and len(stored) and (stored["fingerprint"] == fingerprint).all():
-        return 0.0
-    clock = time.perf_counter()
-    picks = sanity_positions(len(run.ids), config.explain.sanity_images)
-    ids, seed = [run.ids[i] for i in picks], config.experiment.seed
-    explainers = {"lime": lambda m, x, y: lime_maps(m, x, y, ids, params, seed)}
-    if cam is not None:
-        explainers["gradcam"] = lambda m, x, y: cam(x, y)
-    given = {"lime": np.stack([originals[i] for i in ids])} if all(i in originals for i in ids) else {}
-    checks = sanity_check(model, run.images[picks], run.labels[picks], explainers, given, seed=seed)
-    checks = checks.assign(model=key.model, scenario=key.scenario, fold=key.fold,
-                           image_id=[ids[i] for i in checks["image"]], fingerprint=fingerprint)
-    store.write_sanity(key, checks)
-    return time.perf_counter() - clock
-
-
-def lime_maps(model, images: np.ndarray, labels: np.ndarray, ids: list[str], params: LimeParams, seed: int) -> np.ndarray:
-    """(n, S, S) signed LIME weights painted on the superpixels, each image with its own seed (the same
-    superpixels and samples whatever the network's weights)."""
-    classifier = BatchedModel(model, params.batch_size)
-    return np.stack([_signed(explain_image(image, classifier, int(label), params, image_seed(seed, image_id)))
-                     for image, label, image_id in zip(images, labels, ids)])
-
-
-def _signed(explanation) -> np.ndarray:
-    return explanation.weights[explanation.segments]
-
-
-# --- the experiment ---------------------------------------------------------------------------------
 
 def finished_runs(store: ExperimentStore) -> pd.DataFrame:
     """model, scenario, fold, input_size, weights, kept (a kept model) of every finished run."""
