@@ -365,7 +365,8 @@ def export_faces(experiment: str, out: str, count: int, size: int) -> None:
     (ids, dataset, subject, label: no paths) to ``out``, for carrying to a machine without the face cache."""
     from PIL import Image
 
-    from engine.artifacts import ExperimentStore, write_bytes
+    from engine.artifacts import ExperimentStore
+    from engine.files import write_bytes
 
     store = ExperimentStore.open(experiment)
     samples = store.samples()

@@ -63,7 +63,8 @@ def write_report(root: Path, out: Path) -> Path:
     """Write the report of the experiment in ``root`` to ``out``: HTML, or PDF when ``out`` ends in .pdf.
     A folder that is not an experiment, an unknown suffix or a missing PDF renderer is one sentence
     (``PainLensError``); nothing is written then."""
-    from engine.artifacts import ExperimentStore, write_bytes, write_text
+    from engine.artifacts import ExperimentStore
+    from engine.files import write_bytes, write_text
     from engine.errors import PainLensError
 
     root, out = Path(root), Path(out)

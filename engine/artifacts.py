@@ -5,82 +5,23 @@ ask it for finished runs (typed :class:`RunKey`), a run's predictions, history, 
 masks, the heatmaps, ratings, experiment-level tables and the typed config. No other module builds a
 path inside the store or globs it (``tests/test_store_layout.py`` enforces it).
 
-Every file is written to a temporary name in the same folder and renamed into place, so a killed
-process never leaves a half-written file under its final name (rename is atomic on POSIX).
+Every file is written atomically (``engine.files``), so a killed process never leaves a half-written
+file under its final name; the temporary files of killed writes are removed when a command starts
+writing (``remove_stale_temp_files``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import json
 import os
 import re
-import tempfile
-from contextlib import contextmanager
-from pathlib import Path
 from dataclasses import dataclass
-from typing import Any, Iterator
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-
-@contextmanager
-def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it onto ``target`` if the block succeeds."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, target)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
-
-
-def write_bytes(target: str | os.PathLike, data: bytes) -> None:
-    with atomic_path(target) as tmp:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-
-
-def write_text(target: str | os.PathLike, text: str) -> None:
-    write_bytes(target, text.encode("utf-8"))
-
-
-def write_json(target: str | os.PathLike, obj: Any) -> None:
-    write_text(target, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
-
-
-def read_json(path: str | os.PathLike) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
-def write_parquet(target: str | os.PathLike, frame: pd.DataFrame) -> None:
-    with atomic_path(target) as tmp:
-        frame.to_parquet(tmp, index=False)
-
-
-def write_csv(target: str | os.PathLike, frame: pd.DataFrame) -> None:
-    with atomic_path(target) as tmp:
-        frame.to_csv(tmp, index=False)
-
-
-def _json_default(obj: Any) -> Any:
-    # NumPy scalars and arrays, Paths: the usual things that end up in manifests.
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):  # e.g. run statistics
-        return dataclasses.asdict(obj)
-    raise TypeError(f"cannot store {type(obj).__name__} in JSON")
+from engine.files import STARTED, atomic_path, read_json, remove_temp_files, write_csv, write_json, write_parquet
 
 
 # --- the layout: every file name of the store, and nowhere else -------------------------------------
@@ -296,11 +237,18 @@ class ExperimentStore:
 
     def start_run(self, key: RunKey) -> None:
         """Before (re)training: the run is not finished until ``finish_run``; temp files of a killed
-        write are removed (never read)."""
+        write in the run's folder are removed (never read; only this run writes there)."""
         folder = self.run_folder(key)
         (folder / DONE).unlink(missing_ok=True)
-        for stale in folder.glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
+        remove_temp_files(folder, recursive=False)
+
+    def remove_stale_temp_files(self, written_before: float = STARTED) -> int:
+        """Remove the temp files that killed writes left anywhere in the experiment (its tables, runs,
+        explanations, heatmaps, ratings); returns how many. Called when a command starts writing, before
+        its training children or Ray tasks start. Only files last written before ``written_before``
+        (default: when this process started) go, so a write in progress, of this command or of another
+        one on the same experiment, keeps its file."""
+        return remove_temp_files(self.root, written_before=written_before)
 
     def finish_run(self, key: RunKey, record: dict) -> None:
         """Mark the run complete (written last). The record gains the digest of the predictions it

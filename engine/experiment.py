@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine.artifacts import ExperimentStore, read_json
+from engine.artifacts import ExperimentStore
 from engine.config import DATASET_NAMES, ExperimentConfig
 from engine.errors import PainLensError
+from engine.files import read_json
 
 log = logging.getLogger(__name__)
 

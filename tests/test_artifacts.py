@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from engine.artifacts import atomic_path, read_json, write_json, write_parquet
+from engine.files import atomic_path, read_json, write_json, write_parquet
 
 
 def test_failed_write_leaves_neither_target_nor_temp_file(tmp_path):

@@ -25,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.artifacts import ExperimentStore, RunKey, atomic_path, write_json
+from engine.artifacts import ExperimentStore, RunKey
 from engine.explain.faithfulness import AUC_COLUMNS, CURVE_NAMES, Curves
 from engine.explain.lime_masks import Explanation
+from engine.files import atomic_path, write_json
 
 PART_SIZE = 16
 STEPS = ("segment", "perturb", "predict", "fit")

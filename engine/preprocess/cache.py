@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from engine.artifacts import write_bytes, write_json
+from engine.files import write_bytes, write_json
 from engine.errors import PainLensError
 from engine.preprocess.detect import CropBox, FaceBox
 from engine.preprocess.pipeline import FaceResult, NoFace
