@@ -27,7 +27,7 @@ from PIL import Image
 
 from engine.config import PreprocessSection
 from engine.errors import BadImageError, PainLensError
-from engine.preprocess import cache
+import engine.preprocess.cache as cache  # the submodule, not the package (whose __init__ imports this module)
 from engine.preprocess.pipeline import STEPS, FaceResult, NoFace, PreprocessParams, decode_image, models_for, params_from_section, preprocess_image
 from engine.progress import progress_bar
 
