@@ -16,17 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ConfigError
+from engine.models.registry import INPUT_SCALINGS, MODELS  # plain data: no Keras until a network is built
 
 DATASET_NAMES = ("unbc", "mintpain", "delaware", "cppain")
 SCENARIO_NAMES = ("image", "subject", "external")
 
-# The values each choice setting allows; the registry and the trainer read them from here.
+# The values each choice setting allows; the trainer reads them from here (the input scalings are the
+# registry's, which applies them).
 SYNTHETIC_SIZES = ("tiny", "demo", "paper")
 BACKGROUNDS = ("auto", "u2net", "fallback", "none")
 WEIGHTS = ("imagenet", "none")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 LR_SCHEDULES = ("constant", "warmup_cosine")
-INPUT_SCALINGS = ("rescale", "centered", "preprocess_input")
 MIXED_PRECISION_MODES = ("auto", "on", "off")
 CLASS_WEIGHTS = ("none", "balanced")
 LIME_BASELINES = ("black", "mean", "blur")
@@ -375,9 +376,6 @@ def _validate_names(config: ExperimentConfig, source: str) -> None:
 
 def _validate_networks(training: TrainingSection, source: str) -> None:
     """Network names in [training] models, epochs_per_model and input_size, and input sizes each network takes."""
-    # Here, not at the top: the registry imports this module. It imports no Keras until a network is built.
-    from engine.models.registry import MODELS
-
     for key, names in (("models", training.models), ("epochs_per_model", training.epochs_per_model),
                        ("learning_rate_per_model", training.learning_rate_per_model),
                        ("steps_per_epoch_per_model", training.steps_per_epoch_per_model),

@@ -20,9 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.config import INPUT_SCALINGS, TrainingSection
 from engine.errors import ConfigError
 from engine.models.weights import WeightsFile, resolve_weights
+
+# How ``build_model`` scales the uint8 image for the network ([training] input_scaling in the config).
+INPUT_SCALINGS = ("rescale", "centered", "preprocess_input")
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,9 @@ def get_spec(name: str) -> ModelSpec:
     return MODELS[name]
 
 
-def input_size_for(name: str, training: TrainingSection | None = None) -> int:
-    """The side length (px) ``name`` is trained at: the config's override, else the authors' size."""
+def input_size_for(name: str, training=None) -> int:
+    """The side length (px) ``name`` is trained at: the override in ``training`` (the config's
+    ``TrainingSection``: this registry sits below the config and does not import it), else the authors' size."""
     spec = get_spec(name)
     size = (training.input_size if training else {}).get(name, spec.input_size)
     if size < spec.min_input_size:
