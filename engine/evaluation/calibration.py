@@ -19,23 +19,18 @@ from __future__ import annotations
 import hashlib
 import math
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
 from engine.artifacts import ExperimentStore
 from engine.evaluation.bootstrap import pooled_images
-
-if TYPE_CHECKING:  # results imports this module's functions lazily; no cycle at run time
-    from engine.evaluation.results import FinishedRuns
+from engine.evaluation.freshness import DIGEST, FinishedRuns, fresh_and_stale
 
 BINS = 10
 CLIP = 1e-6  # p(pain) is clipped to [CLIP, 1 - CLIP] before its logit: a saturated 0 or 1 stays finite
 LOG_T_RANGE = (-4.0, 4.0)  # temperatures from e^-4 to e^4 (0.018 to 55)
 FIT_SCENARIO = "subject"
 TEST_SCENARIO = "external"
-DIGEST = "predictions_digest"
 VERSION = "calibration-v1"  # part of every stamp: a new version makes stored rows stale (bump on changes)
 CALIBRATION_COLUMNS = ["model", "temperature", "oof_images", "ece_oof_before", "ece_oof_after", "nll_oof_before",
                        "nll_oof_after", "external_images", "ece_external_before", "ece_external_after", "note", DIGEST]
@@ -157,7 +152,7 @@ def _network(model: str, sets: dict[str, pd.DataFrame], bins: int) -> tuple[dict
     return row, reliabilities
 
 
-def _model_stamps(runs: "FinishedRuns") -> dict[tuple[str], str]:
+def _model_stamps(runs: FinishedRuns) -> dict[tuple[str], str]:
     """Per network (a 1-tuple key): a digest of its subject-wise and external groups' stamps."""
     stamps = runs.group_stamps()
     models = sorted({k.model for k in runs.keys if k.scenario in PREDICTION_SETS})
@@ -165,7 +160,7 @@ def _model_stamps(runs: "FinishedRuns") -> dict[tuple[str], str]:
             .hexdigest()[:16] for m in models}
 
 
-def refresh_calibration(store: ExperimentStore, runs: "FinishedRuns | None" = None) -> pd.DataFrame:
+def refresh_calibration(store: ExperimentStore, runs: FinishedRuns | None = None) -> pd.DataFrame:
     """Bring ``calibration`` (stamped per network) and ``reliability`` up to date with the finished
     runs (``runs``: a shared ``FinishedRuns``) and write them, reliability first. Returns the calibration."""
     calibration, reliability_table = current_calibration(store, runs)
@@ -175,11 +170,9 @@ def refresh_calibration(store: ExperimentStore, runs: "FinishedRuns | None" = No
 
 
 def current_calibration(store: ExperimentStore,
-                        runs: "FinishedRuns | None" = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                        runs: FinishedRuns | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(calibration, reliability) as the stored runs are now: stored rows of the networks whose stamp
     matches their current runs, the other networks computed (nothing is written)."""
-    from engine.evaluation.results import FinishedRuns, fresh_and_stale
-
     runs = runs or FinishedRuns(store)
     stamps = _model_stamps(runs)
     stored_reliability = store.table("reliability")  # written first: without it, recompute every network

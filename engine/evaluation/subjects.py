@@ -14,18 +14,14 @@ the stimulus, not the face).
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from engine.artifacts import ExperimentStore
 from engine.evaluation.bootstrap import pooled_images
+from engine.evaluation.freshness import DIGEST, GROUP, FinishedRuns, fresh_and_stale
 
-if TYPE_CHECKING:  # results imports this module's functions lazily; no cycle at run time
-    from engine.evaluation.results import FinishedRuns
-
-DIGEST = "predictions_digest"
 VERSION = "subjects-v1"  # part of every stamp: a new version makes stored rows stale (bump on changes)
 SUBJECT_COLUMNS = ["model", "scenario", "dataset", "subject", "images", "pain_images", "accuracy", "auc",
                    "expressiveness", "expressiveness_measure", DIGEST]
@@ -78,18 +74,16 @@ def _expression(samples: pd.DataFrame | None, synthetic: bool) -> pd.DataFrame:
     return frame.drop_duplicates("image_id")
 
 
-def refresh_subjects(store: ExperimentStore, runs: "FinishedRuns | None" = None) -> pd.DataFrame:
+def refresh_subjects(store: ExperimentStore, runs: FinishedRuns | None = None) -> pd.DataFrame:
     """Bring ``subjects`` up to date with the finished runs and write it; returns it."""
     table = current_subjects(store, runs)
     store.write_table("subjects", table)
     return table
 
 
-def current_subjects(store: ExperimentStore, runs: "FinishedRuns | None" = None) -> pd.DataFrame:
+def current_subjects(store: ExperimentStore, runs: FinishedRuns | None = None) -> pd.DataFrame:
     """The per-subject table as the stored runs are now: stored rows of the (model, scenario) groups
     whose stamp matches their runs, the other groups computed (nothing is written)."""
-    from engine.evaluation.results import GROUP, FinishedRuns, fresh_and_stale
-
     runs = runs or FinishedRuns(store)
     stamps = {g: hashlib.sha256(f"{VERSION},{d}".encode()).hexdigest()[:16] for g, d in runs.group_stamps().items()}
     fresh, stale = fresh_and_stale(store.table("subjects"), GROUP, stamps)
