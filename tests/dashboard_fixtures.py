@@ -239,7 +239,7 @@ def _keep_untrained_model(store, key) -> None:
     import keras
 
     from engine.models.registry import build_model
-    from engine.training.runner import save_for_inference
+    from engine.training.executor import save_for_inference
 
     keras.utils.set_random_seed(0)
     save_for_inference(build_model(key.model, 32, weights="none", augment=False), store.kept_model_path(key))

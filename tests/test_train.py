@@ -85,7 +85,7 @@ def test_a_model_kept_for_uploads_has_no_optimizer_and_predicts_the_same(tiny_ru
     import h5py
 
     from engine.models.registry import load_model
-    from engine.training.runner import save_for_inference
+    from engine.training.executor import save_for_inference
 
     model = tiny_runs["first"].model
     save_for_inference(model, tmp_path / "model.keras")
@@ -95,7 +95,7 @@ def test_a_model_kept_for_uploads_has_no_optimizer_and_predicts_the_same(tiny_ru
     kept = load_model(tmp_path / "model.keras")
     assert not kept.compiled
     np.testing.assert_array_equal(predict_proba(kept, tiny_runs["x_test"]), predict_proba(model, tiny_runs["x_test"]))
-    assert not list(tmp_path.glob(".*.tmp"))  # written atomically, nothing left behind
+    assert not list(tmp_path.glob(".*.tmp*"))  # written atomically, nothing left behind
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@
 the runs that are not finished to Ray instead of the local engine's one child process per network.
 Each task asks for ``[execution] cpus_per_run`` CPUs and ``gpus_per_run`` GPUs, and Ray places it on
 a node that has them free. A task trains, predicts, writes and (through the pipeline's ``after_run``
-hook) explains its run with the runner's own ``execute_run``; nothing of the training is repeated here.
+hook) explains its run with the executor's ``execute_run``; nothing of the training is repeated here.
 
 - Inputs: the sample tables and, per input size, the face arrays go into Ray's object store once
   (``ray.put``); every task of that size reads the same objects (zero-copy on its node) instead of
@@ -36,7 +36,7 @@ import pandas as pd
 from engine.artifacts import ExperimentStore
 from engine.config import ExperimentConfig, ExecutionSection
 from engine.errors import PainLensError
-from engine.training.runner import PlannedRun, execute_run
+from engine.training.executor import PlannedRun, execute_run
 
 RETRIES = 3  # per task, for a dead worker or node and for OSError
 # Sample-table columns a task never needs; paths can hold people's names, and the object store
@@ -137,7 +137,7 @@ def _train_task(config: ExperimentConfig, store: ExperimentStore, run: PlannedRu
 
 
 class StoredFaces:
-    """The runner's ``ArrayCache`` interface over the face arrays of one input size from the object store."""
+    """The executor's ``ArrayCache`` interface over the face arrays of one input size from the object store."""
 
     def __init__(self, paindb: np.ndarray, cppain: np.ndarray):
         self.arrays = {"paindb": paindb, "cppain": cppain}
