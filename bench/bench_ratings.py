@@ -69,7 +69,7 @@ def main() -> None:
         walls = []
         for _ in range(args.repeats):
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "engine.cli", "ratings", str(path)], check=True,
+            subprocess.run([sys.executable, "-m", "painlens.cli", "ratings", str(path)], check=True,
                            stdout=subprocess.DEVNULL)
             walls.append(time.perf_counter() - start)
         print(f"  painlens ratings (new process, imports included) median {np.median(walls):.2f} s")

@@ -127,7 +127,7 @@ def main() -> None:
     (work / "experiments").mkdir(parents=True, exist_ok=True)
     config = work / "experiments" / "paper-cpu.toml"
     config.write_text(config_text(args.models, args.epochs, args.steps))
-    painlens = [sys.executable, "-m", "engine.cli"]
+    painlens = [sys.executable, "-m", "painlens.cli"]
     print(f"{os.cpu_count()} CPUs; config {config}")
     print(f"{'step':<8}{'wall s':>9}{'peak GiB (tree, PSS)':>22}{'processes':>10}{'peak GiB (one, RSS)':>21}  that one")
     steps = [("synth", [*painlens, "synth", str(work / "data" / "paper"), "--size", "paper", "--seed", "0"])]

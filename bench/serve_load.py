@@ -3,7 +3,7 @@
     .venv/bin/python bench/serve_load.py [--artifacts artifacts/demo] [--requests 500] [--clients 8]
                                          [--sessions 8] [--uploads 3] [--skip-api] [--skip-dashboard]
 
-API: starts the real server (`python -m engine.cli api`) on a free port, and ``--clients`` threads send
+API: starts the real server (`python -m painlens.cli api`) on a free port, and ``--clients`` threads send
 VGA JPEGs of rendered people (never real faces; a different photo per client) to POST /v1/predict until
 ``--requests`` answers came back. Dashboard: starts the Streamlit server as `painlens dashboard` does,
 opens ``--sessions`` headless Chromium sessions at once (tests/dashboard_browser.py), and each uploads
@@ -89,7 +89,7 @@ def start_api(artifacts: str, folder: Path) -> tuple[subprocess.Popen, str]:
 
     port = free_port()
     log = open(folder / "api.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "engine.cli", "api", "--artifacts", artifacts, "--port", str(port)],
+    process = subprocess.Popen([sys.executable, "-m", "painlens.cli", "api", "--artifacts", artifacts, "--port", str(port)],
                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                env={**os.environ, "PAINLENS_API_TOKEN": ""})
     url = f"http://127.0.0.1:{port}"

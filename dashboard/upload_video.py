@@ -77,25 +77,25 @@ def show_clip(model, experiment, upload_id: str, data: bytes) -> None:
         return
     for note in analysis.notes:
         st.warning(note, icon=":material/info:")
-    _show_score(analysis, seconds)
+    from engine.answers import video_answer
+
+    _show_score(video_answer(analysis, list(model.networks)), analysis, seconds)
     _show_timeline(analysis, experiment)
     _show_frame(analysis, experiment)
     _show_peak_explanation(model, analysis)
 
 
-def _show_score(analysis, seconds: float) -> None:
-    from engine.predict import ANSWER_RULE
-
-    score = analysis.score
+def _show_score(record, analysis, seconds: float) -> None:
+    """The clip's headline, from its answer record (``engine.answers.VideoAnswer``, what the CLI and API give)."""
+    score = record.score
     cells = st.columns(4)
-    cells[0].metric("Video score: mean p(pain)", "—" if score is None else f"{score['mean']:.2f}")
-    cells[1].metric("Mean of the top 10 % of frames", "—" if score is None else f"{score['top10']:.2f}")
-    cells[2].metric("Frames above 0.5", "—" if score is None else f"{score['above_half']:.0%}")
-    cells[3].metric("Peak", "—" if analysis.peak_t is None else f"{analysis.peak_t:.1f} s")
-    followed = sum(f.face for f in analysis.frames)
-    st.caption(f"Each frame's p(pain): {analysis.rule or ANSWER_RULE} The video score is over the frames with an "
-               f"answer. {len(analysis.frames)} frames analysed at {analysis.fps:g} per second ({followed} with the face) "
-               f"in {seconds:.1f} s.")
+    cells[0].metric("Video score: mean p(pain)", "—" if score is None else f"{score.mean:.2f}")
+    cells[1].metric("Mean of the top 10 % of frames", "—" if score is None else f"{score.top10:.2f}")
+    cells[2].metric("Frames above 0.5", "—" if score is None else f"{score.above_half:.0%}")
+    cells[3].metric("Peak", "—" if record.peak_t is None else f"{record.peak_t:.1f} s")
+    followed = sum(f.face for f in record.frames)
+    st.caption(f"{record.rule} The video score is over the frames with an answer. {len(record.frames)} frames analysed "
+               f"at {record.fps:g} per second ({followed} with the face) in {seconds:.1f} s.")
 
 
 def _show_timeline(analysis, experiment) -> None:
@@ -194,6 +194,7 @@ def analyse_photos(model, uploads: list[tuple[str, str, bytes]]) -> list[dict]:
 
 
 def _photo_row(model, name: str, data: bytes) -> dict:
+    from engine.answers import photo_answer
     from engine.errors import PainLensError
     from engine.predict import predict_bytes
 
@@ -205,20 +206,21 @@ def _photo_row(model, name: str, data: bytes) -> dict:
     except Exception as exc:  # a bug: its type only, never the photo or its name
         log.error("photo analysis failed: %s", type(exc).__name__)
         return {**row, "notes": f"The photo could not be analysed ({type(exc).__name__})."}
+    record = photo_answer(prediction)  # the numbers as the CLI and the API give them
     thumbnail = images.png_bytes(images.resize(prediction.face.crop, THUMBNAIL))
     row.update({"photo": "data:image/png;base64," + base64.b64encode(thumbnail).decode("ascii"),
-                "p(pain)": prediction.p_pain, "faces": len(prediction.face.boxes), "notes": " ".join(prediction.notes)})
-    row.update({f"p {r.model}": r.p_pain for r in prediction.probabilities.itertuples()})
+                "p(pain)": record.p_pain, "faces": record.face.faces_found, "notes": " ".join(record.notes)})
+    row.update({f"p {model_name}": p for model_name, p in record.networks.items()})
     return row
 
 
 def show_photos(model, experiment, uploads: list[tuple[str, str, bytes]]) -> None:
     """A sortable table of several photos, with their face thumbnails and a CSV export."""
-    from engine.predict import ANSWER_RULE
+    from engine.evaluation.answer import RULE
 
     rows = analyse_photos(model, uploads)
     table = pd.DataFrame(rows)
-    st.caption(f"{len(rows)} photos · p(pain) is {ANSWER_RULE}. Click a column header to sort; open one photo alone "
+    st.caption(f"{len(rows)} photos · p(pain) is {RULE}. Click a column header to sort; open one photo alone "
                "for its landmarks, bands and explanation.")
     numbers = {c: st.column_config.NumberColumn(c, format="%.3f") for c in table.columns if c.startswith(("p(", "p "))}
     st.dataframe(table, hide_index=True, row_height=THUMBNAIL // 2 + 8,

@@ -33,7 +33,7 @@ from PIL import Image
 
 from engine.artifacts import ExperimentStore
 from engine.errors import BadImageError, PainLensError
-from engine.evaluation.answer import RULE, AnswerBasis, FaceAnswer, one_answer
+from engine.evaluation.answer import AnswerBasis, FaceAnswer, one_answer
 from engine.preprocess.decode import UPLOAD_LONGEST_SIDE, DecodedImage, decode
 
 if TYPE_CHECKING:
@@ -288,22 +288,6 @@ def load_networks(store: ExperimentStore) -> dict[str, Network]:
 
 # --- one call ---------------------------------------------------------------------------------------
 
-# How combined_answer turns the networks' probabilities into one (engine.evaluation.answer's rule, in words).
-ANSWER_RULE = RULE
-
-
-def combined_answer(probabilities: "pd.DataFrame", basis: AnswerBasis) -> float | None:
-    """The one p(pain) for a photo, from ``Predictor.probabilities``'s table (None: no answer to give).
-
-    Every place that gives one answer for a face (upload page, HTTP API, batch and video prediction)
-    calls this function or ``Predictor.answer``; both follow ``engine.evaluation.answer`` (the mean
-    calibrated p(pain) of the networks that learned in the external scenario). ``basis``:
-    ``Predictor.answer_basis()``."""
-    if probabilities is None or probabilities.empty:
-        return None
-    return one_answer(probabilities, basis).p_pain
-
-
 @dataclass
 class Prediction:
     photo: DecodedImage
@@ -333,42 +317,6 @@ def predict_bytes(predictor: Predictor, data: bytes, only: list[str] | None = No
     timings = {"decode": decode_s, **face.timings, "inference": inference_s, "explanation": 0.0}
     return Prediction(photo, face, probabilities, {k: timings.get(k, 0.0) for k in TIMING_STEPS},
                       predictor.answer(probabilities))
-
-
-def answer_record(path: str | None, kind: str = "image", prediction: Prediction | None = None,
-                  error: str | None = None) -> dict:
-    """One input's answer as plain JSON types (``painlens api``; the shape ``painlens predict --json``
-    prints per input): ``path``, ``kind``, ``error`` (None or the sentence), ``p_pain`` (the rule's answer;
-    None, with ``reason``, when no network learned), ``rule``, ``networks`` (raw p per network) and, for a
-    photo analysed, ``calibrated`` / ``learned`` per network, ``used`` (the networks averaged), its band
-    per network, face, notes and timings."""
-    record = {"path": path, "kind": kind, "error": error, "p_pain": None, "rule": ANSWER_RULE, "networks": {}}
-    if prediction is None:
-        return record
-    probs, face, answer = prediction.probabilities, prediction.face, prediction.answer
-    if answer is not None:  # the rule's own words, its reason when there is no answer, calibrated values
-        networks = answer.networks
-        record.update(rule=answer.rule, reason=answer.reason or None,
-                      calibrated={row.model: _rounded(row.p_calibrated) for row in networks.itertuples()},
-                      learned={row.model: bool(row.learned) for row in networks.itertuples()},
-                      used=[row.model for row in networks.itertuples() if row.used])
-    record.update(
-        p_pain=_rounded(prediction.p_pain),
-        networks={row.model: _rounded(row.p_pain) for row in probs.itertuples()},
-        bands={row.model: {"low": _rounded(row.low), "high": _rounded(row.high), "seeds": int(row.seeds)}
-               for row in probs.itertuples()},
-        face={"box": [round(v, 1) for v in face.boxes[0]], "confidence": _rounded(face.confidence),
-              "faces_found": len(face.boxes), "background": face.background_method,
-              "image_size": [int(face.rgb.shape[1]), int(face.rgb.shape[0])]},  # the box's pixels
-        notes=list(prediction.notes),
-        timings={step: round(seconds, 4) for step, seconds in prediction.timings.items()},
-    )
-    return record
-
-
-def _rounded(value, digits: int = 4) -> float | None:
-    """A JSON-safe float (NaN and None become None)."""
-    return None if value is None or not np.isfinite(value) else round(float(value), digits)
 
 
 # --- helpers ----------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.cli import main
+from painlens.cli import main
 from engine.datasets.scan import check_image, report_dict, scan_dataset
 from engine.errors import NotADatasetError
 

@@ -49,7 +49,7 @@ class Server:
         self.port, self.log_path, self.tmp = _free_port(), folder / "server.log", folder / "tmp"
         self.tmp.mkdir(exist_ok=True)
         env = {**os.environ, "PAINLENS_API_TOKEN": token, "TMPDIR": str(self.tmp), "TF_CPP_MIN_LOG_LEVEL": "2"}
-        argv = [sys.executable, "-m", "engine.cli", "api", "--artifacts", str(experiment), "--port", str(self.port),
+        argv = [sys.executable, "-m", "painlens.cli", "api", "--artifacts", str(experiment), "--port", str(self.port),
                 "--max-upload-mb", str(UPLOAD_MB), *args]
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(argv, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -266,7 +266,7 @@ def test_uploads_leave_no_file_and_no_name_in_the_log(server, experiment):
 
 def test_another_address_without_a_token_refuses_to_start(experiment, tmp_path):
     for token, sentence in (("", "needs a bearer token"), ("short", "shorter than 16")):
-        result = subprocess.run([sys.executable, "-m", "engine.cli", "api", "--artifacts", str(experiment),
+        result = subprocess.run([sys.executable, "-m", "painlens.cli", "api", "--artifacts", str(experiment),
                                  "--address", "0.0.0.0", "--port", str(_free_port())], capture_output=True, text=True,
                                 env={**os.environ, "PAINLENS_API_TOKEN": token}, timeout=60)
         assert result.returncode != 0 and sentence in result.stderr and "Traceback" not in result.stderr

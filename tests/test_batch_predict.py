@@ -48,7 +48,7 @@ def folder(tmp_path_factory) -> Path:
 
 
 def _cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "painlens.cli", *args], capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=600, **kwargs)
 
 
@@ -80,7 +80,7 @@ def test_predict_on_a_folder_answers_every_good_file_and_gives_each_bad_one_its_
 def test_predict_exit_status_is_0_when_all_were_analysed_and_writes_the_csv(experiment, folder, tmp_path, predictor):
     from typer.testing import CliRunner
 
-    from engine.cli import app
+    from painlens.cli import app
 
     table = tmp_path / "out.csv"  # in this process (TensorFlow is loaded already): the same command function
     done = CliRunner().invoke(app, ["predict", str(folder / "face.jpg"), "--artifacts", str(experiment), "--csv", str(table)])
@@ -120,7 +120,7 @@ def test_one_predict_call_per_network_model_and_batch_of_frames(predictor):
 
 
 def test_when_some_networks_learned_only_they_run_on_the_frames_and_the_others_are_reported_not_run(predictor, monkeypatch):
-    from engine.batch_predict import predict_data
+    from engine.answers import answer_bytes
 
     first, *others = list(predictor.networks)
     monkeypatch.setattr(predictor, "learned_networks", lambda *basis: [first])  # as if only the first network learned
@@ -128,7 +128,7 @@ def test_when_some_networks_learned_only_they_run_on_the_frames_and_the_others_a
     for name, network in predictor.networks.items():
         monkeypatch.setattr(network, "p_pain", lambda x, name=name, original=network.p_pain: calls.__setitem__(
             name, calls[name] + 1) or original(x))
-    record = predict_data(predictor, vf.clip(seconds=1.0), "clip.mp4", "video")
+    record = answer_bytes(predictor, vf.clip(seconds=1.0), "clip.mp4", "video").to_json()
     assert calls[first] >= 1 and not any(calls[name] for name in others)
     assert record["networks"][first] is not None and all(record["networks"][name] is None for name in others)
     assert any(f"Only the networks that learned ({first}) were run" in note for note in record["notes"])
@@ -203,9 +203,9 @@ def test_a_clip_flagged_as_rotated_is_analysed_upright(predictor):
 
 
 def test_the_clip_answer_follows_the_experiments_rule(predictor):
-    from engine.batch_predict import predict_data
+    from engine.answers import answer_bytes
 
-    record = predict_data(predictor, vf.clip(seconds=1.0), "clip.mp4", "video")
+    record = answer_bytes(predictor, vf.clip(seconds=1.0), "clip.mp4", "video").to_json()
     answers = [f["p_pain"] for f in record["frames"] if f["p_pain"] is not None]
     if record["reason"]:  # no network learned (the tiny experiment): no answer, and the reason given
         assert record["p_pain"] is None and not answers and record["score"] is None and record["peak_t"] is None
@@ -233,7 +233,7 @@ def test_pain_clips_peak_inside_their_segment_and_the_score_separates_them(exper
     from sklearn.metrics import roc_auc_score
 
     from engine.artifacts import ExperimentStore
-    from engine.batch_predict import load_predictor, predict_path
+    from painlens.batch import load_predictor, predict_path
 
     chosen = _quality_experiment(experiment)
     videos = ExperimentStore.open(chosen).config().dataset_path("videos")
@@ -241,7 +241,7 @@ def test_pain_clips_peak_inside_their_segment_and_the_score_separates_them(exper
         pytest.skip(f"{chosen.name}'s synthetic data has no clips (written by generator version 3 and later)")
     predictor = load_predictor(chosen)
     clips = list(csv.DictReader((videos / "clips.csv").open()))
-    records = [predict_path(predictor, videos / row["clip"]) for row in clips]
+    records = [predict_path(predictor, videos / row["clip"]).to_json() for row in clips]
     if all(r["p_pain"] is None for r in records):
         pytest.skip(f"no network of experiment {chosen.name} learned, so no clip has an answer: {records[0]['reason']} "
                     "(run `make demo`, or set PAINLENS_QUALITY_EXPERIMENT to an experiment whose networks learned)")
@@ -261,9 +261,9 @@ def test_pain_clips_peak_inside_their_segment_and_the_score_separates_them(exper
 def test_explain_adds_each_networks_lime_explanation_of_the_photo(predictor):
     import base64
 
-    from engine.batch_predict import predict_data
+    from engine.answers import answer_bytes
 
-    record = predict_data(predictor, encode(face_image(23, size=(320, 320)), "PNG"), "face.png", "image", explain=True)
+    record = answer_bytes(predictor, encode(face_image(23, size=(320, 320)), "PNG"), "face.png", "image", explain=True).to_json()
     assert set(record["explanations"]) == set(predictor.networks)
     for explained in record["explanations"].values():
         assert explained["label"] in (0, 1) and len(explained["superpixel_weights"]) > 5

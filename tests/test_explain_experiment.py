@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.artifacts import ExperimentStore, RunKey, atomic_path
+from engine.artifacts import ExperimentStore, RunKey
+from engine.files import atomic_path
 from engine.config import config_from_dict
 from engine.explain.experiment_stage import explain_experiment
 from engine.explain.mask_store import load_run_masks

@@ -187,7 +187,7 @@ def _cache_digest(folder: Path) -> str:
 
 
 def test_cli_reads_a_sample_table_and_reports_the_cached_run(table, first_run, tmp_path, monkeypatch):
-    from engine.cli import app
+    from painlens.cli import app
 
     out, _, cache_dir = first_run
     table.to_parquet(tmp_path / "samples.parquet")
@@ -204,7 +204,7 @@ def test_cli_reads_a_sample_table_and_reports_the_cached_run(table, first_run, t
 
 
 def test_cli_refuses_a_missing_source(tmp_path):
-    from engine.cli import app
+    from painlens.cli import app
 
     result = CliRunner().invoke(app, ["preprocess", str(tmp_path / "nothing"), "--no-progress"])
     assert isinstance(result.exception, PainLensError) and "neither a folder" in str(result.exception)

@@ -8,7 +8,7 @@ import sys
 import pandas as pd
 import pytest
 
-from engine import cli
+from painlens import cli
 from engine.artifacts import ExperimentStore, RunKey
 from engine.config import config_from_dict
 from engine.errors import ConfigError

@@ -29,7 +29,7 @@ from engine.errors import ConfigError
 from engine.evaluation.metrics import RUN_KEYS, run_metrics
 from engine.pipeline import with_execution
 
-PAINLENS = [sys.executable, "-m", "engine.cli"]
+PAINLENS = [sys.executable, "-m", "painlens.cli"]
 RAY = str(Path(sys.executable).with_name("ray"))
 # The cluster's own token (Ray 2.60 authenticates every connection), given to nodes and drivers.
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token",

@@ -12,7 +12,7 @@ import pytest
 
 from dashboard.report import build_report
 from dashboard_fixtures import evaluated_experiment
-from engine import cli
+from painlens import cli
 
 WHEN = "2026-12-02"
 

@@ -31,7 +31,7 @@ def test_the_upload_cap_is_one_number_for_the_widget_the_server_and_the_api():
     assert argv[argv.index("--server.maxUploadSize") + 1] == str(MAX_UPLOAD_MB)
     upload_page = (ROOT / "dashboard" / "views" / "upload.py").read_text()
     assert "max_upload_size" not in upload_page  # the widget takes the server's own cap
-    from engine.api import ApiSettings
+    from painlens.api import ApiSettings
 
     assert ApiSettings().max_upload_mb == MAX_UPLOAD_MB
 
@@ -102,7 +102,7 @@ def test_a_plain_streamlit_run_from_another_folder_listens_on_loopback_only_with
 
 @pytest.mark.slow
 def test_painlens_dashboard_on_another_address_says_so(tmp_path):
-    process = subprocess.Popen([sys.executable, "-m", "engine.cli", "dashboard", "--artifacts", str(tmp_path),
+    process = subprocess.Popen([sys.executable, "-m", "painlens.cli", "dashboard", "--artifacts", str(tmp_path),
                                 "--address", "0.0.0.0", "--port", str(serve.free_port())],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:

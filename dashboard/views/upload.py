@@ -20,8 +20,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, images, loaders, predictor, tables, upload_video, widgets
-from engine.batch_predict import is_picture
-from engine.preprocess.decode import IMAGE_TYPES, media_kind
+from engine.preprocess.decode import IMAGE_TYPES, is_picture, media_kind
 from engine.video import VIDEO_TYPES
 
 log = logging.getLogger(__name__)
@@ -107,25 +106,26 @@ def show_face(prediction) -> None:
     c.image(images.landmarks_image(images.resize(face.crop, 256), face.landmarks * scale), caption="68 landmarks (dlib)")
 
 
-def show_answer(answer, seconds: float) -> None:
-    """The headline: the rule's answer (engine.evaluation.answer) with the rule written under it, or,
-    when no network learned, no number and the sentence why."""
-    if answer is None or answer.p_pain is None:
-        st.warning(answer.reason if answer is not None else "No single answer: the rule could not be applied.",
-                   icon=":material/block:")
+def show_answer(record, seconds: float) -> None:
+    """The headline from the photo's answer record (``engine.answers.PhotoAnswer``, what the CLI and the API
+    give): the number with the rule written under it, or, when there is none, the sentence why."""
+    if record.p_pain is None:
+        st.warning(record.reason or "No single answer: the rule could not be applied.", icon=":material/block:")
     else:
-        st.metric(widgets.ANSWER_LABEL, f"{answer.p_pain:.2f}")
-    st.caption(f"**The rule:** {answer.rule if answer is not None else ''} Answered in {seconds:.2f} s.")
+        st.metric(widgets.ANSWER_LABEL, f"{record.p_pain:.2f}")
+    st.caption(f"**The rule:** {record.rule} Answered in {seconds:.2f} s.")
 
 
 def show_probabilities(prediction, experiment, seconds: float) -> None:
+    from engine.answers import photo_answer
+
     probs, answer = prediction.probabilities, prediction.answer
     not_run = probs.loc[probs["p_pain"].isna(), "model"].tolist()  # networks left out (``networks_to_run``)
     probs = probs[probs["p_pain"].notna()]
     several = bool((probs["seeds"] > 1).any())
     left, right = st.columns([1, 3])
     with left:
-        show_answer(answer, seconds)
+        show_answer(photo_answer(prediction), seconds)
     band = "band: lowest to highest over seeds" if several else "one seed kept per network, so no uncertainty band ([scenarios] kept_seeds = 2 or more keeps several)"
     left_out = (f"{len(not_run)} network{'s' if len(not_run) > 1 else ''} that did not learn "
                 f"{'were' if len(not_run) > 1 else 'was'} not run (the switch above runs them)") if not_run else ""

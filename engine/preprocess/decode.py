@@ -72,6 +72,15 @@ def media_kind(data: bytes) -> str:
     return "image"
 
 
+def is_picture(data: bytes) -> bool:
+    """Whether Pillow recognises the bytes as an image (header only): a photo, whatever its file name says."""
+    try:
+        with Image.open(io.BytesIO(data)):
+            return True
+    except (UnidentifiedImageError, OSError, ValueError):
+        return False
+
+
 def decode_image(data: bytes) -> np.ndarray:
     """A dataset image's bytes to (H, W, 3) uint8 RGB at full resolution (the training path)."""
     return decode(data, min_side=0).rgb

@@ -165,7 +165,7 @@ def preprocess_command(
 
     import pandas as pd
 
-    from engine.artifacts import write_parquet
+    from engine.files import write_parquet
     from engine.config import PreprocessSection, config_from_dict, load_config
     from engine.preprocess.batch import folder_table, preprocess_table
     from engine.preprocess.report import render_stats
@@ -257,7 +257,7 @@ def explain_command(
     """LIME masks for finished runs that lack them, then landmark-normalized heatmaps, region scores, clusters."""
     from engine.artifacts import ExperimentStore
     from engine.config import load_config
-    from engine.explain.explain_run import explain_experiment, summary_table
+    from engine.explain.experiment_stage import explain_experiment, summary_table
 
     config = load_config(config_path)
     store = ExperimentStore(out if out else config.base_dir / "artifacts", config.name)
@@ -276,28 +276,30 @@ def predict_command(
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Write one row per input to this CSV file."),
     fps: float = typer.Option(5.0, "--fps", help="Video frames analysed per second of video (at most 15); the first 60 s are analysed."),
     explain: bool = typer.Option(False, "--explain", help="Add each network's LIME explanation of the photo, or of a video's peak frame."),
+    all_networks: bool = typer.Option(False, "--all-networks", help="Run every kept network on photos, not only those the answer averages (the networks that learned); loads them all first."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="A progress bar with an ETA on the terminal (standard error)."),
 ) -> None:
     """p(pain) for photos and videos (a timeline per video: peak, score, gaps) with the experiment's kept networks.
 
-    Exit status: 0 when every file was analysed, 1 when some could not be (each has its sentence), 2 when the
-    command cannot run (no experiment, nothing found)."""
-    from engine.batch_predict import CannotRunError, collect_inputs, exit_status, load_predictor
+    Only the networks the answer averages are loaded and run unless --all-networks (the others' p(pain) is
+    null in the JSON and CSV). Exit status: 0 when every file was analysed, 1 when some could not be (each has
+    its sentence), 2 when the command cannot run (no experiment, nothing found)."""
     from engine.video import MAX_FPS
+    from painlens.batch import CannotRunError, collect_inputs, exit_status, load_predictor
 
     if as_json and csv_path:
         raise CannotRunError("Choose --json or --csv FILE, not both.")
     if not (0 < fps <= MAX_FPS):
         raise CannotRunError(f"--fps must be above 0 and at most {MAX_FPS:g}, not {fps:g}.")
     inputs = collect_inputs(paths)
-    predictor = load_predictor(artifacts)
-    records = _predict_with_bar(predictor, inputs, fps, explain, progress and err_console.is_terminal)
+    predictor = load_predictor(artifacts, all_networks)
+    records = _predict_with_bar(predictor, inputs, fps, explain, progress and err_console.is_terminal, all_networks)
     if as_json:
-        print(json.dumps(records, indent=1, allow_nan=False))
+        print(json.dumps([record.to_json() for record in records], indent=1, allow_nan=False))
     else:
         _print_predictions(records)
     if csv_path:
-        from engine.batch_predict import csv_table
+        from painlens.batch import csv_table
 
         csv_table(records).to_csv(csv_path, index=False)
         err_console.print(f"Wrote {len(records)} row{'s' if len(records) != 1 else ''} to {csv_path}", highlight=False,
@@ -305,32 +307,33 @@ def predict_command(
     raise typer.Exit(exit_status(records))
 
 
-def _predict_with_bar(predictor, inputs: list[Path], fps: float, explain: bool, show: bool) -> list[dict]:
+def _predict_with_bar(predictor, inputs: list[Path], fps: float, explain: bool, show: bool, all_networks: bool) -> list:
     from rich.console import Console
 
-    from engine.batch_predict import run_batch
     from engine.progress import progress_bar
+    from painlens.batch import run_batch
 
     with progress_bar(enabled=show, transient=True, console=Console(stderr=True)) as bar:
         task = bar.add_task("Analysing", total=len(inputs))
-        return run_batch(predictor, inputs, fps, explain,
+        return run_batch(predictor, inputs, fps, explain, all_networks=all_networks,
                          progress=lambda i, share, path: bar.update(task, completed=i + share,
                                                                     description=f"Analysing {i + 1}/{len(inputs)}"))
 
 
-def _print_predictions(records: list[dict]) -> None:
+def _print_predictions(records: list) -> None:
     from rich.table import Table
 
     table = Table(title="p(pain) per input (research measurement, not a clinical judgement)")
     for column in ("path", "kind", "p(pain)", "peak (s)", "score mean / top 10 % / above 0.5", "notes or error"):
         table.add_column(column, justify="right" if column in ("p(pain)", "peak (s)") else "left")
     for record in records:
-        score = record.get("score")
-        numbers = "" if not score else f"{score['mean']:.2f} / {score['top10']:.2f} / {score['above_half']:.0%}"
-        p = record["p_pain"]
-        table.add_row(record["path"], record["kind"], "" if p is None else f"{p:.2f}",
-                      "" if record.get("peak_t") is None else f"{record['peak_t']:.1f}", numbers,
-                      record["error"] or " ".join(record.get("notes") or []))
+        video = record.kind == "video"
+        score = record.score if video else None
+        numbers = "" if not score else f"{score.mean:.2f} / {score.top10:.2f} / {score.above_half:.0%}"
+        p = record.p_pain
+        peak = record.peak_t if video else None
+        table.add_row(record.path, record.kind, "" if p is None else f"{p:.2f}", "" if peak is None else f"{peak:.1f}",
+                      numbers, record.error or " ".join(record.notes) or (record.reason or ""))
     console.print(table)
 
 
@@ -376,7 +379,7 @@ def api_command(
     max_upload_mb: Optional[int] = typer.Option(None, "--max-upload-mb", min=1, max=200, help="Largest photo accepted, in MB (default 25)."),
 ) -> None:
     """Serve the HTTP API: POST /v1/predict and /v1/explain, GET /v1/models and /health (docs at /docs)."""
-    from engine.api import TOKEN_VARIABLE, ApiSettings, check_settings, serve
+    from painlens.api import TOKEN_VARIABLE, ApiSettings, check_settings, serve
     from engine.preprocess.decode import MAX_UPLOAD_MB
 
     settings = ApiSettings(address=address, port=port, token=os.environ.get(TOKEN_VARIABLE, ""),
@@ -390,11 +393,16 @@ def api_command(
 # --- command: report ---
 @app.command("report")
 def report_command(
-    artifacts: Path = typer.Argument(..., help="An experiment folder written by `painlens run` (for example artifacts/demo)."),
+    artifacts: Path = typer.Argument(..., help="An experiment folder written by `painlens run` (for example artifacts/demo), or a folder of experiments (the newest)."),
     out: Path = typer.Option(..., "--out", help="The file to write: .html (one self-contained file) or .pdf."),
 ) -> None:
     """Write the stakeholder report: model card, figures with intervals, calibration, provenance (HTML or PDF)."""
     from streamlit.logger import set_log_level
+
+    from engine.artifacts import ExperimentStore
+
+    found = ExperimentStore.find(artifacts)  # the folders `painlens predict --artifacts` accepts: the newest below
+    artifacts = found[0] if found else artifacts  # none: write_report says what is wrong with the folder
 
     # The dashboard's cached readers warn, each once, that no Streamlit server runs: true, and harmless here.
     set_log_level("error")

@@ -1,0 +1,302 @@
+"""The answer record: what a person gets for one photo or one video, built here and nowhere else.
+
+``PhotoAnswer`` and ``VideoAnswer`` are typed records (pydantic models) with one ``to_json()``. The command
+line (``painlens predict``: its JSON, table and CSV), the HTTP API (its responses and its OpenAPI schema)
+and the dashboard's upload page all get them from the builders below and only render them:
+
+    bytes ──answer_bytes──► PhotoAnswer (photo_answer: engine.predict.Prediction → record)
+                         └► VideoAnswer (video_answer: engine.timeline.VideoAnalysis → record)
+    a sentence ──failed──► the same record with ``error`` set and no number
+
+New facts about an answer (abstention, action units, a person's baseline...) are added as fields of these
+records, never as a parallel dict. Numbers are rounded to 4 digits; NaN becomes null.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import time
+from typing import TYPE_CHECKING, Callable, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.errors import PainLensError
+from engine.evaluation.answer import RULE
+from engine.preprocess.decode import is_picture, media_kind
+from engine.video import DEFAULT_FPS
+
+if TYPE_CHECKING:
+    from engine.predict import Prediction, Predictor
+    from engine.timeline import VideoAnalysis
+
+EXPLAIN_SAMPLES = 300  # LIME samples per network for an explanation (the upload page's choice)
+DIGITS = 4
+
+Progress = Callable[[float], None]  # share of the current file done, 0..1
+
+
+# --- the records -------------------------------------------------------------------------------------
+
+class Record(BaseModel):
+    """A part of an answer; serialised by its field names (``class`` where Python needs another name)."""
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class Band(Record):
+    low: float | None = Field(description="Lowest p(pain) over the network's kept seeds (null with one seed)")
+    high: float | None = Field(description="Highest p(pain) over the network's kept seeds (null with one seed)")
+    seeds: int
+
+
+class FaceFound(Record):
+    box: list[float] = Field(description="The face used: x1, y1, x2, y2 in pixels of image_size")
+    confidence: float | None = Field(description="MTCNN's confidence in that face")
+    faces_found: int
+    background: str = Field(description="How the background was removed (u2net, fallback or none)")
+    image_size: list[int] = Field(description="Width and height of the (possibly reduced) photo the box refers to")
+
+
+class NetworkExplanation(Record):
+    """One network's LIME explanation of the class it chose."""
+
+    label: int = Field(description="The class explained: 1 pain, 0 no pain")
+    class_name: str = Field(alias="class")
+    samples: int = Field(description="LIME's perturbed copies of the face")
+    fit_r2: float | None = Field(description="R² of LIME's local linear fit")
+    superpixel_weights: list[float]
+    heatmap_png: str = Field(description="8-bit greyscale PNG (base64) at the network's input size: each pixel its "
+                                         "superpixel's positive weight, 255 for the strongest")
+
+
+class Answer(Record):
+    """What every answer has, photo or video."""
+
+    path: str | None = Field(None, description="The file's name as given (null for a body without one)")
+    kind: Literal["image", "video"] = "image"
+    error: str | None = Field(None, description="Why there is no answer for this input, in one sentence; null when analysed")
+    p_pain: float | None = Field(None, description="The one answer (the rule below); null when there is none")
+    rule: str = Field(RULE, description="How the networks' probabilities were made into the one answer")
+    reason: str | None = Field(None, description="Why there is no single answer although the input was analysed")
+    networks: dict[str, float | None] = Field(default_factory=dict,
+                                              description="Raw p(pain) per network (mean over its kept seeds); null: not run")
+    notes: list[str] = Field(default_factory=list, description="What changed what the networks saw, and other remarks")
+    timings: dict[str, float] = Field(default_factory=dict, description="Seconds per step")
+    explanations: dict[str, NetworkExplanation] | None = Field(None, description="LIME per network, when asked for")
+    seconds: float | None = Field(None, description="Wall seconds this input took (batch prediction)")
+
+    def to_json(self) -> dict:
+        """Plain JSON types (what ``painlens predict --json`` prints and the API sends)."""
+        return self.model_dump(mode="json")
+
+
+class PhotoAnswer(Answer):
+    kind: Literal["image"] = "image"
+    calibrated: dict[str, float | None] = Field(default_factory=dict, description="Calibrated p(pain) per network")
+    learned: dict[str, bool] = Field(default_factory=dict, description="Whether each network learned (external scenario)")
+    used: list[str] = Field(default_factory=list, description="The networks the answer averages")
+    bands: dict[str, Band] = Field(default_factory=dict)
+    face: FaceFound | None = None
+
+
+class Frame(Record):
+    t: float = Field(description="Seconds from the clip's start")
+    p_pain: float | None = Field(description="The frame's answer; null in a gap (no face) or without an answer")
+    face: bool
+
+
+class ClipScore(Record):
+    mean: float | None
+    top10: float | None = Field(description="Mean of the highest 10 % of the frames' answers")
+    above_half: float | None = Field(description="Share of answered frames above 0.5")
+
+
+class VideoFacts(Record):
+    width: int
+    height: int
+    rotation: int
+    seconds: float | None
+    codec: str | None
+
+
+class VideoAnswer(Answer):
+    kind: Literal["video"] = "video"
+    frames: list[Frame] = Field(default_factory=list)
+    peak_t: float | None = Field(None, description="Time of the frame with the highest answer")
+    score: ClipScore | None = None
+    fps: float | None = Field(None, description="Frames analysed per second of video")
+    seconds_analysed: float = 0.0
+    video: VideoFacts | None = None
+
+
+class ExplanationAnswer(Record):
+    """One network's LIME explanation of one photo (``POST /v1/explain``)."""
+
+    path: str | None
+    network: str
+    label: int
+    class_name: str = Field(alias="class")
+    p_pain: float | None = Field(description="The network's raw p(pain) for the photo")
+    samples: int
+    fit_r2: float | None
+    superpixel_weights: list[float]
+    seconds: float
+    notes: list[str]
+    heatmap_png: str | None = Field(None, description="The heatmap PNG, base64 (omitted when sent as image/png)")
+
+    def to_json(self) -> dict:
+        return self.model_dump(mode="json")
+
+
+AnyAnswer = PhotoAnswer | VideoAnswer
+
+
+# --- the builders ------------------------------------------------------------------------------------
+
+def failed(path: str | None, kind: str, sentence: str) -> AnyAnswer:
+    """The record of an input that could not be analysed: ``error`` says why, and there is no number."""
+    return (VideoAnswer if kind == "video" else PhotoAnswer)(path=path, error=sentence)
+
+
+def photo_answer(prediction: "Prediction", path: str | None = None, notes: list[str] | None = None) -> PhotoAnswer:
+    """A photo's record from its ``engine.predict.Prediction`` (face, every network's p(pain), the rule's answer)."""
+    probs, face, answer = prediction.probabilities, prediction.face, prediction.answer
+    record = PhotoAnswer(
+        path=path, p_pain=rounded(prediction.p_pain),
+        networks={row.model: rounded(row.p_pain) for row in probs.itertuples()},
+        bands={row.model: Band(low=rounded(row.low), high=rounded(row.high), seeds=int(row.seeds))
+               for row in probs.itertuples()},
+        face=FaceFound(box=[round(v, 1) for v in face.boxes[0]], confidence=rounded(face.confidence),
+                       faces_found=len(face.boxes), background=face.background_method,
+                       image_size=[int(face.rgb.shape[1]), int(face.rgb.shape[0])]),
+        notes=list(notes or []) + list(prediction.notes),
+        timings={step: round(seconds, DIGITS) for step, seconds in prediction.timings.items()})
+    if answer is not None:  # the rule's own words, its reason when there is no answer, calibrated values
+        rows = list(answer.networks.itertuples())
+        record.rule, record.reason = answer.rule, answer.reason or None
+        record.calibrated = {row.model: rounded(row.p_calibrated) for row in rows}
+        record.learned = {row.model: bool(row.learned) for row in rows}
+        record.used = [row.model for row in rows if row.used]
+    return record
+
+
+def video_answer(analysis: "VideoAnalysis", network_names: list[str], path: str | None = None) -> VideoAnswer:
+    """A clip's record from its ``engine.timeline.VideoAnalysis``: the mean of the frames' answers, the frames,
+    the peak and the score. ``networks``: each network's raw p(pain) averaged over the frames with a face
+    (null for a network not run on the frames: only those the answer averages are)."""
+    curves = analysis.network_curves().groupby("model", sort=False)["p_pain"].mean().reindex(network_names)
+    score, info = analysis.score, analysis.info
+    return VideoAnswer(
+        path=path, p_pain=rounded(analysis.p_pain),
+        rule=f"The mean over the clip's frames of each frame's answer. {analysis.rule or RULE}",
+        reason=analysis.reason or None,
+        networks={name: rounded(value) for name, value in curves.items()},
+        frames=[Frame(t=f.t, p_pain=rounded(f.p_pain), face=f.face) for f in analysis.frames],
+        peak_t=analysis.peak_t,
+        score=None if score is None else ClipScore(**{key: rounded(value) for key, value in score.items()}),
+        fps=analysis.fps, seconds_analysed=analysis.frames[-1].t if analysis.frames else 0.0,
+        video=VideoFacts(width=info.width, height=info.height, rotation=info.rotation, seconds=info.seconds,
+                         codec=info.codec),
+        notes=list(analysis.notes),
+        timings={step: round(seconds, DIGITS) for step, seconds in analysis.timings.items()})
+
+
+def answer_bytes(predictor: "Predictor", data: bytes, path: str | None = None, kind: str = "", fps: float = DEFAULT_FPS,
+                 explain: bool = False, progress: Progress | None = None,
+                 only: list[str] | None = None) -> AnyAnswer:
+    """One file's bytes to its record; PainLensError (one sentence) for bad input.
+
+    ``kind``: what the name suggests ("image", "video" or ""); the bytes decide. ``only``: run just these
+    networks on a photo (the others keep a null p(pain)); a video runs the answer's networks anyway."""
+    from engine.predict import predict_bytes
+
+    found = media_kind(data) if data else (kind or "image")
+    notes = []
+    if found == "image" and kind == "video" and data and is_picture(data):
+        notes.append("The file is named like a video but holds a photo; it was analysed as a photo.")
+    elif found == "image" and kind == "video":
+        found = "video"  # not a photo either: the video reader says what is wrong with it
+    if found == "video":
+        return _video_bytes(predictor, data, path, fps, explain, progress)
+    prediction = predict_bytes(predictor, data, only)
+    record = photo_answer(prediction, path, notes)
+    if explain:
+        record.explanations = explain_networks(predictor, prediction.face.crop, prediction.probabilities)
+    return record
+
+
+def _video_bytes(predictor: "Predictor", data: bytes, path: str | None, fps: float, explain: bool,
+                 progress: Progress | None) -> VideoAnswer:
+    from engine.timeline import analyse_video
+
+    def frames_done(done: int, expected: int | None) -> None:
+        if progress is not None and expected:
+            progress(min(1.0, done / expected))
+
+    analysis = analyse_video(predictor, data, fps=fps, keep_pictures=False, progress=frames_done)
+    record = video_answer(analysis, list(predictor.networks), path)
+    if explain and analysis.peak is not None:
+        record.explanations = explain_networks(predictor, analysis.peak_crop, analysis.frames[analysis.peak].probabilities)
+    return record
+
+
+def explain_networks(predictor: "Predictor", crop: np.ndarray, probabilities) -> dict[str, NetworkExplanation]:
+    """LIME of every network's answer on ``crop`` (a network not run on it is left out)."""
+    out = {}
+    table = probabilities.set_index("model")
+    for name in predictor.networks:
+        p = float(table.loc[name, "p_pain"])
+        if not np.isfinite(p):  # a network not run (it did not learn): nothing to explain
+            continue
+        label = int(p >= 0.5)
+        explanation = predictor.explain(crop, name, label, seed=0, num_samples=EXPLAIN_SAMPLES)
+        out[name] = NetworkExplanation(label=label, class_name="pain" if label else "no pain", samples=EXPLAIN_SAMPLES,
+                                       fit_r2=rounded(explanation.score),
+                                       superpixel_weights=[round(float(w), 6) for w in explanation.weights],
+                                       heatmap_png=base64.b64encode(heatmap_png(explanation)).decode("ascii"))
+    return out
+
+
+def explain_photo(predictor: "Predictor", data: bytes, path: str | None, network: str, label: int | None,
+                  samples: int) -> tuple[ExplanationAnswer, bytes]:
+    """(the record, the heatmap PNG) of one network's LIME explanation of one photo; PainLensError for a
+    bad photo or a network the experiment does not have."""
+    from engine.predict import predict_bytes
+
+    if network not in predictor.networks:
+        raise UnknownNetworkError(f"There is no network called {network!r} in this experiment; GET /v1/models lists them.")
+    prediction = predict_bytes(predictor, data, [network])
+    p = float(prediction.probabilities.set_index("model").loc[network, "p_pain"])
+    label = int(p >= 0.5) if label is None else label
+    clock = time.perf_counter()
+    explanation = predictor.explain(prediction.face.crop, network, label, seed=0, num_samples=samples)
+    record = ExplanationAnswer(path=path, network=network, label=label, class_name="pain" if label else "no pain",
+                               p_pain=rounded(p), samples=samples, fit_r2=rounded(explanation.score),
+                               superpixel_weights=[round(float(w), 6) for w in explanation.weights],
+                               seconds=round(time.perf_counter() - clock, 3), notes=list(prediction.notes))
+    return record, heatmap_png(explanation)
+
+
+class UnknownNetworkError(PainLensError):
+    """A network name the experiment does not have."""
+
+
+def heatmap_png(explanation) -> bytes:
+    """An 8-bit greyscale PNG at the network's input size: each pixel its superpixel's positive LIME
+    weight for the class explained, 255 for the strongest (0: no support). It lies over the face crop."""
+    from PIL import Image
+
+    mask = explanation.mask()
+    top = float(mask.max())
+    scaled = np.round(mask / top * 255) if top > 0 else np.zeros_like(mask)
+    buffer = io.BytesIO()
+    Image.fromarray(scaled.astype(np.uint8), "L").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def rounded(value, digits: int = DIGITS) -> float | None:
+    """A JSON-safe float (NaN and None become None)."""
+    return None if value is None or not math.isfinite(float(value)) else round(float(value), digits)

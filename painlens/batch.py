@@ -1,0 +1,139 @@
+"""``painlens predict``'s front end: files and folders in, one answer record per file out (``engine.answers``).
+
+Inputs are files or folders (searched recursively for the photo and video suffixes). What a file is comes
+from its bytes, not its name (``engine.answers.answer_bytes``). The networks are loaded once for the whole
+batch: by default only those the answer averages (the networks that learned), all with ``all_networks``.
+A file that cannot be analysed gets its sentence in ``error`` and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+from engine.answers import AnyAnswer, answer_bytes, failed
+from engine.errors import PainLensError
+from engine.preprocess.decode import IMAGE_TYPES
+from engine.video import DEFAULT_FPS, VIDEO_SUFFIXES
+
+IMAGE_SUFFIXES = tuple(f".{suffix}" for suffix in IMAGE_TYPES)
+
+
+class CannotRunError(PainLensError):
+    """The command itself cannot run (no experiment, no input found): exit status 2."""
+
+    exit_code = 2
+
+
+def collect_inputs(paths: list[Path]) -> list[Path]:
+    """The files to analyse: files as given (any suffix), folders searched recursively for photos and
+    videos, in sorted order. A path that does not exist is kept: its record says so."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
+                                and p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES))
+        else:
+            found.append(path)
+    if not found:
+        raise CannotRunError("No photo or video was found in the paths given (photos: "
+                             f"{', '.join(IMAGE_SUFFIXES)}; videos: {', '.join(VIDEO_SUFFIXES)}).")
+    return found
+
+
+def find_experiment(artifacts: Path) -> Path:
+    """The experiment at ``artifacts``, or the newest one below it; CannotRunError when there is none."""
+    from engine.artifacts import ExperimentStore
+
+    found = ExperimentStore.find(artifacts)
+    if not found:
+        raise CannotRunError(f"No experiment in {artifacts}: run `painlens run experiments/demo.toml` first, or give "
+                             "--artifacts the folder `painlens run` wrote.")
+    return found[0]
+
+
+def load_predictor(artifacts: Path, all_networks: bool = True):
+    """The Predictor of the experiment at ``artifacts`` (or the newest one below it), its networks loaded and
+    warmed: every one, or with ``all_networks=False`` only those the answer averages (the others load if
+    something asks for them). CannotRunError if there is no experiment."""
+    from engine.native_log import import_tensorflow_quietly
+    from engine.predict import Predictor
+
+    root = find_experiment(artifacts)
+    import_tensorflow_quietly()
+    try:
+        return Predictor(root, warm_up=all_networks, learned_first=not all_networks)
+    except PainLensError as exc:
+        raise CannotRunError(str(exc)) from None
+
+
+Progress = Callable[[float], None]  # share of the current file done, 0..1
+
+
+def predict_path(predictor, path: Path, fps: float = DEFAULT_FPS, explain: bool = False,
+                 progress: Progress | None = None, only: list[str] | None = None) -> AnyAnswer:
+    """One file's record; every problem a person can cause becomes its ``error`` sentence."""
+    kind = "video" if path.suffix.lower() in VIDEO_SUFFIXES else "image"
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return failed(str(path), kind, "No such file.")
+    except IsADirectoryError:
+        return failed(str(path), kind, "This is a folder, not a file.")
+    except OSError as exc:
+        return failed(str(path), kind, f"The file cannot be read ({exc.strerror or type(exc).__name__}).")
+    try:
+        return answer_bytes(predictor, data, str(path), kind, fps, explain, progress, only)
+    except PainLensError as exc:
+        return failed(str(path), kind, str(exc))
+
+
+def run_batch(predictor, paths: list[Path], fps: float = DEFAULT_FPS, explain: bool = False,
+              progress: Callable[[int, float, Path], None] | None = None,
+              all_networks: bool = True) -> list[AnyAnswer]:
+    """Every input's record, in order; ``progress(file index, share of it done, path)`` as it goes.
+    ``all_networks=False``: photos run only the networks the answer averages (every one when none learned)."""
+    only = None if all_networks else (predictor.learned_networks() or None)
+    records = []
+    for i, path in enumerate(paths):
+        clock = time.perf_counter()
+        report = (lambda share, i=i, path=path: progress(i, share, path)) if progress else None
+        record = predict_path(predictor, path, fps, explain, report, only)
+        record.seconds = round(time.perf_counter() - clock, 3)
+        records.append(record)
+        if progress:
+            progress(i, 1.0, path)
+    return records
+
+
+CSV_COLUMNS = ["path", "kind", "error", "p_pain", "peak_t", "score_mean", "score_top10", "score_above_half",
+               "frames", "frames_with_face", "notes"]
+
+
+def csv_table(records: list[AnyAnswer]):
+    """One row per input (networks as ``p_<network>`` columns) for --csv."""
+    import pandas as pd
+
+    rows = []
+    for record in records:
+        video = record.kind == "video"
+        score = record.score if video else None
+        frames = record.frames if video else []
+        row = {"path": record.path, "kind": record.kind, "error": record.error or "", "p_pain": record.p_pain,
+               "peak_t": record.peak_t if video else None,
+               "score_mean": score.mean if score else None, "score_top10": score.top10 if score else None,
+               "score_above_half": score.above_half if score else None,
+               "frames": len(frames) if video and not record.error else None,
+               "frames_with_face": sum(f.face for f in frames) if frames else None,
+               "notes": " ".join(record.notes)}
+        row.update({f"p_{name}": value for name, value in record.networks.items()})
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    extra = [c for c in table.columns if c not in CSV_COLUMNS]
+    return table[[c for c in CSV_COLUMNS if c in table.columns] + extra]
+
+
+def exit_status(records: list[AnyAnswer]) -> int:
+    """0 when every file was analysed, 1 when some could not be."""
+    return 1 if any(record.error for record in records) else 0
