@@ -91,6 +91,26 @@ def test_predict_exit_status_is_0_when_all_were_analysed_and_writes_the_csv(expe
     assert {"p_WeiNet", "p_SongNet", "score_mean", "peak_t"} <= set(rows[0])
 
 
+def test_predict_loads_and_runs_only_the_answers_networks_unless_asked_for_all(experiment, folder, monkeypatch):
+    from engine.predict import Predictor
+    from painlens.batch import load_predictor, run_batch
+
+    learned = ["SongNet"]  # as if only SongNet had learned (in the tiny experiment none does)
+    monkeypatch.setattr(Predictor, "learned_networks", lambda self, basis=None: list(learned))
+    photo = [folder / "face.jpg"]
+    few = load_predictor(experiment, all_networks=False)
+    assert [n.name for n in few.networks.values() if n.loaded] == learned  # WeiNet's models never loaded
+    record = run_batch(few, photo, all_networks=False)[0]
+    assert record.networks["SongNet"] is not None and record.networks["WeiNet"] is None
+    assert not few.networks["WeiNet"].loaded
+    every = load_predictor(experiment, all_networks=True)
+    assert all(n.loaded for n in every.networks.values())
+    record = run_batch(every, photo, all_networks=True)[0]
+    assert all(p is not None for p in record.networks.values())
+    learned.clear()  # none learned: every network runs, since the answer shows them all
+    assert all(p is not None for p in run_batch(few, photo, all_networks=False)[0].networks.values())
+
+
 def test_predict_cannot_run_without_an_experiment_and_says_so_with_status_2(tmp_path, folder):
     done = _cli("predict", str(folder / "face.jpg"), "--artifacts", str(tmp_path / "nowhere"), "--json")
     assert done.returncode == 2 and done.stdout == ""
