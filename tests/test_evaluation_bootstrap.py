@@ -1,4 +1,5 @@
-"""The subject bootstrap: exact weighted AUC, intervals that cover a planted truth, and the verdict."""
+"""The subject bootstrap: exact weighted AUC, intervals that cover a planted truth, and the verdict (Holm over
+the networks of a scenario, no verdict on fewer than five subjects, the few-data mark)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import pytest
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
-from engine.evaluation.bootstrap import (BootstrapSettings, _auc_by_column, _auc_from_cluster_counts, bootstrap,
-                                        cluster_weights, group_intervals, percentile_interval, weighted_auc)
+from engine.evaluation.bootstrap import (LEVEL, MIN_IMAGES, MIN_SUBJECTS, BootstrapSettings, _auc_by_column,
+                                        _auc_from_cluster_counts, bootstrap, cluster_weights, few_data,
+                                        group_intervals, holm, percentile_interval, weighted_auc)
 
 
 def test_weighted_auc_equals_sklearn_with_ties_and_weights():
@@ -109,7 +111,7 @@ def test_pooled_folds_external_seed_mean_and_verdicts(images):
     ], ignore_index=True)
     out = group_intervals(predictions, BootstrapSettings(resamples=500, seed=1)).set_index("model")
     good_row, constant, seeded, blind_row = out.loc["Good"], out.loc["Constant"], out.loc["Seeds"], out.loc["Blind"]
-    assert good_row["auc"] == pytest.approx(roc_auc_score(y, good)) and good_row["images"] == n
+    assert good_row["auc"] == pytest.approx(roc_auc_score(y, good)) and good_row["n_images"] == n
     assert good_row["learned"] and good_row["auc_low"] > 0.5 and good_row["pooling"].startswith("2 folds pooled")
     assert good_row["accuracy_low"] < good_row["accuracy"] < good_row["accuracy_high"]
     assert not constant["learned"] and constant["learned_reason"].startswith("predicts one class (no pain")
@@ -134,3 +136,73 @@ def test_intervals_are_seeded_per_group_and_do_not_depend_on_other_groups(images
     assert (alone["auc_low"], alone["auc_high"]) == (together["auc_low"], together["auc_high"])
     reseeded = group_intervals(one, BootstrapSettings(resamples=400, seed=4)).iloc[0]
     assert (reseeded["auc_low"], reseeded["auc_high"]) != (alone["auc_low"], alone["auc_high"])
+
+
+# --- Holm over the networks of a scenario, too few subjects, few data ----------------------------------
+
+def test_holm_adjusts_step_down_and_keeps_the_order_of_the_raw_p_values():
+    raw = np.array([0.01, 0.04, 0.03, 0.005, np.nan])
+    # sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1: 0.02, 0.03, 0.06, 0.04 -> made non-decreasing: 0.06
+    assert holm(raw)[:4] == pytest.approx([0.03, 0.06, 0.06, 0.02]) and np.isnan(holm(raw)[4])
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        p = rng.random(rng.integers(1, 12)) ** 3
+        adjusted, order = holm(p), np.argsort(p)
+        assert np.all(np.diff(adjusted[order]) >= 0)  # monotone in the raw p-values
+        assert np.all(adjusted >= p) and np.all(adjusted <= 1)
+    assert holm(np.array([0.2]))[0] == 0.2  # one network: its own p
+
+
+def subject_signal(model: str, scenario: str, good_subjects: int, y: np.ndarray, subjects: np.ndarray) -> pd.DataFrame:
+    """A network that ranks pain above no pain (0.55 against 0.45) in the first ``good_subjects`` of the
+    subjects and the other way round in the rest: its AUC is the share of good subjects' pairs."""
+    good = np.isin(subjects, sorted(set(subjects))[:good_subjects])
+    p = np.where(good == (y == 1), 0.55, 0.45)
+    return run_predictions(model, scenario, {0: (np.arange(len(y)), p)}, y, subjects)
+
+
+def test_holm_over_a_scenario_withholds_a_verdict_the_uncorrected_rule_gives(images):
+    _, y, subjects = images
+    settings = BootstrapSettings(resamples=500, seed=1)
+    weak = subject_signal("Weak", "subject", 15, y, subjects)  # 15 of 20 subjects: AUC 0.75, p about 0.014
+    alone = group_intervals(weak, settings).iloc[0]
+    assert alone["auc_low"] > 0.5 and alone["auc_p"] < LEVEL < 2 * alone["auc_p"]
+    assert alone["learned"] and alone["learned_reason"] == "AUC interval above 0.5"
+    # A second network without a signal in the same scenario: Holm doubles the smallest p.
+    blind = subject_signal("Blind", "subject", 10, y, subjects)  # AUC 0.5 in every resample: p = 1
+    both = group_intervals(pd.concat([weak, blind]), settings).set_index("model")
+    assert both.loc["Weak", "auc_p"] == alone["auc_p"]  # its own resamples are untouched
+    assert both.loc["Weak", "auc_p_holm"] == pytest.approx(2 * alone["auc_p"])
+    assert not both.loc["Weak", "learned"]
+    assert both.loc["Weak", "learned_reason"] == "AUC above 0.5 alone, not after Holm's correction over 2 networks"
+    # Another scenario is another family: the blind network there changes nothing.
+    elsewhere = group_intervals(pd.concat([weak, subject_signal("Blind", "image", 10, y, subjects)]), settings)
+    assert elsewhere.set_index(["model", "scenario"]).loc[("Weak", "subject"), "learned"]
+    # Step-down, not Bonferroni: beside a strong network the weak one keeps its verdict (p x 1, not x 2).
+    strong = subject_signal("Strong", "subject", 20, y, subjects)
+    pair = group_intervals(pd.concat([weak, strong]), settings).set_index("model")
+    assert pair.loc["Weak", "auc_p_holm"] == pytest.approx(alone["auc_p"]) and pair["learned"].all()
+    assert pair.loc["Weak", "learned_reason"] == "AUC above 0.5 after Holm's correction over 2 networks"
+
+
+def test_fewer_than_five_subjects_are_too_few_to_judge(images):
+    _, y, subjects = images
+    settings = BootstrapSettings(resamples=300, seed=2)
+    perfect = np.where(y == 1, 0.9, 0.1)
+    for count in (1, MIN_SUBJECTS - 1):
+        kept = np.isin(subjects, sorted(set(subjects))[:count])
+        few = run_predictions("Sure", "external", {0: (np.flatnonzero(kept), perfect[kept])}, y, subjects)
+        row = group_intervals(few, settings).iloc[0]
+        assert (row["auc_low"], row["auc_high"]) == (1.0, 1.0) and row["auc_p"] < LEVEL  # passed the old rule
+        assert row["n_subjects"] == count and not row["learned"] and np.isnan(row["auc_p_holm"])
+        assert row["learned_reason"] == f"too few subjects to judge ({count}, fewer than {MIN_SUBJECTS})"
+    kept = np.isin(subjects, sorted(set(subjects))[:MIN_SUBJECTS])
+    enough = run_predictions("Sure", "external", {0: (np.flatnonzero(kept), perfect[kept])}, y, subjects)
+    assert group_intervals(enough, settings).iloc[0]["learned"]
+
+
+def test_few_data_is_fewer_than_30_images_or_5_subjects():
+    assert (MIN_IMAGES, MIN_SUBJECTS) == (30, 5)
+    assert not few_data(30, 5) and few_data(29, 50) and few_data(500, 4) and few_data(24, 7)
+    assert few_data(np.nan, 10)  # an unknown count is not a reason to trust a number
+    assert few_data(pd.Series([479, 24, 40]), pd.Series([51, 7, 4])).tolist() == [False, True, True]

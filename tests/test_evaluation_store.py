@@ -15,6 +15,7 @@ from sklearn.metrics import roc_auc_score
 import engine.evaluation.results as results
 from engine.artifacts import ExperimentStore, RunKey
 from engine.evaluation.answer import RULE, AnswerBasis, one_answer
+from engine.evaluation.bootstrap import LEVEL
 from engine.evaluation.calibration import apply_temperature, current_calibration, ece, fit_temperature
 from engine.evaluation.results import current_results, refresh_results
 from engine.evaluation.subjects import MEASURES, current_subjects
@@ -125,6 +126,42 @@ def test_a_redone_run_makes_its_group_stale_and_only_that_group_is_bootstrapped_
     refresh_results(store)
     stored = store.table("summary").set_index(["model", "scenario", "class"])
     assert stored.loc[("Noise", "image", "macro"), "auc"] == now.loc[("Noise", "image", "macro"), "auc"]
+
+
+def test_a_network_is_judged_again_with_every_network_of_its_scenario_when_another_run_finishes(tmp_path, monkeypatch):
+    """Holm over a scenario: a weak network learned alone; nine networks without a signal finish beside it
+    and it no longer counts, without its own (unchanged, fresh) group being bootstrapped again."""
+    store = make_experiment(tmp_path, {}, scenarios=())
+    samples = samples_table()
+    paindb = samples[samples["dataset"] != "cppain"]
+    ranked_right = sorted(paindb["subject"].unique())[:13]  # pain above no pain in 13 of 16 subjects
+
+    def write(model: str, subjects: list[str]) -> None:
+        for fold in range(2):
+            tested = images_of(samples, "subject", fold)
+            p = np.where(tested["subject"].isin(subjects).to_numpy() == (tested["label"] == 1), 0.55, 0.45)
+            write_run(store, RunKey(model, "subject", fold), tested, p)
+
+    write("Weak", ranked_right)
+    refresh_results(store)
+    alone = store.table("summary").set_index("model").loc["Weak"].iloc[0]
+    assert alone["learned"] and alone["auc_p_holm"] == alone["auc_p"]
+    assert alone["auc_p"] < LEVEL < 10 * alone["auc_p"]  # passes alone, not 10 times over
+    for k in range(9):  # pain above no pain in half the subjects: AUC 0.5 in every resample
+        write(f"Blind{k}", sorted(paindb["subject"].unique())[::2])
+    groups = []
+    real = results.group_intervals
+    monkeypatch.setattr(results, "group_intervals",
+                        lambda p, s: groups.extend(sorted(set(p["model"]))) or real(p, s))
+    _, summary = current_results(store)
+    assert "Weak" not in groups and len(groups) == 9  # only the new groups were bootstrapped
+    weak = summary.set_index("model").loc["Weak"].iloc[0]
+    assert weak["auc_p"] == alone["auc_p"] and weak["auc_p_holm"] == pytest.approx(10 * alone["auc_p"])
+    assert not weak["learned"]
+    assert weak["learned_reason"] == "AUC above 0.5 alone, not after Holm's correction over 10 networks"
+    refresh_results(store)
+    stored = store.table("summary").set_index("model").loc["Weak"].iloc[0]
+    assert not stored["learned"] and stored["auc_p_holm"] == weak["auc_p_holm"]
 
 
 # --- calibration -----------------------------------------------------------------------------------------

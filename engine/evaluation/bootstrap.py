@@ -11,7 +11,18 @@ folds' predictions are pooled into one set. In the external scenario every seed 
 CP-PAIN images: each image's p(pain) is first averaged over the seeds (its label is then mean p >= 0.5)
 and the spread over seeds (standard deviation of the per-seed AUC and accuracy) is kept beside it.
 
-``learned``: the AUC interval lies above 0.5 and the network does not give every image one class.
+``learned``: the network does not give every image one class, its test set holds at least
+``MIN_SUBJECTS`` subjects, and its AUC is above 0.5 at the one-sided level ``LEVEL`` after Holm's
+correction over the networks of its scenario. The p-value of "AUC <= 0.5" comes from the same subject
+resamples as the interval, (1 + resamples with AUC <= 0.5) / (1 + resamples), so for one network the rule
+is today's "95 % interval above 0.5" (a one-sided 2.5 % test). With ten networks per scenario and no
+signal anywhere, the uncorrected rule calls some network learned about one time in three; Holm's
+step-down keeps that below ``LEVEL`` per scenario. Holm needs every network of a scenario together:
+``group_intervals`` computes each group's own numbers (``auc_p``) and ``scenario_verdicts`` the
+verdicts, run again by ``engine.evaluation.results`` whenever any network of the scenario changes.
+
+Few data: a statistic computed on fewer than ``MIN_IMAGES`` images or ``MIN_SUBJECTS`` subjects is
+marked as based on few data wherever it is shown (``few_data``).
 
 The bootstrap is vectorised, no Python loop over resamples: a (resamples x subjects) matrix of draw
 counts, and each resample's AUC from weighted ranks (ties count one half, as in
@@ -29,9 +40,13 @@ import numpy as np
 import pandas as pd
 
 CONFIDENCE = 0.95
-INTERVAL_COLUMNS = ["images", "subjects", "runs_per_image", "auc", "auc_low", "auc_high", "accuracy", "accuracy_low",
-                    "accuracy_high", "auc_seed_std", "accuracy_seed_std", "learned", "learned_reason", "pooling",
-                    "bootstrap_resamples"]
+LEVEL = (1 - CONFIDENCE) / 2  # one-sided level of "AUC > 0.5": the 95 % interval's lower tail
+MIN_SUBJECTS = 5  # fewer test subjects: no verdict, and every statistic on them is marked as few data
+MIN_IMAGES = 30  # fewer images: a statistic is marked as few data
+FEW_DATA = f"based on few data: fewer than {MIN_IMAGES} images or {MIN_SUBJECTS} subjects"
+INTERVAL_COLUMNS = ["n_images", "n_subjects", "runs_per_image", "predicted_pain", "auc", "auc_low", "auc_high",
+                    "auc_p", "auc_p_holm", "accuracy", "accuracy_low", "accuracy_high", "auc_seed_std",
+                    "accuracy_seed_std", "learned", "learned_reason", "pooling", "bootstrap_resamples"]
 
 
 @dataclass(frozen=True)
@@ -45,7 +60,7 @@ class BootstrapSettings:
     def tag(self) -> str:
         """A short text that changes whenever the intervals would (part of the summary's stamp; the
         version changes with the summary's columns or method, so older summaries are recomputed)."""
-        return f"bootstrap-v1:{self.resamples}:{self.seed}:{self.confidence}"
+        return f"bootstrap-v2:{self.resamples}:{self.seed}:{self.confidence}"
 
 
 # --- the vectorised core -------------------------------------------------------------------------------
@@ -121,6 +136,36 @@ def _auc_from_cluster_counts(scores: np.ndarray, labels: np.ndarray, index: np.n
         return np.where(n_pos * n_neg > 0, right / (n_pos * n_neg), np.nan)
 
 
+def p_not_above_half(auc_samples: np.ndarray) -> float:
+    """One-sided bootstrap p-value of "AUC <= 0.5": (1 + resamples at or below 0.5) / (1 + resamples),
+    over the resamples whose AUC is defined (NaN when none is). The +1 keeps it above zero."""
+    finite = auc_samples[np.isfinite(auc_samples)]
+    if not len(finite):
+        return np.nan
+    return float((1 + np.count_nonzero(finite <= 0.5)) / (1 + len(finite)))
+
+
+def holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values of one family (NaN stays NaN and is not counted in the family):
+    the k-th smallest of m is multiplied by m - k + 1, then made non-decreasing in that order, capped at 1."""
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.full(p.shape, np.nan)
+    tested = np.flatnonzero(np.isfinite(p))
+    order = tested[np.argsort(p[tested], kind="stable")]
+    m = len(order)
+    adjusted[order] = np.minimum(1.0, np.maximum.accumulate(p[order] * (m - np.arange(m))))
+    return adjusted
+
+
+def few_data(n_images, n_subjects):
+    """True where a statistic rests on fewer than ``MIN_IMAGES`` images or ``MIN_SUBJECTS`` subjects
+    (scalars or arrays; a missing count counts as few)."""
+    images = np.asarray(n_images, dtype=float)
+    subjects = np.asarray(n_subjects, dtype=float)
+    few = ~(images >= MIN_IMAGES) | ~(subjects >= MIN_SUBJECTS)
+    return bool(few) if few.ndim == 0 else few
+
+
 def percentile_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """Percentile interval of the finite values (NaN, NaN when none is)."""
     finite = values[np.isfinite(values)]
@@ -157,11 +202,13 @@ def group_seed(settings: BootstrapSettings, model: str, scenario: str) -> np.ran
 
 def group_intervals(predictions: pd.DataFrame, settings: BootstrapSettings = BootstrapSettings()) -> pd.DataFrame:
     """Per (model, scenario) of ``predictions`` (the runner's columns, every finished run): the
-    ``INTERVAL_COLUMNS``. Returns an empty frame with those columns when there are no predictions."""
+    ``INTERVAL_COLUMNS``, with the verdicts of ``scenario_verdicts`` over the networks given here (a
+    caller that holds more networks of a scenario judges them all together again). Returns an empty
+    frame with those columns when there are no predictions."""
     rows = []
     for (model, scenario), group in predictions.groupby(["model", "scenario"], sort=True):
         rows.append({"model": model, "scenario": scenario, **_one_group(group, settings, model, scenario)})
-    return pd.DataFrame(rows, columns=["model", "scenario", *INTERVAL_COLUMNS])
+    return scenario_verdicts(pd.DataFrame(rows, columns=["model", "scenario", *INTERVAL_COLUMNS]))
 
 
 def _one_group(group: pd.DataFrame, settings: BootstrapSettings, model: str, scenario: str) -> dict:
@@ -178,12 +225,13 @@ def _one_group(group: pd.DataFrame, settings: BootstrapSettings, model: str, sce
     accuracy_low, accuracy_high = percentile_interval(accuracy_samples, settings.confidence)
     runs_per_image = int(pooled["runs"].max())
     seed_auc, seed_accuracy = _per_run_spread(group) if runs_per_image > 1 else (np.nan, np.nan)
-    learned, reason = learned_verdict(predicted, y, auc_low, auc_high)
-    return {"images": int(len(pooled)), "subjects": int(pooled["subject"].nunique()), "runs_per_image": runs_per_image,
-            "auc": auc, "auc_low": auc_low, "auc_high": auc_high, "accuracy": float(correct.mean()),
-            "accuracy_low": accuracy_low, "accuracy_high": accuracy_high, "auc_seed_std": seed_auc,
-            "accuracy_seed_std": seed_accuracy, "learned": learned, "learned_reason": reason,
-            "pooling": _pooling_text(group, runs_per_image), "bootstrap_resamples": int(settings.resamples)}
+    return {"n_images": int(len(pooled)), "n_subjects": int(pooled["subject"].nunique()),
+            "runs_per_image": runs_per_image, "predicted_pain": int(predicted.sum()), "auc": auc, "auc_low": auc_low,
+            "auc_high": auc_high, "auc_p": p_not_above_half(auc_samples) if both_classes else np.nan,
+            "auc_p_holm": np.nan, "accuracy": float(correct.mean()), "accuracy_low": accuracy_low,
+            "accuracy_high": accuracy_high, "auc_seed_std": seed_auc, "accuracy_seed_std": seed_accuracy,
+            "learned": False, "learned_reason": "", "pooling": _pooling_text(group, runs_per_image),
+            "bootstrap_resamples": int(settings.resamples)}
 
 
 def _per_run_spread(group: pd.DataFrame) -> tuple[float, float]:
@@ -208,22 +256,60 @@ def _pooling_text(group: pd.DataFrame, runs_per_image: int) -> str:
 
 def one_class_reason(predicted: np.ndarray) -> str:
     """"predicts one class (...)" when every image gets the same predicted class, else ""."""
-    classes = np.unique(predicted)
-    if len(classes) != 1:
+    predicted = np.asarray(predicted, dtype=int)
+    return _one_class_text(int(predicted.sum()), len(predicted))
+
+
+def _one_class_text(predicted_pain: int, images: int) -> str:
+    if images == 0 or 0 < predicted_pain < images:
         return ""
-    return f"predicts one class ({'pain' if classes[0] == 1 else 'no pain'} for every image)"
+    return f"predicts one class ({'pain' if predicted_pain == images else 'no pain'} for every image)"
 
 
-def learned_verdict(predicted: np.ndarray, true_label: np.ndarray, auc_low: float, auc_high: float) -> tuple[bool, str]:
-    """(learned, reason in a few words). Never learned when every image gets one class."""
-    if one_class := one_class_reason(predicted):
+def scenario_verdicts(groups: pd.DataFrame) -> pd.DataFrame:
+    """``groups`` (rows with ``INTERVAL_COLUMNS``, any number per (model, scenario), e.g. one per class)
+    with ``auc_p_holm``, ``learned`` and ``learned_reason`` set: Holm's correction over the networks of
+    each scenario. A network is in its scenario's family when it can be judged (a defined p-value and at
+    least ``MIN_SUBJECTS`` subjects). Depends only on the rows' own columns, so it can be run again."""
+    if groups.empty:
+        return groups
+    out = groups.copy()
+    networks = out.drop_duplicates(["model", "scenario"])
+    judged = networks["auc_p"].astype(float).where(networks["n_subjects"] >= MIN_SUBJECTS)
+    adjusted = pd.Series(np.nan, index=networks.index)
+    for _, family in judged.groupby(networks["scenario"]):
+        adjusted[family.index] = holm(family.to_numpy())
+    family_size = judged.notna().groupby(networks["scenario"]).transform("sum")
+    verdicts = {(row.model, row.scenario): (adjusted[i], *learned_verdict(row, adjusted[i], int(family_size[i])))
+                for i, row in zip(networks.index, networks.itertuples(index=False))}
+    keys = list(zip(out["model"], out["scenario"]))
+    out["auc_p_holm"] = [verdicts[k][0] for k in keys]
+    out["learned"] = [verdicts[k][1] for k in keys]
+    out["learned_reason"] = [verdicts[k][2] for k in keys]
+    return out
+
+
+def learned_verdict(group, auc_p_holm: float, family: int) -> tuple[bool, str]:
+    """(learned, reason in a few words) of one (network, scenario) row (``INTERVAL_COLUMNS``) whose
+    Holm-adjusted p over a family of ``family`` networks is ``auc_p_holm``. Never learned when every
+    image gets one class or with fewer than ``MIN_SUBJECTS`` subjects."""
+    if not group.n_images > 0:  # NaN too: a group without pooled predictions
+        return False, "no predictions"
+    if one_class := _one_class_text(int(group.predicted_pain), int(group.n_images)):
         return False, one_class
-    if len(np.unique(true_label)) < 2:
+    if not np.isfinite(group.auc):
         return False, "test set has one class: AUC undefined"
-    if not np.isfinite(auc_low):
+    if group.n_subjects < MIN_SUBJECTS:
+        return False, f"too few subjects to judge ({group.n_subjects}, fewer than {MIN_SUBJECTS})"
+    if not np.isfinite(group.auc_p):
         return False, "AUC interval undefined"
-    if auc_low > 0.5:
-        return True, "AUC interval above 0.5"
-    if auc_high < 0.5:
+    if auc_p_holm < LEVEL:
+        return True, ("AUC interval above 0.5" if family == 1 else
+                      f"AUC above 0.5 after Holm's correction over {family} networks")
+    if group.auc_high < 0.5:
         return False, "AUC interval below 0.5 (worse than chance)"
+    if group.auc_p < LEVEL:
+        return False, f"AUC above 0.5 alone, not after Holm's correction over {family} networks"
+    if group.auc_low > 0.5:  # the percentile interval's edge and the p-value's +1 disagree by a resample
+        return False, f"AUC not above 0.5 at the one-sided {LEVEL * 100:g} % level"
     return False, "AUC interval includes 0.5"

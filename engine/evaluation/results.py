@@ -8,10 +8,13 @@ redone (or interrupted mid-refresh) since, so a stale metric is never shown.
 
 The summary's rows of one (network, scenario) carry one stamp: the digest of that group's run digests
 and of the bootstrap settings. Besides the mean and spread over folds it holds the pooled AUC and
-accuracy with bootstrap intervals over subjects and the ``learned`` verdict
-(``engine.evaluation.bootstrap``). Only what changed is recomputed: a refresh after one finished run
-computes that run's metrics and bootstraps its group. ``refresh_results`` also brings the calibration
-and per-subject tables up to date (``engine.evaluation.calibration``, ``engine.evaluation.subjects``).
+accuracy with bootstrap intervals over subjects, the p-value of "AUC <= 0.5" and the ``learned``
+verdict (``engine.evaluation.bootstrap``). Only what changed is recomputed: a refresh after one finished
+run computes that run's metrics and bootstraps its group. The verdicts are Holm-corrected over the
+networks of a scenario, so they are judged again over the whole summary every time it is assembled
+(cheap: from the stored p-values): a network's verdict may change when another network's run finishes.
+``refresh_results`` also brings the calibration and per-subject tables up to date
+(``engine.evaluation.calibration``, ``engine.evaluation.subjects``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import pandas as pd
 
 from engine.artifacts import ExperimentStore
 from engine.errors import PainLensError
-from engine.evaluation.bootstrap import BootstrapSettings, group_intervals
+from engine.evaluation.bootstrap import BootstrapSettings, group_intervals, scenario_verdicts
 from engine.evaluation.calibration import refresh_calibration
 from engine.evaluation.freshness import DIGEST, GROUP, FinishedRuns, fresh_and_stale
 from engine.evaluation.metrics import RUN_KEYS, run_metrics, summarize
@@ -110,11 +113,13 @@ def _current_metrics(runs: FinishedRuns) -> pd.DataFrame:
 
 
 def _current_summary(runs: FinishedRuns, metrics: pd.DataFrame) -> pd.DataFrame:
-    """The stored summary's groups whose stamp matches the current metrics; the rest recomputed."""
+    """The stored summary's groups whose stamp matches the current metrics; the rest recomputed; then
+    every verdict judged again with all networks of its scenario (Holm)."""
     settings = bootstrap_settings(runs.store)
     fresh, stale = fresh_and_stale(runs.store.table("summary"), GROUP, _summary_stamps(metrics, settings))
     parts = [fresh] if len(fresh) else []
     if stale:
         in_stale = [(m, s) in stale for m, s in zip(metrics["model"], metrics["scenario"])]
         parts.append(summarize_stamped(metrics[in_stale], runs.of_groups(stale), settings))
-    return pd.concat(parts, ignore_index=True).sort_values([*GROUP, "class"]).reset_index(drop=True)
+    summary = pd.concat(parts, ignore_index=True).sort_values([*GROUP, "class"]).reset_index(drop=True)
+    return scenario_verdicts(summary)
