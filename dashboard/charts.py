@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from engine.config import SCENARIO_NAMES
+from engine.evaluation.bootstrap import MIN_SUBJECTS, sample_size
 
 # Okabe & Ito (2008): distinguishable with protanopia, deuteranopia and tritanopia.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
@@ -57,7 +58,8 @@ def class_title(name: str) -> str:
 
 NOT_LEARNED = "did not learn"
 NOT_LEARNED_COLOUR = "#B8B8B8"
-GREY_NOTE = "grey: a network that did not learn (95 % AUC interval over subjects not above 0.5)"
+GREY_NOTE = (f"grey: a network that did not learn (AUC not above 0.5 after Holm's correction over the scenario's "
+             f"networks, fewer than {MIN_SUBJECTS} subjects, or one class for every image)")
 
 
 def with_verdicts(frame: pd.DataFrame, verdicts: pd.DataFrame | None) -> pd.DataFrame:
@@ -167,13 +169,22 @@ def metric_by_network(summary: pd.DataFrame, per_run: pd.DataFrame, metric: str,
     frame = with_verdicts(rows.merge(best[["scenario", "model"]].assign(best=True), on=["scenario", "model"], how="left"), verdicts)
     frame["best"] = np.where(frame["best"].eq(True), "best in scenario", "other networks")
     frame = _scenario_label(frame.rename(columns={metric: "value", f"{metric}_low": "low", f"{metric}_high": "high"}))
+    frame["n"] = ([sample_size(i, s) for i, s in zip(frame["n_images"], frame["n_subjects"])]
+                  if "n_images" in frame else "")  # a summary of an older engine has no n
     runs = _scenario_label(with_verdicts(per_run[["model", "scenario", "fold", run_column]], verdicts))
     order = network_order(frame, models)
     panels = [_interval_panel(frame[frame["scenario_title"] == t], runs[runs["scenario_title"] == t], metric, order, i == 0)
-              .properties(width=max(160, 34 * len(models)), height=300, title=t)
+              .properties(width=max(160, 34 * len(models)), height=300, title=_panel_title(t, frame))
               for i, t in enumerate(_scenario_titles(frame["scenario"]))]
     chart = alt.hconcat(*panels).resolve_scale(x="independent")  # each scenario marks its own networks
     return style(chart, title, grey_note(subtitle, frame))
+
+
+def _panel_title(scenario_title: str, frame: pd.DataFrame) -> str | list[str]:
+    """A scenario panel's title, with the n its bars rest on when every network there shares it (the
+    usual case: one test set per scenario), marked when few."""
+    sizes = set(frame.loc[frame["scenario_title"] == scenario_title, "n"]) - {""}
+    return [scenario_title, sizes.pop()] if len(sizes) == 1 else scenario_title
 
 
 def _interval_panel(frame: pd.DataFrame, runs: pd.DataFrame, metric: str, order: list[str], first: bool) -> alt.LayerChart:
@@ -185,7 +196,7 @@ def _interval_panel(frame: pd.DataFrame, runs: pd.DataFrame, metric: str, order:
     bars = alt.Chart(frame).mark_bar(opacity=0.9).encode(
         x=x, y=y, color=greyed(colour),
         tooltip=["model", alt.Tooltip("value:Q", format=".3f", title=label), alt.Tooltip("low:Q", format=".3f"),
-                 alt.Tooltip("high:Q", format=".3f"), "learning", "pooling"])
+                 alt.Tooltip("high:Q", format=".3f"), "n", "learning", "pooling"])
     errors = alt.Chart(frame).mark_rule(color="black", strokeWidth=2).encode(x=x, y="low:Q", y2="high:Q")
     dots = alt.Chart(runs).mark_circle(size=40, color="black", opacity=0.55).encode(
         x=x, y=f"{run_column}:Q", tooltip=["model", "fold", alt.Tooltip(f"{run_column}:Q", format=".3f", title="this run")])

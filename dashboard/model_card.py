@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from dashboard import charts, loaders, tables
+from engine.evaluation.bootstrap import FEW_DATA_NOTE, LEARNED_RULE
 
 BACKGROUND_TITLES = {"u2net": "U2-Net (rembg's u2net_human_seg), as in the paper",
                      "fallback": "the face-hull fallback (U2-Net's model file was not installed)",
@@ -132,8 +133,7 @@ def networks(facts: Facts) -> Section:
         rows.append(row)
     learned = sorted(set(facts.verdicts.loc[facts.verdicts["learned"], "model"])) if len(facts.verdicts) else []
     sentence = (f"{len(learned)} of {len(facts.models)} networks learned in at least one scenario"
-                f"{': ' + ', '.join(learned) if learned else ''}. A network learned when the 95 % interval of its ROC "
-                "AUC (bootstrap over subjects) lies above 0.5 and it does not give every image one class.")
+                f"{': ' + ', '.join(learned) if learned else ''}. {LEARNED_RULE}")
     return Section("Networks and which learned", [sentence], tables=[("", pd.DataFrame(rows))])
 
 
@@ -152,7 +152,7 @@ def _kind(model: str, facts: Facts) -> str:
 
 def metrics(facts: Facts) -> Section:
     macro = facts.summary[facts.summary["class"] == "macro"] if len(facts.summary) else facts.summary
-    if macro.empty or "auc_low" not in macro:
+    if macro.empty or "n_images" not in macro:
         return Section("Metrics per scenario", ["No finished runs yet: `painlens run CONFIG` trains the networks."])
     table = pd.DataFrame({
         "network": macro["model"], "scenario": macro["scenario"].map(charts.SCENARIO_TITLES).fillna(macro["scenario"]),
@@ -160,7 +160,8 @@ def metrics(facts: Facts) -> Section:
         "accuracy [95 % interval]": [_interval(a, lo, hi) for a, lo, hi in
                                      zip(macro["accuracy"], macro["accuracy_low"], macro["accuracy_high"])],
         "AUC sd over seeds": [f"{v:.3f}" if np.isfinite(v) else "" for v in macro["auc_seed_std"].astype(float)],
-        "images": macro["images"], "subjects": macro["subjects"], "learned": np.where(macro["learned"], "yes", "no")})
+        "p, Holm": [f"{v:.4f}" if np.isfinite(v) else "–" for v in macro["auc_p_holm"].astype(float)],
+        "n": tables.sizes(macro["n_images"], macro["n_subjects"]), "learned": np.where(macro["learned"], "yes", "no")})
     scenario_rank = {s: i for i, s in enumerate(charts.SCENARIO_ORDER)}
     model_rank = {m: i for i, m in enumerate(facts.models)}
     table = table.assign(_s=macro["scenario"].map(scenario_rank).to_numpy(),
@@ -169,7 +170,8 @@ def metrics(facts: Facts) -> Section:
     return Section("Metrics per scenario, with 95 % intervals", [
         "Every test image counted once (image- and subject-wise: the folds pooled; external: each CP-PAIN image's "
         "p(pain) averaged over the seeds, the spread over seeds beside it). Intervals: bootstrap over subjects, whose "
-        "frames are not independent."],
+        "frames are not independent. p, Holm: the one-sided p-value of an AUC at or below 0.5 from the same resamples, "
+        f"Holm-adjusted over the networks of the scenario. n: the images and subjects each row rests on; {FEW_DATA_NOTE}."],
         tables=[("", table.reset_index(drop=True))])
 
 

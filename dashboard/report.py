@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
+import re
 from pathlib import Path
 
 import numpy as np
@@ -21,17 +22,31 @@ import pandas as pd
 from dashboard import charts, export, images, loaders, model_card, tables
 
 SUFFIXES = (".html", ".htm", ".pdf")
+# A number as the tables write it (0.82, 479, "0.82 [0.76, 0.88]", "0.080 → 0.062"): a column of them
+# (and blanks) is right-aligned, any other left.
+NUMBER = re.compile(r"[-+–]?[\d.]+(?: \[[^\]]*\]| → [-+]?[\d.]+)?")
+# A table whose columns' longest texts (header or cell) add up to more characters than this is set
+# smaller and tighter (``_table``): about what one line of the page holds at the table's usual size.
+WIDE_CHARACTERS = 120
+# Tables fit the page width: a table is never wider than the page and its cells wrap at spaces (the
+# cells hold names, numbers and phrases: no word is near a page wide), and tables wider than ``WIDE_CHARACTERS`` are set smaller and
+# tighter, so that their rows stay a few lines high instead of a word per line (the demo's networks
+# table ran over three pages, its right-hand columns cut at the page edge). Numbers right, words left. A
+# table that fits on one page is not split, a row never, and the header repeats on every page.
 CSS = """
 @page { size: A4; margin: 14mm 12mm; }
+@media print { body { max-width: none; margin: 0; } }
 body { font-family: 'DejaVu Sans', Arial, sans-serif; max-width: 1200px; margin: 2em auto; color: #111; line-height: 1.45; }
 h1 { font-size: 2em; margin-bottom: 0.2em; } h2 { margin-top: 2em; border-bottom: 2px solid #0072B2; break-after: avoid; }
 h3 { break-after: avoid; }
 .note { padding: 0.8em 1em; border-left: 6px solid #D55E00; background: #fdf1e8; margin: 1em 0; }
 .synthetic { border-left-color: #E69F00; background: #fff7e0; }
 .networks { border-left-color: #8a8a8a; background: #f3f3f3; color: #444; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.85em; }
-th, td { border: 1px solid #bbb; padding: 0.3em 0.6em; text-align: right; } th { background: #eef4fa; }
-td:first-child, th:first-child { text-align: left; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.85em; max-width: 100%; }
+th, td { border: 1px solid #bbb; padding: 0.3em 0.6em; text-align: left; vertical-align: top; overflow-wrap: break-word; }
+td.number { text-align: right; } th { background: #eef4fa; vertical-align: bottom; }
+table, tr { break-inside: avoid; } thead { display: table-header-group; }
+table.wide { font-size: 0.68em; line-height: 1.3; } table.wide th, table.wide td { padding: 0.2em 0.35em; }
 tr.not-learned td { color: #8a8a8a; }
 figure { margin: 1.5em 0; break-inside: avoid; } figcaption { color: #444; font-size: 0.9em; }
 svg { max-width: 100%; height: auto; } img { max-width: 100%; }
@@ -172,8 +187,13 @@ def _image(image: np.ndarray, caption: str) -> str:
 
 
 def _table(frame: pd.DataFrame, greyed: pd.Series | None = None) -> str:
-    """An HTML table; rows where ``greyed`` is True (networks that did not learn) in grey."""
-    text = frame.to_html(index=False, na_rep="–", float_format=lambda v: f"{v:.3f}", border=0, escape=True)
+    """An HTML table that fits the page (``CSS``); rows where ``greyed`` is True (networks that did not
+    learn) in grey."""
+    longest = sum(max([len(str(c)), *(len(str(v)) for v in frame[c])]) for c in frame.columns) if len(frame.columns) else 0
+    wide = ["wide"] if longest > WIDE_CHARACTERS else []
+    text = frame.to_html(index=False, na_rep="–", float_format=lambda v: f"{v:.3f}", border=0, escape=True,
+                         classes=wide)
+    text = _align_numbers(text, [_numbers(frame[c]) for c in frame.columns])
     if greyed is None:
         return text
     head, body = text.split("<tbody>", 1)
@@ -181,6 +201,21 @@ def _table(frame: pd.DataFrame, greyed: pd.Series | None = None) -> str:
     marked = [rows[0]] + [("<tr class='not-learned'>" if grey else "<tr>") + row
                           for row, grey in zip(rows[1:], list(greyed))]
     return head + "<tbody>" + "".join(marked)
+
+
+def _numbers(column: pd.Series) -> bool:
+    """Whether a column holds numbers only (blanks aside)."""
+    shown = [str(v) for v in column if not (pd.isna(v) or str(v) in ("", "–"))]
+    return bool(shown) and all(NUMBER.fullmatch(v) for v in shown)
+
+
+def _align_numbers(text: str, numeric: list[bool]) -> str:
+    """``text`` (a table's HTML) with the cells of the ``numeric`` columns marked for right alignment."""
+    def row(match: re.Match) -> str:
+        flags = iter(numeric)
+        return re.sub("<td>", lambda _: "<td class='number'>" if next(flags, False) else "<td>", match.group(0))
+
+    return re.sub(r"<tr[^>]*>.*?</tr>", row, text, flags=re.S)
 
 
 def _missing(title: str, sentence: str) -> str:

@@ -28,14 +28,16 @@ def table2_long(table: pd.DataFrame) -> pd.DataFrame:
 
 def comparison(summary: pd.DataFrame, models: list[str]) -> pd.DataFrame:
     """One row per (network, scenario): pooled ROC AUC and accuracy with their 95 % intervals from the
-    bootstrap over subjects, whether the network learned (and why not), the spread over seeds
-    (external), F1 mean and std over runs, and whether it is the best of its scenario by AUC among the
-    networks that learned (no best when none learned)."""
+    bootstrap over subjects, the one-sided p-value of "AUC <= 0.5" and its Holm-adjusted value over the
+    networks of the scenario, whether the network learned (and why not), the n the numbers rest on
+    (marked when few), the spread over seeds (external), F1 mean and std over runs, and whether it is
+    the best of its scenario by AUC among the networks that learned (no best when none learned)."""
     macro = summary[summary["class"] == "macro"].copy()
     if "learned" not in macro:  # a summary without intervals (older engine): every network counts
         macro = macro.assign(learned=True, learned_reason="", auc=macro["roc_auc_mean"], auc_low=np.nan,
                              auc_high=np.nan, accuracy=macro["accuracy_mean"], accuracy_low=np.nan,
                              accuracy_high=np.nan, auc_seed_std=np.nan, pooling="")
+    macro = macro.assign(**{c: macro[c] if c in macro else np.nan for c in ("auc_p", "auc_p_holm", "n_images", "n_subjects")})
     learned = macro["learned"].astype(bool)
     best = macro[learned].sort_values(["scenario", "auc", "model"], ascending=[True, False, True]).groupby("scenario").head(1)
     macro["best AUC"] = [(s, m) in set(zip(best["scenario"], best["model"])) for s, m in zip(macro["scenario"], macro["model"])]
@@ -47,10 +49,28 @@ def comparison(summary: pd.DataFrame, models: list[str]) -> pd.DataFrame:
         "network": macro["model"], "scenario": macro["scenario"].map(charts.SCENARIO_TITLES).fillna(macro["scenario"]),
         "learned": learned.loc[macro.index], "why": macro["learned_reason"].fillna(""),
         "ROC AUC": macro["auc"], "AUC low": macro["auc_low"], "AUC high": macro["auc_high"],
+        "p (AUC ≤ 0.5)": macro["auc_p"], "p, Holm": macro["auc_p_holm"],
         "accuracy": macro["accuracy"], "accuracy low": macro["accuracy_low"], "accuracy high": macro["accuracy_high"],
-        "AUC sd over seeds": macro["auc_seed_std"], "F1 (mean over runs)": macro["f1_mean"], "F1 std": macro["f1_std"],
+        "n": sizes(macro["n_images"], macro["n_subjects"]), "AUC sd over seeds": macro["auc_seed_std"],
+        "F1 (mean over runs)": macro["f1_mean"], "F1 std": macro["f1_std"],
         "runs": macro["runs"], "pooling": macro["pooling"].fillna(""), "best AUC": macro["best AUC"],
     }).reset_index(drop=True)
+
+
+def sizes(n_images, n_subjects) -> list[str]:
+    """Each statistic's n, marked when few (``engine.evaluation.bootstrap.sample_size``), for a column."""
+    from engine.evaluation.bootstrap import sample_size
+
+    return [sample_size(i, s) for i, s in zip(n_images, n_subjects)]
+
+
+def scenario_sizes(summary: pd.DataFrame, scenario: str) -> dict[str, str]:
+    """Per network, the n of its pooled predictions in ``scenario`` (marked when few): the n of every
+    statistic computed from them, such as the calibration's ECE ("" when unknown)."""
+    if summary is None or summary.empty or "n_images" not in summary:
+        return {}
+    rows = summary[summary["scenario"] == scenario].drop_duplicates("model")
+    return dict(zip(rows["model"], sizes(rows["n_images"], rows["n_subjects"])))
 
 
 # --- networks that did not learn, and other per-network notes --------------------------------------

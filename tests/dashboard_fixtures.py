@@ -138,7 +138,7 @@ def two_faces(seed: int = 0) -> np.ndarray:
 EVALUATED_MODELS = ("WeiNet", "SongNet", "VGG16", "SilNet")
 PAINDB_SUBJECTS = {"unbc": ("u01", "u02", "u03", "u04"), "mintpain": ("Sub01", "Sub02", "Sub03"),
                    "delaware": ("D01", "D02", "D03")}
-CPPAIN_SUBJECTS = ("CP01", "CP02", "CP03", "CP04")
+CPPAIN_SUBJECTS = ("CP01", "CP02", "CP03", "CP04", "CP05")  # five: fewer are too few to judge a network
 
 
 def evaluated_experiment(base: Path, learned: bool = True, kept: tuple[str, ...] = (), name: str = "cards") -> Path:

@@ -345,3 +345,29 @@ def test_the_answer_table_gives_raw_and_calibrated_p_and_the_external_auc_interv
     assert table.loc["WeiNet", "p(pain) raw"] == 0.9 and table.loc["WeiNet", "p(pain) calibrated"] < 0.9  # T = 2 softens
     assert table.loc["WeiNet", ["AUC low", "AUC high"]].tolist() == [0.7, 0.9]
     assert table["in the answer"].tolist() == [True, False] and answer.p_pain == table.loc["WeiNet", "p(pain) calibrated"]
+
+
+def test_every_statistic_shows_its_n_and_few_data_is_marked_with_one_helper():
+    """n beside the comparison's numbers, the ECE's prediction sets and Figure 4's panels; "(few data)" under
+    30 images or 5 subjects, from the engine's one helper."""
+    from engine.evaluation.bootstrap import FEW_DATA_NOTE, sample_size
+
+    summary = pd.DataFrame({
+        "model": ["WeiNet", "WeiNet", "SongNet", "SongNet"], "scenario": ["subject", "external"] * 2, "class": "macro",
+        "n_images": [479, 24, 479, 24], "n_subjects": [51, 7, 51, 7], "auc": [0.9, 0.8, 0.6, 0.5],
+        "auc_low": [0.85, 0.6, 0.5, 0.3], "auc_high": [0.95, 0.95, 0.7, 0.7], "auc_p": [0.001, 0.01, 0.04, 0.5],
+        "auc_p_holm": [0.002, 0.02, 0.04, 0.5], "accuracy": 0.7, "accuracy_low": 0.6, "accuracy_high": 0.8,
+        "auc_seed_std": np.nan, "learned": [True, True, False, False], "learned_reason": "", "pooling": "",
+        "f1_mean": 0.7, "f1_std": 0.1, "runs": 2})
+    assert sample_size(479, 51) == "479 images, 51 subjects" and sample_size(24, 7) == "24 images, 7 subjects (few data)"
+    assert sample_size(40, 4).endswith("(few data)") and FEW_DATA_NOTE == "few data: fewer than 30 images or 5 subjects"
+    table = tables.comparison(summary, ["WeiNet", "SongNet"]).set_index(["network", "scenario"])
+    assert table.loc[("WeiNet", "External (CP-PAIN)"), "n"] == "24 images, 7 subjects (few data)"
+    assert table.loc[("WeiNet", "Subject-wise"), "n"] == "479 images, 51 subjects"
+    assert table.loc[("WeiNet", "External (CP-PAIN)"), "p, Holm"] == 0.02
+    assert tables.scenario_sizes(summary, "external") == {"WeiNet": "24 images, 7 subjects (few data)",
+                                                          "SongNet": "24 images, 7 subjects (few data)"}
+    per_run = summary[["model", "scenario"]].assign(fold=0, roc_auc=0.7)
+    spec = charts.metric_by_network(summary, per_run, "auc", ["WeiNet", "SongNet"], "AUC").to_dict()
+    titles = [panel["title"] for panel in spec["hconcat"]]
+    assert titles == [["Subject-wise", "479 images, 51 subjects"], ["External (CP-PAIN)", "24 images, 7 subjects (few data)"]]

@@ -104,3 +104,38 @@ def test_loading_the_pdf_writer_leaves_uploads_strict_about_truncated_images():
     data = encode(face_image(0), "JPEG")
     with pytest.raises(BadImageError, match="truncated|corrupt"):
         decode(data[: len(data) // 2])
+
+
+def test_every_report_table_fits_the_page_width_in_the_pdf():
+    """The demo's networks table (10 columns of phrases) ran off the A4 page and lost its right-hand columns:
+    laid out by WeasyPrint with the report's CSS, no cell of a table that wide may reach past the page's right
+    margin, and numbers are right-aligned, words left."""
+    import pandas as pd
+    from weasyprint import HTML
+    from weasyprint.formatting_structure import boxes
+
+    from dashboard.report import CSS, _table
+
+    phrase = "did not learn: predicts one class (no pain for every image)"
+    networks = pd.DataFrame({
+        "network": [f"ResNet101V{k}" for k in range(12)], "kind": "pretrained base, trained from random weights here",
+        "input px": 32, "epochs": 8, "epochs (external)": 4, "batches per epoch": "all", "augmentation and dropout": "off",
+        "Image-wise": phrase, "Subject-wise": phrase, "External (CP-PAIN)": phrase, "n": "24 images, 7 subjects (few data)"})
+    text = f"<html><head><style>{CSS}</style></head><body>{_table(networks)}</body></html>"
+    assert "<td class='number'>32</td>" in text and "<td>off</td>" in text
+
+    def walk(box):
+        yield box
+        for child in getattr(box, "children", None) or []:
+            yield from walk(child)
+
+    document = HTML(string=text).render()
+    cells = 0
+    for page in document.pages:
+        edge = page._page_box.content_box_x() + page._page_box.width
+        for box in walk(page._page_box):
+            if isinstance(box, boxes.TableCellBox):
+                cells += 1
+                assert box.position_x + box.margin_width() <= edge + 0.5, "a table cell runs past the page edge"
+    assert cells >= 13 * 11  # every cell was laid out (a header repeated on a second page counts again)
+    assert len(document.pages) <= 2  # the wide table keeps its rows a few lines high

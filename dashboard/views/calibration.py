@@ -8,16 +8,20 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, loaders, tables, widgets
+from engine.evaluation.bootstrap import FEW_DATA_NOTE
 
 
-def calibration_table(calibration: pd.DataFrame, verdicts: pd.DataFrame) -> pd.DataFrame:
+def calibration_table(calibration: pd.DataFrame, verdicts: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+    """Per network its temperature, ECE and log loss; each prediction set's n (the pooled images of its
+    scenario, from the summary) beside its numbers, marked when few."""
     external = verdicts[verdicts["scenario"] == "external"].set_index("model")["learned"]
+    oof_n, external_n = tables.scenario_sizes(summary, "subject"), tables.scenario_sizes(summary, "external")
     return pd.DataFrame({
         "network": calibration["model"], "learned (external)": calibration["model"].map(external).fillna(False).astype(bool),
-        "temperature": calibration["temperature"], "out-of-fold images": calibration["oof_images"],
+        "temperature": calibration["temperature"], "out-of-fold n": calibration["model"].map(oof_n).fillna(""),
         "ECE out-of-fold raw": calibration["ece_oof_before"], "ECE out-of-fold scaled": calibration["ece_oof_after"],
         "log loss raw": calibration["nll_oof_before"], "log loss scaled": calibration["nll_oof_after"],
-        "external images": calibration["external_images"], "ECE external raw": calibration["ece_external_before"],
+        "external n": calibration["model"].map(external_n).fillna(""), "ECE external raw": calibration["ece_external_before"],
         "ECE external scaled": calibration["ece_external_after"], "note": calibration["note"].fillna("")})
 
 
@@ -40,7 +44,9 @@ st.markdown("A network is **well calibrated** when, of the faces it gives p(pain
 figure = charts.ece_by_network(calibration, models, "Expected calibration error per network",
                                widgets.provenance(experiment, "lower is better"), external)
 widgets.chart(figure, f"{experiment.name}-ece", "ece")
-widgets.table(calibration_table(calibration, verdicts).round(4), f"{experiment.name}-calibration", "calibration-table")
+widgets.table(calibration_table(calibration, verdicts, loaders.load_results(experiment.root)[1]).round(4),
+              f"{experiment.name}-calibration", "calibration-table")
+st.caption(f"n: the images and subjects each ECE and log loss is computed on; {FEW_DATA_NOTE}.")
 
 st.header("Reliability diagram")
 model = st.selectbox("Network", models, key="calibration-network")

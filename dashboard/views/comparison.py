@@ -7,10 +7,12 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, loaders, tables, widgets
+from engine.evaluation.bootstrap import FEW_DATA_NOTE, LEARNED_RULE
 
 METRICS = {"auc": "ROC AUC", "accuracy": "Accuracy"}
 NUMBERS = ("ROC AUC", "AUC low", "AUC high", "accuracy", "accuracy low", "accuracy high", "AUC sd over seeds",
            "F1 (mean over runs)", "F1 std")
+P_VALUES = ("p (AUC ≤ 0.5)", "p, Holm")
 
 
 def highlight(frame: pd.DataFrame):
@@ -22,7 +24,8 @@ def highlight(frame: pd.DataFrame):
         best = "font-weight: bold; color: #B34700"
         return [best if row["best AUC"] and c in ("network", "ROC AUC") else "" for c in row.index]
 
-    return frame.style.apply(colour, axis=1).format({c: "{:.3f}" for c in NUMBERS}, na_rep="–")
+    formats = {**{c: "{:.3f}" for c in NUMBERS}, **{c: "{:.4f}" for c in P_VALUES}}
+    return frame.style.apply(colour, axis=1).format(formats, na_rep="–")
 
 
 def method_note(experiment: loaders.Experiment, summary: pd.DataFrame) -> str:
@@ -35,8 +38,7 @@ def method_note(experiment: loaders.Experiment, summary: pd.DataFrame) -> str:
             "Bars: the pooled value, every test image counted once (image- and subject-wise: the folds pooled, each "
             f"image tested by one fold). **External scenario: each CP-PAIN image's p(pain) is averaged over the "
             f"{seeds or 'several'} seeds first**; the spread over seeds (standard deviation of each seed's own AUC) "
-            "is in the table's *AUC sd over seeds*. Dots: each run's own value. A network **learned** when its AUC "
-            "interval lies above 0.5 (dashed line: chance) and it does not give every image one class.")
+            "is in the table's *AUC sd over seeds*. Dots: each run's own value. " + LEARNED_RULE)
 
 
 experiment = widgets.experiment_or_stop()
@@ -62,7 +64,8 @@ for metric, label in METRICS.items():
 st.header("All networks and scenarios")
 table = tables.comparison(summary, models)
 st.caption("Click a column header to sort. Bold: the best network of its scenario by ROC AUC among those that "
-           "learned; grey: networks that did not learn (*why* says why).")
+           "learned; grey: networks that did not learn (*why* says why). *n*: the test images and subjects each row's "
+           f"numbers rest on; {FEW_DATA_NOTE}.")
 st.dataframe(highlight(table), hide_index=True, column_config={"best AUC": None})
 st.download_button("CSV", data=table.to_csv(index=False).encode("utf-8"), file_name=f"{experiment.name}-comparison.csv",
                    mime="text/csv", key="comparison-csv", icon=":material/download:", on_click="ignore")

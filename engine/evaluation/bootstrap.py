@@ -22,7 +22,7 @@ step-down keeps that below ``LEVEL`` per scenario. Holm needs every network of a
 verdicts, run again by ``engine.evaluation.results`` whenever any network of the scenario changes.
 
 Few data: a statistic computed on fewer than ``MIN_IMAGES`` images or ``MIN_SUBJECTS`` subjects is
-marked as based on few data wherever it is shown (``few_data``).
+marked as based on few data wherever it is shown: ``sample_size`` writes its n with that mark.
 
 The bootstrap is vectorised, no Python loop over resamples: a (resamples x subjects) matrix of draw
 counts, and each resample's AUC from weighted ranks (ties count one half, as in
@@ -43,7 +43,11 @@ CONFIDENCE = 0.95
 LEVEL = (1 - CONFIDENCE) / 2  # one-sided level of "AUC > 0.5": the 95 % interval's lower tail
 MIN_SUBJECTS = 5  # fewer test subjects: no verdict, and every statistic on them is marked as few data
 MIN_IMAGES = 30  # fewer images: a statistic is marked as few data
-FEW_DATA = f"based on few data: fewer than {MIN_IMAGES} images or {MIN_SUBJECTS} subjects"
+LEARNED_RULE = (f"A network learned in a scenario when its ROC AUC is above 0.5 at the one-sided {LEVEL * 100:g} % level "
+                f"(bootstrap over subjects; alone, that is its {CONFIDENCE * 100:g} % interval above 0.5) after Holm's "
+                f"correction over the networks of that scenario, it was tested on at least {MIN_SUBJECTS} subjects, "
+                "and it does not give every image one class.")
+FEW_DATA_NOTE = f"few data: fewer than {MIN_IMAGES} images or {MIN_SUBJECTS} subjects"  # the mark's footnote
 INTERVAL_COLUMNS = ["n_images", "n_subjects", "runs_per_image", "predicted_pain", "auc", "auc_low", "auc_high",
                     "auc_p", "auc_p_holm", "accuracy", "accuracy_low", "accuracy_high", "auc_seed_std",
                     "accuracy_seed_std", "learned", "learned_reason", "pooling", "bootstrap_resamples"]
@@ -164,6 +168,16 @@ def few_data(n_images, n_subjects):
     subjects = np.asarray(n_subjects, dtype=float)
     few = ~(images >= MIN_IMAGES) | ~(subjects >= MIN_SUBJECTS)
     return bool(few) if few.ndim == 0 else few
+
+
+def sample_size(n_images, n_subjects) -> str:
+    """A statistic's n as every page and the report show it: "479 images, 51 subjects", with " (few
+    data)" when ``few_data`` (explained by ``FEW_DATA_NOTE``); "" when the counts are not known."""
+    if n_images is None or n_subjects is None or not (np.isfinite(n_images) and np.isfinite(n_subjects)):
+        return ""
+    images, subjects = int(n_images), int(n_subjects)
+    text = f"{images} image{'s' if images != 1 else ''}, {subjects} subject{'s' if subjects != 1 else ''}"
+    return f"{text} (few data)" if few_data(images, subjects) else text
 
 
 def percentile_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
