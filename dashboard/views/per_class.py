@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, loaders, widgets
+from dashboard import charts, loaders, tables, widgets
+from engine.datasets.table import CLASS_NAMES
+from engine.evaluation.bootstrap import FEW_DATA_NOTE
 
 experiment = widgets.experiment_or_stop()
 st.title("Per class")
@@ -30,8 +32,19 @@ figure = charts.class_metrics(rows, models, f"Precision and recall per class · 
 widgets.chart(figure, f"{experiment.name}-{scenario}-per-class", "fig5")
 per_class = (rows[rows["class"] != "macro"].groupby(["model", "class"])[["precision", "recall", "f1", "n"]].mean()
              .reset_index().rename(columns={"model": "network", "n": "test images per run"}))
+# Each class's n: its test images and the subjects they come from, per run (mean over the runs).
+tested = predictions[predictions["scenario"] == scenario]
+subjects = (tested.groupby(["model", "fold", "true_label"])["subject"].nunique().groupby(["model", "true_label"]).mean()
+            .rename("subjects per run").reset_index())
+subjects["class"] = subjects["true_label"].map(dict(enumerate(CLASS_NAMES)))
+per_class = per_class.merge(subjects.drop(columns="true_label").rename(columns={"model": "network"}),
+                            on=["network", "class"], how="left")
+per_class["n per run"] = tables.sizes(per_class["test images per run"], per_class["subjects per run"])
 per_class["class"] = per_class["class"].map(charts.class_title)
-widgets.table(per_class.round(3), f"{experiment.name}-{scenario}-per-class", "per-class-table")
+widgets.table(per_class.drop(columns="subjects per run").round(3), f"{experiment.name}-{scenario}-per-class",
+              "per-class-table")
+st.caption(f"n per run: a class's test images in one run and the subjects they come from (mean over the runs); "
+           f"{FEW_DATA_NOTE}.")
 
 st.header("Confusion matrix")
 left, right = st.columns(2)

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, loaders, tables, widgets
+from engine.evaluation.bootstrap import FEW_DATA_NOTE
 
 TABLE_KEY = "subjects-table"
 
@@ -55,7 +56,8 @@ if failed:
                "its one answer happens to match each person's labels, not whom it recognises.")
 st.caption("Each image counted once (external: p(pain) averaged over the seeds). Expressiveness: mean PSPI (0-16) of "
            "the subject's pain images where the data has it, mean coded pain level (0-4) for synthetic MIntPAIN; "
-           "blank elsewhere.")
+           f"blank elsewhere. Each row is one subject (n: its *images*): few data by construction ({FEW_DATA_NOTE}), "
+           "so read it to find whom a network fails on, not as a measure of the network.")
 table = subject_table(rows)
 st.markdown("**Click a subject's row to open their images** (the Images page, with every network's p(pain) and LIME).")
 event = st.dataframe(table.round(3), hide_index=True, on_select="rerun", selection_mode="single-row", key=TABLE_KEY)
