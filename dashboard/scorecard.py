@@ -14,6 +14,7 @@ import pandas as pd
 
 from dashboard import images
 from dashboard.charts import FONT_SIZE, OKABE_ITO, style
+from engine.evaluation.bootstrap import sample_size
 from engine.explain.faithfulness import beats_random
 
 EXPLAINER_TITLES = {"lime": "LIME", "gradcam": "Grad-CAM"}
@@ -175,8 +176,13 @@ def scorecard_table(summary: pd.DataFrame, sanity: pd.DataFrame, learned: dict,
     gains = summary[(summary["explainer"] == "lime") & summary["metric"].isin(["insertion_gain", "deletion_gain"])]
     beats = gains.assign(ok=gains["low"].map(beats_random)).pivot_table(index=["model", "scenario"], columns="metric", values="ok",
                                                          aggfunc="first")
+    # The curves' n (images and subjects with a LIME map), marked when few: the deletion and insertion
+    # numbers rest on it; the region scores on it or on fewer (those with a pain region).
+    curves = lime[lime["metric"] == "insertion_auc"].drop_duplicates(["model", "scenario"]).set_index(["model", "scenario"])
+    sizes = pd.Series([sample_size(i, n) for i, n in zip(curves["images"], curves["subjects"])], index=curves.index,
+                      name="n (curves)", dtype=object)
     table = cells.join(beats.rename(columns={"insertion_gain": "insertion beats random",
-                                             "deletion_gain": "deletion beats random"})).reset_index()
+                                             "deletion_gain": "deletion beats random"})).join(sizes).reset_index()
     table = with_learning(table, learned)
     if sanity is not None and len(sanity):
         verdicts = sanity.assign(text=sanity["explainer"].map(EXPLAINER_TITLES) + ": " + sanity["verdict"])

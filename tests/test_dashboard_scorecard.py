@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from dashboard import scorecard
+from engine.evaluation.bootstrap import sample_size
 from engine.explain.normalize import TemplateWarp
 from engine.explain.pain_regions import pain_region_map
 from engine.explain.scorecard import IMAGE_COLUMNS, summarise
@@ -55,6 +56,9 @@ def test_the_charts_build_for_every_network_and_grey_the_one_that_did_not_learn(
     beats = table.set_index("network")["insertion beats random"]
     assert bool(beats["WeiNet"]) and not bool(beats["SongNet"])
     assert table.set_index("network").loc["SongNet", "learned"] == False  # noqa: E712
+    curves = lime[lime["metric"] == "insertion_auc"].set_index("model")
+    assert table.set_index("network").loc["WeiNet", "n (curves)"] == sample_size(curves.loc["WeiNet", "images"],
+                                                                                 curves.loc["WeiNet", "subjects"])
 
 
 def test_runs_the_scorecard_skipped_are_named_on_the_page_and_in_the_table(faith, regions):
