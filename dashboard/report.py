@@ -45,7 +45,7 @@ h3 { break-after: avoid; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.85em; max-width: 100%; }
 th, td { border: 1px solid #bbb; padding: 0.3em 0.6em; text-align: left; vertical-align: top; overflow-wrap: break-word; }
 td.number { text-align: right; } th { background: #eef4fa; vertical-align: bottom; }
-table, tr { break-inside: avoid; } thead { display: table-header-group; }
+table, tr { break-inside: avoid; } thead { display: table-header-group; } p.caption { break-after: avoid; }
 table.wide { font-size: 0.68em; line-height: 1.3; } table.wide th, table.wide td { padding: 0.2em 0.35em; }
 tr.not-learned td { color: #8a8a8a; }
 figure { margin: 1.5em 0; break-inside: avoid; } figcaption { color: #444; font-size: 0.9em; }
@@ -169,7 +169,7 @@ def _section(section: model_card.Section, level: int = 3) -> str:
         out.append("<ul>" + "".join(f"<li>{html.escape(b)}</li>" for b in section.bullets) + "</ul>")
     for caption, frame in section.tables:
         greyed = frame["learned"].eq("no") if "learned" in frame else None
-        out.append((f"<p><i>{html.escape(caption)}</i></p>" if caption else "") + _table(frame, greyed))
+        out.append((f"<p class='caption'><i>{html.escape(caption)}</i></p>" if caption else "") + _table(frame, greyed))
     if section.code:
         out.append(f"<p>The experiment's config:</p><pre>{html.escape(section.code)}</pre>")
     return "".join(out)
