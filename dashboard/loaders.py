@@ -166,6 +166,16 @@ def _table(root: str, name: str, version: tuple) -> pd.DataFrame | None:
     return store_of(Path(root)).table(name)
 
 
+def load_answer(root: Path) -> dict | None:
+    """The served answer's parameters (``answer.json``), None before they are fitted."""
+    return _answer(str(root), store_of(root).answer_version())
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _answer(root: str, version: tuple) -> dict | None:
+    return store_of(Path(root)).answer()
+
+
 def load_ratings_table(root: Path, name: str) -> pd.DataFrame | None:
     """A table of the ratings step by name (``engine.artifacts.RATINGS_FILES``), None when absent."""
     return _ratings_table(str(root), name, store_of(root).ratings_version(name))

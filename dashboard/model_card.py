@@ -186,15 +186,19 @@ def calibration(facts: Facts) -> Section:
         return Section("Calibration", ["No calibration yet: it needs finished subject-wise runs."])
     rank = {m: i for i, m in enumerate(facts.models)}
     frame = facts.calibration.assign(_m=facts.calibration["model"].map(rank).fillna(len(rank))).sort_values(["_m", "model"])
+    # The ECE of a prediction set rests on the pooled images of its scenario: the summary's n.
+    oof, external = tables.scenario_sizes(facts.summary, "subject"), tables.scenario_sizes(facts.summary, "external")
     table = pd.DataFrame({
         "network": frame["model"], "temperature": frame["temperature"].round(3),
         "ECE out-of-fold, raw → scaled": [_arrow(a, b) for a, b in zip(frame["ece_oof_before"], frame["ece_oof_after"])],
+        "n out-of-fold": frame["model"].map(oof).fillna(""),
         "ECE external, raw → scaled": [_arrow(a, b) for a, b in zip(frame["ece_external_before"], frame["ece_external_after"])],
-        "note": frame["note"].fillna("")})
+        "n external": frame["model"].map(external).fillna(""), "note": frame["note"].fillna("")})
     return Section("Calibration", [
         "One temperature per network, fitted on its subject-wise out-of-fold predictions only (never on CP-PAIN, "
         "the test set), scales every p(pain) PainLens gives for a face. Expected calibration error (ECE) over 10 bins "
-        "of p(pain), before and after."], tables=[("", table)])
+        f"of p(pain), before and after; n: the images and subjects it is computed on ({FEW_DATA_NOTE})."],
+        tables=[("", table)])
 
 
 def _arrow(before: float, after: float) -> str:
@@ -202,17 +206,48 @@ def _arrow(before: float, after: float) -> str:
 
 
 def answer(facts: Facts) -> Section:
-    """The one answer rule, and what it means in this experiment (which networks count, or none)."""
-    from engine.evaluation.answer import RULE, AnswerBasis
+    """The served answer: its rule, its parameters (``answer.json``: which networks and why, calibration,
+    thresholds, what each was fitted on) and how it did on CP-PAIN as served (``answer_evaluation``)."""
+    from engine.evaluation.answer import RULE
+    from engine.evaluation.answer_evaluation import served_sentence
 
-    basis = AnswerBasis.from_tables(facts.summary, facts.calibration)
-    counted = sorted(m for m, f in basis.networks.items() if f.learned)
-    if counted:
-        now = f"In this experiment the answer averages {len(counted)} network(s): {', '.join(counted)}."
-    else:
-        reason = basis.missing or "no network learned in the external scenario"
-        now = f"In this experiment PainLens gives no single answer for a face: {reason[0].lower()}{reason[1:].rstrip('.')}."
-    return Section("One answer for a face", [RULE, now])
+    parameters = loaders.load_answer(facts.experiment.root)
+    if not parameters:
+        return Section("One answer for a face", [RULE, "The answer's parameters are not fitted yet: `painlens run` fits "
+                                                       "them once the subject-wise runs have finished."])
+    networks = parameters.get("networks", {})
+    used = parameters.get("used", [])
+    paragraphs = [RULE, parameters.get("served_models", ""),
+                  f"Everything the answer uses was fitted on {parameters.get('development_data', 'development data')}; "
+                  f"{parameters.get('test', 'CP-PAIN is the test')}."]
+    bullets = [f"{name}: {'used' if item.get('used') else 'not used'}, {item.get('reason', '')}"
+               + ("" if item.get("oof_images") is None else f" ({item['oof_images']} held-out images)")
+               for name, item in networks.items()]
+    rows = []
+    for name in used:
+        item = networks[name]
+        calibrator, losses = item.get("calibration") or {}, item.get("calibration_cv_logloss") or {}
+        numbers = (f"T = {calibrator.get('temperature'):.3f}" if calibrator.get("method") == "temperature"
+                   else f"slope {calibrator.get('slope'):.3f}, intercept {calibrator.get('intercept'):+.3f}")
+        rows.append({"network": name, "fold models": len(item.get("members", [])), "calibration": calibrator.get("method"),
+                     "parameters": numbers, **{f"held-out log-loss ({m})": v for m, v in losses.items()},
+                     "OOD scale": item.get("ood_scale")})
+    ood, conformal = parameters.get("ood", {}), parameters.get("conformal", {})
+    if ood:
+        bullets.append(f"Unlike the training faces: threshold {ood['threshold']:.3f} lets {ood['pass_share']:.0%} of "
+                       f"{ood['images']} PAIN-DB held-out faces ({ood['subjects']} subjects) through; {ood['score']}.")
+    if conformal:
+        bullets.append(f"Uncertain: class-conditional conformal sets at {conformal['level']:.0%}, fitted on "
+                       f"{conformal['images_pain']} pain and {conformal['images_no_pain']} no-pain held-out faces; a set "
+                       "with both classes (or neither) withholds the number.")
+    evaluation = loaders.load_table(facts.experiment.root, "answer_evaluation")
+    tables_ = [("Calibration of the networks used (chosen by log-loss on held-out subjects)", pd.DataFrame(rows))] if rows else []
+    if evaluation is not None and len(evaluation):
+        paragraphs.append(served_sentence(evaluation))
+        shown = evaluation.assign(**{"few data": (evaluation["n_images"] < 30) | (evaluation["n_subjects"] < 5)})
+        tables_.append(("The answer as served, evaluated on CP-PAIN (95 % intervals over subjects; n: the images and "
+                        "subjects each figure is computed on)", shown.round(3)))
+    return Section("One answer for a face", paragraphs, bullets, tables_)
 
 
 def limitations(facts: Facts) -> Section:
@@ -235,8 +270,8 @@ def limitations(facts: Facts) -> Section:
     if facts.experiment.restricted_models:
         kept = "; ".join(f"{m}: {', '.join(s)}" for m, s in facts.experiment.restricted_models.items())
         bullets.append(f"Some networks ran in only some scenarios ({kept}).")
-    bullets.append("The temperature is fitted on PAIN-DB: a calibrated p(pain) may still be off on CP-PAIN (see the "
-                   "external ECE).")
+    bullets.append("The calibration is fitted on PAIN-DB: a calibrated p(pain) may still be off on CP-PAIN (see the "
+                   "answer's calibration intercept and slope on CP-PAIN).")
     if facts.experiment.synthetic:
         bullets.append("Synthetic faces: what the networks learned here need not carry over to real faces.")
     return Section("Limitations", bullets=bullets)

@@ -199,12 +199,12 @@ def table4(headline: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
 
 def answer_table(probabilities: pd.DataFrame, networks: pd.DataFrame) -> pd.DataFrame:
     """The upload page's per-network table: raw p(pain) (mean over kept seeds, with their range) beside the
-    calibrated one, the network's external ROC AUC with its 95 % interval, whether it learned and whether
-    the answer counts it. ``networks``: ``engine.evaluation.answer.FaceAnswer.networks``."""
+    calibrated one, the network's ROC AUC on PAIN-DB's subject-wise held-out faces with its 95 % interval,
+    whether it learned there and whether the answer counts it. ``networks``: ``engine.evaluation.answer.FaceAnswer.networks``."""
     merged = probabilities.merge(networks.drop(columns=["p_raw"]), on="model", how="left")
     return pd.DataFrame({
         "network": merged["model"], "p(pain) raw": merged["p_pain"], "p(pain) calibrated": merged["p_calibrated"],
-        "lowest seed": merged["low"], "highest seed": merged["high"], "external AUC": merged["auc"],
+        "lowest seed": merged["low"], "highest seed": merged["high"], "held-out AUC": merged["auc"],
         "AUC low": merged["auc_low"], "AUC high": merged["auc_high"], "learned": merged["learned"].fillna(False).astype(bool),
         "why": merged["learned_reason"].fillna(""), "in the answer": merged["used"].fillna(False).astype(bool),
     })

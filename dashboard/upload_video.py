@@ -94,8 +94,9 @@ def _show_score(record, analysis, seconds: float) -> None:
     cells[2].metric("Frames above 0.5", "—" if score is None else f"{score.above_half:.0%}")
     cells[3].metric("Peak", "—" if record.peak_t is None else f"{record.peak_t:.1f} s")
     followed = sum(f.face for f in record.frames)
-    st.caption(f"{record.rule} The video score is over the frames with an answer. {len(record.frames)} frames analysed "
-               f"at {record.fps:g} per second ({followed} with the face) in {seconds:.1f} s.")
+    st.caption(f"{record.rule} The video score is over the {record.answered_frames} frames with a number. "
+               f"{len(record.frames)} frames analysed at {record.fps:g} per second ({followed} with the face, "
+               f"{sum(f.abstained for f in record.frames)} of them withheld) in {seconds:.1f} s.")
 
 
 def _show_timeline(analysis, experiment) -> None:
@@ -105,10 +106,10 @@ def _show_timeline(analysis, experiment) -> None:
     if analysis.peak is None:  # no network learned: no one answer, so each network's own values, greyed
         figure = video_charts.network_lines(analysis.network_curves(), curve, 1.0 / analysis.fps,
                                             "p(pain) over the clip, per network (no single answer)",
-                                            widgets.provenance(experiment, "grey spans: face not found (no value)"))
+                                            widgets.provenance(experiment, "grey spans: face not found, or the number withheld"))
     else:
         figure = video_charts.timeline(curve, analysis.peak_t, 1.0 / analysis.fps, "p(pain) over the clip",
-                                       widgets.provenance(experiment, band, "grey spans: face not found (no value)"),
+                                       widgets.provenance(experiment, band, "grey spans: face not found, or the number withheld"),
                                        chosen)
     widgets.chart(figure, "video-timeline", "video-timeline")
     table = video_charts.frame_table(curve, analysis.network_curves())

@@ -38,7 +38,7 @@ def gap_spans(curve: pd.DataFrame, step: float) -> pd.DataFrame:
             start = None
     if start is not None:
         spans.append((start - step / 2, float(curve["t"].iloc[-1]) + step / 2))
-    return pd.DataFrame(spans, columns=["start", "end"]).assign(what="face not found")
+    return pd.DataFrame(spans, columns=["start", "end"]).assign(what="no number: face not found, or withheld")
 
 
 def timeline(curve: pd.DataFrame, peak_t: float | None, step: float, title: str, subtitle: str = "",

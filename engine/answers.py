@@ -47,9 +47,9 @@ class Record(BaseModel):
 
 
 class Band(Record):
-    low: float | None = Field(description="Lowest p(pain) over the network's kept seeds (null with one seed)")
-    high: float | None = Field(description="Highest p(pain) over the network's kept seeds (null with one seed)")
-    seeds: int
+    low: float | None = Field(description="Lowest p(pain) over the models (null with one)")
+    high: float | None = Field(description="Highest p(pain) over the models (null with one)")
+    seeds: int | None = Field(None, description="How many models: a network's folds or kept seeds")
 
 
 class FaceFound(Record):
@@ -78,7 +78,14 @@ class Answer(Record):
     path: str | None = Field(None, description="The file's name as given (null for a body without one)")
     kind: Literal["image", "video"] = "image"
     error: str | None = Field(None, description="Why there is no answer for this input, in one sentence; null when analysed")
-    p_pain: float | None = Field(None, description="The one answer (the rule below); null when there is none")
+    p_pain: float | None = Field(None, description="The one answer (the rule below); null when withheld or when there is none")
+    band: Band | None = Field(None, description="Lowest and highest calibrated fold model of the networks averaged")
+    abstained: bool = Field(False, description="The answer withheld its number: the face is unlike the training faces, "
+                                               "or the networks cannot decide")
+    abstain_reason: str | None = Field(None, description="Why the number was withheld, in one sentence")
+    ood_score: float | None = Field(None, description="How unlike the training faces the face is (1 = the threshold; "
+                                                      "above 1: withheld)")
+    prediction_set: list[str] | None = Field(None, description="The conformal prediction set (\"pain\", \"no pain\")")
     rule: str = Field(RULE, description="How the networks' probabilities were made into the one answer")
     reason: str | None = Field(None, description="Why there is no single answer although the input was analysed")
     networks: dict[str, float | None] = Field(default_factory=dict,
@@ -104,8 +111,10 @@ class PhotoAnswer(Answer):
 
 class Frame(Record):
     t: float = Field(description="Seconds from the clip's start")
-    p_pain: float | None = Field(description="The frame's answer; null in a gap (no face) or without an answer")
+    p_pain: float | None = Field(description="The frame's answer; null in a gap (no face), withheld or without an answer")
     face: bool
+    abstained: bool = Field(False, description="The face was found but the answer withheld its number")
+    ood_score: float | None = None
 
 
 class ClipScore(Record):
@@ -129,6 +138,7 @@ class VideoAnswer(Answer):
     score: ClipScore | None = None
     fps: float | None = Field(None, description="Frames analysed per second of video")
     seconds_analysed: float = 0.0
+    answered_frames: int = Field(0, description="Frames with a number: the score is over these only")
     video: VideoFacts | None = None
 
 
@@ -180,7 +190,17 @@ def photo_answer(prediction: "Prediction", path: str | None = None, notes: list[
         record.calibrated = {row.model: rounded(row.p_calibrated) for row in rows}
         record.learned = {row.model: bool(row.learned) for row in rows}
         record.used = [row.model for row in rows if row.used]
+        record.abstained, record.abstain_reason = answer.abstained, answer.abstain_reason
+        record.ood_score = rounded(answer.ood_score)
+        record.prediction_set = list(answer.prediction_set) if answer.ood_score is not None and not _ood(answer) else None
+        if record.p_pain is not None:
+            record.band = Band(low=rounded(answer.low), high=rounded(answer.high),
+                               seeds=sum(record.bands[name].seeds or 0 for name in record.used))
     return record
+
+
+def _ood(answer) -> bool:
+    return answer.ood_score is not None and answer.ood_score > 1.0
 
 
 def video_answer(analysis: "VideoAnalysis", network_names: list[str], path: str | None = None) -> VideoAnswer:
@@ -194,7 +214,9 @@ def video_answer(analysis: "VideoAnalysis", network_names: list[str], path: str 
         rule=f"The mean over the clip's frames of each frame's answer. {analysis.rule or RULE}",
         reason=analysis.reason or None,
         networks={name: rounded(value) for name, value in curves.items()},
-        frames=[Frame(t=f.t, p_pain=rounded(f.p_pain), face=f.face) for f in analysis.frames],
+        frames=[Frame(t=f.t, p_pain=rounded(f.p_pain), face=f.face, abstained=f.abstained, ood_score=rounded(f.ood_score))
+                for f in analysis.frames],
+        answered_frames=sum(f.p_pain is not None for f in analysis.frames),
         peak_t=analysis.peak_t,
         score=None if score is None else ClipScore(**{key: rounded(value) for key, value in score.items()}),
         fps=analysis.fps, seconds_analysed=analysis.frames[-1].t if analysis.frames else 0.0,

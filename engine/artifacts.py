@@ -41,6 +41,8 @@ RATINGS = "ratings"
 HEATMAP_ARRAYS = "heatmaps.npz"
 GRADCAM = "gradcam.npz"  # beside a run's masks: its Grad-CAM maps
 SANITY = "sanity.parquet"  # beside a run's masks: its randomisation sanity check (one run per network)
+FEATURES = "features.npz"  # a development run's penultimate features and its fold model's CP-PAIN answers
+ANSWER = "answer.json"  # the served answer's parameters, all fitted on development data (engine.evaluation.answer)
 
 # Experiment-level tables, by name. A new artifact is one entry here (and its writer and reader ask
 # for it by name). ``heatmaps`` is written last of the explain step's tables: its presence means the
@@ -60,6 +62,7 @@ TABLES = {
     "faithfulness": "faithfulness.parquet",  # per explained image and explainer: curves' AUCs, pain-region scores
     "faithfulness_summary": "faithfulness_summary.parquet",  # per (network, scenario, dataset, explainer, metric)
     "sanity_checks": "sanity_checks.parquet",  # per network and explainer: the randomisation verdict
+    "answer_evaluation": "answer_evaluation.parquet",  # the served answer on CP-PAIN: metric, value, interval, n
 }
 # The ratings step's files, by name (``summary`` is written last: its presence means complete).
 RATINGS_FILES = {
@@ -339,16 +342,10 @@ class ExperimentStore:
 
     def write_gradcam(self, key: RunKey, **arrays) -> None:
         """A run's Grad-CAM maps (and their image ids, fingerprint), written before its masks finish."""
-        with atomic_path(self.masks_folder(key) / GRADCAM) as tmp:
-            with open(tmp, "wb") as handle:
-                np.savez_compressed(handle, **arrays)
+        _write_npz(self.masks_folder(key) / GRADCAM, arrays)
 
     def gradcam(self, key: RunKey) -> dict[str, np.ndarray] | None:
-        try:
-            with np.load(self.masks_folder(key) / GRADCAM, allow_pickle=False) as data:
-                return {k: data[k] for k in data.files}
-        except (OSError, ValueError, EOFError):
-            return None
+        return _read_npz(self.masks_folder(key) / GRADCAM)
 
     def write_sanity(self, key: RunKey, frame: pd.DataFrame) -> None:
         write_parquet(self.masks_folder(key) / SANITY, frame)
@@ -359,17 +356,34 @@ class ExperimentStore:
 
     # -- heatmaps -------------------------------------------------------------------------------------
     def write_heatmap_arrays(self, **arrays) -> None:
-        with atomic_path(self.root / HEATMAP_ARRAYS) as tmp:
-            with open(tmp, "wb") as handle:
-                np.savez_compressed(handle, **arrays)
+        _write_npz(self.root / HEATMAP_ARRAYS, arrays)
 
     def heatmap_arrays(self, names: tuple[str, ...] | None = None) -> dict[str, np.ndarray] | None:
         """The arrays of ``heatmaps.npz`` (all, or those in ``names``), None when absent or unreadable."""
+        return _read_npz(self.root / HEATMAP_ARRAYS, names)
+
+    # -- the served answer ------------------------------------------------------------------------------
+    def write_features(self, key: RunKey, **arrays) -> None:
+        """A development run's arrays (``engine.training.executor``): its training faces' and held-out faces'
+        penultimate features, and its fold model's p(pain) and features on CP-PAIN; before ``finish_run``."""
+        _write_npz(self.run_folder(key) / FEATURES, arrays)
+
+    def features(self, key: RunKey) -> dict[str, np.ndarray] | None:
+        return _read_npz(self.run_folder(key) / FEATURES)
+
+    def write_answer(self, parameters: dict) -> None:
+        write_json(self.root / ANSWER, parameters)
+
+    def answer(self) -> dict | None:
+        """The answer's parameters (``answer.json``), None while there are none (or they are unreadable)."""
         try:
-            with np.load(self.root / HEATMAP_ARRAYS, allow_pickle=False) as data:
-                return {k: data[k] for k in data.files if names is None or k in names}
-        except (OSError, ValueError, EOFError):
+            found = read_json(self.root / ANSWER)
+        except (OSError, ValueError):
             return None
+        return found if isinstance(found, dict) else None
+
+    def answer_version(self) -> tuple:
+        return stamp(self.root / ANSWER)
 
     # -- ratings ----------------------------------------------------------------------------------------
     def write_ratings_file(self, name: str, content: pd.DataFrame | dict) -> None:
@@ -417,4 +431,19 @@ def _read_table(path: Path) -> pd.DataFrame | None:
     try:
         return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     except (OSError, ValueError):
+        return None
+
+
+def _write_npz(target: Path, arrays: dict[str, np.ndarray]) -> None:
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+
+
+def _read_npz(path: Path, names: tuple[str, ...] | None = None) -> dict[str, np.ndarray] | None:
+    """The arrays of an ``.npz`` file (all, or those in ``names``), None when absent or unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files if names is None or k in names}
+    except (OSError, ValueError, EOFError):
         return None

@@ -171,6 +171,13 @@ class EvaluationSection:
     # Subject resamples of the bootstrap behind every AUC / accuracy interval and the learned verdict
     # (seeded by [experiment] seed; engine.evaluation.bootstrap).
     bootstrap_resamples: int = 2000
+    # The served answer (engine.evaluation.answer), every threshold fitted on PAIN-DB's subject-wise
+    # out-of-fold faces only: the share of those faces the out-of-distribution check lets through (the
+    # rest of its scale is "unlike the training faces"), the faces' nearest training faces it measures
+    # against, and the level of the class-conditional conformal prediction sets (both classes: "uncertain").
+    ood_pass: float = 0.95
+    ood_neighbours: int = 10
+    conformal_level: float = 0.90
 
 
 @dataclass(frozen=True)
@@ -326,6 +333,9 @@ _LIMITS = (
     ("explain", "curve_steps", lambda v: 2 <= v <= 255, "between 2 and 255"),
     ("explain", "sanity_images", lambda v: v >= 0, "0 (no sanity check) or more"),
     ("evaluation", "bootstrap_resamples", lambda v: v >= 100, "at least 100 (2000 is usual)"),
+    ("evaluation", "ood_pass", lambda v: 0.5 <= v < 1, "a share from 0.5 to below 1 (0.95 lets 95 % of PAIN-DB's held-out faces through)"),
+    ("evaluation", "ood_neighbours", lambda v: v >= 1, "at least 1 (10 is usual)"),
+    ("evaluation", "conformal_level", lambda v: 0.5 <= v < 1, "a level from 0.5 to below 1 (0.9 is usual)"),
     ("execution", "gpus_per_run", lambda v: v >= 0, "0 or more (a fraction shares a GPU)"),
     ("execution", "cpus_per_run", lambda v: v > 0, "positive"),
     ("execution", "local_workers", lambda v: v >= 1, "at least 1"),

@@ -89,6 +89,9 @@ def run_experiment(config_path: str | Path, models=None, scenarios=None, out=Non
     seconds["train"] = time.perf_counter() - clock
 
     notes = [grid["changed"]] if grid.get("changed") else []
+    clock = time.perf_counter()
+    notes.extend(run_answer_step(config, store))
+    seconds["answer"] = time.perf_counter() - clock
     if config.explain.enabled:
         from engine.explain.experiment_stage import explain_experiment
 
@@ -132,6 +135,22 @@ def explain_hook(config: ExperimentConfig, store: ExperimentStore):
     from engine.explain.run_stage import explain_run
 
     return functools.partial(explain_run, config=config, store=store)
+
+
+def run_answer_step(config: ExperimentConfig, store: ExperimentStore) -> list[str]:
+    """Fit the served answer's parameters on the development data (``answer.json``) and evaluate the answer as
+    served on CP-PAIN (``answer_evaluation``); returns notes."""
+    from engine.evaluation.answer import AnswerBasis
+    from engine.evaluation.answer_evaluation import evaluate_answer
+    from engine.evaluation.answer_fit import refresh_answer
+
+    parameters = refresh_answer(store, config.evaluation)
+    basis = AnswerBasis.from_store(store)
+    store.write_table("answer_evaluation", evaluate_answer(store, basis, seed=config.experiment.seed))
+    if not parameters.get("used"):
+        return ["No network learned on PAIN-DB's subject-wise held-out faces with its fold models kept, so the served "
+                "answer gives no number (answer.json says why per network)."]
+    return []
 
 
 def run_ratings_step(config: ExperimentConfig, store: ExperimentStore) -> list[str]:

@@ -64,21 +64,23 @@ class FaceAnalysis:
 
 @dataclass
 class Network:
-    """One network's kept seeds. Their Keras models load on first use (``models``): loading and tracing the
-    demo's 20 took over a minute on a 2-core CPU, and a page that needs only the networks that learned
-    should not wait for the others."""
+    """One network's served models: the subject-wise fold models when the answer uses the network
+    (``engine.evaluation.answer``), else its kept external seeds (shown, never averaged). Their Keras
+    models load on first use (``models``): loading and tracing the demo's 20 took over a minute on a 2-core
+    CPU, and a page that needs only the answer's networks should not wait for the others."""
 
     name: str
     input_size: int
-    paths: list[Path]  # one kept model file per seed
-    seeds: list[int]
-    together: object = None  # every seed's model in one Keras model (``seeds_together``), built on first use
+    paths: list[Path]  # one kept model file per member (fold or seed)
+    seeds: list[int]  # the members' fold numbers (answer networks) or seed indices
+    answer: bool = False  # served as the answer's fold models: p(pain) comes with each member's features
+    together: object = None  # every member's model in one Keras model (``seeds_together``), built on first use
     _models: list | None = dataclasses.field(default=None, repr=False)
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
 
     @property
     def models(self) -> list:
-        """One Keras model per kept seed, loaded once (threads asking at the same time wait for one load)."""
+        """One Keras model per member, loaded once (threads asking at the same time wait for one load)."""
         with self._lock:
             if self._models is None:
                 import keras
@@ -91,20 +93,31 @@ class Network:
         return self._models is not None
 
     def p_pain(self, x: np.ndarray) -> np.ndarray:
-        """(N, seeds) p(pain) of the (N, S, S, 3) images: every seed in one call."""
-        if len(self.models) == 1:
-            return np.asarray(self.models[0].predict_on_batch(x))[:, 1:2]
-        if self.together is None:
-            self.together = seeds_together(self.models)
-        return np.asarray(self.together.predict_on_batch(x))
+        """(N, members) p(pain) of the (N, S, S, 3) images: every member in one call."""
+        return self.outputs(x)[0]
+
+    def outputs(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(p(pain) (N, members), penultimate features (N, members, D) or None): every member in one call;
+        features only for an answer network (its out-of-distribution score needs them)."""
+        models = self.models
+        with self._lock:  # built once, even when two sessions ask at the same time
+            if self.together is None:
+                self.together = seeds_together(models, features=self.answer)
+        out = self.together.predict_on_batch(x)
+        if self.answer:
+            return np.asarray(out[0]), np.asarray(out[1])
+        return np.asarray(out), None
 
 
-def seeds_together(models: list):
-    """One Keras model that runs each of ``models`` (a network's kept seeds) on the same images and
-    returns their p(pain) side by side, (N, seeds): one prediction call per network instead of one per
-    seed, each call having a fixed cost. A subclass, not a functional model: the seeds' models share
-    a name, which a functional graph refuses."""
+def seeds_together(models: list, features: bool = False):
+    """One Keras model that runs each of ``models`` (a network's members) on the same images and returns
+    their p(pain) side by side, (N, members), and with ``features`` also their penultimate features
+    (N, members, D): one prediction call per network instead of one per member, each call having a fixed
+    cost. A subclass, not a functional model: the members' models share a name, which a functional graph
+    refuses."""
     import keras
+
+    from engine.models.features import feature_model
 
     class SeedsTogether(keras.Model):
         def __init__(self, members):
@@ -112,9 +125,14 @@ def seeds_together(models: list):
             self.members = members
 
         def call(self, x):
-            return keras.ops.stack([member(x, training=False)[:, 1] for member in self.members], axis=1)
+            if not features:
+                return keras.ops.stack([member(x, training=False)[:, 1] for member in self.members], axis=1)
+            outs = [member(x, training=False) for member in self.members]
+            p = keras.ops.stack([probs[:, 1] for _, probs in outs], axis=1)
+            f = keras.ops.stack([keras.ops.reshape(feats, (keras.ops.shape(feats)[0], -1)) for feats, _ in outs], axis=1)
+            return p, f
 
-    return SeedsTogether(list(models))
+    return SeedsTogether([feature_model(m) for m in models] if features else list(models))
 
 
 class Predictor:
@@ -131,12 +149,12 @@ class Predictor:
         from engine.preprocess.pipeline import FaceModels, params_from_section
 
         self.params, self.background_note = params_from_section(self.config.preprocess)
-        self.networks = load_networks(self.store)
+        self._basis: tuple[tuple, AnswerBasis] | None = None  # (answer.json's stamp, parameters): no photo
+        self.networks = load_networks(self.store, self.answer_basis())
         if not self.networks:
             raise PainLensError(f"No trained network is kept in {self.root}: `painlens run CONFIG` keeps one per network "
                                 "(external scenario) for uploads.")
         self.face_models = FaceModels(self.params)
-        self._basis: tuple[tuple, AnswerBasis] | None = None  # (store version, facts): experiment-level, no photo
         if learned_first:
             self.warm_up(self.learned_networks() or None)  # none learned: every network is shown, so all
         elif warm_up:
@@ -152,9 +170,10 @@ class Predictor:
 
     # -- the answer rule --
     def answer_basis(self) -> AnswerBasis:
-        """What the answer rule knows about each network (learned, AUC interval, temperature), read again
-        whenever a run finishes or the summary or calibration is rewritten (a race reads it twice, no harm)."""
-        version = (self.store.runs_version(), self.store.version("summary", "calibration"))
+        """The answer's parameters (``answer.json``: networks used, calibration, thresholds), read again whenever
+        that file is rewritten (a race reads it twice, no harm). The served models are loaded once: a rerun
+        that changes which networks are used needs a new Predictor (the dashboard keys its own by version)."""
+        version = self.store.answer_version()
         cached = self._basis
         if cached is None or cached[0] != version:
             cached = (version, AnswerBasis.from_store(self.store))
@@ -201,9 +220,10 @@ class Predictor:
         return tables[0], seconds
 
     def learned_networks(self, basis: AnswerBasis | None = None) -> list[str]:
-        """The kept networks the answer rule averages (they learned in the external scenario); [] when none did."""
-        facts = (basis if basis is not None else self.answer_basis()).networks
-        return [name for name in self.networks if name in facts and facts[name].learned]
+        """The networks the answer averages (they learned on the development data and are served as their fold
+        models); [] when none did."""
+        used = (basis if basis is not None else self.answer_basis()).used
+        return [name for name in self.networks if name in used and self.networks[name].answer]
 
     def probabilities_many(self, crops: list[np.ndarray], only: list[str] | None = None) -> tuple[list["pd.DataFrame"], float]:
         """``probabilities`` for several crops (a video's frames): one table per crop, and seconds.
@@ -213,24 +233,31 @@ class Predictor:
         with p(pain) NaN (not run), so the answer still says how many networks there are."""
         import pandas as pd
 
+        from engine.evaluation.answer import network_distance
+
         clock = time.perf_counter()
+        basis = self.answer_basis()
         rows: list[list[dict]] = [[] for _ in crops]
         resized: dict[int, np.ndarray] = {}  # input size -> the crops at that size (networks often share one)
         for network in self.networks.values():
             if only is not None and network.name not in only:
                 for table in rows:
                     table.append({"model": network.name, "p_pain": np.nan, "low": np.nan, "high": np.nan,
-                                  "seeds": len(network.paths), "input_size": network.input_size})
+                                  "seeds": len(network.paths), "input_size": network.input_size,
+                                  "p_members": None, "ood": np.nan})
                 continue
             size = network.input_size
             if size not in resized:
                 resized[size] = np.stack([_resize(crop, size) for crop in crops])
-            values = network.p_pain(resized[size])
+            values, features = network.outputs(resized[size])
+            distances = network_distance(basis, network.name, list(features.transpose(1, 0, 2))) \
+                if features is not None and network.name in basis.used else np.full(len(crops), np.nan)
             many = values.shape[1] > 1
             for i, seeds in enumerate(values.astype(float)):
                 rows[i].append({"model": network.name, "p_pain": float(seeds.mean()),
                                 "low": float(seeds.min()) if many else np.nan, "high": float(seeds.max()) if many else np.nan,
-                                "seeds": len(seeds), "input_size": network.input_size})
+                                "seeds": len(seeds), "input_size": network.input_size,
+                                "p_members": tuple(seeds) if network.answer else None, "ood": float(distances[i])})
         return [pd.DataFrame(table) for table in rows], time.perf_counter() - clock
 
     def explain(self, crop: np.ndarray, model_name: str, label: int, seed: int = 0,
@@ -263,10 +290,14 @@ class _Counting:
         return out
 
 
-def load_networks(store: ExperimentStore) -> dict[str, Network]:
-    """Every finished external-scenario run's kept model, grouped by network (the models trained on
-    all of PAIN-DB), seeds in order, networks in the plan's order; each loads on first use."""
+def load_networks(store: ExperimentStore, basis: AnswerBasis) -> dict[str, Network]:
+    """Per network, its served models, networks in the plan's order; each loads on first use. A network the
+    answer uses is served as its subject-wise fold models (``basis``: the answer's parameters, which fitted
+    their calibration and thresholds); every other network shows its kept external seeds (trained on all of
+    PAIN-DB), never averaged."""
     import engine.models.pretrained  # noqa: F401  registers the custom layers a saved model may hold
+    from engine.artifacts import RunKey
+    from engine.evaluation.answer import DEVELOPMENT_SCENARIO
     from engine.native_log import quiet_expected_retracing
 
     quiet_expected_retracing()  # each kept model traces its own predict function once
@@ -275,11 +306,14 @@ def load_networks(store: ExperimentStore) -> dict[str, Network]:
     found: dict[str, list] = {}
     for key in store.kept_models("external"):
         found.setdefault(key.model, []).append(key)
+    for name in basis.used:
+        found[name] = [RunKey(name, DEVELOPMENT_SCENARIO, fold) for fold in basis.networks[name].members]
     names = [m for m in order if m in found] + sorted(m for m in found if m not in order)
     networks = {}
     for name in names:
         keys = sorted(found[name])
-        network = Network(name, 0, [store.kept_model_path(key) for key in keys], [key.fold for key in keys])
+        network = Network(name, 0, [store.kept_model_path(key) for key in keys], [key.fold for key in keys],
+                          answer=name in basis.used)
         size = store.run_record(keys[0]).get("input_size")
         network.input_size = int(size) if size else int(network.models[0].input_shape[1])  # older runs: load to see
         networks[name] = network

@@ -55,7 +55,10 @@ class FrameResult:
     index: int
     t: float
     face: bool  # True where the followed face was found (and judged)
-    p_pain: float | None = None  # the frame's one answer (Predictor.answer); None in a gap or without an answer
+    p_pain: float | None = None  # the frame's one answer (Predictor.answer); None in a gap, withheld or without one
+    abstained: bool = False  # the answer withheld its number for this frame's face (unlike the training faces, uncertain)
+    abstain_reason: str | None = None
+    ood_score: float | None = None
     low: float = float("nan")  # band: lowest calibrated seed of the networks the answer averages
     high: float = float("nan")
     probabilities: "pd.DataFrame | None" = None  # model, p_pain, low, high, seeds, input_size
@@ -187,7 +190,9 @@ class _Run:
             for (result, crop), table in zip(crops, tables):
                 answer = self.predictor.answer(table, self.basis)
                 result.probabilities, result.p_pain = table, answer.p_pain
-                result.low, result.high = _band(table, answer, self.basis)
+                result.abstained, result.abstain_reason, result.ood_score = \
+                    answer.abstained, answer.abstain_reason, answer.ood_score
+                result.low, result.high = (answer.low, answer.high) if not answer.abstained else (np.nan, np.nan)
                 self.rule, self.reason = answer.rule, answer.reason
                 if result.p_pain is not None and result.p_pain > self.peak_value:
                     self.peak_value, self.peak_crop = result.p_pain, crop
@@ -276,6 +281,12 @@ class _Run:
                          + "): the timeline has gaps there, with no values made up." +
                          (f" In {self.too_small} of them the face was under {_min_side()} pixels." if self.too_small else ""))
         answered = [i for i, f in enumerate(self.frames) if f.p_pain is not None]
+        withheld = [f for f in self.frames if f.abstained]
+        if withheld:
+            unlike = sum(1 for f in withheld if f.ood_score is not None and f.ood_score > 1)
+            notes.append(f"The answer withheld its number in {len(withheld)} of {len(followed)} frames with the face "
+                         f"({unlike} unlike the training faces, {len(withheld) - unlike} uncertain): they are gaps in the "
+                         f"timeline, and the video score is over the {len(answered)} answered frames.")
         peak = max(answered, key=lambda i: self.frames[i].p_pain) if answered else None
         if not answered and self.reason:
             notes.append(f"{self.reason} The timeline shows each network's own p(pain) instead.")
@@ -294,24 +305,6 @@ def explain_peak(predictor: "Predictor", analysis: VideoAnalysis, network: str, 
     explanation = predictor.explain(analysis.peak_crop, network, label, seed=0, num_samples=samples, progress=progress)
     analysis.explanations[network] = (label, explanation)
     return label, explanation
-
-
-def _band(table: "pd.DataFrame", answer, basis) -> tuple[float, float]:
-    """Lowest and highest calibrated seed over the networks ``answer`` averages (NaN when it averages none).
-
-    Calibration is monotonic, so the calibrated ends of each network's seed range are its band's ends;
-    they are calibrated as the rule calibrates (``engine.evaluation.answer.calibrated_p``), never our own way."""
-    from engine.evaluation.answer import calibrated_p
-
-    used = answer.networks.loc[answer.networks["used"], "model"].tolist()
-    if not used:
-        return float("nan"), float("nan")
-    rows = table.set_index("model").loc[used]
-    lows = [calibrated_p(model, low if np.isfinite(low) else p, basis)
-            for model, low, p in zip(used, rows["low"], rows["p_pain"])]
-    highs = [calibrated_p(model, high if np.isfinite(high) else p, basis)
-             for model, high, p in zip(used, rows["high"], rows["p_pain"])]
-    return float(min(lows)), float(max(highs))
 
 
 def _thumbnail(rgb: np.ndarray) -> tuple[np.ndarray, float]:

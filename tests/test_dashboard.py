@@ -170,7 +170,7 @@ def test_upload_page_gives_every_network_raw_and_calibrated_for_a_synthetic_face
     at = upload_face(experiment)
     probabilities = at.dataframe[-1].value
     assert set(probabilities["network"]) == {"WeiNet", "SongNet"}
-    assert {"p(pain) raw", "p(pain) calibrated", "external AUC", "AUC low", "AUC high"} <= set(probabilities.columns)
+    assert {"p(pain) raw", "p(pain) calibrated", "held-out AUC", "AUC low", "AUC high"} <= set(probabilities.columns)
     headline = [m for m in at.metric if m.label == widgets.ANSWER_LABEL]
     assert bool(headline) == bool(probabilities["in the answer"].any())  # a number only when a network learned
     assert "The rule:" in texts(at)

@@ -332,19 +332,24 @@ def test_a_greyed_chart_marks_only_the_networks_known_not_to_have_learned():
     assert charts.GREY_NOTE not in plain["title"].get("subtitle", [])
 
 
-def test_the_answer_table_gives_raw_and_calibrated_p_and_the_external_auc_interval():
-    from engine.evaluation.answer import AnswerBasis, NetworkFacts, one_answer
+def test_the_answer_table_gives_raw_and_calibrated_p_and_the_held_out_auc_interval():
+    from engine.evaluation.answer import AnswerBasis, one_answer
 
-    basis = AnswerBasis({"WeiNet": NetworkFacts("WeiNet", True, "AUC interval above 0.5", 0.8, 0.7, 0.9, 2.0),
-                         "SongNet": NetworkFacts("SongNet", False, "predicts one class (no pain for every image)", 0.5,
-                                                 0.4, 0.6, 1.0)})
+    parameters = {"used": ["WeiNet"], "ood": {"threshold": 2.0, "neighbours": 1}, "conformal": {"q_pain": 0.5, "q_no_pain": 0.5},
+                  "networks": {"WeiNet": {"used": True, "reason": "learned", "auc": 0.8, "auc_low": 0.7, "auc_high": 0.9,
+                                          "calibration": {"method": "temperature", "temperature": 2.0},
+                                          "ood_scale": 1.0, "members": [0, 1]},
+                               "SongNet": {"used": False, "reason": "predicts one class (no pain for every image)",
+                                           "auc": 0.5, "auc_low": 0.4, "auc_high": 0.6, "members": []}}}
+    basis = AnswerBasis.from_parameters(parameters, {"WeiNet": [np.eye(2), np.eye(2)]})
     probabilities = pd.DataFrame({"model": ["WeiNet", "SongNet"], "p_pain": [0.9, 0.3], "low": [0.85, 0.2],
-                                  "high": [0.95, 0.4], "seeds": [2, 2], "input_size": [32, 32]})
+                                  "high": [0.95, 0.4], "seeds": [2, 2], "input_size": [32, 32],
+                                  "p_members": [(0.85, 0.95), None], "ood": [0.5, np.nan]})
     answer = one_answer(probabilities, basis)
     table = tables.answer_table(probabilities, answer.networks).set_index("network")
     assert table.loc["WeiNet", "p(pain) raw"] == 0.9 and table.loc["WeiNet", "p(pain) calibrated"] < 0.9  # T = 2 softens
     assert table.loc["WeiNet", ["AUC low", "AUC high"]].tolist() == [0.7, 0.9]
-    assert table["in the answer"].tolist() == [True, False] and answer.p_pain == table.loc["WeiNet", "p(pain) calibrated"]
+    assert table["in the answer"].tolist() == [True, False] and answer.p_pain == pytest.approx(table.loc["WeiNet", "p(pain) calibrated"])
 
 
 def test_every_statistic_shows_its_n_and_few_data_is_marked_with_one_helper():

@@ -1,4 +1,5 @@
-"""Evaluation through the store: summary intervals and stamps, calibration, per-subject table, one answer.
+"""Evaluation through the store: summary intervals and stamps, calibration, per-subject table (the answer:
+tests/test_answer.py).
 
 Experiments here are real stores holding simulated predictions (no training): what the runner writes.
 """
@@ -14,7 +15,6 @@ from sklearn.metrics import roc_auc_score
 
 import engine.evaluation.results as results
 from engine.artifacts import ExperimentStore, RunKey
-from engine.evaluation.answer import RULE, AnswerBasis, one_answer
 from engine.evaluation.bootstrap import LEVEL
 from engine.evaluation.calibration import apply_temperature, current_calibration, ece, fit_temperature
 from engine.evaluation.results import current_results, refresh_results
@@ -227,31 +227,6 @@ def test_real_mintpain_levels_are_not_called_expressiveness(tmp_path):
     table = current_subjects(store)
     assert table.loc[table["dataset"] == "mintpain", "expressiveness"].isna().all()
     assert table.loc[table["dataset"] == "unbc", "expressiveness"].notna().all()
-
-
-# --- one answer ---------------------------------------------------------------------------------------------
-
-def test_the_answer_is_the_mean_calibrated_p_of_the_networks_that_learned(experiment):
-    basis = AnswerBasis.from_store(experiment)
-    answer = one_answer(pd.DataFrame({"model": ["Sharp", "Flat"], "p_pain": [0.97, 0.46]}), basis)
-    temperature = current_calibration(experiment)[0].set_index("model").loc["Sharp", "temperature"]
-    assert answer.p_pain == pytest.approx(apply_temperature(0.97, temperature))
-    assert answer.p_pain < 0.97 and answer.reason == ""
-    assert answer.rule.startswith(RULE) and "1 of 2 networks learned" in answer.rule
-    rows = answer.networks.set_index("model")
-    assert rows.loc["Sharp", "used"] and not rows.loc["Flat", "used"]
-    assert rows.loc["Flat", "learned_reason"].startswith("predicts one class")
-    assert rows.loc["Sharp", "auc_low"] > 0.5 and rows.loc["Sharp", "p_raw"] == 0.97
-
-
-def test_no_network_learned_gives_no_number_and_says_why(tmp_path):
-    store = make_experiment(tmp_path, {"Flat": "constant", "Noise2": "constant"}, scenarios=("subject", "external"))
-    answer = one_answer({"Flat": 0.46, "Noise2": 0.46}, AnswerBasis.from_store(store))
-    assert answer.p_pain is None
-    assert answer.reason.startswith("No single answer: no network learned in the external scenario")
-    empty = make_experiment(tmp_path, {"Flat": "constant"}, scenarios=("image",), name="no-external")
-    answer = one_answer({"Flat": 0.46}, AnswerBasis.from_store(empty))
-    assert answer.p_pain is None and "no finished external-scenario runs yet" in answer.reason
 
 
 def test_the_number_of_resamples_is_a_config_setting_and_changing_it_renews_the_intervals(tmp_path):

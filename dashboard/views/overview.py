@@ -24,6 +24,12 @@ def experiment_facts(experiment: loaders.Experiment) -> None:
         st.caption("U2-Net's model file was not installed where this experiment ran, so backgrounds were whitened "
                    "with the face-hull fallback instead of U2-Net as in the paper; the run's log says where the "
                    "file goes.")
+    from engine.evaluation.answer_evaluation import served_sentence
+
+    sentence = served_sentence(loaders.load_table(experiment.root, "answer_evaluation"))
+    if sentence:
+        st.info(f"**The answer a clinician sees.** {sentence} The model card has its parameters and every figure.",
+                icon=":material/fact_check:")
 
 
 def datasets_section(experiment: loaders.Experiment) -> None:

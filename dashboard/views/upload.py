@@ -106,44 +106,57 @@ def show_face(prediction) -> None:
     c.image(images.landmarks_image(images.resize(face.crop, 256), face.landmarks * scale), caption="68 landmarks (dlib)")
 
 
-def show_answer(record, seconds: float) -> None:
-    """The headline from the photo's answer record (``engine.answers.PhotoAnswer``, what the CLI and the API
-    give): the number with the rule written under it, or, when there is none, the sentence why."""
-    if record.p_pain is None:
+def show_answer(record, experiment, seconds: float) -> None:
+    """The headline in plain words, from the photo's answer record (``engine.answers.PhotoAnswer``, what the
+    CLI and the API give): the number and its band, or why it was withheld, and how often this answer was
+    right on CP-PAIN."""
+    from engine.evaluation.answer_evaluation import served_sentence
+
+    if record.abstained:
+        st.metric(widgets.ANSWER_LABEL, "no number")
+        st.warning(record.abstain_reason, icon=":material/block:")
+    elif record.p_pain is None:
+        st.metric(widgets.ANSWER_LABEL, "no number")
         st.warning(record.reason or "No single answer: the rule could not be applied.", icon=":material/block:")
     else:
-        st.metric(widgets.ANSWER_LABEL, f"{record.p_pain:.2f}")
-    st.caption(f"**The rule:** {record.rule} Answered in {seconds:.2f} s.")
+        band = record.band
+        spread = f"band {band.low:.2f}-{band.high:.2f} over {band.seeds} models" if band and band.low is not None else ""
+        st.metric(widgets.ANSWER_LABEL, f"{record.p_pain:.2f}", spread, delta_color="off", delta_arrow="off")
+    sentence = served_sentence(loaders.load_table(experiment.root, "answer_evaluation"))
+    if sentence:
+        st.caption(sentence)
+    if record.ood_score is not None:
+        st.caption(f"Unlike the training faces: {record.ood_score:.2f} (above 1 withholds the number). Answered in "
+                   f"{seconds:.2f} s.")
 
 
 def show_probabilities(prediction, experiment, seconds: float) -> None:
     from engine.answers import photo_answer
 
     probs, answer = prediction.probabilities, prediction.answer
+    show_answer(photo_answer(prediction), experiment, seconds)
     not_run = probs.loc[probs["p_pain"].isna(), "model"].tolist()  # networks left out (``networks_to_run``)
     probs = probs[probs["p_pain"].notna()]
     several = bool((probs["seeds"] > 1).any())
-    left, right = st.columns([1, 3])
-    with left:
-        show_answer(photo_answer(prediction), seconds)
-    band = "band: lowest to highest over seeds" if several else "one seed kept per network, so no uncertainty band ([scenarios] kept_seeds = 2 or more keeps several)"
-    left_out = (f"{len(not_run)} network{'s' if len(not_run) > 1 else ''} that did not learn "
-                f"{'were' if len(not_run) > 1 else 'was'} not run (the switch above runs them)") if not_run else ""
-    verdicts = widgets.network_notes(experiment, scenarios=["external"], models=list(probs["model"]))
-    external = verdicts[verdicts["scenario"] == "external"]
-    figure = charts.probabilities(probs, "p(pain) for this photo (raw)", [widgets.provenance(experiment, band), left_out],
-                                  external)  # the note on its own line: appended, it ran past the chart's edge
-    with right:
+    with st.expander("Per network, and how the answer is made"):
+        st.caption(f"**The rule:** {answer.rule if answer is not None else ''}")
+        band = "band: lowest to highest of its models (folds or seeds)" if several else "one model per network, so no band"
+        left_out = (f"{len(not_run)} network{'s' if len(not_run) > 1 else ''} not in the answer "
+                    f"{'were' if len(not_run) > 1 else 'was'} not run (the switch above runs them)") if not_run else ""
+        verdicts = widgets.network_notes(experiment, scenarios=["external"], models=list(probs["model"]))
+        external = verdicts[verdicts["scenario"] == "external"]
+        figure = charts.probabilities(probs, "p(pain) for this photo (raw)", [widgets.provenance(experiment, band), left_out],
+                                      external)  # the note on its own line: appended, it ran past the chart's edge
         widgets.chart(figure, "upload-probabilities", "upload-probs")
-    timings = pd.DataFrame([{"step": k, "seconds": round(v, 3)} for k, v in prediction.timings.items() if k != "explanation"])
-    with st.expander("Time per step"):
+        st.caption("Per network: its raw p(pain) (mean over its models), the calibrated one (fitted on PAIN-DB's "
+                   "subject-wise held-out faces) and its subject-wise ROC AUC with the 95 % interval over subjects.")
+        table = tables.answer_table(probs, answer.networks) if answer is not None else probs  # the networks run
+        if not several:
+            table = table.drop(columns=["lowest seed", "highest seed"], errors="ignore")
+        widgets.table(table.round(3), "upload-probabilities", "upload-table")
+        timings = pd.DataFrame([{"step": k, "seconds": round(v, 3)} for k, v in prediction.timings.items()
+                                if k != "explanation"])
         st.dataframe(timings, hide_index=True)
-    st.caption("Per network: its raw p(pain) (mean over its kept seeds), the calibrated one (temperature fitted on its "
-               "subject-wise out-of-fold predictions) and its external ROC AUC with the 95 % interval over subjects.")
-    table = tables.answer_table(probs, answer.networks) if answer is not None else probs  # the networks run
-    if not several:
-        table = table.drop(columns=["lowest seed", "highest seed"], errors="ignore")
-    widgets.table(table.round(3), "upload-probabilities", "upload-table")
 
 
 def show_explanation(model, prediction, experiment) -> None:
@@ -205,8 +218,8 @@ seconds = time.perf_counter() - clock
 if isinstance(result, str):
     st.error(result, icon=":material/error:")
     st.stop()
+show_probabilities(result, experiment, sum(v for k, v in result.timings.items() if k != "explanation") or seconds)
 for note in result.notes:
     st.warning(note, icon=":material/info:")
 show_face(result)
-show_probabilities(result, experiment, sum(v for k, v in result.timings.items() if k != "explanation") or seconds)
 show_explanation(model, result, experiment)

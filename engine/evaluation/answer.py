@@ -1,15 +1,28 @@
-"""One answer for a face: the single rule every place that sums the networks up follows.
+"""One answer for a face, and when to withhold it: the single rule every place that sums the networks up follows.
 
-The rule: **the mean calibrated p(pain) of the networks that learned in the external scenario**. A
-network learned when its CP-PAIN ROC-AUC interval (bootstrap over subjects, p(pain) averaged over
-seeds) lies above 0.5 and it does not give every image one class (``engine.evaluation.bootstrap``).
-Its p(pain) is calibrated with the temperature fitted on its subject-wise out-of-fold predictions
-(``engine.evaluation.calibration``); a network without a temperature enters uncalibrated, and the
-answer says so. When no network learned there is no single answer: ``p_pain`` is None and ``reason``
-says why. Networks that did not learn are still listed, with their raw and calibrated p(pain).
+The served answer (its parameters are ``answer.json``, fitted by ``engine.evaluation.answer_fit`` on
+development data only: PAIN-DB's subject-wise out-of-fold faces; CP-PAIN is never read for them):
 
-Callers (upload page, ``painlens report``, HTTP API, batch and video prediction) build an
-``AnswerBasis`` once per experiment (``AnswerBasis.from_store``) and call ``one_answer`` per face.
+- **Which networks**: those that learned on the development data (their subject-wise out-of-fold ROC-AUC
+  verdict, ``engine.evaluation.bootstrap``) and whose fold models were kept. Each is served as the
+  ensemble of its subject-wise fold models (as scikit-learn's ``CalibratedClassifierCV(ensemble=True)``):
+  the same models whose held-out predictions fitted everything below, so the calibration matches what
+  is served.
+- **Calibration**: per network, temperature or Platt scaling (slope and intercept), whichever had the
+  lower log-loss on held-out subjects; applied to each fold model's p(pain), then averaged.
+- **The number**: the mean over the networks used of their calibrated p(pain); its band runs from the
+  lowest to the highest calibrated fold model.
+- **Unlike the training faces**: each network measures how far the face's penultimate features lie from
+  its fold models' training faces (mean distance to the nearest ``neighbours``, unit-length features),
+  divided by that network's median held-out distance; ``ood_score`` is the mean over networks divided by
+  the threshold that lets ``ood_pass`` of PAIN-DB's held-out faces through. Above 1: no number.
+- **Cannot decide**: class-conditional (Mondrian) conformal prediction at ``conformal_level``; when the
+  prediction set holds both classes (or neither), the answer is "uncertain": no number.
+
+When the answer withholds its number, ``p_pain`` is None, ``abstained`` True and ``abstain_reason`` says
+why in a sentence. When there is no answer at all (no network learned, no parameters yet), ``reason`` says
+why and ``abstained`` is False. Callers build an ``AnswerBasis`` once per experiment (``from_store``) and
+call ``one_answer`` per face, or ``combine`` for many faces at once (the CP-PAIN evaluation).
 """
 
 from __future__ import annotations
@@ -21,119 +34,224 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from engine.artifacts import ExperimentStore
-from engine.evaluation.calibration import apply_temperature
+from engine.artifacts import ExperimentStore, RunKey
+from engine.evaluation.calibration import apply_calibrator
 
-SCENARIO = "external"
-RULE = ("Mean calibrated p(pain) of the networks that learned in the external scenario (CP-PAIN ROC-AUC "
-        "95 % interval over subjects above 0.5); each network's p(pain) is temperature-scaled on its "
-        "subject-wise out-of-fold predictions.")
+DEVELOPMENT_SCENARIO = "subject"  # the development data: subject-wise out of fold, PAIN-DB only
+SCENARIO = "external"  # the sealed test: CP-PAIN
+RULE = ("Mean calibrated p(pain) of the networks that learned on PAIN-DB's subject-wise held-out faces, each served as "
+        "the ensemble of its subject-wise fold models and calibrated on their held-out predictions; withheld for a face "
+        "unlike the training faces or when the networks cannot decide. CP-PAIN is only the test of this rule.")
 NETWORK_COLUMNS = ["model", "p_raw", "p_calibrated", "calibrated", "auc", "auc_low", "auc_high", "learned",
-                   "learned_reason", "used"]
+                   "learned_reason", "used", "ood"]
+NO_PARAMETERS = ("the answer's parameters are not fitted yet (`painlens run` fits them once the subject-wise runs "
+                 "have finished)")
 
 
 @dataclass(frozen=True)
 class NetworkFacts:
-    """What the rule needs to know about one network (from the store)."""
+    """What the rule knows about one network (from ``answer.json``)."""
 
     model: str
-    learned: bool
+    learned: bool  # used by the answer (learned on the development data, fold models kept)
     learned_reason: str
-    auc: float = math.nan
+    auc: float = math.nan  # subject-wise out-of-fold ROC-AUC and its interval over subjects
     auc_low: float = math.nan
     auc_high: float = math.nan
-    temperature: float = math.nan  # NaN: no temperature (p(pain) used as is)
+    calibrator: dict | None = None
+    ood_scale: float = math.nan
+    members: tuple[int, ...] = ()  # the subject-wise folds whose models serve it
 
 
 @dataclass(frozen=True)
 class AnswerBasis:
-    """The per-network facts of one experiment; ``networks`` by name. ``missing``: a sentence when the
-    experiment has no external-scenario results yet (then no network counts as learned)."""
+    """One experiment's answer parameters; ``networks`` by name, ``references`` the unit-length training
+    features of each used network's fold models (in ``members`` order). ``missing``: a sentence when
+    there are no parameters yet (then there is no answer)."""
 
     networks: dict[str, NetworkFacts] = field(default_factory=dict)
     missing: str = ""
+    ood_threshold: float = math.inf
+    neighbours: int = 10
+    conformal: dict = field(default_factory=dict)  # level, q_pain, q_no_pain
+    references: dict[str, list[np.ndarray]] = field(default_factory=dict, repr=False)
+    parameters: dict = field(default_factory=dict, repr=False)  # answer.json as written
+
+    @property
+    def used(self) -> list[str]:
+        return [name for name, facts in self.networks.items() if facts.learned]
 
     @classmethod
     def from_store(cls, store: ExperimentStore) -> "AnswerBasis":
-        """Facts as the store's runs are now (current summary and calibration, never stale rows)."""
-        from engine.evaluation.calibration import current_calibration
-        from engine.evaluation.results import current_results
-
-        _, summary = current_results(store)
-        calibration, _ = current_calibration(store)
-        return cls.from_tables(summary, calibration)
+        """The parameters of ``answer.json`` and the fold models' training features they refer to."""
+        parameters = store.answer()
+        if not parameters or "networks" not in parameters:
+            return cls(missing=NO_PARAMETERS[0].upper() + NO_PARAMETERS[1:] + ".")
+        references = {}
+        for name in parameters.get("used", []):
+            members = parameters["networks"][name]["members"]
+            arrays = [store.features(RunKey(name, DEVELOPMENT_SCENARIO, fold)) for fold in members]
+            if any(a is None for a in arrays):
+                return cls(missing=f"The training features of {name}'s fold models are missing: run `painlens run` again.")
+            references[name] = [unit_rows(a["train"]) for a in arrays]
+        return cls.from_parameters(parameters, references)
 
     @classmethod
-    def from_tables(cls, summary: pd.DataFrame, calibration: pd.DataFrame | None) -> "AnswerBasis":
-        external = summary[summary["scenario"] == SCENARIO] if len(summary) and "scenario" in summary else summary
-        if external is None or external.empty or "learned" not in external:
-            return cls({}, "No finished external-scenario runs yet, so no network is known to have learned.")
-        temperatures = {} if calibration is None or calibration.empty else \
-            dict(zip(calibration["model"], calibration["temperature"].astype(float)))
+    def from_parameters(cls, parameters: dict, references: dict[str, list[np.ndarray]]) -> "AnswerBasis":
         facts = {}
-        for row in external.drop_duplicates("model").itertuples(index=False):
-            facts[row.model] = NetworkFacts(row.model, bool(row.learned), str(row.learned_reason), float(row.auc),
-                                            float(row.auc_low), float(row.auc_high),
-                                            float(temperatures.get(row.model, math.nan)))
-        return cls(facts)
+        for name, item in parameters["networks"].items():
+            facts[name] = NetworkFacts(name, bool(item["used"]), item["reason"], _float(item.get("auc")),
+                                       _float(item.get("auc_low")), _float(item.get("auc_high")), item.get("calibration"),
+                                       _float(item.get("ood_scale")), tuple(item.get("members", ())))
+        ood, conformal = parameters.get("ood", {}), parameters.get("conformal", {})
+        return cls(facts, "", _float(ood.get("threshold"), math.inf), int(ood.get("neighbours", 10)), conformal,
+                   references, parameters)
 
 
 @dataclass(frozen=True)
 class FaceAnswer:
-    """``p_pain``: the one answer (None when there is none; ``reason`` says why); ``rule``: the text to
-    show under it; ``networks``: per network ``NETWORK_COLUMNS`` (``used``: counted in the answer)."""
+    """``p_pain``: the one answer (None when withheld or when there is none); ``low``/``high``: its band;
+    ``abstained`` with ``abstain_reason`` when withheld; ``reason`` when there is no answer at all;
+    ``ood_score`` (1 = the threshold); ``prediction_set`` (the conformal set: "pain", "no pain");
+    ``networks``: per network ``NETWORK_COLUMNS`` (``used``: counted in the answer)."""
 
     p_pain: float | None
     reason: str
     rule: str
     networks: pd.DataFrame
+    low: float = math.nan
+    high: float = math.nan
+    abstained: bool = False
+    abstain_reason: str | None = None
+    ood_score: float | None = None
+    prediction_set: tuple[str, ...] = ()
+
+
+# --- the served computation, for one face or many ---------------------------------------------------
+
+def unit_rows(features: np.ndarray) -> np.ndarray:
+    """Features scaled to unit length per row (float32): distances then compare directions, not magnitudes."""
+    x = np.asarray(features, dtype=np.float32).reshape(len(features), -1)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def neighbour_distance(features: np.ndarray, reference: np.ndarray, neighbours: int) -> np.ndarray:
+    """Per row of ``features``: the mean Euclidean distance to its ``neighbours`` nearest rows of
+    ``reference`` (both unit-length)."""
+    x = unit_rows(features)
+    squared = np.maximum(2.0 - 2.0 * (x @ reference.T), 0.0)  # |a - b|² of unit vectors
+    k = min(neighbours, reference.shape[0])
+    nearest = np.partition(squared, k - 1, axis=1)[:, :k]
+    return np.sqrt(nearest).mean(axis=1)
+
+
+def network_distance(basis: AnswerBasis, name: str, member_features: list[np.ndarray]) -> np.ndarray:
+    """(N,) a used network's out-of-distribution distance of N faces: each fold model's mean distance to its
+    own training faces, averaged over the fold models, over the network's median held-out distance."""
+    facts = basis.networks[name]
+    per_member = [neighbour_distance(f, ref, basis.neighbours) for f, ref in zip(member_features, basis.references[name])]
+    return np.mean(per_member, axis=0) / facts.ood_scale
+
+
+def prediction_sets(p: np.ndarray, conformal: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(pain in the set, no pain in the set) per calibrated p(pain): a class is in the conformal set when its
+    nonconformity (1 - p(that class)) is at most the class's threshold."""
+    p = np.asarray(p, dtype=float)
+    q_pain, q_no_pain = (np.inf if conformal.get(q) is None else conformal[q] for q in ("q_pain", "q_no_pain"))
+    return (1.0 - p) <= q_pain, p <= q_no_pain
+
+
+def combine(member_p: Mapping[str, np.ndarray], distances: Mapping[str, np.ndarray], basis: AnswerBasis) -> dict:
+    """The served answer of N faces from the used networks' fold-model p(pain) ``member_p[name]`` (N, M)
+    and their ``network_distance`` (N,): arrays ``p_pain`` (NaN where withheld), ``p_served`` (the number
+    before abstention), ``low``, ``high``, ``ood_score``, ``in_pain_set``, ``in_no_pain_set``, ``ood``
+    (unlike the training faces) and ``undecided`` (the set is not one class)."""
+    used = basis.used
+    calibrated = [np.asarray(apply_calibrator(np.asarray(member_p[n], dtype=float), basis.networks[n].calibrator))
+                  for n in used]
+    per_network = np.stack([c.mean(axis=1) for c in calibrated], axis=1)  # (N, networks)
+    every_member = np.concatenate(calibrated, axis=1)
+    p_served = per_network.mean(axis=1)
+    ood_score = np.mean([distances[n] for n in used], axis=0) / basis.ood_threshold
+    pain, no_pain = prediction_sets(p_served, basis.conformal)
+    ood = ood_score > 1.0
+    undecided = pain == no_pain  # both classes, or neither
+    withheld = ood | undecided
+    return {"p_pain": np.where(withheld, np.nan, p_served), "p_served": p_served, "low": every_member.min(axis=1),
+            "high": every_member.max(axis=1), "ood_score": ood_score, "in_pain_set": pain, "in_no_pain_set": no_pain,
+            "ood": ood, "undecided": undecided}
 
 
 def one_answer(probabilities: pd.DataFrame | Mapping[str, float], basis: AnswerBasis) -> FaceAnswer:
-    """The answer for one face from each network's raw p(pain): a frame with ``model`` and ``p_pain``
-    (``Predictor.probabilities``: mean over the network's kept seeds) or a {model: p_pain} mapping."""
-    if isinstance(probabilities, pd.DataFrame):
-        raw = dict(zip(probabilities["model"], probabilities["p_pain"].astype(float)))
-    else:
-        raw = {str(k): float(v) for k, v in probabilities.items()}
-    rows = [_network_row(model, p, basis.networks.get(model)) for model, p in raw.items()]
-    networks = pd.DataFrame(rows, columns=NETWORK_COLUMNS)
-    used = networks[networks["used"]]
-    if len(used):
-        uncalibrated = (~used["calibrated"]).sum()
-        note = f" {uncalibrated} of them without a temperature (p(pain) as is)." if uncalibrated else ""
-        rule = f"{RULE} {len(used)} of {len(networks)} networks learned and are averaged.{note}"
-        return FaceAnswer(float(used["p_calibrated"].mean()), "", rule, networks)
-    return FaceAnswer(None, _no_answer_reason(basis), RULE, networks)
+    """The answer for one face from ``Predictor.probabilities``'s table: per network ``model``, ``p_pain``
+    (mean over its served models) and, for the networks the answer uses, ``p_members`` (each fold model's
+    p(pain)) and ``ood`` (``network_distance``). A {model: p_pain} mapping gives the table without them."""
+    table = probabilities if isinstance(probabilities, pd.DataFrame) else \
+        pd.DataFrame({"model": list(probabilities), "p_pain": [float(v) for v in probabilities.values()]})
+    rows = {row["model"]: row for row in table.to_dict("records")}
+    networks = pd.DataFrame([_network_row(model, row, basis) for model, row in rows.items()], columns=NETWORK_COLUMNS)
+    if basis.missing or not basis.used:
+        return FaceAnswer(None, _no_answer_reason(basis), RULE, networks)
+    missing = [n for n in basis.used if n not in rows or not _has_members(rows[n])]
+    if missing:
+        return FaceAnswer(None, f"No single answer: the networks the answer uses ({', '.join(missing)}) gave no p(pain) "
+                                "for this face.", RULE, networks)
+    served = combine({n: np.asarray([rows[n]["p_members"]], dtype=float) for n in basis.used},
+                     {n: np.asarray([rows[n]["ood"]], dtype=float) for n in basis.used}, basis)
+    one = {key: value[0] for key, value in served.items()}
+    members = sum(len(basis.networks[n].members) for n in basis.used)
+    rule = f"{RULE} {len(basis.used)} of {len(networks)} networks are used ({', '.join(basis.used)}; {members} fold models)."
+    sets = tuple(name for name, inside in (("pain", one["in_pain_set"]), ("no pain", one["in_no_pain_set"])) if inside)
+    reason = abstain_reason(bool(one["ood"]), bool(one["undecided"]), sets, float(one["ood_score"]), basis)
+    p = None if reason else float(one["p_served"])
+    return FaceAnswer(p, "", rule, networks, float(one["low"]), float(one["high"]), bool(reason), reason or None,
+                      float(one["ood_score"]), sets)
 
 
-def _network_row(model: str, p_raw: float, facts: NetworkFacts | None) -> dict:
+def abstain_reason(ood: bool, undecided: bool, prediction_set: tuple[str, ...], ood_score: float,
+                   basis: AnswerBasis) -> str:
+    """The sentence that says why a face's number is withheld ("" when it is not)."""
+    if ood:
+        share = basis.parameters.get("ood", {}).get("pass_share", 0.95)
+        return (f"No number: this face is unlike the faces the networks were trained on (out-of-distribution score "
+                f"{ood_score:.2f}, above 1, which {share:.0%} of PAIN-DB's held-out faces stay under); the networks' "
+                "p(pain) would have no basis here.")
+    if undecided:
+        level = basis.conformal.get("level", 0.9)
+        which = "both pain and no pain" if prediction_set else "neither class"
+        return (f"Uncertain: at the {level:.0%} conformal level the networks' answer fits {which}, so no number is given "
+                "(a clinician's judgement is needed).")
+    return ""
+
+
+def _has_members(row: dict) -> bool:
+    members = row.get("p_members")
+    return members is not None and len(members) > 0 and np.all(np.isfinite(members)) and np.isfinite(row.get("ood", np.nan))
+
+
+def _network_row(model: str, row: dict, basis: AnswerBasis) -> dict:
+    p_raw = float(row.get("p_pain", math.nan))
+    facts = basis.networks.get(model)
     if facts is None:
         return {"model": model, "p_raw": p_raw, "p_calibrated": p_raw, "calibrated": False, "auc": math.nan,
                 "auc_low": math.nan, "auc_high": math.nan, "learned": False,
-                "learned_reason": "no external-scenario result", "used": False}
-    calibrated = math.isfinite(facts.temperature)
-    p_calibrated = calibrated_p(model, p_raw, basis_facts=facts)
-    return {"model": model, "p_raw": p_raw, "p_calibrated": p_calibrated, "calibrated": calibrated,
-            "auc": facts.auc, "auc_low": facts.auc_low, "auc_high": facts.auc_high, "learned": facts.learned,
-            "learned_reason": facts.learned_reason, "used": facts.learned and bool(np.isfinite(p_raw))}
-
-
-def calibrated_p(model: str, p_raw: float, basis: AnswerBasis | None = None,
-                 basis_facts: NetworkFacts | None = None) -> float:
-    """One network's p(pain) as the rule counts it: scaled by its temperature when it has one, else as is
-    (also for a network the basis does not know). Give ``basis``, or that network's ``basis_facts``."""
-    facts = basis_facts if basis_facts is not None else (basis.networks.get(model) if basis is not None else None)
-    if facts is None or not math.isfinite(facts.temperature):
-        return p_raw
-    return float(apply_temperature(p_raw, facts.temperature))
+                "learned_reason": "not in the answer's parameters", "used": False, "ood": math.nan}
+    calibrated = facts.learned and bool(facts.calibrator)
+    p_calibrated = float(np.mean(apply_calibrator(np.asarray(row["p_members"], dtype=float), facts.calibrator))) \
+        if calibrated and _has_members(row) else p_raw
+    return {"model": model, "p_raw": p_raw, "p_calibrated": p_calibrated, "calibrated": calibrated, "auc": facts.auc,
+            "auc_low": facts.auc_low, "auc_high": facts.auc_high, "learned": facts.learned,
+            "learned_reason": facts.learned_reason, "used": facts.learned and bool(np.isfinite(p_raw)),
+            "ood": float(row.get("ood", math.nan)) if facts.learned else math.nan}
 
 
 def _no_answer_reason(basis: AnswerBasis) -> str:
     if basis.missing:
         return f"No single answer: {basis.missing[0].lower()}{basis.missing[1:]}"
-    learned = sorted(m for m, facts in basis.networks.items() if facts.learned)
-    if learned:  # they learned, but gave no p(pain) here (no kept model)
-        return f"No single answer: the networks that learned ({', '.join(learned)}) gave no p(pain) for this face."
-    return ("No single answer: no network learned in the external scenario (none has a CP-PAIN ROC-AUC interval "
-            "above 0.5), so their p(pain) values are shown only as they are.")
+    return ("No single answer: no network learned on PAIN-DB's subject-wise held-out faces (none has an ROC-AUC "
+            "interval above 0.5 there, or its fold models were not kept), so their p(pain) values are shown only as "
+            "they are.")
+
+
+def _float(value, default: float = math.nan) -> float:
+    return default if value is None else float(value)

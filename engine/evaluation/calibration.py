@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from engine.artifacts import ExperimentStore
 from engine.evaluation.bootstrap import pooled_images
@@ -76,6 +77,76 @@ def fit_temperature(p_pain: np.ndarray, labels: np.ndarray) -> float:
 
     result = minimize_scalar(loss, bounds=LOG_T_RANGE, method="bounded", options={"xatol": 1e-6})
     return float(math.exp(result.x))
+
+
+def fit_platt(p_pain: np.ndarray, labels: np.ndarray, iterations: int = 50) -> tuple[float, float]:
+    """Platt scaling on the logit: the (slope, intercept) that minimise the NLL of
+    ``sigmoid(slope * logit(p) + intercept)``. Unlike a temperature (slope only) it can move every
+    p(pain) up or down, as a different share of pain faces needs. (NaN, NaN) for one class.
+
+    Newton's method on the two parameters (a logistic regression on one feature), with a tiny ridge so
+    that perfectly separated labels stay finite; the slope is kept within the temperature's range."""
+    y = np.asarray(labels, dtype=float)
+    if len(y) == 0 or len(np.unique(y)) < 2:
+        return math.nan, math.nan
+    design = np.column_stack([logit(p_pain), np.ones(len(y))])
+    params = np.array([1.0, 0.0])
+    ridge = 1e-6 * len(y) * np.eye(2)
+    for _ in range(iterations):
+        q = expit(design @ params)
+        gradient = design.T @ (q - y) + ridge @ params
+        hessian = (design * (q * (1 - q))[:, None]).T @ design + ridge
+        step = np.linalg.solve(hessian, gradient)
+        params = params - step
+        if np.max(np.abs(step)) < 1e-9:
+            break
+    slope = float(np.clip(params[0], math.exp(-LOG_T_RANGE[1]), math.exp(-LOG_T_RANGE[0])))
+    return slope, float(params[1])
+
+
+CALIBRATION_METHODS = ("temperature", "platt")
+
+
+def fit_calibrator(method: str, p_pain: np.ndarray, labels: np.ndarray) -> dict:
+    """A calibrator as plain JSON: {"method": "temperature", "temperature": T} or {"method": "platt", "slope",
+    "intercept"}; ``apply_calibrator`` uses it. Its numbers are NaN when the labels hold one class."""
+    if method == "temperature":
+        return {"method": method, "temperature": fit_temperature(p_pain, labels)}
+    slope, intercept = fit_platt(p_pain, labels)
+    return {"method": "platt", "slope": slope, "intercept": intercept}
+
+
+def apply_calibrator(p_pain: np.ndarray | float, calibrator: dict | None) -> np.ndarray | float:
+    """p(pain) through ``fit_calibrator``'s result (unchanged without one, or with NaN parameters)."""
+    if not calibrator:
+        return p_pain
+    if calibrator["method"] == "temperature":
+        return apply_temperature(p_pain, calibrator["temperature"])
+    slope, intercept = calibrator["slope"], calibrator["intercept"]
+    if not (math.isfinite(slope) and math.isfinite(intercept)):
+        return p_pain
+    out = expit(slope * logit(p_pain) + intercept)
+    return float(out) if np.ndim(p_pain) == 0 else out
+
+
+def choose_calibrator(p_pain: np.ndarray, labels: np.ndarray, groups: np.ndarray, folds: int = 5) -> tuple[dict, dict]:
+    """(the calibrator, the cross-validated log-loss of each method): temperature or Platt, whichever has the
+    lower mean log-loss on held-out subjects (``groups``, GroupKFold with up to ``folds`` folds), refitted on
+    all of them. Fewer than two subjects: temperature, without a cross-validated loss."""
+    from sklearn.model_selection import GroupKFold
+
+    p, y, groups = np.asarray(p_pain, dtype=float), np.asarray(labels, dtype=float), np.asarray(groups)
+    n_folds = min(folds, len(np.unique(groups)))
+    losses = {method: math.nan for method in CALIBRATION_METHODS}
+    if n_folds >= 2:
+        for method in CALIBRATION_METHODS:
+            held_out = np.full(len(p), np.nan)
+            for train, test in GroupKFold(n_splits=n_folds).split(p, y, groups):
+                held_out[test] = apply_calibrator(p[test], fit_calibrator(method, p[train], y[train]))
+            losses[method] = nll(held_out, y)
+    finite = {m: v for m, v in losses.items() if math.isfinite(v)}
+    method = min(finite, key=finite.get) if finite else "temperature"
+    return fit_calibrator(method, p, y), losses
 
 
 def reliability(p_pain: np.ndarray, labels: np.ndarray, bins: int = BINS) -> pd.DataFrame:

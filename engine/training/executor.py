@@ -5,6 +5,12 @@ network (``engine.training.runner``), the Ray engine as one task per run (``engi
 A run writes its predictions, history and split (and for the first ``scenarios.kept_seeds`` external
 seeds of each network its kept model) through the store, each atomically, and marks itself finished last
 (``ExperimentStore.finish_run``); a run that is not finished is redone from scratch.
+
+A run of the development scenario (``DEVELOPMENT_SCENARIO``, subject-wise: its held-out faces are PAIN-DB
+subjects it never saw) also keeps its fold model and writes ``features``: the penultimate features of its
+training and held-out faces, and its p(pain) and features on CP-PAIN. The served answer is those fold models
+(``engine.evaluation.answer``): everything it uses is fitted on their held-out PAIN-DB faces, and the
+CP-PAIN arrays let it be evaluated exactly as served without loading a model again.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import pandas as pd
 
 from engine.artifacts import ExperimentStore, RunKey
 from engine.config import ExperimentConfig
+from engine.evaluation.answer import DEVELOPMENT_SCENARIO
 from engine.files import atomic_path
 from engine.training.run_settings import run_settings
 from engine.training.scenarios import Split
@@ -54,7 +61,8 @@ class ArrayCache:
 def execute_run(config: ExperimentConfig, store: ExperimentStore, run: PlannedRun,
                 paindb: pd.DataFrame, cppain: pd.DataFrame, arrays: ArrayCache, after_run=None) -> None:
     from engine.models.registry import input_size_for
-    from engine.training.train import predict_proba, train_run
+    from engine.models.features import feature_model
+    from engine.training.train import predict_proba, predict_with_features, train_run
 
     split, key = run.split, run.key
     store.start_run(key)  # --force: the run is redone, so it is not finished until finish_run
@@ -73,7 +81,13 @@ def execute_run(config: ExperimentConfig, store: ExperimentStore, run: PlannedRu
     result = train_run(run.model, x_all[split.train], y_train, config=config.training, seed=split.seed,
                        weights_dir=weights_dir or None, reuse_compiled=True,
                        epochs=config.training.epochs_for(run.model, split.scenario))
-    p_pain = predict_proba(result.model, x_test, batch_size=config.training.batch_size)
+    batch = config.training.batch_size
+    development = split.scenario == DEVELOPMENT_SCENARIO and config.scenarios.keep_models
+    if development:
+        both = feature_model(result.model)
+        p_pain, test_features = predict_with_features(both, x_test, batch_size=batch)
+    else:
+        p_pain = predict_proba(result.model, x_test, batch_size=batch)
     seconds = time.perf_counter() - started
 
     tested = test_table.iloc[split.test]
@@ -91,6 +105,13 @@ def execute_run(config: ExperimentConfig, store: ExperimentStore, run: PlannedRu
         "test_image_ids": tested["image_id"].tolist(),
     })
     if split.scenario == "external" and split.fold < config.scenarios.kept_seeds and config.scenarios.keep_models:
+        save_for_inference(result.model, store.kept_model_path(key))
+    if development:
+        _, train_features = predict_with_features(both, x_all[split.train], batch_size=batch)
+        cppain_p, cppain_features = predict_with_features(both, arrays.get("cppain", size), batch_size=batch)
+        store.write_features(key, train=train_features.astype(np.float16), test=test_features.astype(np.float16),
+                             cppain=cppain_features.astype(np.float16), cppain_p_pain=cppain_p.astype(np.float32),
+                             cppain_image_ids=cppain["image_id"].to_numpy().astype(str))
         save_for_inference(result.model, store.kept_model_path(key))
     if after_run is not None:
         after_run(result.model, x_test, predictions)  # e.g. LIME: only now does every run's model exist

@@ -219,22 +219,37 @@ def predict_proba(model: keras.Model, x: np.ndarray, batch_size: int = 64) -> np
 
     Fixed-size batches (the last one padded) so a backend compiles the forward pass once.
     """
+    return np.concatenate([np.asarray(out, dtype=np.float32)[:, 1]
+                           for out in _batched(model.predict_on_batch, model, x, batch_size)] or [np.zeros(0, np.float32)])
+
+
+def predict_with_features(both: keras.Model, x: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """(p(pain) (N,), penultimate features (N, D) float32) in one pass of ``both`` (``feature_model``: build it
+    once per model, each new one traces again), batched like ``predict_proba``."""
+    parts = list(_batched(both.predict_on_batch, both, x, batch_size))
+    if not parts:
+        return np.zeros(0, np.float32), np.zeros((0, int(both.outputs[0].shape[-1])), np.float32)
+    features = np.concatenate([np.asarray(f, dtype=np.float32) for f, _ in parts])
+    p_pain = np.concatenate([np.asarray(probs, dtype=np.float32)[:, 1] for _, probs in parts])
+    return p_pain, features.reshape(len(features), -1)
+
+
+def _batched(predict, model: keras.Model, x: np.ndarray, batch_size: int):
+    """``predict``'s outputs for ``x`` in fixed-size batches, each cut back to its real images."""
     x = np.asarray(x)
     expected = tuple(model.input_shape[1:])
     if x.ndim != 4 or tuple(x.shape[1:]) != expected:
         raise ValueError(f"predict_proba expects images (N, {', '.join(map(str, expected))}), got {x.shape}.")
     if len(x) == 0:
-        return np.zeros(0, dtype=np.float32)
+        return
     batch = min(batch_size, len(x))
-    out = []
     for start in range(0, len(x), batch):
         chunk = x[start:start + batch]
         n = len(chunk)
         if n < batch:
             chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - n, axis=0)])
-        probs = np.asarray(model.predict_on_batch(chunk), dtype=np.float32)
-        out.append(probs[:n, 1])
-    return np.concatenate(out)
+        out = predict(chunk)
+        yield tuple(np.asarray(o)[:n] for o in out) if isinstance(out, (list, tuple)) else np.asarray(out)[:n]
 
 
 def warmup_cosine(step: int, total: int, peak: float, warmup_fraction: float) -> float:

@@ -1,0 +1,202 @@
+"""The served answer evaluated as it is served, on the sealed test: CP-PAIN.
+
+Every used network's fold models predicted CP-PAIN when they were trained (``features.npz``: p(pain) and
+penultimate features), so the answer is evaluated with exactly the served computation
+(``engine.evaluation.answer.combine``: the same models, calibration, out-of-distribution check and
+conformal sets), without loading a model again. The table (``answer_evaluation``) has one row per metric
+with its value, a 95 % interval over subjects (bootstrap, subjects resampled with replacement) and the
+images and subjects it was computed on:
+
+- over every CP-PAIN image: ``abstention_rate`` (withheld: unlike the training faces or uncertain),
+  ``ood_rate``, ``uncertain_rate``, ``prevalence``, ``roc_auc_all`` (the number before abstention);
+- over the images that pass the out-of-distribution check: ``coverage_pain`` / ``coverage_no_pain`` (the
+  share of pain / no-pain faces whose conformal set holds their true class);
+- over the answered images (a number was given): ``answered_accuracy``, ``roc_auc``, ``pr_auc``,
+  ``sensitivity`` and ``specificity`` at the operating threshold 0.5, ``brier``, ``calibration_intercept``
+  and ``calibration_slope`` (logistic recalibration of the answer: 0 and 1 when calibrated), ``ece``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import numpy as np
+import pandas as pd
+
+from engine.artifacts import ExperimentStore, RunKey
+from engine.evaluation.answer import DEVELOPMENT_SCENARIO, AnswerBasis, combine, neighbour_distance
+from engine.evaluation.calibration import ece, fit_platt
+
+COLUMNS = ["metric", "value", "low", "high", "n_images", "n_subjects", "computed_on"]
+THRESHOLD = 0.5  # the operating threshold of sensitivity and specificity
+RESAMPLES = 1000
+CONFIDENCE = 0.95
+
+
+def served_on_cppain(store: ExperimentStore, basis: AnswerBasis) -> pd.DataFrame | None:
+    """One row per CP-PAIN image: image_id, subject, true_label and ``combine``'s columns; None when the
+    answer uses no network or the fold models' CP-PAIN arrays are missing."""
+    if basis.missing or not basis.used:
+        return None
+    member_p, distances, ids = {}, {}, None
+    for name in basis.used:
+        facts, p, d = basis.networks[name], [], []
+        for fold, reference in zip(facts.members, basis.references[name]):
+            arrays = store.features(RunKey(name, DEVELOPMENT_SCENARIO, fold))
+            if arrays is None or "cppain_p_pain" not in arrays:
+                return None
+            if ids is None:
+                ids = arrays["cppain_image_ids"]
+            elif not np.array_equal(ids, arrays["cppain_image_ids"]):
+                return None  # the fold models saw different CP-PAIN tables: not one test set
+            p.append(arrays["cppain_p_pain"].astype(float))
+            d.append(neighbour_distance(arrays["cppain"], reference, basis.neighbours))
+        member_p[name] = np.stack(p, axis=1)
+        distances[name] = np.mean(d, axis=0) / facts.ood_scale
+    if ids is None or len(ids) == 0:
+        return None
+    served = combine(member_p, distances, basis)
+    samples = store.samples()
+    labels = samples[samples["dataset"] == "cppain"].set_index("image_id")
+    frame = pd.DataFrame({"image_id": ids.astype(str), **served})
+    frame["subject"] = labels["subject"].astype(str).reindex(frame["image_id"]).to_numpy()
+    frame["true_label"] = labels["label"].reindex(frame["image_id"]).to_numpy()
+    return frame.dropna(subset=["true_label"]).astype({"true_label": int})
+
+
+def evaluate_answer(store: ExperimentStore, basis: AnswerBasis, seed: int = 0) -> pd.DataFrame:
+    """The ``answer_evaluation`` table (empty, with its columns, when there is nothing to evaluate)."""
+    frame = served_on_cppain(store, basis)
+    if frame is None or frame.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    subjects = frame["subject"].to_numpy()
+    codes, index = np.unique(subjects, return_inverse=True)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, int(hashlib.sha256(b"answer").hexdigest()[:8], 16)]))
+    draws = rng.integers(0, len(codes), size=(RESAMPLES, len(codes)))
+    members = [np.flatnonzero(index == c) for c in range(len(codes))]
+    columns = {name: frame[name].to_numpy() for name in ("true_label", "p_pain", "p_served", "ood", "undecided",
+                                                            "in_pain_set", "in_no_pain_set")}
+    everything = _Faces(columns)
+    resamples = [everything.take(np.concatenate([members[c] for c in draw])) for draw in draws]  # subjects, replaced
+    rows = []
+    for metric, (where, function) in METRICS.items():
+        chosen = where(everything)
+        values = np.array([function(r.take(np.flatnonzero(where(r)))) for r in resamples])
+        finite = values[np.isfinite(values)]
+        low, high = (np.quantile(finite, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2]) if len(finite) >= RESAMPLES // 2
+                     else (math.nan, math.nan))  # most resamples without a value: no honest interval
+        rows.append({"metric": metric, "value": function(everything.take(np.flatnonzero(chosen))), "low": float(low),
+                     "high": float(high), "n_images": int(chosen.sum()),
+                     "n_subjects": int(len(np.unique(subjects[chosen]))), "computed_on": ON[where]})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+# --- the metrics (on plain arrays: a thousand resamples each) ---------------------------------------------
+
+class _Faces:
+    """The evaluated faces as arrays: ``y`` (true label), ``p`` (the answer, NaN where withheld), ``served``
+    (the number before abstention), ``ood``, ``undecided``, ``pain_set`` and ``no_pain_set``."""
+
+    def __init__(self, columns: dict[str, np.ndarray]):
+        self.columns = columns
+        self.y = columns["true_label"].astype(int)
+        self.p, self.served = columns["p_pain"].astype(float), columns["p_served"].astype(float)
+        self.ood, self.undecided = columns["ood"].astype(bool), columns["undecided"].astype(bool)
+        self.pain_set, self.no_pain_set = columns["in_pain_set"].astype(bool), columns["in_no_pain_set"].astype(bool)
+
+    def take(self, rows: np.ndarray) -> "_Faces":
+        return _Faces({name: values[rows] for name, values in self.columns.items()})
+
+
+def _every(faces: _Faces) -> np.ndarray:
+    return np.ones(len(faces.y), dtype=bool)
+
+
+def _in_distribution(faces: _Faces) -> np.ndarray:
+    return ~faces.ood
+
+
+def _answered(faces: _Faces) -> np.ndarray:
+    return np.isfinite(faces.p)
+
+
+ON = {_every: "every CP-PAIN image", _in_distribution: "images that pass the out-of-distribution check",
+      _answered: "answered images"}
+
+
+def _share(values: np.ndarray) -> float:
+    return float(np.mean(values)) if len(values) else math.nan
+
+
+def _auc(y: np.ndarray, p: np.ndarray) -> float:
+    """ROC AUC as the Mann-Whitney statistic (ties count half); NaN without both classes."""
+    positives, negatives = p[y == 1], p[y == 0]
+    if not len(positives) or not len(negatives):
+        return math.nan
+    greater = (positives[:, None] > negatives[None, :]).mean()
+    ties = (positives[:, None] == negatives[None, :]).mean()
+    return float(greater + ties / 2)
+
+
+def _pr_auc(y: np.ndarray, p: np.ndarray) -> float:
+    """Average precision (scikit-learn's definition: precision at each pain face, in order of p)."""
+    if not len(y) or y.sum() == 0 or y.sum() == len(y):
+        return math.nan
+    order = np.argsort(-p, kind="stable")
+    ranked, scores = y[order], p[order]
+    last_of_tie = np.r_[scores[1:] != scores[:-1], True]  # precision counted once per distinct threshold
+    hits = np.cumsum(ranked)[last_of_tie]
+    seen = np.flatnonzero(last_of_tie) + 1
+    recall_steps = np.diff(np.r_[0, hits]) / y.sum()
+    return float(np.sum(recall_steps * hits / seen))
+
+
+def _calibration(faces: _Faces, which: int) -> float:
+    if len(np.unique(faces.y)) < 2:
+        return math.nan
+    slope, intercept = fit_platt(faces.p, faces.y)
+    return intercept if which else slope
+
+
+def _rate(faces: _Faces, label: int) -> float:
+    truth = faces.y == label
+    return _share((faces.p[truth] >= THRESHOLD) == bool(label))
+
+
+METRICS = {
+    "abstention_rate": (_every, lambda f: _share(~np.isfinite(f.p))),
+    "ood_rate": (_every, lambda f: _share(f.ood)),
+    "uncertain_rate": (_every, lambda f: _share(f.undecided & ~f.ood)),
+    "prevalence": (_every, lambda f: _share(f.y)),
+    "roc_auc_all": (_every, lambda f: _auc(f.y, f.served)),
+    "coverage_pain": (_in_distribution, lambda f: _share(f.pain_set[f.y == 1])),
+    "coverage_no_pain": (_in_distribution, lambda f: _share(f.no_pain_set[f.y == 0])),
+    "answered_accuracy": (_answered, lambda f: _share((f.p >= THRESHOLD) == (f.y == 1))),
+    "roc_auc": (_answered, lambda f: _auc(f.y, f.p)),
+    "pr_auc": (_answered, lambda f: _pr_auc(f.y, f.p)),
+    "sensitivity": (_answered, lambda f: _rate(f, 1)),
+    "specificity": (_answered, lambda f: _rate(f, 0)),
+    "brier": (_answered, lambda f: _share((f.p - f.y) ** 2)),
+    "calibration_intercept": (_answered, lambda f: _calibration(f, 1)),
+    "calibration_slope": (_answered, lambda f: _calibration(f, 0)),
+    "ece": (_answered, lambda f: ece(f.p, f.y) if len(f.y) else math.nan),
+}
+
+
+def served_sentence(table: pd.DataFrame | None) -> str:
+    """How the served answer did on CP-PAIN, in one sentence for a person ("" without an evaluation)."""
+    if table is None or table.empty:
+        return ""
+    rows = table.set_index("metric")
+    accuracy, abstained = rows.loc["answered_accuracy"], rows.loc["abstention_rate"]
+    answered = int(accuracy["n_images"])
+    if answered == 0:
+        return (f"On CP-PAIN (the test, {int(abstained['n_images'])} faces of {int(abstained['n_subjects'])} people) this "
+                "answer withheld its number for every face.")
+    right = int(round(accuracy["value"] * answered))
+    interval = "" if not np.isfinite(accuracy["low"]) else f", 95 % interval over people {accuracy['low']:.0%}-{accuracy['high']:.0%}"
+    few = " Few data: treat these figures as rough." if answered < 30 or accuracy["n_subjects"] < 5 else ""
+    return (f"On CP-PAIN (the test, never used to build it) this answer was right on {right} of {answered} answered faces "
+            f"({accuracy['value']:.0%}{interval}; {int(accuracy['n_subjects'])} people) and withheld its number for "
+            f"{abstained['value']:.0%} of {int(abstained['n_images'])} faces.{few}")

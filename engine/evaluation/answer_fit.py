@@ -1,0 +1,191 @@
+"""The served answer's parameters (``answer.json``), fitted on development data only.
+
+Development data: PAIN-DB's subject-wise out-of-fold faces. Each subject-wise run (``DEVELOPMENT_SCENARIO``)
+predicted the faces of subjects its fold model never saw and wrote the penultimate features of its training
+and held-out faces (``engine.training.executor``). From those alone, per network: whether the answer uses it
+(it learned there, by the subject-wise verdict of ``engine.evaluation.results``, and its fold models were
+kept), its calibration (temperature or Platt, by log-loss on held-out subjects) and the scale of its
+out-of-distribution distances; then, over the networks used, the out-of-distribution threshold and the
+class-conditional conformal thresholds. CP-PAIN's images and labels are never read here: it stays the test
+(``engine.evaluation.answer_evaluation``).
+
+``refresh_answer`` refits only when the subject-wise runs, the settings or this module's version changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+
+import numpy as np
+import pandas as pd
+
+from engine.artifacts import ExperimentStore, RunKey
+from engine.evaluation.answer import DEVELOPMENT_SCENARIO, RULE, neighbour_distance, unit_rows
+from engine.evaluation.calibration import apply_calibrator, choose_calibrator
+
+VERSION = "answer-v1"
+DEVELOPMENT_DATA = ("PAIN-DB, subject-wise out of fold: every face predicted by the fold model that never saw its "
+                    "subject")
+SERVED_MODELS = ("Each network used is served as the ensemble of its subject-wise fold models (the models whose held-out "
+                 "predictions fitted its calibration, as scikit-learn's CalibratedClassifierCV(ensemble=True)); each fold "
+                 "model's p(pain) is calibrated, then averaged.")
+
+
+def refresh_answer(store: ExperimentStore, settings) -> dict:
+    """``answer.json`` as the subject-wise runs are now: the stored one when its digest still matches, else
+    refitted and written. ``settings``: the config's [evaluation] section."""
+    digest = development_digest(store, settings)
+    stored = store.answer()
+    if stored and stored.get("digest") == digest:
+        return stored
+    parameters = fit_answer(store, settings)
+    parameters["digest"] = digest
+    store.write_answer(parameters)
+    return parameters
+
+
+def development_digest(store: ExperimentStore, settings) -> str:
+    """What the parameters depend on: this module's version, the settings, and the finished runs (all of them:
+    the learned verdicts compare the networks of a scenario with each other)."""
+    parts = [VERSION, json.dumps([settings.ood_pass, settings.ood_neighbours, settings.conformal_level,
+                                  settings.bootstrap_resamples]), repr(store.runs_version())]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def fit_answer(store: ExperimentStore, settings) -> dict:
+    """The parameters (plain JSON) from the development data of ``store``; see the module docstring."""
+    from engine.evaluation.results import current_results
+
+    _, summary = current_results(store)
+    verdicts = _verdicts(summary)
+    development = _development(store)
+    networks, used = {}, []
+    for name in sorted(set(verdicts) | set(development), key=_order(store)):
+        item, verdict = {"used": False, "members": []}, verdicts.get(name, {})
+        item.update({k: verdict.get(k) for k in ("auc", "auc_low", "auc_high")})
+        data = development.get(name)
+        if data is None:
+            item["reason"] = "no subject-wise held-out predictions with kept fold models (it cannot be developed)"
+        elif not verdict.get("learned"):
+            item["reason"] = f"did not learn on PAIN-DB's subject-wise held-out faces: {verdict.get('learned_reason') or 'no verdict'}"
+        else:
+            item.update(_fit_network(data, settings.ood_neighbours))
+            item["used"], item["reason"] = True, "learned on PAIN-DB's subject-wise held-out faces"
+            used.append(name)
+        if data is not None:
+            item["oof_images"] = int(len(data["table"]))
+        networks[name] = item
+    parameters = {"version": VERSION, "rule": RULE, "development_data": DEVELOPMENT_DATA, "served_models": SERVED_MODELS,
+                  "scenario": DEVELOPMENT_SCENARIO, "test": "CP-PAIN (the external scenario): never read for these "
+                  "parameters, only to evaluate them", "networks": networks, "used": used}
+    if used:
+        parameters.update(_fit_thresholds({n: development[n] for n in used}, networks, settings))
+    return parameters
+
+
+def _order(store: ExperimentStore):
+    order, _ = store.plan()
+    return lambda name: (order.index(name) if name in order else len(order), name)
+
+
+def _verdicts(summary: pd.DataFrame) -> dict[str, dict]:
+    """Per network, its subject-wise verdict row (AUC, interval, learned, reason), from the current summary."""
+    if summary is None or summary.empty or "scenario" not in summary:
+        return {}
+    rows = summary[(summary["scenario"] == DEVELOPMENT_SCENARIO) & (summary.get("class", "macro") == "macro")]
+    out = {}
+    for row in rows.to_dict("records"):
+        out[row["model"]] = {"auc": _plain(row.get("auc")), "auc_low": _plain(row.get("auc_low")),
+                             "auc_high": _plain(row.get("auc_high")), "learned": bool(row.get("learned")),
+                             "learned_reason": str(row.get("learned_reason") or "")}
+    return out
+
+
+def _development(store: ExperimentStore) -> dict[str, dict]:
+    """Per network whose every subject-wise fold has its kept model and features: the held-out table (image_id,
+    subject, true_label, p_pain, fold, distance to that fold's training faces is added later) and per fold
+    the unit-length training and held-out features."""
+    found: dict[str, list[RunKey]] = {}
+    for key in store.finished_runs(DEVELOPMENT_SCENARIO):
+        found.setdefault(key.model, []).append(key)
+    out = {}
+    for name, keys in found.items():
+        tables, folds = [], {}
+        for key in sorted(keys):
+            arrays, predictions = store.features(key), store.predictions(key)
+            if arrays is None or predictions is None or not store.kept_model_path(key).exists() \
+                    or len(arrays["test"]) != len(predictions):
+                break
+            tables.append(predictions[["image_id", "subject", "dataset", "true_label", "p_pain"]].assign(fold=key.fold))
+            folds[key.fold] = {"train": unit_rows(arrays["train"]), "test": unit_rows(arrays["test"])}
+        else:
+            if tables:
+                out[name] = {"table": pd.concat(tables, ignore_index=True), "folds": folds}
+    return out
+
+
+def _fit_network(data: dict, neighbours: int) -> dict:
+    """One used network: its calibration (chosen on held-out subjects), and its out-of-distribution scale."""
+    table = data["table"]
+    groups = (table["dataset"].astype(str) + "/" + table["subject"].astype(str)).to_numpy()
+    calibrator, losses = choose_calibrator(table["p_pain"].to_numpy(), table["true_label"].to_numpy(), groups)
+    distances = np.concatenate([neighbour_distance(data["folds"][fold]["test"], data["folds"][fold]["train"], neighbours)
+                                for fold in sorted(data["folds"])])
+    table["distance"] = distances  # in fold order, as the table was stacked
+    return {"members": sorted(int(f) for f in data["folds"]), "calibration": calibrator,
+            "calibration_cv_logloss": {m: _plain(v) for m, v in losses.items()},
+            "ood_scale": float(np.median(distances))}
+
+
+def _fit_thresholds(development: dict[str, dict], networks: dict, settings) -> dict:
+    """The out-of-distribution threshold and the conformal thresholds over the networks used, from the
+    held-out faces that every used network predicted (each by the fold model that never saw its subject)."""
+    per_network = []
+    for name, data in development.items():
+        table = data["table"]
+        calibrated = apply_calibrator(table["p_pain"].to_numpy(dtype=float), networks[name]["calibration"])
+        per_network.append(pd.DataFrame({"image_id": table["image_id"], "true_label": table["true_label"],
+                                         "subject": table["dataset"].astype(str) + "/" + table["subject"].astype(str),
+                                         f"p:{name}": calibrated,
+                                         f"d:{name}": table["distance"] / networks[name]["ood_scale"]}))
+    joined = per_network[0]
+    for other in per_network[1:]:
+        joined = joined.merge(other.drop(columns=["true_label", "subject"]), on="image_id")
+    p = joined[[c for c in joined if c.startswith("p:")]].mean(axis=1).to_numpy()
+    score = joined[[c for c in joined if c.startswith("d:")]].mean(axis=1).to_numpy()
+    threshold = float(np.quantile(score, settings.ood_pass))
+    inside = score <= threshold
+    y = joined["true_label"].to_numpy(dtype=int)
+    conformal = {"level": settings.conformal_level,
+                 "q_pain": _conformal_quantile(1.0 - p[inside & (y == 1)], settings.conformal_level),
+                 "q_no_pain": _conformal_quantile(p[inside & (y == 0)], settings.conformal_level),
+                 "images_pain": int((inside & (y == 1)).sum()), "images_no_pain": int((inside & (y == 0)).sum()),
+                 "fitted_on": "the held-out faces that pass the out-of-distribution check, their calibrated answer "
+                              "(each face by the fold models that never saw its subject)"}
+    ood = {"neighbours": settings.ood_neighbours, "pass_share": settings.ood_pass, "threshold": threshold,
+           "images": int(len(score)), "subjects": int(joined["subject"].nunique()),
+           "score": "mean over the networks used of each one's mean distance to its k nearest training faces in its "
+                    "penultimate features (unit length), over that network's median held-out distance; ood_score is "
+                    "this over the threshold (above 1: unlike the training faces)"}
+    return {"ood": ood, "conformal": conformal,
+            "development": {"images": int(len(joined)), "subjects": int(joined["subject"].nunique()),
+                            "pain_images": int(y.sum())}}
+
+
+def _conformal_quantile(nonconformity: np.ndarray, level: float) -> float | None:
+    """The class's threshold: the ceil((n + 1) level)-th smallest nonconformity (None: too few faces, the
+    class is always in the set)."""
+    n = len(nonconformity)
+    rank = math.ceil((n + 1) * level)
+    if n == 0 or rank > n:
+        return None
+    return float(np.sort(nonconformity)[rank - 1])
+
+
+def _plain(value):
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None

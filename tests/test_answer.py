@@ -1,0 +1,197 @@
+"""The served answer: fitted on development data only, withheld on faces unlike the training faces or when
+the networks cannot decide, and evaluated as served on CP-PAIN.
+
+Stores here are real stores holding simulated runs (no training), as ``test_evaluation_store`` builds them,
+plus what a subject-wise run writes for the answer: penultimate features of its training, held-out and
+CP-PAIN faces (``features.npz``) and its kept fold model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.artifacts import ExperimentStore, RunKey
+from engine.config import config_from_dict
+from engine.evaluation.answer import AnswerBasis, combine, neighbour_distance, one_answer, prediction_sets, unit_rows
+from engine.evaluation.answer_evaluation import COLUMNS, METRICS, evaluate_answer, served_sentence
+from engine.evaluation.answer_fit import _conformal_quantile, fit_answer, refresh_answer
+from engine.evaluation.calibration import apply_calibrator, choose_calibrator
+from engine.evaluation.results import refresh_results
+from test_evaluation_store import images_of, make_experiment
+
+SETTINGS = config_from_dict({}).evaluation
+DIMENSIONS = 8
+
+
+def features_of(labels: np.ndarray, rng: np.random.Generator, shift: float = 0.0) -> np.ndarray:
+    """Penultimate features as a network that learned would give them: a class direction plus noise,
+    ``shift`` moving every face away from the training faces (0: in distribution)."""
+    x = rng.normal(0, 1, (len(labels), DIMENSIONS))
+    x[:, 0] += 3 * (2 * labels - 1)
+    x[:, 1] += shift
+    return x
+
+
+def add_development_arrays(store: ExperimentStore, models: list[str], seed: int = 5) -> None:
+    """What each subject-wise run of ``models`` writes for the answer: features and its kept fold model."""
+    rng = np.random.default_rng(seed)
+    samples = store.samples()
+    paindb, cppain = samples[samples["dataset"] != "cppain"], samples[samples["dataset"] == "cppain"]
+    for model in models:
+        for fold in range(2):
+            key = RunKey(model, "subject", fold)
+            held_out = images_of(samples, "subject", fold)
+            trained = paindb[~paindb["image_id"].isin(held_out["image_id"])]
+            store.write_features(key, train=features_of(trained["label"].to_numpy(), rng).astype(np.float16),
+                                 test=features_of(held_out["label"].to_numpy(), rng).astype(np.float16),
+                                 cppain=features_of(cppain["label"].to_numpy(), rng).astype(np.float16),
+                                 cppain_p_pain=np.where(cppain["label"].to_numpy() == 1, 0.9, 0.1).astype(np.float32),
+                                 cppain_image_ids=cppain["image_id"].to_numpy().astype(str))
+            # The fit reads no model: it only checks that the fold model was kept (the Predictor loads it).
+            store.kept_model_path(key).write_bytes(b"kept")
+
+
+@pytest.fixture(scope="module")
+def developed(tmp_path_factory) -> ExperimentStore:
+    store = make_experiment(tmp_path_factory.mktemp("answer"), {"Sharp": "overconfident", "Flat": "constant"})
+    add_development_arrays(store, ["Sharp", "Flat"])
+    refresh_results(store)
+    refresh_answer(store, SETTINGS)
+    return store
+
+
+def test_the_answer_uses_the_networks_that_learned_on_development_data_with_their_fold_models(developed):
+    parameters = developed.answer()
+    assert parameters["used"] == ["Sharp"] and parameters["scenario"] == "subject"
+    sharp, flat = parameters["networks"]["Sharp"], parameters["networks"]["Flat"]
+    assert sharp["members"] == [0, 1] and sharp["calibration"]["method"] in ("temperature", "platt")
+    assert set(sharp["calibration_cv_logloss"]) == {"temperature", "platt"}
+    assert not flat["used"] and "did not learn" in flat["reason"]
+    assert parameters["ood"]["pass_share"] == 0.95 and parameters["ood"]["images"] == 160
+    assert parameters["conformal"]["level"] == 0.9 and "CP-PAIN" in parameters["test"]
+
+
+def test_the_answers_parameters_do_not_change_when_cp_pains_labels_do(tmp_path, developed):
+    changed = make_experiment(tmp_path, {"Sharp": "overconfident", "Flat": "constant"}, name="changed")
+    add_development_arrays(changed, ["Sharp", "Flat"])
+    samples = changed.samples()
+    cppain = samples["dataset"] == "cppain"
+    samples.loc[cppain, "label"] = 1 - samples.loc[cppain, "label"]  # every CP-PAIN label turned over
+    changed.write_samples(samples)
+    for fold in range(2):  # and the external runs' predictions and labels with them
+        key = RunKey("Sharp", "external", fold)
+        flipped = changed.predictions(key)
+        changed.write_predictions(key, flipped.assign(true_label=1 - flipped["true_label"], p_pain=1 - flipped["p_pain"]))
+    refresh_results(changed)
+    first, second = fit_answer(developed, SETTINGS), fit_answer(changed, SETTINGS)
+    assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
+    evaluated = [evaluate_answer(store, AnswerBasis.from_store(store)).set_index("metric") for store in (developed,)]
+    assert evaluated[0].loc["prevalence", "value"] == pytest.approx(0.5)
+
+
+def test_a_face_unlike_the_training_faces_and_an_undecided_one_get_no_number(developed):
+    basis = AnswerBasis.from_store(developed)
+    rng = np.random.default_rng(3)
+    references = basis.references["Sharp"]
+
+    def table(p: float, shift: float) -> pd.DataFrame:
+        features = [features_of(np.array([1]), rng, shift) for _ in references]
+        distance = np.mean([neighbour_distance(f, r, basis.neighbours) for f, r in zip(features, references)])
+        return pd.DataFrame({"model": ["Sharp", "Flat"], "p_pain": [p, 0.46], "p_members": [(p, p), None],
+                             "ood": [distance / basis.networks["Sharp"].ood_scale, math.nan]})
+
+    clear = one_answer(table(0.995, 0.0), basis)
+    assert not clear.abstained and clear.p_pain is not None and clear.prediction_set == ("pain",)
+    assert clear.ood_score < 1 and clear.low <= clear.p_pain <= clear.high
+    far = one_answer(table(0.995, 40.0), basis)
+    assert far.abstained and far.p_pain is None and far.ood_score > 1
+    assert far.abstain_reason.startswith("No number: this face is unlike the faces the networks were trained on")
+    middle = one_answer(table(0.5, 0.0), basis)
+    assert middle.abstained and middle.p_pain is None and middle.abstain_reason.startswith("Uncertain")
+
+
+def test_the_evaluation_table_has_every_metric_with_its_interval_and_n(developed):
+    table = evaluate_answer(developed, AnswerBasis.from_store(developed))
+    assert list(table.columns) == COLUMNS and list(table["metric"]) == list(METRICS)
+    for metric in ("roc_auc", "pr_auc", "prevalence", "sensitivity", "specificity", "brier", "calibration_intercept",
+                   "calibration_slope", "ece", "abstention_rate", "answered_accuracy", "coverage_pain", "coverage_no_pain"):
+        assert metric in set(table["metric"])
+    rows = table.set_index("metric")
+    assert rows.loc["prevalence", "n_images"] == 32 and rows.loc["prevalence", "n_subjects"] == 8
+    assert rows.loc["answered_accuracy", "n_images"] <= 32
+    assert 0 <= rows.loc["abstention_rate", "value"] <= 1
+    assert rows.loc["abstention_rate", "low"] <= rows.loc["abstention_rate", "value"] <= rows.loc["abstention_rate", "high"]
+    sentence = served_sentence(table)
+    assert "On CP-PAIN" in sentence and f"of {rows.loc['answered_accuracy', 'n_images']} answered faces" in sentence
+    assert ("Few data" in sentence) == (rows.loc["answered_accuracy", "n_images"] < 30)
+
+
+def test_the_stored_answer_is_refitted_only_when_its_development_data_change(developed, monkeypatch):
+    import engine.evaluation.answer_fit as answer_fit
+
+    calls = []
+    monkeypatch.setattr(answer_fit, "fit_answer", lambda *args: calls.append(1) or {"networks": {}, "used": []})
+    refresh_answer(developed, SETTINGS)
+    assert calls == []  # nothing changed: the stored parameters stand
+    refresh_answer(developed, config_from_dict({"evaluation": {"conformal_level": 0.8}}).evaluation)
+    assert calls == [1]
+    refresh_answer(developed, SETTINGS)  # back as it was (the module fixture's parameters)
+
+
+def test_conformal_sets_cover_each_class_at_their_level():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 4000)
+    p = np.clip(0.5 + (2 * y - 1) * rng.uniform(-0.2, 0.5, 4000), 0, 1)
+    conformal = {"q_pain": _conformal_quantile(1 - p[y == 1][:2000], 0.9),
+                 "q_no_pain": _conformal_quantile(p[y == 0][:2000], 0.9)}
+    pain, no_pain = prediction_sets(p[2000:], conformal)
+    test_y = y[2000:]
+    assert pain[test_y == 1].mean() == pytest.approx(0.9, abs=0.03)
+    assert no_pain[test_y == 0].mean() == pytest.approx(0.9, abs=0.03)
+    assert _conformal_quantile(np.array([0.1, 0.2]), 0.9) is None  # too few faces: the class is always in the set
+
+
+def test_platt_is_chosen_when_the_answer_needs_moving_and_it_lowers_the_held_out_loss():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 600)
+    shifted = 1 / (1 + np.exp(-((2 * y - 1) + rng.normal(0, 1, 600) + 1.5)))  # every p(pain) too high
+    calibrator, losses = choose_calibrator(shifted, y, np.repeat(np.arange(60), 10))
+    assert calibrator["method"] == "platt" and losses["platt"] < losses["temperature"]
+    assert np.mean(apply_calibrator(shifted, calibrator)) == pytest.approx(y.mean(), abs=0.05)
+
+
+def test_unit_rows_and_distances_compare_directions():
+    reference = unit_rows(np.eye(3))
+    assert neighbour_distance(np.array([[5.0, 0, 0]]), reference, 1)[0] == pytest.approx(0.0, abs=1e-6)
+    assert neighbour_distance(np.array([[0, 0, -1.0]]), reference, 1)[0] == pytest.approx(math.sqrt(2), abs=1e-5)
+
+
+def test_combine_gives_the_served_number_before_and_after_abstention():
+    basis = AnswerBasis.from_parameters(
+        {"networks": {"A": {"used": True, "reason": "", "calibration": None, "ood_scale": 1.0, "members": [0, 1]}},
+         "used": ["A"], "ood": {"threshold": 2.0, "neighbours": 1}, "conformal": {"q_pain": 0.3, "q_no_pain": 0.3}},
+        {"A": [np.eye(2), np.eye(2)]})
+    served = combine({"A": np.array([[0.9, 0.8], [0.5, 0.5], [0.1, 0.2]])}, {"A": np.array([1.0, 1.0, 3.0])}, basis)
+    assert served["p_served"].tolist() == pytest.approx([0.85, 0.5, 0.15])
+    assert served["p_pain"][0] == pytest.approx(0.85) and np.isnan(served["p_pain"][1]) and np.isnan(served["p_pain"][2])
+    assert served["undecided"].tolist() == [False, True, False] and served["ood"].tolist() == [False, False, True]
+    assert served["low"].tolist() == pytest.approx([0.8, 0.5, 0.1])
+
+
+def test_no_network_learned_or_no_parameters_gives_no_number_and_says_why(tmp_path):
+    store = make_experiment(tmp_path, {"Flat": "constant", "Noise2": "constant"}, scenarios=("subject", "external"))
+    add_development_arrays(store, ["Flat", "Noise2"])
+    refresh_results(store)
+    refresh_answer(store, SETTINGS)
+    answer = one_answer({"Flat": 0.46, "Noise2": 0.46}, AnswerBasis.from_store(store))
+    assert answer.p_pain is None and not answer.abstained
+    assert answer.reason.startswith("No single answer: no network learned on PAIN-DB's subject-wise held-out faces")
+    assert evaluate_answer(store, AnswerBasis.from_store(store)).empty
+    unfitted = make_experiment(tmp_path, {"Flat": "constant"}, scenarios=("image",), name="unfitted")
+    answer = one_answer({"Flat": 0.46}, AnswerBasis.from_store(unfitted))
+    assert answer.p_pain is None and "not fitted yet" in answer.reason
