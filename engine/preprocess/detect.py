@@ -9,6 +9,7 @@ x to the right and y down, with (0, 0) the top-left corner of the top-left pixel
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,6 +79,28 @@ class Detection:
         return sorted(kept, key=lambda face: face.width * face.height, reverse=True)
 
 
+@contextmanager
+def _without_lz4_close_noise():
+    """mtcnn loads its weights with joblib, which leaves an lz4 reader to be closed by the garbage collector;
+    on Python 3.13 that close prints "Exception ignored ... ValueError: I/O operation on closed file" with a
+    traceback on stderr (3.11 and 3.12 stay silent). Only that one error is dropped, while the weights load."""
+    import gc
+    import sys
+
+    previous = sys.unraisablehook
+
+    def hook(unraisable) -> None:
+        if not (isinstance(unraisable.exc_value, ValueError) and "closed file" in str(unraisable.exc_value)):
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+        gc.collect()  # the readers are closed now, under this hook
+    finally:
+        sys.unraisablehook = previous
+
+
 class FaceDetector:
     """MTCNN, created once (TensorFlow import and weight loading take seconds): reuse one per process.
 
@@ -89,7 +112,8 @@ class FaceDetector:
 
         # mtcnn signals "no candidate left" by feeding an empty batch to the next network and catching
         # TensorFlow's error, which TensorFlow also logs ("Incompatible shapes: [0,48,48,3]"): stop early.
-        pnet, rnet, onet = StagePNet(), StageRNet(), StageONet()
+        with _without_lz4_close_noise():
+            pnet, rnet, onet = StagePNet(), StageRNet(), StageONet()
         for stage in (pnet, rnet, onet):
             _compile(stage)
         refine = [_UnlessEmpty(rnet), _UnlessEmpty(onet)]
