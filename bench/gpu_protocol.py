@@ -36,7 +36,7 @@ The GPU machine (Python 3.12, JAX with CUDA, PyTorch, pandas, scikit-learn; neit
 TensorFlow) gets the project's source tree and a folder carried along with it:
 
   here, once (the face arrays of a paper-size synthetic experiment, and the wheels it lacks, at the
-  versions of requirements.lock; lime's matplotlib and tqdm are not needed by the part used):
+  versions of requirements/runtime-3.12.txt; lime's matplotlib and tqdm are not needed by the part used):
     .venv/bin/python bench/gpu_protocol.py --export-faces .cache/gpu/faces.npz --experiment artifacts/paper-cpu
     .venv/bin/pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux_2_17_x86_64 \
         --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 -d .cache/gpu/wheels \

@@ -5,7 +5,7 @@ Built from the same loaders, chart builders and model card as the pages, so the 
 dashboard shows: networks that did not learn are greyed and marked, intervals come from the bootstrap over
 subjects, and the one-answer rule is the engine's (``engine.evaluation.answer``). No external resource is
 referenced (no scripts, fonts or images from elsewhere): the file opens offline and can be mailed.
-``write_report`` writes HTML or, by the file's suffix, PDF (WeasyPrint, pinned in requirements.lock).
+``write_report`` writes HTML or, by the file's suffix, PDF (WeasyPrint, pinned in requirements/).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@
                      scaled to a maximum of 1 per image (all 0 when nothing is positive)
 
 One forward and one backward pass per batch. Everything is ``keras.ops`` but the gradient, the one line
-each backend does its own way (TensorFlow's tape, ``jax.grad``, torch's autograd), so it runs on
+each backend does its own way (TensorFlow's tape, ``jax.grad``), so it runs on
 TensorFlow and JAX alike. Under TensorFlow the pass is a ``tf.function`` over fixed-size (padded)
 batches, traced once: run eagerly, a network of hundreds of layers (InceptionV3) costs more in Python
 than in arithmetic. Under JAX it runs eagerly: ``jax.jit`` would bake the weights in as constants, and
@@ -129,10 +129,5 @@ def gradient(function, x):
         import jax
 
         return jax.grad(function)(x)
-    if backend == "torch":
-        import torch
-
-        x = x.detach().requires_grad_(True)
-        (grad,) = torch.autograd.grad(function(x), x)
-        return grad
-    raise ValueError(f"Grad-CAM has no gradient for the Keras backend {backend!r}.")
+    raise ValueError(f"Grad-CAM has no gradient for the Keras backend {backend!r}: PainLens runs on TensorFlow and "
+                     "JAX (KERAS_BACKEND=tensorflow or jax).")
