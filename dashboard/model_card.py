@@ -210,6 +210,7 @@ def answer(facts: Facts) -> Section:
     thresholds, what each was fitted on) and how it did on CP-PAIN as served (``answer_evaluation``)."""
     from engine.evaluation.answer import RULE
     from engine.evaluation.answer_evaluation import served_sentence
+    from engine.evaluation.bootstrap import FEW_DATA_NOTE, sample_size
 
     parameters = loaders.load_answer(facts.experiment.root)
     if not parameters:
@@ -244,9 +245,10 @@ def answer(facts: Facts) -> Section:
     tables_ = [("Calibration of the networks used (chosen by log-loss on held-out subjects)", pd.DataFrame(rows))] if rows else []
     if evaluation is not None and len(evaluation):
         paragraphs.append(served_sentence(evaluation))
-        shown = evaluation.assign(**{"few data": (evaluation["n_images"] < 30) | (evaluation["n_subjects"] < 5)})
-        tables_.append(("The answer as served, evaluated on CP-PAIN (95 % intervals over subjects; n: the images and "
-                        "subjects each figure is computed on)", shown.round(3)))
+        shown = evaluation.assign(n=[sample_size(i, s) for i, s in zip(evaluation["n_images"], evaluation["n_subjects"])])
+        tables_.append((f"The answer as served, evaluated on CP-PAIN (95 % intervals over subjects; n: the images and "
+                        f"subjects each figure is computed on; {FEW_DATA_NOTE})",
+                        shown.drop(columns=["n_images", "n_subjects"]).round(3)))
     return Section("One answer for a face", paragraphs, bullets, tables_)
 
 

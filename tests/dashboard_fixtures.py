@@ -180,9 +180,43 @@ def evaluated_experiment(base: Path, learned: bool = True, kept: tuple[str, ...]
                 store.write_predictions(key, _made_up_predictions(samples, model, scenario, fold, learned))
                 if scenario == "external" and fold == 0 and model in kept:
                     _keep_untrained_model(store, key)
+                if scenario == "subject" and model in kept:  # the answer's fold models, as the runner keeps them
+                    _keep_untrained_model(store, key)
+                    _write_development_arrays(store, key, samples, learned)
                 store.finish_run(key, {"seconds": 1.0, "input_size": 32, "weights": "none"})
     refresh_results(store)
+    from engine.evaluation.answer import AnswerBasis
+    from engine.evaluation.answer_evaluation import evaluate_answer
+    from engine.evaluation.answer_fit import refresh_answer
+
+    refresh_answer(store, config.evaluation)
+    store.write_table("answer_evaluation", evaluate_answer(store, AnswerBasis.from_store(store), seed=5))
     return store.root
+
+
+def _write_development_arrays(store, key, samples, learned: bool) -> None:
+    """What a subject-wise run writes for the answer: the kept (untrained) fold model's descriptors of its
+    training, held-out and CP-PAIN faces, here seeded noise images (the made-up samples have no pictures;
+    a real face is then unlike them, so the upload page shows the withheld answer), and its CP-PAIN p(pain)."""
+    import keras
+    import numpy as np
+
+    from engine.models.features import feature_model
+    from engine.training.train import predict_with_features
+
+    both = feature_model(keras.saving.load_model(store.kept_model_path(key), compile=False))
+    rng = np.random.default_rng(key.fold)
+    paindb, cppain = samples[samples["role"] == "paindb"], samples[samples["role"] == "cppain"]
+    held_out = set(_made_up_predictions(samples, key.model, "subject", key.fold, learned)["image_id"])
+
+    def descriptors(count: int) -> np.ndarray:
+        return predict_with_features(both, rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8))[1]
+
+    external = _made_up_predictions(samples, key.model, "external", key.fold, learned)
+    store.write_features(key, train=descriptors(int((~paindb["image_id"].isin(held_out)).sum())).astype(np.float16),
+                         test=descriptors(len(held_out)).astype(np.float16), cppain=descriptors(len(cppain)).astype(np.float16),
+                         cppain_p_pain=external["p_pain"].to_numpy(dtype=np.float32),
+                         cppain_image_ids=external["image_id"].to_numpy().astype(str))
 
 
 def _made_up_samples():

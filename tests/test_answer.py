@@ -195,3 +195,53 @@ def test_no_network_learned_or_no_parameters_gives_no_number_and_says_why(tmp_pa
     unfitted = make_experiment(tmp_path, {"Flat": "constant"}, scenarios=("image",), name="unfitted")
     answer = one_answer({"Flat": 0.46}, AnswerBasis.from_store(unfitted))
     assert answer.p_pain is None and "not fitted yet" in answer.reason
+
+
+# --- done when: on an experiment whose networks learned (the demo), checked when one is at hand ---------------
+
+def _demo_experiment():
+    """The demo experiment when it is there (or one named by $PAINLENS_QUALITY_EXPERIMENT) with fitted answer
+    parameters; None otherwise (the test suite trains no such experiment: it takes minutes)."""
+    import os
+    from pathlib import Path
+
+    named = os.environ.get("PAINLENS_QUALITY_EXPERIMENT")
+    for candidate in (Path(named) if named else None, Path(__file__).resolve().parents[1] / "artifacts" / "demo"):
+        if candidate and ExperimentStore.looks_like_experiment(candidate):
+            store = ExperimentStore.open(candidate)
+            if (store.answer() or {}).get("used"):
+                return store
+    return None
+
+
+@pytest.mark.slow
+def test_on_the_demo_cp_pain_faces_pass_and_faces_unlike_the_training_faces_are_withheld():
+    """CP-PAIN's held-out faces pass the out-of-distribution check (at least 85 %), and of the images of
+    ``tests/unlike_faces.py`` (real photographs of people from scikit-image, a cat, a sketch and transformations
+    of a synthetic face) in which a face is found, at least 20, at least 90 % are withheld as unlike."""
+    from dashboard_fixtures import encode, face_image
+    from engine.answers import answer_bytes
+    from engine.errors import BadImageError
+    from engine.native_log import import_tensorflow_quietly
+    from engine.predict import Predictor
+    from unlike_faces import unlike_faces
+
+    store = _demo_experiment()
+    if store is None:
+        pytest.skip("no experiment whose networks learned is at hand (run `make demo`, or set "
+                    "PAINLENS_QUALITY_EXPERIMENT to one)")
+    evaluation = store.table("answer_evaluation").set_index("metric")
+    assert evaluation.loc["ood_rate", "value"] <= 0.15
+    import_tensorflow_quietly()
+    predictor = Predictor(store.root, warm_up=False, learned_first=True)
+    found, unlike = 0, []
+    for name, image in unlike_faces(face_image(3, size=(320, 320), scale=0.5)).items():
+        try:
+            record = answer_bytes(predictor, encode(image, "PNG"), name, only=predictor.learned_networks())
+        except BadImageError:
+            continue  # no face found: no number either, but not the check measured here
+        found += 1
+        if record.abstained and record.ood_score > 1:
+            unlike.append(name)
+    print(f"{store.experiment}: {len(unlike)} of {found} faces withheld as unlike the training faces")
+    assert found >= 20 and len(unlike) >= 0.9 * found

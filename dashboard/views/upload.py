@@ -150,13 +150,14 @@ def show_probabilities(prediction, experiment, seconds: float) -> None:
         widgets.chart(figure, "upload-probabilities", "upload-probs")
         st.caption("Per network: its raw p(pain) (mean over its models), the calibrated one (fitted on PAIN-DB's "
                    "subject-wise held-out faces) and its subject-wise ROC AUC with the 95 % interval over subjects.")
+        timings = pd.DataFrame([{"step": k, "seconds": round(v, 3)} for k, v in prediction.timings.items()
+                                if k != "explanation"])
+        st.caption("Seconds per step")
+        st.dataframe(timings, hide_index=True)
         table = tables.answer_table(probs, answer.networks) if answer is not None else probs  # the networks run
         if not several:
             table = table.drop(columns=["lowest seed", "highest seed"], errors="ignore")
         widgets.table(table.round(3), "upload-probabilities", "upload-table")
-        timings = pd.DataFrame([{"step": k, "seconds": round(v, 3)} for k, v in prediction.timings.items()
-                                if k != "explanation"])
-        st.dataframe(timings, hide_index=True)
 
 
 def show_explanation(model, prediction, experiment) -> None:
