@@ -66,6 +66,24 @@ def served_on_cppain(store: ExperimentStore, basis: AnswerBasis) -> pd.DataFrame
     return frame.dropna(subset=["true_label"]).astype({"true_label": int})
 
 
+SERVED = "served answer"  # its name where it stands beside the networks (the raters' comparison)
+
+
+def served_predictions(store: ExperimentStore) -> pd.DataFrame:
+    """The served answer's CP-PAIN predictions in the runs' columns (model ``SERVED``, scenario external, fold
+    0): the answered faces only, as a clinician would see them. Empty without an answer."""
+    frame = served_on_cppain(store, AnswerBasis.from_store(store))
+    if frame is None:
+        return pd.DataFrame()
+    answered = frame[np.isfinite(frame["p_pain"].to_numpy(dtype=float))]
+    samples = store.samples().set_index("image_id")
+    return pd.DataFrame({"model": SERVED, "scenario": "external", "fold": 0, "seed": 0,
+                         "image_id": answered["image_id"].to_numpy(), "subject": answered["subject"].to_numpy(),
+                         "dataset": samples["dataset"].reindex(answered["image_id"]).to_numpy(),
+                         "true_label": answered["true_label"].to_numpy(dtype=int), "p_pain": answered["p_pain"].to_numpy(),
+                         "predicted_label": (answered["p_pain"].to_numpy() >= THRESHOLD).astype(int)})
+
+
 def evaluate_answer(store: ExperimentStore, basis: AnswerBasis, seed: int = 0) -> pd.DataFrame:
     """The ``answer_evaluation`` table (empty, with its columns, when there is nothing to evaluate)."""
     frame = served_on_cppain(store, basis)

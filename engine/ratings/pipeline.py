@@ -37,15 +37,18 @@ def rate_experiment(config, store, predictions: pd.DataFrame | None = None) -> R
 
     ``config``: ExperimentConfig; ``store``: ExperimentStore. Returns None when the CP-PAIN folder
     has no ratings.csv (nothing is written). Predictions default to the store's finished external
-    runs; without a manifest or predictions the model comparison is skipped with a note.
+    runs and the served answer (``SERVED``: its answered CP-PAIN faces; withheld ones are left out, like
+    gaps); without a manifest or predictions the model comparison is skipped with a note.
     """
     folder = config.dataset_path("cppain")
     ratings_file = folder / "ratings.csv"
     if not ratings_file.is_file():
         return None
     report = rate_file(ratings_file, headline=config.ratings.headline_icc)
-    if predictions is None:
-        predictions = store.finished_predictions("external")
+    if predictions is None:  # every network's external runs, and the served answer beside them
+        from engine.evaluation.answer_evaluation import served_predictions
+
+        predictions = pd.concat([store.finished_predictions("external"), served_predictions(store)], ignore_index=True)
     if predictions.empty:
         report.notes.append("No finished external-scenario predictions yet: the model-versus-clinician "
                             "agreement is left out.")
