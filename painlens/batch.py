@@ -107,8 +107,8 @@ def run_batch(predictor, paths: list[Path], fps: float = DEFAULT_FPS, explain: b
     return records
 
 
-CSV_COLUMNS = ["path", "kind", "error", "p_pain", "peak_t", "score_mean", "score_top10", "score_above_half",
-               "frames", "frames_with_face", "notes"]
+CSV_COLUMNS = ["path", "kind", "error", "p_pain", "abstained", "abstain_reason", "ood_score", "peak_t", "score_mean",
+               "score_top10", "score_above_half", "frames", "frames_with_face", "frames_answered", "notes"]
 
 
 def csv_table(records: list[AnyAnswer]):
@@ -121,11 +121,13 @@ def csv_table(records: list[AnyAnswer]):
         score = record.score if video else None
         frames = record.frames if video else []
         row = {"path": record.path, "kind": record.kind, "error": record.error or "", "p_pain": record.p_pain,
+               "abstained": record.abstained, "abstain_reason": record.abstain_reason or "", "ood_score": record.ood_score,
                "peak_t": record.peak_t if video else None,
                "score_mean": score.mean if score else None, "score_top10": score.top10 if score else None,
                "score_above_half": score.above_half if score else None,
                "frames": len(frames) if video and not record.error else None,
                "frames_with_face": sum(f.face for f in frames) if frames else None,
+               "frames_answered": record.answered_frames if video and not record.error else None,
                "notes": " ".join(record.notes)}
         row.update({f"p_{name}": value for name, value in record.networks.items()})
         rows.append(row)

@@ -324,7 +324,7 @@ def _print_predictions(records: list) -> None:
     from rich.table import Table
 
     table = Table(title="p(pain) per input (research measurement, not a clinical judgement)")
-    for column in ("path", "kind", "p(pain)", "peak (s)", "score mean / top 10 % / above 0.5", "notes or error"):
+    for column in ("path", "kind", "p(pain)", "peak (s)", "score mean / top 10 % / above 0.5", "why withheld, notes or error"):
         table.add_column(column, justify="right" if column in ("p(pain)", "peak (s)") else "left")
     for record in records:
         video = record.kind == "video"
@@ -332,8 +332,9 @@ def _print_predictions(records: list) -> None:
         numbers = "" if not score else f"{score.mean:.2f} / {score.top10:.2f} / {score.above_half:.0%}"
         p = record.p_pain
         peak = record.peak_t if video else None
-        table.add_row(record.path, record.kind, "" if p is None else f"{p:.2f}", "" if peak is None else f"{peak:.1f}",
-                      numbers, record.error or " ".join(record.notes) or (record.reason or ""))
+        shown = "withheld" if record.abstained else ("" if p is None else f"{p:.2f}")
+        said = record.error or " ".join(filter(None, [record.abstain_reason, record.reason, *record.notes]))
+        table.add_row(record.path, record.kind, shown, "" if peak is None else f"{peak:.1f}", numbers, said)
     console.print(table)
 
 
