@@ -56,6 +56,7 @@ def explain_experiment(config: ExperimentConfig, store: ExperimentStore, progres
                        faces: FaceSource | None = None) -> dict:
     """Masks still missing (where the model was kept), then heatmaps, regions and clusters; returns a
     summary with ``notes`` (sentences for the user) and timings."""
+    store.remove_stale_temp_files()  # a killed earlier explain (or run) may have left half-written files
     runs = finished_runs(store)
     if runs.empty:
         return {"runs": 0, "notes": ["No finished runs in this experiment yet: nothing to explain."]}
