@@ -121,21 +121,14 @@ def test_predict_cannot_run_without_an_experiment_and_says_so_with_status_2(tmp_
 
 # --- the timeline -----------------------------------------------------------------------------------
 
-def test_one_predict_call_per_network_model_and_batch_of_frames(predictor):
+def test_one_predict_call_per_network_and_batch_of_frames(predictor, monkeypatch):
     from engine.timeline import BATCH, analyse_video
 
-    calls, originals = [], []
-    for network in predictor.networks.values():
-        for model in network.models:  # counted on the way through to the real model
-            originals.append((model, model.predict_on_batch))
-            model.predict_on_batch = lambda x, original=model.predict_on_batch: calls.append(len(x)) or original(x)
-    try:
-        analysis = analyse_video(predictor, vf.clip(seconds=4.0), keep_pictures=False)  # 20 frames: 2 batches
-    finally:
-        for model, original in originals:
-            model.predict_on_batch = original
-    models = sum(len(n.models) for n in predictor.networks.values())
-    assert len(analysis.frames) == 20 and len(calls) == 2 * models
+    calls = []
+    for network in predictor.networks.values():  # counted on the way through to the real models
+        monkeypatch.setattr(network, "outputs", lambda x, original=network.outputs: calls.append(len(x)) or original(x))
+    analysis = analyse_video(predictor, vf.clip(seconds=4.0), keep_pictures=False)  # 20 frames: 2 batches
+    assert len(analysis.frames) == 20 and len(calls) == 2 * len(predictor.networks)  # every member in one call
     assert sorted(set(calls)) == [20 - BATCH, BATCH]
 
 
@@ -146,7 +139,7 @@ def test_when_some_networks_learned_only_they_run_on_the_frames_and_the_others_a
     monkeypatch.setattr(predictor, "learned_networks", lambda *basis: [first])  # as if only the first network learned
     calls = {name: 0 for name in predictor.networks}
     for name, network in predictor.networks.items():
-        monkeypatch.setattr(network, "p_pain", lambda x, name=name, original=network.p_pain: calls.__setitem__(
+        monkeypatch.setattr(network, "outputs", lambda x, name=name, original=network.outputs: calls.__setitem__(
             name, calls[name] + 1) or original(x))
     record = answer_bytes(predictor, vf.clip(seconds=1.0), "clip.mp4", "video").to_json()
     assert calls[first] >= 1 and not any(calls[name] for name in others)

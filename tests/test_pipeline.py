@@ -148,7 +148,12 @@ def test_whole_grid_on_tiny_data_writes_every_artifact(workspace, grid):
     recomputed = run_metrics(store.finished_predictions())
     pd.testing.assert_frame_equal(metrics[recomputed.columns], recomputed)
     # Both external seeds' models are kept for uploads (kept_seeds = 2), and nothing else.
-    assert store.kept_models() == sorted(RunKey(m, "external", seed) for m in models for seed in (0, 1))
+    assert store.kept_models("external") == sorted(RunKey(m, "external", seed) for m in models for seed in (0, 1))
+    # The answer's fold models and their descriptors, and its parameters and evaluation (engine.evaluation.answer).
+    assert store.kept_models("subject") == sorted(RunKey(m, "subject", f) for m in models for f in (0, 1)
+                                                  if "subject" in GRID_SCENARIOS[m])
+    assert all(store.features(key) is not None for key in store.kept_models("subject"))
+    assert store.answer()["scenario"] == "subject" and store.table("answer_evaluation") is not None
     assert store.ratings_summary() is not None
     assert len(store.explained_runs()) == GRID_RUNS
     assert store.heatmap_arrays() is not None and store.table("region_scores") is not None
