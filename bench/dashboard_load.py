@@ -43,16 +43,16 @@ def upload_seconds(driver, url: str, folder: Path, shots: Path | None = None) ->
         path.write_bytes(encode(face_image(30 + i, size=(640, 480)), "JPEG", quality=90))
         clock = time.perf_counter()
         upload_file(driver, path)
-        wait(driver, lambda d: "The rule:" in main_text(d), 300)
+        wait(driver, lambda d: "Answered in" in main_text(d), 300)
         caption = time.perf_counter() - clock
-        wait(driver, lambda d: "The rule:" in main_text(d) and page_ready("Upload", True)(d), 300)
+        wait(driver, lambda d: "Answered in" in main_text(d) and page_ready("Upload", False)(d), 300)
         complete = time.perf_counter() - clock
         engine = re.search(r"Answered in ([0-9.]+) s", main_text(driver))
         out.append((complete, caption, float(engine.group(1)) if engine else float("nan")))
         if shots and i == 0:
             screenshot(driver, shots / "upload-result.png")
         remove_upload(driver)
-        wait(driver, lambda d: "The rule:" not in main_text(d), 60)
+        wait(driver, lambda d: "Answered in" not in main_text(d), 60)
     return out[1:]  # the first may wait for the networks to load
 
 

@@ -128,7 +128,7 @@ def test_the_evaluation_table_has_every_metric_with_its_interval_and_n(developed
     assert rows.loc["abstention_rate", "low"] <= rows.loc["abstention_rate", "value"] <= rows.loc["abstention_rate", "high"]
     sentence = served_sentence(table)
     assert "On CP-PAIN" in sentence and f"of {rows.loc['answered_accuracy', 'n_images']} answered faces" in sentence
-    assert ("Few data" in sentence) == (rows.loc["answered_accuracy", "n_images"] < 30)
+    assert ("rest on few data" in sentence) == (rows.loc["answered_accuracy", "n_images"] < 30)
 
 
 def test_the_stored_answer_is_refitted_only_when_its_development_data_change(developed, monkeypatch):

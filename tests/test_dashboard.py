@@ -207,7 +207,7 @@ def test_upload_page_leads_with_the_served_answer_and_withholds_it_for_a_face_un
     assert "On CP-PAIN (the test, never used to build it) this answer" in texts(at)
     assert "Unlike the training faces:" in texts(at)
     switch = [t for t in at.toggle if t.key == "upload-all-networks"]
-    assert len(switch) == 1 and "Also run the network that did not learn (SongNet)" in switch[0].label
+    assert len(switch) == 1 and "Also run the network the answer does not use (SongNet)" in switch[0].label
     switch[0].set_value(True).run()
     everything = at.dataframe[-1].value.set_index("network")
     assert everything["in the answer"].tolist() == [True, False]  # WeiNet learned, SongNet did not

@@ -68,10 +68,10 @@ def networks_to_run(model) -> list[str] | None:
     if not learned or not others:
         return None
     which = "the network" if len(others) == 1 else f"the {len(others)} networks"
-    everything = st.toggle(f"Also run {which} that did not learn ({', '.join(others)})",
+    everything = st.toggle(f"Also run {which} the answer does not use ({', '.join(others)})",
                            key="upload-all-networks",
-                           help="Their p(pain) says where an untrained network happens to respond, not whether the "
-                                "face shows pain; the answer never uses them.")
+                           help="They did not learn on PAIN-DB's subject-wise held-out faces (or were not developed "
+                                "there), so their p(pain) has no tested meaning; the answer never uses them.")
     return None if everything else learned
 
 
@@ -125,9 +125,9 @@ def show_answer(record, experiment, seconds: float) -> None:
     sentence = served_sentence(loaders.load_table(experiment.root, "answer_evaluation"))
     if sentence:
         st.caption(sentence)
-    if record.ood_score is not None:
-        st.caption(f"Unlike the training faces: {record.ood_score:.2f} (above 1 withholds the number). Answered in "
-                   f"{seconds:.2f} s.")
+    unlike = "" if record.ood_score is None else \
+        f"Unlike the training faces: {record.ood_score:.2f} (above 1 withholds the number). "
+    st.caption(f"{unlike}Answered in {seconds:.2f} s.")
 
 
 def show_probabilities(prediction, experiment, seconds: float) -> None:

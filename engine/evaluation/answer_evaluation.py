@@ -26,7 +26,7 @@ import pandas as pd
 
 from engine.artifacts import ExperimentStore, RunKey
 from engine.evaluation.answer import DEVELOPMENT_SCENARIO, AnswerBasis, combine, neighbour_distance
-from engine.evaluation.bootstrap import FEW_DATA_NOTE, few_data
+from engine.evaluation.bootstrap import MIN_IMAGES, MIN_SUBJECTS, few_data
 from engine.evaluation.calibration import ece, fit_platt
 
 COLUMNS = ["metric", "value", "low", "high", "n_images", "n_subjects", "computed_on"]
@@ -215,7 +215,7 @@ def served_sentence(table: pd.DataFrame | None) -> str:
                 "answer withheld its number for every face.")
     right = int(round(accuracy["value"] * answered))
     interval = "" if not np.isfinite(accuracy["low"]) else f", 95 % interval over people {accuracy['low']:.0%}-{accuracy['high']:.0%}"
-    few = f" Few data ({FEW_DATA_NOTE}): treat these figures as rough." \
+    few = f" These figures rest on few data (fewer than {MIN_IMAGES} faces or {MIN_SUBJECTS} people): treat them as rough." \
         if few_data(answered, accuracy["n_subjects"]) else ""
     return (f"On CP-PAIN (the test, never used to build it) this answer was right on {right} of {answered} answered faces "
             f"({accuracy['value']:.0%}{interval}; {int(accuracy['n_subjects'])} people) and withheld its number for "
