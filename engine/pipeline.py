@@ -146,11 +146,28 @@ def run_answer_step(config: ExperimentConfig, store: ExperimentStore) -> list[st
 
     parameters = refresh_answer(store, config.evaluation)
     basis = AnswerBasis.from_store(store)
-    store.write_table("answer_evaluation", evaluate_answer(store, basis, seed=config.experiment.seed))
+    table = evaluate_answer(store, basis, seed=config.experiment.seed)
+    videos = config.dataset_path("videos")
+    if parameters.get("used") and not table.empty and (videos / "clips.csv").is_file():
+        table = pd.concat([table, pd.DataFrame(answer_test_retest(store, videos, config.experiment.seed))],
+                          ignore_index=True)
+    store.write_table("answer_evaluation", table)
     if not parameters.get("used"):
         return ["No network learned on PAIN-DB's subject-wise held-out faces with its fold models kept, so the served "
                 "answer gives no number (answer.json says why per network)."]
     return []
+
+
+def answer_test_retest(store: ExperimentStore, videos: Path, seed: int) -> list[dict]:
+    """The served answer's test-retest ICC on the synthetic clips (``engine.evaluation.answer_evaluation``):
+    the same person in the same state about a second apart should get the same answer."""
+    from engine.evaluation.answer_evaluation import retest_pairs, retest_rows
+    from engine.native_log import import_tensorflow_quietly
+    from engine.predict import Predictor
+
+    import_tensorflow_quietly()
+    predictor = Predictor(store.root, warm_up=False, learned_first=True)
+    return retest_rows(retest_pairs(predictor, videos), seed)
 
 
 def run_ratings_step(config: ExperimentConfig, store: ExperimentStore) -> list[str]:

@@ -245,3 +245,21 @@ def test_on_the_demo_cp_pain_faces_pass_and_faces_unlike_the_training_faces_are_
             unlike.append(name)
     print(f"{store.experiment}: {len(unlike)} of {found} faces withheld as unlike the training faces")
     assert found >= 20 and len(unlike) >= 0.9 * found
+
+
+def test_the_test_retest_icc_is_pingouins_icc_a1_with_an_interval_over_clips():
+    import pingouin
+
+    from engine.evaluation.answer_evaluation import retest_rows
+
+    rng = np.random.default_rng(2)
+    level = rng.random(60)
+    pairs = pd.DataFrame({"clip": np.repeat([f"C{i}" for i in range(6)], 10), "segment": ["calm"] * 60,
+                          "first": level, "second": level + rng.normal(0, 0.1, 60)})
+    long = pd.DataFrame({"pair": np.tile(np.arange(60), 2), "frame": ["first"] * 60 + ["second"] * 60,
+                         "p": np.r_[pairs["first"], pairs["second"]]})
+    expected = pingouin.intraclass_corr(long, targets="pair", raters="frame", ratings="p").set_index("Type")
+    calm, pain = retest_rows(pairs)
+    assert calm["value"] == pytest.approx(expected.loc["ICC(A,1)", "ICC"]) and calm["low"] < calm["value"] < calm["high"]
+    assert (calm["n_images"], calm["n_subjects"]) == (120, 6)
+    assert math.isnan(pain["value"]) and pain["n_images"] == 0  # no pain pairs: no figure, and n says so

@@ -220,3 +220,65 @@ def served_sentence(table: pd.DataFrame | None) -> str:
     return (f"On CP-PAIN (the test, never used to build it) this answer was right on {right} of {answered} answered faces "
             f"({accuracy['value']:.0%}{interval}; {int(accuracy['n_subjects'])} people) and withheld its number for "
             f"{abstained['value']:.0%} of {int(abstained['n_images'])} faces.{few}")
+
+
+# --- test-retest on the synthetic clips ------------------------------------------------------------------
+
+RETEST_SECONDS = 1.0  # the same person in the same state, about a second apart
+RETEST_COLUMNS = ["clip", "segment", "first", "second"]
+
+
+def retest_pairs(predictor, videos: "Path") -> pd.DataFrame:
+    """Pairs of the served answer on frames ``RETEST_SECONDS`` apart within one state of one synthetic clip
+    (``clips.csv``: a calm clip, or inside a pain clip's planted segment): clip, segment ("calm" or "pain"),
+    first, second. Frames withheld or without the face give no pair."""
+    from engine.timeline import analyse_video
+
+    clips = pd.read_csv(videos / "clips.csv")
+    rows = []
+    for clip in clips.itertuples():
+        analysis = analyse_video(predictor, (videos / clip.clip).read_bytes(), keep_pictures=False)
+        answered = {round(f.t, 3): f.p_pain for f in analysis.frames if f.p_pain is not None}
+        for t, p in answered.items():
+            later = answered.get(round(t + RETEST_SECONDS, 3))
+            if later is None:
+                continue
+            if clip.label != "pain":
+                rows.append((clip.clip, "calm", p, later))
+            elif clip.pain_start_s <= t and t + RETEST_SECONDS <= clip.pain_end_s:
+                rows.append((clip.clip, "pain", p, later))
+    return pd.DataFrame(rows, columns=RETEST_COLUMNS)
+
+
+def retest_rows(pairs: pd.DataFrame, seed: int = 0) -> list[dict]:
+    """The answer's test-retest ICC (two-way, absolute agreement, single measurement: ICC(A,1)) per state,
+    with a 95 % interval over clips (clips resampled with replacement)."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 7]))
+    rows = []
+    for segment in ("calm", "pain"):
+        own = pairs[pairs["segment"] == segment]
+        clips = own["clip"].unique()
+        value = _icc(own)
+        resampled = [_icc(pd.concat([own[own["clip"] == c] for c in rng.choice(clips, len(clips))]))
+                     for _ in range(RESAMPLES // 5)] if len(clips) >= 2 else []
+        finite = np.asarray([v for v in resampled if np.isfinite(v)])
+        low, high = np.quantile(finite, [0.025, 0.975]) if len(finite) >= len(resampled) // 2 and len(finite) else (math.nan, math.nan)
+        rows.append({"metric": f"test_retest_icc_{segment}", "value": value, "low": float(low), "high": float(high),
+                     "n_images": int(2 * len(own)), "n_subjects": int(len(clips)),
+                     "computed_on": f"pairs of answered frames {RETEST_SECONDS:g} s apart, {segment} state, synthetic clips"})
+    return rows
+
+
+def _icc(pairs: pd.DataFrame) -> float:
+    """ICC(A,1) of the pairs (targets: pairs; raters: first and second frame); NaN for fewer than 3 pairs."""
+    if len(pairs) < 3:
+        return math.nan
+    values = pairs[["first", "second"]].to_numpy(dtype=float)
+    n, k = values.shape
+    grand = values.mean()
+    rows_ms = k * ((values.mean(axis=1) - grand) ** 2).sum() / (n - 1)
+    cols_ms = n * ((values.mean(axis=0) - grand) ** 2).sum() / (k - 1)
+    error_ms = (((values - values.mean(axis=1, keepdims=True) - values.mean(axis=0, keepdims=True) + grand) ** 2).sum()
+                / ((n - 1) * (k - 1)))
+    denominator = rows_ms + (k - 1) * error_ms + k * (cols_ms - error_ms) / n
+    return float((rows_ms - error_ms) / denominator) if denominator > 0 else math.nan

@@ -30,6 +30,7 @@ from engine.evaluation.freshness import DIGEST, FinishedRuns, fresh_and_stale
 BINS = 10
 CLIP = 1e-6  # p(pain) is clipped to [CLIP, 1 - CLIP] before its logit: a saturated 0 or 1 stays finite
 LOG_T_RANGE = (-4.0, 4.0)  # temperatures from e^-4 to e^4 (0.018 to 55)
+INTERCEPT_LIMIT = 20.0  # Platt's intercept on the logit: beyond it every p(pain) is 0 or 1 anyway (separable labels)
 FIT_SCENARIO = "subject"
 TEST_SCENARIO = "external"
 VERSION = "calibration-v1"  # part of every stamp: a new version makes stored rows stale (bump on changes)
@@ -101,7 +102,7 @@ def fit_platt(p_pain: np.ndarray, labels: np.ndarray, iterations: int = 50) -> t
         if np.max(np.abs(step)) < 1e-9:
             break
     slope = float(np.clip(params[0], math.exp(-LOG_T_RANGE[1]), math.exp(-LOG_T_RANGE[0])))
-    return slope, float(params[1])
+    return slope, float(np.clip(params[1], -INTERCEPT_LIMIT, INTERCEPT_LIMIT))
 
 
 CALIBRATION_METHODS = ("temperature", "platt")
