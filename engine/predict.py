@@ -3,9 +3,11 @@
     bytes ──engine.preprocess.decode──► RGB, upright, longer side <= 1280 px (the decoder training uses too)
           ──Predictor.analyse──► largest face (MTCNN, every face returned for the boxes and notes) → square
              crop → background (the experiment's method) → 68 landmarks   (engine.preprocess.preprocess_image)
-          ──Predictor.probabilities──► p(pain) per network: mean over its kept seeds, low-high band
-          ──Predictor.answer──► the one p(pain): mean calibrated p(pain) of the networks that learned
-             (engine.evaluation.answer; None, with the reason, when none did)
+          ──Predictor.probabilities──► p(pain) per network: mean over its served models (the answer's networks:
+             their subject-wise fold models, with each one's descriptor for the out-of-distribution distance;
+             the others: their kept external seeds), low-high band
+          ──Predictor.answer──► the one p(pain), or none and why: withheld for a face unlike the training faces
+             or when the networks cannot decide (engine.evaluation.answer, its parameters in answer.json)
           ──Predictor.explain──► LIME superpixel weights for one network (engine.explain.lime_masks)
 
 Privacy: everything stays in memory. Nothing here writes a file, logs the image or its name, or keeps
