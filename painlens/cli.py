@@ -166,7 +166,7 @@ def preprocess_command(
     import pandas as pd
 
     from engine.files import write_parquet
-    from engine.config import PreprocessSection, config_from_dict, load_config
+    from engine.config import config_from_dict, load_config
     from engine.preprocess.batch import folder_table, preprocess_table
     from engine.preprocess.report import render_stats
 

@@ -11,7 +11,7 @@ is stored in this repository): the answer must withhold its number on them.
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 LFW_FACES = 30  # lfw_subset's first 100 images are faces
 

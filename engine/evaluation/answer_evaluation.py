@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -228,7 +229,7 @@ RETEST_SECONDS = 1.0  # the same person in the same state, about a second apart
 RETEST_COLUMNS = ["clip", "segment", "first", "second"]
 
 
-def retest_pairs(predictor, videos: "Path") -> pd.DataFrame:
+def retest_pairs(predictor, videos: Path) -> pd.DataFrame:
     """Pairs of the served answer on frames ``RETEST_SECONDS`` apart within one state of one synthetic clip
     (``clips.csv``: a calm clip, or inside a pain clip's planted segment): clip, segment ("calm" or "pain"),
     first, second. Frames withheld or without the face give no pair."""
