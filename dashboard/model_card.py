@@ -183,7 +183,7 @@ def _interval(value: float, low: float, high: float) -> str:
 
 def calibration(facts: Facts) -> Section:
     if facts.calibration is None or facts.calibration.empty:
-        return Section("Calibration", ["No calibration yet: it needs finished subject-wise runs."])
+        return Section("Calibration of each network", ["No calibration yet: it needs finished subject-wise runs."])
     rank = {m: i for i, m in enumerate(facts.models)}
     frame = facts.calibration.assign(_m=facts.calibration["model"].map(rank).fillna(len(rank))).sort_values(["_m", "model"])
     # The ECE of a prediction set rests on the pooled images of its scenario: the summary's n.
@@ -194,10 +194,11 @@ def calibration(facts: Facts) -> Section:
         "n out-of-fold": frame["model"].map(oof).fillna(""),
         "ECE external, raw → scaled": [_arrow(a, b) for a, b in zip(frame["ece_external_before"], frame["ece_external_after"])],
         "n external": frame["model"].map(external).fillna(""), "note": frame["note"].fillna("")})
-    return Section("Calibration", [
-        "One temperature per network, fitted on its subject-wise out-of-fold predictions only (never on CP-PAIN, "
-        "the test set), scales every p(pain) PainLens gives for a face. Expected calibration error (ECE) over 10 bins "
-        f"of p(pain), before and after; n: the images and subjects it is computed on ({FEW_DATA_NOTE})."],
+    return Section("Calibration of each network", [
+        "A diagnostic of each network on its own: one temperature per network, fitted on its subject-wise out-of-fold "
+        "predictions only (never on CP-PAIN, the test set). Expected calibration error (ECE) over 10 bins of p(pain), "
+        f"before and after; n: the images and subjects it is computed on ({FEW_DATA_NOTE}). The answer a clinician "
+        "gets calibrates the networks it uses on its own (next section); these temperatures do not change it."],
         tables=[("", table)])
 
 
@@ -249,7 +250,30 @@ def answer(facts: Facts) -> Section:
         tables_.append((f"The answer as served, evaluated on CP-PAIN (95 % intervals over subjects; n: the images and "
                         f"subjects each figure is computed on; {FEW_DATA_NOTE})",
                         shown.drop(columns=["n_images", "n_subjects"]).round(3)))
+    beside = loaders.load_ratings_table(facts.experiment.root, "answer_beside_raters")
+    if beside is not None and len(beside):
+        paragraphs.append(beside_sentence(beside))
     return Section("One answer for a face", paragraphs, bullets, tables_)
+
+
+def beside_sentence(beside: pd.DataFrame, scale: str = "facs") -> str:
+    """The answer's kappa with the raters' consensus next to the raters' kappa with each other, on one scale."""
+    from engine.ratings.forms import scale_label
+    from engine.ratings.model_agreement import CONSENSUS, SERVED
+
+    own = beside[(beside["scale"] == scale) & (beside["measure"] == "kappa")]
+    if own.empty:
+        own = beside[beside["measure"] == "kappa"]
+        scale = str(own["scale"].iloc[0])
+    answer = own[(own["first"] == SERVED) & (own["second"] == CONSENSUS)]
+    raters = own[own["first"] != SERVED]
+    if answer.empty or raters.empty:
+        return ""
+    a, r = answer.iloc[0], raters.iloc[0]
+    return (f"Beside the clinicians, per CP-PAIN video ({scale_label(scale)}): the answer's Cohen's κ with the raters' "
+            f"consensus is {_interval(a['value'], a['low'], a['high'])} on {int(a['n_videos'])} videos "
+            f"({int(a['n_withheld'])} withheld: no frame answered); the raters' κ with each other is "
+            f"{_interval(r['value'], r['low'], r['high'])} on {int(r['n_videos'])} (95 % intervals over videos).")
 
 
 def limitations(facts: Facts) -> Section:

@@ -295,5 +295,11 @@ def _raters(experiment: loaders.Experiment, verdicts: pd.DataFrame) -> str:
     counts = loaders.load_ratings_table(experiment.root, "counts")
     if headline is None or counts is None:
         return _missing("Rater agreement (Table 4)", "No clinician ratings in this experiment.")
-    return ("<h2>Rater agreement (Table 4)</h2><p>ICC, 95 % confidence interval and Fleiss category per scale and "
-            "pain source.</p>" + _table(tables.table4(headline, counts)))
+    out = ("<h2>Rater agreement (Table 4)</h2><p>ICC, 95 % confidence interval and Fleiss category per scale and "
+           "pain source.</p>" + _table(tables.table4(headline, counts)))
+    beside = loaders.load_ratings_table(experiment.root, "answer_beside_raters")
+    if beside is not None and len(beside):
+        out += ("<h3>The served answer beside the clinicians</h3><p>Cohen's κ of the pain / no-pain judgement and "
+                "Spearman's ρ of the scores, for each pair of raters and for the answer against each rater and their "
+                "consensus, on the same videos; 95 % intervals over videos.</p>" + _table(tables.beside_raters(beside)))
+    return out

@@ -208,3 +208,24 @@ def answer_table(probabilities: pd.DataFrame, networks: pd.DataFrame) -> pd.Data
         "AUC low": merged["auc_low"], "AUC high": merged["auc_high"], "learned": merged["learned"].fillna(False).astype(bool),
         "why": merged["learned_reason"].fillna(""), "in the answer": merged["used"].fillna(False).astype(bool),
     })
+
+
+def beside_raters(table: pd.DataFrame) -> pd.DataFrame:
+    """The served answer among the clinicians (``engine.ratings.model_agreement.answer_beside_raters``) as text:
+    one row per scale and pair, Cohen's kappa and Spearman's rho as "0.83 [0.35, 1.00]", videos used and withheld."""
+    from engine.ratings.forms import scale_label
+
+    def cell(row) -> str:
+        if not np.isfinite(row.value):
+            return f"– ({row.note})" if row.note else "–"
+        return f"{row.value:.2f} [{row.low:.2f}, {row.high:.2f}]" if np.isfinite(row.low) else f"{row.value:.2f}"
+
+    frame = table.assign(pair=[f"{a} · {b}" for a, b in zip(table["first"], table["second"])],
+                         cell=[cell(r) for r in table.itertuples()])
+    wide = frame.pivot_table(index=["scale", "pair"], columns="measure", values="cell", aggfunc="first", sort=False)
+    sizes = frame.groupby(["scale", "pair"], sort=False)[["n_videos", "n_withheld"]].first()
+    wide = wide.join(sizes).reset_index()
+    return pd.DataFrame({"scale": wide["scale"].map(scale_label), "pair": wide["pair"],
+                         "Cohen's κ (pain / no pain) [95 % CI]": wide.get("kappa", ""),
+                         "Spearman ρ [95 % CI]": wide.get("spearman_rho", ""),
+                         "videos": wide["n_videos"], "videos withheld by the answer": wide["n_withheld"]})

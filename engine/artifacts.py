@@ -75,6 +75,7 @@ RATINGS_FILES = {
     "problems": "problems.csv",
     "model_agreement": "model_agreement.parquet",
     "model_agreement_summary": "model_agreement_summary.parquet",
+    "answer_beside_raters": "answer_beside_raters.parquet",  # the served answer and each rater, pairwise
     "summary": "summary.json",
 }
 

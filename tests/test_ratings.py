@@ -488,3 +488,35 @@ def test_undefined_model_metrics_say_why():
     assert row["note"] == ("Spearman's rho is undefined: p(pain) is constant. ROC-AUC is undefined: every linked "
                            "video is rated pain on FACS. Cohen's kappa is undefined: the network and the clinicians "
                            "use one and the same class only.")
+
+
+def test_the_served_answer_stands_beside_the_raters_with_the_same_measures_on_the_same_videos():
+    from scipy.stats import spearmanr
+
+    from engine.ratings.model_agreement import CONSENSUS, SERVED, answer_beside_raters
+
+    rng = np.random.default_rng(3)
+    videos = [f"V{i:02d}" for i in range(12)]
+    first = rng.integers(0, 6, 12).astype(float)
+    second = np.where(rng.random(12) < 0.8, first, rng.integers(0, 6, 12)).astype(float)
+    scores = pd.DataFrame([(v, "injection", rater, "wong_baker", s) for rater, values in (("A", first), ("B", second))
+                           for v, s in zip(videos, values)], columns=["video", "pain_source", "rater", "scale", "score"])
+    manifest = pd.DataFrame({"image": [f"{v}_1.png" for v in videos], "video_id": videos})
+    p_pain = np.clip(first / 6 + 0.05, 0, 1)  # follows rater A's score
+    served = pd.DataFrame({"model": SERVED, "image_id": [f"cppain/s/{v}/1" for v in videos], "p_pain": p_pain})
+    served = served.iloc[:10]  # the last two videos: every frame withheld
+    table = answer_beside_raters(served, manifest, scores, seed=0)
+    rows = table.set_index(["first", "second", "measure"])
+    raters = rows.loc[("A", "B", "kappa")]
+    assert raters.n_videos == 12 and raters.n_withheld == 0
+    assert raters.value == pytest.approx(cohen_kappa_score((first > 0).astype(int), (second > 0).astype(int)))
+    answer_a = rows.loc[(SERVED, "A", "spearman_rho")]
+    assert answer_a.n_videos == 10 and answer_a.n_withheld == 2
+    assert answer_a.value == pytest.approx(spearmanr(p_pain[:10], first[:10])[0])
+    assert answer_a.low <= answer_a.value <= answer_a.high
+    consensus = rows.loc[(SERVED, CONSENSUS, "kappa")]
+    paper_label = ((np.maximum(first, second) > 0).astype(int))[:10]
+    assert consensus.value == pytest.approx(cohen_kappa_score(paper_label, (p_pain[:10] >= 0.5).astype(int)))
+    constant = answer_beside_raters(served.assign(p_pain=0.9), manifest, scores)
+    row = constant.set_index(["first", "second", "measure"]).loc[(SERVED, "A", "spearman_rho")]
+    assert math.isnan(row.value) and "constant" in row.note

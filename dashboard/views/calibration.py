@@ -40,7 +40,9 @@ st.markdown("A network is **well calibrated** when, of the faces it gives p(pain
             "the images. **Temperature scaling** divides each network's logit by one number T, **fitted on its "
             "subject-wise out-of-fold predictions only** (every PAIN-DB image predicted by the fold that did not train "
             "on its subject); the external (CP-PAIN) predictions are scored before and after but never used to fit. "
-            "The upload page and the report show the calibrated p(pain) beside the raw one.")
+            "This page judges each network on its own. The answer a clinician gets calibrates the networks it uses "
+            "separately (temperature or Platt scaling, whichever has the lower held-out log-loss; see the model card's "
+            "'One answer for a face'), and the upload page shows that calibrated p(pain) beside the raw one.")
 figure = charts.ece_by_network(calibration, models, "Expected calibration error per network",
                                widgets.provenance(experiment, "lower is better"), external)
 widgets.chart(figure, f"{experiment.name}-ece", "ece")

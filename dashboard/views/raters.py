@@ -48,6 +48,19 @@ long["class"] = long["class"].map(charts.class_title)
 widgets.chart(charts.rated_counts(long, "Videos rated no pain / pain", widgets.provenance(experiment)),
               f"{experiment.name}-rated-counts", "rated-counts")
 
+st.header("The served answer beside the clinicians")
+beside = loaders.load_ratings_table(experiment.root, "answer_beside_raters")
+if beside is None or beside.empty:
+    st.caption("No served answer to compare yet: `painlens run CONFIG` fits the answer, then compares it here.")
+else:
+    st.caption("Does the answer agree with a clinician as well as the clinicians agree with each other? Every pair is "
+               "measured the same way on the same videos: Cohen's κ of the pain / no-pain judgement (a rater's: a score "
+               "above 0; the answer's: the mean p(pain) of the video's answered frames, pain at 0.5 or more; the "
+               "consensus: the paper's label, pain unless every rater gave 0) and Spearman's ρ of the scores (the "
+               "answer's mean p(pain); the consensus: the raters' mean). 95 % intervals over videos. A video whose "
+               "frames the answer all withheld is left out of the answer's rows and counted.")
+    widgets.table(tables.beside_raters(beside), f"{experiment.name}-answer-beside-raters", "beside-raters")
+
 st.header("Networks versus clinicians")
 agreement = loaders.load_ratings_table(experiment.root, "model_agreement_summary")
 if agreement is None or agreement.empty:

@@ -29,6 +29,7 @@ from engine.artifacts import ExperimentStore, RunKey
 from engine.evaluation.answer import DEVELOPMENT_SCENARIO, AnswerBasis, combine, neighbour_distance
 from engine.evaluation.bootstrap import MIN_IMAGES, MIN_SUBJECTS, few_data
 from engine.evaluation.calibration import ece, fit_platt
+from engine.ratings.model_agreement import SERVED
 
 COLUMNS = ["metric", "value", "low", "high", "n_images", "n_subjects", "computed_on"]
 THRESHOLD = 0.5  # the operating threshold of sensitivity and specificity
@@ -67,7 +68,6 @@ def served_on_cppain(store: ExperimentStore, basis: AnswerBasis) -> pd.DataFrame
     return frame.dropna(subset=["true_label"]).astype({"true_label": int})
 
 
-SERVED = "served answer"  # its name where it stands beside the networks (the raters' comparison)
 
 
 def served_predictions(store: ExperimentStore) -> pd.DataFrame:

@@ -191,3 +191,86 @@ def summarize_model_agreement(agreement: pd.DataFrame) -> pd.DataFrame:
     summary = grouped.agg(runs=("fold", "nunique"), n_images=("n_images", "mean"), n_videos=("n_videos", "mean"),
                           **{f"{m}_{s}": (m, s) for m in METRICS for s in ("mean", "std")})
     return summary.reset_index()
+
+
+# --- the served answer beside the clinicians ------------------------------------------------------------
+# Does the answer agree with a clinician as well as the clinicians agree with each other? Every pair is
+# measured the same way on the same videos: Cohen's kappa of the binary judgements (a rater's: score > 0
+# on the scale; the answer's: mean p(pain) of its answered frames >= 0.5) and Spearman's rho of the
+# continuous values (a rater's score; the answer's mean p(pain)), each with a 95 % interval over videos.
+
+BESIDE_COLUMNS = ("scale", "first", "second", "measure", "value", "low", "high", "n_videos", "n_withheld", "note")
+SERVED = "served answer"  # its name where it stands beside the networks and the raters
+CONSENSUS = "consensus"  # the paper's video label (pain unless every rater gave 0) and the raters' mean score
+BESIDE_RESAMPLES = 1000
+
+
+def answer_beside_raters(served: pd.DataFrame, manifest: pd.DataFrame, scores: pd.DataFrame,
+                         seed: int = 0) -> pd.DataFrame:
+    """Kappa and Spearman, with intervals over videos, for every pair of raters and for the served answer
+    against each rater and their consensus, per scale (BESIDE_COLUMNS).
+
+    ``served``: the served answer's answered CP-PAIN frames (``served_predictions``: image_id, p_pain, ...);
+    a video none of whose frames was answered is withheld: counted in ``n_withheld``, never guessed.
+    """
+    if served.empty or scores.empty:
+        return pd.DataFrame(columns=list(BESIDE_COLUMNS))
+    frames = served.assign(video_id=link_images_to_videos(served, manifest))
+    answer = frames[frames["video_id"] != ""].groupby("video_id")["p_pain"].mean()
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 26]))
+    rows = []
+    for scale, own in scores.groupby("scale", sort=True):
+        table = own.pivot_table(index="video", columns="rater", values="score", aggfunc="first").dropna()
+        raters = [str(r) for r in table.columns]
+        withheld = int((~table.index.isin(answer.index)).sum())
+        values = {r: table[r].to_numpy(dtype=float) for r in raters}
+        values[CONSENSUS] = table.mean(axis=1).to_numpy(dtype=float)
+        judged = {r: (v > 0).astype(int) for r, v in values.items()}
+        judged[CONSENSUS] = (table.max(axis=1).to_numpy() > 0).astype(int)  # the paper's label
+        values[SERVED] = answer.reindex(table.index).to_numpy(dtype=float)
+        judged[SERVED] = (values[SERVED] >= 0.5).astype(int)
+        pairs = [(a, b) for i, a in enumerate(raters) for b in raters[i + 1:]]
+        pairs += [(SERVED, r) for r in [*raters, CONSENSUS]]
+        for first, second in pairs:
+            rated = np.isfinite(values[first]) & np.isfinite(values[second])
+            draws = rng.integers(0, max(rated.sum(), 1), size=(BESIDE_RESAMPLES, rated.sum()))  # videos, replaced
+            for measure, function, data in (("kappa", _kappa, judged), ("spearman_rho", _rho, values)):
+                a, b = data[first][rated], data[second][rated]
+                value, note = function(a[None], b[None])
+                resampled = function(a[draws], b[draws])[0]
+                finite = resampled[np.isfinite(resampled)]
+                low, high = (np.quantile(finite, [0.025, 0.975]) if len(finite) >= BESIDE_RESAMPLES // 2
+                             else (math.nan, math.nan))  # most resamples undefined: no honest interval
+                rows.append({"scale": scale, "first": first, "second": second, "measure": measure,
+                             "value": float(value[0]), "low": float(low), "high": float(high),
+                             "n_videos": int(rated.sum()), "n_withheld": withheld if first == SERVED else 0,
+                             "note": note})
+    return pd.DataFrame(rows, columns=list(BESIDE_COLUMNS))
+
+
+def _kappa(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, str]:
+    """Cohen's kappa of two binary judgements per row (rows: the data, then its resamples)."""
+    if a.shape[1] < 3:
+        return np.full(len(a), math.nan), "fewer than 3 videos"
+    observed = np.mean(a == b, axis=1)
+    pa, pb = a.mean(axis=1), b.mean(axis=1)
+    expected = pa * pb + (1 - pa) * (1 - pb)
+    with np.errstate(all="ignore"):
+        kappa = np.where(expected < 1, (observed - expected) / (1 - expected), math.nan)
+    note = "both give one and the same judgement on every video: kappa is undefined" if np.isnan(kappa[0]) else ""
+    return kappa, note
+
+
+def _rho(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, str]:
+    """Spearman's rho per row: Pearson's r of the mid-ranks."""
+    from scipy.stats import rankdata
+
+    if a.shape[1] < 3:
+        return np.full(len(a), math.nan), "fewer than 3 videos"
+    ra, rb = rankdata(a, axis=1), rankdata(b, axis=1)
+    ra, rb = ra - ra.mean(axis=1, keepdims=True), rb - rb.mean(axis=1, keepdims=True)
+    with np.errstate(all="ignore"):
+        rho = (ra * rb).sum(axis=1) / np.sqrt((ra ** 2).sum(axis=1) * (rb ** 2).sum(axis=1))
+    rho[~np.isfinite(rho)] = math.nan
+    note = "one side is constant: Spearman's rho is undefined" if np.isnan(rho[0]) else ""
+    return rho, note

@@ -10,7 +10,8 @@ import pandas as pd
 
 from engine.ratings.agreement import AgreementResult, agreement
 from engine.ratings.load import RatingsLoad, load_ratings
-from engine.ratings.model_agreement import model_vs_clinicians, read_cppain_manifest, summarize_model_agreement
+from engine.ratings.model_agreement import (SERVED, answer_beside_raters, model_vs_clinicians, read_cppain_manifest,
+                                            summarize_model_agreement)
 from engine.ratings.report import write_ratings
 from engine.ratings.scores import scale_scores
 
@@ -22,6 +23,7 @@ class RatingsReport:
     result: AgreementResult
     model_agreement: pd.DataFrame | None = None  # model_vs_clinicians output (per run and scale)
     model_summary: pd.DataFrame | None = None  # mean/std over runs
+    beside_raters: pd.DataFrame | None = None  # answer_beside_raters output: the served answer among the raters
     notes: list[str] = field(default_factory=list)  # sentences about steps that could not run
 
 
@@ -59,7 +61,9 @@ def rate_experiment(config, store, predictions: pd.DataFrame | None = None) -> R
         manifest = read_cppain_manifest(folder / "manifest.csv")
         report.model_agreement = model_vs_clinicians(predictions, manifest, report.scores)
         report.model_summary = summarize_model_agreement(report.model_agreement)
+        served = predictions[predictions["model"] == SERVED] if "model" in predictions else predictions.iloc[0:0]
+        report.beside_raters = answer_beside_raters(served, manifest, report.scores, seed=config.experiment.seed)
     write_ratings(store, report.result, report.load, scores=report.scores,
                   model_agreement=report.model_agreement, model_summary=report.model_summary,
-                  source_file=ratings_file)
+                  beside_raters=report.beside_raters, source_file=ratings_file)
     return report

@@ -106,7 +106,8 @@ def _plain(value: Any) -> Any:
 
 def write_ratings(store: ExperimentStore, result: AgreementResult, load: RatingsLoad | None = None,
                   scores: pd.DataFrame | None = None, model_agreement: pd.DataFrame | None = None,
-                  model_summary: pd.DataFrame | None = None, source_file: str | Path | None = None) -> None:
+                  model_summary: pd.DataFrame | None = None, beside_raters: pd.DataFrame | None = None,
+                  source_file: str | Path | None = None) -> None:
     """Write the ratings artifacts into the store.
 
     Each file is written atomically; the summary is written last, so its presence means the set is
@@ -126,6 +127,8 @@ def write_ratings(store: ExperimentStore, result: AgreementResult, load: Ratings
         write("model_agreement", model_agreement)
     if model_summary is not None:
         write("model_agreement_summary", model_summary)
+    if beside_raters is not None:
+        write("answer_beside_raters", beside_raters)
     summary = result_dict(result, load)
     summary.pop("icc")  # in icc.parquet and problems.csv; the summary stays small
     summary.pop("problems", None)
