@@ -21,7 +21,10 @@ from engine.evaluation.bootstrap import MIN_SUBJECTS, sample_size
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
 CLASS_COLOURS = {"no pain": "#0072B2", "pain": "#D55E00"}
 SCENARIO_ORDER = SCENARIO_NAMES  # the engine's one list (the paper's order), not a copy
-SCENARIO_TITLES = {"image": "Image-wise", "subject": "Subject-wise", "external": "External (CP-PAIN)"}
+SCENARIO_TITLES = {"image": "Image-wise", "subject": "Subject-wise", "external": "External (CP-PAIN)",
+                   "cp_adapt": "CP-adapted (CP-PAIN, leave one subject out)"}
+REMEDY_COLOURS = {"external": "#0072B2", "external + baseline": "#56B4E9", "cp_adapt": "#D55E00",
+                  "cp_adapt + baseline": "#E69F00"}
 BEST_COLOUR, OTHER_COLOUR = "#D55E00", "#0072B2"
 FONT_SIZE, TITLE_SIZE = 15, 18
 
@@ -551,3 +554,47 @@ def accuracy_vs_expressiveness(subjects: pd.DataFrame, title: str, subtitle: str
     chart = alt.layer(dots, data=frame).properties(width=320, height=260).facet(
         column=alt.Column("expressiveness_measure:N", title=None)).resolve_scale(x="independent")
     return style(chart, title, subtitle)
+
+
+# --- CP faces: the person's baseline and few-shot adaptation ------------------------------------------
+
+def remedies(table: pd.DataFrame, metric: str, models: list[str], title: str, subtitle: str | list[str] = "") -> alt.Chart:
+    """Per network, the four ways to judge CP-PAIN faces (``engine.evaluation.remedies``): ``metric`` ("auc" or
+    "accuracy") as a bar per variant with its 95 % interval over CP-PAIN subjects; chance dashed for the AUC."""
+    label, _ = INTERVAL_METRICS[metric]
+    frame = table.rename(columns={metric: "value", f"{metric}_low": "low", f"{metric}_high": "high"}).assign(
+        n=[sample_size(i, s) for i, s in zip(table["n_images"], table["n_subjects"])])
+    order = [m for m in models if m in set(frame["model"])] + sorted(set(frame["model"]) - set(models))
+    variants = [v for v in REMEDY_COLOURS if v in set(frame["variant"])]
+    x = alt.X("variant:N", title=None, sort=variants, axis=alt.Axis(labels=False, ticks=False))
+    y = alt.Y("value:Q", title=f"{label} on CP-PAIN (95 % interval over subjects)", scale=alt.Scale(domain=[0, 1]))
+    colour = alt.Color("variant:N", title=None, scale=alt.Scale(domain=variants, range=[REMEDY_COLOURS[v] for v in variants]))
+    bars = alt.Chart().mark_bar().encode(x=x, y=y, color=colour, tooltip=[
+        "model", "variant", alt.Tooltip("value:Q", format=".3f", title=label), alt.Tooltip("low:Q", format=".3f"),
+        alt.Tooltip("high:Q", format=".3f"), "n", alt.Tooltip("with_reference:Q", title="faces with a calm reference")])
+    errors = alt.Chart().mark_rule(color="black", strokeWidth=2).encode(x=x, y="low:Q", y2="high:Q")
+    layers = [bars, errors]
+    if metric == "auc":
+        layers.append(alt.Chart().mark_rule(strokeDash=[5, 4], color="#555555").encode(y=alt.datum(0.5)))
+    chart = alt.layer(*layers, data=frame).properties(width=34 * max(2, len(variants)), height=280).facet(
+        column=alt.Column("model:N", title=None, sort=order, header=alt.Header(labelOrient="bottom")))
+    return style(chart, title, subtitle)
+
+
+def adapt_curve(curve: pd.DataFrame, metric: str, title: str, subtitle: str | list[str] = "") -> alt.Chart:
+    """cp_adapt's ``metric`` against the number of CP-PAIN subjects adapted on, per network, with its 95 % interval
+    over the subjects left out as a band."""
+    label, _ = INTERVAL_METRICS[metric]
+    frame = curve.rename(columns={metric: "value", f"{metric}_low": "low", f"{metric}_high": "high"})
+    x = alt.X("n_subjects:Q", title="CP-PAIN subjects adapted on", axis=alt.Axis(tickMinStep=1))
+    colour = alt.Color("model:N", title=None, scale=alt.Scale(range=list(OKABE_ITO)))
+    band = alt.Chart(frame).mark_area(opacity=0.18).encode(x=x, y=alt.Y("low:Q", scale=alt.Scale(domain=[0, 1])),
+                                                           y2="high:Q", color=colour)
+    line = alt.Chart(frame).mark_line(point=True).encode(
+        x=x, y=alt.Y("value:Q", title=f"{label} (95 % interval over subjects)"), color=colour,
+        tooltip=["model", "n_subjects", alt.Tooltip("value:Q", format=".3f"), alt.Tooltip("low:Q", format=".3f"),
+                 alt.Tooltip("high:Q", format=".3f"), "n_images", "test_subjects"])
+    layers = [band, line]
+    if metric == "auc":
+        layers.append(alt.Chart(frame).mark_rule(strokeDash=[5, 4], color="#555555").encode(y=alt.datum(0.5)))
+    return style(alt.layer(*layers).properties(width=420, height=260), title, subtitle)

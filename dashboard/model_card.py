@@ -242,6 +242,14 @@ def answer(facts: Facts) -> Section:
         bullets.append(f"Uncertain: class-conditional conformal sets at {conformal['level']:.0%}, fitted on "
                        f"{conformal['images_pain']} pain and {conformal['images_no_pain']} no-pain held-out faces; a set "
                        "with both classes (or neither) withholds the number.")
+    baseline = parameters.get("baseline") or {}
+    if baseline.get("slope") is not None:
+        bullets.append(f"With a calm photo or clip of the person: also p(pain) from the change (logit of the face minus "
+                       f"logit of the calm face) = sigmoid({baseline['slope']:.2f} x change {baseline['intercept']:+.2f}), "
+                       f"fitted on {baseline['images']} PAIN-DB held-out faces of {baseline['subjects']} subjects against "
+                       f"their own calm frames of other sequences; the change leads when the calm face reads above "
+                       f"{baseline['rest_threshold']:.2f} ({baseline['lead_quantile']:.0%} of those subjects' calm faces "
+                       "read less). The cp_adapt models are never served: CP-PAIN stays this answer's sealed test.")
     evaluation = loaders.load_table(facts.experiment.root, "answer_evaluation")
     tables_ = [("Calibration of the networks used (chosen by log-loss on held-out subjects)", pd.DataFrame(rows))] if rows else []
     if evaluation is not None and len(evaluation):

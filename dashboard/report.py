@@ -66,7 +66,7 @@ def build_report(root: Path, when: str | None = None) -> str:
     parts = [_header(experiment), _network_notes(experiment, verdicts, scratch)]
     card = model_card.model_card(experiment, scratch)
     parts.append("<h2>Model card</h2>" + "".join(_section(s) for s in card))
-    for section in (_comparison, _per_class, _calibration, _heatmaps, _raters):
+    for section in (_comparison, _remedies, _per_class, _calibration, _heatmaps, _raters):
         parts.append(section(experiment, verdicts))
     parts.append(_section(model_card.provenance(experiment, when), level=2))
     body = "\n".join(parts)
@@ -245,6 +245,26 @@ def _comparison(experiment: loaders.Experiment, verdicts: pd.DataFrame) -> str:
                                                     verdicts)))
     out.append("<p>The numbers, with F1 and the spread over folds and seeds, are in the model card's metrics table "
                "above and in the dashboard's comparison page.</p>")
+    return "".join(out)
+
+
+def _remedies(experiment: loaders.Experiment, verdicts: pd.DataFrame) -> str:
+    """The person's baseline and cp_adapt against the external scenario on CP-PAIN (empty before they exist)."""
+    remedies = loaders.load_table(experiment.root, "remedies")
+    if remedies is None or remedies.empty:
+        return ""
+    models = experiment.models or sorted(remedies["model"].unique())
+    source = _provenance(experiment, "95 % intervals: bootstrap over CP-PAIN subjects")
+    out = ["<h2>CP faces: the person's baseline and few-shot adaptation</h2><p>External: trained on PAIN-DB only. "
+           "+ baseline: each face judged against the same person's calm frames of their other videos (rule fitted on "
+           "PAIN-DB's subject-wise held-out faces only). cp_adapt: the external model fine-tuned on the other CP-PAIN "
+           "subjects, tested on the one left out (research only: the served answer does not use it).</p>"]
+    out.append(_figure(charts.remedies(remedies, "auc", models, "ROC AUC on CP-PAIN: external, baseline, adaptation", source)))
+    out.append(_table(tables.remedies(remedies, models).drop(columns=["rule"]).round(3)))
+    curve = loaders.load_table(experiment.root, "adapt_curve")
+    if curve is not None and len(curve):
+        out.append(_figure(charts.adapt_curve(curve, "accuracy", "cp_adapt: accuracy against the CP-PAIN subjects adapted on",
+                                              source)))
     return "".join(out)
 
 

@@ -57,6 +57,22 @@ def comparison(summary: pd.DataFrame, models: list[str]) -> pd.DataFrame:
     }).reset_index(drop=True)
 
 
+def remedies(table: pd.DataFrame, models: list[str]) -> pd.DataFrame:
+    """The CP-PAIN comparison (``engine.evaluation.remedies``) as shown: per network and variant, ROC AUC and
+    accuracy with their 95 % intervals over subjects, the n, how many faces had a calm reference, the rule."""
+    rank = {m: i for i, m in enumerate(models)}
+    order = {v: i for i, v in enumerate(charts.REMEDY_COLOURS)}
+    frame = table.assign(_m=table["model"].map(rank).fillna(len(rank)), _v=table["variant"].map(order).fillna(len(order)))
+    frame = frame.sort_values(["_m", "model", "_v"])
+    return pd.DataFrame({
+        "network": frame["model"], "variant": frame["variant"], "ROC AUC": frame["auc"], "AUC low": frame["auc_low"],
+        "AUC high": frame["auc_high"], "accuracy": frame["accuracy"], "accuracy low": frame["accuracy_low"],
+        "accuracy high": frame["accuracy_high"], "n": sizes(frame["n_images"], frame["n_subjects"]),
+        "faces with a calm reference": [int(w) if "baseline" in v else None
+                                        for v, w in zip(frame["variant"], frame["with_reference"])],
+        "rule": frame["rule"]}).reset_index(drop=True)
+
+
 def sizes(n_images, n_subjects) -> list[str]:
     """Each statistic's n, marked when few (``engine.evaluation.bootstrap.sample_size``), for a column."""
     from engine.evaluation.bootstrap import sample_size

@@ -72,6 +72,19 @@ class NetworkExplanation(Record):
                                          "superpixel's positive weight, 255 for the strongest")
 
 
+class BaselineComparison(Record):
+    """The face judged against the same person's calm face (``engine.evaluation.baseline``)."""
+
+    p_absolute: float | None = Field(description="The answer's p(pain) for the face, as without a baseline")
+    p_baseline: float | None = Field(description="The answer's p(pain) for the person's calm face (the reference)")
+    p_change: float | None = Field(description="p(pain) given the change from the calm face (the rule below); null "
+                                               "when the face's number is withheld or the rule is not fitted")
+    leads_with: Literal["absolute", "change"] = Field(description="Which number leads")
+    why: str = Field(description="Why it leads, in one sentence")
+    baseline_frames: int = Field(description="Faces the reference is from (1 for a photo)")
+    rule: str = Field(description="How the change becomes p(pain), and what it was fitted on")
+
+
 class Answer(Record):
     """What every answer has, photo or video."""
 
@@ -107,6 +120,8 @@ class PhotoAnswer(Answer):
     used: list[str] = Field(default_factory=list, description="The networks the answer averages")
     bands: dict[str, Band] = Field(default_factory=dict)
     face: FaceFound | None = None
+    baseline: BaselineComparison | None = Field(None, description="The face against the person's calm face, when one "
+                                                                  "was given (--baseline, the upload page)")
 
 
 class Frame(Record):
@@ -196,6 +211,34 @@ def photo_answer(prediction: "Prediction", path: str | None = None, notes: list[
         if record.p_pain is not None:
             record.band = Band(low=rounded(answer.low), high=rounded(answer.high),
                                seeds=sum(record.bands[name].seeds or 0 for name in record.used))
+    return record
+
+
+def compare_with_baseline(record: AnyAnswer, reference, rule: dict | None) -> AnyAnswer:
+    """``record`` with ``baseline`` set from the person's calm face ``reference`` (``engine.person_baseline``) and
+    the answer's baseline rule (``answer.json``'s ``baseline``, fitted on development data). Videos and failed
+    inputs are returned as they are."""
+    from engine.evaluation.baseline import change_probability, is_fitted, lead
+
+    if not isinstance(record, PhotoAnswer) or record.error:
+        return record
+    p_base = float(reference.p_pain)
+    fitted = is_fitted(rule)
+    text = (f"p(pain) = sigmoid({rule['slope']:.2f} x (logit p(face) - logit p(calm face)) {rule['intercept']:+.2f}), "
+            f"fitted on {rule.get('images')} PAIN-DB held-out faces of {rule.get('subjects')} subjects against their own "
+            "calm frames; CP-PAIN never read" if fitted else
+            "No rule: " + ((rule or {}).get("reason") or "the answer's parameters have no baseline rule (run `painlens run` "
+                                                          "again to fit it)."))
+    if record.p_pain is None:
+        leads, why, p_change = "absolute", ("The face's number is withheld (see why), so there is no change from the calm "
+                                            "face to report."), None
+    else:
+        leads, why = lead(p_base, rule or {}) if fitted else ("absolute", "Without a fitted rule the change cannot be "
+                                                              "turned into p(pain): the absolute number leads.")
+        p_change = float(change_probability(record.p_pain, p_base, rule)) if fitted else None
+    record.baseline = BaselineComparison(p_absolute=rounded(record.p_pain), p_baseline=rounded(p_base),
+                                         p_change=rounded(p_change), leads_with=leads, why=why,
+                                         baseline_frames=int(reference.frames), rule=text)
     return record
 
 

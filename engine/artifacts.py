@@ -42,6 +42,7 @@ HEATMAP_ARRAYS = "heatmaps.npz"
 GRADCAM = "gradcam.npz"  # beside a run's masks: its Grad-CAM maps
 SANITY = "sanity.parquet"  # beside a run's masks: its randomisation sanity check (one run per network)
 FEATURES = "features.npz"  # a development run's penultimate features and its fold model's CP-PAIN answers
+ADAPT_CURVE = "curve.parquet"  # a cp_adapt run's learning curve: its subject's predictions after fewer subjects
 ANSWER = "answer.json"  # the served answer's parameters, all fitted on development data (engine.evaluation.answer)
 
 # Experiment-level tables, by name. A new artifact is one entry here (and its writer and reader ask
@@ -63,6 +64,10 @@ TABLES = {
     "faithfulness_summary": "faithfulness_summary.parquet",  # per (network, scenario, dataset, explainer, metric)
     "sanity_checks": "sanity_checks.parquet",  # per network and explainer: the randomisation verdict
     "answer_evaluation": "answer_evaluation.parquet",  # the served answer on CP-PAIN: metric, value, interval, n
+    # Per network: external, + the person's baseline, cp_adapt, cp_adapt + baseline on CP-PAIN, with intervals
+    # over subjects (engine.evaluation.remedies), and cp_adapt's learning curve against adaptation subjects.
+    "remedies": "remedies.parquet",
+    "adapt_curve": "adapt_curve.parquet",
 }
 # The ratings step's files, by name (``summary`` is written last: its presence means complete).
 RATINGS_FILES = {
@@ -294,6 +299,13 @@ class ExperimentStore:
             return read_json(self.run_folder(key) / SPLIT)
         except (OSError, ValueError):
             return {}
+
+    def write_adapt_curve(self, key: RunKey, curve: pd.DataFrame) -> None:
+        """A cp_adapt run's learning curve (its subject's p(pain) after adapting on fewer subjects), before ``finish_run``."""
+        write_parquet(self.run_folder(key) / ADAPT_CURVE, curve)
+
+    def adapt_curve(self, key: RunKey) -> pd.DataFrame | None:
+        return _read_table(self.run_folder(key) / ADAPT_CURVE)
 
     def kept_model_path(self, key: RunKey) -> Path:
         """The file a run's model is kept in (write it with ``atomic_path``)."""

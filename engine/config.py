@@ -19,7 +19,10 @@ from engine.errors import ConfigError
 from engine.models.registry import INPUT_SCALINGS, MODELS  # plain data: no Keras until a network is built
 
 DATASET_NAMES = ("unbc", "mintpain", "delaware", "cppain")
-SCENARIO_NAMES = ("image", "subject", "external")
+# The paper's three scenarios, then the research scenario ``cp_adapt`` (the external models fine-tuned on the
+# other CP-PAIN subjects, leave-one-subject-out; [adapt]); a config runs the paper's three unless it names it.
+PAPER_SCENARIOS = ("image", "subject", "external")
+SCENARIO_NAMES = (*PAPER_SCENARIOS, "cp_adapt")
 
 # The values each choice setting allows; the trainer reads them from here (the input scalings are the
 # registry's, which applies them).
@@ -123,7 +126,7 @@ class TrainingSection:
 
 @dataclass(frozen=True)
 class ScenariosSection:
-    names: tuple[str, ...] = SCENARIO_NAMES
+    names: tuple[str, ...] = PAPER_SCENARIOS
     folds: int = 5  # image-wise and subject-wise cross-validation folds
     seeds: int = 5  # external scenario: trainings with different seeds
     keep_models: bool = True  # keep trained models (external scenario) for uploads
@@ -138,6 +141,21 @@ class ScenariosSection:
     def for_model(self, model: str) -> tuple[str, ...]:
         """The scenarios ``model`` runs in."""
         return tuple(s for s in self.names if s in self.per_model.get(model, self.names))
+
+
+@dataclass(frozen=True)
+class AdaptSection:
+    """The ``cp_adapt`` scenario: for each CP-PAIN subject, a network's kept external model fine-tuned on the
+    other subjects' frames and tested on that subject's (``engine.training.adapt``). Research only: the served
+    answer never uses these models (CP-PAIN stays its sealed test)."""
+
+    layers: int = 0  # fine-tune the last this many layers that have weights (0: every layer)
+    epochs: int = 5
+    learning_rate: float = 1e-4  # Adam, constant: a small step from the external model
+    # The learning curve: also adapt on this many of the other subjects (a seeded draw per subject left out);
+    # sizes not below "all the others" are left out (the scenario's own runs use all the others).
+    curve: tuple[int, ...] = (2, 4, 8)
+    base_seed: int = 0  # which external seed's kept model is adapted (below [scenarios] kept_seeds)
 
 
 @dataclass(frozen=True)
@@ -207,6 +225,7 @@ class ExperimentConfig:
     preprocess: PreprocessSection = field(default_factory=PreprocessSection)
     training: TrainingSection = field(default_factory=TrainingSection)
     scenarios: ScenariosSection = field(default_factory=ScenariosSection)
+    adapt: AdaptSection = field(default_factory=AdaptSection)
     explain: ExplainSection = field(default_factory=ExplainSection)
     ratings: RatingsSection = field(default_factory=RatingsSection)
     evaluation: EvaluationSection = field(default_factory=EvaluationSection)
@@ -325,6 +344,11 @@ _LIMITS = (
     ("scenarios", "folds", lambda v: v >= 2, "at least 2 for cross-validation"),
     ("scenarios", "seeds", lambda v: v >= 1, "at least 1"),
     ("scenarios", "kept_seeds", lambda v: v >= 1, "at least 1 (keep_models = false keeps none)"),
+    ("adapt", "layers", lambda v: v >= 0, "0 (every layer) or more"),
+    ("adapt", "epochs", lambda v: v >= 1, "at least 1"),
+    ("adapt", "learning_rate", lambda v: v > 0, "positive"),
+    ("adapt", "curve", lambda v: all(n >= 1 for n in v), "a list of subject counts, each at least 1"),
+    ("adapt", "base_seed", lambda v: v >= 0, "0 or more (an external seed whose model is kept)"),
     ("explain", "images_per_class", lambda v: v >= 0, "0 or more"),
     ("explain", "num_samples", lambda v: v >= 2, "at least 2"),
     ("explain", "n_segments", lambda v: 2 <= v <= 255, "between 2 and 255"),
@@ -361,6 +385,16 @@ def _validate(config: ExperimentConfig, source: str) -> None:
         raise ConfigError(f"{source}: [execution] address is the Ray cluster to join: set engine = \"ray\" "
                           "as well, or remove it.")
     _validate_networks(config.training, source)
+    adapting = [m for m in config.training.models if "cp_adapt" in config.scenarios.for_model(m)
+                and "external" not in config.scenarios.for_model(m)]
+    if adapting:
+        raise ConfigError(f"{source}: cp_adapt adapts the external scenario's kept models, but {', '.join(adapting)} "
+                          "does not run the external scenario; add \"external\" to its scenarios.")
+    if "cp_adapt" in config.scenarios.names and not config.scenarios.keep_models:
+        raise ConfigError(f"{source}: cp_adapt adapts the external scenario's kept models: set [scenarios] keep_models = true.")
+    if "cp_adapt" in config.scenarios.names and config.adapt.base_seed >= min(config.scenarios.kept_seeds, config.scenarios.seeds):
+        raise ConfigError(f"{source}: [adapt] base_seed {config.adapt.base_seed} names an external seed whose model is not "
+                          f"kept (kept: 0 to {min(config.scenarios.kept_seeds, config.scenarios.seeds) - 1}); lower it.")
     for name in config.scenarios.per_model:
         if name not in config.training.models and config.training.models:
             raise ConfigError(f"{source}: [scenarios] per_model names '{name}', which is not in [training] models.")

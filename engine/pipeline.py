@@ -92,6 +92,11 @@ def run_experiment(config_path: str | Path, models=None, scenarios=None, out=Non
     clock = time.perf_counter()
     notes.extend(run_answer_step(config, store))
     seconds["answer"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    from engine.evaluation.remedies import refresh_remedies
+
+    refresh_remedies(store)  # the person's baseline and cp_adapt against the external scenario, on CP-PAIN
+    seconds["remedies"] = time.perf_counter() - clock
     if config.explain.enabled:
         from engine.explain.experiment_stage import explain_experiment
 

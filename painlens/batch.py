@@ -130,6 +130,9 @@ def csv_table(records: list[AnyAnswer]):
                "frames_answered": record.answered_frames if video and not record.error else None,
                "notes": " ".join(record.notes)}
         row.update({f"p_{name}": value for name, value in record.networks.items()})
+        if getattr(record, "baseline", None) is not None:  # --baseline: the face against the person's calm face
+            row.update({"p_baseline": record.baseline.p_baseline, "p_change": record.baseline.p_change,
+                        "leads_with": record.baseline.leads_with})
         rows.append(row)
     table = pd.DataFrame(rows)
     extra = [c for c in table.columns if c not in CSV_COLUMNS]

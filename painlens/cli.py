@@ -278,6 +278,7 @@ def predict_command(
     explain: bool = typer.Option(False, "--explain", help="Add each network's LIME explanation of the photo, or of a video's peak frame."),
     all_networks: bool = typer.Option(False, "--all-networks", help="Run every kept network on photos, not only those the answer averages (the networks that learned); loads them all first."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="A progress bar with an ETA on the terminal (standard error)."),
+    baseline: Optional[Path] = typer.Option(None, "--baseline", help="A calm photo or clip of the same person: each photo is also judged against it (the change from the person's calm face)."),
 ) -> None:
     """p(pain) for photos and videos (a timeline per video: peak, score, gaps) with the experiment's kept networks.
 
@@ -292,8 +293,16 @@ def predict_command(
     if not (0 < fps <= MAX_FPS):
         raise CannotRunError(f"--fps must be above 0 and at most {MAX_FPS:g}, not {fps:g}.")
     inputs = collect_inputs(paths)
+    if baseline is not None and not baseline.is_file():
+        raise CannotRunError(f"No baseline file at {baseline}: give a calm photo or clip of the same person.")
     predictor = load_predictor(artifacts, all_networks)
+    reference = _calm_reference(predictor, baseline) if baseline else None
     records = _predict_with_bar(predictor, inputs, fps, explain, progress and err_console.is_terminal, all_networks)
+    if reference is not None:
+        from engine.answers import compare_with_baseline
+
+        rule = predictor.answer_basis().parameters.get("baseline")
+        records = [compare_with_baseline(record, reference, rule) for record in records]
     if as_json:
         print(json.dumps([record.to_json() for record in records], indent=1, allow_nan=False))
     else:
@@ -305,6 +314,17 @@ def predict_command(
         err_console.print(f"Wrote {len(records)} row{'s' if len(records) != 1 else ''} to {csv_path}", highlight=False,
                           markup=False, soft_wrap=True)
     raise typer.Exit(exit_status(records))
+
+
+def _calm_reference(predictor, path: Path):
+    """The person's calm face from ``--baseline FILE``; the command cannot run without it (its sentence)."""
+    from engine.person_baseline import person_baseline
+    from painlens.batch import CannotRunError
+
+    try:
+        return person_baseline(predictor, path.read_bytes())
+    except PainLensError as exc:
+        raise CannotRunError(f"--baseline {path.name}: {exc}") from None
 
 
 def _predict_with_bar(predictor, inputs: list[Path], fps: float, explain: bool, show: bool, all_networks: bool) -> list:
@@ -334,6 +354,10 @@ def _print_predictions(records: list) -> None:
         peak = record.peak_t if video else None
         shown = "withheld" if record.abstained else ("" if p is None else f"{p:.2f}")
         said = record.error or " ".join(filter(None, [record.abstain_reason, record.reason, *record.notes]))
+        if getattr(record, "baseline", None) is not None:
+            b = record.baseline
+            change = "" if b.p_change is None else f"; p(pain) from the change {b.p_change:.2f}"
+            said = f"Calm face p {b.p_baseline:.2f}{change}; leads with the {b.leads_with}: {b.why} {said}".strip()
         table.add_row(record.path, record.kind, shown, "" if peak is None else f"{peak:.1f}", numbers, said)
     console.print(table)
 

@@ -17,7 +17,7 @@ from PIL import Image
 from engine.errors import PainLensError
 from engine.scales import FACS_ITEMS, NCAPC_ITEMS, pspi
 from engine.synth import SIZES, Pose, generate, random_identity, render_background, render_face
-from engine.synth.cppain import cp_plan
+from engine.synth.cppain import REST_AUS, cp_plan, on_top_of_rest, resting_pattern
 from engine.synth.delaware import delaware_counts
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -195,6 +195,19 @@ def test_paper_size_has_the_papers_counts():
     assert sum(v["frames"] for v in plan) == 109
     assert spec.unbc_subjects == 25 and spec.mint_subjects == 20
     assert spec.unbc_sequences * spec.unbc_frames >= 40 and 2 * spec.mint_trials * spec.mint_sweeps * spec.mint_frames >= 40
+
+
+@pytest.mark.slow
+def test_cp_subjects_hold_a_seeded_resting_face_that_the_record_keeps_and_pain_adds_to(tiny):
+    _, record = tiny
+    patterns = record["datasets"]["cppain"]["resting_patterns"]
+    assert sorted(patterns) == sorted(record["datasets"]["cppain"]["identities"])
+    for subject, pattern in patterns.items():
+        assert pattern == resting_pattern(7, subject)  # from the subject's seed alone
+        assert 1 <= len(pattern) <= 2 and set(pattern) <= set(REST_AUS)
+        assert all(1.0 <= value <= 2.2 for value in pattern.values())
+    assert len({json.dumps(p, sort_keys=True) for p in patterns.values()}) > 1  # people rest differently
+    assert on_top_of_rest({"AU4": 1.5}, {"AU4": 4.0, "AU6": 2.0}) == {"AU4": 5.0, "AU6": 2.0}
 
 
 @pytest.mark.slow

@@ -69,3 +69,23 @@ st.caption("Click a column header to sort. Bold: the best network of its scenari
 st.dataframe(highlight(table), hide_index=True, column_config={"best AUC": None})
 st.download_button("CSV", data=table.to_csv(index=False).encode("utf-8"), file_name=f"{experiment.name}-comparison.csv",
                    mime="text/csv", key="comparison-csv", icon=":material/download:", on_click="ignore")
+
+remedies = loaders.load_table(experiment.root, "remedies")
+if remedies is not None and len(remedies):
+    st.header("CP faces: the person's baseline and few-shot adaptation")
+    st.markdown("Per network on CP-PAIN: **external** (trained on PAIN-DB only), **+ baseline** (each face judged "
+                "against the same person's calm frames of their other videos: the change in the network's logit, "
+                "turned into p(pain) by a rule fitted on PAIN-DB's subject-wise held-out faces only; a face whose person "
+                "has no other video keeps its absolute p(pain)), **cp_adapt** (the external model fine-tuned on the "
+                "other CP-PAIN subjects, tested on the one left out) and both. Research figures: the served answer "
+                "uses none of the cp_adapt models. Error bars: 95 % intervals from a bootstrap over CP-PAIN subjects.")
+    source = widgets.provenance(experiment, "95 % intervals: bootstrap over CP-PAIN subjects")
+    for metric, label in METRICS.items():
+        widgets.chart(charts.remedies(remedies, metric, models, f"{label} on CP-PAIN: external, baseline, adaptation",
+                                      source), f"{experiment.name}-remedies-{metric}", f"remedies-{metric}")
+    shown = tables.remedies(remedies, models)
+    st.dataframe(shown.style.format({c: "{:.3f}" for c in NUMBERS if c in shown}, na_rep="–"), hide_index=True)
+    curve = loaders.load_table(experiment.root, "adapt_curve")
+    if curve is not None and len(curve):
+        widgets.chart(charts.adapt_curve(curve, "accuracy", "cp_adapt: accuracy against the CP-PAIN subjects adapted on",
+                                         source), f"{experiment.name}-adapt-curve", "adapt-curve")

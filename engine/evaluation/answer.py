@@ -125,6 +125,7 @@ class FaceAnswer:
     abstain_reason: str | None = None
     ood_score: float | None = None
     prediction_set: tuple[str, ...] = ()
+    p_served: float | None = None  # the number before abstention (a calm reference face uses it; never shown alone)
 
 
 # --- the served computation, for one face or many ---------------------------------------------------
@@ -205,7 +206,7 @@ def one_answer(probabilities: pd.DataFrame | Mapping[str, float], basis: AnswerB
     reason = abstain_reason(bool(one["ood"]), bool(one["undecided"]), sets, float(one["ood_score"]), basis)
     p = None if reason else float(one["p_served"])
     return FaceAnswer(p, "", rule, networks, float(one["low"]), float(one["high"]), bool(reason), reason or None,
-                      float(one["ood_score"]), sets)
+                      float(one["ood_score"]), sets, float(one["p_served"]))
 
 
 def abstain_reason(ood: bool, undecided: bool, prediction_set: tuple[str, ...], ood_score: float,

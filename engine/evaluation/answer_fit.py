@@ -25,7 +25,7 @@ from engine.artifacts import ExperimentStore, RunKey
 from engine.evaluation.answer import DEVELOPMENT_SCENARIO, RULE, neighbour_distance, unit_rows
 from engine.evaluation.calibration import apply_calibrator, choose_calibrator
 
-VERSION = "answer-v1"
+VERSION = "answer-v2"  # v2: the person's baseline rule (``baseline``)
 DEVELOPMENT_DATA = ("PAIN-DB, subject-wise out of fold: every face predicted by the fold model that never saw its "
                     "subject")
 SERVED_MODELS = ("Each network used is served as the ensemble of its subject-wise fold models (the models whose held-out "
@@ -81,7 +81,7 @@ def fit_answer(store: ExperimentStore, settings) -> dict:
                   "scenario": DEVELOPMENT_SCENARIO, "test": "CP-PAIN (the external scenario): never read for these "
                   "parameters, only to evaluate them", "networks": networks, "used": used}
     if used:
-        parameters.update(_fit_thresholds({n: development[n] for n in used}, networks, settings))
+        parameters.update(_fit_thresholds({n: development[n] for n in used}, networks, settings, store.samples()))
     return parameters
 
 
@@ -139,9 +139,10 @@ def _fit_network(data: dict, neighbours: int) -> dict:
             "ood_scale": float(np.median(distances))}
 
 
-def _fit_thresholds(development: dict[str, dict], networks: dict, settings) -> dict:
+def _fit_thresholds(development: dict[str, dict], networks: dict, settings, samples: pd.DataFrame | None = None) -> dict:
     """The out-of-distribution threshold and the conformal thresholds over the networks used, from the
-    held-out faces that every used network predicted (each by the fold model that never saw its subject)."""
+    held-out faces that every used network predicted (each by the fold model that never saw its subject), and
+    the person's baseline rule on their answer (``engine.evaluation.baseline``; needs the samples' sequences)."""
     per_network = []
     for name, data in development.items():
         table = data["table"]
@@ -169,9 +170,23 @@ def _fit_thresholds(development: dict[str, dict], networks: dict, settings) -> d
            "score": "mean over the networks used of each one's mean distance to its k nearest training faces in its "
                     "penultimate features (unit length), over that network's median held-out distance; ood_score is "
                     "this over the threshold (above 1: unlike the training faces)"}
-    return {"ood": ood, "conformal": conformal,
+    baseline = _fit_baseline(joined.assign(p=p), samples)
+    return {"ood": ood, "conformal": conformal, "baseline": baseline,
             "development": {"images": int(len(joined)), "subjects": int(joined["subject"].nunique()),
                             "pain_images": int(y.sum())}}
+
+
+def _fit_baseline(joined: pd.DataFrame, samples: pd.DataFrame | None) -> dict:
+    """The baseline rule on the answer's calibrated p(pain) of the development faces, each subject's reference
+    its own calm frames from other sequences."""
+    from engine.evaluation.baseline import fit_baseline_rule, sequence_keys
+
+    if samples is None:
+        return {"slope": None, "intercept": None, "reason": "no samples table to tell the calm frames' sequences"}
+    columns = ["image_id", "dataset", *(["sequence"] if "sequence" in samples else [])]  # none: leave-one-image-out
+    table = joined.merge(samples[columns], on="image_id", how="left")
+    return fit_baseline_rule(table["p"].to_numpy(), table["true_label"].to_numpy(), table["subject"].to_numpy(),
+                             sequence_keys(table))
 
 
 def _conformal_quantile(nonconformity: np.ndarray, level: float) -> float | None:

@@ -38,9 +38,12 @@ FACE_CACHE_ENTRIES = 1024  # warped mean-face inputs kept in memory (48 KiB each
 
 
 def finished_runs(store: ExperimentStore) -> pd.DataFrame:
-    """model, scenario, fold, input_size, weights, kept (a kept model) of every finished run."""
+    """model, scenario, fold, input_size, weights, kept (a kept model) of every finished run (but cp_adapt's:
+    a research scenario of one subject per run, not explained)."""
     rows = []
     for key in store.finished_runs():
+        if key.scenario == "cp_adapt":
+            continue
         info = store.run_record(key)
         size = info.get("input_size") or store.split(key).get("input_size")
         rows.append({"model": key.model, "scenario": key.scenario, "fold": key.fold, "input_size": int(size),

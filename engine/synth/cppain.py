@@ -1,6 +1,12 @@
 """The CP-PAIN tree (this project's format): ``images/`` with one pain and one calm frame from each usable
-video of adults with CP-like traits (asymmetric, weaker expressions, a habitual head tilt, hands passing),
-``manifest.csv`` and the two raters' ``ratings.csv``."""
+video of adults with CP-like traits (asymmetric, weaker expressions, a habitual head tilt, hands passing,
+an atypical resting face), ``manifest.csv`` and the two raters' ``ratings.csv``.
+
+The resting face: adults with CP often hold some muscles tense at rest (spasticity), so each subject gets a
+stable pattern of tonic action units (``resting_pattern``: a lowered brow, tightened lids, a raised upper
+lip or a wrinkled nose, drawn from the subject's seed) that every frame shows and pain adds to. The raters
+judge the change from the person's usual face, so the ratings (and the labels) follow the pain alone, as
+before; the pattern is written in ``SYNTHETIC.json`` (``resting_patterns``)."""
 
 from __future__ import annotations
 
@@ -28,6 +34,10 @@ MANIFEST_COLUMNS = ["image", "video_id", "subject", "frame", "label", "pain_sour
 RATINGS_COLUMNS = ["video_id", "pain_source", "rater", "scale", "item", "score"]
 _SOURCE_P = (0.42, 0.4, 0.18)  # injection, stretching, other
 _NO_PAIN_SHARE = 0.15
+# Tonic action units a CP resting face may hold (pain-like ones: the point is that a network trained on
+# typical faces reads them as pain) and how strong (coded intensity 0-5; pain AUs are drawn doubled).
+REST_AUS = ("AU4", "AU7", "AU9", "AU10")
+_REST_RANGE = (1.0, 2.2)
 
 
 def cp_plan(seed: int, spec: SizeSpec) -> list[dict]:
@@ -48,6 +58,19 @@ def cp_plan(seed: int, spec: SizeSpec) -> list[dict]:
         frames = 0 if v not in usable else (1 if v == single else 2)
         videos.append({"video_id": f"V{v + 1:03d}", "subject": subject, "pain_source": source, "pain": pain, "frames": frames})
     return videos
+
+
+def resting_pattern(seed: int, subject: str) -> dict[str, float]:
+    """The subject's tonic action units at rest: one or two of ``REST_AUS`` at 1.0-2.2, from its own seeded
+    stream (so adding it changed no other draw: counts and every other file stay as they were)."""
+    rng = derived_rng(seed, "cppain", subject, "rest")
+    chosen = rng.choice(len(REST_AUS), int(rng.integers(1, 3)), replace=False)
+    return {REST_AUS[int(i)]: round(float(rng.uniform(*_REST_RANGE)), 3) for i in sorted(chosen)}
+
+
+def on_top_of_rest(rest: dict[str, float], aus: dict[str, float]) -> dict[str, float]:
+    """What a frame shows: the resting pattern plus the moment's action units (capped at 5)."""
+    return {au: min(5.0, rest.get(au, 0.0) + aus.get(au, 0.0)) for au in {*rest, *aus}}
 
 
 def _true_aus(pain: float, expresser: Expresser, rng: np.random.Generator) -> dict[str, float]:
@@ -75,6 +98,7 @@ def render_cp_subject(job: CpJob) -> dict:
     rng = derived_rng(job.seed, "cppain", job.subject)
     sitting = Sitting(identity=random_identity(rng, cp_like=True), expresser=Expresser.draw(rng, strength=float(rng.uniform(0.45, 0.85))),
                       background=render_background(FRAME_SIZE, rng), light=random_light(rng))
+    rest = resting_pattern(job.seed, job.subject)
     manifest, ratings, truths = [], [], []
     for video in job.videos:
         video_rng = derived_rng(job.seed, "cppain", video["video_id"])
@@ -88,13 +112,15 @@ def render_cp_subject(job: CpJob) -> dict:
         if video["frames"] > 0:
             # The label follows the FACS ratings: "no_pain" when both raters scored every AU 0.
             pain_label = "pain" if not both_zero["facs"] else "no_pain"
-            manifest.extend(_render_video_frames(job, sitting, video, truth, pain_label, video_rng))
-    return {"subject": job.subject, "manifest": manifest, "ratings": ratings, "truths": truths, "identity": sitting.identity.as_dict()}
+            manifest.extend(_render_video_frames(job, sitting, video, truth, pain_label, video_rng, rest))
+    return {"subject": job.subject, "manifest": manifest, "ratings": ratings, "truths": truths, "identity": sitting.identity.as_dict(),
+            "rest": rest}
 
 
 def _render_video_frames(job: CpJob, sitting: Sitting, video: dict, truth: dict[str, float], pain_label: str,
-                         rng: np.random.Generator) -> list[dict]:
-    """The video's pain frame (and a calm frame before it, when it gives two): written, as manifest rows."""
+                         rng: np.random.Generator, rest: dict[str, float]) -> list[dict]:
+    """The video's pain frame (and a calm frame before it, when it gives two), both on top of the subject's
+    resting face: written, as manifest rows."""
     n_total = int(rng.integers(300, 1800))
     pain_frame = int(rng.integers(n_total // 3, n_total - 10))
     calm_frame = int(rng.integers(0, max(1, pain_frame - 60)))
@@ -103,7 +129,7 @@ def _render_video_frames(job: CpJob, sitting: Sitting, video: dict, truth: dict[
     rows = []
     for frame, label, aus in shots[: video["frames"]]:  # a one-frame video keeps its pain frame
         frame_rng = derived_rng(job.seed, "cppain", video["video_id"], frame)
-        face = sitting.render(aus, pose, frame_rng, occluder=_passing_hand(frame_rng))
+        face = sitting.render(on_top_of_rest(rest, aus), pose, frame_rng, occluder=_passing_hand(frame_rng))
         name = f"{video['video_id']}_{frame:05d}.jpg"
         save_jpeg(face.image, job.root / "images" / name)
         rows.append({"image": name, "video_id": video["video_id"], "subject": job.subject, "frame": frame, "label": label,
@@ -147,4 +173,5 @@ def write_cp_tables(root: Path, results: list[dict], plan: list[dict]) -> dict:
         "videos_truth": truths,
         "frame_size": list(FRAME_SIZE),
         "identities": {r["subject"]: r["identity"] for r in results},
+        "resting_patterns": {r["subject"]: r["rest"] for r in results},
     }

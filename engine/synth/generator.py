@@ -26,8 +26,9 @@ from engine.synth.seeding import derived_rng
 from engine.synth.sizes import SIZES, SizeSpec
 from engine.synth.unbc import UnbcJob, render_unbc_subject, unbc_record
 
-# 2: pain AUs drawn twice as strongly (action_units.PAIN_VISUAL_GAIN); 3: clips in videos/ (the trees unchanged)
-GENERATOR_VERSION = 3
+# 2: pain AUs drawn twice as strongly (action_units.PAIN_VISUAL_GAIN); 3: clips in videos/ (the trees unchanged);
+# 4: CP-PAIN subjects hold an atypical resting face (cppain.resting_pattern)
+GENERATOR_VERSION = 4
 DATASETS = ("unbc", "mintpain", "delaware", "cppain")
 RECORD_NAME = "SYNTHETIC.json"
 _PARTIAL = ".partial"  # trees are written here and moved into place when all are complete

@@ -67,6 +67,8 @@ def execute_run(config: ExperimentConfig, store: ExperimentStore, run: PlannedRu
     split, key = run.split, run.key
     store.start_run(key)  # --force: the run is redone, so it is not finished until finish_run
     size = input_size_for(run.model, config.training)
+    if split.scenario == "cp_adapt":
+        return _execute_adapt_run(config, store, run, cppain, arrays.get("cppain", size), size)
     x_all = arrays.get("paindb", size)
     test_table = cppain if split.test_set == "cppain" else paindb
     x_test = arrays.get(split.test_set, size)[split.test]
@@ -118,6 +120,31 @@ def execute_run(config: ExperimentConfig, store: ExperimentStore, run: PlannedRu
     store.finish_run(key, {"seconds": round(seconds, 3), "train_images": int(len(y_train)),
                            "test_images": int(len(tested)), "input_size": size,
                            "weights": getattr(result, "weights_used", config.training.weights),
+                           "settings": run_settings(config, run.model, split.scenario)})
+
+
+def _execute_adapt_run(config: ExperimentConfig, store: ExperimentStore, run: PlannedRun, cppain: pd.DataFrame,
+                       x_cp: np.ndarray, size: int) -> None:
+    """A cp_adapt run (``engine.training.adapt``): predictions, history, split and learning curve through the
+    store, finished last. No LIME, no kept model: a research scenario the served answer never uses."""
+    from engine.training.adapt import adapt_run
+
+    split, key = run.split, run.key
+    result = adapt_run(config, store, run.model, split, cppain, x_cp)
+    tested = cppain.iloc[split.test]
+    store.write_predictions(key, pd.DataFrame({
+        "model": run.model, "scenario": split.scenario, "fold": split.fold, "seed": split.seed,
+        "image_id": tested["image_id"].to_numpy(), "subject": tested["subject"].to_numpy(),
+        "dataset": tested["dataset"].to_numpy(), "true_label": tested["label"].to_numpy(dtype=int),
+        "p_pain": result.p_pain.astype(float), "predicted_label": (result.p_pain >= 0.5).astype(int)}))
+    store.write_history(key, pd.DataFrame(result.history))
+    store.write_split(key, {"scenario": split.scenario, "fold": split.fold, "seed": split.seed, "test_set": "cppain",
+                            "train_set": "cppain", "input_size": size, "adapted_from": result.base,
+                            "train_image_ids": cppain["image_id"].iloc[split.train].tolist(),
+                            "test_image_ids": tested["image_id"].tolist()})
+    store.write_adapt_curve(key, result.curve.assign(subject=str(tested["subject"].iloc[0])))
+    store.finish_run(key, {"seconds": round(result.seconds, 3), "train_images": int(len(split.train)),
+                           "test_images": int(len(tested)), "input_size": size, **result.info,
                            "settings": run_settings(config, run.model, split.scenario)})
 
 

@@ -47,8 +47,12 @@ def run_settings(config: ExperimentConfig, model: str, scenario: str) -> dict:
         "training.mixed_precision": training.mixed_precision,
         "training.class_weight": training.class_weight,
     }
-    if scenario != "external":  # the cross-validation folds split the data; the external runs use all of it
+    if scenario not in ("external", "cp_adapt"):  # the cross-validation folds split the data; the external runs use all of it
         settings["scenarios.folds"] = config.scenarios.folds
+    if scenario == "cp_adapt":  # fine-tuned from a kept external model: its settings and the adaptation's
+        settings["training.epochs"] = training.epochs_for(model, "external")
+        settings.update({f"adapt.{name}": value for name, value in vars(config.adapt).items()})
+        settings["adapt.curve"] = list(config.adapt.curve)
     return settings
 
 

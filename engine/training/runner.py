@@ -23,7 +23,7 @@ import signal
 import pandas as pd
 
 from engine.artifacts import ExperimentStore, RunKey
-from engine.config import ExperimentConfig
+from engine.config import SCENARIO_NAMES, ExperimentConfig
 from engine.errors import PainLensError
 from engine.evaluation.results import refresh_results
 from engine.progress import progress_bar
@@ -40,8 +40,9 @@ def plan_runs(config: ExperimentConfig, paindb: pd.DataFrame, cppain: pd.DataFra
                              config.experiment.seed)
         runs.extend(PlannedRun(model, split) for model in models if scenario in config.scenarios.for_model(model)
                     for split in splits)
-    # Model-major order: a network's runs share its input size, so its arrays are loaded once.
-    return sorted(runs, key=lambda run: (models.index(run.model), scenarios.index(run.split.scenario), run.split.fold))
+    # Model-major order: a network's runs share its input size, so its arrays are loaded once. Scenarios in
+    # the engine's order, so a network's cp_adapt runs come after the external runs whose models they adapt.
+    return sorted(runs, key=lambda run: (models.index(run.model), SCENARIO_NAMES.index(run.split.scenario), run.split.fold))
 
 
 def run_grid(config: ExperimentConfig, store: ExperimentStore, paindb: pd.DataFrame, cppain: pd.DataFrame,

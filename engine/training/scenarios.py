@@ -2,7 +2,10 @@
 
 - ``image``: stratified k-fold over PAIN-DB images (identity leaks between train and test, as in the paper);
 - ``subject``: stratified group k-fold over PAIN-DB subjects (no subject on both sides, asserted per fold);
-- ``external``: train on all of PAIN-DB, test on CP-PAIN, repeated with different seeds.
+- ``external``: train on all of PAIN-DB, test on CP-PAIN, repeated with different seeds;
+- ``cp_adapt`` (research, beyond the paper): for each CP-PAIN subject, a kept external model fine-tuned on
+  the other CP-PAIN subjects' frames (``train`` holds positions in the CP-PAIN table) and tested on that
+  subject's (leave-one-subject-out; ``engine.training.adapt``).
 
 A split is a list of :class:`Split` objects holding *positions* into the tables passed in.
 """
@@ -27,6 +30,7 @@ class Split:
     train: np.ndarray  # positions in the PAIN-DB table
     test: np.ndarray  # positions in the PAIN-DB table, or in the CP-PAIN table for "external"
     test_set: str  # "paindb" or "cppain"
+    train_set: str = "paindb"  # "cppain" for cp_adapt: the other CP-PAIN subjects
 
 
 class LeakageError(AssertionError):
@@ -72,6 +76,20 @@ def external(paindb: pd.DataFrame, cppain: pd.DataFrame, seeds: int, seed: int) 
     return [Split("external", k, seed + k, train, test, "cppain") for k in range(seeds)]
 
 
+def cp_adapt(cppain: pd.DataFrame, seed: int) -> list[Split]:
+    """One split per CP-PAIN subject (fold k: the k-th subject in sorted order): train on the others, test on it."""
+    subjects = cppain["subject"].astype(str).to_numpy()
+    names = sorted(set(subjects))
+    if len(names) < 2:
+        raise PainLensError(f"The cp_adapt scenario needs at least 2 CP-PAIN subjects (leave one out), found {len(names)}.")
+    splits = []
+    for k, name in enumerate(names):
+        test, train = np.flatnonzero(subjects == name), np.flatnonzero(subjects != name)
+        assert_no_subject_leak(subjects[train], subjects[test], k)
+        splits.append(Split("cp_adapt", k, seed + k, train, test, "cppain", train_set="cppain"))
+    return splits
+
+
 def assert_no_subject_leak(train_groups: np.ndarray, test_groups: np.ndarray, fold: int) -> None:
     shared = set(train_groups) & set(test_groups)
     if shared:
@@ -85,6 +103,8 @@ def make_splits(scenario: str, paindb: pd.DataFrame, cppain: pd.DataFrame, folds
         return subject_wise(paindb, folds, seed)
     if scenario == "external":
         return external(paindb, cppain, seeds, seed)
+    if scenario == "cp_adapt":
+        return cp_adapt(cppain, seed)
     raise PainLensError(f"Unknown scenario '{scenario}'; choose from {', '.join(SCENARIO_NAMES)}.")
 
 

@@ -1,0 +1,71 @@
+"""The upload page's comparison with the person's calm face: a clinician adds a calm photo or clip of the same
+person, and the photo's answer is also given as the change from it (``engine.person_baseline``,
+``engine.answers.compare_with_baseline``).
+
+The calm photo stays in memory like every upload: only its numbers (the reference p(pain), how many faces) are
+kept in this session's state, replaced by the next one.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import streamlit as st
+
+from dashboard import loaders, widgets
+from engine.preprocess.decode import IMAGE_TYPES
+from engine.video import VIDEO_TYPES
+
+log = logging.getLogger(__name__)
+REFERENCE_KEY = "baseline-reference"  # session state: (file id, PersonBaseline or the sentence why there is none)
+
+
+def calm_reference(model, file_id: str, data: bytes):
+    """The PersonBaseline of the calm photo or clip, or the sentence why it gives none (this session only)."""
+    from engine.errors import PainLensError
+    from engine.person_baseline import person_baseline
+
+    cached = st.session_state.get(REFERENCE_KEY)
+    if cached and cached[0] == file_id:
+        return cached[1]
+    try:
+        with st.spinner("Reading the calm face…"):
+            result = person_baseline(model, data)
+    except PainLensError as exc:
+        result = str(exc)
+    except Exception as exc:  # a bug, not the user's doing: say so without a traceback or the photo
+        log.error("baseline analysis failed: %s", type(exc).__name__)
+        result = f"The calm photo could not be analysed ({type(exc).__name__}); try another one."
+    st.session_state[REFERENCE_KEY] = (file_id, result)
+    return result
+
+
+def show_baseline(model, experiment: loaders.Experiment, prediction) -> None:
+    """The section: an uploader for the calm face, then both numbers and which leads, and why."""
+    from engine.answers import compare_with_baseline, photo_answer
+
+    st.subheader("Compared with this person's calm face")
+    st.caption("People with cerebral palsy often hold an atypical face at rest (a lowered brow, a raised lip, an open "
+               "mouth) that a network trained on typical faces can read as pain. Add a calm photo or clip of the same "
+               "person and the answer is also given as the change from it.")
+    upload = st.file_uploader("A calm photo or short clip of the same person", key="baseline-photo",
+                              type=list(IMAGE_TYPES) + list(VIDEO_TYPES))
+    if upload is None:
+        return
+    reference = calm_reference(model, upload.file_id, upload.getvalue())
+    if isinstance(reference, str):
+        st.warning(reference, icon=":material/info:")
+        return
+    rule = (loaders.load_answer(experiment.root) or {}).get("baseline")
+    record = compare_with_baseline(photo_answer(prediction), reference, rule)
+    b = record.baseline
+    absolute, change, calm = st.columns(3)
+    lead = " (leads)"
+    absolute.metric(f"p(pain), absolute{lead if b.leads_with == 'absolute' else ''}",
+                    "no number" if b.p_absolute is None else f"{b.p_absolute:.2f}")
+    change.metric(f"p(pain) from the change{lead if b.leads_with == 'change' else ''}",
+                  "no number" if b.p_change is None else f"{b.p_change:.2f}")
+    faces = f"{b.baseline_frames} face{'s' if b.baseline_frames != 1 else ''}"
+    calm.metric(f"calm face, p(pain) ({faces})", f"{b.p_baseline:.2f}")
+    st.info(b.why, icon=":material/compare:")
+    st.caption(f"**The rule:** {b.rule}. " + widgets.provenance(experiment))

@@ -1,0 +1,64 @@
+"""A person's calm face as the reference for their other faces (the served side of ``engine.evaluation.baseline``).
+
+A clinician gives a calm photo of the person, or a calm clip (the upload page, ``painlens predict --baseline
+FILE``). Its reference is the served answer's p(pain) of that face before abstention (a clip: the mean logit over
+its answered frames). A calm face the networks find unlike their training faces gives no reference (its number
+would have no basis); a face without a detectable face neither. Nothing of it is kept: the reference lives as
+long as the command or the page session.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.errors import PainLensError
+from engine.evaluation.baseline import logit, sigmoid
+from engine.preprocess.decode import media_kind
+
+
+class NoBaselineError(PainLensError):
+    """The calm photo or clip gives no usable reference (one sentence says why)."""
+
+
+@dataclass(frozen=True)
+class PersonBaseline:
+    p_pain: float  # the calm face's p(pain): the answer before abstention (a clip: over its frames, in logit)
+    frames: int  # faces it is from (1 for a photo)
+    kind: str  # "image" or "video"
+    notes: list[str] = field(default_factory=list)
+
+
+def person_baseline(predictor, data: bytes, fps: float = 2.0) -> PersonBaseline:
+    """The reference from a calm photo's or clip's bytes; ``NoBaselineError`` (or the reader's own sentence for
+    a bad file) when it gives none."""
+    if not data:
+        raise NoBaselineError("The baseline file is empty: give a calm photo or clip of the same person.")
+    if media_kind(data) == "video":
+        return _from_clip(predictor, data, fps)
+    from engine.predict import predict_bytes
+
+    prediction = predict_bytes(predictor, data)
+    answer = prediction.answer
+    if answer is None or answer.p_served is None or not math.isfinite(answer.p_served):
+        raise NoBaselineError("The calm photo gives no reference: " + (answer.reason if answer is not None and answer.reason
+                                                                        else "the served answer has no number for it."))
+    if answer.ood_score is not None and answer.ood_score > 1.0:
+        raise NoBaselineError(f"The calm photo gives no reference: it is unlike the faces the networks were trained on "
+                              f"(out-of-distribution score {answer.ood_score:.2f}, above 1).")
+    return PersonBaseline(float(answer.p_served), 1, "image", list(prediction.notes))
+
+
+def _from_clip(predictor, data: bytes, fps: float) -> PersonBaseline:
+    from engine.timeline import analyse_video
+
+    analysis = analyse_video(predictor, data, fps=fps, keep_pictures=False)
+    answered = np.array([f.p_pain for f in analysis.frames if f.p_pain is not None], dtype=float)
+    if not len(answered):
+        raise NoBaselineError("The calm clip gives no reference: none of its frames has an answered face "
+                              f"({len(analysis.frames)} frames looked at).")
+    p = float(sigmoid(np.mean(logit(answered))))
+    note = f"The reference is the mean over {len(answered)} answered frames of {len(analysis.frames)} (in logit)."
+    return PersonBaseline(p, int(len(answered)), "video", [note])
