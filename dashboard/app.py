@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts dashboard/, not the project, on the path
     sys.path.insert(0, str(ROOT))
 
-from dashboard import serve, widgets  # noqa: E402
+from dashboard import access, serve, widgets  # noqa: E402
 from dashboard.loaders import find_experiments  # noqa: E402
 from dashboard.predictor import freeze_at_start, keep_keras_session  # noqa: E402
 
@@ -48,6 +48,7 @@ PAGES = (
     ("browse.py", "Images", ":material/photo_library:"),
     ("raters.py", "Raters", ":material/groups:"),
     ("upload.py", "Upload and predict", ":material/upload:"),
+    ("history.py", "Person history", ":material/timeline:"),
 )
 
 
@@ -95,9 +96,11 @@ def sidebar_notes() -> None:
 def main() -> None:
     enforce_safe_client()
     st.set_page_config(page_title="PainLens", page_icon=":material/face:", layout="wide")
+    user = access.signed_in()  # the sign-in form and a stop when someone must sign in first
     choose_experiment(artifacts_location())
+    shown = [page for page in PAGES if access.allowed(page[0], user)]  # a clinician: upload and history only
     pages = [st.Page(f"views/{file}", title=title, icon=icon, default=(i == 0))
-             for i, (file, title, icon) in enumerate(PAGES)]
+             for i, (file, title, icon) in enumerate(shown)]
     page = st.navigation(pages)
     sidebar_notes()
     page.run()

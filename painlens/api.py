@@ -236,6 +236,10 @@ def create_app(predictor, settings: ApiSettings):
             return _failure(exc, path, "image")
         return _explanation_response(request, record, png)
 
+    from painlens.records_api import router as records_router
+
+    app.include_router(records_router(predictor), dependencies=guarded)  # the assessment records, same token
+
     @app.get("/docs", include_in_schema=False)
     async def docs():
         return _docs_page(app.openapi())

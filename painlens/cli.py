@@ -20,6 +20,10 @@ from engine.errors import PainLensError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="PainLens: facial pain recognition research tool.")
 console = Console()
+from painlens.records_cli import db_app, users_app  # noqa: E402  painlens db upgrade, painlens users add/remove
+
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
 err_console = Console(stderr=True)
 
 
@@ -387,6 +391,9 @@ def dashboard_command(
     if not artifacts.exists():
         raise PainLensError(f"No folder at {artifacts}: run `painlens run experiments/demo.toml` first, or give "
                             "--artifacts the folder `painlens run` wrote.")
+    from dashboard.access import check_serving
+
+    check_serving(address)  # no users, no other machines
     _open_address_warning(address, "dashboard")
     console.print(f"PainLens dashboard on http://{address}:{port} (Ctrl+C stops it)", highlight=False)
     argv = command(artifacts, port=port, address=address, max_upload_mb=max_upload_mb or MAX_UPLOAD_MB)

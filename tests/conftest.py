@@ -81,6 +81,23 @@ def tiny_face_cache(tmp_path_factory) -> Path:
     return shared_folder(tmp_path_factory) / "face-cache-tiny-80"
 
 
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server on a free local port (tests/postgres_fixtures.py), started once per test process
+    and stopped at its end; its database is empty but for what the tests write. Skips where Debian's
+    ``postgresql`` is not installed, outside CI (.ci/run installs it; in CI its absence fails)."""
+    from postgres_fixtures import PostgresServer, missing
+
+    problem = missing()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"The PostgreSQL tests must run in CI: {problem}")
+        pytest.skip(problem)
+    server = PostgresServer()
+    yield server
+    server.remove()
+
+
 def shared_folder(tmp_path_factory) -> Path:
     """The folder that every process of this test session shares: pytest's base temporary folder, or,
     under pytest-xdist (`make test` runs two worker processes), the folder that holds the workers' own.

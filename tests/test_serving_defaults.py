@@ -102,8 +102,12 @@ def test_a_plain_streamlit_run_from_another_folder_listens_on_loopback_only_with
 
 @pytest.mark.slow
 def test_painlens_dashboard_on_another_address_says_so(tmp_path):
+    from engine.records import users
+
+    users.add(tmp_path / "users.json", "alice", "clinician", "correct horse battery")  # without users it refuses
     process = subprocess.Popen([sys.executable, "-m", "painlens.cli", "dashboard", "--artifacts", str(tmp_path),
                                 "--address", "0.0.0.0", "--port", str(serve.free_port())],
+                               env={**os.environ, "PAINLENS_USERS": str(tmp_path / "users.json")},
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
         warning = process.stderr.readline().decode()  # printed before Streamlit replaces the process

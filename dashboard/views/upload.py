@@ -19,7 +19,7 @@ from contextlib import nullcontext
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, images, loaders, predictor, tables, upload_baseline, upload_video, widgets
+from dashboard import charts, images, loaders, predictor, records, tables, upload_baseline, upload_video, widgets
 from engine.preprocess.decode import IMAGE_TYPES, is_picture, media_kind
 from engine.video import VIDEO_TYPES
 
@@ -223,5 +223,6 @@ show_probabilities(result, experiment, sum(v for k, v in result.timings.items() 
 upload_baseline.show_baseline(model, experiment, result)  # the change from the person's calm face, when one is added
 for note in result.notes:
     st.warning(note, icon=":material/info:")
+records.offer_save(result, experiment, data)  # opt-in: a clinician keeps this answer in a person's records
 show_face(result)
 show_explanation(model, result, experiment)

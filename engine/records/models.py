@@ -1,0 +1,68 @@
+"""The tables of the assessment records (SQLAlchemy 2 typed classes). The schema itself is made by the
+migrations in ``engine/records/migrations`` (Alembic), never by ``create_all``: a change here needs a
+migration and its test.
+
+    persons             one row per pseudonymous code (never a name) and its baseline, when set
+    assessments         one saved answer: when, by whom, the answer record as given (engine.answers), the
+                        experiment and its version, the clinician's rating (optional) and note
+    assessment_images   the photo, only when the clinician ticked the box that says what keeping it means
+    audit_events        who did what when (save, history viewed, erasure, sign-in): no image, no free text
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+CODE_LENGTH = 40
+NAME_LENGTH = 200
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Person(Base):
+    __tablename__ = "persons"
+
+    code: Mapped[str] = mapped_column(String(CODE_LENGTH), primary_key=True)
+    baseline_p_pain: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Assessment(Base):
+    __tablename__ = "assessments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_code: Mapped[str] = mapped_column(ForeignKey("persons.code", ondelete="CASCADE"), index=True)
+    assessed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    saved_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    experiment: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    experiment_version: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    answer: Mapped[dict] = mapped_column(JSON)  # engine.answers.PhotoAnswer.to_json(), as given (but its file name)
+    rating_scale: Mapped[str | None] = mapped_column(String(40))
+    rating_score: Mapped[float | None] = mapped_column(Float)
+    note: Mapped[str | None] = mapped_column(Text)
+    image_kept: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AssessmentImage(Base):
+    __tablename__ = "assessment_images"
+
+    assessment_id: Mapped[int] = mapped_column(ForeignKey("assessments.id", ondelete="CASCADE"), primary_key=True)
+    media_type: Mapped[str] = mapped_column(String(80))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    action: Mapped[str] = mapped_column(String(40))  # save, view_history, erase, set_baseline
+    person_code: Mapped[str | None] = mapped_column(String(CODE_LENGTH))
+    assessment_id: Mapped[int | None] = mapped_column(Integer)  # no foreign key: the event outlives an erasure
+    count: Mapped[int | None] = mapped_column(Integer)  # how many records the action touched
