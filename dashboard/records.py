@@ -47,13 +47,26 @@ def offer_save(prediction, experiment, data: bytes) -> None:
                 _save(prediction, experiment, data, user, code, scale, score, note, keep)
 
 
+def answer_record(prediction, experiment):
+    """The photo's answer record as the page gave it: with its comparison with the person's calm face when one was
+    added above (``dashboard.upload_baseline``; that calm face's numbers are in this session, never its picture)."""
+    from dashboard import loaders, upload_baseline
+    from engine.answers import compare_with_baseline, photo_answer
+
+    record = photo_answer(prediction)
+    calm = st.session_state.get("baseline-photo")
+    cached = st.session_state.get(upload_baseline.REFERENCE_KEY)
+    if calm is not None and cached and cached[0] == calm.file_id and not isinstance(cached[1], str):
+        record = compare_with_baseline(record, cached[1], (loaders.load_answer(experiment.root) or {}).get("baseline"))
+    return record
+
+
 def _save(prediction, experiment, data, user, code, scale, score, note, keep) -> None:
-    from engine.answers import photo_answer
     from engine.errors import PainLensError
     from engine.records.assessments import experiment_version, save_assessment
 
     try:
-        number = save_assessment(database(), code, photo_answer(prediction), user.name, experiment.name,
+        number = save_assessment(database(), code, answer_record(prediction, experiment), user.name, experiment.name,
                                  experiment_version(experiment.manifest),
                                  rating_scale=None if scale == "none" else scale, rating_score=score, note=note,
                                  image=data if keep else None, media_type=_media_type(data) if keep else "")
@@ -80,7 +93,8 @@ def _media_type(data: bytes) -> str:
 def history_chart(table, baseline: float | None):
     """A person's assessments over time (``engine.records.assessments.history_table``): p(pain) with its band,
     the abstentions (a mark at the top, the reason in the tooltip), the clinician's ratings as a share of their
-    scale's maximum, and the person's baseline when set. An Altair chart."""
+    scale's maximum, the calm face's p(pain) on the days one was compared (green dots), and the person's baseline
+    when set (dashed). An Altair chart."""
     import altair as alt
     import pandas as pd
 
@@ -102,6 +116,11 @@ def history_chart(table, baseline: float | None):
                                                                          filled=True).encode(
             y=alt.Y("rating_share:Q", scale=scale), tooltip=["assessed_at", "rating_scale", "rating_score"]),
     ]
+    calm = frame[frame["calm_face_p_pain"].notna()]
+    if len(calm):
+        layers.append(alt.Chart(calm).mark_point(shape="circle", size=50, color="#54a24b").encode(
+            x="when:T", y=alt.Y("calm_face_p_pain:Q", scale=scale),
+            tooltip=["assessed_at", alt.Tooltip("calm_face_p_pain", title="calm face p(pain)"), "p_pain_from_change"]))
     if baseline is not None:
         layers.append(alt.Chart(pd.DataFrame({"baseline": [baseline]})).mark_rule(strokeDash=[6, 4], color="#54a24b")
                       .encode(y="baseline:Q", tooltip=[alt.Tooltip("baseline", title="baseline p(pain)")]))

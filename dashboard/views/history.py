@@ -27,7 +27,8 @@ def show_history(history, user) -> None:
     st.caption(f"{n} assessment{'s' if n != 1 else ''} of {history.person_code}, {answered} with a number. Each p(pain) "
                "is the answer on the day with its band (lowest to highest calibrated model the answer averages); red "
                "marks at the top are assessments where the answer withheld its number (hover for why); orange diamonds "
-               "are your ratings as a share of their scale's maximum; the dashed line is the baseline, when set. "
+               "are your ratings as a share of their scale's maximum; green dots the person's calm face that day, when one was "
+               "compared; the dashed line is the baseline, when set. "
                "A single answer's band is not a confidence interval for the person: compare a change with the "
                "person's own course and baseline.")
     shown = table.drop(columns=["baseline_p_pain"])

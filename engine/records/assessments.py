@@ -187,17 +187,20 @@ def history_table(history: History):
     rows = []
     for item in history.assessments:
         answer, band = item.answer, item.answer.get("band") or {}
+        calm = answer.get("baseline") or {}  # the comparison with the person's calm face, when one was given
         top = RATING_SCALES.get(item.rating_scale or "", ("", None))[1]
         rows.append({"assessment": item.id, "assessed_at": item.assessed_at.isoformat(timespec="seconds"),
                      "p_pain": answer.get("p_pain"), "band_low": band.get("low"), "band_high": band.get("high"),
-                     "abstained": bool(answer.get("abstained")),
+                     "abstained": bool(answer.get("abstained")), "calm_face_p_pain": calm.get("p_baseline"),
+                     "p_pain_from_change": calm.get("p_change"),
                      "why_no_number": answer.get("abstain_reason") or answer.get("reason") or answer.get("error"),
                      "rating_scale": item.rating_scale, "rating_score": item.rating_score,
                      "rating_share": None if item.rating_score is None or not top else round(item.rating_score / top, 4),
                      "baseline_p_pain": history.baseline_p_pain, "note": item.note, "saved_by": item.saved_by,
                      "experiment": item.experiment, "experiment_version": item.experiment_version,
                      "photo_kept": item.image_kept})
-    columns = ["assessment", "assessed_at", "p_pain", "band_low", "band_high", "abstained", "why_no_number",
+    columns = ["assessment", "assessed_at", "p_pain", "band_low", "band_high", "abstained", "calm_face_p_pain",
+               "p_pain_from_change", "why_no_number",
                "rating_scale", "rating_score", "rating_share", "baseline_p_pain", "note", "saved_by", "experiment",
                "experiment_version", "photo_kept"]
     return pd.DataFrame(rows, columns=columns)
