@@ -28,23 +28,53 @@ def database():
     return open_database(RecordsSettings.from_environment().database_url)
 
 
+_WARMED: list[bool] = []
+
+
+def warm_in_background() -> None:
+    """Connect and check the schema on a thread, once per process, while the clinician reads the answer: the first
+    save of a server process then costs what every save costs (importing Alembic and the first connection took
+    0.1-0.9 s, bench/records_save.py). A failure here is only logged; the save says it."""
+    import threading
+
+    if _WARMED:
+        return
+    _WARMED.append(True)
+
+    def warm() -> None:
+        try:
+            database().warm()
+        except Exception as exc:  # noqa: BLE001  the save itself reports a database that fails
+            log.info("the records database could not be warmed up: %s", type(exc).__name__)
+
+    threading.Thread(target=warm, name="records-warm-up", daemon=True).start()
+
+
 def offer_save(prediction, experiment, data: bytes) -> None:
     """Under a photo's answer: save it as an assessment of a person (clinicians and this machine's user)."""
     user = access.current()
     if user.role not in ("clinician", "local"):
         return
+    warm_in_background()
     with st.expander("Save this assessment in the person's records", icon=":material/save:"):
-        with st.form("save-assessment", clear_on_submit=False, border=False):
-            code = st.text_input("Person code (pseudonymous, never a name)", key="save-code", max_chars=40,
-                                 placeholder="for example P-0042")
-            scale = st.radio("Your own rating (optional)", ["none", *RATING_SCALES], key="save-scale", horizontal=True,
-                             format_func=lambda key: "no rating" if key == "none" else RATING_SCALES[key][0])
-            score = st.number_input("Score on that scale", min_value=0.0, max_value=54.0, step=1.0, value=None,
-                                    key="save-score")
-            note = st.text_area("Note (optional)", key="save-note", max_chars=2000)
-            keep = st.checkbox(KEEP_PHOTO, key="save-photo")
-            if st.form_submit_button("Save assessment", type="primary"):
-                _save(prediction, experiment, data, user, code, scale, score, note, keep)
+        save_form(prediction, experiment, data, user)
+
+
+@st.fragment
+def save_form(prediction, experiment, data: bytes, user) -> None:
+    """The form, rerun on its own when submitted (a fragment): saving does not redraw the answer, its charts
+    and the explanation above and below it."""
+    with st.form("save-assessment", clear_on_submit=False, border=False):
+        code = st.text_input("Person code (pseudonymous, never a name)", key="save-code", max_chars=40,
+                             placeholder="for example P-0042")
+        scale = st.radio("Your own rating (optional)", ["none", *RATING_SCALES], key="save-scale", horizontal=True,
+                         format_func=lambda key: "no rating" if key == "none" else RATING_SCALES[key][0])
+        score = st.number_input("Score on that scale", min_value=0.0, max_value=54.0, step=1.0, value=None,
+                                key="save-score")
+        note = st.text_area("Note (optional)", key="save-note", max_chars=2000)
+        keep = st.checkbox(KEEP_PHOTO, key="save-photo")
+        if st.form_submit_button("Save assessment", type="primary"):
+            _save(prediction, experiment, data, user, code, scale, score, note, keep)
 
 
 def answer_record(prediction, experiment):

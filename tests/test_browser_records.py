@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import os
+import time
 import uuid
 
 import pytest
@@ -92,15 +93,19 @@ def test_sign_in_save_three_see_the_history_export_it_erase_the_person(records_s
         upload_file(driver, photo)
         wait(driver, lambda d: ANSWER in main_text(d) and idle("Upload")(d), 240, "no answer")
         click_text(driver, "summary", "Save this assessment")
+        seconds = []
         for number, (score, note) in enumerate(((2, "calm"), (7, "after stretching"), (None, "evening")), start=1):
             type_in(by_label(driver, "Person code (pseudonymous, never a name)"), CODE)
             click_text(driver, "label", "Wong-Baker FACES" if score is not None else "no rating")
             if score is not None:  # the form keeps what was typed after a save: the next one changes what differs
                 type_in(by_label(driver, "Score on that scale"), str(score))
             type_in(by_label(driver, "Note (optional)", "textarea"), note)
+            clock = time.perf_counter()
             click_text(driver, "button", "Save assessment")
             wait(driver, lambda d: f"Saved as assessment {number} of {CODE}" in main_text(d) and idle("Upload")(d), 60,
                  f"save {number} was not confirmed")
+            seconds.append(time.perf_counter() - clock)
+        print("click on Save to its confirmation (the form is a fragment: only it reruns), seconds:", [round(s, 2) for s in seconds])
 
         postgres_server.stop()
         try:

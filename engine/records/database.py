@@ -146,6 +146,11 @@ class Database:
         with self.engine.connect() as connection:
             return inspect(connection).get_table_names()
 
+    def warm(self) -> None:
+        """Connect and check the schema now (a RecordsError says why not), so that the first save is not slower."""
+        with self._errors("nothing was changed"):
+            self._check_schema()
+
     # --- units of work -----------------------------------------------------------------------------
 
     @contextmanager
