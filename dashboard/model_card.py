@@ -241,7 +241,10 @@ def answer(facts: Facts) -> Section:
     if conformal:
         bullets.append(f"Uncertain: class-conditional conformal sets at {conformal['level']:.0%}, fitted on "
                        f"{conformal['images_pain']} pain and {conformal['images_no_pain']} no-pain held-out faces; a set "
-                       "with both classes (or neither) withholds the number.")
+                       "with both classes (or neither) withholds the number."
+                       + ("" if conformal.get("development_answered") is None else
+                          f" Of all the development faces it gives a number for {conformal['development_answered']:.0%} "
+                          "(in-sample: what to expect, not a test figure; `bench/answer_tradeoff.py` shows other levels)."))
     baseline = parameters.get("baseline") or {}
     if baseline.get("slope") is not None:
         bullets.append(f"With a calm photo or clip of the person: also p(pain) from the change (logit of the face minus "

@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 
 from engine.artifacts import ExperimentStore, RunKey
-from engine.evaluation.answer import DEVELOPMENT_SCENARIO, RULE, neighbour_distance, unit_rows
+from engine.evaluation.answer import DEVELOPMENT_SCENARIO, RULE, neighbour_distance, prediction_sets, unit_rows
 from engine.evaluation.calibration import apply_calibrator, choose_calibrator
 
-VERSION = "answer-v2"  # v2: the person's baseline rule (``baseline``)
+VERSION = "answer-v3"  # v2: the person's baseline rule (``baseline``); v3: the development faces answered
 DEVELOPMENT_DATA = ("PAIN-DB, subject-wise out of fold: every face predicted by the fold model that never saw its "
                     "subject")
 SERVED_MODELS = ("Each network used is served as the ensemble of its subject-wise fold models (the models whose held-out "
@@ -165,6 +165,9 @@ def _fit_thresholds(development: dict[str, dict], networks: dict, settings, samp
                  "images_pain": int((inside & (y == 1)).sum()), "images_no_pain": int((inside & (y == 0)).sum()),
                  "fitted_on": "the held-out faces that pass the out-of-distribution check, their calibrated answer "
                               "(each face by the fold models that never saw its subject)"}
+    pain_in, no_pain_in = prediction_sets(p, conformal)
+    # In-sample (the thresholds were fitted on these faces): what a user should expect, not a test figure.
+    conformal["development_answered"] = float(np.mean(inside & (pain_in != no_pain_in)))
     ood = {"neighbours": settings.ood_neighbours, "pass_share": settings.ood_pass, "threshold": threshold,
            "images": int(len(score)), "subjects": int(joined["subject"].nunique()),
            "score": "mean over the networks used of each one's mean distance to its k nearest training faces in its "
