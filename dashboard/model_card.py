@@ -178,7 +178,8 @@ def metrics(facts: Facts) -> Section:
 def _interval(value: float, low: float, high: float) -> str:
     if value is None or not np.isfinite(value):
         return "–"
-    return f"{value:.2f} [{low:.2f}, {high:.2f}]" if np.isfinite(low) else f"{value:.2f}"
+    text = f"{value:.2f} [{low:.2f}, {high:.2f}]" if np.isfinite(low) else f"{value:.2f}"
+    return text.replace("-0.00", "0.00")  # a kappa of 0 less a rounding error
 
 
 def calibration(facts: Facts) -> Section:

@@ -234,7 +234,8 @@ def beside_raters(table: pd.DataFrame) -> pd.DataFrame:
     def cell(row) -> str:
         if not np.isfinite(row.value):
             return f"– ({row.note})" if row.note else "–"
-        return f"{row.value:.2f} [{row.low:.2f}, {row.high:.2f}]" if np.isfinite(row.low) else f"{row.value:.2f}"
+        text = f"{row.value:.2f} [{row.low:.2f}, {row.high:.2f}]" if np.isfinite(row.low) else f"{row.value:.2f}"
+        return text.replace("-0.00", "0.00")  # a kappa of 0 less a rounding error
 
     frame = table.assign(pair=[f"{a} · {b}" for a, b in zip(table["first"], table["second"])],
                          cell=[cell(r) for r in table.itertuples()])
