@@ -60,6 +60,18 @@ class FaceFound(Record):
     image_size: list[int] = Field(description="Width and height of the (possibly reduced) photo the box refers to")
 
 
+class ActionUnitInRegion(Record):
+    """An action unit that moved most, beside the share of a LIME map in the face region where it shows."""
+
+    au: str
+    name: str = Field(description="Its plain name (\"brow lowering\"...)")
+    intensity: float = Field(description="Estimated intensity, 0-5 (AU43: 1 eyes closed)")
+    region: str = Field(description="The pain region where it shows (engine.explain.pain_regions)")
+    lime_share: float | None = Field(description="Share of the LIME map's positive weight on the face in that region")
+    area_share: float = Field(description="That region's share of the face's area (what the share would be by chance)")
+    sentence: str
+
+
 class NetworkExplanation(Record):
     """One network's LIME explanation of the class it chose."""
 
@@ -70,6 +82,14 @@ class NetworkExplanation(Record):
     superpixel_weights: list[float]
     heatmap_png: str = Field(description="8-bit greyscale PNG (base64) at the network's input size: each pixel its "
                                          "superpixel's positive weight, 255 for the strongest")
+    action_units: list[ActionUnitInRegion] = Field(
+        default_factory=list, description="The action units that moved most, each beside the LIME weight in its region")
+
+
+AUS_DESCRIPTION = ("The six pain action units (AU4 brow lowering, AU6 cheek raising, AU7 lid tightening, AU9 nose "
+                   "wrinkling, AU10 upper lip raising: 0-5; AU43 eyes closed: 0/1) and PSPI = AU4 + max(AU6, AU7) + "
+                   "max(AU9, AU10) + AU43 (0-16), estimated by the experiment's UNBC-trained estimator; null where the "
+                   "face was not analysed or the experiment has no estimator")
 
 
 class BaselineComparison(Record):
@@ -106,6 +126,7 @@ class Answer(Record):
     notes: list[str] = Field(default_factory=list, description="What changed what the networks saw, and other remarks")
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds per step")
     explanations: dict[str, NetworkExplanation] | None = Field(None, description="LIME per network, when asked for")
+    aus: dict[str, float] | None = Field(None, description=AUS_DESCRIPTION + " (a video: at its peak frame)")
     seconds: float | None = Field(None, description="Wall seconds this input took (batch prediction)")
 
     def to_json(self) -> dict:
@@ -130,6 +151,7 @@ class Frame(Record):
     face: bool
     abstained: bool = Field(False, description="The face was found but the answer withheld its number")
     ood_score: float | None = None
+    aus: dict[str, float] | None = Field(None, description="The frame's action units and PSPI; null in a gap")
 
 
 class ClipScore(Record):
@@ -197,7 +219,7 @@ def photo_answer(prediction: "Prediction", path: str | None = None, notes: list[
         face=FaceFound(box=[round(v, 1) for v in face.boxes[0]], confidence=rounded(face.confidence),
                        faces_found=len(face.boxes), background=face.background_method,
                        image_size=[int(face.rgb.shape[1]), int(face.rgb.shape[0])]),
-        notes=list(notes or []) + list(prediction.notes),
+        notes=list(notes or []) + list(prediction.notes), aus=rounded_aus(prediction.action_units),
         timings={step: round(seconds, DIGITS) for step, seconds in prediction.timings.items()})
     if answer is not None:  # the rule's own words, its reason when there is no answer, calibrated values
         rows = list(answer.networks.itertuples())
@@ -257,8 +279,9 @@ def video_answer(analysis: "VideoAnalysis", network_names: list[str], path: str 
         rule=f"The mean over the clip's frames of each frame's answer. {analysis.rule or RULE}",
         reason=analysis.reason or None,
         networks={name: rounded(value) for name, value in curves.items()},
-        frames=[Frame(t=f.t, p_pain=rounded(f.p_pain), face=f.face, abstained=f.abstained, ood_score=rounded(f.ood_score))
-                for f in analysis.frames],
+        frames=[Frame(t=f.t, p_pain=rounded(f.p_pain), face=f.face, abstained=f.abstained, ood_score=rounded(f.ood_score),
+                      aus=rounded_aus(f.aus)) for f in analysis.frames],
+        aus=rounded_aus(analysis.frames[analysis.peak].aus) if analysis.peak is not None else None,
         answered_frames=sum(f.p_pain is not None for f in analysis.frames),
         peak_t=analysis.peak_t,
         score=None if score is None else ClipScore(**{key: rounded(value) for key, value in score.items()}),
@@ -289,7 +312,8 @@ def answer_bytes(predictor: "Predictor", data: bytes, path: str | None = None, k
     prediction = predict_bytes(predictor, data, only)
     record = photo_answer(prediction, path, notes)
     if explain:
-        record.explanations = explain_networks(predictor, prediction.face.crop, prediction.probabilities)
+        record.explanations = explain_networks(predictor, prediction.face.crop, prediction.probabilities,
+                                               prediction.face.landmarks, prediction.action_units)
     return record
 
 
@@ -304,12 +328,17 @@ def _video_bytes(predictor: "Predictor", data: bytes, path: str | None, fps: flo
     analysis = analyse_video(predictor, data, fps=fps, keep_pictures=False, progress=frames_done)
     record = video_answer(analysis, list(predictor.networks), path)
     if explain and analysis.peak is not None:
-        record.explanations = explain_networks(predictor, analysis.peak_crop, analysis.frames[analysis.peak].probabilities)
+        peak = analysis.frames[analysis.peak]
+        record.explanations = explain_networks(predictor, analysis.peak_crop, peak.probabilities, peak.landmarks, peak.aus)
     return record
 
 
-def explain_networks(predictor: "Predictor", crop: np.ndarray, probabilities) -> dict[str, NetworkExplanation]:
-    """LIME of every network's answer on ``crop`` (a network not run on it is left out)."""
+def explain_networks(predictor: "Predictor", crop: np.ndarray, probabilities, landmarks: np.ndarray | None = None,
+                     aus: dict[str, float] | None = None) -> dict[str, NetworkExplanation]:
+    """LIME of every network's answer on ``crop`` (a network not run on it is left out); with the face's
+    ``landmarks`` and ``aus``, each names the AUs that moved most beside its weight in their regions."""
+    from engine.action_unit_regions import action_units_in_regions
+
     out = {}
     table = probabilities.set_index("model")
     for name in predictor.networks:
@@ -321,7 +350,12 @@ def explain_networks(predictor: "Predictor", crop: np.ndarray, probabilities) ->
         out[name] = NetworkExplanation(label=label, class_name="pain" if label else "no pain", samples=EXPLAIN_SAMPLES,
                                        fit_r2=rounded(explanation.score),
                                        superpixel_weights=[round(float(w), 6) for w in explanation.weights],
-                                       heatmap_png=base64.b64encode(heatmap_png(explanation)).decode("ascii"))
+                                       heatmap_png=base64.b64encode(heatmap_png(explanation)).decode("ascii"),
+                                       action_units=[ActionUnitInRegion(**{**item, "lime_share": rounded(item["lime_share"]),
+                                                                           "intensity": rounded(item["intensity"]),
+                                                                           "area_share": rounded(item["area_share"])})
+                                                     for item in action_units_in_regions(
+                                                         aus, explanation.mask(), landmarks, crop.shape[0], name)])
     return out
 
 
@@ -360,6 +394,11 @@ def heatmap_png(explanation) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(scaled.astype(np.uint8), "L").save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def rounded_aus(aus: dict[str, float] | None) -> dict[str, float] | None:
+    """The AU record as sent: each value rounded; None stays None (the face was not analysed), never zeros."""
+    return None if aus is None else {name: rounded(value) for name, value in aus.items()}
 
 
 def rounded(value, digits: int = DIGITS) -> float | None:

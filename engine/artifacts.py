@@ -43,6 +43,7 @@ GRADCAM = "gradcam.npz"  # beside a run's masks: its Grad-CAM maps
 SANITY = "sanity.parquet"  # beside a run's masks: its randomisation sanity check (one run per network)
 FEATURES = "features.npz"  # a development run's penultimate features and its fold model's CP-PAIN answers
 ADAPT_CURVE = "curve.parquet"  # a cp_adapt run's learning curve: its subject's predictions after fewer subjects
+ACTION_UNITS = "action_units.npz"  # the action-unit estimator's arrays and fingerprint (engine.models.action_units)
 ANSWER = "answer.json"  # the served answer's parameters, all fitted on development data (engine.evaluation.answer)
 
 # Experiment-level tables, by name. A new artifact is one entry here (and its writer and reader ask
@@ -68,6 +69,9 @@ TABLES = {
     # over subjects (engine.evaluation.remedies), and cp_adapt's learning curve against adaptation subjects.
     "remedies": "remedies.parquet",
     "adapt_curve": "adapt_curve.parquet",
+    "action_units": "action_units.parquet",  # the AU estimator on UNBC, subject-wise: per AU and PSPI, with intervals
+    "action_unit_frames": "action_unit_frames.parquet",  # per frame: UNBC out-of-fold and CP-PAIN estimates
+    "action_unit_raters": "action_unit_raters.parquet",  # CP-PAIN: the model as a third rater (Table 4 layout)
 }
 # The ratings step's files, by name (``summary`` is written last: its presence means complete).
 RATINGS_FILES = {
@@ -397,6 +401,22 @@ class ExperimentStore:
 
     def answer_version(self) -> tuple:
         return stamp(self.root / ANSWER)
+
+    def write_action_units(self, arrays: dict[str, np.ndarray], fingerprint: str) -> None:
+        """The fitted action-unit estimator (plain arrays, no pickle) and what it was fitted from; written last
+        by the action-unit step."""
+        _write_npz(self.root / ACTION_UNITS, {**arrays, "fingerprint": np.array(fingerprint)})
+
+    def action_units(self) -> dict[str, np.ndarray] | None:
+        """The estimator's arrays (``engine.models.action_units.ActionUnitModel.from_arrays``), None when absent."""
+        return _read_npz(self.root / ACTION_UNITS)
+
+    def action_units_fingerprint(self) -> str:
+        found = _read_npz(self.root / ACTION_UNITS, ("fingerprint",))
+        return str(found["fingerprint"]) if found and "fingerprint" in found else ""
+
+    def action_units_version(self) -> tuple:
+        return stamp(self.root / ACTION_UNITS)
 
     # -- ratings ----------------------------------------------------------------------------------------
     def write_ratings_file(self, name: str, content: pd.DataFrame | dict) -> None:

@@ -180,6 +180,14 @@ class ExplainSection:
 
 
 @dataclass(frozen=True)
+class ActionUnitsSection:
+    """The action-unit estimator (engine.models.action_units): fitted on UNBC's frames, never on CP-PAIN."""
+
+    enabled: bool = True  # fit and evaluate it in `painlens run`; answers carry action units when it is stored
+    folds: int = 5  # subject-wise folds of its evaluation (at most the number of UNBC subjects)
+
+
+@dataclass(frozen=True)
 class RatingsSection:
     headline_icc: str = "ICC2"  # two-way random effects, absolute agreement, single rater
 
@@ -228,6 +236,7 @@ class ExperimentConfig:
     adapt: AdaptSection = field(default_factory=AdaptSection)
     explain: ExplainSection = field(default_factory=ExplainSection)
     ratings: RatingsSection = field(default_factory=RatingsSection)
+    action_units: ActionUnitsSection = field(default_factory=ActionUnitsSection)
     evaluation: EvaluationSection = field(default_factory=EvaluationSection)
     execution: ExecutionSection = field(default_factory=ExecutionSection)
     # Folder that relative paths in the config are resolved against.
@@ -356,6 +365,7 @@ _LIMITS = (
     ("explain", "batch_size", lambda v: v >= 1, "at least 1"),
     ("explain", "curve_steps", lambda v: 2 <= v <= 255, "between 2 and 255"),
     ("explain", "sanity_images", lambda v: v >= 0, "0 (no sanity check) or more"),
+    ("action_units", "folds", lambda v: v >= 2, "at least 2 (subject-wise folds)"),
     ("evaluation", "bootstrap_resamples", lambda v: v >= 100, "at least 100 (2000 is usual)"),
     ("evaluation", "ood_pass", lambda v: 0.5 <= v < 1, "a share from 0.5 to below 1 (0.95 lets 95 % of PAIN-DB's held-out faces through)"),
     ("evaluation", "ood_neighbours", lambda v: v >= 1, "at least 1 (10 is usual)"),

@@ -97,6 +97,9 @@ def run_experiment(config_path: str | Path, models=None, scenarios=None, out=Non
 
     refresh_remedies(store)  # the person's baseline and cp_adapt against the external scenario, on CP-PAIN
     seconds["remedies"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    notes.extend(run_action_units_step(config, store))
+    seconds["action_units"] = time.perf_counter() - clock
     if config.explain.enabled:
         from engine.explain.experiment_stage import explain_experiment
 
@@ -161,6 +164,14 @@ def run_answer_step(config: ExperimentConfig, store: ExperimentStore) -> list[st
         return ["No network learned on PAIN-DB's subject-wise held-out faces with its fold models kept, so the served "
                 "answer gives no number (answer.json says why per network)."]
     return []
+
+
+def run_action_units_step(config: ExperimentConfig, store: ExperimentStore) -> list[str]:
+    """The action-unit estimator: fitted on UNBC, evaluated subject-wise, the model as a third rater on
+    CP-PAIN (``engine.evaluation.action_units``; skipped when its artifacts match); returns notes."""
+    from engine.evaluation.action_units import run_action_units
+
+    return run_action_units(config, store)
 
 
 def answer_test_retest(store: ExperimentStore, videos: Path, seed: int) -> list[dict]:

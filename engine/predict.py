@@ -8,6 +8,8 @@
              the others: their kept external seeds), low-high band
           ──Predictor.answer──► the one p(pain), or none and why: withheld for a face unlike the training faces
              or when the networks cannot decide (engine.evaluation.answer, its parameters in answer.json)
+          ──Predictor.action_units──► the six pain AUs and PSPI from the crop and its landmarks (the experiment's
+             estimator, engine.models.action_units; None when it has none)
           ──Predictor.explain──► LIME superpixel weights for one network (engine.explain.lime_masks)
 
 Privacy: everything stays in memory. Nothing here writes a file, logs the image or its name, or keeps
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
 
 MIN_FACE_SIDE = 40  # px: MTCNN box side below which the face is refused as too small
 SMALL_FACE_SIDE = 96  # px: below this the face is used but said to be small
-TIMING_STEPS = ("decode", "detection", "background", "landmarks", "inference", "explanation")
+TIMING_STEPS = ("decode", "detection", "background", "landmarks", "inference", "action_units", "explanation")
 
 
 # --- face -------------------------------------------------------------------------------------------
@@ -157,6 +159,7 @@ class Predictor:
             raise PainLensError(f"No trained network is kept in {self.root}: `painlens run CONFIG` keeps one per network "
                                 "(external scenario) for uploads.")
         self.face_models = FaceModels(self.params)
+        self._action_units: tuple[tuple, object] | None = None  # (the file's stamp, ActionUnitModel or None)
         if learned_first:
             self.warm_up(self.learned_networks() or None)  # none learned: every network is shown, so all
         elif warm_up:
@@ -190,6 +193,27 @@ class Predictor:
         return one_answer(probabilities, basis if basis is not None else self.answer_basis())
 
     # -- steps --
+    def action_unit_model(self):
+        """The experiment's action-unit estimator (``ActionUnitModel``), read again when its file is rewritten;
+        None when the experiment has none (an older run, or too few UNBC subjects)."""
+        from engine.models.action_units import ActionUnitModel
+
+        version = self.store.action_units_version()
+        cached = self._action_units
+        if cached is None or cached[0] != version:
+            arrays = self.store.action_units()
+            cached = (version, ActionUnitModel.from_arrays(arrays) if arrays else None)
+            self._action_units = cached
+        return cached[1]
+
+    def action_units(self, crop: np.ndarray, landmarks: np.ndarray | None) -> dict[str, float] | None:
+        """The six pain AUs (AU4... 0-5, AU43 0/1) and PSPI of one analysed face; None when the experiment has
+        no estimator or the face has no landmarks (never zeros: zeros would say "no movement")."""
+        model = self.action_unit_model()
+        if model is None or landmarks is None:
+            return None
+        return model.estimate(crop, landmarks)
+
     def analyse(self, photo: DecodedImage) -> FaceAnalysis:
         """Find, crop, whiten and landmark the largest face; BadImageError when there is no usable face."""
         from engine.preprocess.pipeline import LARGEST, NoFace, preprocess_image
@@ -331,6 +355,7 @@ class Prediction:
     probabilities: "pd.DataFrame"  # model, p_pain, low, high, seeds, input_size
     timings: dict[str, float]  # seconds per TIMING_STEPS (explanation: 0 until explained)
     answer: FaceAnswer | None = None  # the rule's answer, with each network's raw and calibrated p(pain)
+    action_units: dict[str, float] | None = None  # AU4...AU43 and PSPI (``Predictor.action_units``), None: not estimated
 
     @property
     def p_pain(self) -> float | None:
@@ -342,17 +367,22 @@ class Prediction:
         return self.face.notes
 
 
-def predict_bytes(predictor: Predictor, data: bytes, only: list[str] | None = None) -> Prediction:
-    """Everything up to the probabilities for one photo file's bytes (BadImageError for bad input);
-    ``only``: run just these networks (the others keep a row with p(pain) NaN)."""
+def predict_bytes(predictor: Predictor, data: bytes, only: list[str] | None = None,
+                  action_units: bool = True) -> Prediction:
+    """Everything up to the probabilities and action units for one photo file's bytes (BadImageError for bad
+    input); ``only``: run just these networks (the others keep a row with p(pain) NaN); ``action_units``:
+    False skips the AU estimate (its timing is then 0; the latency bench compares both)."""
     clock = time.perf_counter()
     photo = decode(data, longest_side=UPLOAD_LONGEST_SIDE)
     decode_s = time.perf_counter() - clock
     face = predictor.analyse(photo)
     probabilities, inference_s = predictor.probabilities(face.crop, only)
-    timings = {"decode": decode_s, **face.timings, "inference": inference_s, "explanation": 0.0}
+    clock = time.perf_counter()
+    aus = predictor.action_units(face.crop, face.landmarks) if action_units else None
+    timings = {"decode": decode_s, **face.timings, "inference": inference_s,
+               "action_units": time.perf_counter() - clock, "explanation": 0.0}
     return Prediction(photo, face, probabilities, {k: timings.get(k, 0.0) for k in TIMING_STEPS},
-                      predictor.answer(probabilities))
+                      predictor.answer(probabilities), aus)
 
 
 # --- helpers ----------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ DETECT_SIDE = 180  # px: MTCNN sees video frames with this shorter side: faces o
 KEYFRAME_SECONDS = 1.0
 THUMBNAIL_SIDE = 320  # px: longer side of the frame pictures kept for the upload page's slider
 TOP_SHARE = 0.10  # the score's "top10": mean of the highest 10 % of frames
-STEPS = ("decode", "detection", "tracking", "landmarks", "inference")
+STEPS = ("decode", "detection", "tracking", "landmarks", "inference", "action_units")
 
 
 @dataclass
@@ -66,7 +66,8 @@ class FrameResult:
     confidence: float | None = None
     faces_found: int = 0  # faces MTCNN found, followed or not (near the person only, in frames not searched whole)
     crop: np.ndarray | None = None  # kept with keep_pictures
-    landmarks: np.ndarray | None = None  # (68, 2) crop pixels, kept with keep_pictures
+    landmarks: np.ndarray | None = None  # (68, 2) crop pixels of the followed face
+    aus: dict[str, float] | None = None  # the face's pain AUs and PSPI (Predictor.action_units); None: not estimated
     thumbnail: np.ndarray | None = None  # the frame reduced to THUMBNAIL_SIDE, kept with keep_pictures
     thumbnail_scale: float = 1.0  # thumbnail pixels per analysed-frame pixel
 
@@ -117,6 +118,13 @@ class VideoAnalysis:
         if not parts:
             return pd.DataFrame(columns=["t", "model", "p_pain"])
         return pd.concat(parts, ignore_index=True)[["t", "model", "p_pain"]]
+
+    def action_unit_curves(self) -> "pd.DataFrame":
+        """Long table t, target (AU4... AU43, PSPI), value for the frames whose AUs were estimated (gaps: none)."""
+        import pandas as pd
+
+        rows = [{"t": f.t, "target": target, "value": value} for f in self.frames if f.aus for target, value in f.aus.items()]
+        return pd.DataFrame(rows, columns=["t", "target", "value"])
 
 
 def clip_score(values: list[float]) -> dict | None:
@@ -252,8 +260,12 @@ class _Run:
         self.tracker.seen(done.crop_box.from_crop(done.landmarks, self.predictor.params.crop_size))
         self.timings["landmarks"] += time.perf_counter() - clock
         result.face, result.box, result.confidence = True, (face.x1, face.y1, face.x2, face.y2), face.confidence
+        result.landmarks = done.landmarks  # small, always kept: the peak's explanation lays the AU regions on it
         if self.keep:
-            result.crop, result.landmarks = done.crop, done.landmarks
+            result.crop = done.crop
+        clock = time.perf_counter()
+        result.aus = self.predictor.action_units(done.crop, done.landmarks)
+        self.timings["action_units"] += time.perf_counter() - clock
         return result, done.crop
 
     def finish(self, reader_notes: list[str], fps: float) -> VideoAnalysis:
