@@ -5,8 +5,9 @@
 Renders synthetic people (the project's face renderer; never real faces) at four photo sizes, up to a
 48-MP phone photo, encodes them as JPEG like a phone or a camera would, and times ``predict_bytes``
 after the models are loaded and warmed (what the dashboard does once per process): decode, detection
-(MTCNN + crop), background, landmarks, inference (every kept network), and then one LIME explanation
-per network. Prints medians.
+(MTCNN + crop), background, landmarks, inference (every kept network), action units, and then one LIME
+explanation per network. Prints medians. Each upload is also timed without the action-unit estimate, interleaved
+in the same run, so the estimate's share of the answer time is measured on the same machine at the same moment.
 The goal: probabilities within 2 s of upload for the demo networks.
 """
 
@@ -64,8 +65,11 @@ def main() -> None:
     for label, size in SIZES.items():
         data = photo(size, seed=1)
         predict_bytes(predictor, data)  # warm-up for this size
-        totals, steps = [], {s: [] for s in TIMING_STEPS}
+        totals, without, steps = [], [], {s: [] for s in TIMING_STEPS}
         for _ in range(args.repeats):
+            clock = time.perf_counter()
+            predict_bytes(predictor, data, action_units=False)
+            without.append(time.perf_counter() - clock)
             clock = time.perf_counter()
             result = predict_bytes(predictor, data)
             totals.append(time.perf_counter() - clock)
@@ -73,6 +77,8 @@ def main() -> None:
                 steps[step].append(result.timings[step])
         row = f"{label:<18}{statistics.median(totals):>8.3f}"
         row += "".join(f"{statistics.median(steps[s]):>13.3f}" for s in TIMING_STEPS if s != "explanation")
+        before = statistics.median(without)
+        row += f"   without AUs {before:.3f} s: AUs add {100 * (statistics.median(totals) - before) / before:+.1f} %"
         print(row)
 
     print(f"\nLIME explanation of one upload ({args.explain_samples} samples), per network:")

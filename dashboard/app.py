@@ -47,6 +47,7 @@ PAGES = (
     ("faithfulness.py", "Faithfulness", ":material/fact_check:"),
     ("browse.py", "Images", ":material/photo_library:"),
     ("raters.py", "Raters", ":material/groups:"),
+    ("action_units.py", "Action units", ":material/face_retouching_natural:"),
     ("upload.py", "Upload and predict", ":material/upload:"),
     ("history.py", "Person history", ":material/timeline:"),
 )

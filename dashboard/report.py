@@ -66,7 +66,7 @@ def build_report(root: Path, when: str | None = None) -> str:
     parts = [_header(experiment), _network_notes(experiment, verdicts, scratch)]
     card = model_card.model_card(experiment, scratch)
     parts.append("<h2>Model card</h2>" + "".join(_section(s) for s in card))
-    for section in (_comparison, _remedies, _per_class, _calibration, _heatmaps, _raters):
+    for section in (_comparison, _remedies, _per_class, _calibration, _heatmaps, _raters, _action_units):
         parts.append(section(experiment, verdicts))
     parts.append(_section(model_card.provenance(experiment, when), level=2))
     body = "\n".join(parts)
@@ -323,3 +323,26 @@ def _raters(experiment: loaders.Experiment, verdicts: pd.DataFrame) -> str:
                 "Spearman's ρ of the scores, for each pair of raters and for the answer against each rater and their "
                 "consensus, on the same videos; 95 % intervals over videos.</p>" + _table(tables.beside_raters(beside)))
     return out
+
+
+def _action_units(experiment: loaders.Experiment, verdicts: pd.DataFrame) -> str:
+    from dashboard import action_units
+
+    evaluation = loaders.load_table(experiment.root, "action_units")
+    if evaluation is None or evaluation.empty:
+        return _missing("Action units", "No action-unit estimator in this experiment: `painlens run CONFIG` fits one on "
+                                        "UNBC's FACS-coded frames.")
+    first = evaluation.iloc[0]
+    out = ["<h2>Action units</h2>",
+           f"<p>The six pain action units and PSPI estimated from the face crops (region HOG and a linear head, learned "
+           f"on UNBC only), evaluated with {int(first['folds'])} subject-wise folds over UNBC: ICC(3,1), mean absolute "
+           f"error and F1 of occurrence, each with its 95 % interval over subjects "
+           f"({int(first['bootstrap_resamples'])} resamples). {html.escape(_provenance(experiment))}.</p>",
+           _table(action_units.evaluation_table(evaluation))]
+    raters = loaders.load_table(experiment.root, "action_unit_raters")
+    if raters is not None and not raters.empty:
+        out += [f"<h3>The model as a third rater (CP-PAIN, FACS pain score)</h3><p>{html.escape(raters['form'].iloc[0])} "
+                "with its 95 % CI and the number of videos, in Table 4's layout: the clinicians' agreement with each "
+                "other beside the model's with each of them and with their mean (the model scores each video's pain "
+                "frame; its AU43 is 0 or 1).</p>", _table(action_units.rater_table(raters))]
+    return "".join(out)

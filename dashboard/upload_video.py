@@ -14,7 +14,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, export, images, video_charts, widgets
+from dashboard import charts, export, images, upload_action_units, video_charts, widgets
 
 log = logging.getLogger(__name__)
 VIDEO_KEY = "upload-video"  # session state: (upload id, VideoAnalysis or sentence, seconds)
@@ -112,6 +112,7 @@ def _show_timeline(analysis, experiment) -> None:
                                        widgets.provenance(experiment, band, "grey spans: face not found, or the number withheld"),
                                        chosen)
     widgets.chart(figure, "video-timeline", "video-timeline")
+    upload_action_units.show_clip(analysis, experiment)
     table = video_charts.frame_table(curve, analysis.network_curves())
     st.download_button("Frames (CSV)", data=export.table_csv(table.round(4)), file_name="video-frames.csv",
                        mime="text/csv", key="video-frames-csv", icon=":material/download:", on_click="ignore")
@@ -174,6 +175,7 @@ def _show_peak_explanation(model, analysis) -> None:
                         caption=f"{name} at the peak ({analysis.peak_t:.1f} s): superpixels that raised "
                                 f"p({'pain' if label else 'no pain'}) (yellow) · {seconds:.1f} s, local fit R² "
                                 f"{explanation.score:.2f}")
+        upload_action_units.show_peak_in_regions(analysis, explanation, name)
 
 
 # --- several photos ---------------------------------------------------------------------------------

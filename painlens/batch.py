@@ -133,6 +133,7 @@ def csv_table(records: list[AnyAnswer]):
         if getattr(record, "baseline", None) is not None:  # --baseline: the face against the person's calm face
             row.update({"p_baseline": record.baseline.p_baseline, "p_change": record.baseline.p_change,
                         "leads_with": record.baseline.leads_with})
+        row.update(record.aus or {})  # AU4... and PSPI; empty cells where the face was not analysed
         rows.append(row)
     table = pd.DataFrame(rows)
     extra = [c for c in table.columns if c not in CSV_COLUMNS]

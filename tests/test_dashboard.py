@@ -30,10 +30,12 @@ PAGES = {
     "faithfulness.py": "Faithfulness",
     "browse.py": "Images",
     "raters.py": "Raters",
+    "action_units.py": "Action units",
     "upload.py": "Upload and predict",
 }
 CHART_PAGES = {"overview.py": 2, "comparison.py": 2, "per_class.py": 3, "calibration.py": 2, "subjects.py": 2,
-               "heatmaps.py": 2, "faithfulness.py": 4, "browse.py": 1, "raters.py": 3}
+               "heatmaps.py": 2, "faithfulness.py": 4, "browse.py": 1, "raters.py": 3,
+               "action_units.py": 2}
 # Pages that show the networks of an experiment without heatmaps or ratings (made-up predictions).
 NETWORK_PAGES = ("overview.py", "model_card.py", "comparison.py", "per_class.py", "calibration.py", "subjects.py",
                  "browse.py")

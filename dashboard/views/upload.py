@@ -19,7 +19,8 @@ from contextlib import nullcontext
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, images, loaders, predictor, records, tables, upload_baseline, upload_video, widgets
+from dashboard import (charts, images, loaders, predictor, records, tables, upload_action_units, upload_baseline,
+                       upload_video, widgets)
 from engine.preprocess.decode import IMAGE_TYPES, is_picture, media_kind
 from engine.video import VIDEO_TYPES
 
@@ -186,6 +187,7 @@ def show_explanation(model, prediction, experiment) -> None:
         mark = f" · explains a network that did not learn ({failed})" if failed else ""
         st.image(tile, caption=f"{name}: superpixels that raised p({'pain' if label else 'no pain'}) (yellow) · "
                                f"{seconds:.1f} s, local fit R² {explanation.score:.2f}{mark}")
+        upload_action_units.show_in_regions(prediction, explanation, name)
 
 
 experiment = widgets.experiment_or_stop()
@@ -223,6 +225,7 @@ show_probabilities(result, experiment, sum(v for k, v in result.timings.items() 
 upload_baseline.show_baseline(model, experiment, result)  # the change from the person's calm face, when one is added
 for note in result.notes:
     st.warning(note, icon=":material/info:")
+upload_action_units.show(result, experiment)
 records.offer_save(result, experiment, data)  # opt-in: a clinician keeps this answer in a person's records
 show_face(result)
 show_explanation(model, result, experiment)
