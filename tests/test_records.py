@@ -294,3 +294,13 @@ def test_the_dashboard_refuses_another_address_without_users_and_says_how_to_add
 
     users.add(settings.users_file, "alice", "clinician", "correct horse battery")
     assert serving_problem("0.0.0.0", settings) == ""
+
+
+def test_a_clinician_sees_the_upload_page_and_the_history_and_a_researcher_the_experiment_pages():
+    from dashboard.access import LOCAL, allowed
+    from engine.records.users import User
+
+    files = sorted(p.name for p in (Path(__file__).resolve().parent.parent / "dashboard" / "views").glob("*.py"))
+    assert [f for f in files if allowed(f, User("alice", "clinician"))] == ["history.py", "upload.py"]
+    assert set(f for f in files if allowed(f, User("rita", "researcher"))) == set(files) - {"upload.py", "history.py"}
+    assert all(allowed(f, LOCAL) for f in files)  # 127.0.0.1 without users: as before, every page
