@@ -17,6 +17,8 @@ from datetime import datetime
 
 import anyio
 from fastapi import APIRouter, Body, Path
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from engine.answers import PhotoAnswer, VideoAnswer
@@ -68,11 +70,28 @@ FAILURES = {422: {"model": RecordsFailure, "description": "bad input (a person c
             503: {"model": RecordsFailure, "description": "the records database failed; nothing was saved"}}
 
 
+class RecordsRoute(APIRoute):
+    """A body that is not an assessment gets this module's sentence (422), not the app's generic one."""
+
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+
+        async def handle(request):
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                first = (exc.errors() or [{}])[0]
+                where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "the body"
+                return _json({"error": f"The request is not an assessment ({where}: {first.get('msg', 'invalid')}); "
+                                       "nothing was saved."}, 422)
+        return handle
+
+
 def router(predictor, database=None) -> APIRouter:
     """The records routes for the app serving ``predictor`` (its experiment names what is saved)."""
     from engine.records.settings import RecordsSettings
 
-    routes = APIRouter()
+    routes = APIRouter(route_class=RecordsRoute)
     opened = [database]
 
     def db():

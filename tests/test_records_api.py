@@ -58,6 +58,8 @@ def test_bad_input_is_422_and_an_unreachable_database_503_each_with_a_sentence(c
     answer = {"p_pain": 0.4}
     bad = client.post("/v1/assessments", json={"person_code": "Jane Doe", "answer": answer, "saved_by": "x"})
     assert bad.status_code == 422 and "never a name" in bad.json()["error"]
+    missing = client.post("/v1/assessments", json={"person_code": "P-1", "answer": answer})
+    assert missing.status_code == 422 and missing.json()["error"].startswith("The request is not an assessment (saved_by")
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("PAINLENS_DATABASE_URL", f"sqlite:///{blocker / 'records.sqlite'}")
