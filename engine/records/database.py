@@ -61,12 +61,6 @@ class Database:
         self._checked = False
         self._lock = threading.Lock()
         if self.sqlite:
-            if self.url.database and self.url.database != ":memory:":
-                folder = Path(self.url.database).expanduser().parent
-                try:
-                    folder.mkdir(parents=True, exist_ok=True)
-                except OSError:
-                    pass  # the first connection says the database cannot be reached
             self.engine = create_engine(self.url, connect_args={"timeout": busy_timeout_s, "check_same_thread": False})
             event.listen(self.engine, "connect", _sqlite_connect(busy_timeout_s))
             event.listen(self.engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
@@ -101,9 +95,18 @@ class Database:
             self._upgrade(target)
             return before, self._revision()
 
+    def _make_folder(self) -> None:
+        """A SQLite file's folder, made when the database is first used (not when it is only named)."""
+        if self.sqlite and self.url.database and self.url.database != ":memory:":
+            try:
+                Path(self.url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                pass  # the connection says the database cannot be reached
+
     def _revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext
 
+        self._make_folder()
         with self.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
 
@@ -147,7 +150,10 @@ class Database:
             return inspect(connection).get_table_names()
 
     def warm(self) -> None:
-        """Connect and check the schema now (a RecordsError says why not), so that the first save is not slower."""
+        """Connect and check the schema now (a RecordsError says why not), so that the first save is not slower. A
+        SQLite file that does not exist yet is left alone: nothing is written before someone saves."""
+        if self.sqlite and not (self.url.database and Path(self.url.database).expanduser().exists()):
+            return
         with self._errors("nothing was changed"):
             self._check_schema()
 
