@@ -51,7 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--artifacts", default="artifacts/demo", help="experiment folder with kept networks")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--explain-samples", type=int, default=300)
+    parser.add_argument("--explain-samples", type=int, default=300, help="LIME samples per network; 0 skips LIME")
     args = parser.parse_args()
 
     start = time.perf_counter()
@@ -81,6 +81,8 @@ def main() -> None:
         row += f"   without AUs {before:.3f} s: AUs add {100 * (statistics.median(totals) - before) / before:+.1f} %"
         print(row)
 
+    if args.explain_samples <= 0:  # --explain-samples 0: the answer's latency only
+        return
     print(f"\nLIME explanation of one upload ({args.explain_samples} samples), per network:")
     result = predict_bytes(predictor, photo(SIZES["VGA 640x480"], seed=1))  # the photo timed above: a face is found
     for name in predictor.networks:

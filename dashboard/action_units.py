@@ -35,7 +35,7 @@ def evaluation_table(evaluation: pd.DataFrame) -> pd.DataFrame:
                      "ICC(3,1) [95 % CI]": _interval(row.icc, row.icc_low, row.icc_high),
                      "MAE [95 % CI]": _interval(row.mae, row.mae_low, row.mae_high),
                      "F1 of occurrence [95 % CI]": _interval(row.f1, row.f1_low, row.f1_high),
-                     "frames coded present": int(row.present) if row.target != "PSPI" else None,
+                     "frames coded present": str(int(row.present)) if row.target != "PSPI" else "—",
                      "n": sample_size(row.n_images, row.n_subjects)})
     return pd.DataFrame(rows)
 

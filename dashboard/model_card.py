@@ -61,7 +61,28 @@ def model_card(experiment: loaders.Experiment, from_scratch: set[str]) -> list[S
     """The card's sections for ``experiment`` (``from_scratch``: pretrained bases trained from random weights)."""
     facts = Facts.load(experiment, from_scratch)
     return [intended_use(facts), data(facts), preprocessing(facts), networks(facts), metrics(facts),
-            calibration(facts), answer(facts), limitations(facts)]
+            calibration(facts), answer(facts), action_units(facts), limitations(facts)]
+
+
+def action_units(facts: Facts) -> Section:
+    """What the AU estimator is, what it was fitted on, and how well it did on UNBC people it never saw."""
+    evaluation = loaders.load_table(facts.experiment.root, "action_units")
+    title = "Facial movements (action units)"
+    if evaluation is None or evaluation.empty:
+        return Section(title, ["This experiment has no action-unit estimator, so answers carry no action units "
+                               "(`painlens run` fits one on UNBC's FACS-coded frames when two or more UNBC subjects have faces)."])
+    row = evaluation.set_index("target")
+    pspi = row.loc["PSPI"]
+    weakest = row.drop(index="PSPI")["f1"].idxmin()
+    return Section(title, [
+        "Answers also give six pain action units (AU4, AU6, AU7, AU9, AU10: 0-5; AU43: 0/1) and PSPI from them, by a "
+        "linear estimator on region appearance of the same face crops, fitted on UNBC's coded frames only (never on "
+        f"CP-PAIN). On UNBC people it never saw ({int(pspi['folds'])} subject-wise folds, "
+        f"{int(pspi['n_subjects'])} subjects, {int(pspi['n_images'])} frames): PSPI ICC(3,1) "
+        f"{_interval(pspi['icc'], pspi['icc_low'], pspi['icc_high'])}, mean absolute error "
+        f"{_interval(pspi['mae'], pspi['mae_low'], pspi['mae_high'])} points; the least reliable movement is {weakest} "
+        f"(F1 of occurrence {_interval(row.loc[weakest, 'f1'], row.loc[weakest, 'f1_low'], row.loc[weakest, 'f1_high'])}). "
+        "The Action units page has every AU and the model as a third rater of CP-PAIN's videos."])
 
 
 def intended_use(facts: Facts) -> Section:

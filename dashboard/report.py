@@ -337,7 +337,7 @@ def _action_units(experiment: loaders.Experiment, verdicts: pd.DataFrame) -> str
            f"<p>The six pain action units and PSPI estimated from the face crops (region HOG and a linear head, learned "
            f"on UNBC only), evaluated with {int(first['folds'])} subject-wise folds over UNBC: ICC(3,1), mean absolute "
            f"error and F1 of occurrence, each with its 95 % interval over subjects "
-           f"({int(first['bootstrap_resamples'])} resamples). {html.escape(_provenance(experiment))}.</p>",
+           f"({int(first['bootstrap_resamples'])} resamples); {html.escape(_provenance(experiment))}.</p>",
            _table(action_units.evaluation_table(evaluation))]
     raters = loaders.load_table(experiment.root, "action_unit_raters")
     if raters is not None and not raters.empty:
