@@ -1,12 +1,16 @@
-"""Serving under load: 8 concurrent clients on `painlens api`, then 8 concurrent browser sessions uploading to the dashboard.
+"""Serving under load: 8 concurrent clients on `painlens api`, 40 at once against its queue (shedding), then 8
+concurrent browser sessions uploading to the dashboard.
 
     .venv/bin/python bench/serve_load.py [--artifacts artifacts/demo] [--requests 500] [--clients 8]
+                                         [--queue 8] [--shed-clients 40] [--shed-rounds 3]
                                          [--sessions 8] [--uploads 3] [--skip-api] [--skip-dashboard]
 
-API: starts the real server (`python -m painlens.cli api`) on a free port, and ``--clients`` threads send
-VGA JPEGs of rendered people (never real faces; a different photo per client) to POST /v1/predict until
-``--requests`` answers came back. Dashboard: starts the Streamlit server as `painlens dashboard` does,
-opens ``--sessions`` headless Chromium sessions at once (tests/dashboard_browser.py), and each uploads
+API: starts the real server (`python -m painlens.cli api --queue N`, with a token) on a free port, and
+``--clients`` threads send VGA JPEGs of rendered people (never real faces; a different photo per client) to
+POST /v1/predict until ``--requests`` answers came back. Shedding: ``--shed-clients`` threads send one photo
+each at the same moment, ``--shed-rounds`` times: how many were answered, how many refused (503 with
+Retry-After) and how fast, and the server's memory (it holds at most ``--queue`` bodies however many call).
+Dashboard: starts the Streamlit server as `painlens dashboard` does, opens ``--sessions`` headless Chromium sessions at once (tests/dashboard_browser.py), and each uploads
 ``--uploads`` photos, timing from choosing the file to the probabilities being shown.
 Prints, per part: throughput, median and 95th-percentile latency, errors, and the server's memory (peak
 RSS, and RSS after the first tenth of the requests against the end: flat means no growth per request).
@@ -82,34 +86,40 @@ def summary(name: str, latencies: list[float], errors: int, seconds: float, memo
 
 # --- the API ----------------------------------------------------------------------------------------
 
-def start_api(artifacts: str, folder: Path) -> tuple[subprocess.Popen, str]:
+TOKEN = __import__("secrets").token_urlsafe(32)
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def start_api(artifacts: str, folder: Path, queue: int) -> tuple[subprocess.Popen, str]:
     import requests
 
     from dashboard.serve import free_port
 
     port = free_port()
     log = open(folder / "api.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "painlens.cli", "api", "--artifacts", artifacts, "--port", str(port)],
+    process = subprocess.Popen([sys.executable, "-m", "painlens.cli", "api", "--artifacts", artifacts, "--port", str(port),
+                                "--queue", str(queue)],
                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                               env={**os.environ, "PAINLENS_API_TOKEN": ""})
+                               env={**os.environ, "PAINLENS_API_TOKEN": TOKEN})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError((folder / "api.log").read_text()[-2000:])
         try:
-            if requests.get(f"{url}/health", timeout=2).status_code == 200:
+            if requests.get(f"{url}/health", timeout=2).status_code == 200:  # "ok" needs no token
                 return process, url
         except requests.ConnectionError:
             time.sleep(0.2)  # polling a starting server
     raise TimeoutError("the API did not start within 300 s")
 
 
-def api_load(artifacts: str, total: int, clients: int, folder: Path) -> None:
+def api_load(artifacts: str, total: int, clients: int, folder: Path, queue: int, shed_clients: int,
+             shed_rounds: int) -> None:
     import requests
 
     clock = time.perf_counter()
-    process, url = start_api(artifacts, folder)
+    process, url = start_api(artifacts, folder, queue)
     print(f"API up in {time.perf_counter() - clock:.1f} s at {url}")
     memory, data = Memory(process.pid).start(), photos(clients)
     latencies, errors, lock, marks = [], [0], threading.Lock(), {}
@@ -119,7 +129,7 @@ def api_load(artifacts: str, total: int, clients: int, folder: Path) -> None:
         with requests.Session() as session:
             for number in sent:  # shared: the clients together send ``total`` requests
                 start = time.perf_counter()
-                response = session.post(f"{url}/v1/predict", data=data[index], timeout=120)
+                response = session.post(f"{url}/v1/predict", data=data[index], headers=AUTH, timeout=120)
                 with lock:
                     latencies.append(time.perf_counter() - start)
                     errors[0] += response.status_code != 200
@@ -132,9 +142,46 @@ def api_load(artifacts: str, total: int, clients: int, folder: Path) -> None:
             list(pool.map(client, range(clients)))
         summary("API", latencies, errors[0], time.perf_counter() - start, memory, marks.get("early", float("nan")),
                 memory.now_mb())
+        shedding(url, process.pid, data[0], queue, shed_clients, shed_rounds)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
+
+
+def shedding(url: str, pid: int, photo: bytes, queue: int, clients: int, rounds: int) -> None:
+    """``clients`` requests at the same moment, ``rounds`` times: answered, refused (503 + Retry-After), timings."""
+    import requests
+
+    memory = Memory(pid).start()
+    before = memory.now_mb()
+    start_line = threading.Barrier(clients)
+    results = []  # (status, seconds, Retry-After)
+
+    def client(_) -> None:
+        start_line.wait()
+        clock = time.perf_counter()
+        response = requests.post(f"{url}/v1/predict", data=photo, headers=AUTH, timeout=300)
+        results.append((response.status_code, time.perf_counter() - clock, response.headers.get("retry-after")))
+
+    clock = time.perf_counter()
+    for _ in range(rounds):
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(client, range(clients)))
+    seconds = time.perf_counter() - clock
+    answered = [s for status, s, _ in results if status == 200]
+    refused = [s for status, s, _ in results if status == 503]
+    retry = sorted({int(r) for status, _, r in results if status == 503 and r})
+    other = len(results) - len(answered) - len(refused)
+    print(f"API shedding ({clients} clients at once, queue {queue}, {rounds} rounds, {seconds:.1f} s): "
+          f"{len(answered)} answered ({len(answered) / rounds:.1f} per round), {len(refused)} refused 503, "
+          f"{other} other; Retry-After {retry} s")
+    if answered:
+        print(f"  answered: median {statistics.median(answered):.2f} s, max {max(answered):.2f} s")
+    if refused:
+        print(f"  refused: median {statistics.median(refused) * 1000:.0f} ms, max {max(refused) * 1000:.0f} ms")
+    peak = memory.stop()
+    print(f"  server memory: RSS {before:.0f} MB before, {memory.now_mb():.0f} MB after, peak {peak:.0f} MB "
+          "(the process's high-water mark since it started)")
 
 
 # --- the dashboard ----------------------------------------------------------------------------------
@@ -195,6 +242,9 @@ def main() -> None:
     parser.add_argument("--artifacts", default=str(ROOT / "artifacts" / "demo"))
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--queue", type=int, default=8, help="the API's --queue")
+    parser.add_argument("--shed-clients", type=int, default=40, help="clients at once in the shedding part")
+    parser.add_argument("--shed-rounds", type=int, default=3)
     parser.add_argument("--sessions", type=int, default=8)
     parser.add_argument("--uploads", type=int, default=3, help="uploads per browser session")
     parser.add_argument("--skip-api", action="store_true")
@@ -202,7 +252,7 @@ def main() -> None:
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="painlens-serve-load-"))
     if not args.skip_api:
-        api_load(args.artifacts, args.requests, args.clients, folder)
+        api_load(args.artifacts, args.requests, args.clients, folder, args.queue, args.shed_clients, args.shed_rounds)
     if not args.skip_dashboard:
         dashboard_load(args.artifacts, args.sessions, args.uploads, folder)
 

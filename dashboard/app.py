@@ -24,6 +24,9 @@ from dashboard.predictor import freeze_at_start, keep_keras_session  # noqa: E40
 
 keep_keras_session()  # kept networks stay compiled between reruns (see dashboard/predictor.py)
 freeze_at_start()  # the imported modules are not scanned by the collection after every script run
+from dashboard.admission import keep_uploads_in_memory  # noqa: E402
+
+keep_uploads_in_memory(st.get_option("server.maxUploadSize"))  # uploads never spooled to a temporary file
 
 
 def enforce_safe_client() -> None:

@@ -376,6 +376,38 @@ def provenance(experiment: loaders.Experiment, when: str) -> Section:
     packages = manifest.get("packages") or {}
     if packages:
         bullets.append("Packages: " + ", ".join(f"{k} {v}" for k, v in sorted(packages.items())) + ".")
-    config = dict(manifest.get("config") or {})
-    config.pop("base_dir", None)  # a folder of the machine that ran it: not part of the method
+    config = shareable_config(manifest.get("config") or {})
     return Section("Provenance", bullets=bullets, code=json.dumps(config, indent=2, sort_keys=True))
+
+
+# The config's folders and files ([section], key): shown relative to the project, never as the server's path.
+PATH_KEYS = (("data", "root"), ("preprocess", "cache_dir"), ("preprocess", "u2net_model"), ("training", "weights_dir"))
+
+
+def shareable_config(config: dict) -> dict:
+    """The experiment's config as a card may show it: the folders relative to the project (or only their last
+    name when outside it), no folder of the machine that ran it, no internal address (the Ray cluster's)."""
+    import copy
+
+    config = copy.deepcopy(config)
+    base = config.pop("base_dir", None) or ""
+    for section, key in PATH_KEYS:
+        if config.get(section, {}).get(key):
+            config[section][key] = _relative(config[section][key], base)
+    paths = config.get("data", {}).get("paths") or {}
+    for name, value in paths.items():
+        paths[name] = _relative(value, base)
+    if config.get("execution", {}).get("address"):
+        config["execution"]["address"] = "(a Ray cluster; its address is not shown)"
+    return config
+
+
+def _relative(value: str, base: str) -> str:
+    from pathlib import PurePath
+
+    path = PurePath(value)
+    if not path.is_absolute():
+        return value
+    if base and path.is_relative_to(base):
+        return path.relative_to(base).as_posix()
+    return f"…/{path.name}"

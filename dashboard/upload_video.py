@@ -14,7 +14,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, export, images, upload_action_units, video_charts, widgets
+from dashboard import admission, charts, export, images, upload_action_units, video_charts, widgets
 
 log = logging.getLogger(__name__)
 VIDEO_KEY = "upload-video"  # session state: (upload id, VideoAnalysis or sentence, seconds)
@@ -57,7 +57,7 @@ def analyse_clip(model, upload_id: str, data: bytes):
         return cached[1], cached[2]
     eta = Eta("Analysing the video")
     try:
-        result = analyse_video(model, data, progress=lambda done, total: eta.update(done, total, "frames"))
+        result = admission.run(analyse_video, model, data, progress=lambda done, total: eta.update(done, total, "frames"))
     except PainLensError as exc:
         result = str(exc)
     except Exception as exc:  # a bug, not the user's doing: say so without a traceback or the video
@@ -161,7 +161,7 @@ def _show_peak_explanation(model, analysis) -> None:
                  type="primary"):
         bar = st.progress(0.0, text=f"LIME: {EXPLAIN_SAMPLES} perturbed copies of the peak face through {name}…")
         clock = time.perf_counter()
-        label, explanation = explain_peak(model, analysis, name, EXPLAIN_SAMPLES,
+        label, explanation = admission.run(explain_peak, model, analysis, name, EXPLAIN_SAMPLES,
                                           progress=lambda share: bar.progress(share, text=f"LIME: {share:.0%}"))
         bar.empty()
         done = (name, label, explanation, time.perf_counter() - clock)
@@ -203,7 +203,7 @@ def _photo_row(model, name: str, data: bytes) -> dict:
 
     row = {"photo": None, "file": name, "p(pain)": None, "faces": None, "notes": ""}
     try:
-        prediction = predict_bytes(model, data)
+        prediction = admission.run(predict_bytes, model, data)
     except PainLensError as exc:
         return {**row, "notes": str(exc)}
     except Exception as exc:  # a bug: its type only, never the photo or its name

@@ -27,8 +27,8 @@ def experiment_or_stop() -> Experiment:
     """The experiment app.py chose, with its banner drawn; stops the page with a sentence when there is none."""
     root = st.session_state.get(EXPERIMENT_KEY)
     if not root:
-        location = st.session_state.get(LOCATION_KEY, "artifacts")
-        st.info(f"No experiment found in {location}. Run `painlens run experiments/demo.toml` (or `make demo`) to "
+        location = Path(st.session_state.get(LOCATION_KEY, "artifacts")).name  # never the server's whole path
+        st.info(f"No experiment found in the folder {location}/. Run `painlens run experiments/demo.toml` (or `make demo`) to "
                 "create one, or start the dashboard with `painlens dashboard --artifacts DIR` pointing at an "
                 "artifact folder.")
         st.stop()

@@ -322,8 +322,8 @@ def _video_bytes(predictor: "Predictor", data: bytes, path: str | None, fps: flo
     from engine.timeline import analyse_video
 
     def frames_done(done: int, expected: int | None) -> None:
-        if progress is not None and expected:
-            progress(min(1.0, done / expected))
+        if progress is not None:  # called without a known length too: a server stops a video nobody waits for here
+            progress(min(1.0, done / expected) if expected else 0.0)
 
     analysis = analyse_video(predictor, data, fps=fps, keep_pictures=False, progress=frames_done)
     record = video_answer(analysis, list(predictor.networks), path)
@@ -360,9 +360,9 @@ def explain_networks(predictor: "Predictor", crop: np.ndarray, probabilities, la
 
 
 def explain_photo(predictor: "Predictor", data: bytes, path: str | None, network: str, label: int | None,
-                  samples: int) -> tuple[ExplanationAnswer, bytes]:
+                  samples: int, progress: Progress | None = None) -> tuple[ExplanationAnswer, bytes]:
     """(the record, the heatmap PNG) of one network's LIME explanation of one photo; PainLensError for a
-    bad photo or a network the experiment does not have."""
+    bad photo or a network the experiment does not have. ``progress`` gets the share of LIME's samples done."""
     from engine.predict import predict_bytes
 
     if network not in predictor.networks:
@@ -371,7 +371,7 @@ def explain_photo(predictor: "Predictor", data: bytes, path: str | None, network
     p = float(prediction.probabilities.set_index("model").loc[network, "p_pain"])
     label = int(p >= 0.5) if label is None else label
     clock = time.perf_counter()
-    explanation = predictor.explain(prediction.face.crop, network, label, seed=0, num_samples=samples)
+    explanation = predictor.explain(prediction.face.crop, network, label, seed=0, num_samples=samples, progress=progress)
     record = ExplanationAnswer(path=path, network=network, label=label, class_name="pain" if label else "no pain",
                                p_pain=rounded(p), samples=samples, fit_r2=rounded(explanation.score),
                                superpixel_weights=[round(float(w), 6) for w in explanation.weights],

@@ -9,8 +9,14 @@ only the sampled frames, reduced, leave this module, one at a time, so a long cl
 
 What is analysed of a clip: at most its first ``MAX_SECONDS`` seconds, at ``fps`` frames per second (at
 most ``MAX_FPS``), so at most ``MAX_SECONDS * fps`` frames (300 at the default 5 fps); a longer clip gets
-a note saying that only its start was analysed. Times are each frame's own timestamp from the clip's
+a note saying that only its start was analysed. Decoded frames are counted as well (at most
+``MAX_DECODED_FRAMES``): a file whose timestamps are a microsecond apart never reaches 60 s, and would
+otherwise be decoded whole. Times are each frame's own timestamp from the clip's
 first frame, so a variable-frame-rate clip (phones) is placed correctly on the timeline.
+
+Only the containers and codecs a camera or phone writes are opened (``CONTAINERS``, ``CODECS``): the
+container is named from the file's first bytes and FFmpeg is told to use that demuxer alone, so none of
+its hundreds of other demuxers (playlists that open other files among them) ever sees an upload.
 
 Errors a person can cause (empty, not a video, sound only, damaged beyond reading, frames too large)
 raise :class:`engine.errors.BadVideoError` with one sentence; damage after some frames were read gives
@@ -37,8 +43,14 @@ MAX_SECONDS = 60.0  # the analysed start of a longer clip (300 frames at 5 fps)
 # 4K UHD and DCI 4K phone videos pass; 8K (33 MP a frame) would need ~150 MB per decoded frame.
 MAX_FRAME_PIXELS = 4096 * 2304
 FRAME_LONGEST_SIDE = UPLOAD_LONGEST_SIDE  # px: faces are found at this size, like in photos
+MAX_DECODED_FRAMES = 3600  # frames decoded from one clip, sampled or not: 60 s of a 60 fps video
 MAX_DAMAGED_PACKETS = 50  # undecodable packets tolerated before the rest of the file is given up
 _ACCEPTED = "use an MP4, MOV, M4V, AVI, WebM or MKV video"
+# FFmpeg's demuxer for each container PainLens reads (MP4, MOV and M4V share one, WebM and MKV another).
+CONTAINERS = ("mov", "matroska", "avi")
+# The codecs of phone, camera and screen recordings; FFmpeg's other decoders never see an upload.
+CODECS = ("h264", "hevc", "mpeg4", "vp8", "vp9", "av1", "mjpeg")
+CODEC_NAMES = "H.264, H.265/HEVC, MPEG-4, VP8, VP9, AV1 or Motion JPEG"
 
 
 @dataclass
@@ -70,6 +82,7 @@ class VideoReader:
     data: bytes
     fps: float = DEFAULT_FPS
     max_seconds: float = MAX_SECONDS
+    max_frames: int = MAX_DECODED_FRAMES
     longest_side: int = FRAME_LONGEST_SIDE
     notes: list[str] = field(default_factory=list)
     frame_times: list[float] = field(default_factory=list)  # every decoded frame's time (variable rate check)
@@ -87,6 +100,7 @@ class VideoReader:
             self._container.close()
             raise
         self.damaged = 0  # packets that could not be decoded
+        self.decoded = 0  # frames decoded so far (sampled or not)
         self.complete = False  # True once the whole analysed part was read without giving up
 
     # -- sampling --
@@ -95,6 +109,10 @@ class VideoReader:
         step, next_t, index, start, last_t = 1.0 / self.fps, 0.0, 0, None, None
         try:
             for frame in self._decoded():
+                self.decoded += 1
+                if self.decoded > self.max_frames:
+                    self._note_too_many(last_t or 0.0)
+                    return
                 t_raw = _frame_time(frame, len(self.frame_times), self.info.fps)
                 start = t_raw if start is None else start
                 t = t_raw - start
@@ -168,6 +186,12 @@ class VideoReader:
                           "Cut the part that matters to analyse it.")
         self.complete = True
 
+    def _note_too_many(self, t: float) -> None:
+        self.notes.append(f"The clip holds more than {self.max_frames} frames in its first {t:.3g} s (an unusually "
+                          f"high frame rate); only those frames were analysed. Export it at an ordinary frame rate "
+                          "(30 or 60 per second) to analyse the rest.")
+        self.complete = True
+
     def _finish(self, sampled: int) -> None:
         """Notes about what was read, once the frames are done (also when the caller stops early)."""
         if sampled == 0 and not self.frame_times:
@@ -181,7 +205,8 @@ class VideoReader:
         elif self.damaged:
             self.notes.append(f"{self.damaged} damaged part{'s' if self.damaged > 1 else ''} of the video could not be "
                               "decoded and were left out of the timeline.")
-        elif declared and read < declared - 1.0 and not any("only its first" in n for n in self.notes):
+        elif declared and read < declared - 1.0 and self.decoded <= self.max_frames \
+                and not any("only its first" in n for n in self.notes):
             self.notes.append(f"The video declares {declared:.1f} s but its frames end at {read:.1f} s (the file may be "
                               "cut short); the frames there were analysed.")
         if variable_rate(self.frame_times):
@@ -189,11 +214,24 @@ class VideoReader:
                               "its own time.")
 
 
+def container_of(data: bytes) -> str | None:
+    """FFmpeg's demuxer for the file's first bytes (one of ``CONTAINERS``), or None when it is none of them."""
+    if media_kind(data) == "video":
+        return "matroska" if data[:4] == b"\x1aE\xdf\xa3" else ("avi" if data[:4] == b"RIFF" else "mov")
+    if data[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"):  # QuickTime files without an ftyp box
+        return "mov"
+    return None
+
+
 def _open(data: bytes):
     import av
 
+    container = container_of(data)
+    if container is None:
+        raise BadVideoError(f"The file is not a video PainLens can read (damaged, or another kind of file): "
+                            f"{_ACCEPTED}.")
     try:
-        return av.open(io.BytesIO(data), mode="r", metadata_errors="ignore")
+        return av.open(io.BytesIO(data), mode="r", format=container, metadata_errors="ignore")
     except av.error.FFmpegError:
         if media_kind(data) == "video":
             raise BadVideoError("The file starts like a video but cannot be opened: it is damaged or cut short (a "
@@ -208,6 +246,9 @@ def _video_stream(container):
             raise BadVideoError("The file holds only sound, no picture; choose a video of the face.")
         raise BadVideoError(f"The file holds no video picture; {_ACCEPTED}.")
     stream = container.streams.video[0]
+    if stream.codec_context.name not in CODECS:
+        raise BadVideoError(f"The video is encoded as {stream.codec_context.name}, which PainLens does not decode; "
+                            f"export it as {CODEC_NAMES} ({_ACCEPTED}).")
     width, height = stream.codec_context.width, stream.codec_context.height
     if width <= 0 or height <= 0:
         raise BadVideoError("The video's picture size cannot be read (the file is damaged); export it again.")

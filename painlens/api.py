@@ -8,11 +8,21 @@
     GET  /openapi.json, /docs   the API described (OpenAPI 3.1, generated from the typed records and handlers)
                                 and that description as a plain page
 
-Safety: 127.0.0.1 by default; on any other address the server refuses to start without a bearer token
-(``PAINLENS_API_TOKEN``, read by the CLI), which every /v1 request must then send. A request body over
-the upload limit is refused (413) before or while it is read. Photos stay in memory: the body is read by
-this module (never FastAPI's ``UploadFile``, which spools parts over 1 MB to a temporary file), never
-logged or kept after the answer; the access log holds method, path and status only. Bad input answers 4xx
+Never open by accident: every route but ``/health`` needs the bearer token (``PAINLENS_API_TOKEN``, read by
+the CLI; without one a token is generated at start and printed once, as Jupyter does), unless the server
+was started with ``--no-auth``, which only 127.0.0.1 accepts. ``/health`` answers "ok" to anyone and names
+the experiment only to a caller with the token; ``/docs`` and ``/openapi.json`` need the token too. The
+Host header must name this server (127.0.0.1, localhost, the address served, or ``--allowed-host``), which
+stops DNS rebinding, and a browser's cross-site request (an Origin naming another site) is refused. The
+guard is one dependency of the whole application (``guard``), so every route, those of routers included
+later too, passes it.
+
+Bounded work (``painlens.admission``): at most ``queue`` requests are let in at once (more: 503 with
+Retry-After, before their body is read), ``analyses_at_once`` of them analysed at a time, each within
+``request_seconds``, and an analysis stops when its client goes away. A request body over the upload limit
+is refused (413) before or while it is read. Photos stay in memory: the body is read by this module (never
+FastAPI's ``UploadFile``, which spools parts over 1 MB to a temporary file), never logged or kept after the
+answer; the access log holds method, path and status, never the client's address. Bad input answers 4xx
 with the upload page's sentence, in the same record with ``error`` set.
 
 One ``Predictor`` serves every request; analyses run on worker threads, ``analyses_at_once`` at a time.
@@ -24,7 +34,8 @@ import base64
 import hmac
 import ipaddress
 import logging
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, replace
 
 import numpy as np
 from fastapi import Depends, FastAPI, Query, Request  # at module level: FastAPI reads the handlers' annotations here
@@ -34,7 +45,8 @@ from pydantic import BaseModel
 
 from engine.answers import EXPLAIN_SAMPLES, ExplanationAnswer, PhotoAnswer, VideoAnswer
 from engine.errors import PainLensError
-from engine.preprocess.decode import MAX_UPLOAD_MB, media_kind
+from engine.preprocess.decode import ACCEPTED_NAMES, MAX_UPLOAD_MB, media_kind
+from painlens.admission import QUEUE, REQUEST_SECONDS, Admission, Busy, Cancelled, Late
 
 log = logging.getLogger("painlens.api")
 
@@ -43,9 +55,11 @@ MIN_TOKEN_LENGTH = 16
 DEFAULT_PORT = 8502
 MAX_EXPLAIN_SAMPLES = 2000
 ANALYSES_AT_ONCE = 2  # concurrent analyses (one per core here); further requests wait their turn
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+PUBLIC_PATHS = ("/health",)  # answered without the token (with "ok" and nothing else)
 MULTIPART_SLACK = 64 * 1024  # bytes a multipart body may add around the photo (boundaries, headers)
 VIDEO_LATER = ("/v1/explain explains one photo; POST the video to /v1/predict for its pain timeline, or send one "
-               "frame of it here as a photo (JPEG, PNG, WebP or HEIC).")
+               f"frame of it here as a photo ({ACCEPTED_NAMES}).")
 DESCRIPTION = "Facial pain recognition, a research tool and not a medical device. Photos are analysed in memory and never stored."
 
 
@@ -53,9 +67,21 @@ DESCRIPTION = "Facial pain recognition, a research tool and not a medical device
 class ApiSettings:
     address: str = "127.0.0.1"
     port: int = DEFAULT_PORT
-    token: str = ""  # bearer token every /v1 request must send ("" : none, loopback only)
+    token: str = ""  # bearer token every request but /health must send ("": one is generated at start)
+    no_auth: bool = False  # no token at all: accepted on a loopback address only
+    allowed_hosts: tuple[str, ...] = ()  # Host header names accepted besides 127.0.0.1, localhost, ::1, the address
     max_upload_mb: int = MAX_UPLOAD_MB
     analyses_at_once: int = ANALYSES_AT_ONCE
+    queue: int = QUEUE  # requests admitted at once (analysing or waiting); more get 503 with Retry-After
+    request_seconds: float = REQUEST_SECONDS  # from admission to the answer
+
+    @property
+    def hosts(self) -> set[str]:
+        """The names a request's Host header may give ("*": any)."""
+        names = {*LOOPBACK_HOSTS, *(h.lower().strip("[]") for h in self.allowed_hosts)}
+        if not _wildcard(self.address):
+            names.add(self.address.lower().strip("[]"))
+        return names
 
     @property
     def max_body_bytes(self) -> int:
@@ -71,15 +97,34 @@ def is_loopback(address: str) -> bool:
         return False  # a host name: may resolve to anything
 
 
+def _wildcard(address: str) -> bool:
+    return address in ("0.0.0.0", "::", "")
+
+
 def check_settings(settings: ApiSettings) -> None:
-    """Refuse (PainLensError) to serve other machines without a bearer token, or with a guessable one."""
+    """Refuse (PainLensError) to serve without a token anywhere but this machine, with a guessable token, or
+    on every address without naming the hosts clients will use."""
     if settings.token and len(settings.token) < MIN_TOKEN_LENGTH:
         raise PainLensError(f"{TOKEN_VARIABLE} is shorter than {MIN_TOKEN_LENGTH} characters; use a long random token "
                             "(for example `python -c \"import secrets; print(secrets.token_urlsafe(32))\"`).")
-    if not is_loopback(settings.address) and not settings.token:
-        raise PainLensError(f"Serving on {settings.address} lets other machines send faces to this server, so it needs a "
-                            f"bearer token: set {TOKEN_VARIABLE} to a long random string (clients send it as "
-                            "`Authorization: Bearer TOKEN`), or serve 127.0.0.1 only.")
+    if settings.no_auth and settings.token:
+        raise PainLensError(f"--no-auth and a token in {TOKEN_VARIABLE} contradict each other: unset the variable, "
+                            "or drop --no-auth.")
+    if settings.no_auth and not is_loopback(settings.address):
+        raise PainLensError(f"--no-auth is refused on {settings.address}: other machines could send faces to this server "
+                            f"without a token. Serve 127.0.0.1 only, or drop --no-auth (a token is then required: "
+                            f"set {TOKEN_VARIABLE}, or use the one printed at start).")
+    if _wildcard(settings.address) and not settings.allowed_hosts:
+        raise PainLensError(f"Serving on every address ({settings.address}) needs the names clients use to reach this "
+                            "server, so that requests for other names (DNS rebinding) are refused: give them with "
+                            "--allowed-host NAME (repeatable), for example --allowed-host painlens.hospital.example.")
+
+
+def with_token(settings: ApiSettings) -> tuple[ApiSettings, bool]:
+    """(the settings with a token, whether it was generated now): without --no-auth the API always has one."""
+    if settings.token or settings.no_auth:
+        return settings, False
+    return replace(settings, token=secrets.token_urlsafe(32)), True
 
 
 # --- what the endpoints answer ------------------------------------------------------------------------
@@ -94,8 +139,8 @@ class Refused(Exception):
 
 class Health(BaseModel):
     status: str
-    experiment: str
-    networks: int
+    experiment: str | None = None  # only to a caller with the token
+    networks: int | None = None
 
 
 class ScenarioFacts(BaseModel):
@@ -170,9 +215,13 @@ def _plain(value):
 
 ANY_ANSWER = {"model": PhotoAnswer | VideoAnswer}
 ERRORS = {code: {**ANY_ANSWER, "description": text} for code, text in (
-    (400, "a malformed request"), (401, "no or a wrong bearer token"), (413, "the body is over the upload limit"),
+    (400, "a malformed request"), (401, "no or a wrong bearer token"),
+    (403, "a Host header that does not name this server, or a cross-site request from a browser"),
+    (408, "the body did not arrive within the request's time"), (413, "the body is over the upload limit"),
     (415, "a video sent to /v1/explain (photos only)"),
-    (422, "a bad photo or video: not one, truncated, too large, no usable face; `error` says which in one sentence"))}
+    (422, "a bad photo or video: not one, truncated, too large, no usable face; `error` says which in one sentence"),
+    (503, "the server holds as many requests as it takes (Retry-After says when to try again), or the analysis "
+          "took longer than the server allows"))}
 UPLOAD = {"requestBody": {"required": True, "content": {
     "image/*": {"schema": {"type": "string", "format": "binary"}},
     "video/*": {"schema": {"type": "string", "format": "binary"}},
@@ -180,65 +229,91 @@ UPLOAD = {"requestBody": {"required": True, "content": {
     "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}}}}}
 
 
+def guard(settings: ApiSettings):
+    """The dependency every route passes (added to the whole application, so routers included later pass it
+    too): the Host header names this server, a browser's Origin (if any) is this server, and the bearer token
+    is sent, except on PUBLIC_PATHS; ``request.state.authorized`` says whether the token was there."""
+    bearer = HTTPBearer(auto_error=False, scheme_name="bearer")  # only for the schema: the check is below
+
+    async def guarded(request: Request, _=Depends(bearer)) -> None:
+        _check_host(request, settings)
+        request.state.authorized = _token_sent(request, settings)
+        route = getattr(request.scope.get("route"), "path", None)
+        if not request.state.authorized and route not in PUBLIC_PATHS:
+            raise Refused(401, "This server needs its bearer token: send `Authorization: Bearer TOKEN` (the token the "
+                               f"server was started with in {TOKEN_VARIABLE}, or the one it printed at start).")
+
+    return guarded
+
+
 def create_app(predictor, settings: ApiSettings):
     """The FastAPI application serving ``predictor`` (see the module docstring)."""
-    import anyio
-
     from engine.answers import answer_bytes, explain_photo
 
-    limiter = anyio.CapacityLimiter(settings.analyses_at_once)
-    bearer = HTTPBearer(auto_error=False, scheme_name="bearer")
-
-    async def authorized(request: Request, _=Depends(bearer)) -> None:
-        _authorize(request, settings)
-
-    guarded = [Depends(authorized)] if settings.token else []  # the schema says a token is needed only when it is
+    admission = Admission(settings.queue, settings.analyses_at_once, settings.request_seconds)
     app = FastAPI(title="PainLens API", version="1", description=f"{DESCRIPTION} Uploads up to {settings.max_upload_mb} MB.",
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None, openapi_url=None, dependencies=[Depends(guard(settings))])
+    app.state.admission = admission  # routers included later analyse through it too (``analysed``)
 
-    async def analyse(function, *args):
-        return await anyio.to_thread.run_sync(function, *args, limiter=limiter)
-
-    @app.get("/health", response_model=Health, summary="The server is up and its networks are loaded")
-    async def health():
-        return Health(status="ok", experiment=predictor.store.experiment, networks=len(predictor.networks))
-
-    @app.get("/v1/models", response_model=ModelsReport, dependencies=guarded, responses={401: ERRORS[401]},
-             summary="The kept networks, their AUC per scenario, whether they learned")
-    async def models():
-        return _json(ModelsReport.model_validate(await analyse(models_report, predictor)).model_dump(mode="json"))
-
-    @app.post("/v1/predict", response_model=PhotoAnswer | VideoAnswer, dependencies=guarded, responses=ERRORS,
-              openapi_extra=UPLOAD, summary="p(pain) for one photo (per network and as one answer) or a video's timeline")
-    async def predict(request: Request):
+    async def answer(request: Request, work, render=_json, body: bool = True):
+        """``render(work(data, path, check))`` for an admitted request, or its failure with a sentence: the body is
+        read only once admitted (``body=False``: ``work(None, None, check)``), ``work`` runs on a worker thread
+        and ``check`` is its progress callback (it stops the work when nobody waits any more)."""
         path, kind = None, "image"
         try:
-            path, data = await _upload(request, settings)
-            kind = media_kind(data)
-            return _json((await analyse(answer_bytes, predictor, data, path)).to_json())
+            async with admission.admitted() as deadline:
+                if body:
+                    path, data = await admission.read(deadline, lambda: _upload(request, settings))
+                    kind = media_kind(data)
+                else:
+                    data = None
+                result = await admission.run(request, deadline, lambda check: work(data, path, check))
         except Exception as exc:  # noqa: BLE001  every failure becomes an answer with a sentence
             return _failure(exc, path, kind)
+        return render(result)
 
-    @app.post("/v1/explain", response_model=ExplanationAnswer, dependencies=guarded, openapi_extra=UPLOAD,
+    app.state.answer = answer  # routers included later analyse through the same admission
+
+    @app.get("/health", response_model=Health, response_model_exclude_none=True,
+             summary="The server is up (and, with the token, which experiment it serves)")
+    async def health(request: Request):
+        if not request.state.authorized:
+            return Health(status="ok")
+        return Health(status="ok", experiment=predictor.store.experiment, networks=len(predictor.networks))
+
+    @app.get("/v1/models", response_model=ModelsReport, responses={401: ERRORS[401], 503: ERRORS[503]},
+             summary="The kept networks, their AUC per scenario, whether they learned")
+    async def models(request: Request):
+        return await answer(request, lambda data, path, check: models_report(predictor),
+                            lambda report: _json(ModelsReport.model_validate(report).model_dump(mode="json")), body=False)
+
+    @app.post("/v1/predict", response_model=PhotoAnswer | VideoAnswer, responses=ERRORS,
+              openapi_extra=UPLOAD, summary="p(pain) for one photo (per network and as one answer) or a video's timeline")
+    async def predict(request: Request):
+        return await answer(request, lambda data, path, check: answer_bytes(predictor, data, path, progress=check),
+                            lambda record: _json(record.to_json()))
+
+    @app.post("/v1/explain", response_model=ExplanationAnswer, openapi_extra=UPLOAD,
               responses={200: {"content": {"image/png": {}}}, **ERRORS},
               summary="A LIME heatmap (PNG; in JSON as base64 unless only image/png is accepted) and its scores")
     async def explain(request: Request, network: str | None = Query(None, description="Default: the first network"),
                       label: int | None = Query(None, ge=0, le=1, description="1 pain, 0 no pain; default: its answer"),
                       samples: int = Query(EXPLAIN_SAMPLES, ge=20, le=MAX_EXPLAIN_SAMPLES)):
-        path = None
-        try:
-            path, data = await _upload(request, settings)
+        def work(data, path, check):
             if media_kind(data) != "image":
                 raise Refused(415, VIDEO_LATER, path, "video")
-            record, png = await analyse(explain_photo, predictor, data, path, network or next(iter(predictor.networks)),
-                                        label, samples)
-        except Exception as exc:  # noqa: BLE001
-            return _failure(exc, path, "image")
-        return _explanation_response(request, record, png)
+            return explain_photo(predictor, data, path, network or next(iter(predictor.networks)), label, samples,
+                                 progress=check)
+
+        return await answer(request, work, lambda done: _explanation_response(request, *done))
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi():
+        return app.openapi()
 
     from painlens.records_api import router as records_router
 
-    app.include_router(records_router(predictor), dependencies=guarded)  # the assessment records, same token
+    app.include_router(records_router(predictor))  # the assessment records, behind the app-wide guard (token, Host)
 
     @app.get("/docs", include_in_schema=False)
     async def docs():
@@ -267,8 +342,18 @@ def _failure(exc: Exception, path: str | None, kind: str):
     from engine.answers import UnknownNetworkError, failed
     from engine.errors import BadImageError
 
+    headers = None
     if isinstance(exc, Refused):
         status, sentence, path, kind = exc.status, exc.sentence, exc.path or path, exc.kind
+    elif isinstance(exc, Busy):
+        status, sentence, headers = 503, str(exc), {"Retry-After": str(exc.retry_after)}
+    elif isinstance(exc, Late) and exc.reason == "body":
+        status, sentence = 408, f"The upload did not arrive within the {exc.seconds:g} s this server allows a request."
+    elif isinstance(exc, Late):
+        status, sentence = 503, (f"The analysis took longer than the {exc.seconds:g} s this server allows a request and "
+                                 "was stopped; send a shorter video, or ask for fewer LIME samples.")
+    elif isinstance(exc, Cancelled):  # the client went away: nobody reads this answer
+        status, sentence = 499, "The client closed the connection; the analysis was stopped."
     elif isinstance(exc, (BadImageError, UnknownNetworkError)):
         status, sentence = 422, str(exc)
     elif isinstance(exc, PainLensError):
@@ -276,17 +361,42 @@ def _failure(exc: Exception, path: str | None, kind: str):
     else:  # a bug, not the caller's doing: its type in the log, never the photo or its name
         log.error("request failed: %s", type(exc).__name__)
         status, sentence = 500, f"The photo could not be analysed ({type(exc).__name__}); try another photo."
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
     return _json(failed(path, kind, sentence).to_json(), status, headers)
 
 
-def _authorize(request, settings: ApiSettings) -> None:
-    if not settings.token:
+def _host_name(value: str) -> str:
+    """The name in a Host header or an Origin's authority, lower case, without its port or IPv6 brackets."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1:value.find("]")] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+def _check_host(request, settings: ApiSettings) -> None:
+    """Refuse (403) a Host that does not name this server (DNS rebinding) and a browser's cross-site request."""
+    from urllib.parse import urlsplit
+
+    allowed = settings.hosts
+    if "*" in allowed:
         return
+    if _host_name(request.headers.get("host", "")) not in allowed:
+        raise Refused(403, "This request names another host than this server (its Host header); if the server is "
+                           "reached through that name, start it with --allowed-host NAME.")
+    origin = request.headers.get("origin")
+    if origin and origin != "null" and _host_name(urlsplit(origin).netloc) not in allowed:
+        raise Refused(403, "Requests from another site's page are refused (cross-site); call the API from a program, "
+                           "or serve the page from this server's own address.")
+    if origin == "null":
+        raise Refused(403, "Requests from a page without an origin (a file or a sandboxed frame) are refused.")
+
+
+def _token_sent(request, settings: ApiSettings) -> bool:
+    if settings.no_auth:
+        return True
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), settings.token.encode()):
-        raise Refused(401, "This server needs its bearer token: send `Authorization: Bearer TOKEN` (the token the "
-                           f"server was started with in {TOKEN_VARIABLE}).")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), settings.token.encode())
 
 
 async def _upload(request, settings: ApiSettings) -> tuple[str | None, bytes]:
@@ -367,6 +477,17 @@ def _docs_page(spec: dict):
                         f"<pre>{html.escape(json.dumps(spec, indent=2))}</pre>")
 
 
+def log_config() -> dict:
+    """uvicorn's logging with an access line of method, path and status only: no client address, by default."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["access"]["fmt"] = '%(levelprefix)s "%(request_line)s" %(status_code)s'
+    return config
+
+
 def serve(experiment: str, settings: ApiSettings) -> None:
     """Load the experiment's networks, then serve until stopped (Ctrl+C or SIGTERM)."""
     import uvicorn
@@ -376,7 +497,9 @@ def serve(experiment: str, settings: ApiSettings) -> None:
     from painlens.batch import load_predictor
 
     check_settings(settings)
+    if not settings.token and not settings.no_auth:
+        raise PainLensError("No token: call with_token first (the API is never served open by accident).")
     predictor = load_predictor(Path(experiment))
     log.info("serving %s (%d networks) on %s:%d", predictor.store.experiment, len(predictor.networks), settings.address, settings.port)
     uvicorn.run(create_app(predictor, settings), host=settings.address, port=settings.port, log_level="info",
-                server_header=False, timeout_keep_alive=5)
+                log_config=log_config(), server_header=False, timeout_keep_alive=5)

@@ -4,13 +4,22 @@ Inputs are files or folders (searched recursively for the photo and video suffix
 from its bytes, not its name (``engine.answers.answer_bytes``). The networks are loaded once for the whole
 batch: by default only those the answer averages (the networks that learned), all with ``all_networks``.
 A file that cannot be analysed gets its sentence in ``error`` and the batch goes on.
+
+Nothing done is lost: ``RecordWriter`` writes each record as it finishes (a JSON line or a CSV row, in one
+write, so a killed command leaves whole records for the files it finished), a file name that is not valid
+UTF-8 is written with its odd bytes as ``\\xNN`` escapes (``display_path``), and an internal error on one
+file is that file's sentence, its traceback in a private log (``BugLog``), and the batch goes on.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import os
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from engine.answers import AnyAnswer, answer_bytes, failed
 from engine.errors import PainLensError
@@ -71,73 +80,150 @@ def load_predictor(artifacts: Path, all_networks: bool = True):
 Progress = Callable[[float], None]  # share of the current file done, 0..1
 
 
+def display_path(path: Path | str) -> str:
+    """The path as text that any file, terminal or JSON can hold: a name the operating system allows but that is
+    not valid UTF-8 (Python keeps its bytes as lone surrogates) shows those bytes as ``\\xNN``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+class BugLog:
+    """Tracebacks of internal errors (bugs, not bad files), in a private file (mode 0600: a traceback may hold a
+    file's name) made on the first one; ``path`` is None while there was none."""
+
+    def __init__(self):
+        self.path: Path | None = None
+        self.count = 0
+
+    def add(self, exc: BaseException) -> Path:
+        import tempfile
+        import traceback
+
+        if self.path is None:
+            handle, name = tempfile.mkstemp(prefix="painlens-predict-", suffix=".log")
+            os.close(handle)
+            self.path = Path(name)
+        with self.path.open("a", encoding="utf-8", errors="backslashreplace") as log:
+            traceback.print_exception(exc, file=log)
+        self.count += 1
+        return self.path
+
+
 def predict_path(predictor, path: Path, fps: float = DEFAULT_FPS, explain: bool = False,
-                 progress: Progress | None = None, only: list[str] | None = None) -> AnyAnswer:
-    """One file's record; every problem a person can cause becomes its ``error`` sentence."""
+                 progress: Progress | None = None, only: list[str] | None = None,
+                 bugs: BugLog | None = None) -> AnyAnswer:
+    """One file's record; every problem a person can cause becomes its ``error`` sentence, and with ``bugs``
+    an internal error too (its traceback in that log)."""
     kind = "video" if path.suffix.lower() in VIDEO_SUFFIXES else "image"
+    name = display_path(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        return failed(str(path), kind, "No such file.")
+        return failed(name, kind, "No such file.")
     except IsADirectoryError:
-        return failed(str(path), kind, "This is a folder, not a file.")
+        return failed(name, kind, "This is a folder, not a file.")
     except OSError as exc:
-        return failed(str(path), kind, f"The file cannot be read ({exc.strerror or type(exc).__name__}).")
+        return failed(name, kind, f"The file cannot be read ({exc.strerror or type(exc).__name__}).")
     try:
-        return answer_bytes(predictor, data, str(path), kind, fps, explain, progress, only)
+        return answer_bytes(predictor, data, name, kind, fps, explain, progress, only)
     except PainLensError as exc:
-        return failed(str(path), kind, str(exc))
+        return failed(name, kind, str(exc))
+    except Exception as exc:  # noqa: BLE001  a bug: this file's sentence, the traceback in the log, the batch goes on
+        if bugs is None:
+            raise
+        log = bugs.add(exc)
+        return failed(name, kind, f"PainLens failed on this file (an internal error, {type(exc).__name__}); the "
+                                  f"details are in {log}.")
+
+
+def analyse_each(predictor, paths: list[Path], fps: float = DEFAULT_FPS, explain: bool = False,
+                 progress: Callable[[int, float, Path], None] | None = None,
+                 all_networks: bool = True, bugs: BugLog | None = None) -> Iterator[AnyAnswer]:
+    """Every input's record, in order, each as soon as it is done; ``progress(file index, share of it done,
+    path)`` as it goes. ``all_networks=False``: photos run only the networks the answer averages (every one
+    when none learned)."""
+    only = None if all_networks else (predictor.learned_networks() or None)
+    for i, path in enumerate(paths):
+        clock = time.perf_counter()
+        report = (lambda share, i=i, path=path: progress(i, share, path)) if progress else None
+        record = predict_path(predictor, path, fps, explain, report, only, bugs)
+        record.seconds = round(time.perf_counter() - clock, 3)
+        yield record
+        if progress:
+            progress(i, 1.0, path)
 
 
 def run_batch(predictor, paths: list[Path], fps: float = DEFAULT_FPS, explain: bool = False,
               progress: Callable[[int, float, Path], None] | None = None,
               all_networks: bool = True) -> list[AnyAnswer]:
-    """Every input's record, in order; ``progress(file index, share of it done, path)`` as it goes.
-    ``all_networks=False``: photos run only the networks the answer averages (every one when none learned)."""
-    only = None if all_networks else (predictor.learned_networks() or None)
-    records = []
-    for i, path in enumerate(paths):
-        clock = time.perf_counter()
-        report = (lambda share, i=i, path=path: progress(i, share, path)) if progress else None
-        record = predict_path(predictor, path, fps, explain, report, only)
-        record.seconds = round(time.perf_counter() - clock, 3)
-        records.append(record)
-        if progress:
-            progress(i, 1.0, path)
-    return records
+    """Every input's record, in order (``analyse_each`` as a list)."""
+    return list(analyse_each(predictor, paths, fps, explain, progress, all_networks))
 
 
 CSV_COLUMNS = ["path", "kind", "error", "p_pain", "abstained", "abstain_reason", "ood_score", "peak_t", "score_mean",
                "score_top10", "score_above_half", "frames", "frames_with_face", "frames_answered", "notes"]
 
 
-def csv_table(records: list[AnyAnswer]):
-    """One row per input (networks as ``p_<network>`` columns) for --csv."""
-    import pandas as pd
+def csv_row(record: AnyAnswer) -> dict:
+    """One input's row for --csv (networks as ``p_<network>`` columns)."""
+    video = record.kind == "video"
+    score = record.score if video else None
+    frames = record.frames if video else []
+    row = {"path": record.path, "kind": record.kind, "error": record.error or "", "p_pain": record.p_pain,
+           "abstained": record.abstained, "abstain_reason": record.abstain_reason or "", "ood_score": record.ood_score,
+           "peak_t": record.peak_t if video else None,
+           "score_mean": score.mean if score else None, "score_top10": score.top10 if score else None,
+           "score_above_half": score.above_half if score else None,
+           "frames": len(frames) if video and not record.error else None,
+           "frames_with_face": sum(f.face for f in frames) if frames else None,
+           "frames_answered": record.answered_frames if video and not record.error else None,
+           "notes": " ".join(record.notes)}
+    row.update({f"p_{name}": value for name, value in record.networks.items()})
+    if getattr(record, "baseline", None) is not None:  # --baseline: the face against the person's calm face
+        row.update({"p_baseline": record.baseline.p_baseline, "p_change": record.baseline.p_change,
+                    "leads_with": record.baseline.leads_with})
+    row.update(record.aus or {})  # AU4... and PSPI; empty cells where the face was not analysed
+    return row
 
-    rows = []
-    for record in records:
-        video = record.kind == "video"
-        score = record.score if video else None
-        frames = record.frames if video else []
-        row = {"path": record.path, "kind": record.kind, "error": record.error or "", "p_pain": record.p_pain,
-               "abstained": record.abstained, "abstain_reason": record.abstain_reason or "", "ood_score": record.ood_score,
-               "peak_t": record.peak_t if video else None,
-               "score_mean": score.mean if score else None, "score_top10": score.top10 if score else None,
-               "score_above_half": score.above_half if score else None,
-               "frames": len(frames) if video and not record.error else None,
-               "frames_with_face": sum(f.face for f in frames) if frames else None,
-               "frames_answered": record.answered_frames if video and not record.error else None,
-               "notes": " ".join(record.notes)}
-        row.update({f"p_{name}": value for name, value in record.networks.items()})
-        if getattr(record, "baseline", None) is not None:  # --baseline: the face against the person's calm face
-            row.update({"p_baseline": record.baseline.p_baseline, "p_change": record.baseline.p_change,
-                        "leads_with": record.baseline.leads_with})
-        row.update(record.aus or {})  # AU4... and PSPI; empty cells where the face was not analysed
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    extra = [c for c in table.columns if c not in CSV_COLUMNS]
-    return table[[c for c in CSV_COLUMNS if c in table.columns] + extra]
+
+BASELINE_COLUMNS = ["p_baseline", "p_change", "leads_with"]  # with --baseline
+
+
+class RecordWriter:
+    """Writes each record as it comes to a JSON Lines (``.jsonl``: one ``to_json`` object a line) or CSV file
+    (``csv``: one row, columns fixed by the experiment's networks), with one unbuffered write per record: a
+    killed command leaves whole records, never half a line. Text is UTF-8; paths come through ``display_path``."""
+
+    def __init__(self, path: Path, kind: str, networks: list[str], baseline: bool = False):
+        self.path, self.kind, self.count = path, kind, 0
+        from engine.models.action_units import PLAIN_NAMES  # the AUs and PSPI, the columns of ``record.aus``
+
+        self.columns = (CSV_COLUMNS + [f"p_{name}" for name in networks] + (BASELINE_COLUMNS if baseline else [])
+                        + list(PLAIN_NAMES))
+        self._file = open(path, "wb", buffering=0)  # noqa: SIM115  closed by close()
+        if kind == "csv":
+            self._write(self._csv_line(dict(zip(self.columns, self.columns))))
+
+    def write(self, record: AnyAnswer) -> None:
+        if self.kind == "csv":
+            row = csv_row(record)
+            line = self._csv_line({c: "" if row.get(c) is None else row[c] for c in self.columns})
+        else:
+            line = json.dumps(record.to_json(), allow_nan=False, ensure_ascii=False) + "\n"
+        self._write(line)
+        self.count += 1
+
+    def close(self) -> None:
+        self._file.close()
+
+    def _write(self, line: str) -> None:
+        data = line.encode("utf-8", "backslashreplace")
+        while data:  # a regular file takes it in one call; a pipe may take it in parts
+            data = data[self._file.write(data):]
+
+    def _csv_line(self, row: dict) -> str:
+        text = io.StringIO()
+        csv.DictWriter(text, self.columns, extrasaction="ignore", lineterminator="\n").writerow(row)
+        return text.getvalue()
 
 
 def exit_status(records: list[AnyAnswer]) -> int:

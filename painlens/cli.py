@@ -277,7 +277,8 @@ def predict_command(
     paths: list[Path] = typer.Argument(..., metavar="PATH...", help="Photos, videos, or folders of them (searched recursively)."),
     artifacts: Path = typer.Option(..., "--artifacts", help="The experiment folder `painlens run` wrote (or a folder of experiments: the newest)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON array, one object per input, and nothing else on standard output."),
-    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Write one row per input to this CSV file."),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Write one row per input to this CSV file, each as soon as its file is done."),
+    jsonl_path: Optional[Path] = typer.Option(None, "--jsonl", help="Write one JSON object per input to this file (JSON Lines), each as soon as its file is done."),
     fps: float = typer.Option(5.0, "--fps", help="Video frames analysed per second of video (at most 15); the first 60 s are analysed."),
     explain: bool = typer.Option(False, "--explain", help="Add each network's LIME explanation of the photo, or of a video's peak frame."),
     all_networks: bool = typer.Option(False, "--all-networks", help="Run every kept network on photos, not only those the answer averages (the networks that learned); loads them all first."),
@@ -287,10 +288,31 @@ def predict_command(
     """p(pain) for photos and videos (a timeline per video: peak, score, gaps) with the experiment's kept networks.
 
     Only the networks the answer averages are loaded and run unless --all-networks (the others' p(pain) is
-    null in the JSON and CSV). Exit status: 0 when every file was analysed, 1 when some could not be (each has
-    its sentence), 2 when the command cannot run (no experiment, nothing found)."""
+    null in the JSON and CSV). --csv and --jsonl write each record as its file is done, so Ctrl+C or a crash
+    keeps every finished one. Exit status: 0 when every file was analysed, 1 when some could not be (each has
+    its sentence), 2 when the command cannot run (no experiment, nothing found), 3 after an internal error
+    (a sentence and the log with the details), 130 when stopped with Ctrl+C."""
+    from painlens.batch import BugLog
+
+    bugs = BugLog()
+    try:
+        status = _predict(paths, artifacts, as_json, csv_path, jsonl_path, fps, explain, all_networks, progress, baseline,
+                          bugs)
+    except (PainLensError, typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:  # noqa: BLE001  a bug: one sentence and where its traceback is, never the traceback
+        log = bugs.add(exc)
+        err_console.print(f"Error: PainLens failed ({type(exc).__name__}, an internal error); the details are in {log}.",
+                          highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(3) from None
+    raise typer.Exit(status)
+
+
+def _predict(paths, artifacts, as_json, csv_path, jsonl_path, fps, explain, all_networks, progress, baseline,
+             bugs) -> int:
+    """``painlens predict``'s work; its exit status."""
     from engine.video import MAX_FPS
-    from painlens.batch import CannotRunError, collect_inputs, exit_status, load_predictor
+    from painlens.batch import CannotRunError, RecordWriter, collect_inputs, display_path, exit_status, load_predictor
 
     if as_json and csv_path:
         raise CannotRunError("Choose --json or --csv FILE, not both.")
@@ -298,26 +320,50 @@ def predict_command(
         raise CannotRunError(f"--fps must be above 0 and at most {MAX_FPS:g}, not {fps:g}.")
     inputs = collect_inputs(paths)
     if baseline is not None and not baseline.is_file():
-        raise CannotRunError(f"No baseline file at {baseline}: give a calm photo or clip of the same person.")
+        raise CannotRunError(f"No baseline file at {display_path(baseline)}: give a calm photo or clip of the same person.")
     predictor = load_predictor(artifacts, all_networks)
     reference = _calm_reference(predictor, baseline) if baseline else None
-    records = _predict_with_bar(predictor, inputs, fps, explain, progress and err_console.is_terminal, all_networks)
-    if reference is not None:
-        from engine.answers import compare_with_baseline
+    rule = predictor.answer_basis().parameters.get("baseline") if reference is not None else None
+    writers = []
+    try:
+        for kind, target in (("csv", csv_path), ("jsonl", jsonl_path)):
+            if target:
+                writers.append(RecordWriter(target, kind, list(predictor.networks), baseline=reference is not None))
+    except OSError as exc:
+        raise CannotRunError(f"{display_path(exc.filename or '')} cannot be written ({exc.strerror}); choose another "
+                             "file.") from None
+    records, stopped = [], False
+    try:
+        for record in _predict_with_bar(predictor, inputs, fps, explain, progress and err_console.is_terminal,
+                                        all_networks, bugs):
+            if reference is not None:
+                from engine.answers import compare_with_baseline
 
-        rule = predictor.answer_basis().parameters.get("baseline")
-        records = [compare_with_baseline(record, reference, rule) for record in records]
+                record = compare_with_baseline(record, reference, rule)
+            for writer in writers:
+                writer.write(record)
+            records.append(record)
+    except KeyboardInterrupt:
+        stopped = True
+    finally:
+        for writer in writers:
+            writer.close()
     if as_json:
         print(json.dumps([record.to_json() for record in records], indent=1, allow_nan=False))
     else:
         _print_predictions(records)
-    if csv_path:
-        from painlens.batch import csv_table
-
-        csv_table(records).to_csv(csv_path, index=False)
-        err_console.print(f"Wrote {len(records)} row{'s' if len(records) != 1 else ''} to {csv_path}", highlight=False,
-                          markup=False, soft_wrap=True)
-    raise typer.Exit(exit_status(records))
+    for writer in writers:
+        err_console.print(f"Wrote {writer.count} record{'s' if writer.count != 1 else ''} to {display_path(writer.path)}",
+                          highlight=False, markup=False, soft_wrap=True)
+    if stopped:
+        err_console.print(f"Stopped (Ctrl+C) after {len(records)} of {len(inputs)} files; the records written are "
+                          "complete, the files after them were not analysed.", highlight=False, markup=False, soft_wrap=True)
+        return 130
+    if bugs.count:
+        err_console.print(f"Error: {bugs.count} file{'s' if bugs.count != 1 else ''} met an internal error in PainLens; "
+                          f"the details are in {bugs.path}.", highlight=False, markup=False, soft_wrap=True)
+        return 3
+    return exit_status(records)
 
 
 def _calm_reference(predictor, path: Path):
@@ -331,21 +377,23 @@ def _calm_reference(predictor, path: Path):
         raise CannotRunError(f"--baseline {path.name}: {exc}") from None
 
 
-def _predict_with_bar(predictor, inputs: list[Path], fps: float, explain: bool, show: bool, all_networks: bool) -> list:
+def _predict_with_bar(predictor, inputs: list[Path], fps: float, explain: bool, show: bool, all_networks: bool, bugs=None):
+    """Each input's record as it is done, with a progress bar on standard error."""
     from rich.console import Console
 
     from engine.progress import progress_bar
-    from painlens.batch import run_batch
+    from painlens.batch import analyse_each
 
     with progress_bar(enabled=show, transient=True, console=Console(stderr=True)) as bar:
         task = bar.add_task("Analysing", total=len(inputs))
-        return run_batch(predictor, inputs, fps, explain, all_networks=all_networks,
-                         progress=lambda i, share, path: bar.update(task, completed=i + share,
-                                                                    description=f"Analysing {i + 1}/{len(inputs)}"))
+        yield from analyse_each(predictor, inputs, fps, explain, all_networks=all_networks, bugs=bugs,
+                                progress=lambda i, share, path: bar.update(task, completed=i + share,
+                                                                           description=f"Analysing {i + 1}/{len(inputs)}"))
 
 
 def _print_predictions(records: list) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="p(pain) per input (research measurement, not a clinical judgement)")
     for column in ("path", "kind", "p(pain)", "peak (s)", "score mean / top 10 % / above 0.5", "why withheld, notes or error"):
@@ -362,7 +410,8 @@ def _print_predictions(records: list) -> None:
             b = record.baseline
             change = "" if b.p_change is None else f"; p(pain) from the change {b.p_change:.2f}"
             said = f"Calm face p {b.p_baseline:.2f}{change}; leads with the {b.leads_with}: {b.why} {said}".strip()
-        table.add_row(record.path, record.kind, shown, "" if peak is None else f"{peak:.1f}", numbers, said)
+        table.add_row(Text(record.path or ""), record.kind, shown, "" if peak is None else f"{peak:.1f}", numbers,
+                      Text(said))  # Text: a file named like rich markup ("[red]") is shown as it is
     console.print(table)
 
 
@@ -407,18 +456,33 @@ def dashboard_command(
 def api_command(
     artifacts: Path = typer.Option(Path("artifacts"), "--artifacts", help="An experiment folder, or a folder of experiments (the newest is served)."),
     port: int = typer.Option(8502, "--port", min=1, max=65535, help="Port to listen on."),
-    address: str = typer.Option("127.0.0.1", "--address", help="Address to listen on; any other than this machine's needs the bearer token in $PAINLENS_API_TOKEN."),
+    address: str = typer.Option("127.0.0.1", "--address", help="Address to listen on (default: this machine only)."),
+    allowed_host: Optional[list[str]] = typer.Option(None, "--allowed-host", help="A name clients reach the server by (the proxy's public name; repeatable); 127.0.0.1, localhost and --address are always accepted."),
+    no_auth: bool = typer.Option(False, "--no-auth", help="No bearer token at all: accepted on 127.0.0.1 only."),
     max_upload_mb: Optional[int] = typer.Option(None, "--max-upload-mb", min=1, max=200, help="Largest photo accepted, in MB (default 25)."),
+    queue: int = typer.Option(8, "--queue", min=1, max=1000, help="Requests admitted at once (analysing or waiting); more are answered 503 with Retry-After."),
+    request_seconds: float = typer.Option(120.0, "--request-seconds", min=1.0, help="Time a request may take from admission to its answer."),
 ) -> None:
-    """Serve the HTTP API: POST /v1/predict and /v1/explain, GET /v1/models and /health (docs at /docs)."""
-    from painlens.api import TOKEN_VARIABLE, ApiSettings, check_settings, serve
+    """Serve the HTTP API: POST /v1/predict and /v1/explain, GET /v1/models and /health (docs at /docs).
+
+    Every route but /health needs a bearer token: $PAINLENS_API_TOKEN, or one generated now and printed once."""
+    from painlens.api import TOKEN_VARIABLE, ApiSettings, check_settings, serve, with_token
     from engine.preprocess.decode import MAX_UPLOAD_MB
 
-    settings = ApiSettings(address=address, port=port, token=os.environ.get(TOKEN_VARIABLE, ""),
-                           max_upload_mb=max_upload_mb or MAX_UPLOAD_MB)
+    settings = ApiSettings(address=address, port=port, token=os.environ.get(TOKEN_VARIABLE, ""), no_auth=no_auth,
+                           allowed_hosts=tuple(allowed_host or ()), max_upload_mb=max_upload_mb or MAX_UPLOAD_MB,
+                           queue=queue, request_seconds=request_seconds)
     check_settings(settings)  # before anything loads: no token, no other machines
+    settings, generated = with_token(settings)
     _open_address_warning(address, "API")
     console.print(f"PainLens API on http://{address}:{port} (docs at /docs; Ctrl+C stops it)", highlight=False)
+    if generated:  # shown once, as Jupyter does; set the variable to keep one token across restarts
+        console.print(f"No {TOKEN_VARIABLE} was set, so this run's token is (clients send `Authorization: Bearer "
+                      f"TOKEN`):\n    {settings.token}", highlight=False, markup=False, soft_wrap=True)
+    elif no_auth:
+        console.print("Serving without a token (--no-auth): any program on this machine can send faces to it.",
+                      highlight=False, markup=False)
+    sys.stdout.flush()
     serve(str(artifacts), settings)
 
 

@@ -1,7 +1,9 @@
 """`painlens api`: the real server process (uvicorn) on a free port, driven over HTTP with `requests`, on the
 tiny experiment of tests/dashboard_fixtures.py. Every endpoint, the bad inputs the upload page handles (same
 sentences), a too-large body, videos, auth on a non-local address, and that uploads leave no trace on disk
-or in the log. Photos are rendered people (never real faces)."""
+or in the log. The module's server is started as the README's proxy recipe starts it (127.0.0.1, the proxy's
+name allowed, no token set): it makes its own token and refuses every request without it. Photos are rendered
+people (never real faces)."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 UPLOAD_MB = 2  # the test server's cap: a small body is enough to cross it
 TOKEN = "t0ken-for-the-tests-" + "x" * 12
 SECRET_NAME = "Jane-Doe-patient-Q93X.jpg"  # a file name that must never reach the log
+PROXY_NAME = "painlens.hospital.example"  # the README's recipe: nginx forwards this Host to 127.0.0.1
 
 
 def _free_port() -> int:
@@ -46,6 +49,7 @@ class Server:
 
     def __init__(self, experiment: Path, folder: Path, *args: str, token: str = ""):
         folder.mkdir(parents=True, exist_ok=True)
+        self.token = token  # "": the one the server prints at start (read in wait_until_up)
         self.port, self.log_path, self.tmp = _free_port(), folder / "server.log", folder / "tmp"
         self.tmp.mkdir(exist_ok=True)
         env = {**os.environ, "PAINLENS_API_TOKEN": token, "TMPDIR": str(self.tmp), "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -62,6 +66,9 @@ class Server:
             assert self.process.poll() is None, self.log()
             try:
                 if requests.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    if not self.token:
+                        printed = self.log().split("this run's token is", 1)[1].splitlines()
+                        self.token = printed[1].strip()
                     return self
             except requests.ConnectionError:
                 pass
@@ -70,6 +77,10 @@ class Server:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    @property
+    def auth(self) -> dict:
+        return {"Authorization": f"Bearer {self.token}"}
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -84,12 +95,13 @@ def experiment(tiny_experiment_dir) -> Path:
 
 @pytest.fixture(scope="module")
 def server(experiment, tmp_path_factory):
-    running = Server(experiment, tmp_path_factory.mktemp("api")).wait_until_up()
+    running = Server(experiment, tmp_path_factory.mktemp("api"), "--allowed-host", PROXY_NAME).wait_until_up()
     yield running
     running.stop()
 
 
 def post(server: Server, path: str, data: bytes | None = None, name: str | None = None, **kwargs):
+    kwargs["headers"] = {**server.auth, **kwargs.get("headers", {})}
     if name is not None:
         kwargs["files"] = {"file": (name, data, "application/octet-stream")}
     else:
@@ -99,20 +111,21 @@ def post(server: Server, path: str, data: bytes | None = None, name: str | None 
 
 # --- endpoints -------------------------------------------------------------------------------------------
 
-def test_health_says_the_networks_are_loaded(server):
-    answer = requests.get(f"{server.url}/health", timeout=10).json()
+def test_health_says_the_networks_are_loaded_only_to_a_caller_with_the_token(server):
+    answer = requests.get(f"{server.url}/health", headers=server.auth, timeout=10).json()
     assert answer == {"status": "ok", "experiment": "tiny", "networks": 2}
+    assert requests.get(f"{server.url}/health", timeout=10).json() == {"status": "ok"}
 
 
 def test_openapi_describes_every_endpoint_and_docs_show_it(server):
-    spec = requests.get(f"{server.url}/openapi.json", timeout=10).json()
+    spec = requests.get(f"{server.url}/openapi.json", headers=server.auth, timeout=10).json()
     assert spec["openapi"].startswith("3.") and {"/health", "/v1/models", "/v1/predict", "/v1/explain"} <= set(spec["paths"])
-    page = requests.get(f"{server.url}/docs", timeout=10)
+    page = requests.get(f"{server.url}/docs", headers=server.auth, timeout=10)
     assert page.status_code == 200 and "POST /v1/predict" in page.text and "<script" not in page.text
 
 
 def test_models_lists_the_kept_networks_with_their_auc_per_scenario(server):
-    answer = requests.get(f"{server.url}/v1/models", timeout=60).json()
+    answer = requests.get(f"{server.url}/v1/models", headers=server.auth, timeout=60).json()
     assert [n["name"] for n in answer["networks"]] == ["WeiNet", "SongNet"]
     for network in answer["networks"]:
         assert network["input_size"] == 32 and network["seeds"] == [0]
@@ -185,6 +198,7 @@ BAD_FILES = {
     "truncated": encode(face_image(0), "JPEG")[:3000],
     "bomb": _bomb(),
     "tiny": encode(np.zeros((20, 30, 3), np.uint8), "PNG"),
+    "eps": b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 64\nnewpath 0 0 moveto 64 64 lineto stroke\nshowpage\n",
 }
 
 
@@ -228,13 +242,13 @@ def test_a_body_over_the_limit_answers_413_declared_or_streamed_and_the_server_s
     declared = post(server, "/v1/predict", big)
     assert declared.status_code == 413 and f"{UPLOAD_MB} MB" in declared.json()["error"]
     streamed = requests.post(f"{server.url}/v1/predict", data=(big[i:i + 65536] for i in range(0, len(big), 65536)),
-                             timeout=60)  # chunked: no Content-Length to refuse up front
+                             headers=server.auth, timeout=60)  # chunked: no Content-Length to refuse up front
     assert streamed.status_code == 413
     assert requests.get(f"{server.url}/health", timeout=10).status_code == 200
 
 
 def test_a_multipart_body_without_a_file_answers_400(server):
-    response = requests.post(f"{server.url}/v1/predict", files={"note": (None, "hello")}, timeout=30)
+    response = requests.post(f"{server.url}/v1/predict", files={"note": (None, "hello")}, headers=server.auth, timeout=30)
     assert response.status_code == 400 and "file" in response.json()["error"]
 
 
@@ -259,32 +273,49 @@ def test_uploads_leave_no_file_and_no_name_in_the_log(server, experiment):
     assert {p: p.stat().st_mtime_ns for p in experiment.rglob("*")} == before
     log = server.log()
     assert "POST /v1/predict" in log  # the access log is there...
-    assert "Jane" not in log and "Q93X" not in log  # ...but never the file's name
+    assert "Jane" not in log and "Q93X" not in log  # ...but never the file's name...
+    assert not [line for line in log.splitlines() if "POST /v1/predict" in line and "127.0.0.1" in line]  # ...nor the client
+
+
+def test_the_proxy_recipe_without_a_token_is_not_open_and_a_forged_host_is_refused(server):
+    """The README's recipe: nginx on the hospital network forwards to 127.0.0.1 with Host painlens.hospital.example;
+    started without PAINLENS_API_TOKEN, the server printed a token of its own and wants it."""
+    data = encode(face_image(7), "JPEG")
+    through_proxy = requests.post(f"{server.url}/v1/predict", data=data, headers={"Host": PROXY_NAME}, timeout=60)
+    assert through_proxy.status_code == 401 and "bearer token" in through_proxy.json()["error"]
+    assert post(server, "/v1/predict", data, headers={"Host": PROXY_NAME}).status_code == 200
+    rebound = post(server, "/v1/predict", data, headers={"Host": "attacker.example"})  # DNS rebinding
+    assert rebound.status_code == 403 and "Host" in rebound.json()["error"]
+    cross_site = post(server, "/v1/predict", data, headers={"Origin": "https://attacker.example"})
+    assert cross_site.status_code == 403
 
 
 # --- who may connect ------------------------------------------------------------------------------------
 
-def test_another_address_without_a_token_refuses_to_start(experiment, tmp_path):
-    for token, sentence in (("", "needs a bearer token"), ("short", "shorter than 16")):
+def test_no_auth_on_another_address_and_every_address_without_its_names_refuse_to_start(experiment, tmp_path):
+    for options, token, sentence in ((["--address", "10.1.2.3", "--no-auth"], "", "--no-auth is refused"),
+                                     (["--address", "0.0.0.0"], TOKEN, "--allowed-host"),
+                                     (["--address", "0.0.0.0", "--allowed-host", PROXY_NAME], "short", "shorter than 16")):
         result = subprocess.run([sys.executable, "-m", "painlens.cli", "api", "--artifacts", str(experiment),
-                                 "--address", "0.0.0.0", "--port", str(_free_port())], capture_output=True, text=True,
+                                 "--port", str(_free_port()), *options], capture_output=True, text=True,
                                 env={**os.environ, "PAINLENS_API_TOKEN": token}, timeout=60)
         assert result.returncode != 0 and sentence in result.stderr and "Traceback" not in result.stderr
 
 
 def test_another_address_with_a_token_answers_only_requests_that_send_it(experiment, tmp_path):
-    other = Server(experiment, tmp_path / "open", "--address", "0.0.0.0", token=TOKEN).wait_until_up()
+    other = Server(experiment, tmp_path / "open", "--address", "0.0.0.0", "--allowed-host", PROXY_NAME,
+                   token=TOKEN).wait_until_up()
     try:
         assert "Warning: serving on 0.0.0.0" in other.log()
         data = encode(face_image(7), "JPEG")
-        missing = post(other, "/v1/predict", data)
+        missing = requests.post(f"{other.url}/v1/predict", data=data, timeout=60)
         assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
         assert "bearer token" in missing.json()["error"]
         assert requests.get(f"{other.url}/v1/models", headers={"Authorization": "Bearer wrong"}, timeout=30).status_code == 401
         auth = {"Authorization": f"Bearer {TOKEN}"}
         assert post(other, "/v1/predict", data, headers=auth).status_code == 200
         assert requests.get(f"{other.url}/v1/models", headers=auth, timeout=60).status_code == 200
-        spec = requests.get(f"{other.url}/openapi.json", timeout=10).json()
+        spec = requests.get(f"{other.url}/openapi.json", headers=auth, timeout=10).json()
         assert spec["paths"]["/v1/predict"]["post"]["security"] == [{"bearer": []}]
     finally:
         other.stop()

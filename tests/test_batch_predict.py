@@ -91,6 +91,58 @@ def test_predict_exit_status_is_0_when_all_were_analysed_and_writes_the_csv(expe
     assert {"p_WeiNet", "p_SongNet", "score_mean", "peak_t"} <= set(rows[0])
 
 
+def test_a_file_name_that_is_not_utf8_keeps_its_csv_and_jsonl_records(experiment, tmp_path, predictor):
+    """Linux allows any bytes in a name; b"\\xe9" (Latin-1 e-acute) is not UTF-8. Before, the whole batch was
+    analysed and then lost to a UnicodeEncodeError while writing the CSV."""
+    from typer.testing import CliRunner
+
+    from painlens.cli import app
+
+    folder = tmp_path / "odd names"
+    folder.mkdir()
+    photo = encode(face_image(21, size=(320, 240)), "JPEG", quality=90)
+    (folder / os.fsdecode(b"caf\xe9 [red]patient.jpg")).write_bytes(photo)  # and rich's markup in the name
+    (folder / "plain.jpg").write_bytes(photo)
+    table, lines = tmp_path / "out.csv", tmp_path / "out.jsonl"
+    done = CliRunner().invoke(app, ["predict", str(folder), "--artifacts", str(experiment), "--csv", str(table),
+                                    "--jsonl", str(lines)])
+    assert done.exit_code == 0, done.output
+    names = ["caf\\xe9 [red]patient.jpg", "plain.jpg"]  # the odd byte written as an escape, markup as it is
+    assert [Path(row["path"]).name for row in csv.DictReader(table.open(encoding="utf-8"))] == names
+    records = [json.loads(line) for line in lines.read_text(encoding="utf-8").splitlines()]
+    assert [Path(r["path"]).name for r in records] == names and all(r["error"] is None for r in records)
+    assert "Wrote 2 records to" in done.output
+
+
+def test_a_killed_predict_leaves_complete_records_for_the_files_it_finished(experiment, tmp_path):
+    import signal
+    import time
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    photo = encode(face_image(23, size=(240, 240)), "JPEG", quality=90)
+    names = [f"photo-{i:02d}.jpg" for i in range(30)]
+    for name in names:
+        (folder / name).write_bytes(photo)
+    out = tmp_path / "out.jsonl"
+    process = subprocess.Popen([sys.executable, "-m", "painlens.cli", "predict", str(folder), "--artifacts",
+                                str(experiment), "--jsonl", str(out), "--no-progress"], cwd=ROOT,
+                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        while process.poll() is None and (not out.exists() or out.read_bytes().count(b"\n") < 2):
+            time.sleep(0.02)  # polling the file a running command writes, not waiting for a result
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    written = out.read_bytes()
+    assert process.returncode == -signal.SIGKILL and written.endswith(b"\n")  # killed, and no half line
+    records = [json.loads(line) for line in written.splitlines()]
+    assert 2 <= len(records) < len(names)
+    assert [Path(r["path"]).name for r in records] == names[:len(records)] and all(r["p_pain"] is not None or
+                                                                                     r["networks"] for r in records)
+
+
 def test_predict_loads_and_runs_only_the_answers_networks_unless_asked_for_all(experiment, folder, monkeypatch):
     from engine.predict import Predictor
     from painlens.batch import load_predictor, run_batch

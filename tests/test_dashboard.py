@@ -97,6 +97,7 @@ def test_every_page_renders_its_content_on_a_finished_experiment(experiment, pag
     assert any(t.value.startswith(PAGES[page]) for t in at.title)
     text = texts(at)
     assert "Synthetic demo data" in text  # labelled on every page
+    assert str(experiment.parent) not in text + "".join(str(c.value) for c in at.code)  # no server path shown
     assert count(at, "vega_lite_chart") >= CHART_PAGES.get(page, 0)
     if page == "upload.py":
         assert len(at.file_uploader) == 1 and len(at.camera_input) == 0  # the camera only once its toggle is on
@@ -138,7 +139,7 @@ def test_raters_page_shows_table4_with_intervals_and_categories(experiment):
 def test_an_empty_artifact_folder_says_what_to_run(tmp_path, page):
     at = run_page(tmp_path, page)
     assert not at.exception
-    assert "painlens run" in texts(at)
+    assert "painlens run" in texts(at) and str(tmp_path) not in texts(at)  # the folder's name, not the server's path
 
 
 @pytest.mark.parametrize("page", list(PAGES))

@@ -159,6 +159,63 @@ def test_the_training_path_and_the_upload_path_decode_16_bit_and_palette_alike()
         assert np.array_equal(decode_image(data), decode_upload(data).rgb)
 
 
+EPS = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 64\n%%EndComments\n"
+       b"newpath 0 0 moveto 64 64 lineto stroke\nshowpage\n%%EOF\n")
+
+
+def test_an_eps_file_gets_a_sentence_and_ghostscript_never_runs():
+    assert Image.open(io.BytesIO(EPS)).format == "EPS"  # Pillow alone would open it (and run Ghostscript to load it)
+    with pytest.raises(BadImageError, match="not an image PainLens can read: upload a JPEG, PNG, WebP, BMP, TIFF"):
+        decode_upload(EPS)
+
+
+def test_bmp_and_float_tiff_photos_are_read():
+    rgb = face_image(9, size=(120, 100))
+    assert np.array_equal(decode_upload(encode(rgb, "BMP")).rgb, rgb)
+    values = np.asarray(Image.fromarray(rgb).convert("L"), np.float32) * 16.0
+    values[0, 0] = np.nan  # a float image may hold NaN: black, not an error
+    decoded = decode_upload(encode(Image.fromarray(values, "F"), "TIFF"))
+    assert decoded.format == "TIFF" and decoded.rgb.shape == rgb.shape and decoded.rgb[0, 0, 0] == 0
+    assert "high-bit-depth" in " ".join(decoded.notes)
+
+
+def _big_16_bit_png(side: int) -> bytes:
+    """A ``side`` x ``side`` 16-bit greyscale PNG of repeated rows: a few hundred KB holding side² x 2 bytes."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    row = b"\x00" + (bytes(range(256)) * (side * 2 // 256 + 1))[:side * 2]
+    header = struct.pack(">IIBBBBB", side, side, 16, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(row * side, 1))
+            + chunk(b"IEND", b""))
+
+
+def test_a_6300_pixel_16_bit_png_decodes_within_200_mb_beyond_its_8_bit_rgb_size(tmp_path):
+    """The issue's case (92 KB of PNG, 6300 x 6300 16-bit grey): decoded before as a float64 copy of the whole
+    image (985 MB at the peak). Measured in a fresh process (its peak resident memory, the kernel's count) over
+    both paths: an upload's (reduced to 1280 px), then the training path's (full size)."""
+    import subprocess
+    import sys
+
+    side = 6300
+    (tmp_path / "deep.png").write_bytes(_big_16_bit_png(side))
+    script = ("import resource, sys\n"
+              "from engine.preprocess.decode import decode\n"
+              "data = open(sys.argv[1], 'rb').read()\n"
+              "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+              "for side in (int(sys.argv[2]), 0):\n"
+              "    decoded = decode(data, longest_side=side)\n"
+              "    print(decoded.rgb.shape[1], decoded.rgb.dtype)\n"
+              "    del decoded\n"
+              "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "deep.png"), str(UPLOAD_LONGEST_SIDE)],
+                          capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parent.parent)
+    upload, training, grown = done.stdout.splitlines()
+    assert (upload, training) == (f"{UPLOAD_LONGEST_SIDE} uint8", f"{side} uint8"), done.stderr
+    rgb_bytes = side * side * 3
+    assert int(grown) * 1024 <= rgb_bytes + 200 * 1024 * 1024, f"{int(grown) / 1024:.0f} MB at the peak"
+
+
 def test_media_kind_tells_video_containers_from_photos():
     from engine.preprocess.decode import media_kind
 

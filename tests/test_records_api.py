@@ -22,7 +22,7 @@ def client(tiny_predictor, tmp_path_factory):
 
     url = f"sqlite:///{tmp_path_factory.mktemp('records-api') / 'records.sqlite'}"
     app = create_app(tiny_predictor, ApiSettings(address="127.0.0.1", token=TOKEN))
-    with TestClient(app) as test_client:
+    with TestClient(app, base_url="http://127.0.0.1") as test_client:  # a Host the API's guard accepts
         test_client.database_url, test_client.predictor = url, tiny_predictor
         test_client.headers["Authorization"] = f"Bearer {TOKEN}"
         yield test_client
@@ -67,7 +67,7 @@ def test_bad_input_is_422_and_an_unreachable_database_503_each_with_a_sentence(c
 
     from painlens.api import ApiSettings, create_app
 
-    with TestClient(create_app(client.predictor, ApiSettings(token=TOKEN))) as other:  # opens the database anew
+    with TestClient(create_app(client.predictor, ApiSettings(token=TOKEN)), base_url="http://127.0.0.1") as other:  # opens the database anew
         down = other.post("/v1/assessments", json={"person_code": "P-1", "answer": answer, "saved_by": "x"},
                           headers={"Authorization": f"Bearer {TOKEN}"})
     assert down.status_code == 503 and down.json()["error"].endswith("nothing was saved.")

@@ -56,3 +56,23 @@ def test_eight_sessions_uploading_at_once_each_get_their_own_boxes_notes_and_pro
              for i, session_answers in enumerate(answers) for r, got in enumerate(session_answers)
              if (diff := _differences(got, alone[i]))]
     assert not wrong, f"{len(wrong)} of {SESSIONS * ROUNDS} analyses differ from the photo's own answer:\n" + "\n".join(wrong)
+
+
+@pytest.mark.slow
+def test_a_networks_seed_ensemble_is_built_once_when_sessions_ask_for_it_together(predictor, monkeypatch):
+    import engine.predict as served
+
+    network = next(iter(predictor.networks.values()))
+    built, real = [], served.seeds_together
+    monkeypatch.setattr(served, "seeds_together", lambda *a, **k: built.append(1) or real(*a, **k))  # counts, builds
+    monkeypatch.setattr(network, "together", None)  # as before its first use
+    x = np.zeros((1, network.input_size, network.input_size, 3), np.float32)
+    start = threading.Barrier(SESSIONS)
+
+    def ask(_):
+        start.wait()
+        return network.p_pain(x)
+
+    with ThreadPoolExecutor(SESSIONS) as pool:
+        answers = list(pool.map(ask, range(SESSIONS)))
+    assert built == [1] and all(np.allclose(a, answers[0]) for a in answers)

@@ -91,6 +91,44 @@ def test_a_clip_longer_than_the_cap_is_analysed_from_its_start_with_a_sentence()
     assert any(f"only its first {MAX_SECONDS:.0f} s were analysed" in note for note in reader.notes)
 
 
+def test_a_clip_with_frames_a_microsecond_apart_stops_at_the_decoded_frame_cap_with_a_sentence():
+    """Timestamps a microsecond apart never reach MAX_SECONDS: without a frame count the whole file is decoded."""
+    from engine.video import MAX_DECODED_FRAMES
+
+    data = vf.variable_rate_clip([i * 1e-6 for i in range(300)], ticks=1_000_000)
+    assert VideoReader(data).max_frames == MAX_DECODED_FRAMES
+    reader = VideoReader(data, max_frames=100)
+    frames = list(reader.frames())
+    assert reader.decoded == 101 and len(reader.frame_times) == 100 and len(frames) == 1  # all within 0.1 ms
+    assert any("more than 100 frames" in note for note in reader.notes)
+
+
+def _encoded(container: str, codec: str) -> bytes:
+    import io
+
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format=container) as out:
+        stream = out.add_stream(codec, rate=5)
+        stream.width, stream.height = 64, 48
+        stream.pix_fmt = "yuv420p"
+        for image in vf.flat_frames(3):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return buffer.getvalue()
+
+
+def test_only_the_listed_containers_and_codecs_are_opened():
+    with pytest.raises(BadVideoError, match="not a video PainLens can read"):
+        list(VideoReader(_encoded("mpegts", "mpeg4")).frames())  # a container FFmpeg reads, not one listed
+    with pytest.raises(BadVideoError, match="encoded as ffv1"):
+        list(VideoReader(_encoded("matroska", "ffv1")).frames())  # a listed container, a codec not listed
+    assert [f.t for f in VideoReader(_encoded("matroska", "mpeg4")).frames()] == pytest.approx([0.0, 0.2, 0.4])
+
+
 @pytest.mark.parametrize("name, make, sentence", [
     ("zero bytes", lambda: b"", "The file is empty"),
     ("not a video", lambda: b"just some text, no video" * 40, "not a video PainLens can read"),

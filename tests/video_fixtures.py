@@ -44,8 +44,9 @@ def flat_frames(n: int, size: tuple[int, int] = (64, 48)) -> list[np.ndarray]:
     return [np.full((height, width, 3), 20 + (i * 7) % 200, np.uint8) for i in range(n)]
 
 
-def variable_rate_clip(times: list[float], size: tuple[int, int] = (64, 48)) -> bytes:
-    """An MP4 whose frames are at the given times (seconds), as phones record (millisecond time base)."""
+def variable_rate_clip(times: list[float], size: tuple[int, int] = (64, 48), ticks: int = 1000) -> bytes:
+    """An MP4 whose frames are at the given times (seconds), as phones record (a time base of 1/``ticks`` s:
+    milliseconds by default)."""
     import av
     from fractions import Fraction
 
@@ -53,10 +54,10 @@ def variable_rate_clip(times: list[float], size: tuple[int, int] = (64, 48)) -> 
     with av.open(buffer, "w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=30, options={"threads": "1", "preset": "veryfast"})
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-        stream.codec_context.time_base = Fraction(1, 1000)
+        stream.codec_context.time_base = Fraction(1, ticks)
         for t, image in zip(times, flat_frames(len(times), size)):
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts, frame.time_base = int(round(t * 1000)), Fraction(1, 1000)
+            frame.pts, frame.time_base = int(round(t * ticks)), Fraction(1, ticks)
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():

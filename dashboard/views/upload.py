@@ -19,9 +19,9 @@ from contextlib import nullcontext
 import pandas as pd
 import streamlit as st
 
-from dashboard import (charts, images, loaders, predictor, records, tables, upload_action_units, upload_baseline,
+from dashboard import (admission, charts, images, loaders, predictor, records, tables, upload_action_units, upload_baseline,
                        upload_video, widgets)
-from engine.preprocess.decode import IMAGE_TYPES, is_picture, media_kind
+from engine.preprocess.decode import ACCEPTED_NAMES, IMAGE_TYPES, is_picture, media_kind
 from engine.video import VIDEO_TYPES
 
 log = logging.getLogger(__name__)
@@ -50,14 +50,14 @@ def read_uploads() -> list[tuple[str, str, bytes]]:
     """(an id, the file's name, its bytes) for each file chosen (photos or one video), or the camera's photo once
     turned on; an empty list when nothing was chosen. Names stay on this page: never logged or stored."""
     limit = st.get_option("server.maxUploadSize")
-    uploads = st.file_uploader(f"A face photo (JPEG, PNG, WebP or HEIC), several photos, or a short video (MP4, MOV, "
+    uploads = st.file_uploader(f"A face photo ({ACCEPTED_NAMES}), several photos, or a short video (MP4, MOV, "
                                f"M4V, AVI, WebM or MKV), up to {limit} MB each", type=list(IMAGE_TYPES) + list(VIDEO_TYPES),
                                accept_multiple_files=True, key="photo")
     shot = None
     if st.toggle("Take a photo with this device's camera", key="camera-on",
                  help="The browser asks for permission to use the camera only when this is on."):
         shot = st.camera_input("Take a photo", key="camera")
-    chosen = list(uploads or []) + ([shot] if shot is not None else [])
+    chosen = admission.capped(list(uploads or []) + ([shot] if shot is not None else []))
     return [(item.file_id, item.name, item.getvalue()) for item in chosen]
 
 
@@ -87,7 +87,7 @@ def analyse(model, photo_id: str, data: bytes, only: list[str] | None = None):
     unloaded = [n.name for n in model.networks.values() if not n.loaded and (only is None or n.name in only)]
     try:
         with st.spinner(f"Loading {len(unloaded)} more networks (once per server)…") if unloaded else nullcontext():
-            result = predict_bytes(model, data, only)
+            result = admission.run(predict_bytes, model, data, only)  # the busy sentence and a stop when full
     except PainLensError as exc:
         result = str(exc)
     except Exception as exc:  # a bug, not the user's doing: say so without a traceback or the photo
@@ -173,7 +173,7 @@ def show_explanation(model, prediction, experiment) -> None:
     if st.button(f"Explain {name}'s answer ({'pain' if label else 'no pain'})", key="explain", type="primary"):
         bar = st.progress(0.0, text=f"LIME: {EXPLAIN_SAMPLES} perturbed copies of the face through {name}…")
         clock = time.perf_counter()
-        explanation = model.explain(prediction.face.crop, name, label, seed=0, num_samples=EXPLAIN_SAMPLES,
+        explanation = admission.run(model.explain, prediction.face.crop, name, label, seed=0, num_samples=EXPLAIN_SAMPLES,
                                     progress=lambda share: bar.progress(share, text=f"LIME: {share:.0%}"))
         bar.empty()
         done = (name, explanation, time.perf_counter() - clock)

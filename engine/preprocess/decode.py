@@ -34,9 +34,15 @@ MIN_IMAGE_SIDE = 48  # px: smaller photos cannot hold a face the networks can re
 UPLOAD_LONGEST_SIDE = 1280  # px: uploads are reduced to this longer side (faces are found at this size)
 # The largest file a person may send, in MB: the dashboard's server and widget and the HTTP API use it.
 MAX_UPLOAD_MB = 25
-IMAGE_TYPES = ("jpg", "jpeg", "png", "webp", "heic", "heif")
+IMAGE_TYPES = ("jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "heic", "heif")
+# The only formats Pillow may open: it knows some 40, among them EPS (which runs Ghostscript when installed) and
+# other rarely used parsers; a photo from a phone, camera or scanner is one of these. HEIF is added when
+# pillow-heif (a maintained binding of libheif) is installed.
+FORMATS = ["JPEG", "PNG", "WEBP", "BMP", "TIFF"]
+ACCEPTED_NAMES = "JPEG, PNG, WebP, BMP, TIFF or HEIC"
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1", b"avif")
-_ACCEPTED = "upload a JPEG, PNG, WebP or HEIC photo"
+_ACCEPTED = f"upload a {ACCEPTED_NAMES} photo"
+BAND_PIXELS = 4_000_000  # pixels converted at once from a 16-bit or float image (32 MB as float64)
 
 
 @dataclass
@@ -55,6 +61,7 @@ def _register_heif() -> bool:
     except ImportError:
         return False
     register_heif_opener()
+    FORMATS.append("HEIF")
     return True
 
 
@@ -75,7 +82,7 @@ def media_kind(data: bytes) -> str:
 def is_picture(data: bytes) -> bool:
     """Whether Pillow recognises the bytes as an image (header only): a photo, whatever its file name says."""
     try:
-        with Image.open(io.BytesIO(data)):
+        with Image.open(io.BytesIO(data), formats=FORMATS):
             return True
     except (UnidentifiedImageError, OSError, ValueError):
         return False
@@ -95,17 +102,18 @@ def decode(data: bytes, longest_side: int = 0, max_pixels: int = MAX_PIXELS,
     to decode, and for a side under ``min_side`` pixels.
     """
     if not data:
-        raise BadImageError("The file is empty: choose a photo (JPEG, PNG, WebP or HEIC).")
+        raise BadImageError(f"The file is empty: choose a photo ({ACCEPTED_NAMES}).")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=FORMATS)
             size, fmt = image.size, image.format or "?"
             if longest_side and fmt == "JPEG":
                 _draft(image, longest_side)
             _check_pixels(size, image.size, max_pixels)
             image.load()  # decodes now, so a truncated file fails here and not later
-            decoded = _to_rgb(image, fmt, size)
+            picture, size, notes, reduced = _upright_picture(image, size)
+            del image  # the file's own pixels (a 16-bit image's twice the 8-bit size) are freed before the copies below
     except BadImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -120,8 +128,13 @@ def decode(data: bytes, longest_side: int = 0, max_pixels: int = MAX_PIXELS,
         what = "truncated" if "truncated" in str(exc).lower() else "corrupt"
         raise BadImageError(f"The image file is {what} and cannot be decoded; upload the photo again or "
                             "export it anew.") from None
-    _check_sides(decoded.rgb, min_side)
-    return _reduce(decoded, longest_side) if longest_side else decoded
+    _check_sides(picture.size, min_side)
+    decoded = DecodedImage(rgb=np.empty((0, 0, 3), np.uint8), format=fmt, original_size=size, notes=notes,
+                           reduced=reduced)
+    if longest_side:
+        picture = _reduce(picture, decoded, longest_side)
+    decoded.rgb = _rgb_array(picture)
+    return decoded
 
 
 def _draft(image: Image.Image, longest_side: int) -> None:
@@ -139,13 +152,16 @@ def _check_pixels(stored: tuple[int, int], decoded: tuple[int, int], max_pixels:
                             f"the {max_pixels / 1e6:.0f} MP accepted; use a smaller photo.")
 
 
-def _check_sides(rgb: np.ndarray, min_side: int) -> None:
-    if min(rgb.shape[:2]) < min_side:
-        raise BadImageError(f"The image is only {rgb.shape[1]} x {rgb.shape[0]} pixels; a face needs a photo of at "
+def _check_sides(size: tuple[int, int], min_side: int) -> None:
+    if min(size) < min_side:
+        raise BadImageError(f"The image is only {size[0]} x {size[1]} pixels; a face needs a photo of at "
                             f"least {min_side} pixels on each side.")
 
 
-def _to_rgb(image: Image.Image, fmt: str, size: tuple[int, int]) -> DecodedImage:
+def _upright_picture(image: Image.Image, size: tuple[int, int]) -> tuple[Image.Image, tuple[int, int], list[str], bool]:
+    """(the picture upright, in mode "L" when grey and "RGB" otherwise; the upright size of the whole image
+    in the file; notes for a person; whether fewer pixels were decoded than the file holds). Grey stays one
+    channel until the very end, so a large grey image is reduced before it is tripled."""
     notes = []
     if getattr(image, "n_frames", 1) > 1:
         notes.append("The file holds several frames (an animation); the first one is used.")
@@ -158,9 +174,7 @@ def _to_rgb(image: Image.Image, fmt: str, size: tuple[int, int]) -> DecodedImage
         notes.append("The photo was turned upright as its EXIF orientation asks.")
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        values = np.asarray(image, dtype=np.float64)
-        high = values.max() if values.size and values.max() > 255 else 255.0
-        image = Image.fromarray(np.clip(values / high * 255, 0, 255).astype(np.uint8), "L")
+        image = _high_depth_to_grey(image)
         notes.append("The photo is a high-bit-depth greyscale image; it was scaled to 8 bits and given three equal "
                      "colour channels.")
     elif mode in ("L", "1", "LA"):
@@ -173,21 +187,49 @@ def _to_rgb(image: Image.Image, fmt: str, size: tuple[int, int]) -> DecodedImage
         rgba = image.convert("RGBA")
         image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
         notes.append("The photo has transparent parts; they were filled with white, like the removed backgrounds.")
-    rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
-    return DecodedImage(rgb=rgb, format=fmt, original_size=size, notes=notes, reduced=reduced)
+    picture = image if image.mode == "L" else image.convert("L" if image.mode == "1" else "RGB")
+    return picture, size, notes, reduced
 
 
-def _reduce(decoded: DecodedImage, longest_side: int) -> DecodedImage:
-    """The image with its longer side at most ``longest_side`` (LANCZOS), with a note when reduced."""
-    rgb = decoded.rgb
-    height, width = rgb.shape[:2]
+def _rgb_array(picture: Image.Image) -> np.ndarray:
+    """(H, W, 3) uint8 RGB; a grey picture's one channel tripled directly (Pillow's RGB holds 4 bytes a pixel)."""
+    if picture.mode == "L":
+        return np.repeat(np.asarray(picture, dtype=np.uint8)[:, :, None], 3, axis=2)
+    return np.asarray(picture, dtype=np.uint8)
+
+
+def _bands(image: Image.Image):
+    """The image's values in bands of rows, each a small float64 array (never the whole image as float64:
+    a 6300 x 6300 16-bit PNG of 92 KB would take 320 MB per copy)."""
+    width, height = image.size
+    rows = max(1, BAND_PIXELS // max(1, width))
+    for top in range(0, height, rows):
+        band = np.asarray(image.crop((0, top, width, min(height, top + rows))), dtype=np.float64)
+        yield top, np.nan_to_num(band, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def _high_depth_to_grey(image: Image.Image) -> Image.Image:
+    """A 16-bit, 32-bit or float greyscale image scaled to 8 bits (its brightest value, or 255 when none is
+    above, becomes 255), band by band into one uint8 array: memory beyond the file's own pixels stays at one
+    band (~32 MB) and the 8-bit result."""
+    high = max((float(band.max()) for _, band in _bands(image) if band.size), default=0.0)
+    high = high if high > 255 else 255.0
+    grey = np.empty((image.size[1], image.size[0]), np.uint8)
+    for top, band in _bands(image):
+        grey[top:top + len(band)] = np.clip(band / high * 255, 0, 255).astype(np.uint8)
+    return Image.fromarray(grey, "L")
+
+
+def _reduce(picture: Image.Image, decoded: DecodedImage, longest_side: int) -> Image.Image:
+    """The picture with its longer side at most ``longest_side`` (LANCZOS), with a note when reduced."""
+    width, height = picture.size
     factor = min(1.0, longest_side / max(height, width))
     if factor < 1.0:
         size = (max(1, round(width * factor)), max(1, round(height * factor)))
-        rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS))
+        picture = picture.resize(size, Image.Resampling.LANCZOS)
     if factor < 1.0 or decoded.reduced:
         width, height = decoded.original_size
-        decoded.notes.append(f"The photo ({width} x {height}) was reduced to {rgb.shape[1]} x {rgb.shape[0]} "
+        decoded.notes.append(f"The photo ({width} x {height}) was reduced to {picture.size[0]} x {picture.size[1]} "
                              "pixels for face detection.")
-    decoded.rgb, decoded.reduced = rgb, decoded.reduced or factor < 1.0
-    return decoded
+    decoded.reduced = decoded.reduced or factor < 1.0
+    return picture
