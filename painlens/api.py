@@ -253,7 +253,7 @@ def create_app(predictor, settings: ApiSettings):
     admission = Admission(settings.queue, settings.analyses_at_once, settings.request_seconds)
     app = FastAPI(title="PainLens API", version="1", description=f"{DESCRIPTION} Uploads up to {settings.max_upload_mb} MB.",
                   docs_url=None, redoc_url=None, openapi_url=None, dependencies=[Depends(guard(settings))])
-    app.state.admission = admission  # routers included later analyse through it too (``analysed``)
+    app.state.admission = admission  # routers included later analyse through it too (``answer`` below)
 
     async def answer(request: Request, work, render=_json, body: bool = True):
         """``render(work(data, path, check))`` for an admitted request, or its failure with a sentence: the body is
