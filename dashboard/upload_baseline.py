@@ -12,7 +12,7 @@ import logging
 
 import streamlit as st
 
-from dashboard import loaders, widgets
+from dashboard import admission, loaders, widgets
 from engine.preprocess.decode import IMAGE_TYPES
 from engine.video import VIDEO_TYPES
 
@@ -30,7 +30,7 @@ def calm_reference(model, file_id: str, data: bytes):
         return cached[1]
     try:
         with st.spinner("Reading the calm face…"):
-            result = person_baseline(model, data)
+            result = admission.run(person_baseline, model, data)  # the busy sentence and a stop when full
     except PainLensError as exc:
         result = str(exc)
     except Exception as exc:  # a bug, not the user's doing: say so without a traceback or the photo
