@@ -121,4 +121,5 @@ def clip_lines(curves: pd.DataFrame, seconds: float | None = None) -> alt.Chart:
                         scale=alt.Scale(domain=[f"{t} {PLAIN_NAMES[t]}" for t in PAIN_AUS],
                                         range=[AU_COLOURS[t] for t in PAIN_AUS])),
         tooltip=["t", "name", alt.Tooltip("value:Q", format=".2f")])
-    return alt.vconcat(pspi.properties(width=560, height=110), aus.properties(width=560, height=140)).resolve_scale(color="independent")
+    # The width of the p(pain) timeline above (dashboard/video_charts.py), so the same second lines up.
+    return alt.vconcat(pspi.properties(width=760, height=110), aus.properties(width=760, height=140)).resolve_scale(color="independent")
