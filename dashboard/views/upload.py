@@ -21,6 +21,7 @@ import streamlit as st
 
 from dashboard import (admission, charts, images, loaders, predictor, records, tables, upload_action_units, upload_baseline,
                        upload_video, widgets)
+from engine.evaluation.answer import DEVELOPMENT_SCENARIO
 from engine.preprocess.decode import ACCEPTED_NAMES, IMAGE_TYPES, is_picture, media_kind
 from engine.video import VIDEO_TYPES
 
@@ -144,10 +145,11 @@ def show_probabilities(prediction, experiment, seconds: float) -> None:
         band = "band: lowest to highest of its models (folds or seeds)" if several else "one model per network, so no band"
         left_out = (f"{len(not_run)} network{'s' if len(not_run) > 1 else ''} not in the answer "
                     f"{'were' if len(not_run) > 1 else 'was'} not run (the switch above runs them)") if not_run else ""
-        verdicts = widgets.network_notes(experiment, scenarios=["external"], models=list(probs["model"]))
-        external = verdicts[verdicts["scenario"] == "external"]
+        # Greyed by the verdict the answer uses: learned on PAIN-DB's subject-wise held-out faces.
+        verdicts = widgets.network_notes(experiment, scenarios=[DEVELOPMENT_SCENARIO], models=list(probs["model"]))
+        developed = verdicts[verdicts["scenario"] == DEVELOPMENT_SCENARIO]
         figure = charts.probabilities(probs, "p(pain) for this photo (raw)", [widgets.provenance(experiment, band), left_out],
-                                      external)  # the note on its own line: appended, it ran past the chart's edge
+                                      developed)  # the note on its own line: appended, it ran past the chart's edge
         widgets.chart(figure, "upload-probabilities", "upload-probs")
         st.caption("Per network: its raw p(pain) (mean over its models), the calibrated one (fitted on PAIN-DB's "
                    "subject-wise held-out faces) and its subject-wise ROC AUC with the 95 % interval over subjects.")
@@ -183,7 +185,7 @@ def show_explanation(model, prediction, experiment) -> None:
         mask = images.lime_mask(explanation.weights, explanation.segments)
         face = images.resize(prediction.face.crop, mask.shape[0])
         tile = images.resize(images.overlay(face, mask, opacity), 320)
-        failed = tables.failure(widgets.verdicts(experiment), name, "external")
+        failed = tables.failure(widgets.verdicts(experiment), name, DEVELOPMENT_SCENARIO)
         mark = f" · explains a network that did not learn ({failed})" if failed else ""
         st.image(tile, caption=f"{name}: superpixels that raised p({'pain' if label else 'no pain'}) (yellow) · "
                                f"{seconds:.1f} s, local fit R² {explanation.score:.2f}{mark}")
