@@ -5,17 +5,22 @@
     .venv/bin/python bench/faithfulness.py --cost [--config experiments/demo.toml] [--models WeiNet:32 ...]
 
 The first form reads what `painlens run` / `painlens explain` wrote (through the store) and prints, per
-network and scenario: LIME's insertion and deletion AUC against the random order's (95 % intervals over
-subjects; "beats random" when the interval of the difference lies above faithfulness.MIN_GAIN), the pointing game against its
-chance level, the pain regions' mass per unit area against the rest of the face, LIME vs Grad-CAM
-agreement, the sanity-check verdicts, and the time the scorecard added to the explanation stage (from the
-stored per-run timings). With --network: per pain region, on the frames where its action units were
-planted, mass per unit area against the rest of the face and the planted pointing game, per explainer.
+network, scenario and explainer (LIME and Grad-CAM on the same images): the gain of its deletion and
+insertion curves over the random order's with ROAD's imputation and with the explainer's own fill (95 %
+intervals over subjects; "beats" when the interval lies above faithfulness.MIN_GAIN), how far the ranking of
+(network, explainer) moves between the fills, the pointing game per explained class against its chance
+level, the pain regions' mass per unit area against the rest of the face for the pain class, the sanity
+verdicts with their n and null reference, LIME's stability over seeds, the pain-class mass per unit area on
+the pain regions of the stored heatmaps (the ones the dashboard shows), and the time the scorecard added to
+the explanation stage (from the stored per-run timings). With --network: per pain region, on the frames
+where its action units were planted, mass per unit area against the rest of the face and the planted
+pointing game, per explainer.
 
 The second form measures the scorecard's cost without an experiment: for each network (untrained, the
 cost of a forward pass does not depend on the weights) at the config's LIME settings, the median time
-per image of LIME alone, of the curves and of Grad-CAM, and the sanity check amortised over the images one
-network explains in that config (runs x images per run); prints the added share (target <= 25 %).
+per image of LIME alone, of the curves (both explainers, both fills) and of Grad-CAM, and the sanity check
+and the stability check amortised over the images one network explains in that config (runs x images per
+run); prints the added share (target <= 35 %).
 """
 
 from __future__ import annotations
@@ -63,35 +68,76 @@ def learned_networks(store) -> dict[tuple[str, str], object]:
 
 
 def scorecard(store) -> None:
+    from engine.explain.scorecard import fill_ranking, ranking_sentence
+
     summary = store.table("faithfulness_summary")
     if summary is None or summary.empty:
         sys.exit(f"{store.root} has no faithfulness scorecard yet: run `painlens explain CONFIG` first.")
     learned = learned_networks(store)
     everything = summary[summary["dataset"] == "all"]
-    print("LIME, all test images explained (95 % intervals over subjects)")
-    header = ["network", "scenario", "learned", "insertion", "random", "beats", "deletion", "random", "beats",
-              "pointing", "chance", "pain/rest", "planted/rest", "pointing planted", "chance", "agree"]
+    faith = store.table("faithfulness")
+    baselines = sorted(set(faith["baseline"].astype(str))) if faith is not None and "baseline" in faith else []
+    print(f"LIME baseline: {', '.join(baselines) or '?'}; all test images explained (95 % intervals over subjects); "
+          "gains over the random order, ROAD's fill and the explainer's own")
+    header = ["network", "scenario", "learned", "explainer", "ins gain ROAD", "del gain ROAD", "beats", "ins gain own",
+              "del gain own", "beats", "pointing pain", "pointing no pain", "chance", "pain/rest (pain)", "planted/rest"]
     rows = []
-    for (model, scenario), part in everything[everything["explainer"] == "lime"].groupby(["model", "scenario"], sort=False):
-        rows.append([model, scenario, str(learned.get((model, scenario), "?")), interval(part, "insertion_auc"),
-                     interval(part, "insertion_auc_random"), beats(part, "insertion_gain"), interval(part, "deletion_auc"),
-                     interval(part, "deletion_auc_random"), beats(part, "deletion_gain"), interval(part, "pointing_hit"),
-                     interval(part, "pointing_chance").split(" ")[0], interval(part, "pain_vs_rest"),
-                     interval(part, "planted_vs_rest"), interval(part, "pointing_hit_planted"),
-                     interval(part, "planted_area_share").split(" ")[0], interval(part, "agreement")])
+    for (model, scenario, explainer), part in everything.groupby(["model", "scenario", "explainer"], sort=False):
+        rows.append([model, scenario, str(learned.get((model, scenario), "?")), explainer,
+                     interval(part, "insertion_gain"), interval(part, "deletion_gain"),
+                     f"{beats(part, 'insertion_gain')}/{beats(part, 'deletion_gain')}",
+                     interval(part, "insertion_gain_own"), interval(part, "deletion_gain_own"),
+                     f"{beats(part, 'insertion_gain_own')}/{beats(part, 'deletion_gain_own')}",
+                     interval(part, "pointing_hit_pain"), interval(part, "pointing_hit_no_pain"),
+                     interval(part, "pointing_chance").split(" ")[0], interval(part, "pain_vs_rest_pain"),
+                     interval(part, "planted_vs_rest")])
     print_table(header, rows)
-    print("\nGrad-CAM")
-    rows = [[m, s, interval(p, "pointing_hit"), interval(p, "pain_vs_rest"), interval(p, "planted_vs_rest"),
-             interval(p, "pointing_hit_planted")]
-            for (m, s), p in everything[everything["explainer"] == "gradcam"].groupby(["model", "scenario"], sort=False)]
-    print_table(["network", "scenario", "pointing", "pain/rest", "planted/rest", "pointing planted"], rows)
+    ranking = fill_ranking(summary)
+    for scenario in dict.fromkeys(ranking["scenario"]):
+        print(f"\n{scenario}: {ranking_sentence(ranking, scenario)}")
+        part = ranking[ranking["scenario"] == scenario]
+        print_table(["network", "explainer", "gain ROAD", "rank ROAD", "gain own", "rank own", "moved"],
+                    [[r.model, r.explainer, f"{r.gain_road:.3f}", str(r.rank_road), f"{r.gain_own:.3f}", str(r.rank_own),
+                      str(r.moved)] for r in part.itertuples()])
     sanity = store.table("sanity_checks")
     if sanity is not None and len(sanity):
-        print("\nRandomisation sanity check (median rank correlation with the trained network's maps)")
-        rows = [[r.model, r.explainer, f"{r.rho_top_layer:.2f}", f"{r.rho_top_half:.2f}", f"{r.rho_all_layers:.2f}", r.verdict]
-                for r in sanity.itertuples()]
-        print_table(["network", "explainer", "top layer", "top half", "all layers", "verdict"], rows)
+        print("\nRandomisation sanity check (medians; Spearman of absolute maps / SSIM of normalized maps with the "
+              "trained network's; null: two independently randomised networks)")
+        rows = [[r.model, r.explainer, f"{r.rho_top_layer:.2f}", f"{r.rho_top_half:.2f}", f"{r.rho_all_layers:.2f}",
+                 f"{getattr(r, 'rho_null', np.nan):.2f}", f"{getattr(r, 'ssim_all_layers', np.nan):.2f}",
+                 f"{getattr(r, 'ssim_null', np.nan):.2f}", str(r.images), r.verdict] for r in sanity.itertuples()]
+        print_table(["network", "explainer", "rho top", "rho half", "rho all", "rho null", "ssim all", "ssim null", "n",
+                     "verdict"], rows)
+    stability = store.table("lime_stability")
+    if stability is not None and len(stability):
+        print("\nLIME over sampling seeds (medians over images of the mean over pairs of seeds)")
+        print_table(["network", "rank correlation", "top-5 overlap", "images", "seeds", "unstable"],
+                    [[r.model, f"{r.rank_correlation:.2f}", f"{r.top5_overlap:.2f}", str(r.images), str(r.seeds),
+                      str(bool(r.unstable))] for r in stability.itertuples()])
+    stored_heatmaps(store, learned)
     added_time(store)
+
+
+def stored_heatmaps(store, learned: dict) -> None:
+    """The pain class's mass per unit area in the pain regions against the rest of the face, on the stored
+    mean heatmaps (the ones the Heatmaps page shows), per network, scenario and dataset side."""
+    from engine.explain.pain_regions import PAIN_REGIONS, REFERENCE, ALL_REGIONS
+
+    groups, arrays = store.table("heatmaps"), store.heatmap_arrays(("heatmaps", "pain_regions"))
+    if groups is None or not arrays or "pain_regions" not in arrays:
+        return
+    labels = arrays["pain_regions"]
+    pain = np.isin(labels, [ALL_REGIONS.index(r) for r in PAIN_REGIONS])
+    rest = labels == ALL_REGIONS.index(REFERENCE)
+    print("\nStored heatmaps, pain class: mass per unit area in the pain regions (brows with the glabella, orbits, eyes, "
+          "nose and upper lip) / in the rest of the face")
+    rows = []
+    for r in groups[(groups["label"] == 1) & (groups["n_images"] > 0)].itertuples():
+        heat = np.clip(np.nan_to_num(arrays["heatmaps"][r.index]), 0, None)
+        ratio = heat[pain].mean() / heat[rest].mean() if heat[rest].mean() > 0 else np.nan
+        rows.append([r.model, r.scenario, r.dataset, str(learned.get((r.model, r.scenario), "?")),
+                     str(getattr(r, "baseline", "?")), str(r.n_images), f"{ratio:.2f}"])
+    print_table(["network", "scenario", "dataset", "learned", "baseline", "images", "pain / rest"], rows)
 
 
 def au_by_au(store, network: str) -> None:
@@ -133,7 +179,9 @@ def added_time(store) -> None:
     if timings is None or timings.empty or "curves_seconds" not in timings:
         print("\nNo per-run timings of the scorecard (runs explained before it existed).")
         return
-    parts = {k: float(timings[f"{k}_seconds"].sum()) for k in ("gradcam", "curves", "sanity")}
+    from engine.explain.experiment_stage import SCORECARD_PARTS
+
+    parts = {k: float(timings[f"{k}_seconds"].sum()) for k in SCORECARD_PARTS if f"{k}_seconds" in timings}
     total = float(timings["seconds"].sum())
     print(f"\nExplanation stage (per-run masks, {len(timings)} runs): {total:.1f} s, of which the scorecard "
           + ", ".join(f"{k} {v:.1f} s" for k, v in parts.items())
@@ -159,13 +207,16 @@ def cost(config_path: str, models: list[str], images: int) -> None:
     config = load_config(config_path)
     per_run = config.explain.images_per_class * 2 * 2  # both predicted classes, PAIN-DB and CP-PAIN capped alike
     runs = 2 * config.scenarios.folds + config.scenarios.seeds
-    print(f"backend {keras.backend.backend()}, {os.cpu_count()} CPUs, {config.explain.num_samples} LIME samples, "
-          f"curves at {config.explain.curve_steps} steps, sanity on {config.explain.sanity_images} images once per "
-          f"network, amortised over {runs} runs x {per_run} images; median of {images} images")
-    print_table(["network", "LIME s/img", "curves", "Grad-CAM", "sanity", "added", "added, one class predicted"],
+    print(f"backend {keras.backend.backend()}, {os.cpu_count()} CPUs, {config.explain.num_samples} LIME samples, baseline "
+          f"{config.explain.baseline}, curves at {config.explain.curve_steps} steps (LIME and Grad-CAM, ROAD and own fill), "
+          f"sanity on {config.explain.sanity_images} images and stability on {config.explain.stability_images} x "
+          f"{config.explain.stability_seeds} seeds once per network, amortised over {runs} runs x {per_run} images; "
+          f"median of {images} images")
+    print_table(["network", "LIME s/img", "curves", "Grad-CAM", "sanity", "stability", "added",
+                 "added, one class predicted"],
                 [measure(name, int(size), config, images, runs * per_run) for name, size in (m.split(":") for m in models)])
     print("(one class predicted: a network that gives every image one class explains half as many images, so the "
-          "sanity check weighs twice as much)")
+          "sanity and stability checks weigh twice as much)")
 
 
 def measure(name: str, size: int, config, count: int, images_per_network: int) -> list[str]:
@@ -185,34 +236,41 @@ def measure(name: str, size: int, config, count: int, images_per_network: int) -
     classifier, cam = BatchedModel(model, params.batch_size), GradCam(model)
     queue = CurveQueue(classifier, params.batch_size, config.explain.curve_steps)  # as in a run: shared full batches
     pictures = faces(count + 1, size)
+    cam(np.stack(pictures[:1]), np.array([1]))
+    clock = time.perf_counter()
+    cams = cam(np.stack(pictures[1:]), np.ones(count, dtype=int))  # a run's images in one pass
+    gradcam = (time.perf_counter() - clock) / count
     lime_s, curve_s = [], []
     for index, image in enumerate(pictures):
         clock = time.perf_counter()
         explanation = explain_image(image, classifier, 1, params, image_seed(0, f"bench/{index}"))
         lime = time.perf_counter() - clock
         clock = time.perf_counter()
-        queue.add(index, image, explanation, np.random.default_rng(index))
+        queue.add(index, image, explanation, np.random.default_rng(index), cams[index - 1] if index else None)
         if index:  # the first image compiles
             lime_s.append(lime), curve_s.append(time.perf_counter() - clock)
     clock = time.perf_counter()
     queue.finish()
     curve_s.append(time.perf_counter() - clock)
-    cam(np.stack(pictures[:1]), np.array([1]))
-    clock = time.perf_counter()
-    cam(np.stack(pictures[1:]), np.ones(count, dtype=int))  # a run's images in one pass
-    gradcam = (time.perf_counter() - clock) / count
     n = config.explain.sanity_images
-    picks, labels = np.stack(pictures[:n]), np.ones(n, dtype=int)
+    picks, labels = np.stack((pictures * (n // len(pictures) + 1))[:n]), np.ones(n, dtype=int)
     ids = [str(i) for i in range(n)]
     originals = {"lime": lime_maps(model, picks, labels, ids, params, 0)}  # a run reuses its own masks
     clock = time.perf_counter()
     sanity_check(model, picks, labels, {"lime": lambda m, x, y: lime_maps(m, x, y, ids, params, 0),
                                         "gradcam": lambda m, x, y: cam(x, y)}, originals)
     sanity = (time.perf_counter() - clock) / images_per_network
+    clock = time.perf_counter()
+    for index in range(min(config.explain.stability_images, n)):  # the extra seeds (the first is the stored map's)
+        for seed in range(1, config.explain.stability_seeds):
+            explain_image(picks[index], classifier, 1, params, image_seed(seed, f"bench/{index}"))
+    stability = (time.perf_counter() - clock) / images_per_network
     keras.backend.clear_session()
     lime, curves = statistics.median(lime_s), sum(curve_s) / count  # curves: a run's total per image (batches are shared)
+    checks = sanity + stability
     return [f"{name}@{size}", f"{lime:.3f}", f"{curves / lime:.1%}", f"{gradcam / lime:.1%}", f"{sanity / lime:.1%}",
-            f"{(curves + gradcam + sanity) / lime:.1%}", f"{(curves + gradcam + 2 * sanity) / lime:.1%}"]
+            f"{stability / lime:.1%}", f"{(curves + gradcam + checks) / lime:.1%}",
+            f"{(curves + gradcam + 2 * checks) / lime:.1%}"]
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ with AU43 planted and on the others, the eye region's mass per unit area against
 and, over all pain regions planted in each frame, mass per unit area against the rest of the face and
 the pointing game against the planted regions' share of the face area.
 
-    .venv/bin/python bench/lime_baselines.py artifacts/demo [--network WeiNet] [--size demo] [--seed 1001]
+    .venv/bin/python bench/lime_baselines.py artifacts/demo [--network WeiNet SongNet ...] [--size demo] [--seed 1001]
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def report(scores: pd.DataFrame) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("experiment", help="an experiment folder with kept models, e.g. artifacts/demo")
-    parser.add_argument("--network", default="WeiNet")
+    parser.add_argument("--network", nargs="+", default=["WeiNet"], help="one or more networks (one fresh draw for all)")
     parser.add_argument("--size", default="tiny", help="synthetic size of the fresh draw (tiny, demo)")
     parser.add_argument("--seed", type=int, default=1001, help="generator seed of the fresh draw (not the experiment's)")
     parser.add_argument("--frames", type=int, default=60, help="pain frames to preprocess at most")
@@ -128,19 +128,23 @@ def main() -> None:
 
     store = ExperimentStore.open(args.experiment)
     config = store.config()
-    kept = [k for k in store.kept_models() if k.model == args.network]
-    if not kept:
-        sys.exit(f"{args.experiment} keeps no model of {args.network}.")
-    models = [keras.saving.load_model(store.kept_model_path(k), compile=False) for k in kept]
-    size = int(store.run_record(kept[0]).get("input_size") or models[0].input_shape[1])
     with tempfile.TemporaryDirectory() as folder:
         rows = fresh_frames(config, Path(folder), args.size, args.seed, args.frames)
-        scores = score_frames(models, rows, config, Path(folder) / "cache", size)
-    print(f"{args.network} ({len(models)} kept models) on {len(rows)} fresh synthetic UNBC pain frames "
-          f"(generator seed {args.seed}, {args.size}); {config.explain.num_samples} LIME samples")
-    if scores.empty:
-        sys.exit("No frame was predicted as pain: nothing to explain for the pain class.")
-    report(scores)
+        for network in args.network:
+            kept = [k for k in store.kept_models() if k.model == network]
+            if not kept:
+                print(f"{args.experiment} keeps no model of {network}.")
+                continue
+            models = [keras.saving.load_model(store.kept_model_path(k), compile=False) for k in kept]
+            size = int(store.run_record(kept[0]).get("input_size") or models[0].input_shape[1])
+            scores = score_frames(models, rows, config, Path(folder) / "cache", size)
+            print(f"\n{network} ({len(models)} kept models) on {len(rows)} fresh synthetic UNBC pain frames "
+                  f"(generator seed {args.seed}, {args.size}); {config.explain.num_samples} LIME samples")
+            if scores.empty:
+                print("No frame was predicted as pain: nothing to explain for the pain class.")
+                continue
+            report(scores)
+            keras.backend.clear_session()
 
 
 if __name__ == "__main__":

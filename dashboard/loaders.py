@@ -375,7 +375,7 @@ def _subjects(root: str, runs: tuple, tables: tuple) -> pd.DataFrame:
 
 # --- the faithfulness scorecard (engine/explain/scorecard.py) --------------------------------------
 
-SCORECARD_TABLES = ("faithfulness", "faithfulness_summary", "sanity_checks", "explain_timings")
+SCORECARD_TABLES = ("faithfulness", "faithfulness_summary", "sanity_checks", "explain_timings", "lime_stability")
 EXPLAINER_ARRAYS = ("gradcam_stretched", "pain_regions", "pain_region_names")
 
 
@@ -388,6 +388,7 @@ class Scorecard:
     summary: pd.DataFrame
     sanity: pd.DataFrame
     unscored: pd.DataFrame = field(default_factory=pd.DataFrame)  # model, scenario, runs, of_runs, reason
+    stability: pd.DataFrame = field(default_factory=pd.DataFrame)  # per network: LIME over seeds (``unstable``)
 
 
 def load_scorecard(root: Path) -> Scorecard | None:
@@ -401,9 +402,10 @@ def _scorecard(root: str, version: tuple) -> Scorecard | None:
     summary = store.table("faithfulness_summary")
     if summary is None:
         return None
-    images, sanity = store.table("faithfulness"), store.table("sanity_checks")
+    images, sanity, stability = store.table("faithfulness"), store.table("sanity_checks"), store.table("lime_stability")
     return Scorecard(images if images is not None else pd.DataFrame(), summary,
-                     sanity if sanity is not None else pd.DataFrame(), unscored_runs(store.table("explain_timings")))
+                     sanity if sanity is not None else pd.DataFrame(), unscored_runs(store.table("explain_timings")),
+                     stability if stability is not None else pd.DataFrame())
 
 
 def unscored_runs(timings: pd.DataFrame | None) -> pd.DataFrame:

@@ -298,6 +298,11 @@ def _heatmaps(experiment: loaders.Experiment, verdicts: pd.DataFrame) -> str:
     out = ["<h2>Heatmaps (Figure 6)</h2><p>A heatmap marked <i>did not learn</i> explains a network without a signal: "
            "it shows where that network happens to respond, not where pain shows.</p>"]
     groups = data.groups[data.groups["n_images"] > 0]
+    from engine.explain.lime_masks import baseline_title
+
+    made = ",".join(sorted(set(",".join(groups["baseline"].fillna("").astype(str)).split(",")) - {""})) \
+        if "baseline" in groups else ""
+    out.append(f"<p>LIME baseline: hidden superpixels showed {baseline_title(made)}.</p>")
     for (scenario, dataset, label), scope in groups.groupby(["scenario", "dataset", "label"]):
         tiles = [images.overlay(images.resize(data.arrays["faces"][int(r.index)], 192), data.arrays["stretched"][int(r.index)], 0.6)
                  for r in scope.itertuples()]
@@ -306,7 +311,7 @@ def _heatmaps(experiment: loaders.Experiment, verdicts: pd.DataFrame) -> str:
         class_name = charts.class_title(scope["class_name"].iloc[0])
         title = f"{'CP-PAIN' if dataset == 'cppain' else 'PAIN-DB'} · {charts.SCENARIO_TITLES.get(scenario, scenario)} · {class_name}"
         out.append(_image(images.labelled_grid(tiles, labels, columns=min(5, len(tiles)), tile=192, title=title),
-                          f"LIME heatmaps on the mean face; {_provenance(experiment)}"))
+                          f"LIME heatmaps on the mean face (baseline: {baseline_title(made)}); {_provenance(experiment)}"))
     return "".join(out)
 
 

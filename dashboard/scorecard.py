@@ -15,7 +15,8 @@ import pandas as pd
 from dashboard import images
 from dashboard.charts import FONT_SIZE, OKABE_ITO, style
 from engine.evaluation.bootstrap import sample_size
-from engine.explain.faithfulness import beats_random
+from engine.explain.faithfulness import FILL_TITLES, FILLS, beats_random
+from engine.explain.lime_masks import baseline_title
 
 EXPLAINER_TITLES = {"lime": "LIME", "gradcam": "Grad-CAM"}
 REGION_TITLES = {"brow_lowerer": "brow lowerer (AU4)", "orbit": "orbit (AU6, AU7)", "eye_closure": "eye closure (AU43)",
@@ -57,18 +58,31 @@ def metric_rows(summary: pd.DataFrame, metrics: dict[str, str], learned: dict) -
     return with_learning(rows, learned)
 
 
-def auc_chart(summary: pd.DataFrame, models: list[str], learned: dict, title: str, subtitle: str = "") -> alt.TopLevelMixin:
-    """Per network: insertion and deletion AUC of LIME's order against a random order, with intervals.
-    ``summary``: one scenario, dataset and explainer of ``faithfulness_summary``."""
-    names = {"insertion_auc": ("insertion", "LIME order"), "insertion_auc_random": ("insertion", "random order"),
-             "deletion_auc": ("deletion", "LIME order"), "deletion_auc_random": ("deletion", "random order")}
+def fill_suffix(fill: str) -> str:
+    """The summary metrics' suffix of a fill ("" for the default, ROAD)."""
+    return "" if fill == FILLS[0] else f"_{fill}"
+
+
+def auc_chart(summary: pd.DataFrame, models: list[str], learned: dict, title: str, subtitle: str = "",
+              fill: str = FILLS[0]) -> alt.TopLevelMixin:
+    """Per network and explainer (LIME and Grad-CAM on the same images and superpixels): insertion and
+    deletion AUC of the explainer's order against a random order, with intervals, under one fill.
+    ``summary``: one scenario and dataset of ``faithfulness_summary``."""
+    suffix = fill_suffix(fill)
+    names = {f"insertion_auc{suffix}": ("insertion", "explainer's order"), f"insertion_auc_random{suffix}": ("insertion", "random order"),
+             f"deletion_auc{suffix}": ("deletion", "explainer's order"), f"deletion_auc_random{suffix}": ("deletion", "random order")}
     rows = with_learning(summary[summary["metric"].isin(names)].copy(), learned)
+    rows["network"] = rows["network"].astype(str) + " · " + rows["explainer"].astype(str).map(
+        lambda e: EXPLAINER_TITLES.get(e, e))
     rows["curve"] = rows["metric"].map(lambda m: names[m][0])
     rows["order"] = rows["metric"].map(lambda m: names[m][1])
-    y = alt.Y("network:N", title=None, sort=network_order(rows, models))
+    order = [f"{n} · {t}" for n in network_order(with_learning(summary.drop_duplicates(["model", "scenario"]), learned), models)
+             for t in EXPLAINER_TITLES.values()]
+    y = alt.Y("network:N", title=None, sort=order)
+    colours = {"explainer's order": ORDER_COLOURS["LIME order"], "random order": ORDER_COLOURS["random order"]}
     colour = alt.condition("datum.learned", alt.Color("order:N", title=None, scale=alt.Scale(
-        domain=list(ORDER_COLOURS), range=list(ORDER_COLOURS.values()))), alt.value(GREY))
-    offset = alt.YOffset("order:N", sort=list(ORDER_COLOURS))
+        domain=list(colours), range=list(colours.values()))), alt.value(GREY))
+    offset = alt.YOffset("order:N", sort=list(colours))
     rules = alt.Chart().mark_rule(strokeWidth=3).encode(x=alt.X("low:Q", title="area under the curve"), x2="high:Q",
                                                         y=y, yOffset=offset, color=colour)
     points = alt.Chart().mark_point(filled=True, size=140).encode(
@@ -77,7 +91,8 @@ def auc_chart(summary: pd.DataFrame, models: list[str], learned: dict, title: st
                  alt.Tooltip("high:Q", format=".3f"), "images", "subjects"])
     chart = alt.layer(rules, points, data=rows).properties(width=300, height=alt.Step(16)).facet(
         column=alt.Column("curve:N", title=None, sort=["insertion", "deletion"], header=alt.Header(labelFontSize=FONT_SIZE)))
-    return style(chart, title, _lines(subtitle, "insertion: higher than random is faithful; deletion: lower than random is faithful"))
+    return style(chart, title, _lines(subtitle, f"hidden superpixels filled with {FILL_TITLES[fill]}; insertion: higher "
+                                                "than random is faithful; deletion: lower than random is faithful"))
 
 
 def region_chart(summary: pd.DataFrame, models: list[str], learned: dict, title: str, subtitle: str = "") -> alt.TopLevelMixin:
@@ -98,9 +113,11 @@ def region_chart(summary: pd.DataFrame, models: list[str], learned: dict, title:
 
 def pointing_chart(summary: pd.DataFrame, models: list[str], learned: dict, title: str, subtitle: str = "") -> alt.TopLevelMixin:
     """Per network: the pointing game (hottest point in a pain region) with its interval, against its
-    chance level; a second panel against the regions of the action units planted in each frame."""
-    panels = {"all pain regions": ("pointing_hit", "pointing_chance"),
-              "the planted AUs' regions": ("pointing_hit_planted", "planted_area_share")}
+    chance level, for the maps explaining pain and those explaining no pain apart (a no-pain map has no
+    reason to point at pain); a third panel: pain maps against the regions of the AUs planted in each frame."""
+    panels = {"pain maps, all pain regions": ("pointing_hit_pain", "pointing_chance"),
+              "no-pain maps, all pain regions": ("pointing_hit_no_pain", "pointing_chance"),
+              "pain maps, the planted AUs' regions": ("pointing_hit_planted", "planted_area_share")}
     charts = []
     for what, (hit, chance) in panels.items():
         rows = metric_rows(summary, {hit: what}, learned)
@@ -121,24 +138,31 @@ def pointing_chart(summary: pd.DataFrame, models: list[str], learned: dict, titl
 def sanity_chart(sanity: pd.DataFrame, models: list[str], limit: float, title: str, subtitle: str = "") -> alt.TopLevelMixin:
     """Median rank correlation with the trained network's maps as more layers are randomised, per
     network and explainer; the dashed line is the limit at which a map is flagged."""
-    stages = {"trained": 1.0, "rho_top_layer": "top layer", "rho_top_half": "top half", "rho_all_layers": "all layers"}
+    stages = {"trained": "trained", "top_layer": "top layer", "top_half": "top half", "all_layers": "all layers",
+              "null": "two random nets"}
     rows = []
     for r in sanity.itertuples():
-        rows.append({"model": r.model, "explainer": EXPLAINER_TITLES.get(r.explainer, r.explainer), "stage": "trained",
-                     "rho": 1.0, "verdict": r.verdict})
-        rows += [{"model": r.model, "explainer": EXPLAINER_TITLES.get(r.explainer, r.explainer), "stage": label,
-                  "rho": getattr(r, column), "verdict": r.verdict} for column, label in list(stages.items())[1:]]
+        explainer = EXPLAINER_TITLES.get(r.explainer, r.explainer)
+        for measure, prefix in (("rank correlation (absolute maps)", "rho"), ("SSIM (normalized maps)", "ssim")):
+            rows.append({"model": r.model, "explainer": explainer, "measure": measure, "stage": "trained", "rho": 1.0,
+                         "verdict": r.verdict})
+            rows += [{"model": r.model, "explainer": explainer, "measure": measure, "stage": label,
+                      "rho": getattr(r, f"{prefix}_{column}", np.nan), "verdict": r.verdict}
+                     for column, label in list(stages.items())[1:]]
     frame = pd.DataFrame(rows)
-    x = alt.X("stage:N", sort=["trained", "top layer", "top half", "all layers"], title="weights randomised",
-              axis=alt.Axis(labelAngle=0))
+    x = alt.X("stage:N", sort=list(stages.values()), title="weights randomised",
+              axis=alt.Axis(labelAngle=-20))
     lines = alt.Chart().mark_line(point=True, strokeWidth=3).encode(
-        x=x, y=alt.Y("rho:Q", title="rank correlation", scale=alt.Scale(domain=[-1, 1])),
+        x=x, y=alt.Y("rho:Q", title="similarity", scale=alt.Scale(domain=[-1, 1])),
         color=alt.Color("model:N", title="network", sort=models, scale=alt.Scale(range=list(OKABE_ITO))),
         tooltip=["model", "explainer", "stage", alt.Tooltip("rho:Q", format=".2f"), "verdict"])
     threshold = alt.Chart().mark_rule(strokeDash=[6, 4], color="black").encode(y=alt.datum(limit))
-    chart = alt.layer(lines, threshold, data=frame).properties(width=300, height=240).facet(
-        column=alt.Column("explainer:N", title=None, header=alt.Header(labelFontSize=FONT_SIZE)))
-    return style(chart, title, _lines(subtitle, f"a map must fall below {limit:g} with every layer randomised"))
+    chart = alt.layer(lines, threshold, data=frame).properties(width=260, height=220).facet(
+        column=alt.Column("explainer:N", title=None, header=alt.Header(labelFontSize=FONT_SIZE)),
+        row=alt.Row("measure:N", title=None, header=alt.Header(labelFontSize=FONT_SIZE - 2)))
+    return style(chart, title, _lines([subtitle, f"similarity to the trained network's maps; the rank correlation must "
+                                                 f"fall below {limit:g} with every layer randomised"],
+                                      "'two random nets': two independently randomised networks compared (the null reference)"))
 
 
 def agreement_chart(summary: pd.DataFrame, models: list[str], learned: dict, title: str, subtitle: str = "") -> alt.TopLevelMixin:
@@ -166,31 +190,64 @@ def unscored_sentence(unscored: pd.DataFrame, scenario: str) -> str:
 
 
 def scorecard_table(summary: pd.DataFrame, sanity: pd.DataFrame, learned: dict,
-                    unscored: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per (network, scenario): the numbers behind the charts, for reading and export."""
-    wanted = ["insertion_auc", "insertion_auc_random", "deletion_auc", "deletion_auc_random", "pointing_hit",
-              "pointing_chance", "pain_vs_rest", "planted_vs_rest", "agreement"]
-    lime = summary[(summary["explainer"] == "lime") & summary["metric"].isin(wanted)]
-    cells = lime.assign(text=[_cell(r) for r in lime.itertuples()]).pivot_table(
-        index=["model", "scenario"], columns="metric", values="text", aggfunc="first").reindex(columns=wanted)
-    gains = summary[(summary["explainer"] == "lime") & summary["metric"].isin(["insertion_gain", "deletion_gain"])]
-    beats = gains.assign(ok=gains["low"].map(beats_random)).pivot_table(index=["model", "scenario"], columns="metric", values="ok",
-                                                         aggfunc="first")
-    # The curves' n (images and subjects with a LIME map), marked when few: the deletion and insertion
-    # numbers rest on it; the region scores on it or on fewer (those with a pain region).
-    curves = lime[lime["metric"] == "insertion_auc"].drop_duplicates(["model", "scenario"]).set_index(["model", "scenario"])
+                    unscored: pd.DataFrame | None = None, stability: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per (network, scenario, explainer): the numbers behind the charts, both fills side by side,
+    the sanity verdict with its n and LIME's stability, for reading and export."""
+    wanted = ["insertion_gain", "deletion_gain", "insertion_gain_own", "deletion_gain_own", "pointing_hit_pain",
+              "pointing_hit_no_pain", "pointing_chance", "pain_vs_rest_pain", "planted_vs_rest", "agreement"]
+    keys = ["model", "scenario", "explainer"]
+    scope = summary[summary["metric"].isin(wanted)]
+    cells = scope.assign(text=[_cell(r) for r in scope.itertuples()]).pivot_table(
+        index=keys, columns="metric", values="text", aggfunc="first").reindex(columns=wanted)
+    gains = summary[summary["metric"].isin(["insertion_gain", "deletion_gain", "insertion_gain_own", "deletion_gain_own"])]
+    beats = gains.assign(ok=gains["low"].map(beats_random)).pivot_table(index=keys, columns="metric", values="ok", aggfunc="first")
+    beats = beats.rename(columns=lambda m: f"{m.replace('_gain', '')} beats random")
+    # The curves' n (images and subjects with a map), marked when few.
+    curves = summary[summary["metric"] == "insertion_auc"].drop_duplicates(keys).set_index(keys)
     sizes = pd.Series([sample_size(i, n) for i, n in zip(curves["images"], curves["subjects"])], index=curves.index,
                       name="n (curves)", dtype=object)
-    table = cells.join(beats.rename(columns={"insertion_gain": "insertion beats random",
-                                             "deletion_gain": "deletion beats random"})).join(sizes).reset_index()
+    table = cells.join(beats).join(sizes).reset_index()
+    table["explainer"] = table["explainer"].map(EXPLAINER_TITLES).fillna(table["explainer"])
     table = with_learning(table, learned)
     if sanity is not None and len(sanity):
-        verdicts = sanity.assign(text=sanity["explainer"].map(EXPLAINER_TITLES) + ": " + sanity["verdict"])
-        table["sanity check"] = table["model"].map(verdicts.groupby("model")["text"].agg("; ".join))
+        verdict = {(r.model, EXPLAINER_TITLES.get(r.explainer, r.explainer)): r.verdict for r in sanity.itertuples()}
+        table["sanity check"] = [verdict.get((m, e), "") for m, e in zip(table["model"], table["explainer"])]
+    if stability is not None and len(stability):
+        stable = {r.model: stability_cell(r) for r in stability.itertuples()}
+        table["LIME over seeds"] = [stable.get(m, "") if e == "LIME" else "" for m, e in zip(table["model"], table["explainer"])]
     if unscored is not None and len(unscored):
         skipped = {(r.model, r.scenario): f"{r.runs} of {r.of_runs} runs: {r.reason}" for r in unscored.itertuples()}
         table["not scored"] = [skipped.get((m, s), "") for m, s in zip(table["model"], table["scenario"])]
     return table.drop(columns=["network"]).rename(columns={"model": "network"})
+
+
+def stability_cell(row) -> str:
+    """LIME's stability of one network in words: rank correlation and top-5 overlap between seeds, its n."""
+    mark = "unstable: " if bool(row.unstable) else ""
+    return (f"{mark}rank correlation {row.rank_correlation:.2f}, top-5 overlap {row.top5_overlap:.2f} "
+            f"({int(row.seeds)} seeds, n = {int(row.images)} images)")
+
+
+def unstable_networks(stability: pd.DataFrame | None) -> dict[str, str]:
+    """network -> its stability in words, for the networks whose LIME maps are unstable over seeds."""
+    if stability is None or stability.empty:
+        return {}
+    return {r.model: stability_cell(r).removeprefix("unstable: ") for r in stability.itertuples() if bool(r.unstable)}
+
+
+def unstable_sentence(unstable: dict[str, str]) -> str:
+    from engine.explain.sanity import STABILITY_LIMIT
+
+    return ("Unstable LIME maps: " + "; ".join(f"{m} ({text})" for m, text in unstable.items()) +
+            f". Explained again with another sampling seed, these networks' maps rank the superpixels differently "
+            f"(median rank correlation below {STABILITY_LIMIT:g}): read their heatmaps as one draw, not as the network's view.")
+
+
+def baseline_sentence(baselines: str) -> str:
+    """The Heatmaps page's line naming the LIME baseline that made the maps."""
+    return (f"LIME baseline: hidden superpixels showed {baseline_title(baselines)}. The paper hid them with black, "
+            "which also looks like shut eyes and furrows, so LIME could hardly credit them; `[explain] baseline = "
+            "\"black\"` reproduces the paper.")
 
 
 def _cell(row) -> str:

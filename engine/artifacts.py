@@ -41,6 +41,7 @@ RATINGS = "ratings"
 HEATMAP_ARRAYS = "heatmaps.npz"
 GRADCAM = "gradcam.npz"  # beside a run's masks: its Grad-CAM maps
 SANITY = "sanity.parquet"  # beside a run's masks: its randomisation sanity check (one run per network)
+STABILITY = "stability.parquet"  # beside the sanity check: LIME's agreement with itself over seeds
 FEATURES = "features.npz"  # a development run's penultimate features and its fold model's CP-PAIN answers
 ADAPT_CURVE = "curve.parquet"  # a cp_adapt run's learning curve: its subject's predictions after fewer subjects
 ACTION_UNITS = "action_units.npz"  # the action-unit estimator's arrays and fingerprint (engine.models.action_units)
@@ -64,6 +65,7 @@ TABLES = {
     "faithfulness": "faithfulness.parquet",  # per explained image and explainer: curves' AUCs, pain-region scores
     "faithfulness_summary": "faithfulness_summary.parquet",  # per (network, scenario, dataset, explainer, metric)
     "sanity_checks": "sanity_checks.parquet",  # per network and explainer: the randomisation verdict
+    "lime_stability": "lime_stability.parquet",  # per network: LIME's rank correlation and top-5 overlap over seeds
     "answer_evaluation": "answer_evaluation.parquet",  # the served answer on CP-PAIN: metric, value, interval, n
     # Per network: external, + the person's baseline, cp_adapt, cp_adapt + baseline on CP-PAIN, with intervals
     # over subjects (engine.evaluation.remedies), and cp_adapt's learning curve against adaptation subjects.
@@ -370,6 +372,13 @@ class ExperimentStore:
     def sanity(self, key: RunKey) -> pd.DataFrame | None:
         """A run's randomisation sanity check (only one run per network has one), None when absent."""
         return _read_table(self.masks_folder(key) / SANITY)
+
+    def write_stability(self, key: RunKey, frame: pd.DataFrame) -> None:
+        write_parquet(self.masks_folder(key) / STABILITY, frame)
+
+    def stability(self, key: RunKey) -> pd.DataFrame | None:
+        """A run's LIME stability over seeds (the sanity check's run), None when absent."""
+        return _read_table(self.masks_folder(key) / STABILITY)
 
     # -- heatmaps -------------------------------------------------------------------------------------
     def write_heatmap_arrays(self, **arrays) -> None:

@@ -167,13 +167,17 @@ class ExplainSection:
     n_segments: int = 30
     compactness: float = 20.0
     batch_size: int = 100
-    # What a hidden superpixel shows: "black" (the paper's hide_color = 0), "mean" (the image's mean
-    # colour) or "blur" (a blurred copy). Black also reads as shut eyes and furrows (README).
-    baseline: str = "black"
-    # The faithfulness scorecard: deletion / insertion curves at this many steps (of the superpixels),
-    # and the randomisation sanity check on this many images per network (0: no sanity check).
+    # What a hidden superpixel shows: "mean" (the image's mean colour; the default, chosen by
+    # bench/lime_baselines.py: it puts the pain class's mass on the planted regions), "blur" (a blurred copy)
+    # or "black" (the paper's hide_color = 0, which also reads as shut eyes and furrows; README).
+    baseline: str = "mean"
+    # The faithfulness scorecard: deletion / insertion curves at this many steps (of the superpixels), the
+    # randomisation sanity check on this many images per network (0: none; Adebayo et al.'s verdict wants
+    # 10 or more), and LIME's stability: this many of those images explained with this many seeds.
     curve_steps: int = 10
-    sanity_images: int = 2
+    sanity_images: int = 10
+    stability_images: int = 5
+    stability_seeds: int = 3
     # Runs whose network gives every test image one class get LIME masks but no scorecard (flat curves,
     # flat Grad-CAM maps, a sanity check of noise); true scores them anyway.
     score_one_class_runs: bool = False
@@ -365,6 +369,8 @@ _LIMITS = (
     ("explain", "batch_size", lambda v: v >= 1, "at least 1"),
     ("explain", "curve_steps", lambda v: 2 <= v <= 255, "between 2 and 255"),
     ("explain", "sanity_images", lambda v: v >= 0, "0 (no sanity check) or more"),
+    ("explain", "stability_images", lambda v: v >= 0, "0 (no stability check) or more"),
+    ("explain", "stability_seeds", lambda v: v >= 2, "at least 2 (3 or more to compare pairs)"),
     ("action_units", "folds", lambda v: v >= 2, "at least 2 (subject-wise folds)"),
     ("evaluation", "bootstrap_resamples", lambda v: v >= 100, "at least 100 (2000 is usual)"),
     ("evaluation", "ood_pass", lambda v: 0.5 <= v < 1, "a share from 0.5 to below 1 (0.95 lets 95 % of PAIN-DB's held-out faces through)"),

@@ -53,6 +53,10 @@ images_per_class = 3
 num_samples = 40
 batch_size = 20
 score_one_class_runs = true  # one epoch on tiny data: mostly one class, and the pages need scores to show
+# Kept small for the test suite's time: ROAD's imputation makes each curve step dearer than LIME's own fill.
+curve_steps = 4
+sanity_images = 2
+stability_images = 2
 """
 MARKER = "dashboard-fixture-complete.json"
 

@@ -298,8 +298,13 @@ def test_faithfulness_page_gives_each_network_its_scorecard_and_sanity_verdict(e
     assert not at.exception, [e.value for e in at.exception]
     table = at.dataframe[-1].value
     assert {"WeiNet", "SongNet"} <= set(table["network"]) and set(table["scenario"]) == {"image", "subject", "external"}
-    assert {"insertion_auc", "insertion_auc_random", "deletion beats random", "sanity check"} <= set(table.columns)
-    assert table["sanity check"].str.contains("LIME: ").all()
+    # LIME and Grad-CAM on one footing, both fills, the sanity verdict with its n, LIME's stability.
+    assert {"insertion_gain", "insertion_gain_own", "deletion beats random", "deletion_own beats random",
+            "sanity check", "LIME over seeds", "pointing_hit_pain"} <= set(table.columns)
+    assert set(table["explainer"]) == {"LIME", "Grad-CAM"}
+    checked = table[table["scenario"] == "external"]
+    assert checked["sanity check"].str.contains("n = ").all()
+    assert checked.loc[checked["explainer"] == "LIME", "LIME over seeds"].str.contains("seeds").all()
     at.radio(key="faith-scenario").set_value("subject").run()
     at.radio(key="faith-explainer").set_value("gradcam").run()
     assert not at.exception and count(at, "vega_lite_chart") >= 4
@@ -313,3 +318,4 @@ def test_heatmaps_switch_to_gradcam_and_their_difference_with_pain_region_outlin
         assert not at.exception, [e.value for e in at.exception]
     captions = texts(at)
     assert "pointing" in captions and "Shown: LIME − Grad-CAM" in captions and "Outlined: brow lowerer" in captions
+    assert "LIME baseline: hidden superpixels showed the image's mean colour" in captions

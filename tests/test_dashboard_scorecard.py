@@ -46,13 +46,25 @@ def test_the_charts_build_for_every_network_and_grey_the_one_that_did_not_learn(
     summary = summarise(faith, regions)
     learned = {("SongNet", "subject"): False}
     lime = summary[(summary["explainer"] == "lime") & (summary["dataset"] == "all")]
+    assert {"pointing_hit_pain", "pointing_hit_no_pain"} <= set(lime["metric"]) or \
+        "pointing_hit_pain" in set(lime["metric"])  # the fixture's maps explain the pain class only
     for chart in (scorecard.auc_chart(lime, ["WeiNet", "SongNet"], learned, "t"),
                   scorecard.region_chart(lime, ["WeiNet", "SongNet"], learned, "t"),
                   scorecard.pointing_chart(lime, ["WeiNet", "SongNet"], learned, "t"),
                   scorecard.agreement_chart(lime, ["WeiNet", "SongNet"], learned, "t")):
         spec = chart.to_dict()
         assert "SongNet (did not learn)" in str(spec) and "WeiNet" in str(spec)
-    table = scorecard.scorecard_table(summary[summary["dataset"] == "all"], pd.DataFrame(), learned)
+    assert "two random nets" not in str(scorecard.auc_chart(lime, ["WeiNet"], learned, "t", fill="own").to_dict())
+    from engine.explain.sanity import verdict_sentence
+
+    sanity = pd.DataFrame([{"model": m, "scenario": "subject", "fold": 0, "explainer": "lime", "rho_top_layer": 0.6,
+                            "rho_top_half": 0.4, "rho_all_layers": 0.1, "rho_null": 0.1, "ssim_top_layer": 0.5,
+                            "ssim_top_half": 0.3, "ssim_all_layers": 0.1, "ssim_null": 0.1, "flagged": False,
+                            "verdict": verdict_sentence(0.1, 0.1, False, 10), "images": 10} for m in ("WeiNet", "SongNet")])
+    assert "two random nets" in str(scorecard.sanity_chart(sanity, ["WeiNet", "SongNet"], 0.5, "t").to_dict())
+    table = scorecard.scorecard_table(summary[summary["dataset"] == "all"], sanity, learned)
+    assert table.loc[table["explainer"] == "LIME", "sanity check"].str.contains("n = 10 images").all()
+    table = table[table["explainer"] == "LIME"]  # one row per network, scenario and explainer
     beats = table.set_index("network")["insertion beats random"]
     assert bool(beats["WeiNet"]) and not bool(beats["SongNet"])
     assert table.set_index("network").loc["SongNet", "learned"] == False  # noqa: E712
@@ -76,7 +88,8 @@ def test_runs_the_scorecard_skipped_are_named_on_the_page_and_in_the_table(faith
     assert scorecard.unscored_sentence(unscored, "image") == ""
     assert unscored_runs(timings.drop(columns="scorecard_skipped")).empty  # tables written before the rule
     summary = summarise(faith, regions)
-    table = scorecard.scorecard_table(summary[summary["dataset"] == "all"], pd.DataFrame(), {}, unscored).set_index("network")
+    table = scorecard.scorecard_table(summary[summary["dataset"] == "all"], pd.DataFrame(), {}, unscored)
+    table = table[table["explainer"] == "LIME"].set_index("network")
     assert table.loc["SongNet", "not scored"] == f"2 of 2 runs: {reason}"
 
 
@@ -87,7 +100,8 @@ def test_a_negligible_but_consistent_gain_does_not_beat_the_random_order(faith, 
     flat.loc[lime, "insertion_auc"] = 0.501 + np.arange(lime.sum()) * 1e-5
     flat.loc[lime, "deletion_auc"] = 0.499 - np.arange(lime.sum()) * 1e-5
     summary = summarise(flat, regions)
-    table = scorecard.scorecard_table(summary[summary["dataset"] == "all"], pd.DataFrame(), {}).set_index("network")
+    table = scorecard.scorecard_table(summary[summary["dataset"] == "all"], pd.DataFrame(), {})
+    table = table[table["explainer"] == "LIME"].set_index("network")
     assert not bool(table.loc["WeiNet", "insertion beats random"]) and not bool(table.loc["WeiNet", "deletion beats random"])
     gains = summary[(summary["explainer"] == "lime") & (summary["dataset"] == "all") & (summary["metric"] == "insertion_gain")]
     assert (gains["low"] > 0).all()  # the interval alone would have said "beats"

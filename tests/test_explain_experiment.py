@@ -86,7 +86,8 @@ def experiment(tmp_path_factory):
     flipped[:, 1] = CROP - 1 - flipped[:, 1]
     faces[2] = (faces[2][0], flipped)
     config = config_from_dict({"experiment": {"name": "e", "seed": 3}, "preprocess": {"cache_dir": "cache"},
-                               "explain": {"images_per_class": 8, "num_samples": 40, "batch_size": 20}}, base_dir=root)
+                               "explain": {"images_per_class": 8, "num_samples": 40, "batch_size": 20, "sanity_images": 8,
+                                           "stability_images": 2}}, base_dir=root)
     keys = write_cache(config.cache_dir(), faces)
     samples = pd.DataFrame({
         "image_id": [f"unbc/s{i:02d}/q/0" for i in range(8)] + [f"cppain/p{i:02d}/v/0" for i in range(6)],
@@ -191,7 +192,8 @@ def test_painlens_explain_prints_the_per_network_table_and_the_notes(experiment)
     config, store, _, _ = experiment
     toml = config.base_dir / "e.toml"
     toml.write_text('[experiment]\nname = "e"\nseed = 3\n[preprocess]\ncache_dir = "cache"\n'
-                    '[explain]\nimages_per_class = 8\nnum_samples = 40\nbatch_size = 20\n')
+                    '[explain]\nimages_per_class = 8\nnum_samples = 40\nbatch_size = 20\nsanity_images = 8\n'
+                    'stability_images = 2\n')
     result = CliRunner().invoke(app, ["explain", str(toml), "--no-progress"], terminal_width=200)
     assert result.exit_code == 0, result.output
     assert "SongNet" in result.output and "LIME overhead" in result.output
@@ -244,8 +246,12 @@ def test_the_faithfulness_table_scores_every_explained_image_for_lime_and_gradca
     assert required <= set(faith.columns)
     lime, gradcam = faith[faith["explainer"] == "lime"], faith[faith["explainer"] == "gradcam"]
     assert len(lime) == len(gradcam) == groups["n_images"].sum()  # every image placed on the template, twice
-    assert lime[["insertion_auc", "deletion_auc", "insertion_auc_random"]].notna().all().all()
-    assert gradcam["insertion_auc"].isna().all() and np.allclose(lime["agreement"], gradcam["agreement"].to_numpy(), equal_nan=True)
+    # Both explainers get curves on the same images, with ROAD's fill and with LIME's own; LIME's baseline named.
+    curves = ["insertion_auc", "deletion_auc", "insertion_auc_random", "insertion_auc_own", "deletion_auc_own"]
+    assert lime[curves].notna().all().all() and gradcam[curves].notna().all().all()
+    assert np.allclose(lime["insertion_auc_random"], gradcam["insertion_auc_random"].to_numpy())  # one reference
+    assert np.allclose(lime["agreement"], gradcam["agreement"].to_numpy(), equal_nan=True)
+    assert set(faith["baseline"]) == {"mean"} and set(groups["baseline"]) == {"mean"}
     shares = faith[[f"share_{r}" for r in ("brow_lowerer", "orbit", "eye_closure", "nose_lip", "reference")]].sum(axis=1, min_count=1)
     assert np.allclose(shares.dropna(), 1.0)
     # Planted regions where AUs were coded: AU4 frames score against the brow region, CP-PAIN has none.
@@ -259,8 +265,10 @@ def test_the_faithfulness_table_scores_every_explained_image_for_lime_and_gradca
 def test_the_scorecard_summary_sanity_verdicts_and_gradcam_heatmaps_are_written(experiment):
     _, store, _, _ = experiment
     summary = store.table("faithfulness_summary")
-    assert {"insertion_gain", "deletion_gain", "pain_vs_rest", "pointing_hit", "pointing_chance", "agreement"} <= \
+    assert {"insertion_gain", "deletion_gain", "insertion_gain_own", "deletion_gain_own", "pain_vs_rest", "pointing_hit",
+            "pointing_hit_pain", "pointing_hit_no_pain", "pain_vs_rest_pain", "pointing_chance", "agreement"} <= \
         set(summary["metric"])
+    assert {"lime", "gradcam"} <= set(summary.loc[summary["metric"] == "insertion_gain", "explainer"])
     assert set(summary["dataset"]) == {"unbc", "cppain", "all"}
     bounded = summary.dropna(subset=["low", "high"])
     assert ((bounded["low"] <= bounded["value"] + 1e-9) & (bounded["value"] <= bounded["high"] + 1e-9)).all()
@@ -268,6 +276,15 @@ def test_the_scorecard_summary_sanity_verdicts_and_gradcam_heatmaps_are_written(
     # One run per network (fold 0 of the external scenario), LIME and Grad-CAM each.
     assert set(zip(sanity["model"], sanity["explainer"])) == {(m, e) for m in ("SongNet", "VGG16") for e in ("lime", "gradcam")}
     assert (sanity["scenario"] == "external").all() and sanity["verdict"].str.len().gt(0).all()
+    # The external runs test (and explain) 6 CP-PAIN images: the verdict rests on them (those whose map is not flat)
+    # and says they are too few.
+    lime = sanity[sanity["explainer"] == "lime"]
+    assert (lime["images"] == 6).all() and lime["verdict"].str.contains("n = 6 images; fewer than 10").all()
+    assert sanity["images"].between(1, 6).all() and sanity["verdict"].str.contains("fewer than 10").all()
+    assert sanity[["rho_null", "ssim_all_layers"]].notna().any().all()
+    stability = store.table("lime_stability")
+    assert set(stability["model"]) == {"SongNet", "VGG16"} and (stability["images"] == 2).all()
+    assert (stability["seeds"] == 3).all() and stability["top5_overlap"].between(0, 1).all()
     arrays = store.heatmap_arrays()
     assert arrays["gradcam_heatmaps"].shape == arrays["heatmaps"].shape and arrays["pain_regions"].shape == (128, 128)
     assert list(arrays["pain_region_names"]) == ["brow_lowerer", "orbit", "eye_closure", "nose_lip", "reference"]
@@ -286,8 +303,11 @@ def test_masks_made_before_the_scorecard_stay_in_the_heatmaps_unscored(experimen
     root = tmp_path / "copy"
     shutil.copytree(config.base_dir, root)
     copy = ExperimentStore(root / "artifacts", "e")
+    # The paper's black baseline (a version before the scorecard knew no other); the mean-baseline masks of the
+    # other explained runs are stale under it (VGG16's external run, no kept model) or made again (kept).
     old = config_from_dict({"experiment": {"name": "e", "seed": 3}, "preprocess": {"cache_dir": "cache"},
-                            "explain": {"images_per_class": 8, "num_samples": 40, "batch_size": 20}}, base_dir=root)
+                            "explain": {"images_per_class": 8, "num_samples": 40, "batch_size": 20, "sanity_images": 8,
+                                        "stability_images": 2, "baseline": "black"}}, base_dir=root)
     key = RunKey("SongNet", "subject", 0)  # explained during training, its model not kept
     legacy = planned_masks(copy.predictions(key), old, before_scorecard=True)[1]
     for _, path in copy.mask_parts(key):  # as an older version wrote them: LIME only, its fingerprint
@@ -297,7 +317,7 @@ def test_masks_made_before_the_scorecard_stay_in_the_heatmaps_unscored(experimen
     record = json.loads(copy.masks_done_path(key).read_text())
     copy.masks_done_path(key).write_text(json.dumps({**record, "fingerprint": legacy}))
     result = explain_experiment(old, copy, progress=False)
-    assert result["runs_without_masks"] == 1 and any("before the faithfulness scorecard" in n for n in result["notes"])
+    assert result["runs_without_masks"] == 2 and any("before the faithfulness scorecard" in n for n in result["notes"])
     groups = copy.table("heatmaps")
     assert groups.loc[(groups["model"] == "SongNet") & (groups["scenario"] == "subject"), "n_images"].sum() > 0
     faith = copy.table("faithfulness")

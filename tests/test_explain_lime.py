@@ -129,7 +129,8 @@ def test_choice_caps_paindb_per_predicted_class_keeps_every_cppain_image_and_is_
 
 def small_config(**explain):
     return config_from_dict({"experiment": {"name": "t", "seed": 4},
-                             "explain": {"images_per_class": 3, "num_samples": 60, "batch_size": 32, **explain}})
+                             "explain": {"images_per_class": 3, "num_samples": 60, "batch_size": 32, "sanity_images": 2,
+                                         "stability_images": 1, **explain}})
 
 
 def test_explain_run_writes_resumable_masks_that_a_second_call_reuses(tmp_path):
@@ -213,7 +214,8 @@ def test_the_sanity_check_moves_to_the_next_kept_seed_when_the_first_gives_one_c
     from engine.config import config_from_dict
 
     config = config_from_dict({"experiment": {"name": "t", "seed": 4}, "scenarios": {"kept_seeds": 2},
-                               "explain": {"images_per_class": 3, "num_samples": 60, "batch_size": 32, "sanity_images": 1}})
+                               "explain": {"images_per_class": 3, "num_samples": 60, "batch_size": 32, "sanity_images": 1,
+                                           "stability_images": 1}})
     model, store = tiny_model(), ExperimentStore(tmp_path, "t")
     both = predictions_table(n=8, cppain=2)
     images = np.stack([face_like(32, seed=i) for i in range(len(both))])
@@ -227,3 +229,16 @@ def test_the_sanity_check_moves_to_the_next_kept_seed_when_the_first_gives_one_c
     for fold in (0, 1):
         explain_run(model, images, both.assign(fold=fold), config, usual)
     assert usual.sanity(RunKey("Tiny", "external", 0)) is not None and usual.sanity(RunKey("Tiny", "external", 1)) is None
+
+
+def test_the_sanity_check_tops_up_a_run_that_explains_fewer_images_than_it_needs():
+    from engine.explain.run_stage import sanity_picks
+
+    table = predictions_table(n=30, cppain=0)
+    chosen = choose_images(table, per_class=2, seed=4)
+    picks = sanity_picks(table, chosen, 10, seed=4)
+    assert len(picks) == 10 and set(chosen) <= set(picks) and len(set(picks)) == 10
+    assert set(table.iloc[picks]["predicted_label"]) == {0, 1}
+    assert picks == sanity_picks(table, chosen, 10, seed=4)  # seeded
+    assert sanity_picks(table, chosen, 3, seed=4) == [int(chosen[i]) for i in (0, 2, 3)][:3] or \
+        set(sanity_picks(table, chosen, 3, seed=4)) <= set(chosen)

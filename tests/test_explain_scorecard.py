@@ -9,15 +9,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import textwrap
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from engine.explain.faithfulness import assemble, explanation_curves, grid, plan_curves
+from engine.explain.faithfulness import (assemble, explanation_curves, grid, noisy_linear_imputation, plan_curves,
+                                         superpixel_means)
 from engine.explain.lime_masks import LimeParams, baseline_image, explain_image, image_seed, perturb, segment
 from engine.explain.normalize import TemplateWarp, anchor_points, template_landmarks
 from engine.explain.pain_regions import (ALL_REGIONS, PAIN_REGIONS, area_shares, pain_region_map, planted_regions,
                                          score_map)
 from engine.explain.regions import OUTSIDE
-from engine.explain.sanity import SANITY_LIMIT, sanity_check, verdicts
+from engine.explain.sanity import SANITY_LIMIT, sanity_check, seed_agreement, stability_verdicts, verdicts
 
 SIZE = 32
 
@@ -47,18 +49,43 @@ def test_the_curve_grid_reads_every_superpixel_when_there_are_few():
     assert grid(30, 5).tolist() == [0, 6, 12, 18, 24, 30]
 
 
-def test_a_faithful_map_beats_the_random_order_on_deletion_and_insertion():
+def test_a_faithful_map_beats_the_random_order_on_deletion_and_insertion_with_either_fill():
     image = quadrant_image()
-    params = LimeParams(num_samples=200, n_segments=16, batch_size=50)
+    params = LimeParams(num_samples=200, n_segments=16, batch_size=50, baseline="mean")
     explanation = explain_image(image, red_top_left, 1, params, image_seed(0, "q"))
-    curves = explanation_curves(image, explanation, red_top_left, steps=8, rng=np.random.default_rng(0))
-    aucs = curves.aucs()
-    assert aucs["insertion_auc"] > aucs["insertion_auc_random"] + 0.1
-    assert aucs["deletion_auc"] < aucs["deletion_auc_random"] - 0.1
-    # Both curves start and end where they must: the image, and the image with everything hidden.
-    full, empty = red_top_left(image[None])[0, 1], red_top_left(np.zeros_like(image)[None])[0, 1]
-    assert curves.values[0, 0] == pytest.approx(full, abs=1e-6) and curves.values[0, -1] == pytest.approx(empty, abs=1e-6)
-    assert curves.values[1, 0] == pytest.approx(empty, abs=1e-6) and curves.values[1, -1] == pytest.approx(full, abs=1e-6)
+    red = np.zeros((SIZE, SIZE)); red[:16, :16] = 1.0  # a Grad-CAM-like pixel map on the evidence
+    curves = explanation_curves(image, explanation, red_top_left, steps=8, rng=np.random.default_rng(0), gradcam_map=red)
+    assert set(curves) == {"lime/road", "lime/own", "gradcam/road", "gradcam/own"}
+    for name, curve in curves.items():  # (insertion saturates: the mean colour and ROAD's fill keep some red)
+        aucs = curve.aucs()
+        assert aucs["insertion_auc"] >= aucs["insertion_auc_random"], name
+        assert aucs["deletion_auc"] < aucs["deletion_auc_random"] - 0.1, name
+    # The curves start at the image and end at everything hidden: the own fill's mean colour, ROAD's mean + noise.
+    full, empty = red_top_left(image[None])[0, 1], red_top_left(baseline_image(image, "mean")[None])[0, 1]
+    own = curves["lime/own"].values
+    assert own[0, 0] == pytest.approx(full, abs=1e-6) and own[0, -1] == pytest.approx(empty, abs=1e-6)
+    assert own[1, 0] == pytest.approx(empty, abs=1e-6) and own[1, -1] == pytest.approx(full, abs=1e-6)
+    assert curves["lime/road"].values[0, -1] == pytest.approx(empty, abs=0.05)
+
+
+def test_road_fills_hidden_pixels_with_the_mean_of_their_neighbours_plus_a_little_noise():
+    # A ramp between two known columns: the neighbour-mean system's solution is the straight line between them.
+    image = np.zeros((20, 20, 3), dtype=np.uint8)
+    image[:, :5] = 200
+    hidden = np.zeros((20, 20), dtype=bool)
+    hidden[:, 4:16] = True  # from the last bright column to the first dark one
+    filled = noisy_linear_imputation(image, hidden, np.random.default_rng(0), noise=0.0)[10, 3:17, 0].astype(float)
+    assert filled[0] == 200 and filled[-1] == 0 and np.all(np.diff(filled) <= 0)
+    assert np.allclose(filled[1:-1], np.linspace(200, 0, 14)[1:-1], atol=8)
+    assert np.array_equal(noisy_linear_imputation(image, ~hidden & hidden, np.random.default_rng(0)), image)
+    noisy = noisy_linear_imputation(image, hidden, np.random.default_rng(1))
+    shown = ~hidden
+    assert np.array_equal(noisy[shown], image[shown]) and 0 < np.abs(noisy[hidden].astype(int) -
+                                                                    filled.mean()).mean() < 120
+    every = noisy_linear_imputation(image, np.ones((20, 20), bool), np.random.default_rng(0), noise=0.0)
+    assert np.all(every == np.round(image.reshape(-1, 3).mean(axis=0)).astype(np.uint8))
+    stacked = noisy_linear_imputation(image, np.stack([hidden, ~hidden]), np.random.default_rng(0), noise=0.0)
+    assert stacked.shape == (2, 20, 20, 3) and stacked[0, 10, 3:17, 0].tolist() == filled.tolist()
 
 
 def test_the_random_order_reuses_lime_samples_and_draws_only_the_points_they_miss():
@@ -67,37 +94,22 @@ def test_the_random_order_reuses_lime_samples_and_draws_only_the_points_they_mis
     for row, hidden in zip(samples[1:], (5, 5, 10, 15, 15)):
         row[:hidden] = 0
     probs = np.array([0.9, 0.7, 0.5, 0.4, 0.2, 0.2])
-    plan = plan_curves(np.linspace(1, 0, k), samples, steps=4, rng=np.random.default_rng(0))
-    assert set(plan.random_rows) == set()  # 5, 10 and 15 hidden are all among LIME's samples
+    lime = {"lime": np.linspace(1, 0, k)}
+    plan = plan_curves(lime, samples, steps=4, rng=np.random.default_rng(0), fills=("own",))
+    assert plan.random_rows == {}  # 5, 10 and 15 hidden are all among LIME's samples
     assert len(plan.rows) == 2 * 3 + 1  # sorted deletions, sorted insertions, all hidden
     row_probs = np.linspace(0, 1, len(plan.rows))
-    curves = assemble(plan, row_probs, samples, probs)
-    assert curves.values[2].tolist() == pytest.approx([0.9, 0.6, 0.4, 0.2, row_probs[plan.all_hidden_row]])
-    missing = plan_curves(np.linspace(1, 0, k), samples[:1], steps=4, rng=np.random.default_rng(0))
-    assert sorted(missing.random_rows) == [5, 10, 15] and len(missing.rows) == 7 + 3
-    for h, rows in missing.random_rows.items():
-        assert all(int((missing.rows[r] == 0).sum()) == h for r in rows)
-
-
-def test_a_run_queues_its_curves_in_shared_full_batches_with_the_same_result():
-    from engine.explain.faithfulness import CurveQueue
-
-    params = LimeParams(num_samples=80, n_segments=16, batch_size=40)
-    images = [quadrant_image(seed) for seed in range(3)]
-    explanations = [explain_image(im, red_top_left, 1, params, image_seed(0, str(i))) for i, im in enumerate(images)]
-    calls = []
-
-    def counted(batch):
-        calls.append(len(batch))
-        return red_top_left(batch)
-
-    queue = CurveQueue(counted, batch_size=7, steps=4)
-    done = [queue.add(i, im, e, np.random.default_rng(i)) for i, (im, e) in enumerate(zip(images, explanations))]
-    done = [item for items in done for item in items] + queue.finish()
-    assert [key for key, _, _ in done] == [0, 1, 2] and max(calls) <= 7 and calls.count(7) >= len(calls) - 1
-    for key, _, curves in done:
-        alone = explanation_curves(images[key], explanations[key], red_top_left, 4, np.random.default_rng(key))
-        assert np.allclose(curves.values, alone.values)
+    curves = assemble(plan, row_probs, samples, probs)["lime/own"]
+    assert curves.values[2].tolist() == pytest.approx([0.9, 0.6, 0.4, 0.2, row_probs[plan.all_hidden_row["own"]]])
+    # ROAD's fill has no LIME samples to reuse: every interior point gets its own random subset. Grad-CAM's order
+    # on the same superpixels shares the random rows and the rows that equal LIME's.
+    both = plan_curves({**lime, "gradcam": np.linspace(1, 0, k)}, samples[:1], steps=4, rng=np.random.default_rng(0))
+    assert sorted(h for fill, h in both.random_rows if fill == "road") == [5, 10, 15]
+    assert sorted(h for fill, h in both.random_rows if fill == "own") == [5, 10, 15]
+    assert len(both.rows) == 2 * (7 + 3)  # per fill: the shared sorted rows, all hidden, three random
+    for (fill, h), rows in both.random_rows.items():
+        assert all(int((both.rows[r] == 0).sum()) == h and both.fills[r] == fill for r in rows)
+    assert np.allclose(superpixel_means(np.arange(4.0).reshape(2, 2), np.array([[0, 0], [1, 1]])), [0.5, 2.5])
 
 
 # --- LIME's baseline ----------------------------------------------------------------------------------
@@ -127,7 +139,7 @@ def test_the_baseline_is_a_config_setting_checked_when_read(tmp_path):
 
     config = config_from_dict({"explain": {"baseline": "blur", "curve_steps": 5}}, base_dir=tmp_path)
     assert LimeParams.from_section(config.explain).baseline == "blur"
-    assert config_from_dict({}, base_dir=tmp_path).explain.baseline == "black"  # the paper's
+    assert config_from_dict({}, base_dir=tmp_path).explain.baseline == "mean"  # measured (bench/lime_baselines.py)
     with pytest.raises(ConfigError, match="baseline"):
         config_from_dict({"explain": {"baseline": "grey"}}, base_dir=tmp_path)
     with pytest.raises(ConfigError, match="curve_steps"):
@@ -324,10 +336,50 @@ def test_the_sanity_check_flags_an_explainer_that_ignores_the_network_and_passes
     explainers = {"edges": image_edges, "lime": lambda m, x, y: lime_maps(m, x, y, ["a", "b"], params, seed=1),
                   "gradcam": lambda m, x, y: cam(x, y)}
     checks = sanity_check(model, images, np.array([1, 1]), explainers, seed=0)
-    assert len(checks) == 3 * 3 * 2 and set(checks["stage"]) == {"top_layer", "top_half", "all_layers"}
+    assert len(checks) == 3 * 4 * 2 and set(checks["stage"]) == {"top_layer", "top_half", "all_layers", "null"}
     verdict = verdicts(checks).set_index("explainer")
     assert verdict.loc["edges", "flagged"] and verdict.loc["edges", "rho_all_layers"] == pytest.approx(1.0)
-    assert "do not change" in verdict.loc["edges", "verdict"]
-    assert not verdict.loc["lime", "flagged"] and verdict.loc["lime", "verdict"] == "passes"
+    assert verdict.loc["edges", "ssim_all_layers"] == pytest.approx(1.0) and verdict.loc["edges", "rho_null"] == pytest.approx(1.0)
+    assert "do not change" in verdict.loc["edges", "verdict"] and "n = 2 images" in verdict.loc["edges", "verdict"]
+    assert not verdict.loc["lime", "flagged"] and verdict.loc["lime", "verdict"].startswith("passes")
+    assert "too few" in verdict.loc["lime", "verdict"] and verdict.loc["lime", "images"] == 2
     assert not verdict.loc["gradcam", "flagged"]
     assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))  # restored
+
+
+def test_a_map_that_only_flips_its_sign_has_not_changed_for_the_sanity_check():
+    from engine.explain.sanity import _map_change
+
+    rng = np.random.default_rng(0)
+    signed = rng.normal(size=(16, 16))
+    rho, ssim = _map_change(signed, -signed)
+    assert rho == pytest.approx(1.0) and ssim == pytest.approx(1.0)
+    rho, _ = _map_change(signed, rng.normal(size=(16, 16)))
+    assert abs(rho) < 0.3
+
+
+def test_lime_stability_counts_rank_agreement_and_top_five_overlap_between_seeds():
+    same = seed_agreement([np.arange(10.0)] * 3)
+    assert same["rank_correlation"] == pytest.approx(1.0) and same["top5_overlap"] == 1.0 and same["seeds"] == 3
+    flipped = seed_agreement([np.arange(10.0), -np.arange(10.0)])
+    assert flipped["rank_correlation"] == pytest.approx(-1.0) and flipped["top5_overlap"] == 0.0
+    rows = pd.DataFrame([{"model": "A", "image_id": str(i), **same} for i in range(3)] +
+                        [{"model": "B", "image_id": str(i), **flipped} for i in range(3)])
+    table = stability_verdicts(rows).set_index("model")
+    assert not table.loc["A", "unstable"] and table.loc["B", "unstable"] and table.loc["A", "images"] == 3
+
+
+def test_the_ranking_between_fills_says_how_far_it_moves():
+    from engine.explain.scorecard import fill_ranking, ranking_sentence
+
+    gains = {("A", "lime"): (0.3, 0.1), ("A", "gradcam"): (0.2, 0.2), ("B", "lime"): (0.1, 0.3), ("B", "gradcam"): (0.0, 0.0)}
+    rows = []
+    for (model, explainer), (road, own) in gains.items():
+        for metric, value in (("insertion_gain", road), ("deletion_gain", 0.0), ("insertion_gain_own", own),
+                              ("deletion_gain_own", 0.0)):
+            rows.append({"model": model, "scenario": "external", "dataset": "all", "explainer": explainer,
+                         "metric": metric, "value": value})
+    ranking = fill_ranking(pd.DataFrame(rows)).set_index(["model", "explainer"])
+    assert ranking.loc[("A", "lime"), "rank_road"] == 1 and ranking.loc[("B", "lime"), "rank_own"] == 1
+    assert ranking.loc[("B", "lime"), "moved"] == 2 and ranking.loc[("B", "gradcam"), "moved"] == 0
+    assert "at most 2" in ranking_sentence(ranking.reset_index(), "external")

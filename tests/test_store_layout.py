@@ -22,6 +22,7 @@ ALLOWED: dict[str, str] = {}
 def store_names() -> set[str]:
     names = {artifacts.MANIFEST, artifacts.SAMPLES, artifacts.DONE, artifacts.PREDICTIONS, artifacts.HISTORY,
              artifacts.SPLIT, artifacts.KEPT_MODEL, artifacts.HEATMAP_ARRAYS, artifacts.GRADCAM, artifacts.SANITY,
+             artifacts.STABILITY,
              *artifacts.TABLES.values()}
     names |= {f"{artifacts.RATINGS}/{name}" for name in artifacts.RATINGS_FILES.values()}
     return names

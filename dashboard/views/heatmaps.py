@@ -11,14 +11,16 @@ import streamlit as st
 
 from dashboard import charts, images, loaders, tables, widgets
 from dashboard import scorecard
+from engine.explain.lime_masks import baseline_title
 
 SIDE_TITLES = {"paindb": "PAIN-DB", "cppain": "CP-PAIN"}
 TILE = 256
 EXPLAINERS = {"lime": "LIME", "gradcam": "Grad-CAM", "difference": "LIME − Grad-CAM"}
 # What the controls chose, read by the tiles: explainer, outlines on or off, Grad-CAM maps and pain
 # regions (``loaders.load_explainer_maps``), the scorecard's per-image table.
-VIEW = {"explainer": "lime", "outlines": False, "maps": {}, "faith": None}
+VIEW = {"explainer": "lime", "outlines": False, "maps": {}, "faith": None, "unstable": {}}
 NOT_LEARNED_LABEL = "explains a network that did not learn"
+UNSTABLE_LABEL = "unstable LIME maps"
 
 
 def group_row(groups: pd.DataFrame, model: str, scenario: str, dataset: str, label: int) -> pd.Series | None:
@@ -95,6 +97,7 @@ def side_by_side(data, models, label, class_name, paindb_scenario, opacity, expe
                     st.info(f"{model}: no {title} heatmap for this class and scenario.")
                 else:
                     mark = f" · {NOT_LEARNED_LABEL} ({failed})" if failed else ""
+                    mark += f" · {UNSTABLE_LABEL} ({VIEW['unstable'][model]})" if model in VIEW["unstable"] else ""
                     widgets.picture(tile, f"{experiment.name}-{model}-{title}-{class_name}", f"{model}-{title}",
                                     caption=f"{model} · {title} · {int(row['n_images'])} images{mark}")
                     st.caption(tile_scores(model, title, paindb_scenario, label))
@@ -118,13 +121,14 @@ def network_grid(data, models, label, class_name, scenario, dataset, opacity, ex
             pre = "pretrained base, random weights" if model in scratch else pre
             # The mark first: a tile's label is cut to its width.
             mark = " · did not learn ·" if tables.failure(verdicts, model, scenario) else ""
+            mark += " · unstable ·" if model in VIEW["unstable"] else ""
             tiles.append(heat_tile(data, row, opacity))
             labels.append(f"{model}{mark} ({pre}, n={int(row['n_images'])})")
     if not tiles:
         widgets.missing(f"No heatmaps for {SIDE_TITLES[dataset]} · {scenario} · {class_name} yet.")
         return
-    title = (f"LIME heatmaps · {SIDE_TITLES[dataset]} · {charts.SCENARIO_TITLES[scenario]} · class {class_name} · "
-             f"{widgets.provenance(experiment)}")
+    title = (f"LIME heatmaps (baseline: {baseline_title(VIEW['baseline'])}) · {SIDE_TITLES[dataset]} · "
+             f"{charts.SCENARIO_TITLES[scenario]} · class {class_name} · {widgets.provenance(experiment)}")
     grid = images.labelled_grid(tiles, labels, columns=min(5, len(tiles)), tile=TILE, title=title)
     bar = images.scale_bar(36, low="low weight", high="high weight", width=min(grid.shape[1], 420))
     canvas = np.full((grid.shape[0] + bar.shape[0] + 8, grid.shape[1], 3), 255, dtype=np.uint8)
@@ -222,7 +226,12 @@ explainer = e1.radio("Explainer", list(EXPLAINERS), key="hm-explainer", horizont
 outlines = e2.toggle("Pain regions", key="hm-outlines", help=scorecard.outline_legend())
 card = loaders.load_scorecard(experiment.root)
 VIEW.update(explainer=explainer, outlines=outlines, maps=loaders.load_explainer_maps(experiment.root),
-            faith=card.images if card is not None else None)
+            faith=card.images if card is not None else None,
+            unstable=scorecard.unstable_networks(card.stability if card is not None else None),
+            baseline=",".join(sorted(set(",".join(groups.get("baseline", pd.Series(dtype=str)).fillna("").astype(str)).split(",")) - {""})))
+st.caption(scorecard.baseline_sentence(VIEW["baseline"]))
+if VIEW["unstable"]:
+    st.warning(scorecard.unstable_sentence(VIEW["unstable"]))
 if explainer != "lime" and "gradcam_stretched" not in VIEW["maps"]:
     st.info("These heatmaps were written before Grad-CAM existed: `painlens explain CONFIG` makes them again.")
 elif explainer != "lime":

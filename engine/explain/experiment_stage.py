@@ -31,8 +31,8 @@ from engine.explain.mask_store import load_run_masks
 from engine.explain.normalize import FOLD_LIMIT, TEMPLATE_SIZE, TemplateWarp, anchor_points, landmarks_problem
 from engine.explain.pain_regions import ALL_REGIONS, pain_region_map
 from engine.explain.regions import OUTSIDE, REGIONS, face_mass_share, region_map, region_scores
-from engine.explain.run_stage import choose_images, explain_run, planned_masks
-from engine.explain.scorecard import ScoreCollector, run_gradcam, sanity_table, summarise
+from engine.explain.run_stage import choose_images, explain_run, is_sanity_run, planned_masks, sanity_picks
+from engine.explain.scorecard import ScoreCollector, run_gradcam, sanity_table, stability_table, summarise
 
 FACE_CACHE_ENTRIES = 1024  # warped mean-face inputs kept in memory (48 KiB each at T = 128)
 
@@ -133,17 +133,22 @@ def _explain_kept_model(run, config: ExperimentConfig, store: ExperimentStore, f
 
     import engine.models.registry  # noqa: F401  registers the project's custom layers for loading
 
-    predictions = store.predictions(_key(run))
-    rows = predictions.iloc[choose_images(predictions, config.explain.images_per_class, config.experiment.seed,
-                                          config.explain.all_cppain)]
+    predictions = store.predictions(_key(run)).reset_index(drop=True)
+    chosen = choose_images(predictions, config.explain.images_per_class, config.experiment.seed, config.explain.all_cppain)
+    # The sanity check's images beyond the explained ones (a run that explains fewer than it needs); the
+    # other rows' pixels are never read, so they stay zeros rather than being loaded.
+    needed = np.union1d(chosen, sanity_picks(predictions, chosen, config.explain.sanity_images, config.experiment.seed)
+                        if is_sanity_run(_key(run), config, store) else []).astype(int)
     try:
         model = keras.saving.load_model(store.kept_model_path(_key(run)), compile=False)
     except (OSError, ValueError, TypeError) as exc:
         return (f"The kept model of {run.model}/{run.scenario}/{run.fold} could not be loaded ({type(exc).__name__}); "
                 f"its masks are missing; `painlens run --force --models {run.model}` retrains and explains it.")
-    task = bar.add_task(f"LIME {run.model} / {run.scenario} / {run.fold}", total=len(rows))
-    images = faces.images(rows["image_id"].astype(str).tolist(), int(run.input_size))
-    explain_run(model, images, rows.reset_index(drop=True), config, store, on_image=lambda: bar.advance(task))
+    task = bar.add_task(f"LIME {run.model} / {run.scenario} / {run.fold}", total=len(chosen))
+    size = int(run.input_size)
+    images = np.zeros((len(predictions), size, size, 3), dtype=np.uint8)
+    images[needed] = faces.images(predictions["image_id"].iloc[needed].astype(str).tolist(), size)
+    explain_run(model, images, predictions, config, store, on_image=lambda: bar.advance(task))
     keras.backend.clear_session()
     return ""
 
@@ -175,7 +180,7 @@ def aggregate(runs: pd.DataFrame, store: ExperimentStore, faces: FaceSource, bar
             cam = cams.get(image_id)
             cam = None if cam is None else warp.warp(cam, coords)
             scores.seconds += time.perf_counter() - clock
-            scores.add(_key(run), masks, i, lime, cam, key, face)
+            scores.add(_key(run), masks, i, lime, cam, key, face, str((record.get("params") or {}).get("baseline", "black")))
         run_rows.append(_run_timing(record, run))
         if task is not None:
             bar.advance(task)
@@ -228,7 +233,8 @@ def _run_timing(done: dict, run) -> dict:
             "seconds_per_image": seconds / explained if explained else np.nan,
             "lime_overhead": lime_seconds / model_seconds if model_seconds > 0 else np.nan,
             "gradcam_seconds": scorecard.get("gradcam_seconds", 0.0), "curves_seconds": scorecard.get("curves_seconds", 0.0),
-            "sanity_seconds": scorecard.get("sanity_seconds", 0.0),
+            "sanity_seconds": scorecard.get("sanity_seconds", 0.0), "stability_seconds": scorecard.get("stability_seconds", 0.0),
+            "baseline": str((done.get("params") or {}).get("baseline", "black")),
             "scorecard_skipped": str(done.get("scorecard_skipped", ""))}
 
 
@@ -248,6 +254,8 @@ def _write_outputs(store: ExperimentStore, accumulator: HeatmapAccumulator, warp
     gradcam, scorecard = _scorecard_outputs(store, scores, accumulator, runs, seed)
     labels = region_map(warp)
     pretrained = {m: _is_pretrained(m) for m in sorted(set(runs["model"]))}
+    if "baseline" in timings:
+        runs = runs.merge(timings[["model", "scenario", "fold", "baseline"]], on=["model", "scenario", "fold"], how="left")
     groups = _describe_groups(accumulator.frame(), heat, labels, runs, pretrained)
     diff_rows, diffs = difference_maps(groups, heat)
     similarity, clusters = similarity_tables(groups, heat, labels != OUTSIDE, pretrained)
@@ -279,7 +287,8 @@ def _scorecard_outputs(store: ExperimentStore, scores: ScoreCollector, accumulat
     faithfulness = scores.frame()
     fingerprints = {_key(r): str(store.masks_record(_key(r)).get("fingerprint", "")) for r in runs.itertuples()}
     tables = {"faithfulness": faithfulness, "faithfulness_summary": summarise(faithfulness, scores.labels, seed),
-              "sanity_checks": sanity_table(store, sorted(fingerprints), fingerprints)}
+              "sanity_checks": sanity_table(store, sorted(fingerprints), fingerprints),
+              "lime_stability": stability_table(store, sorted(fingerprints), fingerprints)}
     scores.seconds += time.perf_counter() - clock
     return gradcam, tables
 
@@ -299,6 +308,10 @@ def _describe_groups(groups: pd.DataFrame, heat: np.ndarray, labels: np.ndarray,
     weights = runs.groupby("model")["weights"].agg(lambda w: ",".join(sorted(set(map(str, w)))))
     groups["weights"] = groups["model"].map(weights)
     groups["input_size"] = groups["model"].map(runs.groupby("model")["input_size"].first())
+    # Which LIME baseline made each heatmap (every page and exported figure names it).
+    if "baseline" in runs:
+        made = runs.groupby(["model", "scenario"])["baseline"].agg(lambda b: ",".join(sorted(set(map(str, b)))))
+        groups["baseline"] = [made.get((m, sc), "") for m, sc in zip(groups["model"], groups["scenario"])]
     groups["face_mass_share"] = [face_mass_share(heat[i], labels) if u else np.nan for i, u in zip(index, used)]
     groups["heat_min"] = [float(heat[i].min()) if u else np.nan for i, u in zip(index, used)]
     groups["heat_max"] = [float(heat[i].max()) if u else np.nan for i, u in zip(index, used)]
@@ -340,9 +353,12 @@ def summary_table(result: dict, experiment: str = ""):
     return table
 
 
+SCORECARD_PARTS = ("gradcam", "curves", "sanity", "stability")
+
+
 def scorecard_share(timings: pd.DataFrame) -> float:
-    """Time the scorecard's parts (Grad-CAM, curves, sanity check) took, as a share of the rest of the
-    explanation's time (LIME alone) in the same runs."""
-    added = timings[["gradcam_seconds", "curves_seconds", "sanity_seconds"]].to_numpy().sum()
+    """Time the scorecard's parts (Grad-CAM, curves, sanity check, LIME's stability) took, as a share of the
+    rest of the explanation's time (LIME alone) in the same runs."""
+    added = timings[[f"{p}_seconds" for p in SCORECARD_PARTS if f"{p}_seconds" in timings]].to_numpy().sum()
     lime = timings["seconds"].sum() - added
     return float(added / lime) if lime > 0 else float("nan")

@@ -16,7 +16,9 @@ The authors' settings (METHOD.md) are the defaults; feature selection is ``none`
 The baseline: LIME can only credit evidence that hiding removes. Black (the paper's ``hide_color = 0``)
 also looks like shut eyes (AU43) and deep furrows (AU4), so for those the hidden and the shown
 superpixel look alike; the image's mean colour and a blurred copy (Gaussian, sigma = S / 8, about half
-a superpixel at 30 segments) remove dark detail without adding it.
+a superpixel at 30 segments) remove dark detail without adding it. The config's default is the mean
+colour, chosen by ``bench/lime_baselines.py`` (README); ``LimeParams`` defaults to the paper's black,
+as its other defaults are the paper's.
 """
 
 from __future__ import annotations
@@ -31,6 +33,15 @@ import numpy as np
 from engine.config import ExplainSection
 
 ProbaFn = Callable[[np.ndarray], np.ndarray]  # (B, S, S, 3) uint8 -> (B, n_classes) float
+# What each baseline is called wherever a map made with it is shown or exported.
+BASELINE_TITLES = {"mean": "the image's mean colour", "blur": "a blurred copy of the image",
+                   "black": "black, the paper's (hide_color = 0)"}
+
+
+def baseline_title(baselines: str) -> str:
+    """A heatmap's baseline(s) in words (``baselines``: one name, or several joined by commas)."""
+    names = [b for b in str(baselines or "").split(",") if b]
+    return " and ".join(BASELINE_TITLES.get(b, b) for b in names) if names else "not recorded"
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ they live is the store's business (``ExperimentStore.mask_part_path`` / ``masks_
 A part holds, per image: ``image_id``, ``dataset``, ``label`` (the class explained), ``p_pain``,
 ``score`` (R² of LIME's local fit), ``n_superpixels``, ``weights`` (float16, one per superpixel, zero
 padded to the part's widest), ``segments`` (uint8 superpixel map at the model's input size),
-``seconds`` (segment, perturb, predict, fit), and the faithfulness curves (``engine.explain.faithfulness``):
-``aucs`` (deletion, insertion, and both for a random order) and ``curves`` (the four curves at
+``seconds`` (segment, perturb, predict, fit), and the faithfulness curves (``engine.explain.faithfulness``)
+of each curve set (``CURVE_SETS``: LIME and Grad-CAM, each with ROAD's fill and the explainer's own):
+``aucs`` (set, deletion / insertion / both for a random order) and ``curves`` (set, the four curves at
 ``curve_points`` evenly spaced fractions of the superpixels, float16). No pickles: every array is plain
 numeric or unicode.
 
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.artifacts import ExperimentStore, RunKey
-from engine.explain.faithfulness import AUC_COLUMNS, CURVE_NAMES, Curves
+from engine.explain.faithfulness import AUC_COLUMNS, CURVE_NAMES, CURVE_SETS, Curves
 from engine.explain.lime_masks import Explanation
 from engine.files import atomic_path, write_json
 
@@ -54,8 +55,8 @@ class RunMasks:
     weights: list[np.ndarray]  # N arrays (K_i,) float32
     segments: list[np.ndarray]  # N arrays (S, S) uint8
     seconds: np.ndarray  # (N, 4) float32, per STEPS
-    aucs: np.ndarray  # (N, 4) float32 per AUC_COLUMNS, NaN where no curves were computed
-    curves: np.ndarray  # (N, 4, P) float32 per CURVE_NAMES at x = 0 .. 1, NaN where none
+    aucs: np.ndarray  # (N, len(CURVE_SETS), 4) float32 per AUC_COLUMNS, NaN where no curves were computed
+    curves: np.ndarray  # (N, len(CURVE_SETS), 4, P) float32 per CURVE_NAMES at x = 0 .. 1, NaN where none
 
     def __len__(self) -> int:
         return len(self.image_id)
@@ -97,7 +98,7 @@ class MaskWriter:
         return done
 
     def add(self, image_id: str, dataset: str, p_pain: float, explanation: Explanation,
-            curves: Curves | None = None) -> None:
+            curves: dict[str, Curves] | None = None) -> None:
         self._rows.append({"image_id": image_id, "dataset": dataset, "p_pain": p_pain, "exp": explanation,
                            "curves": curves})
         if len(self._rows) >= PART_SIZE:
@@ -131,11 +132,14 @@ class MaskWriter:
         self._next_part += 1
         self._rows = []
 
-    def _curve_arrays(self, curves: list[Curves | None]) -> dict[str, np.ndarray]:
-        nan = np.full((len(CURVE_NAMES), self.curve_points), np.nan, dtype=np.float32)
-        return {"aucs": np.array([[c.aucs()[k] for k in AUC_COLUMNS] if c else [np.nan] * len(AUC_COLUMNS)
-                                  for c in curves], dtype=np.float32),
-                "curves": np.stack([c.resampled(self.curve_points) if c else nan for c in curves]).astype(np.float16)}
+    def _curve_arrays(self, curves: list[dict[str, Curves] | None]) -> dict[str, np.ndarray]:
+        nan_curves = np.full((len(CURVE_NAMES), self.curve_points), np.nan, dtype=np.float32)
+        nan_aucs = [np.nan] * len(AUC_COLUMNS)
+        sets = [c or {} for c in curves]
+        return {"aucs": np.array([[[c[s].aucs()[k] for k in AUC_COLUMNS] if s in c else nan_aucs for s in CURVE_SETS]
+                                  for c in sets], dtype=np.float32),
+                "curves": np.stack([np.stack([c[s].resampled(self.curve_points) if s in c else nan_curves
+                                              for s in CURVE_SETS]) for c in sets]).astype(np.float16)}
 
     def finish(self, summary: dict) -> None:
         self.flush()
@@ -167,13 +171,13 @@ def load_run_masks(store: ExperimentStore, key: RunKey) -> RunMasks:
     return RunMasks(image_id=stack("image_id", str), dataset=stack("dataset", str), label=stack("label", np.int8),
                     p_pain=stack("p_pain", np.float32), score=stack("score", np.float32), weights=weights,
                     segments=segments, seconds=stack("seconds", np.float32, (0, len(STEPS))),
-                    aucs=_curve_field(parts, "aucs", (len(AUC_COLUMNS),)),
-                    curves=_curve_field(parts, "curves", (len(CURVE_NAMES), 0)))
+                    aucs=_curve_field(parts, "aucs", (len(CURVE_SETS), len(AUC_COLUMNS))),
+                    curves=_curve_field(parts, "curves", (len(CURVE_SETS), len(CURVE_NAMES), 0)))
 
 
 def _curve_field(parts: list[dict], key: str, shape: tuple) -> np.ndarray:
-    """One curve array over the parts, NaN for parts written before curves were stored."""
-    widths = [p[key].shape[1:] for p in parts if key in p]
+    """One curve array over the parts, NaN for parts written before curves (of every set) were stored."""
+    widths = [p[key].shape[1:] for p in parts if key in p and p[key].ndim == len(shape) + 1]
     shape = widths[0] if widths else shape
     filled = [p[key].astype(np.float32) if key in p and p[key].shape[1:] == shape
               else np.full((len(p["image_id"]), *shape), np.nan, dtype=np.float32) for p in parts]

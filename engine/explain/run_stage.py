@@ -7,9 +7,11 @@ exists), and by ``experiment_stage.py`` for a finished run whose model was kept.
 written in parts and their finish record comes last (``mask_store.py``).
 
 With each run's masks come the scorecard's per-run parts: Grad-CAM maps of the same images
-(``gradcam.py``), each mask's deletion and insertion curves (``faithfulness.py``, stored in the mask
-parts), and on one run per network the randomisation sanity check (``sanity.py``). A run whose network
-gives every test image one class gets its LIME masks only (``unscored_reason``).
+(``gradcam.py``), deletion and insertion curves of both explainers on each image, with ROAD's imputation
+and with LIME's own fill (``faithfulness.py``, stored in the mask parts), and on one run per network the
+randomisation sanity check and LIME's stability over seeds (``sanity.py``), on ``sanity_images`` images
+(the run's explained images, topped up from its other test images when it explains fewer). A run whose
+network gives every test image one class gets its LIME masks only (``unscored_reason``).
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ from engine.explain.faithfulness import CurveQueue
 from engine.explain.gradcam import GradCam
 from engine.explain.lime_masks import BatchedModel, LimeParams, explain_image, image_seed
 from engine.explain.mask_store import STEPS, MaskWriter, run_fingerprint
-from engine.explain.sanity import sanity_check
+from engine.explain.sanity import sanity_check, seed_agreement
 
-SCORECARD_VERSION = 1  # in the masks' fingerprint: masks made before the scorecard existed are made again
+# In the masks' fingerprint: masks made by an older scorecard are made again (2: ROAD and Grad-CAM curves,
+# the sanity check on absolute maps with SSIM and a null reference, LIME's stability).
+SCORECARD_VERSION = 2
 
 
 # --- which images -----------------------------------------------------------------------------------
@@ -68,9 +72,11 @@ def planned_masks(predictions: pd.DataFrame, config: ExperimentConfig, before_sc
     rows = predictions.iloc[chosen]
     params = {**LimeParams.from_section(config.explain).as_dict(), "seed": config.experiment.seed,
               "curve_steps": config.explain.curve_steps, "sanity_images": config.explain.sanity_images,
+              "stability_images": config.explain.stability_images, "stability_seeds": config.explain.stability_seeds,
               "scorecard": SCORECARD_VERSION}
     if before_scorecard:  # LIME's parameters as they were then: black hiding only, no scorecard settings
-        params = {k: v for k, v in params.items() if k not in ("baseline", "curve_steps", "sanity_images", "scorecard")}
+        params = {k: v for k, v in params.items() if k not in ("baseline", "curve_steps", "sanity_images", "scorecard",
+                                                                "stability_images", "stability_seeds")}
     fingerprint = run_fingerprint(params, rows["image_id"].astype(str).tolist(), rows["p_pain"].to_numpy(),
                                   rows["predicted_label"].to_numpy(dtype=int))
     return chosen, fingerprint
@@ -100,11 +106,21 @@ def explain_run(model, images: np.ndarray, predictions: pd.DataFrame, config: Ex
                      rows["dataset"].astype(str).tolist(), rows["p_pain"].to_numpy(dtype=float))
     unscored = "" if config.explain.score_one_class_runs else unscored_reason(predictions)
     cam = None if unscored else _grad_cam(model)
-    scorecard = {"gradcam": _write_gradcam(cam, run, store, key, fingerprint)}
-    lime = _explain_images(model, run, done, params, config, writer, on_image, curves=not unscored)
+    cam_maps, gradcam_seconds = _gradcam_maps(cam, run, store, key, fingerprint)
+    scorecard = {"gradcam": gradcam_seconds}
+    sanity_run = not unscored and is_sanity_run(key, config, store)
+    picks = sanity_picks(predictions, chosen, config.explain.sanity_images, config.experiment.seed) if sanity_run else []
+    keep = {str(predictions["image_id"].iloc[p]) for p in picks}
+    lime = _explain_images(model, run, done, params, config, writer, on_image, curves=not unscored, cam_maps=cam_maps,
+                           keep=keep)
     scorecard["curves"] = lime.pop("curve_seconds")
-    scorecard["sanity"] = (_write_sanity(model, cam, run, lime.pop("originals"), params, config, store, key, fingerprint)
-                           if not unscored and is_sanity_run(key, config, store) else 0.0)
+    scorecard["sanity"], scorecard["stability"] = 0.0, 0.0
+    if sanity_run:
+        checked = _SanityImages(images[picks], [str(predictions["image_id"].iloc[p]) for p in picks],
+                                predictions["predicted_label"].to_numpy(dtype=int)[picks])
+        originals = _originals(model, checked, lime.pop("originals"), params, config.experiment.seed)
+        scorecard["sanity"] = _write_sanity(model, cam, checked, originals, params, config, store, key, fingerprint)
+        scorecard["stability"] = _write_stability(model, checked, originals, params, config, store, key, fingerprint)
     seconds = time.perf_counter() - clock
     summary = {"model": key.model, "scenario": key.scenario, "fold": key.fold, "images": len(run.ids),
                "explained_now": lime["explained"], "resumed": len(run.ids) - lime["explained"],
@@ -137,14 +153,16 @@ class _RunImages:
 
 
 def _explain_images(model, run: _RunImages, done: set[str], params: LimeParams, config: ExperimentConfig,
-                    writer: MaskWriter, on_image, curves: bool = True) -> dict:
-    """LIME and (with ``curves``) the faithfulness curves of every image not yet done; the sanity images'
-    maps are kept. An image's mask is written once its curves are complete (they share full batches across
-    images); without curves, at once."""
+                    writer: MaskWriter, on_image, curves: bool = True, cam_maps: dict[str, np.ndarray] | None = None,
+                    keep: set[str] = frozenset()) -> dict:
+    """LIME and (with ``curves``) the faithfulness curves of every image not yet done, Grad-CAM's on the same
+    superpixels where ``cam_maps`` has the image's map; the explanations of the ids in ``keep`` (the sanity
+    images) are kept. An image's mask is written once its curves are complete (they share full batches
+    across images); without curves, at once."""
     classifier, curve_classifier = BatchedModel(model, params.batch_size), BatchedModel(model, params.batch_size)
     queue = CurveQueue(curve_classifier, params.batch_size, config.explain.curve_steps) if curves else None
     seed, steps = config.experiment.seed, dict.fromkeys(STEPS, 0.0)
-    sanity_ids = {run.ids[i] for i in sanity_positions(len(run.ids), config.explain.sanity_images)}
+    cam_maps = cam_maps or {}
     explained, curve_seconds, originals = 0, 0.0, {}
 
     def write(finished: list[tuple]) -> None:
@@ -160,11 +178,11 @@ def _explain_images(model, run: _RunImages, done: set[str], params: LimeParams, 
             else:
                 clock = time.perf_counter()
                 finished = queue.add(position, image, explanation,
-                                     np.random.default_rng(image_seed(seed, f"{image_id}#curves")))
+                                     np.random.default_rng(image_seed(seed, f"{image_id}#curves")), cam_maps.get(image_id))
                 curve_seconds += time.perf_counter() - clock
                 write(finished)
-            if image_id in sanity_ids:
-                originals[image_id] = explanation.weights[explanation.segments]
+            if image_id in keep:
+                originals[image_id] = explanation
             for step in STEPS:
                 steps[step] += explanation.seconds[step]
             explained += 1
@@ -193,16 +211,20 @@ def _grad_cam(model) -> GradCam | None:
     return _GRAD_CAMS[model]
 
 
-def _write_gradcam(cam: GradCam | None, run: _RunImages, store: ExperimentStore, key: RunKey, fingerprint: str) -> float:
-    """The run's Grad-CAM maps (float16, input size) unless already stored for these masks; seconds spent."""
+def _gradcam_maps(cam: GradCam | None, run: _RunImages, store: ExperimentStore, key: RunKey,
+                  fingerprint: str) -> tuple[dict[str, np.ndarray], float]:
+    """The run's Grad-CAM maps by image id (input size), made and stored (float16) unless already stored for
+    these masks; and the seconds spent."""
     stored = store.gradcam(key)
-    if cam is None or (stored and str(stored.get("fingerprint", "")) == fingerprint):
-        return 0.0
+    if cam is None:
+        return {}, 0.0
+    if stored and str(stored.get("fingerprint", "")) == fingerprint:
+        return {str(i): m.astype(np.float32) for i, m in zip(stored["image_id"], stored["maps"])}, 0.0
     clock = time.perf_counter()
     maps = cam(run.images, run.labels)
     store.write_gradcam(key, fingerprint=np.array(fingerprint), image_id=np.array(run.ids, dtype=str),
                         maps=maps.astype(np.float16), side=np.array(cam.side))
-    return time.perf_counter() - clock
+    return dict(zip(run.ids, maps)), time.perf_counter() - clock
 
 
 def is_sanity_run(key: RunKey, config: ExperimentConfig, store: ExperimentStore | None = None) -> bool:
@@ -229,23 +251,83 @@ def sanity_positions(count: int, wanted: int) -> list[int]:
     return sorted(set(np.round(np.linspace(0, count - 1, min(wanted, count))).astype(int).tolist()))
 
 
-def _write_sanity(model, cam: GradCam | None, run: _RunImages, originals: dict[str, np.ndarray], params: LimeParams,
+def sanity_picks(predictions: pd.DataFrame, chosen: np.ndarray, wanted: int, seed: int) -> list[int]:
+    """Positions (rows of ``predictions``) of the sanity check's images: ``wanted`` of the run's chosen images,
+    spread over both classes; when it explains fewer, all of them and the rest drawn (seeded, from the run's
+    other test images, each predicted class in turn) so the verdict rests on ``wanted`` images where it can."""
+    chosen = np.asarray(chosen, dtype=int)
+    if len(chosen) >= wanted:
+        return [int(chosen[i]) for i in sanity_positions(len(chosen), wanted)]
+    ids = predictions["image_id"].astype(str).to_numpy()
+    predicted = predictions["predicted_label"].to_numpy(dtype=int)
+    rest = np.setdiff1d(np.arange(len(predictions)), chosen)
+    rest = rest[np.argsort(ids[rest], kind="stable")]
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 27])
+    pools = [list(rng.permutation(rest[predicted[rest] == label])) for label in (0, 1)]
+    extra = []
+    while len(extra) < wanted - len(chosen) and any(pools):
+        for pool in pools:
+            if pool and len(extra) < wanted - len(chosen):
+                extra.append(int(pool.pop()))
+    return [int(p) for p in chosen] + sorted(extra)
+
+
+@dataclass
+class _SanityImages:
+    """The sanity check's images of one run: pixels, ids, the explained (predicted) classes."""
+
+    images: np.ndarray
+    ids: list[str]
+    labels: np.ndarray
+
+
+def _originals(model, checked: _SanityImages, kept: dict, params: LimeParams, seed: int) -> dict:
+    """The trained network's LIME explanation of every sanity image: kept from the run, or made now (the
+    images that topped the run's up; a resumed run's)."""
+    classifier = BatchedModel(model, params.batch_size)
+    return {image_id: kept[image_id] if image_id in kept else
+            explain_image(image, classifier, int(label), params, image_seed(seed, image_id))
+            for image, label, image_id in zip(checked.images, checked.labels, checked.ids)}
+
+
+def _write_sanity(model, cam: GradCam | None, checked: _SanityImages, originals: dict, params: LimeParams,
                   config: ExperimentConfig, store: ExperimentStore, key: RunKey, fingerprint: str) -> float:
     """The randomisation check on the sanity images, for LIME and Grad-CAM; seconds spent."""
     stored = store.sanity(key)
     if stored is not None and len(stored) and (stored["fingerprint"] == fingerprint).all():
         return 0.0
     clock = time.perf_counter()
-    picks = sanity_positions(len(run.ids), config.explain.sanity_images)
-    ids, seed = [run.ids[i] for i in picks], config.experiment.seed
+    ids, seed = checked.ids, config.experiment.seed
     explainers = {"lime": lambda m, x, y: lime_maps(m, x, y, ids, params, seed)}
     if cam is not None:
         explainers["gradcam"] = lambda m, x, y: cam(x, y)
-    given = {"lime": np.stack([originals[i] for i in ids])} if all(i in originals for i in ids) else {}
-    checks = sanity_check(model, run.images[picks], run.labels[picks], explainers, given, seed=seed)
+    given = {"lime": np.stack([_signed(originals[i]) for i in ids])}
+    checks = sanity_check(model, checked.images, checked.labels, explainers, given, seed=seed)
     checks = checks.assign(model=key.model, scenario=key.scenario, fold=key.fold,
                            image_id=[ids[i] for i in checks["image"]], fingerprint=fingerprint)
     store.write_sanity(key, checks)
+    return time.perf_counter() - clock
+
+
+def _write_stability(model, checked: _SanityImages, originals: dict, params: LimeParams, config: ExperimentConfig,
+                     store: ExperimentStore, key: RunKey, fingerprint: str) -> float:
+    """LIME over ``stability_seeds`` sampling seeds (the first is the stored map's) on the first
+    ``stability_images`` sanity images: rank correlation and top-5 overlap between seeds; seconds spent."""
+    count = min(config.explain.stability_images, len(checked.ids))
+    stored = store.stability(key)
+    if count == 0 or (stored is not None and len(stored) and (stored["fingerprint"] == fingerprint).all()):
+        return 0.0
+    clock = time.perf_counter()
+    classifier, seed, rows = BatchedModel(model, params.batch_size), config.experiment.seed, []
+    for position in sanity_positions(len(checked.ids), count):
+        image_id, label = checked.ids[position], int(checked.labels[position])
+        weights = [originals[image_id].weights] + [
+            explain_image(checked.images[position], classifier, label, params,
+                          image_seed(seed, f"{image_id}#seed{j}")).weights
+            for j in range(1, config.explain.stability_seeds)]
+        rows.append({"model": key.model, "scenario": key.scenario, "fold": key.fold, "image_id": image_id,
+                     "label": label, **seed_agreement(weights), "fingerprint": fingerprint})
+    store.write_stability(key, pd.DataFrame(rows))
     return time.perf_counter() - clock
 
 

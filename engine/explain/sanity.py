@@ -1,12 +1,18 @@
-"""The randomisation sanity check (Adebayo et al., 2018, "Sanity checks for saliency maps").
+"""The randomisation sanity check (Adebayo et al., 2018, "Sanity checks for saliency maps"), and LIME's
+stability over its sampling seed.
 
-A map that explains the network must change when the network does. For a few images, each explainer's
-map with the trained weights is compared with its map after the weights are randomised cumulatively
-from the top (cascading randomisation): first the top weighted layer, then the rest of the top half of
-the weighted layers, then the rest of them (each weight is redrawn once, and stays redrawn for the
-later stages). The comparison is Spearman's rank correlation over the pixels; it must fall.
-An explainer whose maps still correlate at ``SANITY_LIMIT`` or more with every layer randomised is
-*flagged*: its maps say more about the image than about the network.
+A map that explains the network must change when the network does. For each image (at least
+``MIN_IMAGES`` per network for a verdict that counts), each explainer's map with the trained weights is
+compared with its map after the weights are randomised cumulatively from the top (cascading
+randomisation): first the top weighted layer, then the rest of the top half of the weighted layers, then
+the rest of them (each weight is redrawn once, and stays redrawn for the later stages). As the paper does,
+two comparisons: Spearman's rank correlation of the *absolute* maps (a map that only flips its sign has
+not changed what it points at) and SSIM of the maps normalized to [0, 1] (absolute value over its maximum).
+Both must fall. The *null reference* is the same two numbers between the maps of two independently
+randomised networks (the cascade's last stage and a second full randomisation with another seed): the
+similarity two maps reach from the image alone, whatever the network. An explainer whose maps still
+correlate at ``SANITY_LIMIT`` or more with every layer randomised is *flagged*: its maps say more about
+the image than about the network; the verdict says on how many images it rests.
 
 Randomised means: every trainable weight is redrawn from a normal distribution with that weight's own
 mean and standard deviation (the scale is kept, so activations neither vanish nor explode and a map
@@ -28,7 +34,10 @@ import numpy as np
 import pandas as pd
 
 SANITY_LIMIT = 0.5  # median rank correlation with every layer randomised at or above this: flagged
+MIN_IMAGES = 10  # Adebayo et al. judge over many images; fewer gives a verdict marked as resting on too few
 STAGES = ("top_layer", "top_half", "all_layers")
+NULL = "null"  # the stage comparing two independently randomised networks
+CHECK_COLUMNS = ["explainer", "stage", "layers_randomised", "layers", "image", "rank_correlation", "ssim"]
 
 Explainer = Callable[[object, np.ndarray, np.ndarray], np.ndarray]
 
@@ -93,11 +102,29 @@ def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
         return float(spearmanr(a, b).statistic)
 
 
+def normalized(heatmap: np.ndarray) -> np.ndarray:
+    """A map's absolute value over its maximum, in [0, 1] (all zeros for a zero map): what SSIM compares."""
+    heat = np.abs(np.asarray(heatmap, dtype=np.float64))
+    top = heat.max() if heat.size else 0.0
+    return heat / top if top > 0 else np.zeros_like(heat)
+
+
+def structural_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM of two normalized maps (data range 1); NaN for maps under 7 px a side (SSIM's window)."""
+    from skimage.metrics import structural_similarity as ssim
+
+    a, b = normalized(a), normalized(b)
+    if min(a.shape) < 7:
+        return float("nan")
+    return float(ssim(a, b, data_range=1.0))
+
+
 def sanity_check(model, images: np.ndarray, labels: np.ndarray, explainers: dict[str, Explainer],
                  originals: dict[str, np.ndarray] | None = None, seed: int = 0) -> pd.DataFrame:
-    """One row per (explainer, stage, image): ``layers_randomised`` (of ``layers``) and ``rank_correlation``
-    between the image's map under that stage and its map with the trained weights (``originals`` when
-    given, else computed here)."""
+    """One row per (explainer, stage, image): ``layers_randomised`` (of ``layers``), ``rank_correlation``
+    (Spearman, absolute maps) and ``ssim`` (normalized maps) between the image's map under that stage and
+    its map with the trained weights (``originals`` when given, else computed here); stage ``null``
+    compares the maps of two independently randomised networks."""
     originals = dict(originals or {})
     for name, explain in explainers.items():
         if name not in originals:
@@ -106,7 +133,7 @@ def sanity_check(model, images: np.ndarray, labels: np.ndarray, explainers: dict
     n_layers = len(layers)
     rows = []
     with _restored(model):
-        done = 0  # the cascade: each stage redraws only the layers below those already redrawn
+        done, maps = 0, {}  # the cascade: each stage redraws only the layers below those already redrawn
         for stage, count in stage_layers(n_layers).items():
             rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, count])
             for group in layers[n_layers - count:n_layers - done]:
@@ -115,7 +142,14 @@ def sanity_check(model, images: np.ndarray, labels: np.ndarray, explainers: dict
             done = count
             maps = {name: explain(model, images, labels) for name, explain in explainers.items()}
             rows += _stage_rows(maps, originals, stage, count, n_layers)
-    return pd.DataFrame(rows, columns=["explainer", "stage", "layers_randomised", "layers", "image", "rank_correlation"])
+        # The null reference: every layer redrawn again, independently of the cascade's draws.
+        rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, n_layers, 1])
+        for group in layers:
+            for variable in group:
+                _redraw(variable, rng)
+        other = {name: explain(model, images, labels) for name, explain in explainers.items()}
+        rows += _stage_rows(other, maps, NULL, n_layers, n_layers)
+    return pd.DataFrame(rows, columns=CHECK_COLUMNS)
 
 
 def _stage_rows(maps: dict[str, np.ndarray], originals: dict[str, np.ndarray], stage: str, count: int,
@@ -123,36 +157,88 @@ def _stage_rows(maps: dict[str, np.ndarray], originals: dict[str, np.ndarray], s
     rows = []
     for name, stage_maps in maps.items():
         for i, (before, after) in enumerate(zip(originals[name], stage_maps)):
+            rho, similarity = _map_change(before, after)
             rows.append({"explainer": name, "stage": stage, "layers_randomised": count, "layers": n_layers,
-                         "image": i, "rank_correlation": _map_change(before, after)})
+                         "image": i, "rank_correlation": rho, "ssim": similarity})
     return rows
 
 
-def _map_change(before: np.ndarray, after: np.ndarray) -> float:
-    """Rank correlation of a map before and after randomisation; a map that went flat kept none of its
-    ranking (0), a map that was flat to begin with cannot be judged (NaN)."""
+def _map_change(before: np.ndarray, after: np.ndarray) -> tuple[float, float]:
+    """(Spearman of the absolute maps, SSIM of the normalized maps) before and after randomisation; a map
+    that went flat kept none of its ranking (0, and SSIM as computed), a map that was flat to begin with
+    cannot be judged (NaN, NaN)."""
+    before, after = np.abs(np.asarray(before, dtype=np.float64)), np.abs(np.asarray(after, dtype=np.float64))
     if np.ptp(before) == 0:
-        return float("nan")
-    return 0.0 if np.ptp(after) == 0 else rank_correlation(before, after)
+        return float("nan"), float("nan")
+    rho = 0.0 if np.ptp(after) == 0 else rank_correlation(before, after)
+    return rho, structural_similarity(before, after)
 
 
 def verdicts(checks: pd.DataFrame, keys: tuple[str, ...] = ("explainer",)) -> pd.DataFrame:
-    """Per ``keys``: median rank correlation at each stage and ``flagged`` (with all layers randomised
-    still at SANITY_LIMIT or more); ``verdict`` in words."""
-    columns = [*keys, *(f"rho_{s}" for s in STAGES), "flagged", "verdict", "images"]
+    """Per ``keys``: median rank correlation and SSIM at each stage and between two randomised networks
+    (``rho_null``, ``ssim_null``), ``flagged`` (with all layers randomised still at SANITY_LIMIT or more),
+    ``images`` (the n it rests on) and ``verdict`` in words, with its n."""
+    columns = [*keys, *(f"rho_{s}" for s in STAGES), "rho_null", *(f"ssim_{s}" for s in STAGES), "ssim_null",
+               "flagged", "verdict", "images"]
     if checks is None or checks.empty:
         return pd.DataFrame(columns=columns)
-    medians = checks.groupby([*keys, "stage"])["rank_correlation"].median().unstack("stage")  # NaN groups kept
-    images = checks[checks["stage"] == "all_layers"].groupby(list(keys)).size()
+    if "ssim" not in checks:  # a check stored before SSIM and the null reference
+        checks = checks.assign(ssim=np.nan)
+    grouped = checks.groupby([*keys, "stage"])
+    rho, ssim = grouped["rank_correlation"].median().unstack("stage"), grouped["ssim"].median().unstack("stage")
+    images = checks[checks["stage"] == "all_layers"].groupby(list(keys))["rank_correlation"].count()
     rows = []
-    for index, row in medians.iterrows():
-        rho = {s: float(row.get(s, np.nan)) for s in STAGES}
-        final = rho["all_layers"]
+    for index, row in rho.iterrows():
+        r = {s: float(row.get(s, np.nan)) for s in (*STAGES, NULL)}
+        q = {s: float(ssim.loc[index].get(s, np.nan)) for s in (*STAGES, NULL)}
+        n = int(images.get(index, 0))
+        final = r["all_layers"]
         flagged = bool(np.isfinite(final) and final >= SANITY_LIMIT)
-        verdict = ("undefined: the trained network's maps are flat" if not np.isfinite(final) else
-                   "flagged: maps do not change when the network does" if flagged else "passes")
-        keyed = dict(zip(keys, index if isinstance(index, tuple) else (index,)))
-        rows.append({**keyed, **{f"rho_{s}": v for s, v in rho.items()},
-                     "flagged": flagged,
-                     "verdict": verdict, "images": int(images.get(index, 0))})
+        rows.append({**dict(zip(keys, index if isinstance(index, tuple) else (index,))),
+                     **{f"rho_{s}": v for s, v in r.items()}, **{f"ssim_{s}": v for s, v in q.items()},
+                     "flagged": flagged, "verdict": verdict_sentence(final, r[NULL], flagged, n), "images": n})
     return pd.DataFrame(rows, columns=columns)
+
+
+def verdict_sentence(final: float, null: float, flagged: bool, n: int) -> str:
+    """The verdict in words, with the null reference and the number of images it rests on."""
+    if not np.isfinite(final):
+        return f"undefined: the trained network's maps are flat (n = {n} images)"
+    null_text = f", {null:.2f} between two randomised networks" if np.isfinite(null) else ""
+    few = f"; fewer than {MIN_IMAGES} images, too few to rely on" if n < MIN_IMAGES else ""
+    head = "flagged: maps do not change when the network does" if flagged else "passes"
+    return f"{head} (rank correlation {final:.2f} with every layer randomised{null_text}; n = {n} images{few})"
+
+
+# --- LIME's stability over its sampling seed -------------------------------------------------------------
+
+STABILITY_LIMIT = 0.5  # median rank correlation of one image's LIME weights between seeds below this: unstable
+TOP_SUPERPIXELS = 5
+
+
+def seed_agreement(weights: list[np.ndarray]) -> dict[str, float]:
+    """Over every pair of one image's LIME weight vectors (K,) from different seeds (same superpixels):
+    the mean Spearman correlation and the mean share of the top-5 superpixels (by weight) the two share."""
+    from itertools import combinations
+
+    rhos, overlaps = [], []
+    for a, b in combinations([np.asarray(w, dtype=np.float64) for w in weights], 2):
+        rhos.append(rank_correlation(a, b))
+        top = min(TOP_SUPERPIXELS, len(a))
+        first, second = set(np.argsort(-a, kind="stable")[:top]), set(np.argsort(-b, kind="stable")[:top])
+        overlaps.append(len(first & second) / top if top else np.nan)
+    return {"rank_correlation": float(np.nanmean(rhos)) if np.isfinite(rhos).any() else float("nan"),
+            "top5_overlap": float(np.mean(overlaps)) if overlaps else float("nan"), "seeds": len(weights)}
+
+
+def stability_verdicts(rows: pd.DataFrame, keys: tuple[str, ...] = ("model",)) -> pd.DataFrame:
+    """Per ``keys``: median rank correlation and top-5 overlap between seeds over the images, ``images``,
+    ``seeds`` and ``unstable`` (median rank correlation below STABILITY_LIMIT)."""
+    columns = [*keys, "rank_correlation", "top5_overlap", "images", "seeds", "unstable"]
+    if rows is None or rows.empty:
+        return pd.DataFrame(columns=columns)
+    table = rows.groupby(list(keys)).agg(rank_correlation=("rank_correlation", "median"),
+                                         top5_overlap=("top5_overlap", "median"), images=("image_id", "size"),
+                                         seeds=("seeds", "min")).reset_index()
+    table["unstable"] = table["rank_correlation"].lt(STABILITY_LIMIT)
+    return table[columns]

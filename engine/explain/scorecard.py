@@ -1,24 +1,31 @@
 """The faithfulness scorecard of an experiment, built while the explain step warps every map onto the template.
 
 Per explained image and explainer (table ``faithfulness``; explainer ``lime`` or ``gradcam``):
-model, scenario, fold, image_id, dataset, subject, label (the explained class), p_pain, baseline, the
-curves' AUCs (``deletion_auc``, ``insertion_auc``, ``deletion_auc_random``, ``insertion_auc_random``;
-LIME only, see ``faithfulness.py``), ``agreement`` (Spearman's rho between the image's LIME and Grad-CAM
-maps on the template face) and the pain-region scores of ``pain_regions.score_map`` (the planted ones
-only for maps of the pain class: what a frame's planted AUs are evidence for).
+model, scenario, fold, image_id, dataset, subject, label (the explained class), p_pain, baseline (LIME's,
+which also fills the own-fill curves), the curves' AUCs with ROAD's imputation (``deletion_auc``,
+``insertion_auc``, ``deletion_auc_random``, ``insertion_auc_random``) and with the explainer's own fill
+(the same names ending ``_own``; both explainers on the same superpixels, see ``faithfulness.py``),
+``agreement`` (Spearman's rho between the image's LIME and Grad-CAM maps on the template face) and the
+pain-region scores of ``pain_regions.score_map`` (the planted ones only for maps of the pain class: what a
+frame's planted AUs are evidence for).
 
 Per (network, scenario, dataset, explainer, metric) (table ``faithfulness_summary``): the value over the
 images and a 95 % interval from a bootstrap over *subjects* (frames of one person are not independent);
 ``dataset`` is each source dataset and "all". Metrics: the four AUCs, ``insertion_gain`` (insertion
-minus random) and ``deletion_gain`` (random minus deletion; both above 0 for a faithful map),
+minus random) and ``deletion_gain`` (random minus deletion; both above 0 for a faithful map), the same
+for the own fill (``*_own``),
 ``density_<region>`` (share of the mass / share of the face area), ``pain_vs_rest`` and
 ``planted_vs_rest`` (mass per unit area in the pain / planted regions against the reference),
-``pointing_hit`` with its chance level ``pointing_chance``, ``pointing_hit_planted`` with
-``planted_area_share``, and ``agreement``. Ratios are ratios of means (defined where one image's
+``pointing_hit`` with its chance level ``pointing_chance`` (pooled, and per explained class:
+``pointing_hit_pain``, ``pointing_hit_no_pain``; likewise ``pain_vs_rest_pain`` / ``_no_pain``: a map
+explaining "no pain" has no reason to point at the pain regions), ``pointing_hit_planted`` with
+``planted_area_share``, and ``agreement``. ``fill_ranking`` ranks every (network, explainer) by its curves'
+gain under each fill and says how far the ranking moves between them. Ratios are ratios of means (defined where one image's
 reference holds no mass).
 
 Per network and explainer (table ``sanity_checks``): the randomisation check's median rank correlations
-per stage and its verdict (``sanity.py``).
+and SSIMs per stage, its null reference and its verdict with its n (``sanity.py``). Per network (table
+``lime_stability``): LIME's rank correlation and top-5 overlap between sampling seeds, and ``unstable``.
 """
 
 from __future__ import annotations
@@ -30,28 +37,31 @@ import numpy as np
 import pandas as pd
 
 from engine.artifacts import ExperimentStore, RunKey
-from engine.explain.faithfulness import AUC_COLUMNS
+from engine.explain.faithfulness import AUC_COLUMNS, CURVE_SETS, FILLS, auc_columns
 from engine.explain.heatmaps import HeatmapAccumulator
 from engine.explain.mask_store import RunMasks
 from engine.explain.pain_regions import ALL_REGIONS, PAIN_REGION_AUS, REFERENCE, SCORE_COLUMNS, area_shares, \
     pain_region_map, planted_regions, score_map
 from engine.explain.regions import OUTSIDE
-from engine.explain.sanity import rank_correlation, verdicts
+from engine.explain.sanity import rank_correlation, stability_verdicts, verdicts
 
 EXPLAINERS = ("lime", "gradcam")
 RESAMPLES = 1000
 CONFIDENCE = 0.95
+ALL_AUC_COLUMNS = tuple(c for fill in FILLS for c in auc_columns(fill))
+CLASSES = {0: "no_pain", 1: "pain"}  # suffixes of the per-class metrics
 IMAGE_COLUMNS = ["model", "scenario", "fold", "image_id", "dataset", "subject", "label", "p_pain", "explainer",
-                 "baseline", *AUC_COLUMNS, "agreement", *SCORE_COLUMNS]
+                 "baseline", *ALL_AUC_COLUMNS, "agreement", *SCORE_COLUMNS]
 SUMMARY_COLUMNS = ["model", "scenario", "dataset", "explainer", "metric", "value", "low", "high", "images", "subjects"]
-_NUMERIC = (*AUC_COLUMNS, "agreement", *(c for c in SCORE_COLUMNS if c != "planted_regions"))
+_NUMERIC = (*ALL_AUC_COLUMNS, "agreement", *(c for c in SCORE_COLUMNS if c != "planted_regions"),
+            *(f"{c}_{name}" for name in CLASSES.values() for c in ("pointing_hit", f"share_{REFERENCE}")))
 _AU_COLUMNS = sorted({au for aus in PAIN_REGION_AUS.values() for au in aus})
 
 
 class ScoreCollector:
     """Scores every warped map as ``aggregate`` produces it; also averages the Grad-CAM maps per heatmap group."""
 
-    def __init__(self, region_labels: np.ndarray, samples: pd.DataFrame | None, baseline: str):
+    def __init__(self, region_labels: np.ndarray, samples: pd.DataFrame | None, baseline: str = ""):
         """``region_labels``: ``pain_region_map`` of the template; ``samples``: image_id, subject, AU columns."""
         self.labels = region_labels
         self.face = region_labels != OUTSIDE
@@ -65,23 +75,23 @@ class ScoreCollector:
         self._aus = known[present].to_dict("index") if present else {}
 
     def add(self, key: RunKey, masks: RunMasks, i: int, lime_map: np.ndarray, gradcam_map: np.ndarray | None,
-            group: tuple, face: np.ndarray) -> None:
-        """One explained image: its warped positive LIME mask and (when there is one) its warped Grad-CAM map."""
+            group: tuple, face: np.ndarray, baseline: str = "") -> None:
+        """One explained image: its warped positive LIME mask and (when there is one) its warped Grad-CAM map;
+        ``baseline``: the LIME baseline of the run's masks (else the collector's)."""
         clock = time.perf_counter()
         image_id = str(masks.image_id[i])
         # The planted regions are the pain class's evidence: only maps of the pain class are scored on them.
         planted = planted_regions(self._aus.get(image_id, {})) if int(masks.label[i]) == 1 else None
         base = {"model": key.model, "scenario": key.scenario, "fold": key.fold, "image_id": image_id,
                 "dataset": str(masks.dataset[i]), "subject": self._subjects.get(image_id, image_id),
-                "label": int(masks.label[i]), "p_pain": float(masks.p_pain[i]), "baseline": self.baseline}
+                "label": int(masks.label[i]), "p_pain": float(masks.p_pain[i]), "baseline": baseline or self.baseline}
         agreement = np.nan
         if gradcam_map is not None:
             agreement = rank_correlation(lime_map[self.face], gradcam_map[self.face])
             self.gradcam.add(group, gradcam_map, face)
-            self.rows.append({**base, "explainer": "gradcam", "agreement": agreement,
+            self.rows.append({**base, "explainer": "gradcam", **_aucs(masks, i, "gradcam"), "agreement": agreement,
                               **score_map(gradcam_map, self.labels, planted)})
-        aucs = dict(zip(AUC_COLUMNS, masks.aucs[i].astype(float)))
-        self.rows.append({**base, "explainer": "lime", **aucs, "agreement": agreement,
+        self.rows.append({**base, "explainer": "lime", **_aucs(masks, i, "lime"), "agreement": agreement,
                           **score_map(lime_map, self.labels, planted)})
         self.seconds += time.perf_counter() - clock
 
@@ -97,6 +107,15 @@ class ScoreCollector:
             if key in index:
                 out[g] = heat[index[key]]
         return out
+
+
+def _aucs(masks: RunMasks, i: int, explainer: str) -> dict[str, float]:
+    """One image's curve AUCs of one explainer, both fills (NaN where its curves were not computed)."""
+    out = {}
+    aucs = masks.aucs[i] if masks.aucs.ndim == 3 else np.full((len(CURVE_SETS), len(AUC_COLUMNS)), np.nan)
+    for fill in FILLS:
+        out.update(zip(auc_columns(fill), aucs[CURVE_SETS.index(f"{explainer}/{fill}")].astype(float)))
+    return out
 
 
 def run_gradcam(store: ExperimentStore, key: RunKey, fingerprint: str) -> dict[str, np.ndarray]:
@@ -146,18 +165,28 @@ def _means(frame: pd.DataFrame, weights: np.ndarray) -> tuple[dict[str, np.ndarr
 
 
 def _metrics(frame: pd.DataFrame, areas: dict[str, float], rng: np.random.Generator) -> list[dict]:
+    labels = frame["label"].to_numpy(dtype=int)
+    frame = frame.assign(**{f"{c}_{name}": frame[c].where(labels == cls) for cls, name in CLASSES.items()
+                            for c in ("pointing_hit", f"share_{REFERENCE}")})
     codes, subjects = pd.factorize(frame["subject"].astype(str))
     weights = np.vstack([np.ones((1, len(frame))), subject_counts(len(subjects), rng)[:, codes]])  # row 0: the estimate
     m, valid = _means(frame, weights)
     ref_area = areas[REFERENCE]
     with np.errstate(invalid="ignore", divide="ignore"):
-        values = {name: (m[name], name) for name in AUC_COLUMNS}
-        values["insertion_gain"] = (m["insertion_auc"] - m["insertion_auc_random"], "insertion_auc")
-        values["deletion_gain"] = (m["deletion_auc_random"] - m["deletion_auc"], "deletion_auc")
+        values = {name: (m[name], name) for name in ALL_AUC_COLUMNS}
+        for fill in FILLS:
+            deletion, insertion, deletion_random, insertion_random = auc_columns(fill)
+            suffix = "" if fill == FILLS[0] else f"_{fill}"
+            values[f"insertion_gain{suffix}"] = (m[insertion] - m[insertion_random], insertion)
+            values[f"deletion_gain{suffix}"] = (m[deletion_random] - m[deletion], deletion)
         for region in ALL_REGIONS:
             values[f"density_{region}"] = (m[f"share_{region}"] / areas[region], f"share_{region}")
-        share_ref = m[f"share_{REFERENCE}"]
-        values["pain_vs_rest"] = (((1 - share_ref) / (1 - ref_area)) / (share_ref / ref_area), f"share_{REFERENCE}")
+        for suffix in ("", *(f"_{name}" for name in CLASSES.values())):
+            share_ref = m[f"share_{REFERENCE}{suffix}"]
+            values[f"pain_vs_rest{suffix}"] = (((1 - share_ref) / (1 - ref_area)) / (share_ref / ref_area),
+                                               f"share_{REFERENCE}{suffix}")
+            if suffix:
+                values[f"pointing_hit{suffix}"] = (m[f"pointing_hit{suffix}"], f"pointing_hit{suffix}")
         values["planted_vs_rest"] = (m["planted_share"] / m["planted_area_share"] / (m["planted_reference"] / ref_area),
                                      "planted_share")
         for name in ("pointing_hit", "pointing_hit_planted", "planted_area_share", "agreement"):
@@ -189,6 +218,59 @@ def _intervals(resampled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 # --- the sanity check's verdicts ---------------------------------------------------------------------
+
+def stability_table(store: ExperimentStore, keys: list[RunKey], fingerprints: dict[RunKey, str]) -> pd.DataFrame:
+    """Per network: LIME's agreement with itself over sampling seeds on its sanity run (current masks only)."""
+    frames = []
+    for key in keys:
+        rows = store.stability(key)
+        if rows is not None and len(rows) and (rows["fingerprint"] == fingerprints.get(key)).all():
+            frames.append(rows)
+    return stability_verdicts(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), ("model",))
+
+
+def fill_ranking(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per scenario (all test images): every (network, explainer) with curves, its gain over the random order
+    (insertion gain + deletion gain) and its rank under each fill (1: the most faithful), and ``moved``
+    (places between the two rankings). ``kendall_tau`` (per scenario) says how alike the rankings are."""
+    columns = ["scenario", "model", "explainer", *(f"gain_{f}" for f in FILLS), *(f"rank_{f}" for f in FILLS),
+               "moved", "kendall_tau"]
+    if summary is None or summary.empty:
+        return pd.DataFrame(columns=columns)
+    from scipy.stats import kendalltau
+
+    scope = summary[summary["dataset"] == "all"].pivot_table(index=["scenario", "model", "explainer"], columns="metric",
+                                                             values="value", aggfunc="first")
+    frames = []
+    for scenario, part in scope.groupby(level="scenario"):
+        table = pd.DataFrame(index=part.index)
+        for fill in FILLS:
+            suffix = "" if fill == FILLS[0] else f"_{fill}"
+            table[f"gain_{fill}"] = part.get(f"insertion_gain{suffix}", np.nan) + part.get(f"deletion_gain{suffix}", np.nan)
+        table = table.dropna()
+        if table.empty:
+            continue
+        for fill in FILLS:
+            table[f"rank_{fill}"] = table[f"gain_{fill}"].rank(ascending=False, method="min").astype(int)
+        table["moved"] = (table[f"rank_{FILLS[0]}"] - table[f"rank_{FILLS[1]}"]).abs()
+        table["kendall_tau"] = float(kendalltau(table[f"gain_{FILLS[0]}"], table[f"gain_{FILLS[1]}"]).statistic) \
+            if len(table) > 1 else np.nan
+        frames.append(table.reset_index())
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def ranking_sentence(ranking: pd.DataFrame, scenario: str) -> str:
+    """How far the ranking of (network, explainer) moves between ROAD's fill and the explainers' own, in words."""
+    part = ranking[ranking["scenario"] == scenario] if len(ranking) else ranking
+    if part is None or len(part) < 2:
+        return ""
+    moved = part[part["moved"] > 0]
+    tau = part["kendall_tau"].iloc[0]
+    return (f"Ranked by their gain over the random order, the {len(part)} (network, explainer) pairs keep their places "
+            if moved.empty else
+            f"Between ROAD's fill and the explainers' own, {len(moved)} of {len(part)} (network, explainer) pairs change "
+            f"place (at most {int(part['moved'].max())}); ") + f"Kendall's tau between the two rankings {tau:.2f}."
+
 
 def sanity_table(store: ExperimentStore, keys: list[RunKey], fingerprints: dict[RunKey, str]) -> pd.DataFrame:
     """Per network and explainer: the verdict of its run's randomisation check (current masks only)."""
