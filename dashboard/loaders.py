@@ -80,6 +80,8 @@ class Experiment:
     def runs_per_scenario(self, scenario: str) -> int:
         if not self.config:
             return 0
+        if scenario == "cp_adapt":  # one run per CP-PAIN subject left out
+            return int(((self.manifest.get("datasets") or {}).get("cppain") or {}).get("subjects") or 0)
         return self.config.scenarios.seeds if scenario == "external" else self.config.scenarios.folds
 
     def scenarios_of(self, model: str) -> list[str]:

@@ -336,3 +336,26 @@ def test_explain_adds_each_networks_lime_explanation_of_the_photo(predictor):
     for explained in record["explanations"].values():
         assert explained["label"] in (0, 1) and len(explained["superpixel_weights"]) > 5
         assert base64.b64decode(explained["heatmap_png"])[:4] == b"\x89PNG"
+
+
+def test_a_calm_photo_becomes_the_reference_of_the_persons_photo_and_a_bad_one_gets_a_sentence(predictor):
+    from engine.answers import answer_bytes, compare_with_baseline
+    from engine.errors import PainLensError
+    from engine.person_baseline import NoBaselineError, person_baseline
+
+    with pytest.raises(PainLensError, match="."):  # neither a photo nor a video: the reader's sentence
+        person_baseline(predictor, b"a shopping list, not a photo " * 20)
+    with pytest.raises(NoBaselineError, match="empty"):
+        person_baseline(predictor, b"")
+    calm = encode(face_image(24, size=(320, 320)), "PNG")
+    basis = predictor.answer_basis()
+    if not basis.used:  # the tiny experiment's networks may not learn: then the calm face has no number either
+        with pytest.raises(NoBaselineError, match="gives no reference"):
+            person_baseline(predictor, calm)
+        return
+    reference = person_baseline(predictor, calm)
+    assert 0 < reference.p_pain < 1 and reference.frames == 1 and reference.kind == "image"
+    record = compare_with_baseline(answer_bytes(predictor, encode(face_image(25, size=(320, 320)), "PNG"), "face.png"),
+                                   reference, basis.parameters.get("baseline"))
+    assert record.baseline.p_baseline == pytest.approx(reference.p_pain, abs=1e-4)
+    assert record.baseline.leads_with in ("absolute", "change") and record.baseline.why

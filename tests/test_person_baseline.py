@@ -152,3 +152,20 @@ def test_predict_with_a_missing_baseline_file_says_so_and_cannot_run(tmp_path):
                                     str(tmp_path / "calm.jpg")])
     # painlens.cli.main prints the sentence and exits with the error's status (2: the command cannot run)
     assert getattr(done.exception, "exit_code", None) == 2 and "No baseline file at" in str(done.exception)
+
+
+def test_the_softmax_layer_is_fine_tuned_with_adams_steps_and_learns():
+    from types import SimpleNamespace
+
+    from engine.training.adapt import fit_softmax
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(40, 5))
+    y = (x[:, 0] > 0).astype(int)
+    start = [np.zeros((5, 2)), np.zeros(2)]
+    (kernel, bias), _ = fit_softmax(start, x, y, SimpleNamespace(epochs=1, learning_rate=0.01), batch_size=40, seed=0)
+    gradient = x.T @ (0.5 - np.eye(2)[y]) / 40  # d(mean cross-entropy)/d(kernel) at zero weights
+    # Adam's first step moves every weight by the rate, against its gradient's sign
+    assert np.allclose(kernel, -0.01 * np.sign(gradient), atol=1e-5)
+    _, history = fit_softmax(start, x, y, SimpleNamespace(epochs=30, learning_rate=0.05), batch_size=8, seed=0)
+    assert history[-1]["loss"] < history[0]["loss"] and history[-1]["accuracy"] >= 0.9
