@@ -562,6 +562,7 @@ def remedies(table: pd.DataFrame, metric: str, models: list[str], title: str, su
     """Per network, the four ways to judge CP-PAIN faces (``engine.evaluation.remedies``): ``metric`` ("auc" or
     "accuracy") as a bar per variant with its 95 % interval over CP-PAIN subjects; chance dashed for the AUC."""
     label, _ = INTERVAL_METRICS[metric]
+    table = with_remedies(table)
     frame = table.rename(columns={metric: "value", f"{metric}_low": "low", f"{metric}_high": "high"}).assign(
         n=[sample_size(i, s) for i, s in zip(table["n_images"], table["n_subjects"])])
     order = [m for m in models if m in set(frame["model"])] + sorted(set(frame["model"]) - set(models))
@@ -581,13 +582,22 @@ def remedies(table: pd.DataFrame, metric: str, models: list[str], title: str, su
     return style(chart, title, subtitle)
 
 
+def with_remedies(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the networks that have a remedy beside their external figure (the others are on Figure 4);
+    all rows when none has."""
+    counts = table.groupby("model")["variant"].transform("nunique")
+    return table[counts > 1] if (counts > 1).any() else table
+
+
 def adapt_curve(curve: pd.DataFrame, metric: str, title: str, subtitle: str | list[str] = "") -> alt.Chart:
     """cp_adapt's ``metric`` against the number of CP-PAIN subjects adapted on, per network, with its 95 % interval
     over the subjects left out as a band."""
     label, _ = INTERVAL_METRICS[metric]
     frame = curve.rename(columns={metric: "value", f"{metric}_low": "low", f"{metric}_high": "high"})
     x = alt.X("n_subjects:Q", title="CP-PAIN subjects adapted on", axis=alt.Axis(tickMinStep=1))
-    colour = alt.Color("model:N", title=None, scale=alt.Scale(range=list(OKABE_ITO)))
+    # One legend for both layers (a shared scale merges them): opaque swatches, not the bands' faint ones.
+    colour = alt.Color("model:N", title=None, scale=alt.Scale(range=list(OKABE_ITO)),
+                       legend=alt.Legend(symbolOpacity=1, symbolType="stroke"))
     band = alt.Chart(frame).mark_area(opacity=0.18).encode(x=x, y=alt.Y("low:Q", scale=alt.Scale(domain=[0, 1])),
                                                            y2="high:Q", color=colour)
     line = alt.Chart(frame).mark_line(point=True).encode(

@@ -62,14 +62,15 @@ def remedies(table: pd.DataFrame, models: list[str]) -> pd.DataFrame:
     accuracy with their 95 % intervals over subjects, the n, how many faces had a calm reference, the rule."""
     rank = {m: i for i, m in enumerate(models)}
     order = {v: i for i, v in enumerate(charts.REMEDY_COLOURS)}
+    table = charts.with_remedies(table)
     frame = table.assign(_m=table["model"].map(rank).fillna(len(rank)), _v=table["variant"].map(order).fillna(len(order)))
     frame = frame.sort_values(["_m", "model", "_v"])
     return pd.DataFrame({
         "network": frame["model"], "variant": frame["variant"], "ROC AUC": frame["auc"], "AUC low": frame["auc_low"],
         "AUC high": frame["auc_high"], "accuracy": frame["accuracy"], "accuracy low": frame["accuracy_low"],
         "accuracy high": frame["accuracy_high"], "n": sizes(frame["n_images"], frame["n_subjects"]),
-        "faces with a calm reference": [int(w) if "baseline" in v else None
-                                        for v, w in zip(frame["variant"], frame["with_reference"])],
+        "faces with a calm reference": pd.array([int(w) if "baseline" in v else None
+                                                 for v, w in zip(frame["variant"], frame["with_reference"])], dtype="Int64"),
         "rule": frame["rule"]}).reset_index(drop=True)
 
 
