@@ -129,3 +129,13 @@ def test_the_explainer_switch_and_the_pain_region_outlines(regions):
     colours = {tuple(c) for c in outlined.reshape(-1, 3)}
     assert set(scorecard.REGION_COLOURS.values()) <= colours and (0, 0, 0) in colours  # borders only
     assert 0.3 < scorecard.pointing_chance(regions) < 0.4
+
+
+def test_unstable_networks_are_named_with_their_numbers_and_the_baseline_in_words():
+    stability = pd.DataFrame({"model": ["WeiNet", "SongNet"], "rank_correlation": [0.9, 0.3], "top5_overlap": [0.8, 0.4],
+                              "images": [3, 3], "seeds": [3, 3], "unstable": [False, True]})
+    unstable = scorecard.unstable_networks(stability)
+    assert list(unstable) == ["SongNet"] and "rank correlation 0.30, top-5 overlap 0.40 (3 seeds, n = 3 images)" in unstable["SongNet"]
+    assert "SongNet" in scorecard.unstable_sentence(unstable) and scorecard.unstable_networks(None) == {}
+    assert "the image's mean colour" in scorecard.baseline_sentence("mean")
+    assert "black, the paper's" in scorecard.baseline_sentence("black")

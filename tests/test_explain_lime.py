@@ -130,7 +130,7 @@ def test_choice_caps_paindb_per_predicted_class_keeps_every_cppain_image_and_is_
 def small_config(**explain):
     return config_from_dict({"experiment": {"name": "t", "seed": 4},
                              "explain": {"images_per_class": 3, "num_samples": 60, "batch_size": 32, "sanity_images": 2,
-                                         "stability_images": 1, **explain}})
+                                         "stability_images": 1, "curve_steps": 4, **explain}})
 
 
 def test_explain_run_writes_resumable_masks_that_a_second_call_reuses(tmp_path):
@@ -215,7 +215,7 @@ def test_the_sanity_check_moves_to_the_next_kept_seed_when_the_first_gives_one_c
 
     config = config_from_dict({"experiment": {"name": "t", "seed": 4}, "scenarios": {"kept_seeds": 2},
                                "explain": {"images_per_class": 3, "num_samples": 60, "batch_size": 32, "sanity_images": 1,
-                                           "stability_images": 1}})
+                                           "stability_images": 1, "curve_steps": 4}})
     model, store = tiny_model(), ExperimentStore(tmp_path, "t")
     both = predictions_table(n=8, cppain=2)
     images = np.stack([face_like(32, seed=i) for i in range(len(both))])

@@ -23,6 +23,13 @@ NOT_LEARNED_LABEL = "explains a network that did not learn"
 UNSTABLE_LABEL = "unstable LIME maps"
 
 
+def baseline_tag() -> str:
+    """The LIME baseline in an exported file's name (a tile's PNG carries no caption)."""
+    if VIEW["explainer"] == "gradcam" or not VIEW.get("baseline"):
+        return ""
+    return "-lime-baseline-" + VIEW["baseline"].replace(",", "-")
+
+
 def group_row(groups: pd.DataFrame, model: str, scenario: str, dataset: str, label: int) -> pd.Series | None:
     rows = groups[(groups["model"] == model) & (groups["scenario"] == scenario) & (groups["dataset"] == dataset)
                   & (groups["label"] == label) & (groups["n_images"] > 0)]
@@ -98,7 +105,7 @@ def side_by_side(data, models, label, class_name, paindb_scenario, opacity, expe
                 else:
                     mark = f" · {NOT_LEARNED_LABEL} ({failed})" if failed else ""
                     mark += f" · {UNSTABLE_LABEL} ({VIEW['unstable'][model]})" if model in VIEW["unstable"] else ""
-                    widgets.picture(tile, f"{experiment.name}-{model}-{title}-{class_name}", f"{model}-{title}",
+                    widgets.picture(tile, f"{experiment.name}-{model}-{title}-{class_name}{baseline_tag()}", f"{model}-{title}",
                                     caption=f"{model} · {title} · {int(row['n_images'])} images{mark}")
                     st.caption(tile_scores(model, title, paindb_scenario, label))
         diff = difference_tile(data, model, label, paindb_scenario)
@@ -106,7 +113,7 @@ def side_by_side(data, models, label, class_name, paindb_scenario, opacity, expe
             if diff is None:
                 st.info(f"{model}: the difference needs both heatmaps.")
             else:
-                widgets.picture(diff, f"{experiment.name}-{model}-difference-{class_name}", f"{model}-diff",
+                widgets.picture(diff, f"{experiment.name}-{model}-difference-{class_name}{baseline_tag()}", f"{model}-diff",
                                 caption=f"{model} · CP-PAIN − PAIN-DB")
 
 
@@ -134,7 +141,7 @@ def network_grid(data, models, label, class_name, scenario, dataset, opacity, ex
     canvas = np.full((grid.shape[0] + bar.shape[0] + 8, grid.shape[1], 3), 255, dtype=np.uint8)
     canvas[:grid.shape[0]] = grid
     canvas[grid.shape[0] + 4:grid.shape[0] + 4 + bar.shape[0], 8:8 + bar.shape[1]] = bar
-    widgets.picture(canvas, f"{experiment.name}-heatmap-grid-{dataset}-{scenario}-{class_name}", "grid")
+    widgets.picture(canvas, f"{experiment.name}-heatmap-grid-{dataset}-{scenario}-{class_name}{baseline_tag()}", "grid")
 
 
 def region_section(data, models, label, class_name, scenario, dataset, experiment, verdicts) -> None:
