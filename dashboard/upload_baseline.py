@@ -68,4 +68,8 @@ def show_baseline(model, experiment: loaders.Experiment, prediction) -> None:
     faces = f"{b.baseline_frames} face{'s' if b.baseline_frames != 1 else ''}"
     calm.metric(f"calm face, p(pain) ({faces})", f"{b.p_baseline:.2f}")
     st.info(b.why, icon=":material/compare:")
+    if b.aus_change:
+        moved = ", ".join(f"{name} {value:+.1f}" for name, value in b.aus_change.items())
+        st.caption(f"**Action units, change from the calm face** (the experiment's estimator; a movement the person "
+                   f"holds at rest is not a change): {moved}.")
     st.caption(f"**The rule:** {b.rule}. " + widgets.provenance(experiment))

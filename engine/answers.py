@@ -103,6 +103,10 @@ class BaselineComparison(Record):
     why: str = Field(description="Why it leads, in one sentence")
     baseline_frames: int = Field(description="Faces the reference is from (1 for a photo)")
     rule: str = Field(description="How the change becomes p(pain), and what it was fitted on")
+    aus_baseline: dict[str, float] | None = Field(None, description="The calm face's action units and PSPI (null: no "
+                                                                    "estimator in this experiment)")
+    aus_change: dict[str, float] | None = Field(None, description="Each action unit and PSPI of the face minus the calm "
+                                                                  "face's: what moved, not what the person always shows")
 
 
 class Answer(Record):
@@ -258,9 +262,13 @@ def compare_with_baseline(record: AnyAnswer, reference, rule: dict | None) -> An
         leads, why = lead(p_base, rule or {}) if fitted else ("absolute", "Without a fitted rule the change cannot be "
                                                               "turned into p(pain): the absolute number leads.")
         p_change = float(change_probability(record.p_pain, p_base, rule)) if fitted else None
+    calm_aus = getattr(reference, "aus", None)
+    change = ({name: rounded(value - calm_aus[name]) for name, value in record.aus.items()
+               if value is not None and calm_aus.get(name) is not None} if record.aus and calm_aus else None)
     record.baseline = BaselineComparison(p_absolute=rounded(record.p_pain), p_baseline=rounded(p_base),
                                          p_change=rounded(p_change), leads_with=leads, why=why,
-                                         baseline_frames=int(reference.frames), rule=text)
+                                         baseline_frames=int(reference.frames), rule=text, aus_baseline=rounded_aus(calm_aus),
+                                         aus_change=change)
     return record
 
 

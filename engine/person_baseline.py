@@ -2,7 +2,8 @@
 
 A clinician gives a calm photo of the person, or a calm clip (the upload page, ``painlens predict --baseline
 FILE``). Its reference is the served answer's p(pain) of that face before abstention (a clip: the mean logit over
-its answered frames). A calm face the networks find unlike their training faces gives no reference (its number
+its answered frames), and its action units where the experiment has the estimator (a clip: their mean over the
+frames that have them). A calm face the networks find unlike their training faces gives no reference (its number
 would have no basis); a face without a detectable face neither. Nothing of it is kept: the reference lives as
 long as the command or the page session.
 """
@@ -29,6 +30,7 @@ class PersonBaseline:
     frames: int  # faces it is from (1 for a photo)
     kind: str  # "image" or "video"
     notes: list[str] = field(default_factory=list)
+    aus: dict[str, float] | None = None  # the calm face's pain AUs and PSPI (None: no estimator)
 
 
 def person_baseline(predictor, data: bytes, fps: float = 2.0) -> PersonBaseline:
@@ -48,7 +50,7 @@ def person_baseline(predictor, data: bytes, fps: float = 2.0) -> PersonBaseline:
     if answer.ood_score is not None and answer.ood_score > 1.0:
         raise NoBaselineError(f"The calm photo gives no reference: it is unlike the faces the networks were trained on "
                               f"(out-of-distribution score {answer.ood_score:.2f}, above 1).")
-    return PersonBaseline(float(answer.p_served), 1, "image", list(prediction.notes))
+    return PersonBaseline(float(answer.p_served), 1, "image", list(prediction.notes), prediction.action_units)
 
 
 def _from_clip(predictor, data: bytes, fps: float) -> PersonBaseline:
@@ -61,4 +63,6 @@ def _from_clip(predictor, data: bytes, fps: float) -> PersonBaseline:
                               f"({len(analysis.frames)} frames looked at).")
     p = float(sigmoid(np.mean(logit(answered))))
     note = f"The reference is the mean over {len(answered)} answered frames of {len(analysis.frames)} (in logit)."
-    return PersonBaseline(p, int(len(answered)), "video", [note])
+    measured = [f.aus for f in analysis.frames if f.p_pain is not None and f.aus]
+    aus = {name: float(np.mean([a[name] for a in measured])) for name in measured[0]} if measured else None
+    return PersonBaseline(p, int(len(answered)), "video", [note], aus)

@@ -77,8 +77,12 @@ def test_the_answer_record_reports_both_numbers_and_which_leads():
     withheld = compare_with_baseline(PhotoAnswer(path="x.png", p_pain=None, abstained=True),
                                      PersonBaseline(0.2, 1, "image"), rule)
     assert withheld.baseline.p_change is None and "withheld" in withheld.baseline.why
+    with_aus = compare_with_baseline(PhotoAnswer(p_pain=0.7, aus={"AU4": 3.0, "AU10": 2.0, "PSPI": 5.0}),
+                                     PersonBaseline(0.5, 1, "image", aus={"AU4": 2.0, "AU10": 2.0, "PSPI": 4.0}), rule)
+    assert with_aus.baseline.aus_change == {"AU4": 1.0, "AU10": 0.0, "PSPI": 1.0}  # what moved, not the resting brow
     unfitted = compare_with_baseline(PhotoAnswer(p_pain=0.3), PersonBaseline(0.2, 1, "image"), {"slope": None})
     assert unfitted.baseline.p_change is None and unfitted.baseline.leads_with == "absolute"
+    assert unfitted.baseline.aus_change is None  # no estimator: no AU comparison
 
 
 def test_cp_adapt_leaves_one_cp_subject_out_and_needs_the_external_models():
