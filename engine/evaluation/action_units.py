@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 
 import numpy as np
 import pandas as pd
@@ -28,8 +27,6 @@ from engine.artifacts import ExperimentStore, frame_digest
 from engine.evaluation.bootstrap import cluster_weights, percentile_interval
 from engine.models.action_units import FEATURES_VERSION, PAIN_AUS, ActionUnitModel, features_many, occurred
 from engine.ratings.model_rater import model_as_rater, with_facs_scores
-
-log = logging.getLogger(__name__)
 
 TARGETS = (*PAIN_AUS, "PSPI")
 EVALUATION_COLUMNS = ("target", "icc", "icc_low", "icc_high", "mae", "mae_low", "mae_high", "f1", "f1_low",

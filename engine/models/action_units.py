@@ -1,10 +1,10 @@
 """The action-unit estimator: the six pain AUs (0-5, AU43 0/1) and PSPI from a face crop and its 68 landmarks.
 
 What it looks at: the regions where each AU shows, cut from the same face crop the pain networks see and
-placed by its 68 landmarks (both eyes with the brows' lower edge: AU4, AU6, AU7, AU43; the nose: AU9; the
-nose base and upper lip: AU10). Each region is resampled to a fixed small patch and described by its HOG
-and its centred grey values, the appearance features of OpenFace's AU intensity models (Baltrušaitis et al.
-2015), which pair HOG on aligned faces with linear regressors.
+placed by its 68 landmarks (both eyes with the brows' lower edge: AU4, AU6, AU7, AU43; both cheeks: AU6; the
+nose: AU9; the nose base and upper lip: AU10). Each region is resampled to a fixed small patch and described
+by its HOG and its centred grey values, the appearance features of OpenFace's AU intensity models
+(Baltrušaitis et al. 2015), which pair HOG on aligned faces with linear regressors.
 
 The head: one multi-output ridge regression for the five graded AUs (features standardised; its penalty
 chosen by ridge's own leave-one-out over the training faces) and, because UNBC codes AU43 only as
@@ -12,9 +12,10 @@ present or absent, a class-balanced logistic regression on the eye regions for A
 regressed: it is AU4 + max(AU6, AU7) + max(AU9, AU10) + AU43 of the estimates (``engine.scales.pspi``).
 
 Why this design and not a small network or a pain network's descriptor: measured on the demo's synthetic
-UNBC with subject-wise folds (README, "Action units"), region HOG gave PSPI ICC 0.93 against 0.80 for HOG of
-the whole face and 0.68 for the landmarks' geometry, in a few milliseconds per face and well under a second
-to fit; a network would add training time to `painlens run` and a forward pass to every photo answer.
+UNBC with leave-one-subject-out folds (README, "Which facial movements"), PSPI ICC(3,1) was 0.90 with these
+regions (0.92 with the eyes alone, which lose the cheeks' AU6 on faces where it moves alone) against 0.75-0.80
+for HOG of the whole face and 0.68 for the landmarks' geometry, in a few milliseconds per face and well under
+a second to fit; a network would add training time to `painlens run` and a forward pass to every photo answer.
 
 The fitted estimator is plain arrays (``to_arrays`` / ``from_arrays``), stored by ``ExperimentStore``
 without pickle.
@@ -40,15 +41,12 @@ FEATURES_VERSION = "au-regions-v1"  # changes whenever the features below change
 REGIONS = {
     "left_eye": (tuple(range(36, 42)), 24, 12, 1.8, 0.5),
     "right_eye": (tuple(range(42, 48)), 24, 12, 1.8, 0.5),
-    "left_cheek": (( 1, 2, 3, 31, 48, 39, 40, 41), 16, 16, 1.0, 0.6),
+    "left_cheek": ((1, 2, 3, 31, 48, 39, 40, 41), 16, 16, 1.0, 0.6),
     "right_cheek": ((13, 14, 15, 35, 54, 42, 46, 47), 16, 16, 1.0, 0.6),
     "nose": (tuple(range(27, 36)), 24, 24, 1.6, 0.5),
     "upper_lip": (tuple(range(31, 36)) + tuple(range(48, 55)), 32, 16, 1.4, 0.25),
 }
 EYE_REGIONS = ("left_eye", "right_eye")
-# Where each AU shows, by region (the explanation names an AU next to the LIME regions it falls in).
-AU_REGIONS = {"AU4": ("left_eye", "right_eye"), "AU6": ("left_cheek", "right_cheek"), "AU7": ("left_eye", "right_eye"),
-              "AU9": ("nose",), "AU10": ("upper_lip",), "AU43": ("left_eye", "right_eye")}
 
 
 def region_patch(grey: np.ndarray, landmarks: np.ndarray, region: str) -> np.ndarray:
