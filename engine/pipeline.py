@@ -93,13 +93,14 @@ def run_experiment(config_path: str | Path, models=None, scenarios=None, out=Non
     notes.extend(run_answer_step(config, store))
     seconds["answer"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    from engine.evaluation.remedies import refresh_remedies
-
-    refresh_remedies(store)  # the person's baseline and cp_adapt against the external scenario, on CP-PAIN
-    seconds["remedies"] = time.perf_counter() - clock
-    clock = time.perf_counter()
     notes.extend(run_action_units_step(config, store))
     seconds["action_units"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    from engine.evaluation.remedies import refresh_remedies
+
+    # The person's baseline and cp_adapt against the external scenario on CP-PAIN (after the AU step: its PSPI too)
+    refresh_remedies(store)
+    seconds["remedies"] = time.perf_counter() - clock
     if config.explain.enabled:
         from engine.explain.experiment_stage import explain_experiment
 

@@ -15,7 +15,7 @@ from engine.artifacts import ExperimentStore, RunKey
 from engine.config import config_from_dict
 from engine.errors import ConfigError
 from engine.evaluation.baseline import calm_reference, fit_baseline_rule, lead, logit, sigmoid, with_baseline
-from engine.evaluation.remedies import VARIANTS, refresh_remedies
+from engine.evaluation.remedies import AU_MODEL, VARIANTS, refresh_remedies
 from engine.person_baseline import PersonBaseline
 from engine.training.scenarios import make_splits
 from test_evaluation_store import images_of, samples_table, write_run
@@ -123,7 +123,17 @@ def test_the_comparison_has_four_variants_with_intervals_over_cp_subjects(tmp_pa
                 store.write_adapt_curve(RunKey("Net", scenario, fold), pd.DataFrame(
                     {"n_subjects": [2] * len(tested) + [7] * len(tested), "image_id": list(tested["image_id"]) * 2,
                      "p_pain": np.r_[np.full(len(tested), 0.5), sigmoid(z)]}))
+    # The AU estimator's PSPI: coded on UNBC (development), each CP-PAIN person's resting face adds to it.
+    frames = samples[samples["dataset"].isin(["unbc", "cppain"])].assign(
+        set=lambda f: np.where(f["dataset"] == "unbc", "unbc_out_of_fold", "cppain"),
+        true_PSPI=lambda f: 2.0 * f["label"], PSPI=lambda f: 2.0 * f["label"] + rng.normal(0, 0.4, len(f))
+        + np.where(f["dataset"] == "cppain", f["subject"].map(offsets), 0.0))
+    store.write_table("action_unit_frames", frames[["image_id", "subject", "set", "label", "true_PSPI", "PSPI"]])
     remedies, curve = refresh_remedies(store)
+    pspi = remedies[remedies["model"] == AU_MODEL].set_index("variant")
+    assert list(pspi.index) == ["external", "external + baseline"] and (pspi["n_subjects"] == 8).all()
+    assert pspi.loc["external + baseline", "auc"] > pspi.loc["external", "auc"]
+    remedies = remedies[remedies["model"] == "Net"]
     table = remedies.set_index("variant")
     assert list(table.index) == list(VARIANTS)
     assert (table["n_subjects"] == 8).all() and (table["n_images"] == 32).all()

@@ -77,8 +77,10 @@ if remedies is not None and len(remedies):
                 "against the same person's calm frames of their other videos: the change in the network's logit, "
                 "turned into p(pain) by a rule fitted on PAIN-DB's subject-wise held-out faces only; a face whose person "
                 "has no other video keeps its absolute p(pain)), **cp_adapt** (the external model fine-tuned on the "
-                "other CP-PAIN subjects, tested on the one left out) and both. Research figures: the served answer "
-                "uses none of the cp_adapt models. Error bars: 95 % intervals from a bootstrap over CP-PAIN subjects.")
+                "other CP-PAIN subjects, tested on the one left out) and both. *PSPI (AU estimator)*: the action-unit "
+                "estimator's PSPI, alone and against the calm frames, each through a logistic rule fitted on UNBC. "
+                "Research figures: the served answer uses none of the cp_adapt models. Error bars: 95 % intervals from "
+                "a bootstrap over CP-PAIN subjects.")
     source = widgets.provenance(experiment, "95 % intervals: bootstrap over CP-PAIN subjects")
     for metric, label in METRICS.items():
         widgets.chart(charts.remedies(remedies, metric, models, f"{label} on CP-PAIN: external, baseline, adaptation",

@@ -69,10 +69,17 @@ def sequence_keys(table: pd.DataFrame) -> np.ndarray:
 
 def fit_baseline_rule(p, labels, subjects, sequences) -> dict:
     """The rule (plain JSON) from development faces: their p(pain), labels, subjects and sequences."""
+    return fit_change_rule(logit(p), labels, subjects, sequences)
+
+
+def fit_change_rule(z, labels, subjects, sequences) -> dict:
+    """``fit_baseline_rule`` for any score that rises with pain (a logit, or an estimated PSPI): the change is
+    ``z`` minus the person's calm reference; ``rest_threshold`` is the calm faces' quantile of ``sigmoid(z)``
+    (meaningful for a logit)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
-    z, y = logit(p), np.asarray(labels, dtype=int)
+    z, y = np.asarray(z, dtype=float), np.asarray(labels, dtype=int)
     reference, count = calm_reference(subjects, sequences, y, z)
     has = np.isfinite(reference)
     calm_z = z[y == 0]

@@ -9,6 +9,10 @@ subjects (``engine.evaluation.bootstrap``):
 - ``cp_adapt``: the external model fine-tuned on the other CP-PAIN subjects (leave-one-subject-out);
 - ``cp_adapt + baseline``: both.
 A "+ baseline" row is left out for a network without subject-wise runs (no development data to fit its rule).
+Where the experiment has the action-unit estimator (``action_unit_frames``), ``PSPI (AU estimator)`` gets the
+external and "+ baseline" rows too: its estimated PSPI, and PSPI minus the person's calm frames' (other videos),
+each turned into p(pain) by a logistic rule fitted on UNBC's out-of-fold frames (pain: coded PSPI > 0; each
+subject's calm frames of other sequences the reference).
 
 ``adapt_curve``: cp_adapt's accuracy and ROC-AUC against the number of CP-PAIN subjects it adapted on.
 """
@@ -19,10 +23,12 @@ import numpy as np
 import pandas as pd
 
 from engine.artifacts import ExperimentStore
-from engine.evaluation.baseline import calm_reference, fit_baseline_rule, is_fitted, logit, sequence_keys, with_baseline
+from engine.evaluation.baseline import (calm_reference, fit_baseline_rule, fit_change_rule, is_fitted, logit, sequence_keys,
+                                       sigmoid, with_baseline)
 from engine.evaluation.bootstrap import bootstrap, group_seed, percentile_interval, pooled_images, weighted_auc
 
 DEVELOPMENT_SCENARIO = "subject"
+AU_MODEL = "PSPI (AU estimator)"
 VARIANTS = ("external", "external + baseline", "cp_adapt", "cp_adapt + baseline")
 COLUMNS = ["model", "variant", "n_images", "n_subjects", "with_reference", "auc", "auc_low", "auc_high", "accuracy",
            "accuracy_low", "accuracy_high", "rule"]
@@ -84,7 +90,41 @@ def remedies_table(store: ExperimentStore, samples: pd.DataFrame | None, setting
                         f"{rule['subjects']} subjects")
                 rows.append(_row(model, f"{scenario} + baseline", pooled, adjusted,
                                  int(np.isfinite(pooled["z_reference"]).sum()), text, settings))
+    rows.extend(_pspi_rows(store.table("action_unit_frames"), samples, settings))
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _pspi_rows(frames: pd.DataFrame | None, samples: pd.DataFrame, settings) -> list[dict]:
+    """The AU estimator's PSPI on CP-PAIN, absolute and against the person's calm frames (module docstring)."""
+    from sklearn.linear_model import LogisticRegression
+
+    if frames is None or not {"set", "PSPI", "true_PSPI", "image_id", "subject"} <= set(frames):
+        return []
+    development = frames[frames["set"] == "unbc_out_of_fold"].merge(samples[_sequence_columns(samples) + ["dataset"]],
+                                                                     on="image_id", how="left")
+    test = frames[frames["set"] == "cppain"].merge(samples[_sequence_columns(samples) + ["dataset"]], on="image_id",
+                                                   how="left")
+    y = (development["true_PSPI"].to_numpy(dtype=float) > 0).astype(int)
+    if test.empty or len(np.unique(y)) < 2:
+        return []
+    score = development["PSPI"].to_numpy(dtype=float)
+    absolute = LogisticRegression(C=1e4).fit(score[:, None], y)
+    rule = fit_change_rule(score, y, development["subject"].astype(str), sequence_keys(development))
+    pspi = test["PSPI"].to_numpy(dtype=float)
+    pooled = test.assign(true_label=test["label"].astype(int))
+    p_absolute = absolute.predict_proba(pspi[:, None])[:, 1]
+    rows = [_row(AU_MODEL, "external", pooled, p_absolute, 0, f"sigmoid({absolute.coef_[0, 0]:.2f} x PSPI "
+                 f"{absolute.intercept_[0]:+.2f}), fitted on {len(y)} UNBC out-of-fold frames", settings)]
+    if is_fitted(rule):
+        reference, _ = calm_reference(pooled["subject"], sequence_keys(pooled), pooled["true_label"], pspi)
+        has = np.isfinite(reference)
+        adjusted = np.where(has, sigmoid(rule["slope"] * (pspi - np.where(has, reference, 0)) + rule["intercept"]),
+                            p_absolute)
+        rows.append(_row(AU_MODEL, "external + baseline", pooled, adjusted, int(has.sum()),
+                         f"sigmoid({rule['slope']:.2f} x PSPI change from the calm frames of the subject's other videos "
+                         f"{rule['intercept']:+.2f}), fitted on {rule['images']} UNBC out-of-fold frames of "
+                         f"{rule['subjects']} subjects", settings))
+    return rows
 
 
 def _row(model: str, variant: str, pooled: pd.DataFrame, scores: np.ndarray, with_reference: int, rule: str,
