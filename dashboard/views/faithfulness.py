@@ -80,7 +80,7 @@ def sanity_section(sanity, models, experiment) -> None:
         widgets.missing("No sanity check yet: `painlens explain CONFIG` runs it on one run per network "
                         "([explain] sanity_images > 0).")
         return
-    figure = scorecard.sanity_chart(sanity, models, SANITY_LIMIT, "Rank correlation as the network is randomised",
+    figure = scorecard.sanity_chart(sanity, models, SANITY_LIMIT, "Rank correlation and SSIM as the network is randomised",
                                     widgets.provenance(experiment))
     widgets.chart(figure, f"{experiment.name}-faithfulness-sanity", "faith-sanity")
     unchecked = [m for m in models if m not in set(sanity["model"])]
