@@ -189,10 +189,8 @@ def test_upload_page_gives_no_headline_number_when_no_network_learned(none_learn
     assert "The rule:** Mean calibrated p(pain) of the networks that learned" in texts(at)
     table = at.dataframe[-1].value
     assert not table["in the answer"].any() and set(table["network"]) == {"WeiNet", "SongNet"}
-    assert "**WeiNet**: did not learn in External (CP-PAIN): predicts one class" in texts(at)
-    # SongNet's external runs had half its epochs: on a page that shows the external scenario, it says so.
-    assert ("**SongNet**: did not learn in External (CP-PAIN): predicts one class (no pain for every image); external "
-            "runs trained half of its epochs") in texts(at)
+    # Judged as the answer judges them: on PAIN-DB's subject-wise held-out faces.
+    assert "**WeiNet, SongNet**: did not learn in Subject-wise: predicts one class (no pain for every image)" in texts(at)
 
 
 def test_upload_page_leads_with_the_served_answer_and_withholds_it_for_a_face_unlike_the_training_faces(learned):
