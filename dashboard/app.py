@@ -110,4 +110,8 @@ def main() -> None:
     page.run()
 
 
-main()
+# Streamlit runs this script as ``__main__`` and leaves it in sys.modules["__main__"]; a process that
+# multiprocessing spawns from the server (or from a test that drove the app) imports that module again as
+# ``__mp_main__``, and must not build the pages or the sign-in there.
+if __name__ == "__main__":
+    main()

@@ -61,7 +61,8 @@ def test_an_upload_over_a_megabyte_stays_in_memory_in_streamlits_server(tmp_path
     from starlette.formparsers import MultiPartParser
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where a spooled part would go
-    monkeypatch.setattr(MultiPartParser, "spool_max_size", MultiPartParser.spool_max_size)  # restored afterwards
+    # Starlette's default (1 MB), whatever an app run earlier in this process set; restored afterwards.
+    monkeypatch.setattr(MultiPartParser, "spool_max_size", 1024 * 1024)
     spooled, size = _files_while_an_upload_is_held(str(tmp_path))
     assert size == len(PHOTO) and len(spooled) == 1  # Starlette's default: the photo went to a file on disk
     assert list(tmp_path.iterdir()) == []  # ...that no listing of the folder shows (unnamed, O_TMPFILE)
