@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
 
 import anyio
 from fastapi import APIRouter, Body, Path
@@ -23,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from engine.answers import PhotoAnswer, VideoAnswer
 from engine.errors import PainLensError
+from engine.records.assessments import SavedAssessment
 
 MAX_IMAGE_BYTES = 25 * 1024 * 1024
 
@@ -43,23 +43,10 @@ class AssessmentSaved(BaseModel):
     person_code: str
 
 
-class AssessmentOut(BaseModel):
-    id: int
-    assessed_at: datetime
-    saved_by: str
-    experiment: str
-    experiment_version: str
-    answer: dict
-    rating_scale: str | None
-    rating_score: float | None
-    note: str | None
-    image_kept: bool
-
-
 class PersonHistory(BaseModel):
     person_code: str
     baseline_p_pain: float | None
-    assessments: list[AssessmentOut]
+    assessments: list[SavedAssessment]  # the store's own record, one shape for both
 
 
 class RecordsFailure(BaseModel):
@@ -126,7 +113,7 @@ def router(predictor, database=None) -> APIRouter:
         except PainLensError as exc:
             return _failure(exc)
         return _json(PersonHistory(person_code=found.person_code, baseline_p_pain=found.baseline_p_pain,
-                                   assessments=[AssessmentOut(**vars(item)) for item in found.assessments])
+                                   assessments=found.assessments)
                      .model_dump(mode="json"))
 
     return routes
