@@ -225,18 +225,31 @@ def group_intervals(predictions: pd.DataFrame, settings: BootstrapSettings = Boo
     return scenario_verdicts(pd.DataFrame(rows, columns=["model", "scenario", *INTERVAL_COLUMNS]))
 
 
+def auc_and_accuracy(p: np.ndarray, y: np.ndarray, correct: np.ndarray, subjects: np.ndarray,
+                     settings: BootstrapSettings, model: str, group: str) -> dict:
+    """ROC AUC and accuracy of pooled images with their percentile intervals over subjects (``auc_samples``:
+    the AUC's resamples, for a test against 0.5; NaN AUC where one class is missing)."""
+    both_classes = len(np.unique(y)) == 2
+    auc = float(weighted_auc(p, y, np.ones((1, len(y))))[0]) if both_classes else np.nan
+    auc_samples, accuracy_samples = bootstrap(p, y, correct, subjects, settings.resamples,
+                                              group_seed(settings, model, group))
+    auc_low, auc_high = percentile_interval(auc_samples, settings.confidence) if both_classes else (np.nan, np.nan)
+    accuracy_low, accuracy_high = percentile_interval(accuracy_samples, settings.confidence)
+    return {"auc": auc, "auc_low": auc_low, "auc_high": auc_high, "accuracy": float(correct.mean()),
+            "accuracy_low": accuracy_low, "accuracy_high": accuracy_high, "auc_samples": auc_samples,
+            "both_classes": both_classes}
+
+
 def _one_group(group: pd.DataFrame, settings: BootstrapSettings, model: str, scenario: str) -> dict:
     pooled = pooled_images(group)
     y = pooled["true_label"].to_numpy(dtype=int)
     p = pooled["p_pain"].to_numpy(dtype=float)
     predicted = pooled["predicted_label"].to_numpy(dtype=int)
     correct = (predicted == y).astype(float)
-    both_classes = len(np.unique(y)) == 2
-    auc = float(weighted_auc(p, y, np.ones((1, len(y))))[0]) if both_classes else np.nan
-    auc_samples, accuracy_samples = bootstrap(p, y, correct, pooled["subject"].astype(str).to_numpy(),
-                                              settings.resamples, group_seed(settings, model, scenario))
-    auc_low, auc_high = percentile_interval(auc_samples, settings.confidence) if both_classes else (np.nan, np.nan)
-    accuracy_low, accuracy_high = percentile_interval(accuracy_samples, settings.confidence)
+    found = auc_and_accuracy(p, y, correct, pooled["subject"].astype(str).to_numpy(), settings, model, scenario)
+    auc, auc_low, auc_high, auc_samples, both_classes = (found[k] for k in ("auc", "auc_low", "auc_high",
+                                                                              "auc_samples", "both_classes"))
+    accuracy_low, accuracy_high = found["accuracy_low"], found["accuracy_high"]
     runs_per_image = int(pooled["runs"].max())
     seed_auc, seed_accuracy = _per_run_spread(group) if runs_per_image > 1 else (np.nan, np.nan)
     return {"n_images": int(len(pooled)), "n_subjects": int(pooled["subject"].nunique()),

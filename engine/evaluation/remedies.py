@@ -25,7 +25,7 @@ import pandas as pd
 from engine.artifacts import ExperimentStore
 from engine.evaluation.baseline import (calm_reference, fit_baseline_rule, fit_change_rule, is_fitted, logit, sequence_keys,
                                        sigmoid, with_baseline)
-from engine.evaluation.bootstrap import bootstrap, group_seed, percentile_interval, pooled_images, weighted_auc
+from engine.evaluation.bootstrap import auc_and_accuracy, pooled_images
 
 DEVELOPMENT_SCENARIO = "subject"
 AU_MODEL = "PSPI (AU estimator)"
@@ -131,15 +131,10 @@ def _row(model: str, variant: str, pooled: pd.DataFrame, scores: np.ndarray, wit
          settings) -> dict:
     y = pooled["true_label"].to_numpy(dtype=int)
     correct = ((scores >= 0.5).astype(int) == y).astype(float)
-    both = len(np.unique(y)) == 2
-    auc = float(weighted_auc(scores, y, np.ones((1, len(y))))[0]) if both else np.nan
-    auc_samples, accuracy_samples = bootstrap(scores, y, correct, pooled["subject"].astype(str).to_numpy(),
-                                              settings.resamples, group_seed(settings, model, variant))
-    auc_low, auc_high = percentile_interval(auc_samples, settings.confidence) if both else (np.nan, np.nan)
-    accuracy_low, accuracy_high = percentile_interval(accuracy_samples, settings.confidence)
+    found = auc_and_accuracy(scores, y, correct, pooled["subject"].astype(str).to_numpy(), settings, model, variant)
     return {"model": model, "variant": variant, "n_images": int(len(y)), "n_subjects": int(pooled["subject"].nunique()),
-            "with_reference": with_reference, "auc": auc, "auc_low": auc_low, "auc_high": auc_high,
-            "accuracy": float(correct.mean()), "accuracy_low": accuracy_low, "accuracy_high": accuracy_high, "rule": rule}
+            "with_reference": with_reference, **{k: found[k] for k in ("auc", "auc_low", "auc_high", "accuracy",
+                                                                       "accuracy_low", "accuracy_high")}, "rule": rule}
 
 
 def adapt_curve_table(store: ExperimentStore, settings) -> pd.DataFrame:
