@@ -325,10 +325,23 @@ def create_app(predictor, settings: ApiSettings):
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request, exc):
-        return _failure(Refused(400, f"label must be 0 (no pain) or 1 (pain), and samples a whole number between 20 and "
-                                     f"{MAX_EXPLAIN_SAMPLES}."), None, "image")
+        return _failure(Refused(400, invalid_request_sentence(exc.errors())), None, "image")
 
     return app
+
+
+# What each query parameter may be, for the sentence of a request that sends another value.
+PARAMETER_RULES = {"label": "label must be 0 (no pain) or 1 (pain)",
+                   "samples": f"samples must be a whole number between 20 and {MAX_EXPLAIN_SAMPLES}"}
+
+
+def invalid_request_sentence(errors: list[dict]) -> str:
+    """One sentence naming every parameter the request got wrong (never the value sent: it may be anything)."""
+    said = []
+    for error in errors:
+        name = ".".join(str(part) for part in error.get("loc", ()) if part not in ("query", "path", "body", "header"))
+        said.append(PARAMETER_RULES.get(name) or f"{name or 'the request'}: {error.get('msg', 'not valid')}")
+    return "The request was refused: " + "; ".join(dict.fromkeys(said)) + "."
 
 
 def _json(content: dict, status: int = 200, headers: dict | None = None):

@@ -15,6 +15,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from engine.errors import PainLensError
 
@@ -25,6 +26,12 @@ from painlens.records_cli import db_app, users_app  # noqa: E402  painlens db up
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 err_console = Console(stderr=True)
+
+
+def error_markup(exc: Exception) -> str:
+    """The error line as console markup: the sentence escaped, since many name a config section as `[data]`,
+    which rich would otherwise take for a style tag and drop."""
+    return f"[bold red]Error:[/] {escape(str(exc))}"
 
 
 def main() -> None:
@@ -42,7 +49,7 @@ def main() -> None:
     try:
         app()
     except PainLensError as exc:
-        err_console.print(f"[bold red]Error:[/] {exc}", highlight=False)
+        err_console.print(error_markup(exc), highlight=False)
         sys.exit(exc.exit_code)
 
 
@@ -223,7 +230,7 @@ def run_command(
                             engine=engine, address=address)
     console.print(report.render())
     for note in report.notes:
-        console.print(f"[yellow]Note:[/] {note}", highlight=False)
+        console.print(f"[yellow]Note:[/] {escape(note)}", highlight=False)
 
 
 # --- command: ratings ---

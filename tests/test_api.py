@@ -175,7 +175,11 @@ def test_explain_refuses_an_unknown_network_and_a_bad_label(server):
     data = encode(face_image(12), "PNG")
     unknown = post(server, "/v1/explain?network=NoSuchNet&samples=40", data)
     assert unknown.status_code == 422 and "NoSuchNet" in unknown.json()["error"]
-    assert post(server, "/v1/explain?label=7", data).status_code == 400
+    bad_label = post(server, "/v1/explain?label=7", data)
+    assert bad_label.status_code == 400 and "label must be 0 (no pain) or 1 (pain)" in bad_label.json()["error"]
+    assert "samples" not in bad_label.json()["error"]  # the sentence names what was wrong, not every rule
+    bad_samples = post(server, "/v1/explain?samples=5", data).json()["error"]
+    assert "samples must be a whole number between 20 and" in bad_samples and "label" not in bad_samples
 
 
 # --- bad input: the upload page's sentences ---------------------------------------------------------------

@@ -61,6 +61,21 @@ def test_invalid_toml_gets_a_sentence(tmp_path):
         load_config(path)
 
 
+def test_the_command_line_prints_a_sentence_with_its_bracketed_section_names(tmp_path):
+    from rich.console import Console
+
+    from painlens.cli import error_markup
+
+    path = tmp_path / "x.toml"
+    path.write_text("[trainnig]\nepochs = 3\n")
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    console = Console(record=True, width=400)
+    console.print(error_markup(refused.value), highlight=False)
+    shown = console.export_text()
+    assert "unknown section [trainnig];" in shown, shown  # rich drops an unescaped [word]
+
+
 def test_missing_file_gets_a_sentence(tmp_path):
     with pytest.raises(ConfigError, match="No config file"):
         load_config(tmp_path / "nope.toml")
