@@ -48,12 +48,16 @@ def test_pain_aus_are_drawn_only_inside_the_planted_segment():
     from engine.synth.seeding import derived_rng
 
     identity = random_identity(derived_rng(0, "test-clip"))
-    pain = list(clip_frames(vf.spec(seconds=2.0, pain=1.0, pain_at=(0.8, 1.6)), identity, 0))
-    calm = list(clip_frames(vf.spec(seconds=2.0), identity, 0))
+    rest = {"AU4": 2.0}  # a CP subject's resting face: a lowered brow in every frame
+    pain = list(clip_frames(vf.spec(seconds=2.0, pain=1.0, pain_at=(0.8, 1.6)), identity, 0, rest))
+    calm = list(clip_frames(vf.spec(seconds=2.0), identity, 0, rest))
     differs = [float(np.abs(a.astype(int) - b.astype(int)).mean()) > 0.5 for a, b in zip(pain, calm)]
     times = np.arange(len(pain)) / 5
     assert any(differs)
     assert all(0.8 <= t < 1.6 for t, d in zip(times, differs) if d)
+    # ...and the resting pattern is in every frame, calm ones included: the clip is the same person as in CP-PAIN
+    typical = list(clip_frames(vf.spec(seconds=2.0), identity, 0))
+    assert all(float(np.abs(a.astype(int) - b.astype(int)).mean()) > 0.2 for a, b in zip(calm, typical))
 
 
 # --- decoding and sampling --------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 Each clip is one subject filmed for a few seconds (head drift, talking, now and then a smile). A pain clip
 has one planted segment [pain_start_s, pain_end_s) inside which the pain AUs rise and fall (a raised
-cosine, as in the UNBC sequences); outside it, and in the no-pain clips, no pain AU is drawn. Some clips
+cosine, as in the UNBC sequences) on top of the subject's resting face (its CP-PAIN ``resting_pattern``: the
+same tonic AUs as in its CP-PAIN frames, in every frame); outside it, and in the no-pain clips, nothing but
+that resting pattern is drawn. Some clips
 carry what phone videos bring: a second, smaller person (in a no-pain clip that person shows pain, so a
 tracker that follows the wrong face is caught), a rotation flag (frames stored sideways with the display
 rotation that turns them upright), or the face leaving the frame for a while.
@@ -22,6 +24,7 @@ import numpy as np
 
 from engine.synth.action_units import Expresser
 from engine.synth.background import render_background
+from engine.synth.cppain import on_top_of_rest
 from engine.synth.files import write_csv
 from engine.synth.identity import Identity, random_identity
 from engine.synth.motion import HeadMotion, episode, random_pose, smooth_noise
@@ -110,17 +113,21 @@ class ClipJob:
     folder: Path  # OUT/videos being written
     spec: ClipSpec
     identity: dict  # the subject's traits (Identity.as_dict)
+    rest: dict  # the subject's resting pattern (cppain.resting_pattern): AU -> tonic intensity
 
 
-def clip_jobs(seed: int, size: str, folder: Path, identities: dict[str, dict]) -> list[ClipJob]:
-    """The clips of a synthetic run as jobs, filming the given subjects (name -> Identity.as_dict)."""
+def clip_jobs(seed: int, size: str, folder: Path, identities: dict[str, dict],
+              rests: dict[str, dict[str, float]]) -> list[ClipJob]:
+    """The clips of a synthetic run as jobs, filming the given subjects (name -> Identity.as_dict) with their
+    resting patterns (name -> tonic AUs)."""
     subjects = sorted(identities)
-    return [ClipJob(seed, folder, spec, identities[spec.subject]) for spec in clip_plan(seed, size, subjects)]
+    return [ClipJob(seed, folder, spec, identities[spec.subject], rests.get(spec.subject, {}))
+            for spec in clip_plan(seed, size, subjects)]
 
 
 def render_clip_job(job: ClipJob) -> dict:
     """Render, encode and write one clip; returns its clips.csv row and its record entry."""
-    data = render_clip(job.spec, identity_from_dict(job.identity), job.seed)
+    data = render_clip(job.spec, identity_from_dict(job.identity), job.seed, job.rest)
     (job.folder / f"{job.spec.clip}.mp4").write_bytes(data)
     return {"row": clip_row(job.spec), "record": {**asdict(job.spec), "frame_size": list(job.spec.frame_size),
                                                    "bytes": len(data)}}
@@ -146,13 +153,14 @@ def identity_from_dict(traits: dict) -> Identity:
 
 # --- rendering --------------------------------------------------------------------------------------
 
-def render_clip(spec: ClipSpec, identity: Identity, seed: int) -> bytes:
+def render_clip(spec: ClipSpec, identity: Identity, seed: int, rest: dict[str, float] | None = None) -> bytes:
     """The clip as MP4 bytes (H.264); every random choice from (seed, clip)."""
-    return encode_clip(clip_frames(spec, identity, seed), spec.fps, spec.rotation)
+    return encode_clip(clip_frames(spec, identity, seed, rest), spec.fps, spec.rotation)
 
 
-def clip_frames(spec: ClipSpec, identity: Identity, seed: int):
-    """The clip's upright RGB frames, (H, W, 3) uint8, one per 1/fps."""
+def clip_frames(spec: ClipSpec, identity: Identity, seed: int, rest: dict[str, float] | None = None):
+    """The clip's upright RGB frames, (H, W, 3) uint8, one per 1/fps; ``rest``: the tonic AUs the face holds in
+    every frame (none: a typical resting face)."""
     rng = derived_rng(seed, "clips", spec.clip)
     expresser = Expresser.draw(rng, strength=float(rng.uniform(0.85, 1.0)))
     background, light = render_background(spec.frame_size, rng), random_light(rng)
@@ -174,7 +182,7 @@ def clip_frames(spec: ClipSpec, identity: Identity, seed: int):
         frame_rng = derived_rng(seed, "clips", spec.clip, k)
         pose = motion.pose_at(resting, k)
         pose = replace(pose, cx=pose.cx + float(away[k]))
-        aus = expresser.intensities(float(pain[k]), frame_rng)
+        aus = on_top_of_rest(rest or {}, expresser.intensities(float(pain[k]), frame_rng))
         aus.update(AU25=float(min(3.0, talk[k] * 2)), AU26=float(min(2.0, talk[k])), AU12=float(5 * smile[k]))
         scene = background if other is None else other.render(k, background, light, frame_rng)
         if _out_of_view(pose, spec.frame_size):  # the renderer needs some of the head inside the frame

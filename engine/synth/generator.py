@@ -27,8 +27,8 @@ from engine.synth.sizes import SIZES, SizeSpec
 from engine.synth.unbc import UnbcJob, render_unbc_subject, unbc_record
 
 # 2: pain AUs drawn twice as strongly (action_units.PAIN_VISUAL_GAIN); 3: clips in videos/ (the trees unchanged);
-# 4: CP-PAIN subjects hold an atypical resting face (cppain.resting_pattern)
-GENERATOR_VERSION = 4
+# 4: CP-PAIN subjects hold an atypical resting face (cppain.resting_pattern); 5: their clips show it too
+GENERATOR_VERSION = 5
 DATASETS = ("unbc", "mintpain", "delaware", "cppain")
 RECORD_NAME = "SYNTHETIC.json"
 _PARTIAL = ".partial"  # trees are written here and moved into place when all are complete
@@ -56,8 +56,8 @@ def generate(out: Path, seed: int, size: str, progress: bool = False, workers: i
         tick = functools.partial(bar.advance, bar.add_task("Rendering subjects", total=units))
         done = _run_all(tasks, workers, tick)
         cp_record = write_cp_tables(roots["cppain"], done["cppain"], plan)
-        # The clips film CP-PAIN's subjects, whose identities are known once their jobs are done.
-        jobs = clip_jobs(seed, size, roots[CLIPS_FOLDER], cp_record["identities"])
+        # The clips film CP-PAIN's subjects, whose identities and resting faces are known once their jobs are done.
+        jobs = clip_jobs(seed, size, roots[CLIPS_FOLDER], cp_record["identities"], cp_record["resting_patterns"])
         clips = _run_all({CLIPS_FOLDER: (render_clip_job, jobs)}, workers, tick)[CLIPS_FOLDER]
     write_characterization_csv(roots["delaware"], done["delaware"])
     record = {
