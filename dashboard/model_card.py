@@ -231,7 +231,7 @@ def _arrow(before: float, after: float) -> str:
 def answer(facts: Facts) -> Section:
     """The served answer: its rule, its parameters (``answer.json``: which networks and why, calibration,
     thresholds, what each was fitted on) and how it did on CP-PAIN as served (``answer_evaluation``)."""
-    from engine.evaluation.answer import RULE
+    from engine.evaluation.answer import RULE, stack_sentence
     from engine.evaluation.answer_evaluation import served_sentence
     from engine.evaluation.bootstrap import FEW_DATA_NOTE, sample_size
 
@@ -257,6 +257,8 @@ def answer(facts: Facts) -> Section:
                      "parameters": numbers, **{f"held-out log-loss ({m})": v for m, v in losses.items()},
                      "OOD scale": item.get("ood_scale")})
     ood, conformal = parameters.get("ood", {}), parameters.get("conformal", {})
+    if stack_sentence(parameters.get("stack")):
+        bullets.append(stack_sentence(parameters.get("stack")))
     if ood:
         bullets.append(f"Unlike the training faces: threshold {ood['threshold']:.3f} lets {ood['pass_share']:.0%} of "
                        f"{ood['images']} PAIN-DB held-out faces ({ood['subjects']} subjects) through; {ood['score']}.")

@@ -116,9 +116,10 @@ class Answer(Record):
     kind: Literal["image", "video"] = "image"
     error: str | None = Field(None, description="Why there is no answer for this input, in one sentence; null when analysed")
     p_pain: float | None = Field(None, description="The one answer (the rule below); null when withheld or when there is none")
-    band: Band | None = Field(None, description="Lowest and highest calibrated fold model of the networks averaged")
+    band: Band | None = Field(None, description="Lowest and highest calibrated fold model of the networks averaged "
+                                                "(each put through the answer's rule)")
     abstained: bool = Field(False, description="The answer withheld its number: the face is unlike the training faces, "
-                                               "or the networks cannot decide")
+                                               "or the answer cannot decide")
     abstain_reason: str | None = Field(None, description="Why the number was withheld, in one sentence")
     ood_score: float | None = Field(None, description="How unlike the training faces the face is (1 = the threshold; "
                                                       "above 1: withheld)")

@@ -72,7 +72,7 @@ TABLES = {
     "remedies": "remedies.parquet",
     "adapt_curve": "adapt_curve.parquet",
     "action_units": "action_units.parquet",  # the AU estimator on UNBC, subject-wise: per AU and PSPI, with intervals
-    "action_unit_frames": "action_unit_frames.parquet",  # per frame: UNBC out-of-fold and CP-PAIN estimates
+    "action_unit_frames": "action_unit_frames.parquet",  # per frame: UNBC out-of-fold, other PAIN-DB and CP-PAIN estimates
     "action_unit_raters": "action_unit_raters.parquet",  # CP-PAIN: the model as a third rater (Table 4 layout)
 }
 # The ratings step's files, by name (``summary`` is written last: its presence means complete).

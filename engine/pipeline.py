@@ -90,11 +90,11 @@ def run_experiment(config_path: str | Path, models=None, scenarios=None, out=Non
 
     notes = [grid["changed"]] if grid.get("changed") else []
     clock = time.perf_counter()
+    notes.extend(run_action_units_step(config, store))  # before the answer: its PSPI is one of the answer's inputs
+    seconds["action_units"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     notes.extend(run_answer_step(config, store))
     seconds["answer"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    notes.extend(run_action_units_step(config, store))
-    seconds["action_units"] = time.perf_counter() - clock
     clock = time.perf_counter()
     from engine.evaluation.remedies import refresh_remedies
 

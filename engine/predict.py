@@ -185,12 +185,14 @@ class Predictor:
             self._basis = cached
         return cached[1]
 
-    def answer(self, probabilities: "pd.DataFrame", basis: AnswerBasis | None = None) -> FaceAnswer:
-        """The rule's answer for one face from ``probabilities``'s table (engine.evaluation.answer).
+    def answer(self, probabilities: "pd.DataFrame", basis: AnswerBasis | None = None,
+               aus: dict[str, float] | None = None) -> FaceAnswer:
+        """The rule's answer for one face from ``probabilities``'s table and its action units (``aus``, with
+        PSPI; None: not measured) (engine.evaluation.answer).
 
         ``basis``: ``answer_basis()`` taken once by a caller that answers many faces in one go (a clip's
         frames): reading the store's stamps for every frame cost more than the answers themselves."""
-        return one_answer(probabilities, basis if basis is not None else self.answer_basis())
+        return one_answer(probabilities, basis if basis is not None else self.answer_basis(), (aus or {}).get("PSPI"))
 
     # -- steps --
     def action_unit_model(self):
@@ -382,7 +384,7 @@ def predict_bytes(predictor: Predictor, data: bytes, only: list[str] | None = No
     timings = {"decode": decode_s, **face.timings, "inference": inference_s,
                "action_units": time.perf_counter() - clock, "explanation": 0.0}
     return Prediction(photo, face, probabilities, {k: timings.get(k, 0.0) for k in TIMING_STEPS},
-                      predictor.answer(probabilities), aus)
+                      predictor.answer(probabilities, aus=aus), aus)
 
 
 # --- helpers ----------------------------------------------------------------------------------------

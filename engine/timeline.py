@@ -196,7 +196,7 @@ class _Run:
             tables, seconds = self.predictor.probabilities_many([crop for _, crop in crops], only=self.networks)
             self.timings["inference"] += seconds
             for (result, crop), table in zip(crops, tables):
-                answer = self.predictor.answer(table, self.basis)
+                answer = self.predictor.answer(table, self.basis, result.aus)
                 result.probabilities, result.p_pain = table, answer.p_pain
                 result.abstained, result.abstain_reason, result.ood_score = \
                     answer.abstained, answer.abstain_reason, answer.ood_score

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from engine.artifacts import ExperimentStore, RunKey
 from engine.config import config_from_dict
 from engine.evaluation.answer import AnswerBasis, combine, neighbour_distance, one_answer, prediction_sets, unit_rows
-from engine.evaluation.answer_evaluation import COLUMNS, METRICS, evaluate_answer, served_sentence
+from engine.evaluation.answer_evaluation import COLUMNS, METRICS, evaluate_answer, served_on_cppain, served_sentence
 from engine.evaluation.answer_fit import _conformal_quantile, fit_answer, refresh_answer
 from engine.evaluation.calibration import apply_calibrator, choose_calibrator
 from engine.evaluation.results import refresh_results
@@ -56,12 +58,35 @@ def add_development_arrays(store: ExperimentStore, models: list[str], seed: int 
             store.kept_model_path(key).write_bytes(b"kept")
 
 
+def add_action_unit_frames(store: ExperimentStore, seed: int = 11) -> None:
+    """What the action-unit step writes for the answer: each face's PSPI, rising with pain; PAIN-DB's held out
+    (UNBC by the estimator's folds, the other datasets by the estimator fitted on UNBC) and CP-PAIN's."""
+    rng = np.random.default_rng(seed)
+    samples = store.samples()
+    sets = np.select([samples["dataset"] == "cppain", samples["dataset"] == "unbc"], ["cppain", "unbc_out_of_fold"],
+                     "paindb_unseen")
+    pspi = np.clip(3.0 * samples["label"].to_numpy() + rng.normal(1.0, 0.8, len(samples)), 0, 16)
+    store.write_table("action_unit_frames", pd.DataFrame({"image_id": samples["image_id"], "subject": samples["subject"],
+                                                          "set": sets, "PSPI": pspi}))
+
+
 @pytest.fixture(scope="module")
 def developed(tmp_path_factory) -> ExperimentStore:
     store = make_experiment(tmp_path_factory.mktemp("answer"), {"Sharp": "overconfident", "Flat": "constant"})
     add_development_arrays(store, ["Sharp", "Flat"])
     refresh_results(store)
     refresh_answer(store, SETTINGS)
+    return store
+
+
+@pytest.fixture(scope="module")
+def with_pspi(tmp_path_factory, developed) -> ExperimentStore:
+    """``developed`` with the action-unit step's PSPI: the answer may combine it with the networks."""
+    root = tmp_path_factory.mktemp("pspi")
+    shutil.copytree(developed.root, root / developed.experiment)
+    store = ExperimentStore(root, developed.experiment)
+    add_action_unit_frames(store)
+    store.write_answer(fit_answer(store, SETTINGS))
     return store
 
 
@@ -76,7 +101,7 @@ def test_the_answer_uses_the_networks_that_learned_on_development_data_with_thei
     assert parameters["conformal"]["level"] == 0.9 and "CP-PAIN" in parameters["test"]
 
 
-def test_the_answers_parameters_do_not_change_when_cp_pains_labels_do(tmp_path, developed):
+def test_the_answers_parameters_do_not_change_when_cp_pains_labels_do(tmp_path, developed, with_pspi):
     changed = make_experiment(tmp_path, {"Sharp": "overconfident", "Flat": "constant"}, name="changed")
     add_development_arrays(changed, ["Sharp", "Flat"])
     samples = changed.samples()
@@ -90,8 +115,31 @@ def test_the_answers_parameters_do_not_change_when_cp_pains_labels_do(tmp_path, 
     refresh_results(changed)
     first, second = fit_answer(developed, SETTINGS), fit_answer(changed, SETTINGS)
     assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
+    add_action_unit_frames(changed)  # the same development PSPI; CP-PAIN's follows its turned labels
+    assert json.dumps(fit_answer(changed, SETTINGS), sort_keys=True) == json.dumps(with_pspi.answer(), sort_keys=True)
     evaluated = [evaluate_answer(store, AnswerBasis.from_store(store)).set_index("metric") for store in (developed,)]
     assert evaluated[0].loc["prevalence", "value"] == pytest.approx(0.5)
+
+
+def test_the_answer_combines_the_faces_pspi_when_that_lowers_the_held_out_loss(with_pspi):
+    parameters = with_pspi.answer()
+    stack = parameters["stack"]
+    assert parameters["version"] == "answer-v4" and stack["used"] and stack["pspi"] > 0 and stack["images"] == 160
+    assert stack["cv_logloss"]["networks_and_pspi"] < stack["cv_logloss"]["networks"]
+    assert {"q_pain", "q_no_pain"} <= set(parameters["conformal"]["without_pspi"])
+    basis = AnswerBasis.from_store(with_pspi)
+    member_p = {"Sharp": np.full((3, 2), 0.5)}
+    served = combine(member_p, {"Sharp": np.zeros(3)}, basis, np.array([0.0, 8.0, np.nan]))
+    alone = combine(member_p, {"Sharp": np.zeros(3)}, basis)  # no PSPI at all: the networks' mean
+    assert list(served["pspi_used"]) == [True, True, False] and not alone["pspi_used"].any()
+    assert served["p_served"][0] < served["p_served"][1] and served["p_served"][2] == alone["p_served"][2]
+    assert served["p_served"][1] > 0.9 and served["in_pain_set"][1] and not served["in_no_pain_set"][1]
+    table = pd.DataFrame({"model": ["Sharp"], "p_pain": [0.5], "p_members": [(0.5, 0.5)], "ood": [0.0]})
+    assert one_answer(table, basis, 8.0).pspi_used and "PSPI is combined" in one_answer(table, basis, 8.0).rule
+    assert "networks answer alone" in one_answer(table, basis, None).rule
+    on_cppain = served_on_cppain(with_pspi, basis)  # CP-PAIN's PSPI as the served estimator measured it
+    assert on_cppain["pspi_used"].all()
+    assert roc_auc_score(on_cppain["true_label"], on_cppain["p_served"]) > 0.9
 
 
 def test_a_face_unlike_the_training_faces_and_an_undecided_one_get_no_number(developed):

@@ -6,6 +6,8 @@
       ──all frames──► the served estimator (``action_units.npz``, loaded by ``engine.predict``)
     CP-PAIN faces ──served estimator──► the model's FACS pain score per video ──► the model as a third rater
                                                                                   (``engine.ratings.model_rater``)
+    PAIN-DB's other faces (Delaware, MintPAIN: people the estimator never saw) ──served estimator──► their PSPI,
+      with UNBC's out-of-fold PSPI the development PSPI the served answer is fitted on (``answer_fit``)
 
 CP-PAIN is the sealed test: nothing here is fitted on it. The step is cached like the grid: it is skipped
 when its artifacts exist and their fingerprint (this step's settings, the features' version, the UNBC and
@@ -48,8 +50,9 @@ def run_action_units(config, store: ExperimentStore) -> list[str]:
         return [f"The action-unit estimator needs UNBC frames with FACS codes from at least 2 subjects (found "
                 f"{subjects}): it was not trained, and answers carry no action units."]
     cppain = samples[(samples["dataset"] == "cppain") & (samples["status"] == "ok")] if samples is not None else None
+    unseen = paindb_unseen_faces(samples)
     ratings_file = config.dataset_path("cppain") / "ratings.csv"
-    fingerprint = _fingerprint(section, config, unbc, cppain, ratings_file)
+    fingerprint = _fingerprint(section, config, unbc, cppain, ratings_file, unseen)
     if store.action_units_fingerprint() == fingerprint and store.has_table("action_units"):
         return []  # the same faces, codes and settings: nothing to redo
     cache_dir = config.cache_dir()
@@ -72,8 +75,12 @@ def run_action_units(config, store: ExperimentStore) -> list[str]:
                                   **{t: cp_estimate[:, i] for i, t in enumerate(TARGETS)}})
     rater, notes = model_as_rater(cp_frames, ratings_file, config.ratings.headline_icc)
     cp_frames = with_facs_scores(cp_frames) if len(cp_frames) else cp_frames
-    store.write_table("action_unit_frames", pd.concat([frames.assign(set="unbc_out_of_fold"),
-                                                       cp_frames.assign(set="cppain")], ignore_index=True))
+    parts = [frames.assign(set="unbc_out_of_fold"), cp_frames.assign(set="cppain")]
+    if len(unseen):  # the served estimator never saw these people: their estimates are held out as UNBC's are
+        estimate = model.predict(*features_many(*face_inputs(unseen, cache_dir)))
+        parts.append(pd.DataFrame({"image_id": unseen["image_id"].to_numpy(), "subject": unseen["subject"].to_numpy(),
+                                   **{t: estimate[:, i] for i, t in enumerate(TARGETS)}}).assign(set="paindb_unseen"))
+    store.write_table("action_unit_frames", pd.concat(parts, ignore_index=True))
     store.write_table("action_unit_raters", rater)
     store.write_table("action_units", evaluation)  # before the model: its presence and the model's fingerprint mark done
     store.write_action_units(model.to_arrays(), fingerprint)
@@ -87,6 +94,14 @@ def unbc_faces(samples: pd.DataFrame | None) -> pd.DataFrame:
         return pd.DataFrame(columns=["image_id", "subject", *columns])
     rows = samples[(samples["dataset"] == "unbc") & (samples["status"] == "ok")]
     return rows.dropna(subset=columns).sort_values("image_id").reset_index(drop=True)
+
+
+def paindb_unseen_faces(samples: pd.DataFrame | None) -> pd.DataFrame:
+    """PAIN-DB's faces outside UNBC (status ok): people the estimator, fitted on UNBC only, never saw."""
+    if samples is None or "dataset" not in samples:
+        return pd.DataFrame(columns=["image_id", "subject", "cache_key"])
+    rows = samples[~samples["dataset"].isin(["unbc", "cppain"]) & (samples["status"] == "ok")]
+    return rows.sort_values("image_id").reset_index(drop=True)
 
 
 def face_inputs(rows: pd.DataFrame, cache_dir) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -164,7 +179,8 @@ def weighted_f1(present: np.ndarray, found: np.ndarray, weights: np.ndarray) -> 
         return np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan)
 
 
-def _fingerprint(section, config, unbc: pd.DataFrame, cppain: pd.DataFrame | None, ratings_file) -> str:
+def _fingerprint(section, config, unbc: pd.DataFrame, cppain: pd.DataFrame | None, ratings_file,
+                 unseen: pd.DataFrame) -> str:
     """What the step's artifacts depend on: a change in any of these refits and re-evaluates."""
     import dataclasses
 
@@ -174,5 +190,6 @@ def _fingerprint(section, config, unbc: pd.DataFrame, cppain: pd.DataFrame | Non
              "headline": config.ratings.headline_icc, "unbc": frame_digest(unbc[columns].reset_index(drop=True)),
              "cppain": frame_digest(cppain[["image_id", "cache_key", "label"]].reset_index(drop=True))
              if cppain is not None and len(cppain) else "",
+             "paindb_unseen": frame_digest(unseen[["image_id", "cache_key"]].reset_index(drop=True)) if len(unseen) else "",
              "ratings": hashlib.sha256(ratings_file.read_bytes()).hexdigest() if ratings_file.is_file() else ""}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]

@@ -10,8 +10,11 @@ development data only: PAIN-DB's subject-wise out-of-fold faces; CP-PAIN is neve
   is served.
 - **Calibration**: per network, temperature or Platt scaling (slope and intercept), whichever had the
   lower log-loss on held-out subjects; applied to each fold model's p(pain), then averaged.
-- **The number**: the mean over the networks used of their calibrated p(pain); its band runs from the
-  lowest to the highest calibrated fold model.
+- **The number**: the mean over the networks used of their calibrated p(pain), combined with the face's PSPI
+  from the action-unit estimator by a logistic rule (``stack``) when that rule lowered the log-loss on
+  held-out development subjects (a face without a PSPI: the networks' mean alone, with its own conformal
+  thresholds); its band runs from the lowest to the highest calibrated fold model, each put through the same
+  rule.
 - **Unlike the training faces**: each network measures how far the face's penultimate features lie from
   its fold models' training faces (mean distance to the nearest ``neighbours``, unit-length features),
   divided by that network's median held-out distance; ``ood_score`` is the mean over networks divided by
@@ -35,13 +38,15 @@ import numpy as np
 import pandas as pd
 
 from engine.artifacts import ExperimentStore, RunKey
-from engine.evaluation.calibration import apply_calibrator
+from engine.evaluation.calibration import apply_calibrator, logit
 
 DEVELOPMENT_SCENARIO = "subject"  # the development data: subject-wise out of fold, PAIN-DB only
 SCENARIO = "external"  # the sealed test: CP-PAIN
 RULE = ("Mean calibrated p(pain) of the networks that learned on PAIN-DB's subject-wise held-out faces, each served as "
-        "the ensemble of its subject-wise fold models and calibrated on their held-out predictions; withheld for a face "
-        "unlike the training faces or when the networks cannot decide. CP-PAIN is only the test of this rule.")
+        "the ensemble of its subject-wise fold models and calibrated on their held-out predictions, combined with the "
+        "face's PSPI from the action-unit estimator by a logistic rule when that rule lowered the log-loss on held-out "
+        "subjects; withheld for a face unlike the training faces or when the answer cannot decide. CP-PAIN is only the "
+        "test of this rule.")
 NETWORK_COLUMNS = ["model", "p_raw", "p_calibrated", "calibrated", "auc", "auc_low", "auc_high", "learned",
                    "learned_reason", "used", "ood"]
 NO_PARAMETERS = ("the answer's parameters are not fitted yet (`painlens run` fits them once the subject-wise runs "
@@ -73,7 +78,8 @@ class AnswerBasis:
     missing: str = ""
     ood_threshold: float = math.inf
     neighbours: int = 10
-    conformal: dict = field(default_factory=dict)  # level, q_pain, q_no_pain
+    conformal: dict = field(default_factory=dict)  # level, q_pain, q_no_pain (, without_pspi: the same without PSPI)
+    stack: dict = field(default_factory=dict)  # the PSPI combination (answer_fit._fit_stack); {} or used False: none
     references: dict[str, list[np.ndarray]] = field(default_factory=dict, repr=False)
     parameters: dict = field(default_factory=dict, repr=False)  # answer.json as written
 
@@ -104,8 +110,9 @@ class AnswerBasis:
                                        _float(item.get("auc_low")), _float(item.get("auc_high")), item.get("calibration"),
                                        _float(item.get("ood_scale")), tuple(item.get("members", ())))
         ood, conformal = parameters.get("ood", {}), parameters.get("conformal", {})
+        stack = parameters.get("stack") or {}
         return cls(facts, "", _float(ood.get("threshold"), math.inf), int(ood.get("neighbours", 10)), conformal,
-                   references, parameters)
+                   stack if stack.get("used") else {}, references, parameters)
 
 
 @dataclass(frozen=True)
@@ -126,6 +133,7 @@ class FaceAnswer:
     ood_score: float | None = None
     prediction_set: tuple[str, ...] = ()
     p_served: float | None = None  # the number before abstention (a calm reference face uses it; never shown alone)
+    pspi_used: bool = False  # the face's PSPI entered the number (the rule combines it and the face has one)
 
 
 # --- the served computation, for one face or many ---------------------------------------------------
@@ -154,6 +162,28 @@ def network_distance(basis: AnswerBasis, name: str, member_features: list[np.nda
     return np.mean(per_member, axis=0) / facts.ood_scale
 
 
+def stacked_p(networks_p: np.ndarray, pspi: np.ndarray, stack: dict) -> np.ndarray:
+    """The answer's combination of the networks' mean calibrated p(pain) with the face's PSPI (``stack``'s
+    logistic rule); NaN where PSPI is NaN."""
+    z = stack["networks"] * logit(networks_p) + stack["pspi"] * np.asarray(pspi, dtype=float) + stack["intercept"]
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def stack_sentence(stack: dict | None) -> str:
+    """What the answer.json's ``stack`` says, in one sentence for the model card ("" without one)."""
+    if not stack or not stack.get("features"):
+        return ""
+    if not stack.get("used"):
+        return f"The face's PSPI (action-unit estimator) is not combined with the networks: {stack.get('reason', '')}."
+    loss = stack.get("cv_logloss") or {}
+    return (f"The number combines the networks with the face's PSPI from the action-unit estimator: p(pain) = "
+            f"sigmoid({stack['networks']:.2f} x logit(networks' mean) {stack['pspi']:+.2f} x PSPI {stack['intercept']:+.2f}), "
+            f"fitted on {stack['images']} PAIN-DB held-out faces of {stack['subjects']} subjects ({stack['fitted_on']}); "
+            f"log-loss on held-out subjects {loss.get('networks_and_pspi', math.nan):.3f} against "
+            f"{loss.get('networks', math.nan):.3f} for the networks alone. A face whose action units cannot be measured "
+            "is answered by the networks alone, with their own conformal thresholds.")
+
+
 def prediction_sets(p: np.ndarray, conformal: dict) -> tuple[np.ndarray, np.ndarray]:
     """(pain in the set, no pain in the set) per calibrated p(pain): a class is in the conformal set when its
     nonconformity (1 - p(that class)) is at most the class's threshold."""
@@ -162,31 +192,44 @@ def prediction_sets(p: np.ndarray, conformal: dict) -> tuple[np.ndarray, np.ndar
     return (1.0 - p) <= q_pain, p <= q_no_pain
 
 
-def combine(member_p: Mapping[str, np.ndarray], distances: Mapping[str, np.ndarray], basis: AnswerBasis) -> dict:
-    """The served answer of N faces from the used networks' fold-model p(pain) ``member_p[name]`` (N, M)
-    and their ``network_distance`` (N,): arrays ``p_pain`` (NaN where withheld), ``p_served`` (the number
-    before abstention), ``low``, ``high``, ``ood_score``, ``in_pain_set``, ``in_no_pain_set``, ``ood``
-    (unlike the training faces) and ``undecided`` (the set is not one class)."""
+def combine(member_p: Mapping[str, np.ndarray], distances: Mapping[str, np.ndarray], basis: AnswerBasis,
+            pspi: np.ndarray | None = None) -> dict:
+    """The served answer of N faces from the used networks' fold-model p(pain) ``member_p[name]`` (N, M),
+    their ``network_distance`` (N,) and the faces' PSPI (N,; NaN or None: not measured): arrays ``p_pain``
+    (NaN where withheld), ``p_served`` (the number before abstention), ``low``, ``high``, ``ood_score``,
+    ``in_pain_set``, ``in_no_pain_set``, ``ood`` (unlike the training faces), ``undecided`` (the set is not
+    one class) and ``pspi_used``."""
     used = basis.used
     calibrated = [np.asarray(apply_calibrator(np.asarray(member_p[n], dtype=float), basis.networks[n].calibrator))
                   for n in used]
     per_network = np.stack([c.mean(axis=1) for c in calibrated], axis=1)  # (N, networks)
     every_member = np.concatenate(calibrated, axis=1)
     p_served = per_network.mean(axis=1)
+    rows = len(p_served)
+    face_pspi = np.full(rows, np.nan) if pspi is None else np.asarray(pspi, dtype=float).reshape(rows)
+    pspi_used = np.isfinite(face_pspi) & bool(basis.stack)
+    if pspi_used.any():
+        p_served = np.where(pspi_used, stacked_p(p_served, face_pspi, basis.stack), p_served)
+        every_member = np.where(pspi_used[:, None], stacked_p(every_member, face_pspi[:, None], basis.stack), every_member)
     ood_score = np.mean([distances[n] for n in used], axis=0) / basis.ood_threshold
     pain, no_pain = prediction_sets(p_served, basis.conformal)
+    if basis.stack and not pspi_used.all():  # faces without a PSPI: the networks' own thresholds
+        alone = prediction_sets(p_served, basis.conformal.get("without_pspi", basis.conformal))
+        pain, no_pain = np.where(pspi_used, pain, alone[0]), np.where(pspi_used, no_pain, alone[1])
     ood = ood_score > 1.0
     undecided = pain == no_pain  # both classes, or neither
     withheld = ood | undecided
     return {"p_pain": np.where(withheld, np.nan, p_served), "p_served": p_served, "low": every_member.min(axis=1),
             "high": every_member.max(axis=1), "ood_score": ood_score, "in_pain_set": pain, "in_no_pain_set": no_pain,
-            "ood": ood, "undecided": undecided}
+            "ood": ood, "undecided": undecided, "pspi_used": pspi_used}
 
 
-def one_answer(probabilities: pd.DataFrame | Mapping[str, float], basis: AnswerBasis) -> FaceAnswer:
+def one_answer(probabilities: pd.DataFrame | Mapping[str, float], basis: AnswerBasis,
+               pspi: float | None = None) -> FaceAnswer:
     """The answer for one face from ``Predictor.probabilities``'s table: per network ``model``, ``p_pain``
     (mean over its served models) and, for the networks the answer uses, ``p_members`` (each fold model's
-    p(pain)) and ``ood`` (``network_distance``). A {model: p_pain} mapping gives the table without them."""
+    p(pain)) and ``ood`` (``network_distance``). A {model: p_pain} mapping gives the table without them.
+    ``pspi``: the face's PSPI from the action-unit estimator (None: not measured)."""
     table = probabilities if isinstance(probabilities, pd.DataFrame) else \
         pd.DataFrame({"model": list(probabilities), "p_pain": [float(v) for v in probabilities.values()]})
     rows = {row["model"]: row for row in table.to_dict("records")}
@@ -198,15 +241,21 @@ def one_answer(probabilities: pd.DataFrame | Mapping[str, float], basis: AnswerB
         return FaceAnswer(None, f"No single answer: the networks the answer uses ({', '.join(missing)}) gave no p(pain) "
                                 "for this face.", RULE, networks)
     served = combine({n: np.asarray([rows[n]["p_members"]], dtype=float) for n in basis.used},
-                     {n: np.asarray([rows[n]["ood"]], dtype=float) for n in basis.used}, basis)
+                     {n: np.asarray([rows[n]["ood"]], dtype=float) for n in basis.used}, basis,
+                     np.asarray([np.nan if pspi is None else pspi], dtype=float))
     one = {key: value[0] for key, value in served.items()}
     members = sum(len(basis.networks[n].members) for n in basis.used)
-    rule = f"{RULE} {len(basis.used)} of {len(networks)} networks are used ({', '.join(basis.used)}; {members} fold models)."
+    rule = f"{RULE} {len(basis.used)} of {len(networks)} networks are used ({', '.join(basis.used)}; {members} fold models)"
+    if basis.stack:
+        rule += ("; this face's PSPI is combined with them." if one["pspi_used"] else
+                 "; this face has no PSPI (its action units could not be measured), so the networks answer alone.")
+    else:
+        rule += "."
     sets = tuple(name for name, inside in (("pain", one["in_pain_set"]), ("no pain", one["in_no_pain_set"])) if inside)
     reason = abstain_reason(bool(one["ood"]), bool(one["undecided"]), sets, float(one["ood_score"]), basis)
     p = None if reason else float(one["p_served"])
     return FaceAnswer(p, "", rule, networks, float(one["low"]), float(one["high"]), bool(reason), reason or None,
-                      float(one["ood_score"]), sets, float(one["p_served"]))
+                      float(one["ood_score"]), sets, float(one["p_served"]), bool(one["pspi_used"]))
 
 
 def abstain_reason(ood: bool, undecided: bool, prediction_set: tuple[str, ...], ood_score: float,
@@ -220,7 +269,7 @@ def abstain_reason(ood: bool, undecided: bool, prediction_set: tuple[str, ...], 
     if undecided:
         level = basis.conformal.get("level", 0.9)
         which = "both pain and no pain" if prediction_set else "neither class"
-        return (f"Uncertain: at the {level:.0%} conformal level the networks' answer fits {which}, so no number is given "
+        return (f"Uncertain: at the {level:.0%} conformal level the answer fits {which}, so no number is given "
                 "(a clinician's judgement is needed).")
     return ""
 

@@ -1,7 +1,8 @@
 """The served answer evaluated as it is served, on the sealed test: CP-PAIN.
 
 Every used network's fold models predicted CP-PAIN when they were trained (``features.npz``: p(pain) and
-penultimate features), so the answer is evaluated with exactly the served computation
+penultimate features) and the served AU estimator measured CP-PAIN's PSPI (``action_unit_frames``), so the
+answer is evaluated with exactly the served computation
 (``engine.evaluation.answer.combine``: the same models, calibration, out-of-distribution check and
 conformal sets), without loading a model again. The table (``answer_evaluation``) has one row per metric
 with its value, a 95 % interval over subjects (bootstrap, subjects resampled with replacement) and the
@@ -59,7 +60,7 @@ def served_on_cppain(store: ExperimentStore, basis: AnswerBasis) -> pd.DataFrame
         distances[name] = np.mean(d, axis=0) / facts.ood_scale
     if ids is None or len(ids) == 0:
         return None
-    served = combine(member_p, distances, basis)
+    served = combine(member_p, distances, basis, cppain_pspi(store, ids.astype(str)))
     samples = store.samples()
     labels = samples[samples["dataset"] == "cppain"].set_index("image_id")
     frame = pd.DataFrame({"image_id": ids.astype(str), **served})
@@ -68,6 +69,16 @@ def served_on_cppain(store: ExperimentStore, basis: AnswerBasis) -> pd.DataFrame
     return frame.dropna(subset=["true_label"]).astype({"true_label": int})
 
 
+
+
+def cppain_pspi(store: ExperimentStore, image_ids: np.ndarray) -> np.ndarray | None:
+    """The served AU estimator's PSPI of these CP-PAIN faces (NaN where it has none; None without an estimator),
+    as a photo of them would get it."""
+    frames = store.table("action_unit_frames")
+    if frames is None or not {"set", "image_id", "PSPI"} <= set(frames):
+        return None
+    cp = frames[frames["set"] == "cppain"].drop_duplicates("image_id").set_index("image_id")["PSPI"]
+    return cp.reindex(image_ids).to_numpy(dtype=float)
 
 
 def served_predictions(store: ExperimentStore) -> pd.DataFrame:

@@ -5,8 +5,12 @@ predicted the faces of subjects its fold model never saw and wrote the penultima
 and held-out faces (``engine.training.executor``). From those alone, per network: whether the answer uses it
 (it learned there, by the subject-wise verdict of ``engine.evaluation.results``, and its fold models were
 kept), its calibration (temperature or Platt, by log-loss on held-out subjects) and the scale of its
-out-of-distribution distances; then, over the networks used, the out-of-distribution threshold and the
-class-conditional conformal thresholds. CP-PAIN's images and labels are never read here: it stays the test
+out-of-distribution distances; then, over the networks used, the out-of-distribution threshold, the
+combination of the networks' mean with the action-unit estimator's PSPI (``stack``: a logistic rule, used
+only when it lowers the log-loss on held-out subjects) and the class-conditional conformal thresholds of the
+answer so made. The development PSPI is held out too: UNBC's frames by the estimator's subject-wise folds,
+PAIN-DB's other faces by the estimator fitted on UNBC, which never saw those people
+(``engine.evaluation.action_units``). CP-PAIN's images and labels are never read here: it stays the test
 (``engine.evaluation.answer_evaluation``).
 
 ``refresh_answer`` refits only when the subject-wise runs, the settings or this module's version changed.
@@ -22,10 +26,15 @@ import numpy as np
 import pandas as pd
 
 from engine.artifacts import ExperimentStore, RunKey
-from engine.evaluation.answer import DEVELOPMENT_SCENARIO, RULE, neighbour_distance, prediction_sets, unit_rows
-from engine.evaluation.calibration import apply_calibrator, choose_calibrator
+from engine.evaluation.answer import (DEVELOPMENT_SCENARIO, RULE, logit, neighbour_distance, prediction_sets, stacked_p,
+                                      unit_rows)
+from engine.evaluation.calibration import apply_calibrator, choose_calibrator, nll
 
-VERSION = "answer-v3"  # v2: the person's baseline rule (``baseline``); v3: the development faces answered
+# v2: the person's baseline rule (``baseline``); v3: the development faces answered; v4: the networks' mean
+# combined with the AU estimator's PSPI (``stack``), the conformal thresholds without PSPI beside
+VERSION = "answer-v4"
+DEVELOPMENT_PSPI_SETS = ("unbc_out_of_fold", "paindb_unseen")  # action_unit_frames' held-out development estimates
+STACK_FOLDS = 5
 DEVELOPMENT_DATA = ("PAIN-DB, subject-wise out of fold: every face predicted by the fold model that never saw its "
                     "subject")
 SERVED_MODELS = ("Each network used is served as the ensemble of its subject-wise fold models (the models whose held-out "
@@ -50,7 +59,8 @@ def development_digest(store: ExperimentStore, settings) -> str:
     """What the parameters depend on: this module's version, the settings, and the finished runs (all of them:
     the learned verdicts compare the networks of a scenario with each other)."""
     parts = [VERSION, json.dumps([settings.ood_pass, settings.ood_neighbours, settings.conformal_level,
-                                  settings.bootstrap_resamples]), repr(store.runs_version())]
+                                  settings.bootstrap_resamples]), repr(store.runs_version()),
+             store.action_units_fingerprint()]  # the development PSPI
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
@@ -81,7 +91,8 @@ def fit_answer(store: ExperimentStore, settings) -> dict:
                   "scenario": DEVELOPMENT_SCENARIO, "test": "CP-PAIN (the external scenario): never read for these "
                   "parameters, only to evaluate them", "networks": networks, "used": used}
     if used:
-        parameters.update(_fit_thresholds({n: development[n] for n in used}, networks, settings, store.samples()))
+        parameters.update(_fit_thresholds({n: development[n] for n in used}, networks, settings, store.samples(),
+                                          development_pspi(store)))
     return parameters
 
 
@@ -139,10 +150,22 @@ def _fit_network(data: dict, neighbours: int) -> dict:
             "ood_scale": float(np.median(distances))}
 
 
-def _fit_thresholds(development: dict[str, dict], networks: dict, settings, samples: pd.DataFrame | None = None) -> dict:
-    """The out-of-distribution threshold and the conformal thresholds over the networks used, from the
-    held-out faces that every used network predicted (each by the fold model that never saw its subject), and
-    the person's baseline rule on their answer (``engine.evaluation.baseline``; needs the samples' sequences)."""
+def development_pspi(store: ExperimentStore) -> pd.Series | None:
+    """The AU estimator's PSPI of PAIN-DB's faces, each by an estimator that never saw its subject (by
+    image_id); None when the experiment has no estimator."""
+    frames = store.table("action_unit_frames")
+    if frames is None or not {"set", "image_id", "PSPI"} <= set(frames):
+        return None
+    held_out = frames[frames["set"].isin(DEVELOPMENT_PSPI_SETS)]
+    return held_out.set_index("image_id")["PSPI"].astype(float) if len(held_out) else None
+
+
+def _fit_thresholds(development: dict[str, dict], networks: dict, settings, samples: pd.DataFrame | None = None,
+                    pspi: pd.Series | None = None) -> dict:
+    """The out-of-distribution threshold, the PSPI combination (``_fit_stack``) and the conformal thresholds of
+    the answer, from the held-out faces that every used network predicted (each by the fold model that never
+    saw its subject), and the person's baseline rule on their answer (``engine.evaluation.baseline``; needs the
+    samples' sequences)."""
     per_network = []
     for name, data in development.items():
         table = data["table"]
@@ -154,17 +177,22 @@ def _fit_thresholds(development: dict[str, dict], networks: dict, settings, samp
     joined = per_network[0]
     for other in per_network[1:]:
         joined = joined.merge(other.drop(columns=["true_label", "subject"]), on="image_id")
-    p = joined[[c for c in joined if c.startswith("p:")]].mean(axis=1).to_numpy()
+    networks_p = joined[[c for c in joined if c.startswith("p:")]].mean(axis=1).to_numpy()
     score = joined[[c for c in joined if c.startswith("d:")]].mean(axis=1).to_numpy()
     threshold = float(np.quantile(score, settings.ood_pass))
     inside = score <= threshold
     y = joined["true_label"].to_numpy(dtype=int)
-    conformal = {"level": settings.conformal_level,
-                 "q_pain": _conformal_quantile(1.0 - p[inside & (y == 1)], settings.conformal_level),
-                 "q_no_pain": _conformal_quantile(p[inside & (y == 0)], settings.conformal_level),
-                 "images_pain": int((inside & (y == 1)).sum()), "images_no_pain": int((inside & (y == 0)).sum()),
-                 "fitted_on": "the held-out faces that pass the out-of-distribution check, their calibrated answer "
-                              "(each face by the fold models that never saw its subject)"}
+    face_pspi = (pspi.reindex(joined["image_id"]).to_numpy(dtype=float) if pspi is not None
+                 else np.full(len(joined), np.nan))
+    stack = _fit_stack(networks_p, face_pspi, y, joined["subject"].to_numpy())
+    has = np.isfinite(face_pspi)
+    p = np.where(has, stacked_p(networks_p, face_pspi, stack), networks_p) if stack["used"] else networks_p
+    fitted = inside & has if stack["used"] else inside  # the stacked answer's thresholds: faces with a PSPI
+    conformal = {"level": settings.conformal_level, **_class_thresholds(p, y, fitted, settings.conformal_level),
+                 "fitted_on": "the held-out faces that pass the out-of-distribution check, their answer as served "
+                              "(each face by the fold models, and the AU estimator, that never saw its subject)"}
+    if stack["used"]:  # a face whose action units cannot be measured is answered by the networks alone
+        conformal["without_pspi"] = _class_thresholds(networks_p, y, inside, settings.conformal_level)
     pain_in, no_pain_in = prediction_sets(p, conformal)
     # In-sample (the thresholds were fitted on these faces): what a user should expect, not a test figure.
     conformal["development_answered"] = float(np.mean(inside & (pain_in != no_pain_in)))
@@ -174,7 +202,7 @@ def _fit_thresholds(development: dict[str, dict], networks: dict, settings, samp
                     "penultimate features (unit length), over that network's median held-out distance; ood_score is "
                     "this over the threshold (above 1: unlike the training faces)"}
     baseline = _fit_baseline(joined.assign(p=p), samples)
-    return {"ood": ood, "conformal": conformal, "baseline": baseline,
+    return {"ood": ood, "stack": stack, "conformal": conformal, "baseline": baseline,
             "development": {"images": int(len(joined)), "subjects": int(joined["subject"].nunique()),
                             "pain_images": int(y.sum())}}
 
@@ -190,6 +218,49 @@ def _fit_baseline(joined: pd.DataFrame, samples: pd.DataFrame | None) -> dict:
     table = joined.merge(samples[columns], on="image_id", how="left")
     return fit_baseline_rule(table["p"].to_numpy(), table["true_label"].to_numpy(), table["subject"].to_numpy(),
                              sequence_keys(table))
+
+
+def _fit_stack(networks_p: np.ndarray, pspi: np.ndarray, y: np.ndarray, subjects: np.ndarray) -> dict:
+    """The answer as a logistic rule on (logit of the networks' mean calibrated p(pain), the face's PSPI),
+    fitted on the development faces with a PSPI; used only when its log-loss on held-out subjects (GroupKFold,
+    up to ``STACK_FOLDS`` folds, the rule refitted without each fold's subjects) is below the networks' mean
+    alone (whose per-network calibration was fitted on all of them: the comparison favours the mean)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold
+
+    has = np.isfinite(pspi)
+    out = {"used": False, "features": ["logit of the networks' mean calibrated p(pain)", "PSPI of the action-unit estimator"],
+           "images": int(has.sum()), "subjects": int(len(np.unique(subjects[has]))),
+           "fitted_on": "PAIN-DB's held-out faces with a PSPI: the networks' p(pain) by the fold models that never saw "
+                        "the subject; PSPI by the AU estimator's subject-wise folds (UNBC) or by the estimator fitted on "
+                        "UNBC, which never saw the other datasets' people",
+           "rule": "p(pain) = sigmoid(networks x logit(mean p) + pspi x PSPI + intercept)"}
+    folds = min(STACK_FOLDS, out["subjects"])
+    if folds < 2 or len(np.unique(y[has])) < 2:
+        out["reason"] = "no development PSPI (no action-unit estimator) or too few subjects: the networks' mean alone"
+        return out
+    x, target, groups = np.column_stack([logit(networks_p[has]), pspi[has]]), y[has], subjects[has]
+    held_out = np.full(len(target), np.nan)
+    for train, test in GroupKFold(n_splits=folds).split(x, target, groups):
+        if len(np.unique(target[train])) == 2:
+            held_out[test] = LogisticRegression().fit(x[train], target[train]).predict_proba(x[test])[:, 1]
+    loss = {"networks": _plain(nll(networks_p[has], target)),
+            "networks_and_pspi": _plain(nll(held_out, target)) if np.isfinite(held_out).all() else None}
+    model = LogisticRegression().fit(x, target)
+    out.update({"cv_logloss": loss, "networks": float(model.coef_[0, 0]), "pspi": float(model.coef_[0, 1]),
+                "intercept": float(model.intercept_[0])})
+    out["used"] = loss["networks_and_pspi"] is not None and loss["networks_and_pspi"] < loss["networks"]
+    out["reason"] = (f"its log-loss on held-out subjects ({loss['networks_and_pspi']:.3f}) is below the networks' mean "
+                     f"alone ({loss['networks']:.3f})" if out["used"] else
+                     "it did not lower the log-loss on held-out subjects: the networks' mean alone")
+    return out
+
+
+def _class_thresholds(p: np.ndarray, y: np.ndarray, rows: np.ndarray, level: float) -> dict:
+    """Mondrian conformal thresholds of the answer ``p`` on the ``rows`` faces, and how many faces each had."""
+    return {"q_pain": _conformal_quantile(1.0 - p[rows & (y == 1)], level),
+            "q_no_pain": _conformal_quantile(p[rows & (y == 0)], level),
+            "images_pain": int((rows & (y == 1)).sum()), "images_no_pain": int((rows & (y == 0)).sum())}
 
 
 def _conformal_quantile(nonconformity: np.ndarray, level: float) -> float | None:
