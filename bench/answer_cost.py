@@ -6,8 +6,9 @@ On a synthetic person (the project's face renderer; never a real face) at VGA si
 the whole engine time of ``predict_bytes`` with the networks the answer uses (decode, detection,
 background, landmarks, inference, the answer), and its parts that exist only for withholding: the fold
 models' descriptors beside their p(pain) (the same models run once without them), the distance to the
-training faces, and the rule with its conformal sets. Prints medians and the share of the engine time.
-The goal: at most 10 %.
+training faces, and the rule (with the face's PSPI when the answer combines it) with its conformal sets.
+Prints medians and the share of the engine time. The goal: at most 10 %. The action-unit estimate the rule
+reads is printed apart: every record already carries it (``aus``), so the answer adds none of it.
 """
 
 from __future__ import annotations
@@ -65,7 +66,10 @@ def main() -> None:
         _, features = network.outputs(x)
         parts["distance to the training faces"] += median_seconds(
             lambda: network_distance(basis, name, list(features.transpose(1, 0, 2))), args.repeats)
-    parts["the rule and conformal sets"] = median_seconds(lambda: one_answer(prediction.probabilities, basis), args.repeats)
+    pspi = (prediction.action_units or {}).get("PSPI")
+    parts["the rule and conformal sets"] = median_seconds(lambda: one_answer(prediction.probabilities, basis, pspi),
+                                                          args.repeats)
+    estimate = median_seconds(lambda: predictor.action_units(crop, prediction.face.landmarks), args.repeats)
     print(f"{args.artifacts}: the answer uses {', '.join(used)} "
           f"({sum(len(predictor.networks[n].paths) for n in used)} fold models)")
     print(f"engine time of one VGA photo (median of {args.repeats}): {engine * 1000:.1f} ms")
@@ -73,6 +77,9 @@ def main() -> None:
         print(f"  {part:<34}{seconds * 1000:>8.2f} ms  {seconds / engine:>6.1%}")
     total = sum(parts.values())
     print(f"  {'withholding, all together':<34}{total * 1000:>8.2f} ms  {total / engine:>6.1%}")
+    print(f"  (the action-unit estimate, in every record already, that the rule reads: {estimate * 1000:.2f} ms, "
+          f"{estimate / engine:.1%}; the PSPI {'enters' if basis.stack and pspi is not None else 'does not enter'} "
+          "this answer)")
     assert np.isfinite(total)
 
 
