@@ -15,7 +15,7 @@ from dashboard.loaders import Experiment, load_experiment
 
 EXPERIMENT_KEY = "experiment_root"  # session state: the experiment folder chosen in app.py
 LOCATION_KEY = "artifacts_location"  # session state: the --artifacts folder (set by app.py or a test)
-ANSWER_LABEL = "p(pain), networks that learned"  # the upload page's headline (engine.evaluation.answer's rule)
+ANSWER_LABEL = "p(pain), the answer"  # the upload page's headline (engine.evaluation.answer's rule: the networks that learned, with the face's PSPI)
 BROWSE_FOCUS_KEY = "browse-focus"  # session state: {"dataset", "scenario", "subject"} the Images page opens on
 RESEARCH_NOTE = ("PainLens is a research tool, not a medical device: it must not be used to diagnose or treat "
                  "anyone.")

@@ -177,7 +177,8 @@ def stack_sentence(stack: dict | None) -> str:
         return f"The face's PSPI (action-unit estimator) is not combined with the networks: {stack.get('reason', '')}."
     loss = stack.get("cv_logloss") or {}
     return (f"The number combines the networks with the face's PSPI from the action-unit estimator: p(pain) = "
-            f"sigmoid({stack['networks']:.2f} x logit(networks' mean) {stack['pspi']:+.2f} x PSPI {stack['intercept']:+.2f}), "
+            f"sigmoid({stack['networks']:.2f} x logit(networks' mean) {_signed(stack['pspi'])} x PSPI "
+            f"{_signed(stack['intercept'])}), "
             f"fitted on {stack['images']} PAIN-DB held-out faces of {stack['subjects']} subjects ({stack['fitted_on']}); "
             f"log-loss on held-out subjects {loss.get('networks_and_pspi', math.nan):.3f} against "
             f"{loss.get('networks', math.nan):.3f} for the networks alone. A face whose action units cannot be measured "
@@ -301,6 +302,11 @@ def _no_answer_reason(basis: AnswerBasis) -> str:
     return ("No single answer: no network learned on PAIN-DB's subject-wise held-out faces (none has an ROC-AUC "
             "interval above 0.5 there, or its fold models were not kept), so their p(pain) values are shown only as "
             "they are.")
+
+
+def _signed(value: float) -> str:
+    """A term of a sum: "+ 2.09", "- 4.57"."""
+    return f"{'-' if value < 0 else '+'} {abs(value):.2f}"
 
 
 def _float(value, default: float = math.nan) -> float:
