@@ -232,6 +232,7 @@ def answer(facts: Facts) -> Section:
     """The served answer: its rule, its parameters (``answer.json``: which networks and why, calibration,
     thresholds, what each was fitted on) and how it did on CP-PAIN as served (``answer_evaluation``)."""
     from engine.evaluation.answer import RULE, stack_sentence
+    from engine.evaluation.adapted_answer import is_adapted, serving_sentence
     from engine.evaluation.answer_evaluation import served_sentence
     from engine.evaluation.bootstrap import FEW_DATA_NOTE, sample_size
 
@@ -241,10 +242,13 @@ def answer(facts: Facts) -> Section:
                                                        "them once the subject-wise runs have finished."])
     networks = parameters.get("networks", {})
     used = parameters.get("used", [])
-    paragraphs = [RULE, parameters.get("served_models", ""),
+    adapted = is_adapted(parameters)  # serve_cp_adapt: CP-PAIN is no sealed test of this answer
+    held_out = parameters.get("held_out", "PAIN-DB held-out faces")
+    paragraphs = [parameters.get("rule", RULE), parameters.get("served_models", ""),
                   f"Everything the answer uses was fitted on {parameters.get('development_data', 'development data')}; "
                   f"{parameters.get('test', 'CP-PAIN is the test')}."]
-    bullets = [f"{name}: {'used' if item.get('used') else 'not used'}, {item.get('reason', '')}"
+    bullets = [f"Fitted on ({what}): {data}." for what, data in (parameters.get("fitted_on") or {}).items()]
+    bullets += [f"{name}: {'used' if item.get('used') else 'not used'}, {item.get('reason', '')}"
                + ("" if item.get("oof_images") is None else f" ({item['oof_images']} held-out images)")
                for name, item in networks.items()]
     rows = []
@@ -253,7 +257,7 @@ def answer(facts: Facts) -> Section:
         calibrator, losses = item.get("calibration") or {}, item.get("calibration_cv_logloss") or {}
         numbers = (f"T = {calibrator.get('temperature'):.3f}" if calibrator.get("method") == "temperature"
                    else f"slope {calibrator.get('slope'):.3f}, intercept {calibrator.get('intercept'):+.3f}")
-        rows.append({"network": name, "fold models": len(item.get("members", [])), "calibration": calibrator.get("method"),
+        rows.append({"network": name, ("served models" if adapted else "fold models"): len(item.get("members", [])), "calibration": calibrator.get("method"),
                      "parameters": numbers, **{f"held-out log-loss ({m})": v for m, v in losses.items()},
                      "OOD scale": item.get("ood_scale")})
     ood, conformal = parameters.get("ood", {}), parameters.get("conformal", {})
@@ -261,7 +265,7 @@ def answer(facts: Facts) -> Section:
         bullets.append(stack_sentence(parameters.get("stack")))
     if ood:
         bullets.append(f"Unlike the training faces: threshold {ood['threshold']:.3f} lets {ood['pass_share']:.0%} of "
-                       f"{ood['images']} PAIN-DB held-out faces ({ood['subjects']} subjects) through; {ood['score']}.")
+                       f"{ood['images']} {held_out} ({ood['subjects']} subjects) through; {ood['score']}.")
     if conformal:
         bullets.append(f"Uncertain: class-conditional conformal sets at {conformal['level']:.0%}, fitted on "
                        f"{conformal['images_pain']} pain and {conformal['images_no_pain']} no-pain held-out faces; a set "
@@ -273,16 +277,17 @@ def answer(facts: Facts) -> Section:
     if baseline.get("slope") is not None:
         bullets.append(f"With a calm photo or clip of the person: also p(pain) from the change (logit of the face minus "
                        f"logit of the calm face) = sigmoid({baseline['slope']:.2f} x change {baseline['intercept']:+.2f}), "
-                       f"fitted on {baseline['images']} PAIN-DB held-out faces of {baseline['subjects']} subjects against "
+                       f"fitted on {baseline['images']} {held_out} of {baseline['subjects']} subjects against "
                        f"their own calm frames of other sequences; the change leads when the calm face reads above "
                        f"{baseline['rest_threshold']:.2f} ({baseline['lead_quantile']:.0%} of those subjects' calm faces "
-                       "read less). The cp_adapt models are never served: CP-PAIN stays this answer's sealed test.")
+                       f"read less). {serving_sentence(parameters)}")
     evaluation = loaders.load_table(facts.experiment.root, "answer_evaluation")
     tables_ = [("Calibration of the networks used (chosen by log-loss on held-out subjects)", pd.DataFrame(rows))] if rows else []
     if evaluation is not None and len(evaluation):
-        paragraphs.append(served_sentence(evaluation))
+        paragraphs.append(served_sentence(evaluation, parameters))
         shown = evaluation.assign(n=[sample_size(i, s) for i, s in zip(evaluation["n_images"], evaluation["n_subjects"])])
-        tables_.append((f"The answer as served, evaluated on CP-PAIN (95 % intervals over subjects; n: the images and "
+        tables_.append((f"The answer as served, evaluated on CP-PAIN ({'leave one subject out, not a sealed test; ' if adapted else ''}"
+                        f"95 % intervals over subjects; n: the images and "
                         f"subjects each figure is computed on; {FEW_DATA_NOTE})",
                         shown.drop(columns=["n_images", "n_subjects"]).round(3)))
     beside = loaders.load_ratings_table(facts.experiment.root, "answer_beside_raters")

@@ -250,6 +250,8 @@ def _comparison(experiment: loaders.Experiment, verdicts: pd.DataFrame) -> str:
 
 def _remedies(experiment: loaders.Experiment, verdicts: pd.DataFrame) -> str:
     """The person's baseline and cp_adapt against the external scenario on CP-PAIN (empty before they exist)."""
+    from engine.evaluation.adapted_answer import serving_sentence
+
     remedies = loaders.load_table(experiment.root, "remedies")
     if remedies is None or remedies.empty:
         return ""
@@ -258,7 +260,7 @@ def _remedies(experiment: loaders.Experiment, verdicts: pd.DataFrame) -> str:
     out = ["<h2>CP faces: the person's baseline and few-shot adaptation</h2><p>External: trained on PAIN-DB only. "
            "+ baseline: each face judged against the same person's calm frames of their other videos (rule fitted on "
            "PAIN-DB's subject-wise held-out faces only). cp_adapt: the external model fine-tuned on the other CP-PAIN "
-           "subjects, tested on the one left out (research only: the served answer does not use it).</p>"]
+           f"subjects, tested on the one left out. {html.escape(serving_sentence(loaders.load_answer(experiment.root)))}</p>"]
     out.append(_figure(charts.remedies(remedies, "auc", models, "ROC AUC on CP-PAIN: external, baseline, adaptation", source)))
     out.append(_table(tables.remedies(remedies, models).drop(columns=["rule"]).round(3)))
     curve = loaders.load_table(experiment.root, "adapt_curve")

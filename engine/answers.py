@@ -252,8 +252,8 @@ def compare_with_baseline(record: AnyAnswer, reference, rule: dict | None) -> An
     p_base = float(reference.p_pain)
     fitted = is_fitted(rule)
     text = (f"p(pain) = sigmoid({rule['slope']:.2f} x (logit p(face) - logit p(calm face)) {rule['intercept']:+.2f}), "
-            f"fitted on {rule.get('images')} PAIN-DB held-out faces of {rule.get('subjects')} subjects against their own "
-            "calm frames; CP-PAIN never read" if fitted else
+            f"fitted on {rule.get('images')} {rule.get('faces', 'PAIN-DB held-out faces')} of {rule.get('subjects')} "
+            f"subjects against their own calm frames; {rule.get('cppain', 'CP-PAIN never read')}" if fitted else
             "No rule: " + ((rule or {}).get("reason") or "the answer's parameters have no baseline rule (run `painlens run` "
                                                           "again to fit it)."))
     if record.p_pain is None:

@@ -45,6 +45,8 @@ STABILITY = "stability.parquet"  # beside the sanity check: LIME's agreement wit
 FEATURES = "features.npz"  # a development run's penultimate features and its fold model's CP-PAIN answers
 ADAPT_CURVE = "curve.parquet"  # a cp_adapt run's learning curve: its subject's predictions after fewer subjects
 ACTION_UNITS = "action_units.npz"  # the action-unit estimator's arrays and fingerprint (engine.models.action_units)
+SERVED_ADAPTATION = "served"  # runs/<network>/cp_adapt/served/: its external model adapted on every CP-PAIN subject
+ADAPTATION_RECORD = "adaptation.json"  # written last there: what the served adaptation was fitted on
 ANSWER = "answer.json"  # the served answer's parameters, all fitted on development data (engine.evaluation.answer)
 
 # Experiment-level tables, by name. A new artifact is one entry here (and its writer and reader ask
@@ -396,6 +398,38 @@ class ExperimentStore:
 
     def features(self, key: RunKey) -> dict[str, np.ndarray] | None:
         return _read_npz(self.run_folder(key) / FEATURES)
+
+    def served_adaptation_folder(self, model: str) -> Path:
+        """Where a network's external model adapted on every CP-PAIN subject lives (``[evaluation]
+        serve_cp_adapt``; not a run: ``finished_runs`` never lists it). Its model is ``KEPT_MODEL`` there."""
+        return self.root / RUNS / model / "cp_adapt" / SERVED_ADAPTATION
+
+    def served_adaptation_model_path(self, model: str) -> Path:
+        return self.served_adaptation_folder(model) / KEPT_MODEL
+
+    def write_served_adaptation(self, model: str, record: dict, **arrays) -> None:
+        """The adaptation's arrays (the frozen features of its training faces), then its record, last (after
+        its model, written with ``atomic_path`` to ``served_adaptation_model_path``)."""
+        folder = self.served_adaptation_folder(model)
+        _write_npz(folder / FEATURES, arrays)
+        write_json(folder / ADAPTATION_RECORD, record)
+
+    def served_adaptation(self, model: str) -> tuple[dict, dict[str, np.ndarray]] | None:
+        """(record, arrays) of a network's served adaptation, None when it is not complete."""
+        folder = self.served_adaptation_folder(model)
+        try:
+            record = read_json(folder / ADAPTATION_RECORD)
+        except (OSError, ValueError):
+            return None
+        arrays = _read_npz(folder / FEATURES)
+        if arrays is None or not (folder / KEPT_MODEL).exists():
+            return None
+        return record, arrays
+
+    def served_adaptations_version(self) -> tuple:
+        """Stamp of every network's served adaptation record (the answer refits when one is rewritten)."""
+        return tuple((model, *stamp(self.served_adaptation_folder(model) / ADAPTATION_RECORD))
+                     for model in sorted({k.model for k in self.finished_runs("cp_adapt")}))
 
     def write_answer(self, parameters: dict) -> None:
         write_json(self.root / ANSWER, parameters)

@@ -147,7 +147,7 @@ class ScenariosSection:
 class AdaptSection:
     """The ``cp_adapt`` scenario: for each CP-PAIN subject, a network's kept external model fine-tuned on the
     other subjects' frames and tested on that subject's (``engine.training.adapt``). Research only: the served
-    answer never uses these models (CP-PAIN stays its sealed test)."""
+    answer uses these models only when [evaluation] serve_cp_adapt says so (else CP-PAIN stays its sealed test)."""
 
     layers: int = 0  # fine-tune the last this many layers that have weights (0: every layer)
     epochs: int = 5
@@ -208,6 +208,11 @@ class EvaluationSection:
     ood_pass: float = 0.95
     ood_neighbours: int = 10
     conformal_level: float = 0.90
+    # Research only (off: CP-PAIN stays the answer's sealed test). On: each network the answer uses is served as
+    # its external model adapted on every CP-PAIN subject, and everything above is refitted on cp_adapt's
+    # leave-one-CP-subject-out predictions instead of PAIN-DB's; the answer's CP-PAIN figures are then
+    # leave-one-subject-out, not a sealed test (engine.evaluation.adapted_answer). Needs cp_adapt, [adapt] layers = 1.
+    serve_cp_adapt: bool = False
 
 
 @dataclass(frozen=True)
@@ -411,6 +416,9 @@ def _validate(config: ExperimentConfig, source: str) -> None:
     if "cp_adapt" in config.scenarios.names and config.adapt.base_seed >= min(config.scenarios.kept_seeds, config.scenarios.seeds):
         raise ConfigError(f"{source}: [adapt] base_seed {config.adapt.base_seed} names an external seed whose model is not "
                           f"kept (kept: 0 to {min(config.scenarios.kept_seeds, config.scenarios.seeds) - 1}); lower it.")
+    if config.evaluation.serve_cp_adapt and ("cp_adapt" not in config.scenarios.names or config.adapt.layers != 1):
+        raise ConfigError(f"{source}: [evaluation] serve_cp_adapt serves the cp_adapt models' softmax layer on the external "
+                          "models' features: add \"cp_adapt\" to [scenarios] names and set [adapt] layers = 1, or turn it off.")
     for name in config.scenarios.per_model:
         if name not in config.training.models and config.training.models:
             raise ConfigError(f"{source}: [scenarios] per_model names '{name}', which is not in [training] models.")

@@ -153,6 +153,11 @@ def run_answer_step(config: ExperimentConfig, store: ExperimentStore) -> list[st
     from engine.evaluation.answer_evaluation import evaluate_answer
     from engine.evaluation.answer_fit import refresh_answer
 
+    notes = []
+    if config.evaluation.serve_cp_adapt:  # research: the served models are the external ones adapted on all of CP-PAIN
+        from engine.evaluation.adapted_answer import refresh_served_adaptation
+
+        notes = refresh_served_adaptation(config, store)
     parameters = refresh_answer(store, config.evaluation)
     basis = AnswerBasis.from_store(store)
     table = evaluate_answer(store, basis, seed=config.experiment.seed)
@@ -162,9 +167,9 @@ def run_answer_step(config: ExperimentConfig, store: ExperimentStore) -> list[st
                           ignore_index=True)
     store.write_table("answer_evaluation", table)
     if not parameters.get("used"):
-        return ["No network learned on PAIN-DB's subject-wise held-out faces with its fold models kept, so the served "
-                "answer gives no number (answer.json says why per network)."]
-    return []
+        return [*notes, "No network learned on PAIN-DB's subject-wise held-out faces with its fold models kept, so the "
+                "served answer gives no number (answer.json says why per network)."]
+    return notes
 
 
 def run_action_units_step(config: ExperimentConfig, store: ExperimentStore) -> list[str]:

@@ -319,33 +319,44 @@ class _Counting:
 
 
 def load_networks(store: ExperimentStore, basis: AnswerBasis) -> dict[str, Network]:
-    """Per network, its served models, networks in the plan's order; each loads on first use. A network the
-    answer uses is served as its subject-wise fold models (``basis``: the answer's parameters, which fitted
-    their calibration and thresholds); every other network shows its kept external seeds (trained on all of
-    PAIN-DB), never averaged."""
+    """Per network, its served models (``served_models``), networks in the plan's order; each loads on first use.
+    A network the answer uses is served as its subject-wise fold models (``basis``: the answer's parameters, which
+    fitted their calibration and thresholds); every other network shows its kept external seeds (trained on all
+    of PAIN-DB), never averaged."""
     import engine.models.pretrained  # noqa: F401  registers the custom layers a saved model may hold
-    from engine.artifacts import RunKey
-    from engine.evaluation.answer import DEVELOPMENT_SCENARIO
     from engine.native_log import quiet_expected_retracing
 
     quiet_expected_retracing()  # each kept model traces its own predict function once
+
+    networks = {}
+    for name, (keys, paths) in served_models(store, basis).items():
+        network = Network(name, 0, paths, [key.fold for key in keys], answer=name in basis.used)
+        size = store.run_record(keys[0]).get("input_size")
+        network.input_size = int(size) if size else int(network.models[0].input_shape[1])  # older runs: load to see
+        networks[name] = network
+    return networks
+
+
+def served_models(store: ExperimentStore, basis: AnswerBasis) -> dict[str, tuple[list, list[Path]]]:
+    """Per network, in the plan's order: the runs whose models serve it and the model files. A used network: its
+    subject-wise fold models, or with ``[evaluation] serve_cp_adapt`` its external model adapted on every CP-PAIN
+    subject (its run: the external seed adapted); any other network: its kept external seeds."""
+    from engine.artifacts import RunKey
+    from engine.evaluation.answer import DEVELOPMENT_SCENARIO
 
     order, _ = store.plan()
     found: dict[str, list] = {}
     for key in store.kept_models("external"):
         found.setdefault(key.model, []).append(key)
+    served_scenario = "external" if basis.adapted else DEVELOPMENT_SCENARIO
     for name in basis.used:
-        found[name] = [RunKey(name, DEVELOPMENT_SCENARIO, fold) for fold in basis.networks[name].members]
-    names = [m for m in order if m in found] + sorted(m for m in found if m not in order)
-    networks = {}
-    for name in names:
+        found[name] = [RunKey(name, served_scenario, fold) for fold in basis.networks[name].members]
+    out = {}
+    for name in [m for m in order if m in found] + sorted(m for m in found if m not in order):
         keys = sorted(found[name])
-        network = Network(name, 0, [store.kept_model_path(key) for key in keys], [key.fold for key in keys],
-                          answer=name in basis.used)
-        size = store.run_record(keys[0]).get("input_size")
-        network.input_size = int(size) if size else int(network.models[0].input_shape[1])  # older runs: load to see
-        networks[name] = network
-    return networks
+        out[name] = (keys, [store.served_adaptation_model_path(name)] if basis.adapted and name in basis.used else
+                     [store.kept_model_path(key) for key in keys])
+    return out
 
 
 # --- one call ---------------------------------------------------------------------------------------

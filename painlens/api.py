@@ -187,7 +187,9 @@ def models_report(predictor) -> dict:
         scenarios = {row["scenario"]: _scenario_fields(row) for row in rows if row["model"] == network.name}
         networks.append({"name": network.name, "input_size": network.input_size, "seeds": list(network.seeds),
                          "learned": scenarios.get("external", {}).get("learned"), "scenarios": scenarios})
-    return {"experiment": predictor.store.experiment, "answer_rule": RULE, "networks": networks}
+    # serve_cp_adapt: the rule says the served models are CP-adapted and its CP-PAIN figures leave one subject out
+    return {"experiment": predictor.store.experiment, "answer_rule": predictor.answer_basis().parameters.get("rule", RULE),
+            "networks": networks}
 
 
 def _scenario_fields(row: dict) -> dict:

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, loaders, tables, widgets
+from engine.evaluation.adapted_answer import serving_sentence
 from engine.evaluation.bootstrap import FEW_DATA_NOTE, LEARNED_RULE
 
 METRICS = {"auc": "ROC AUC", "accuracy": "Accuracy"}
@@ -79,7 +80,7 @@ if remedies is not None and len(remedies):
                 "has no other video keeps its absolute p(pain)), **cp_adapt** (the external model fine-tuned on the "
                 "other CP-PAIN subjects, tested on the one left out) and both. *PSPI (AU estimator)*: the action-unit "
                 "estimator's PSPI, alone and against the calm frames, each through a logistic rule fitted on UNBC. "
-                "Research figures: the served answer uses none of the cp_adapt models. Error bars: 95 % intervals from "
+                f"{serving_sentence(loaders.load_answer(experiment.root))} Error bars: 95 % intervals from "
                 "a bootstrap over CP-PAIN subjects.")
     source = widgets.provenance(experiment, "95 % intervals: bootstrap over CP-PAIN subjects")
     for metric, label in METRICS.items():

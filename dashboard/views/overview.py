@@ -26,7 +26,7 @@ def experiment_facts(experiment: loaders.Experiment) -> None:
                    "file goes.")
     from engine.evaluation.answer_evaluation import served_sentence
 
-    sentence = served_sentence(loaders.load_table(experiment.root, "answer_evaluation"))
+    sentence = served_sentence(loaders.load_table(experiment.root, "answer_evaluation"), loaders.load_answer(experiment.root))
     if sentence:
         st.info(f"**The answer a clinician sees.** {sentence} The model card has its parameters and every figure.",
                 icon=":material/fact_check:")

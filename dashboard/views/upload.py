@@ -124,7 +124,7 @@ def show_answer(record, experiment, seconds: float) -> None:
         band = record.band
         spread = f"band {band.low:.2f}-{band.high:.2f} over {band.seeds} models" if band and band.low is not None else ""
         st.metric(widgets.ANSWER_LABEL, f"{record.p_pain:.2f}", spread, delta_color="off", delta_arrow="off")
-    sentence = served_sentence(loaders.load_table(experiment.root, "answer_evaluation"))
+    sentence = served_sentence(loaders.load_table(experiment.root, "answer_evaluation"), loaders.load_answer(experiment.root))
     if sentence:
         st.caption(sentence)
     unlike = "" if record.ood_score is None else \

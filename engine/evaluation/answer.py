@@ -22,6 +22,10 @@ development data only: PAIN-DB's subject-wise out-of-fold faces; CP-PAIN is neve
 - **Cannot decide**: class-conditional (Mondrian) conformal prediction at ``conformal_level``; when the
   prediction set holds both classes (or neither), the answer is "uncertain": no number.
 
+Research only, off by default: ``[evaluation] serve_cp_adapt`` serves each used network as its external model
+adapted on every CP-PAIN subject and refits all of the above on cp_adapt's leave-one-subject-out runs
+(``engine.evaluation.adapted_answer``); CP-PAIN is then no sealed test, and ``answer.json`` says so.
+
 When the answer withholds its number, ``p_pain`` is None, ``abstained`` True and ``abstain_reason`` says
 why in a sentence. When there is no answer at all (no network learned, no parameters yet), ``reason`` says
 why and ``abstained`` is False. Callers build an ``AnswerBasis`` once per experiment (``from_store``) and
@@ -87,6 +91,11 @@ class AnswerBasis:
     def used(self) -> list[str]:
         return [name for name, facts in self.networks.items() if facts.learned]
 
+    @property
+    def adapted(self) -> bool:
+        """Served as the CP-adapted models (``[evaluation] serve_cp_adapt``): CP-PAIN is no sealed test then."""
+        return bool(self.parameters.get("serve_cp_adapt"))
+
     @classmethod
     def from_store(cls, store: ExperimentStore) -> "AnswerBasis":
         """The parameters of ``answer.json`` and the fold models' training features they refer to."""
@@ -95,6 +104,12 @@ class AnswerBasis:
             return cls(missing=NO_PARAMETERS[0].upper() + NO_PARAMETERS[1:] + ".")
         references = {}
         for name in parameters.get("used", []):
+            if parameters.get("serve_cp_adapt"):  # one served model: the external one adapted on all of CP-PAIN, its
+                adapted = store.served_adaptation(name)  # training faces PAIN-DB's and CP-PAIN's (adapted_answer)
+                if adapted is None:
+                    return cls(missing=f"{name}'s adaptation on every CP-PAIN subject is missing: run `painlens run` again.")
+                references[name] = [unit_rows(np.concatenate([adapted[1]["paindb"], adapted[1]["cppain"]]))]
+                continue
             members = parameters["networks"][name]["members"]
             arrays = [store.features(RunKey(name, DEVELOPMENT_SCENARIO, fold)) for fold in members]
             if any(a is None for a in arrays):
@@ -246,7 +261,9 @@ def one_answer(probabilities: pd.DataFrame | Mapping[str, float], basis: AnswerB
                      np.asarray([np.nan if pspi is None else pspi], dtype=float))
     one = {key: value[0] for key, value in served.items()}
     members = sum(len(basis.networks[n].members) for n in basis.used)
-    rule = f"{RULE} {len(basis.used)} of {len(networks)} networks are used ({', '.join(basis.used)}; {members} fold models)"
+    served = "CP-adapted models" if basis.adapted else "fold models"
+    rule = (f"{basis.parameters.get('rule', RULE)} {len(basis.used)} of {len(networks)} networks are used "
+            f"({', '.join(basis.used)}; {members} {served})")
     if basis.stack:
         rule += ("; this face's PSPI is combined with them." if one["pspi_used"] else
                  "; this face has no PSPI (its action units could not be measured), so the networks answer alone.")
@@ -264,8 +281,9 @@ def abstain_reason(ood: bool, undecided: bool, prediction_set: tuple[str, ...], 
     """The sentence that says why a face's number is withheld ("" when it is not)."""
     if ood:
         share = basis.parameters.get("ood", {}).get("pass_share", 0.95)
+        held_out = basis.parameters.get("held_out", "PAIN-DB's held-out faces")
         return (f"No number: this face is unlike the faces the networks were trained on (out-of-distribution score "
-                f"{ood_score:.2f}, above 1, which {share:.0%} of PAIN-DB's held-out faces stay under); the networks' "
+                f"{ood_score:.2f}, above 1, which {share:.0%} of {held_out} stay under); the networks' "
                 "p(pain) would have no basis here.")
     if undecided:
         level = basis.conformal.get("level", 0.9)

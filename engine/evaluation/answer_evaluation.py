@@ -1,4 +1,5 @@
-"""The served answer evaluated as it is served, on the sealed test: CP-PAIN.
+"""The served answer evaluated as it is served, on the sealed test: CP-PAIN (leave one CP subject out when
+``[evaluation] serve_cp_adapt`` serves the CP-adapted models: ``engine.evaluation.adapted_answer``).
 
 Every used network's fold models predicted CP-PAIN when they were trained (``features.npz``: p(pain) and
 penultimate features) and the served AU estimator measured CP-PAIN's PSPI (``action_unit_frames``), so the
@@ -44,7 +45,14 @@ def served_on_cppain(store: ExperimentStore, basis: AnswerBasis) -> pd.DataFrame
     if basis.missing or not basis.used:
         return None
     member_p, distances, ids = {}, {}, None
-    for name in basis.used:
+    if basis.adapted:  # serve_cp_adapt: each face by the models adapted without its subject (leave one out)
+        from engine.evaluation.adapted_answer import loso_inputs
+
+        found = loso_inputs(store, basis)
+        if found is None:
+            return None
+        ids, member_p, distances = found
+    for name in ([] if basis.adapted else basis.used):
         facts, p, d = basis.networks[name], [], []
         for fold, reference in zip(facts.members, basis.references[name]):
             arrays = store.features(RunKey(name, DEVELOPMENT_SCENARIO, fold))
@@ -215,23 +223,31 @@ METRICS = {
 }
 
 
-def served_sentence(table: pd.DataFrame | None) -> str:
-    """How the served answer did on CP-PAIN, in one sentence for a person ("" without an evaluation)."""
+def served_sentence(table: pd.DataFrame | None, parameters: dict | None = None) -> str:
+    """How the served answer did on CP-PAIN, in one sentence for a person ("" without an evaluation). With
+    ``parameters`` (``answer.json``) of an answer that serves the CP-adapted models (``serve_cp_adapt``) the
+    figures are said to be leave-one-subject-out, never a sealed test."""
+    from engine.evaluation.adapted_answer import FIGURES_NOTE, is_adapted
+
     if table is None or table.empty:
         return ""
+    adapted = is_adapted(parameters)
     rows = table.set_index("metric")
     accuracy, abstained = rows.loc["answered_accuracy"], rows.loc["abstention_rate"]
     answered = int(accuracy["n_images"])
+    loso = f" {FIGURES_NOTE}" if adapted else ""
     if answered == 0:
-        return (f"On CP-PAIN (the test, {int(abstained['n_images'])} faces of {int(abstained['n_subjects'])} people) this "
-                "answer withheld its number for every face.")
+        which = "leave one subject out" if adapted else "the test"
+        return (f"On CP-PAIN ({which}, {int(abstained['n_images'])} faces of {int(abstained['n_subjects'])} people) this "
+                f"answer withheld its number for every face.{loso}")
     right = int(round(accuracy["value"] * answered))
     interval = "" if not np.isfinite(accuracy["low"]) else f", 95 % interval over people {accuracy['low']:.0%}-{accuracy['high']:.0%}"
     few = f" These figures rest on few data (fewer than {MIN_IMAGES} faces or {MIN_SUBJECTS} people): treat them as rough." \
         if few_data(answered, accuracy["n_subjects"]) else ""
-    return (f"On CP-PAIN (the test, never used to build it) this answer was right on {right} of {answered} answered faces "
+    which = "leave one subject out" if adapted else "the test, never used to build it"
+    return (f"On CP-PAIN ({which}) this answer was right on {right} of {answered} answered faces "
             f"({accuracy['value']:.0%}{interval}; {int(accuracy['n_subjects'])} people) and withheld its number for "
-            f"{abstained['value']:.0%} of {int(abstained['n_images'])} faces.{few}")
+            f"{abstained['value']:.0%} of {int(abstained['n_images'])} faces.{few}{loso}")
 
 
 # --- test-retest on the synthetic clips ------------------------------------------------------------------

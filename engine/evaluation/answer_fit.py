@@ -13,6 +13,9 @@ PAIN-DB's other faces by the estimator fitted on UNBC, which never saw those peo
 (``engine.evaluation.action_units``). CP-PAIN's images and labels are never read here: it stays the test
 (``engine.evaluation.answer_evaluation``).
 
+With ``[evaluation] serve_cp_adapt`` (research, off by default) the development data are cp_adapt's
+leave-one-CP-subject-out runs instead (``engine.evaluation.adapted_answer``), and CP-PAIN is no sealed test.
+
 ``refresh_answer`` refits only when the subject-wise runs, the settings or this module's version changed.
 """
 
@@ -26,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from engine.artifacts import ExperimentStore, RunKey
+from engine.evaluation.adapted_answer import VERSION as ADAPTED_VERSION, adapted_development, adapted_parameters, adapted_pspi
 from engine.evaluation.answer import (DEVELOPMENT_SCENARIO, RULE, logit, neighbour_distance, prediction_sets, stacked_p,
                                       unit_rows)
 from engine.evaluation.calibration import apply_calibrator, choose_calibrator, nll
@@ -61,6 +65,8 @@ def development_digest(store: ExperimentStore, settings) -> str:
     parts = [VERSION, json.dumps([settings.ood_pass, settings.ood_neighbours, settings.conformal_level,
                                   settings.bootstrap_resamples]), repr(store.runs_version()),
              store.action_units_fingerprint()]  # the development PSPI
+    if settings.serve_cp_adapt:  # off: the digest as before the switch existed
+        parts += ["serve_cp_adapt", ADAPTED_VERSION, repr(store.served_adaptations_version())]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
@@ -70,7 +76,8 @@ def fit_answer(store: ExperimentStore, settings) -> dict:
 
     _, summary = current_results(store)
     verdicts = _verdicts(summary)
-    development = _development(store)
+    # serve_cp_adapt (research): the CP-adapted models, developed on cp_adapt's leave-one-subject-out runs
+    development = adapted_development(store) if settings.serve_cp_adapt else _development(store)
     networks, used = {}, []
     for name in sorted(set(verdicts) | set(development), key=_order(store)):
         item, verdict = {"used": False, "members": []}, verdicts.get(name, {})
@@ -91,8 +98,10 @@ def fit_answer(store: ExperimentStore, settings) -> dict:
                   "scenario": DEVELOPMENT_SCENARIO, "test": "CP-PAIN (the external scenario): never read for these "
                   "parameters, only to evaluate them", "networks": networks, "used": used}
     if used:
-        parameters.update(_fit_thresholds({n: development[n] for n in used}, networks, settings, store.samples(),
-                                          development_pspi(store)))
+        pspi = adapted_pspi(store) if settings.serve_cp_adapt else development_pspi(store)  # the faces' own
+        parameters.update(_fit_thresholds({n: development[n] for n in used}, networks, settings, store.samples(), pspi))
+    if settings.serve_cp_adapt:
+        parameters.update(adapted_parameters(store, parameters, development))
     return parameters
 
 
