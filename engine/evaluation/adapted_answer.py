@@ -36,7 +36,7 @@ from engine.artifacts import ExperimentStore, RunKey
 from engine.evaluation.answer import neighbour_distance, unit_rows
 
 SCENARIO = "cp_adapt"
-VERSION = "adapted-v2"  # in the served adaptation's and the answer's digests: a change here refits them
+VERSION = "adapted-v3"  # in the served adaptation's and the answer's digests: a change here refits them
 RULE = ("Mean calibrated p(pain) of the networks that learned on PAIN-DB's subject-wise held-out faces, each served as "
         "its external model with the softmax layer adapted on every CP-PAIN subject ([evaluation] serve_cp_adapt) and "
         "calibrated on the CP-PAIN faces' leave-one-subject-out predictions; withheld for a face unlike the training "
@@ -218,6 +218,7 @@ def adapted_parameters(store: ExperimentStore, parameters: dict, development: di
     if parameters.get("conformal"):
         parameters["conformal"]["fitted_on"] = f"the faces that pass the out-of-distribution check among {loso}"
     if parameters.get("stack"):
+        parameters["stack"]["faces"] = HELD_OUT
         parameters["stack"]["fitted_on"] = (f"{loso}, with the PSPI of the action-unit estimator fitted on UNBC (it never "
                                             "saw a CP-PAIN subject)")
     for name, item in networks.items():

@@ -194,7 +194,7 @@ def stack_sentence(stack: dict | None) -> str:
     return (f"The number combines the networks with the face's PSPI from the action-unit estimator: p(pain) = "
             f"sigmoid({stack['networks']:.2f} x logit(networks' mean) {_signed(stack['pspi'])} x PSPI "
             f"{_signed(stack['intercept'])}), "
-            f"fitted on {stack['images']} PAIN-DB held-out faces of {stack['subjects']} subjects ({stack['fitted_on']}); "
+            f"fitted on {stack['images']} {stack.get('faces', 'PAIN-DB held-out faces')} of {stack['subjects']} subjects ({stack['fitted_on']}); "
             f"log-loss on held-out subjects {loss.get('networks_and_pspi', math.nan):.3f} against "
             f"{loss.get('networks', math.nan):.3f} for the networks alone. A face whose action units cannot be measured "
             "is answered by the networks alone, with their own conformal thresholds.")
