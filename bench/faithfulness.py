@@ -121,20 +121,16 @@ def scorecard(store) -> None:
 def stored_heatmaps(store, learned: dict) -> None:
     """The pain class's mass per unit area in the pain regions against the rest of the face, on the stored
     mean heatmaps (the ones the Heatmaps page shows), per network, scenario and dataset side."""
-    from engine.explain.pain_regions import PAIN_REGIONS, REFERENCE, ALL_REGIONS
+    from engine.explain.pain_regions import POINTS_AT_PAIN, heatmap_pain_ratio
 
     groups, arrays = store.table("heatmaps"), store.heatmap_arrays(("heatmaps", "pain_regions"))
     if groups is None or not arrays or "pain_regions" not in arrays:
         return
-    labels = arrays["pain_regions"]
-    pain = np.isin(labels, [ALL_REGIONS.index(r) for r in PAIN_REGIONS])
-    rest = labels == ALL_REGIONS.index(REFERENCE)
     print("\nStored heatmaps, pain class: mass per unit area in the pain regions (brows with the glabella, orbits, eyes, "
-          "nose and upper lip) / in the rest of the face")
+          f"nose and upper lip) / in the rest of the face (a map points at the pain regions at {POINTS_AT_PAIN:g} or more)")
     rows = []
     for r in groups[(groups["label"] == 1) & (groups["n_images"] > 0)].itertuples():
-        heat = np.clip(np.nan_to_num(arrays["heatmaps"][r.index]), 0, None)
-        ratio = heat[pain].mean() / heat[rest].mean() if heat[rest].mean() > 0 else np.nan
+        ratio = heatmap_pain_ratio(arrays["heatmaps"][r.index], arrays["pain_regions"])
         rows.append([r.model, r.scenario, r.dataset, str(learned.get((r.model, r.scenario), "?")),
                      str(getattr(r, "baseline", "?")), str(r.n_images), f"{ratio:.2f}"])
     print_table(["network", "scenario", "dataset", "learned", "baseline", "images", "pain / rest"], rows)
@@ -222,11 +218,11 @@ def cost(config_path: str, models: list[str], images: int) -> None:
 def measure(name: str, size: int, config, count: int, images_per_network: int) -> list[str]:
     import keras
 
-    from engine.explain.run_stage import lime_maps
+    from engine.explain.run_stage import _tapped_map, lime_maps
     from engine.explain.faithfulness import CurveQueue
     from engine.explain.gradcam import GradCam
     from engine.explain.lime_masks import BatchedModel, LimeParams, explain_image, image_seed
-    from engine.explain.sanity import sanity_check
+    from engine.explain.sanity import TopLayerTap, sanity_check
     from engine.models.registry import build_model
     from lime_overhead import faces
 
@@ -255,10 +251,18 @@ def measure(name: str, size: int, config, count: int, images_per_network: int) -
     n = config.explain.sanity_images
     picks, labels = np.stack((pictures * (n // len(pictures) + 1))[:n]), np.ones(n, dtype=int)
     ids = [str(i) for i in range(n)]
-    originals = {"lime": lime_maps(model, picks, labels, ids, params, 0)}  # a run reuses its own masks
+    # A run reuses its own masks, and its LIME pass (a TopLayerTap as classifier) gives the first stage's maps.
+    tap = TopLayerTap.of(model, 0, params.batch_size)
+    originals, tops = [], []
+    for image, image_id in zip(picks, ids):
+        explanation = explain_image(image, tap or classifier, 1, params, image_seed(0, image_id))
+        originals.append(explanation.weights[explanation.segments])
+        if tap is not None:
+            tops.append(_tapped_map(tap, explanation, params, image_seed(0, image_id)))
+    made = {"lime": {"top_layer": np.stack(tops)}} if tap is not None else None
     clock = time.perf_counter()
     sanity_check(model, picks, labels, {"lime": lambda m, x, y: lime_maps(m, x, y, ids, params, 0),
-                                        "gradcam": lambda m, x, y: cam(x, y)}, originals)
+                                        "gradcam": lambda m, x, y: cam(x, y)}, {"lime": np.stack(originals)}, made=made)
     sanity = (time.perf_counter() - clock) / images_per_network
     clock = time.perf_counter()
     for index in range(min(config.explain.stability_images, n)):  # the extra seeds (the first is the stored map's)

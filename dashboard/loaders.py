@@ -378,7 +378,7 @@ def _subjects(root: str, runs: tuple, tables: tuple) -> pd.DataFrame:
 # --- the faithfulness scorecard (engine/explain/scorecard.py) --------------------------------------
 
 SCORECARD_TABLES = ("faithfulness", "faithfulness_summary", "sanity_checks", "explain_timings", "lime_stability")
-EXPLAINER_ARRAYS = ("gradcam_stretched", "pain_regions", "pain_region_names")
+EXPLAINER_ARRAYS = ("gradcam_stretched", "gradcam_heatmaps", "pain_regions", "pain_region_names")
 
 
 @dataclass
@@ -426,7 +426,7 @@ def unscored_runs(timings: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def load_explainer_maps(root: Path) -> dict[str, np.ndarray]:
-    """Grad-CAM's stretched heatmaps (aligned with the heatmap groups) and the pain-region map of the
+    """Grad-CAM's stretched and mean heatmaps (aligned with the heatmap groups) and the pain-region map of the
     template; {} for heatmaps written before the scorecard existed."""
     return _explainer_maps(str(root), store_of(root).version("heatmaps", "heatmap_arrays"))
 

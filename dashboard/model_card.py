@@ -61,7 +61,40 @@ def model_card(experiment: loaders.Experiment, from_scratch: set[str]) -> list[S
     """The card's sections for ``experiment`` (``from_scratch``: pretrained bases trained from random weights)."""
     facts = Facts.load(experiment, from_scratch)
     return [intended_use(facts), data(facts), preprocessing(facts), networks(facts), metrics(facts),
-            calibration(facts), answer(facts), action_units(facts), limitations(facts)]
+            calibration(facts), answer(facts), heatmaps(facts), action_units(facts), limitations(facts)]
+
+
+def heatmaps(facts: Facts) -> Section:
+    """Which explainer and LIME baseline made the heatmaps, what that means for a reader, and which maps not to
+    read as where pain shows (pain-class maps outside the pain regions, flagged sanity checks, unstable LIME)."""
+    from dashboard import scorecard
+
+    title = "Heatmaps (where the networks look)"
+    data = loaders.load_heatmaps(facts.experiment.root)
+    if data is None or data.groups.empty or not (data.groups["n_images"] > 0).any():
+        return Section(title, ["No heatmaps yet: `painlens explain CONFIG` writes them."])
+    baselines = scorecard.heatmap_baselines(data.groups)
+    config = facts.experiment.config
+    settings = (f" ({config.explain.num_samples} perturbed images and about {config.explain.n_segments} superpixels "
+                "per face)" if config is not None else "")
+    paragraphs = [f"LIME{settings} explains each image's predicted class; Grad-CAM on the last convolutional block is "
+                  "shown beside it. " + scorecard.baseline_sentence(baselines)]
+    bullets = []
+    outside = scorecard.outside_pain_regions(data.groups, {**data.arrays, **loaders.load_explainer_maps(facts.experiment.root)})
+    learned = np.array([not tables.failure(facts.verdicts, m, s) for m, s in zip(outside["model"], outside["scenario"])],
+                       dtype=bool)
+    outside = outside[(outside["explainer"] == "lime").to_numpy() & learned]
+    if len(outside):  # the LIME maps of networks that learned (the others explain no signal, said below)
+        bullets.append(scorecard.outside_sentence(outside))
+    card = loaders.load_scorecard(facts.experiment.root)
+    if card is not None and len(card.sanity):
+        for row in card.sanity[card.sanity["flagged"].astype(bool)].itertuples():
+            bullets.append(f"Sanity check, {row.model} {scorecard.EXPLAINER_TITLES.get(row.explainer, row.explainer)}: "
+                           f"{row.verdict}.")
+    unstable = scorecard.unstable_networks(card.stability if card is not None else None)
+    if unstable:
+        bullets.append(scorecard.unstable_sentence(unstable))
+    return Section(title, paragraphs, bullets)
 
 
 def action_units(facts: Facts) -> Section:

@@ -300,16 +300,20 @@ def _heatmaps(experiment: loaders.Experiment, verdicts: pd.DataFrame) -> str:
     out = ["<h2>Heatmaps (Figure 6)</h2><p>A heatmap marked <i>did not learn</i> explains a network without a signal: "
            "it shows where that network happens to respond, not where pain shows.</p>"]
     groups = data.groups[data.groups["n_images"] > 0]
+    from dashboard import scorecard
     from engine.explain.lime_masks import baseline_title
 
-    made = ",".join(sorted(set(",".join(groups["baseline"].fillna("").astype(str)).split(",")) - {""})) \
-        if "baseline" in groups else ""
-    out.append(f"<p>LIME baseline: hidden superpixels showed {baseline_title(made)}.</p>")
+    made = scorecard.heatmap_baselines(groups)
+    out.append(f"<p>{html.escape(scorecard.baseline_sentence(made))}</p>")
+    outside = scorecard.outside_pain_regions(groups, {**data.arrays, **loaders.load_explainer_maps(experiment.root)})
+    if len(outside):
+        out.append(f"<p>{html.escape(scorecard.outside_sentence(outside))}</p>")
     for (scenario, dataset, label), scope in groups.groupby(["scenario", "dataset", "label"]):
         tiles = [images.overlay(images.resize(data.arrays["faces"][int(r.index)], 192), data.arrays["stretched"][int(r.index)], 0.6)
                  for r in scope.itertuples()]
-        labels = [f"{r.model}{' · did not learn ·' if tables.failure(verdicts, r.model, scenario) else ''} (n={r.n_images})"
-                  for r in scope.itertuples()]  # the mark first: a tile's label is cut to its width
+        labels = [f"{r.model}{' · did not learn ·' if tables.failure(verdicts, r.model, scenario) else ''}"
+                  f"{' · outside ·' if scorecard.outside_mark(outside, r.model, scenario, dataset, 'lime') else ''} (n={r.n_images})"
+                  for r in scope.itertuples()]  # the marks first: a tile's label is cut to its width
         class_name = charts.class_title(scope["class_name"].iloc[0])
         title = f"{'CP-PAIN' if dataset == 'cppain' else 'PAIN-DB'} · {charts.SCENARIO_TITLES.get(scenario, scenario)} · {class_name}"
         out.append(_image(images.labelled_grid(tiles, labels, columns=min(5, len(tiles)), tile=192, title=title),

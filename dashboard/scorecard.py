@@ -207,6 +207,8 @@ def scorecard_table(summary: pd.DataFrame, sanity: pd.DataFrame, learned: dict,
     sizes = pd.Series([sample_size(i, n) for i, n in zip(curves["images"], curves["subjects"])], index=curves.index,
                       name="n (curves)", dtype=object)
     table = cells.join(beats).join(sizes).reset_index()
+    table["pain-class maps"] = [points_at_pain(summary, m, s, e) for m, s, e in
+                                zip(table["model"], table["scenario"], table["explainer"])]
     table["explainer"] = table["explainer"].map(EXPLAINER_TITLES).fillna(table["explainer"])
     table = with_learning(table, learned)
     if sanity is not None and len(sanity):
@@ -219,6 +221,20 @@ def scorecard_table(summary: pd.DataFrame, sanity: pd.DataFrame, learned: dict,
         skipped = {(r.model, r.scenario): f"{r.runs} of {r.of_runs} runs: {r.reason}" for r in unscored.itertuples()}
         table["not scored"] = [skipped.get((m, s), "") for m, s in zip(table["model"], table["scenario"])]
     return table.drop(columns=["network"]).rename(columns={"model": "network"})
+
+
+def points_at_pain(summary: pd.DataFrame, model: str, scenario: str, explainer: str) -> str:
+    """Whether one (network, scenario, explainer)'s pain-class maps point at the pain regions, in words, from the
+    scorecard's ``pain_vs_rest_pain`` (mass per unit area in the pain regions / in the rest of the face)."""
+    from engine.explain.pain_regions import POINTS_AT_PAIN
+
+    row = summary[(summary["metric"] == "pain_vs_rest_pain") & (summary["model"] == model)
+                  & (summary["scenario"] == scenario) & (summary["explainer"] == explainer)]
+    if row.empty or not np.isfinite(row["value"].iloc[0]):
+        return ""
+    value = float(row["value"].iloc[0])
+    return (f"point at the pain regions ({value:.2f}x)" if value >= POINTS_AT_PAIN else
+            f"{OUTSIDE_LABEL}: {value:.2f}x, under {POINTS_AT_PAIN:g}x")
 
 
 def stability_cell(row) -> str:
@@ -244,10 +260,84 @@ def unstable_sentence(unstable: dict[str, str]) -> str:
 
 
 def baseline_sentence(baselines: str) -> str:
-    """The Heatmaps page's line naming the LIME baseline that made the maps."""
-    return (f"LIME baseline: hidden superpixels showed {baseline_title(baselines)}. The paper hid them with black, "
+    """The Heatmaps page's line naming the LIME baseline that made the maps, and what it means."""
+    return (f"LIME baseline: hidden superpixels showed {baseline_title(baselines)}. {baseline_meaning(baselines)} "
+            "The paper hid them with black, "
             "which also looks like shut eyes and furrows, so LIME could hardly credit them; `[explain] baseline = "
             "\"black\"` reproduces the paper.")
+
+
+def heatmap_baselines(groups: pd.DataFrame) -> str:
+    """The LIME baselines that made an experiment's heatmap groups, joined by commas ("" when not recorded)."""
+    if groups is None or "baseline" not in groups:
+        return ""
+    names = ",".join(groups["baseline"].fillna("").astype(str)).split(",")
+    return ",".join(sorted(set(names) - {""}))
+
+
+BASELINE_MEANING = ("LIME credits a part of the face by how much the network's probability falls when that part is "
+                    "hidden, so a map says what the network loses when a part shows {title}, not where pain is drawn.")
+
+
+def baseline_meaning(baselines: str) -> str:
+    """What the baseline means for a reader of the maps."""
+    return BASELINE_MEANING.format(title=baseline_title(baselines))
+
+
+# --- pain-class maps that look mostly outside the pain regions ----------------------------------------------
+
+OUTSIDE_LABEL = "outside the pain regions"
+MAP_ARRAYS = {"lime": "heatmaps", "gradcam": "gradcam_heatmaps"}  # the unstretched mean maps of each explainer
+
+
+def outside_pain_regions(groups: pd.DataFrame, arrays: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The stored pain-class heatmaps (model, scenario, dataset, explainer, ratio, n_images) whose pain regions get
+    less than ``POINTS_AT_PAIN`` times the rest of the face's mass per unit area (``heatmap_pain_ratio``); flat
+    maps are left out (they point nowhere, and the scorecard says so)."""
+    from engine.explain.pain_regions import POINTS_AT_PAIN, heatmap_pain_ratio
+
+    columns = ["model", "scenario", "dataset", "explainer", "ratio", "n_images"]
+    regions = arrays.get("pain_regions") if arrays else None
+    if groups is None or groups.empty or regions is None:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for r in groups[(groups["label"] == 1) & (groups["n_images"] > 0)].itertuples():
+        for explainer, name in MAP_ARRAYS.items():
+            if name not in arrays or int(r.index) >= len(arrays[name]) or not np.isfinite(arrays[name][int(r.index)]).any():
+                continue
+            heat = np.nan_to_num(arrays[name][int(r.index)])
+            if np.ptp(heat[regions >= 0]) <= 1e-9:  # a flat map (Grad-CAM of a 1x1 last block) points nowhere
+                continue
+            ratio = heatmap_pain_ratio(heat, regions)
+            if np.isfinite(ratio) and ratio < POINTS_AT_PAIN:
+                rows.append({"model": r.model, "scenario": r.scenario, "dataset": r.dataset, "explainer": explainer,
+                             "ratio": ratio, "n_images": int(r.n_images)})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def outside_mark(outside: pd.DataFrame, model: str, scenario: str, dataset: str, explainer: str) -> str:
+    """A tile's mark when its pain-class map looks mostly outside the pain regions, else ""."""
+    if outside is None or outside.empty:
+        return ""
+    rows = outside[(outside["model"] == model) & (outside["scenario"] == scenario) & (outside["dataset"] == dataset)
+                   & (outside["explainer"] == explainer)]
+    return "" if rows.empty else f"{OUTSIDE_LABEL} ({rows['ratio'].iloc[0]:.2f}x)"
+
+
+def outside_sentence(outside: pd.DataFrame) -> str:
+    """The warning over pain-class maps that look mostly outside the pain regions ("" when none does)."""
+    from engine.explain.pain_regions import POINTS_AT_PAIN
+
+    if outside is None or outside.empty:
+        return ""
+    scope = {"paindb": "PAIN-DB", "cppain": "CP-PAIN"}
+    listed = "; ".join(f"{r.model} {EXPLAINER_TITLES.get(r.explainer, r.explainer)}, {r.scenario}, "
+                       f"{scope.get(r.dataset, r.dataset)}: {r.ratio:.2f}x (n = {r.n_images})" for r in outside.itertuples())
+    return (f"Looking mostly {OUTSIDE_LABEL}: these pain-class heatmaps give the pain action units' regions less than "
+            f"{POINTS_AT_PAIN:g}x the rest of the face's mass per unit area ({listed}). They do not show where these "
+            "networks find pain: an explainer that hides parts credits whatever the network needs intact, and a part "
+            "that carries no sign of pain (the chin, the outline of the face) can be one of them. `bench/pain_cues.py` "
+            "asks the networks directly, by swapping and hiding parts of the face.")
 
 
 def _cell(row) -> str:

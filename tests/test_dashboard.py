@@ -99,6 +99,8 @@ def test_every_page_renders_its_content_on_a_finished_experiment(experiment, pag
     assert "Synthetic demo data" in text  # labelled on every page
     assert str(experiment.parent) not in text + "".join(str(c.value) for c in at.code)  # no server path shown
     assert count(at, "vega_lite_chart") >= CHART_PAGES.get(page, 0)
+    if page == "model_card.py":  # the card names the LIME baseline that made the heatmaps, and what it means
+        assert "hidden superpixels showed" in text and "not where pain is drawn" in text
     if page == "upload.py":
         assert len(at.file_uploader) == 1 and len(at.camera_input) == 0  # the camera only once its toggle is on
         assert len(at.toggle) == 1

@@ -139,3 +139,25 @@ def test_unstable_networks_are_named_with_their_numbers_and_the_baseline_in_word
     assert "SongNet" in scorecard.unstable_sentence(unstable) and scorecard.unstable_networks(None) == {}
     assert "the image's mean colour" in scorecard.baseline_sentence("mean")
     assert "black, the paper's" in scorecard.baseline_sentence("black")
+
+
+def test_pain_maps_that_look_mostly_outside_the_pain_regions_are_named_flat_ones_are_not(regions, faith):
+    from engine.explain.pain_regions import ALL_REGIONS, REFERENCE
+
+    on_pain = np.isin(regions, [i for i, r in enumerate(ALL_REGIONS) if r != REFERENCE]).astype(np.float32)
+    on_rest = (regions == ALL_REGIONS.index(REFERENCE)).astype(np.float32)
+    groups = pd.DataFrame({"index": [0, 1, 2], "model": ["WeiNet", "SongNet", "SongNet"], "scenario": "image",
+                           "dataset": "paindb", "label": [1, 1, 0], "n_images": 6})
+    arrays = {"heatmaps": np.stack([on_pain + 0.1, on_rest + 0.1, on_rest]), "pain_regions": regions,
+              "gradcam_heatmaps": np.stack([on_rest, np.full_like(on_rest, 0.5), on_rest])}  # SongNet's Grad-CAM flat
+    outside = scorecard.outside_pain_regions(groups, arrays)
+    assert set(zip(outside["model"], outside["explainer"])) == {("SongNet", "lime"), ("WeiNet", "gradcam")}  # pain class only
+    assert (outside["ratio"] < 2).all()
+    assert scorecard.outside_mark(outside, "SongNet", "image", "paindb", "lime").startswith("outside the pain regions (0.0")
+    assert scorecard.outside_mark(outside, "WeiNet", "image", "paindb", "lime") == ""
+    sentence = scorecard.outside_sentence(outside)
+    assert "SongNet LIME, image, PAIN-DB" in sentence and "(n = 6)" in sentence and "bench/pain_cues.py" in sentence
+    assert scorecard.outside_sentence(outside.iloc[:0]) == ""
+    summary = summarise(faith, regions)
+    assert scorecard.points_at_pain(summary[summary["dataset"] == "all"], "WeiNet", "subject", "lime") != ""
+    assert "hidden" in scorecard.baseline_meaning("mean") and "mean colour" in scorecard.baseline_meaning("mean")

@@ -141,6 +141,8 @@ def test_explain_run_writes_resumable_masks_that_a_second_call_reuses(tmp_path):
     summary = explain_run(model, images, table, config, store)
     key = RunKey("Tiny", "external", 0)
     assert summary["images"] == summary["explained_now"] == len(choose_images(table, 3, 4))
+    # The scorecard's parts (the sanity check's among them) are parts of the run's time, never more than it.
+    assert summary["scorecard_seconds"]["sanity"] > 0 and summary["seconds"] >= sum(summary["scorecard_seconds"].values())
     first = load_run_masks(store, key)
     assert len(first) == summary["images"] and set(first.dataset) >= {"cppain"}
     assert explain_run(model, images, table, config, store)["explained_now"] == summary["explained_now"]  # from done.json

@@ -347,6 +347,31 @@ def test_the_sanity_check_flags_an_explainer_that_ignores_the_network_and_passes
     assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))  # restored
 
 
+def test_the_first_stage_read_off_the_trained_pass_equals_a_lime_pass_of_the_network_with_its_top_layer_redrawn():
+    # The run's own LIME pass (a TopLayerTap as classifier) gives the sanity check's first stage for free: the
+    # same superpixels, samples and fit as explaining the redrawn network again, one forward pass fewer.
+    from engine.explain.run_stage import _tapped_map, lime_maps
+    from engine.explain.sanity import TopLayerTap
+
+    model = position_net(seed=1)
+    images, labels, ids = np.stack([red_square(), quadrant_image(2)]), np.array([1, 1]), ["a", "b"]
+    params = LimeParams(num_samples=60, n_segments=16, batch_size=30)
+    tap = TopLayerTap.of(model, seed=0, batch_size=params.batch_size)
+    originals, tops = [], []
+    for image, image_id in zip(images, ids):
+        explanation = explain_image(image, tap, 1, params, image_seed(1, image_id))
+        originals.append(explanation.weights[explanation.segments])
+        tops.append(_tapped_map(tap, explanation, params, image_seed(1, image_id)))
+    np.testing.assert_allclose(np.stack(originals), lime_maps(model, images, labels, ids, params, seed=1), atol=1e-5)
+    explainers = {"lime": lambda m, x, y: lime_maps(m, x, y, ids, params, seed=1)}
+    given = {"lime": np.stack(originals)}
+    plain = sanity_check(model, images, labels, explainers, given, seed=0)
+    tapped = sanity_check(model, images, labels, explainers, given, seed=0, made={"lime": {"top_layer": np.stack(tops)}})
+    first = plain["stage"] == "top_layer"
+    assert first.sum() == 2 and plain.loc[first, "rank_correlation"].lt(0.99).all()  # the stage changed the maps
+    np.testing.assert_allclose(tapped[["rank_correlation", "ssim"]], plain[["rank_correlation", "ssim"]], atol=1e-3)
+
+
 def test_a_map_that_only_flips_its_sign_has_not_changed_for_the_sanity_check():
     from engine.explain.sanity import _map_change
 

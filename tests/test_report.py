@@ -48,7 +48,7 @@ def test_the_report_greys_what_did_not_learn_and_carries_the_model_card_and_its_
     assert "About these networks" in html and "SongNet</b>: did not learn in any scenario" in html
     assert "pretrained base trained from random weights" in html and "runs only in" in html
     for title in ("Intended use", "Data", "Preprocessing and training actually used", "Networks and which learned",
-                  "Metrics per scenario, with 95 % intervals", "Calibration of each network", "One answer for a face", "Limitations"):
+                  "Metrics per scenario, with 95 % intervals", "Calibration of each network", "One answer for a face", "Heatmaps (where the networks look)", "Limitations"):
         assert f">{title}</h3>" in html, title
     assert "WeiNet: used, learned on PAIN-DB&#x27;s subject-wise held-out faces" in html.replace("'", "&#x27;")
     assert "The answer as served, evaluated on CP-PAIN" in html and "calibration_intercept" in html

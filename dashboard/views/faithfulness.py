@@ -62,6 +62,11 @@ def regions_section(summary, models, learned, scenario, dataset, explainer, expe
     name = scorecard.EXPLAINER_TITLES[explainer]
     widgets.chart(scorecard.region_chart(scope, models, learned, f"{name}: mass per unit area by pain region", where),
                   f"{experiment.name}-faithfulness-regions-{explainer}-{scenario}-{dataset}", "faith-regions")
+    outside = [f"{m} ({text.split(': ', 1)[1]})" for m in models if learned.get((m, scenario), True)
+               for text in [scorecard.points_at_pain(scope, m, scenario, explainer)] if text.startswith(scorecard.OUTSIDE_LABEL)]
+    if outside:
+        st.warning(f"{name}'s pain-class maps look mostly {scorecard.OUTSIDE_LABEL} for " + "; ".join(outside) +
+                   ": read them as what these networks need intact, not as where they find pain (the Heatmaps page says why).")
     widgets.chart(scorecard.pointing_chart(scope, models, learned, f"{name}: pointing game", where),
                   f"{experiment.name}-faithfulness-pointing-{explainer}-{scenario}-{dataset}", "faith-pointing")
 

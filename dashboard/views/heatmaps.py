@@ -18,7 +18,7 @@ TILE = 256
 EXPLAINERS = {"lime": "LIME", "gradcam": "Grad-CAM", "difference": "LIME − Grad-CAM"}
 # What the controls chose, read by the tiles: explainer, outlines on or off, Grad-CAM maps and pain
 # regions (``loaders.load_explainer_maps``), the scorecard's per-image table.
-VIEW = {"explainer": "lime", "outlines": False, "maps": {}, "faith": None, "unstable": {}}
+VIEW = {"explainer": "lime", "outlines": False, "maps": {}, "faith": None, "unstable": {}, "outside": None}
 NOT_LEARNED_LABEL = "explains a network that did not learn"
 UNSTABLE_LABEL = "unstable LIME maps"
 
@@ -50,6 +50,14 @@ def heat_tile(data: loaders.Heatmaps, row: pd.Series | None, opacity: float) -> 
     if VIEW["outlines"] and "pain_regions" in VIEW["maps"]:
         tile = scorecard.with_outlines(tile, VIEW["maps"]["pain_regions"])
     return tile
+
+
+def outside_mark(model: str, scenario: str, dataset: str, label: int) -> str:
+    """The mark of a pain-class tile whose map looks mostly outside the pain regions (LIME's under the difference)."""
+    if label != 1:
+        return ""
+    explainer = "gradcam" if VIEW["explainer"] == "gradcam" else "lime"
+    return scorecard.outside_mark(VIEW["outside"], model, scenario, dataset, explainer)
 
 
 def tile_scores(model: str, title: str, paindb_scenario: str, label: int) -> str:
@@ -105,6 +113,8 @@ def side_by_side(data, models, label, class_name, paindb_scenario, opacity, expe
                 else:
                     mark = f" · {NOT_LEARNED_LABEL} ({failed})" if failed else ""
                     mark += f" · {UNSTABLE_LABEL} ({VIEW['unstable'][model]})" if model in VIEW["unstable"] else ""
+                    outside = outside_mark(model, scenario, "paindb" if title == "PAIN-DB" else "cppain", label)
+                    mark += f" · {outside}" if outside else ""
                     widgets.picture(tile, f"{experiment.name}-{model}-{title}-{class_name}{baseline_tag()}", f"{model}-{title}",
                                     caption=f"{model} · {title} · {int(row['n_images'])} images{mark}")
                     st.caption(tile_scores(model, title, paindb_scenario, label))
@@ -129,6 +139,7 @@ def network_grid(data, models, label, class_name, scenario, dataset, opacity, ex
             # The mark first: a tile's label is cut to its width.
             mark = " · did not learn ·" if tables.failure(verdicts, model, scenario) else ""
             mark += " · unstable ·" if model in VIEW["unstable"] else ""
+            mark += " · outside ·" if outside_mark(model, scenario, dataset, label) else ""
             tiles.append(heat_tile(data, row, opacity))
             labels.append(f"{model}{mark} ({pre}, n={int(row['n_images'])})")
     if not tiles:
@@ -236,7 +247,12 @@ VIEW.update(explainer=explainer, outlines=outlines, maps=loaders.load_explainer_
             faith=card.images if card is not None else None,
             unstable=scorecard.unstable_networks(card.stability if card is not None else None),
             baseline=",".join(sorted(set(",".join(groups.get("baseline", pd.Series(dtype=str)).fillna("").astype(str)).split(",")) - {""})))
+VIEW["outside"] = scorecard.outside_pain_regions(groups, {**data.arrays, **VIEW["maps"]})
 st.caption(scorecard.baseline_sentence(VIEW["baseline"]))
+shown = VIEW["outside"][VIEW["outside"]["explainer"] == ("gradcam" if explainer == "gradcam" else "lime")]
+shown = shown[[not tables.failure(verdicts, m, s) for m, s in zip(shown["model"], shown["scenario"])]]
+if len(shown):  # the shown explainer's maps of networks that learned (the others are marked "did not learn")
+    st.warning(scorecard.outside_sentence(shown))
 if VIEW["unstable"]:
     st.warning(scorecard.unstable_sentence(VIEW["unstable"]))
 if explainer != "lime" and "gradcam_stretched" not in VIEW["maps"]:

@@ -163,9 +163,13 @@ class BatchedModel:
             pad = np.repeat(images[-1:], self.batch_size - n, axis=0)
             images = np.concatenate([images, pad])
         clock = time.perf_counter()
-        probs = np.asarray(self.model.predict_on_batch(images), dtype=np.float32)
+        probs = self._predict(images, n)
         self.seconds += time.perf_counter() - clock
         return probs[:n]
+
+    def _predict(self, images: np.ndarray, n: int) -> np.ndarray:
+        """(batch, n_classes) float32 of one full batch (``n`` of its rows are real, the rest padding)."""
+        return np.asarray(self.model.predict_on_batch(images), dtype=np.float32)
 
 
 def explain_image(image: np.ndarray, classifier: ProbaFn, label: int, params: LimeParams,
@@ -173,9 +177,6 @@ def explain_image(image: np.ndarray, classifier: ProbaFn, label: int, params: Li
     """Explain ``classifier``'s probability of ``label`` on one (S, S, 3) uint8 image.
 
     ``samples`` (num_samples, K) in {0, 1} replaces the seeded draw (tests feed LIME's own draw)."""
-    from lime import lime_base
-    from sklearn.metrics import pairwise_distances
-
     seconds = {}
     clock = time.perf_counter()
     segments = segment(image, params.n_segments, params.compactness)
@@ -195,18 +196,29 @@ def explain_image(image: np.ndarray, classifier: ProbaFn, label: int, params: Li
     seconds.update(perturb=perturb_s, predict=predict_s)
     clock = time.perf_counter()
     labels = np.concatenate(probs).astype(np.float64)
+    weights, score = fit_weights(samples, labels, label, params, seed)
+    seconds["fit"] = _lap(clock)
+    return Explanation(segments=segments, weights=weights, label=int(label), score=float(score), seconds=seconds,
+                       samples=samples, probs=labels[:, label].astype(np.float32), fill=fill)
+
+
+def fit_weights(samples: np.ndarray, probs: np.ndarray, label: int, params: LimeParams,
+                seed: np.random.SeedSequence) -> tuple[np.ndarray, float]:
+    """LIME's local linear model: (K,) float32 superpixel weights for ``label`` and the weighted R², from the
+    sample matrix (N, K) and the classifier's probabilities of each sample (N, n_classes)."""
+    from lime import lime_base
+    from sklearn.metrics import pairwise_distances
+
     distances = pairwise_distances(samples, samples[:1], metric="cosine").ravel()
     width = params.kernel_width
     base = lime_base.LimeBase(lambda d: np.sqrt(np.exp(-(d ** 2) / width ** 2)),
                               random_state=np.random.RandomState(seed.generate_state(1)[0]))
-    _, exp, score, _ = base.explain_instance_with_data(samples, labels, distances, label,
+    _, exp, score, _ = base.explain_instance_with_data(samples, np.asarray(probs, dtype=np.float64), distances, label,
                                                        num_features=samples.shape[1], feature_selection="none")
     weights = np.zeros(samples.shape[1], dtype=np.float32)
     for feature, weight in exp:
         weights[feature] = weight
-    seconds["fit"] = _lap(clock)
-    return Explanation(segments=segments, weights=weights, label=int(label), score=float(score), seconds=seconds,
-                       samples=samples, probs=labels[:, label].astype(np.float32), fill=fill)
+    return weights, float(score)
 
 
 def _lap(start: float) -> float:

@@ -26,6 +26,12 @@ Scores of one non-negative map on the template (a warped LIME mask or Grad-CAM m
 
 Summaries average per image shares and divide the means (``share / area share``), which stays defined
 where one image's reference holds no mass.
+
+A stored mean heatmap of the pain class *points at the pain regions* when they get at least
+``POINTS_AT_PAIN`` times the reference's mass per unit area (``heatmap_pain_ratio``); one below looks
+mostly elsewhere and is marked so wherever it is shown. A perturbation explainer credits what hiding
+changes: a part the network needs intact (the outline of the face, at a coarse network's resolution) gets
+weight even where it carries no sign of pain; ``bench/pain_cues.py`` asks the networks without an explainer.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ ALL_REGIONS = (*PAIN_REGIONS, REFERENCE)  # index in the region map
 PAIN_REGION_AUS = {"brow_lowerer": ("au4",), "orbit": ("au6", "au7"), "eye_closure": ("au43",),
                    "nose_lip": ("au9", "au10")}
 _PAINT_ORDER = ("orbit", "brow_lowerer", "nose_lip", "eye_closure")
+POINTS_AT_PAIN = 2.0  # pain regions' mass per unit area / the reference's, at or above which a pain map points at them
 SCORE_COLUMNS = (*(f"share_{r}" for r in ALL_REGIONS), "pain_vs_rest", "pointing_hit", "planted_regions",
                  "planted_share", "planted_area_share", "planted_vs_rest", "pointing_hit_planted")
 
@@ -113,6 +120,14 @@ def _density_ratio(heat: np.ndarray, inside: np.ndarray, reference: np.ndarray) 
         return float("nan")
     rest = heat[reference].mean()
     return float(heat[inside].mean() / rest) if rest > 0 else float("nan")
+
+
+def heatmap_pain_ratio(heatmap: np.ndarray, labels: np.ndarray) -> float:
+    """Mass per unit area in the four pain regions together / in the reference, of one (T, T) map on the
+    region map (negative and missing values count as 0); NaN without mass in the reference."""
+    heat = np.clip(np.nan_to_num(np.asarray(heatmap, dtype=np.float64)), 0, None)
+    pain = np.isin(labels, [ALL_REGIONS.index(r) for r in PAIN_REGIONS])
+    return _density_ratio(heat, pain, labels == ALL_REGIONS.index(REFERENCE))
 
 
 def _pointing(heat: np.ndarray, face: np.ndarray, inside: np.ndarray) -> float:

@@ -10,8 +10,10 @@ With each run's masks come the scorecard's per-run parts: Grad-CAM maps of the s
 (``gradcam.py``), deletion and insertion curves of both explainers on each image, with ROAD's imputation
 and with LIME's own fill (``faithfulness.py``, stored in the mask parts), and on one run per network the
 randomisation sanity check and LIME's stability over seeds (``sanity.py``), on ``sanity_images`` images
-(the run's explained images, topped up from its other test images when it explains fewer). A run whose
-network gives every test image one class gets its LIME masks only (``unscored_reason``).
+(the run's explained images, topped up from its other test images when it explains fewer; the check's
+first stage is read off the run's own LIME pass, ``sanity.TopLayerTap``). Both are stored with the masks'
+fingerprint, so a rerun with the same settings does none of it again. A run whose network gives every test
+image one class gets its LIME masks only (``unscored_reason``).
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ from engine.config import SCENARIO_NAMES, ExperimentConfig
 from engine.evaluation.bootstrap import one_class_reason
 from engine.explain.faithfulness import CurveQueue
 from engine.explain.gradcam import GradCam
-from engine.explain.lime_masks import BatchedModel, LimeParams, explain_image, image_seed
+from engine.explain.lime_masks import BatchedModel, LimeParams, explain_image, fit_weights, image_seed
 from engine.explain.mask_store import STEPS, MaskWriter, run_fingerprint
-from engine.explain.sanity import sanity_check, seed_agreement
+from engine.explain.sanity import TopLayerTap, sanity_check, seed_agreement
 
 # In the masks' fingerprint: masks made by an older scorecard are made again (2: ROAD and Grad-CAM curves,
 # the sanity check on absolute maps with SSIM and a null reference, LIME's stability).
@@ -111,15 +113,20 @@ def explain_run(model, images: np.ndarray, predictions: pd.DataFrame, config: Ex
     sanity_run = not unscored and is_sanity_run(key, config, store)
     picks = sanity_picks(predictions, chosen, config.explain.sanity_images, config.experiment.seed) if sanity_run else []
     keep = {str(predictions["image_id"].iloc[p]) for p in picks}
+    # The sanity check's first stage (the softmax layer redrawn) read off this run's own LIME pass.
+    tap = TopLayerTap.of(model, config.experiment.seed, params.batch_size) if sanity_run else None
     lime = _explain_images(model, run, done, params, config, writer, on_image, curves=not unscored, cam_maps=cam_maps,
-                           keep=keep)
+                           keep=keep, tap=tap)
     scorecard["curves"] = lime.pop("curve_seconds")
     scorecard["sanity"], scorecard["stability"] = 0.0, 0.0
     if sanity_run:
         checked = _SanityImages(images[picks], [str(predictions["image_id"].iloc[p]) for p in picks],
                                 predictions["predicted_label"].to_numpy(dtype=int)[picks])
-        originals = _originals(model, checked, lime.pop("originals"), params, config.experiment.seed)
-        scorecard["sanity"] = _write_sanity(model, cam, checked, originals, params, config, store, key, fingerprint)
+        started = time.perf_counter()  # the images that topped the run's up are explained for the check alone
+        originals, top_maps = _originals(model, checked, lime.pop("originals"), lime.pop("top_maps"), params,
+                                         config.experiment.seed, tap)
+        scorecard["sanity"] = time.perf_counter() - started + _write_sanity(
+            model, cam, checked, originals, params, config, store, key, fingerprint, top_maps)
         scorecard["stability"] = _write_stability(model, checked, originals, params, config, store, key, fingerprint)
     seconds = time.perf_counter() - clock
     summary = {"model": key.model, "scenario": key.scenario, "fold": key.fold, "images": len(run.ids),
@@ -154,16 +161,18 @@ class _RunImages:
 
 def _explain_images(model, run: _RunImages, done: set[str], params: LimeParams, config: ExperimentConfig,
                     writer: MaskWriter, on_image, curves: bool = True, cam_maps: dict[str, np.ndarray] | None = None,
-                    keep: set[str] = frozenset()) -> dict:
+                    keep: set[str] = frozenset(), tap: TopLayerTap | None = None) -> dict:
     """LIME and (with ``curves``) the faithfulness curves of every image not yet done, Grad-CAM's on the same
     superpixels where ``cam_maps`` has the image's map; the explanations of the ids in ``keep`` (the sanity
-    images) are kept. An image's mask is written once its curves are complete (they share full batches
-    across images); without curves, at once."""
-    classifier, curve_classifier = BatchedModel(model, params.batch_size), BatchedModel(model, params.batch_size)
+    images) are kept, with (given a ``tap`` as LIME's classifier) their maps under the sanity check's first
+    stage. An image's mask is written once its curves are complete (they share full batches across images);
+    without curves, at once."""
+    classifier = tap if tap is not None else BatchedModel(model, params.batch_size)
+    curve_classifier = BatchedModel(model, params.batch_size)
     queue = CurveQueue(curve_classifier, params.batch_size, config.explain.curve_steps) if curves else None
     seed, steps = config.experiment.seed, dict.fromkeys(STEPS, 0.0)
     cam_maps = cam_maps or {}
-    explained, curve_seconds, originals = 0, 0.0, {}
+    explained, curve_seconds, originals, top_maps = 0, 0.0, {}, {}
 
     def write(finished: list[tuple]) -> None:
         for position, explanation, curves in finished:
@@ -183,6 +192,10 @@ def _explain_images(model, run: _RunImages, done: set[str], params: LimeParams, 
                 write(finished)
             if image_id in keep:
                 originals[image_id] = explanation
+                if tap is not None:
+                    top_maps[image_id] = _tapped_map(tap, explanation, params, image_seed(seed, image_id))
+            elif tap is not None:
+                tap.take()  # not a sanity image: its redrawn-layer probabilities are not needed
             for step in STEPS:
                 steps[step] += explanation.seconds[step]
             explained += 1
@@ -193,7 +206,14 @@ def _explain_images(model, run: _RunImages, done: set[str], params: LimeParams, 
         write(queue.finish())
         curve_seconds += time.perf_counter() - clock
     return {"explained": explained, "steps": steps, "model_seconds": classifier.seconds, "curve_seconds": curve_seconds,
-            "curve_model_seconds": curve_classifier.seconds, "originals": originals}
+            "curve_model_seconds": curve_classifier.seconds, "originals": originals, "top_maps": top_maps}
+
+
+def _tapped_map(tap: TopLayerTap, explanation, params: LimeParams, seed: np.random.SeedSequence) -> np.ndarray:
+    """(S, S) signed LIME map of the network with its top layer redrawn, from the tap's probabilities of the
+    explanation's own samples (the same superpixels, samples and fit as a LIME pass of that network)."""
+    weights, _ = fit_weights(explanation.samples, tap.take(), explanation.label, params, seed)
+    return weights[explanation.segments]
 
 
 # One GradCam per model object. A network's runs in one process train the same compiled model, reset in
@@ -281,18 +301,26 @@ class _SanityImages:
     labels: np.ndarray
 
 
-def _originals(model, checked: _SanityImages, kept: dict, params: LimeParams, seed: int) -> dict:
-    """The trained network's LIME explanation of every sanity image: kept from the run, or made now (the
-    images that topped the run's up; a resumed run's)."""
-    classifier = BatchedModel(model, params.batch_size)
-    return {image_id: kept[image_id] if image_id in kept else
-            explain_image(image, classifier, int(label), params, image_seed(seed, image_id))
-            for image, label, image_id in zip(checked.images, checked.labels, checked.ids)}
+def _originals(model, checked: _SanityImages, kept: dict, top_maps: dict, params: LimeParams, seed: int,
+               tap: TopLayerTap | None) -> tuple[dict, dict]:
+    """The trained network's LIME explanation of every sanity image, and (with a ``tap``) its map with the top
+    layer redrawn: kept from the run, or made now (the images that topped the run's up; a resumed run's)."""
+    classifier = tap if tap is not None else BatchedModel(model, params.batch_size)
+    originals, top_maps = dict(kept), dict(top_maps)
+    for image, label, image_id in zip(checked.images, checked.labels, checked.ids):
+        if image_id in originals and (tap is None or image_id in top_maps):
+            continue
+        originals[image_id] = explain_image(image, classifier, int(label), params, image_seed(seed, image_id))
+        if tap is not None:
+            top_maps[image_id] = _tapped_map(tap, originals[image_id], params, image_seed(seed, image_id))
+    return originals, top_maps
 
 
 def _write_sanity(model, cam: GradCam | None, checked: _SanityImages, originals: dict, params: LimeParams,
-                  config: ExperimentConfig, store: ExperimentStore, key: RunKey, fingerprint: str) -> float:
-    """The randomisation check on the sanity images, for LIME and Grad-CAM; seconds spent."""
+                  config: ExperimentConfig, store: ExperimentStore, key: RunKey, fingerprint: str,
+                  top_maps: dict | None = None) -> float:
+    """The randomisation check on the sanity images, for LIME and Grad-CAM (LIME's first stage from
+    ``top_maps`` when it has every image); seconds spent."""
     stored = store.sanity(key)
     if stored is not None and len(stored) and (stored["fingerprint"] == fingerprint).all():
         return 0.0
@@ -302,7 +330,8 @@ def _write_sanity(model, cam: GradCam | None, checked: _SanityImages, originals:
     if cam is not None:
         explainers["gradcam"] = lambda m, x, y: cam(x, y)
     given = {"lime": np.stack([_signed(originals[i]) for i in ids])}
-    checks = sanity_check(model, checked.images, checked.labels, explainers, given, seed=seed)
+    made = {"lime": {"top_layer": np.stack([top_maps[i] for i in ids])}} if top_maps and set(ids) <= set(top_maps) else None
+    checks = sanity_check(model, checked.images, checked.labels, explainers, given, seed=seed, made=made)
     checks = checks.assign(model=key.model, scenario=key.scenario, fold=key.fold,
                            image_id=[ids[i] for i in checks["image"]], fingerprint=fingerprint)
     store.write_sanity(key, checks)

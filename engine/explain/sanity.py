@@ -22,6 +22,11 @@ state (batch-norm statistics) is kept. The trained weights are restored afterwar
 An explainer is a function ``(model, images (n, S, S, 3) uint8, labels (n,)) -> maps (n, S, S)``; LIME's
 is called with the same seed per image as the original map, so its superpixels and samples are the same
 and only the network differs.
+
+What it costs: LIME's cost is the forward passes of its perturbed images, and the check needs a LIME pass of
+every image per stage. The first stage redraws only the softmax layer, whose input the trained network
+computes anyway: a run reads that stage off its own LIME pass (``TopLayerTap``), so the check costs three
+LIME passes of its images (top half, all layers, the null) instead of four; the trained maps are the run's own.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
+
+from engine.explain.lime_masks import BatchedModel
 
 SANITY_LIMIT = 0.5  # median rank correlation with every layer randomised at or above this: flagged
 MIN_IMAGES = 10  # Adebayo et al. judge over many images; fewer gives a verdict marked as resting on too few
@@ -80,14 +87,66 @@ def _restored(model) -> Iterator[None]:
 
 
 def _redraw(variable, rng: np.random.Generator) -> None:
-    """Redraw one weight from a normal distribution with its own mean and standard deviation (float32
-    draws: the weights are float32, and drawing float64 first took twice as long on a 38 M-weight network)."""
-    value = np.asarray(variable.numpy())
+    """Redraw one weight in place (``redrawn``)."""
+    variable.assign(redrawn(np.asarray(variable.numpy()), rng))
+
+
+def redrawn(value: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A weight's redrawn value: normal with the weight's own mean and standard deviation (float32 draws: the
+    weights are float32, and drawing float64 first took twice as long on a 38 M-weight network)."""
     mean, std = float(value.mean()), float(value.std())
     drawn = rng.standard_normal(value.shape, dtype=np.float32)
     drawn *= np.float32(std)
     drawn += np.float32(mean)
-    variable.assign(drawn.astype(value.dtype, copy=False))
+    return drawn.astype(value.dtype, copy=False)
+
+
+def _stage_rng(seed: int, count: int) -> np.random.Generator:
+    """The draws of the cascade's stage that randomises the top ``count`` weighted layers."""
+    return np.random.default_rng([int(seed) & 0xFFFFFFFF, count])
+
+
+class TopLayerTap(BatchedModel):
+    """LIME's classifier (``BatchedModel``) on the trained network that also keeps, from the same forward pass,
+    the probabilities of the network with its top weighted layer (the softmax layer) redrawn exactly as the
+    cascade's first stage redraws it.
+
+    Why: that stage changes only the last layer, so its LIME maps need no forward pass of their own: the layers
+    below are the trained ones, and the run's own LIME pass over the sanity images computes them anyway. Used as
+    LIME's classifier there, ``take()`` hands back the redrawn network's probabilities of the samples since the
+    last take; it saves one of the check's four LIME passes over its images. ``TopLayerTap.of(model, seed,
+    batch_size)`` is None when the network's last layer is not its top weighted layer (nothing to tap)."""
+
+    def __init__(self, both, batch_size: int):
+        super().__init__(both, batch_size)
+        self._tapped: list[np.ndarray] = []
+
+    @classmethod
+    def of(cls, model, seed: int, batch_size: int) -> "TopLayerTap | None":
+        import keras
+
+        layers = weighted_layers(model)
+        last = model.layers[-1]
+        if not layers or [v.path for v in layers[-1]] != [v.path for v in last.trainable_variables]:
+            return None
+        rng = _stage_rng(seed, stage_layers(len(layers))["top_layer"])
+        values = [redrawn(np.asarray(v.numpy()), rng) for v in layers[-1]]
+        head = type(last).from_config(dict(last.get_config(), name=f"{last.name}_randomised"))
+        outputs = head(last.input)
+        for variable, value in zip(head.trainable_variables, values):
+            variable.assign(value)
+        return cls(keras.Model(model.inputs, [model.outputs[0], outputs]), batch_size)
+
+    def _predict(self, images: np.ndarray, n: int) -> np.ndarray:
+        trained, randomised = self.model.predict_on_batch(images)
+        self._tapped.append(np.asarray(randomised, dtype=np.float32)[:n])
+        return np.asarray(trained, dtype=np.float32)
+
+    def take(self) -> np.ndarray:
+        """(samples, n_classes): the redrawn network's probabilities of the samples classified since the last take."""
+        out = np.concatenate(self._tapped) if self._tapped else np.zeros((0, 2), dtype=np.float32)
+        self._tapped = []
+        return out
 
 
 def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -120,11 +179,14 @@ def structural_similarity(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def sanity_check(model, images: np.ndarray, labels: np.ndarray, explainers: dict[str, Explainer],
-                 originals: dict[str, np.ndarray] | None = None, seed: int = 0) -> pd.DataFrame:
+                 originals: dict[str, np.ndarray] | None = None, seed: int = 0,
+                 made: dict[str, dict[str, np.ndarray]] | None = None) -> pd.DataFrame:
     """One row per (explainer, stage, image): ``layers_randomised`` (of ``layers``), ``rank_correlation``
     (Spearman, absolute maps) and ``ssim`` (normalized maps) between the image's map under that stage and
     its map with the trained weights (``originals`` when given, else computed here); stage ``null``
-    compares the maps of two independently randomised networks."""
+    compares the maps of two independently randomised networks. ``made``: explainer -> stage -> maps
+    already made for that stage (LIME's top-layer maps from a ``TopLayerTap``), not made again."""
+    made = made or {}
     originals = dict(originals or {})
     for name, explain in explainers.items():
         if name not in originals:
@@ -135,12 +197,13 @@ def sanity_check(model, images: np.ndarray, labels: np.ndarray, explainers: dict
     with _restored(model):
         done, maps = 0, {}  # the cascade: each stage redraws only the layers below those already redrawn
         for stage, count in stage_layers(n_layers).items():
-            rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, count])
+            rng = _stage_rng(seed, count)
             for group in layers[n_layers - count:n_layers - done]:
                 for variable in group:
                     _redraw(variable, rng)
             done = count
-            maps = {name: explain(model, images, labels) for name, explain in explainers.items()}
+            maps = {name: made[name][stage] if stage in made.get(name, {}) else explain(model, images, labels)
+                    for name, explain in explainers.items()}
             rows += _stage_rows(maps, originals, stage, count, n_layers)
         # The null reference: every layer redrawn again, independently of the cascade's draws.
         rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, n_layers, 1])
