@@ -1,5 +1,5 @@
 """The upload page's comparison with the person's calm face: a clinician adds a calm photo or clip of the same
-person, and the photo's answer is also given as the change from it (``engine.person_baseline``,
+person, and the photo's (or the clip's, frame by frame) answer is also given as the change from it (``engine.person_baseline``,
 ``engine.answers.compare_with_baseline``).
 
 The calm photo stays in memory like every upload: only its numbers (the reference p(pain), how many faces) are
@@ -40,9 +40,10 @@ def calm_reference(model, file_id: str, data: bytes):
     return result
 
 
-def show_baseline(model, experiment: loaders.Experiment, prediction) -> None:
-    """The section: an uploader for the calm face, then both numbers and which leads, and why."""
-    from engine.answers import compare_with_baseline, photo_answer
+def show_baseline(model, experiment: loaders.Experiment, answered) -> None:
+    """The section: an uploader for the calm face, then both numbers and which leads, and why. ``answered``: the
+    photo's ``Prediction``, or a clip's record (``VideoAnswer``: compared frame by frame)."""
+    from engine.answers import Answer, compare_with_baseline, photo_answer
 
     st.subheader("Compared with this person's calm face")
     st.caption("People with cerebral palsy often hold an atypical face at rest (a lowered brow, a raised lip, an open "
@@ -57,19 +58,20 @@ def show_baseline(model, experiment: loaders.Experiment, prediction) -> None:
         st.warning(reference, icon=":material/info:")
         return
     rule = (loaders.load_answer(experiment.root) or {}).get("baseline")
-    record = compare_with_baseline(photo_answer(prediction), reference, rule)
-    b = record.baseline
+    record = compare_with_baseline(answered if isinstance(answered, Answer) else photo_answer(answered), reference, rule)
+    b, clip = record.baseline, " (mean over the clip's frames)" if record.kind == "video" else ""
     absolute, change, calm = st.columns(3)
     lead = " (leads)"
-    absolute.metric(f"p(pain), absolute{lead if b.leads_with == 'absolute' else ''}",
+    absolute.metric(f"p(pain), absolute{clip}{lead if b.leads_with == 'absolute' else ''}",
                     "no number" if b.p_absolute is None else f"{b.p_absolute:.2f}")
-    change.metric(f"p(pain) from the change{lead if b.leads_with == 'change' else ''}",
+    change.metric(f"p(pain) from the change{clip}{lead if b.leads_with == 'change' else ''}",
                   "no number" if b.p_change is None else f"{b.p_change:.2f}")
     faces = f"{b.baseline_frames} face{'s' if b.baseline_frames != 1 else ''}"
     calm.metric(f"calm face, p(pain) ({faces})", f"{b.p_baseline:.2f}")
     st.info(b.why, icon=":material/compare:")
     if b.aus_change:
         moved = ", ".join(f"{name} {value:+.1f}" for name, value in b.aus_change.items())
-        st.caption(f"**Action units, change from the calm face** (the experiment's estimator; a movement the person "
+        st.caption(f"**Action units, change from the calm face**{' at the peak frame' if clip else ''} (the experiment's "
+                   f"estimator; a movement the person "
                    f"holds at rest is not a change): {moved}.")
     st.caption(f"**The rule:** {b.rule}. " + widgets.provenance(experiment))

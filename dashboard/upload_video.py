@@ -14,7 +14,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from dashboard import admission, charts, export, images, upload_action_units, video_charts, widgets
+from dashboard import admission, charts, export, images, upload_action_units, upload_baseline, video_charts, widgets
 
 log = logging.getLogger(__name__)
 VIDEO_KEY = "upload-video"  # session state: (upload id, VideoAnalysis or sentence, seconds)
@@ -79,7 +79,9 @@ def show_clip(model, experiment, upload_id: str, data: bytes) -> None:
         st.warning(note, icon=":material/info:")
     from engine.answers import video_answer
 
-    _show_score(video_answer(analysis, list(model.networks)), analysis, seconds)
+    record = video_answer(analysis, list(model.networks))
+    _show_score(record, analysis, seconds)
+    upload_baseline.show_baseline(model, experiment, record)  # the clip against the person's calm face, when added
     _show_timeline(analysis, experiment)
     _show_frame(analysis, experiment)
     _show_peak_explanation(model, analysis)

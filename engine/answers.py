@@ -105,8 +105,9 @@ class BaselineComparison(Record):
     rule: str = Field(description="How the change becomes p(pain), and what it was fitted on")
     aus_baseline: dict[str, float] | None = Field(None, description="The calm face's action units and PSPI (null: no "
                                                                     "estimator in this experiment)")
-    aus_change: dict[str, float] | None = Field(None, description="Each action unit and PSPI of the face minus the calm "
-                                                                  "face's: what moved, not what the person always shows")
+    aus_change: dict[str, float] | None = Field(None, description="Each action unit and PSPI of the face (a video: its "
+                                                                  "peak frame) minus the calm face's: what moved, not what "
+                                                                  "the person always shows")
 
 
 class Answer(Record):
@@ -133,6 +134,9 @@ class Answer(Record):
     explanations: dict[str, NetworkExplanation] | None = Field(None, description="LIME per network, when asked for")
     aus: dict[str, float] | None = Field(None, description=AUS_DESCRIPTION + " (a video: at its peak frame)")
     seconds: float | None = Field(None, description="Wall seconds this input took (batch prediction)")
+    baseline: BaselineComparison | None = Field(None, description="The face (a video: its answered frames) against the "
+                                                                  "person's calm face, when one was given (--baseline, "
+                                                                  "the upload page)")
 
     def to_json(self) -> dict:
         """Plain JSON types (what ``painlens predict --json`` prints and the API sends)."""
@@ -146,8 +150,6 @@ class PhotoAnswer(Answer):
     used: list[str] = Field(default_factory=list, description="The networks the answer averages")
     bands: dict[str, Band] = Field(default_factory=dict)
     face: FaceFound | None = None
-    baseline: BaselineComparison | None = Field(None, description="The face against the person's calm face, when one "
-                                                                  "was given (--baseline, the upload page)")
 
 
 class Frame(Record):
@@ -243,12 +245,14 @@ def photo_answer(prediction: "Prediction", path: str | None = None, notes: list[
 
 def compare_with_baseline(record: AnyAnswer, reference, rule: dict | None) -> AnyAnswer:
     """``record`` with ``baseline`` set from the person's calm face ``reference`` (``engine.person_baseline``) and
-    the answer's baseline rule (``answer.json``'s ``baseline``, fitted on development data). Videos and failed
-    inputs are returned as they are."""
+    the answer's baseline rule (``answer.json``'s ``baseline``, fitted on development data). A clip is compared
+    frame by frame: its p(pain) from the change is the mean over its answered frames of each frame's, as its
+    absolute p(pain) is the mean of the frames' answers. Failed inputs are returned as they are."""
     from engine.evaluation.baseline import change_probability, is_fitted, lead
 
-    if not isinstance(record, PhotoAnswer) or record.error:
+    if record.error:
         return record
+    video = isinstance(record, VideoAnswer)
     p_base = float(reference.p_pain)
     fitted = is_fitted(rule)
     text = (f"p(pain) = sigmoid({rule['slope']:.2f} x (logit p(face) - logit p(calm face)) {rule['intercept']:+.2f}), "
@@ -256,13 +260,16 @@ def compare_with_baseline(record: AnyAnswer, reference, rule: dict | None) -> An
             f"subjects against their own calm frames; {rule.get('cppain', 'CP-PAIN never read')}" if fitted else
             "No rule: " + ((rule or {}).get("reason") or "the answer's parameters have no baseline rule (run `painlens run` "
                                                           "again to fit it)."))
+    if video and fitted:
+        text = f"Each answered frame: {text}; the clip's is the mean over those frames"
     if record.p_pain is None:
-        leads, why, p_change = "absolute", ("The face's number is withheld (see why), so there is no change from the calm "
-                                            "face to report."), None
+        leads, why, p_change = "absolute", (f"The {'clip' if video else 'face'}'s number is withheld (see why), so there is "
+                                            "no change from the calm face to report."), None
     else:
         leads, why = lead(p_base, rule or {}) if fitted else ("absolute", "Without a fitted rule the change cannot be "
                                                               "turned into p(pain): the absolute number leads.")
-        p_change = float(change_probability(record.p_pain, p_base, rule)) if fitted else None
+        answered = [f.p_pain for f in record.frames if f.p_pain is not None] if video else [record.p_pain]
+        p_change = float(np.mean(change_probability(np.asarray(answered, dtype=float), p_base, rule))) if fitted else None
     calm_aus = getattr(reference, "aus", None)
     change = ({name: rounded(value - calm_aus[name]) for name, value in record.aus.items()
                if value is not None and calm_aus.get(name) is not None} if record.aus and calm_aus else None)

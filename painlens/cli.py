@@ -290,7 +290,7 @@ def predict_command(
     explain: bool = typer.Option(False, "--explain", help="Add each network's LIME explanation of the photo, or of a video's peak frame."),
     all_networks: bool = typer.Option(False, "--all-networks", help="Run every kept network on photos, not only those the answer averages (the networks that learned); loads them all first."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="A progress bar with an ETA on the terminal (standard error)."),
-    baseline: Optional[Path] = typer.Option(None, "--baseline", help="A calm photo or clip of the same person: each photo is also judged against it (the change from the person's calm face)."),
+    baseline: Optional[Path] = typer.Option(None, "--baseline", help="A calm photo or clip of the same person: each photo and clip is also judged against it (the change from the person's calm face; a clip frame by frame)."),
 ) -> None:
     """p(pain) for photos and videos (a timeline per video: peak, score, gaps) with the experiment's kept networks.
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.answers import PhotoAnswer, compare_with_baseline
+from engine.answers import Frame, PhotoAnswer, VideoAnswer, compare_with_baseline
 from engine.artifacts import ExperimentStore, RunKey
 from engine.config import config_from_dict
 from engine.errors import ConfigError
@@ -83,6 +83,21 @@ def test_the_answer_record_reports_both_numbers_and_which_leads():
     unfitted = compare_with_baseline(PhotoAnswer(p_pain=0.3), PersonBaseline(0.2, 1, "image"), {"slope": None})
     assert unfitted.baseline.p_change is None and unfitted.baseline.leads_with == "absolute"
     assert unfitted.baseline.aus_change is None  # no estimator: no AU comparison
+
+
+def test_a_clip_is_compared_with_the_calm_face_frame_by_frame():
+    rule = {"slope": 1.5, "intercept": -0.2, "rest_threshold": 0.4, "lead_quantile": 0.9, "images": 100, "subjects": 10}
+    frames = [Frame(t=0.0, p_pain=0.6, face=True), Frame(t=0.5, p_pain=None, face=False),
+              Frame(t=1.0, p_pain=0.8, face=True)]
+    clip = compare_with_baseline(VideoAnswer(path="clip.mp4", p_pain=0.7, frames=frames, aus={"PSPI": 6.0}),
+                                 PersonBaseline(0.75, 3, "video", aus={"PSPI": 4.0}), rule)
+    b = clip.baseline
+    expected = np.mean([float(sigmoid(1.5 * (logit(p) - logit(0.75)) - 0.2)) for p in (0.6, 0.8)])  # the answered frames
+    assert b.p_absolute == 0.7 and b.p_change == pytest.approx(expected, abs=1e-4) and b.leads_with == "change"
+    assert b.rule.startswith("Each answered frame") and b.baseline_frames == 3 and b.aus_change == {"PSPI": 2.0}
+    assert clip.to_json()["baseline"]["p_change"] == b.p_change
+    withheld = compare_with_baseline(VideoAnswer(p_pain=None, frames=frames[1:2]), PersonBaseline(0.2, 1, "image"), rule)
+    assert withheld.baseline.p_change is None and "clip's number is withheld" in withheld.baseline.why
 
 
 def test_cp_adapt_leaves_one_cp_subject_out_and_needs_the_external_models():
