@@ -265,7 +265,7 @@ def answer(facts: Facts) -> Section:
     """The served answer: its rule, its parameters (``answer.json``: which networks and why, calibration,
     thresholds, what each was fitted on) and how it did on CP-PAIN as served (``answer_evaluation``)."""
     from engine.evaluation.answer import RULE, stack_sentence
-    from engine.evaluation.adapted_answer import is_adapted, serving_sentence
+    from engine.evaluation.adapted_answer import beside_note, is_adapted, serving_sentence
     from engine.evaluation.answer_evaluation import served_sentence
     from engine.evaluation.bootstrap import FEW_DATA_NOTE, sample_size
 
@@ -325,7 +325,7 @@ def answer(facts: Facts) -> Section:
                         shown.drop(columns=["n_images", "n_subjects"]).round(3)))
     beside = loaders.load_ratings_table(facts.experiment.root, "answer_beside_raters")
     if beside is not None and len(beside):
-        paragraphs.append(beside_sentence(beside))
+        paragraphs.append(beside_sentence(beside) + beside_note(parameters))
     return Section("One answer for a face", paragraphs, bullets, tables_)
 
 

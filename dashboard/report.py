@@ -322,6 +322,8 @@ def _heatmaps(experiment: loaders.Experiment, verdicts: pd.DataFrame) -> str:
 
 
 def _raters(experiment: loaders.Experiment, verdicts: pd.DataFrame) -> str:
+    from engine.evaluation.adapted_answer import beside_note
+
     headline = loaders.load_ratings_table(experiment.root, "headline")
     counts = loaders.load_ratings_table(experiment.root, "counts")
     if headline is None or counts is None:
@@ -332,7 +334,8 @@ def _raters(experiment: loaders.Experiment, verdicts: pd.DataFrame) -> str:
     if beside is not None and len(beside):
         out += ("<h3>The served answer beside the clinicians</h3><p>Cohen's κ of the pain / no-pain judgement and "
                 "Spearman's ρ of the scores, for each pair of raters and for the answer against each rater and their "
-                "consensus, on the same videos; 95 % intervals over videos.</p>" + _table(tables.beside_raters(beside)))
+                "consensus, on the same videos; 95 % intervals over videos."
+                f"{html.escape(beside_note(loaders.load_answer(experiment.root)))}</p>" + _table(tables.beside_raters(beside)))
     return out
 
 

@@ -17,6 +17,7 @@ from engine.artifacts import RunKey
 from engine.config import config_from_dict
 from engine.errors import ConfigError
 from engine.evaluation import answer_evaluation
+from engine.evaluation.adapted_answer import beside_note
 from engine.evaluation.answer import AnswerBasis
 from engine.evaluation.answer_evaluation import evaluate_answer, served_on_cppain, served_sentence
 from engine.evaluation.answer_fit import refresh_answer
@@ -81,6 +82,7 @@ def test_the_switch_serves_the_cp_adapted_models_and_says_cp_pains_figures_are_l
     sealed = served_sentence(table, off)  # the same figures under the default's parameters
     assert "never used to build it" in sealed and "leave-one-subject-out" not in sealed
     assert "CP-PAIN is no sealed test" in on["rule"] and "NOT a sealed test" in on["test"]
+    assert "leave-one-subject-out" in beside_note(on) and beside_note(off) == ""  # the answer beside the raters
 
 
 def test_the_switch_needs_cp_adapt_on_the_softmax_layer():

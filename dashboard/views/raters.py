@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import charts, loaders, tables, widgets
+from engine.evaluation.adapted_answer import beside_note
 from engine.ratings.forms import scale_label
 
 METRIC_TITLES = {"spearman_rho": "Spearman ρ", "roc_auc": "ROC AUC", "kappa": "Cohen's κ"}
@@ -58,7 +59,8 @@ else:
                "above 0; the answer's: the mean p(pain) of the video's answered frames, pain at 0.5 or more; the "
                "consensus: the paper's label, pain unless every rater gave 0) and Spearman's ρ of the scores (the "
                "answer's mean p(pain); the consensus: the raters' mean). 95 % intervals over videos. A video whose "
-               "frames the answer all withheld is left out of the answer's rows and counted.")
+               "frames the answer all withheld is left out of the answer's rows and counted."
+               + beside_note(loaders.load_answer(experiment.root)))
     widgets.table(tables.beside_raters(beside), f"{experiment.name}-answer-beside-raters", "beside-raters")
 
 st.header("Networks versus clinicians")

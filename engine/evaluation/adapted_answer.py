@@ -255,3 +255,11 @@ def serving_sentence(parameters: dict | None) -> str:
                 "external model adapted on every CP-PAIN subject, so the answer's CP-PAIN figures are leave-one-subject-out "
                 "(each face judged by these runs' models, adapted without its subject), not a sealed test.")
     return "Research figures: the served answer uses none of the cp_adapt models (CP-PAIN stays its sealed test)."
+
+
+def beside_note(parameters: dict | None) -> str:
+    """What the answer-beside-the-clinicians figures are when the answer serves the adapted models ("" otherwise)."""
+    if not is_adapted(parameters):
+        return ""
+    return (" The answer's figures here are leave-one-subject-out (serve_cp_adapt: each CP-PAIN face judged by the "
+            "models adapted without its subject), not a sealed test.")
