@@ -314,10 +314,15 @@ def answer(facts: Facts) -> Section:
                        f"their own calm frames of other sequences; the change leads when the calm face reads above "
                        f"{baseline['rest_threshold']:.2f} ({baseline['lead_quantile']:.0%} of those subjects' calm faces "
                        f"read less). {serving_sentence(parameters)}")
+    if baseline.get("answer"):  # the served answer when a calm reference is given (engine.evaluation.reference_answer)
+        from engine.evaluation.reference_answer import rule_sentence
+
+        bullets.append(rule_sentence(baseline["answer"]))
     evaluation = loaders.load_table(facts.experiment.root, "answer_evaluation")
     tables_ = [("Calibration of the networks used (chosen by log-loss on held-out subjects)", pd.DataFrame(rows))] if rows else []
     if evaluation is not None and len(evaluation):
         paragraphs.append(served_sentence(evaluation, parameters))
+        paragraphs.append(served_sentence(evaluation, parameters, with_reference=True))  # "" without those rows
         shown = evaluation.assign(n=[sample_size(i, s) for i, s in zip(evaluation["n_images"], evaluation["n_subjects"])])
         tables_.append((f"The answer as served, evaluated on CP-PAIN ({'leave one subject out, not a sealed test; ' if adapted else ''}"
                         f"95 % intervals over subjects; n: the images and "

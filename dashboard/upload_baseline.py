@@ -1,5 +1,6 @@
 """The upload page's comparison with the person's calm face: a clinician adds a calm photo or clip of the same
-person, and the photo's (or the clip's, frame by frame) answer is also given as the change from it (``engine.person_baseline``,
+person, and the photo's (or the clip's, frame by frame) answer is the one with that calm reference (its own
+conformal thresholds), the face alone's beside it (``engine.person_baseline``,
 ``engine.answers.compare_with_baseline``).
 
 The calm photo stays in memory like every upload: only its numbers (the reference p(pain), how many faces) are
@@ -40,6 +41,20 @@ def calm_reference(model, file_id: str, data: bytes):
     return result
 
 
+def with_given_reference(model, experiment: loaders.Experiment, record):
+    """``record`` compared with the calm face already uploaded in this session (its answer then the one with the
+    person's calm reference, ``engine.answers.compare_with_baseline``); as it is without one or without a model."""
+    from engine.answers import compare_with_baseline
+
+    upload = st.session_state.get("baseline-photo")
+    if model is None or upload is None or record.error:
+        return record
+    reference = calm_reference(model, upload.file_id, upload.getvalue())
+    if isinstance(reference, str):
+        return record
+    return compare_with_baseline(record, reference, (loaders.load_answer(experiment.root) or {}).get("baseline"))
+
+
 def show_baseline(model, experiment: loaders.Experiment, answered) -> None:
     """The section: an uploader for the calm face, then both numbers and which leads, and why. ``answered``: the
     photo's ``Prediction``, or a clip's record (``VideoAnswer``: compared frame by frame)."""
@@ -64,11 +79,21 @@ def show_baseline(model, experiment: loaders.Experiment, answered) -> None:
     lead = " (leads)"
     absolute.metric(f"p(pain), absolute{clip}{lead if b.leads_with == 'absolute' else ''}",
                     "no number" if b.p_absolute is None else f"{b.p_absolute:.2f}")
-    change.metric(f"p(pain) from the change{clip}{lead if b.leads_with == 'change' else ''}",
-                  "no number" if b.p_change is None else f"{b.p_change:.2f}")
+    served = record.answer_kind == "with_reference"  # the number is the answer with the calm reference
+    change.metric(f"p(pain) {'with the calm face, the answer' if served else 'from the change'}{clip}"
+                  f"{lead if b.leads_with == 'change' else ''}", "no number" if b.p_change is None else f"{b.p_change:.2f}")
     faces = f"{b.baseline_frames} face{'s' if b.baseline_frames != 1 else ''}"
     calm.metric(f"calm face, p(pain) ({faces})", f"{b.p_baseline:.2f}")
     st.info(b.why, icon=":material/compare:")
+    if served:
+        if record.abstained:
+            st.warning(record.abstain_reason, icon=":material/block:")
+        from engine.evaluation.answer_evaluation import served_sentence
+
+        sentence = served_sentence(loaders.load_table(experiment.root, "answer_evaluation"),
+                                   loaders.load_answer(experiment.root), with_reference=True)
+        if sentence:
+            st.caption(sentence)
     if b.aus_change:
         moved = ", ".join(f"{name} {value:+.1f}" for name, value in b.aus_change.items())
         st.caption(f"**Action units, change from the calm face**{' at the peak frame' if clip else ''} (the experiment's "

@@ -21,7 +21,7 @@ import time
 from typing import TYPE_CHECKING, Callable, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from engine.errors import PainLensError
 from engine.evaluation.answer import RULE
@@ -108,6 +108,8 @@ class BaselineComparison(Record):
     aus_change: dict[str, float] | None = Field(None, description="Each action unit and PSPI of the face (a video: its "
                                                                   "peak frame) minus the calm face's: what moved, not what "
                                                                   "the person always shows")
+    absolute_abstain_reason: str | None = Field(None, description="Why the answer without the reference withheld its "
+                                                                  "number (null: it gave one, p_absolute)")
 
 
 class Answer(Record):
@@ -137,6 +139,11 @@ class Answer(Record):
     baseline: BaselineComparison | None = Field(None, description="The face (a video: its answered frames) against the "
                                                                   "person's calm face, when one was given (--baseline, "
                                                                   "the upload page)")
+    answer_kind: Literal["absolute", "with_reference"] = Field(
+        "absolute", description="Which answer p_pain, band, abstained, abstain_reason and prediction_set are: the face "
+                                "alone (absolute), or the answer with the person's calm reference (with_reference: a calm "
+                                "photo or clip was given and the answer has a rule for it)")
+    _served: tuple[float, float, float] | None = PrivateAttr(None)  # a photo's answer and band before abstention
 
     def to_json(self) -> dict:
         """Plain JSON types (what ``painlens predict --json`` prints and the API sends)."""
@@ -159,6 +166,7 @@ class Frame(Record):
     abstained: bool = Field(False, description="The face was found but the answer withheld its number")
     ood_score: float | None = None
     aus: dict[str, float] | None = Field(None, description="The frame's action units and PSPI; null in a gap")
+    _served: float | None = PrivateAttr(None)  # the frame's answer before abstention (a calm reference uses it)
 
 
 class ClipScore(Record):
@@ -236,6 +244,7 @@ def photo_answer(prediction: "Prediction", path: str | None = None, notes: list[
         record.used = [row.model for row in rows if row.used]
         record.abstained, record.abstain_reason = answer.abstained, answer.abstain_reason
         record.ood_score = rounded(answer.ood_score)
+        record._served = None if answer.p_served is None else (answer.p_served, answer.low, answer.high)
         record.prediction_set = list(answer.prediction_set) if answer.ood_score is not None and not _ood(answer) else None
         if record.p_pain is not None:
             record.band = Band(low=rounded(answer.low), high=rounded(answer.high),
@@ -262,7 +271,12 @@ def compare_with_baseline(record: AnyAnswer, reference, rule: dict | None) -> An
                                                           "again to fit it)."))
     if video and fitted:
         text = f"Each answered frame: {text}; the clip's is the mean over those frames"
-    if record.p_pain is None:
+    calm_aus = getattr(reference, "aus", None)
+    absolute, absolute_reason = record.p_pain, record.abstain_reason
+    served = _with_reference(record, reference, (rule or {}).get("answer"))
+    if served:
+        leads, why, p_change = "change", served, record.p_pain
+    elif record.p_pain is None:
         leads, why, p_change = "absolute", (f"The {'clip' if video else 'face'}'s number is withheld (see why), so there is "
                                             "no change from the calm face to report."), None
     else:
@@ -270,14 +284,87 @@ def compare_with_baseline(record: AnyAnswer, reference, rule: dict | None) -> An
                                                               "turned into p(pain): the absolute number leads.")
         answered = [f.p_pain for f in record.frames if f.p_pain is not None] if video else [record.p_pain]
         p_change = float(np.mean(change_probability(np.asarray(answered, dtype=float), p_base, rule))) if fitted else None
-    calm_aus = getattr(reference, "aus", None)
     change = ({name: rounded(value - calm_aus[name]) for name, value in record.aus.items()
                if value is not None and calm_aus.get(name) is not None} if record.aus and calm_aus else None)
-    record.baseline = BaselineComparison(p_absolute=rounded(record.p_pain), p_baseline=rounded(p_base),
+    record.baseline = BaselineComparison(p_absolute=rounded(absolute), p_baseline=rounded(p_base),
                                          p_change=rounded(p_change), leads_with=leads, why=why,
                                          baseline_frames=int(reference.frames), rule=text, aus_baseline=rounded_aus(calm_aus),
-                                         aus_change=change)
+                                         aus_change=change, absolute_abstain_reason=absolute_reason)
     return record
+
+
+def _with_reference(record: AnyAnswer, reference, rule: dict | None) -> str:
+    """Serve the answer with the person's calm reference in ``record`` (``engine.evaluation.reference_answer``:
+    its number, band, conformal set and abstention; a clip frame by frame) and return why, in a sentence; "" (the
+    record untouched, ``answer_kind`` absolute) when the answer has no such rule or the face or reference lacks
+    an input it needs."""
+    from engine.evaluation.answer import prediction_sets
+    from engine.evaluation.reference_answer import is_served, reference_p, rule_sentence
+
+    if not is_served(rule):
+        return ""
+    calm_pspi = (getattr(reference, "aus", None) or {}).get("PSPI")
+    calm = (float(reference.p_pain), np.nan if calm_pspi is None else float(calm_pspi))
+    level, conformal = rule["conformal"].get("level", 0.9), rule["conformal"]
+    uncertain = (f"Uncertain: with the person's calm reference, at the {level:.0%} conformal level the answer fits "
+                 "{which}, so no number is given (a clinician's judgement is needed).")
+
+    def one(served: float | None, aus: dict | None, ood: float | None) -> tuple[float, float | None, str | None, list]:
+        """(the with-reference p before abstention (NaN: no input), after (None: withheld), why withheld, its set)."""
+        pspi = (aus or {}).get("PSPI")
+        if served is None:
+            return np.nan, None, None, []
+        p = float(reference_p(served, np.nan if pspi is None else pspi, *calm, rule))
+        if not math.isfinite(p) or (ood is not None and ood > 1.0):
+            return p, None, None, []
+        pain, no_pain = (bool(v) for v in prediction_sets(np.asarray([p]), conformal))
+        sets = [name for name, inside in (("pain", pain), ("no pain", no_pain)) if inside]
+        if pain == no_pain:
+            return p, None, uncertain.format(which="both pain and no pain" if sets else "neither class"), sets
+        return p, p, None, sets
+
+    why = ("The person's calm reference was given: the number is the answer with it (the face against the calm face, "
+           "with its own conformal thresholds), not the face alone.")
+    if isinstance(record, VideoAnswer):
+        frames = [(f, one(f._served, f.aus, f.ood_score)) for f in record.frames if f.face and f._served is not None]
+        if not frames or not all(math.isfinite(p) for _, (p, *_) in frames):
+            if frames:
+                record.notes.append("The answer with the person's calm reference needs the PSPI of every frame with the "
+                                    "face and of the calm face; one could not be measured, so the numbers are the face "
+                                    "alone's.")
+            return ""
+        for f, (_, p, _, _) in frames:
+            if f.ood_score is None or f.ood_score <= 1.0:  # a frame unlike the training faces stays withheld
+                f.p_pain, f.abstained = rounded(p), p is None
+        answered = [f.p_pain for f in record.frames if f.p_pain is not None]
+        from engine.timeline import clip_score
+
+        score = clip_score(answered)
+        record.score = None if score is None else ClipScore(**{key: rounded(value) for key, value in score.items()})
+        record.p_pain, record.answered_frames = (None if score is None else rounded(score["mean"])), len(answered)
+        record.peak_t = max((f for f in record.frames if f.p_pain is not None), key=lambda f: f.p_pain).t if answered else None
+        record.abstained = not answered
+        record.abstain_reason = None if answered else \
+            "With the person's calm reference the answer withheld its number in every frame with the face."
+        record.band = None
+    else:
+        if record._served is None or record.ood_score is None:
+            return ""
+        served, low, high = record._served
+        p, answered, reason, sets = one(served, record.aus, record.ood_score)
+        if not math.isfinite(p):
+            record.notes.append("The answer with the person's calm reference needs the PSPI of the face and of the calm "
+                                "face; one could not be measured, so the number is the face alone's.")
+            return ""
+        if record.ood_score <= 1.0:
+            record.p_pain, record.abstained, record.abstain_reason = rounded(answered), answered is None, reason
+            record.prediction_set = sets
+            ends = sorted(float(reference_p(v, (record.aus or {}).get("PSPI", np.nan), *calm, rule)) for v in (low, high))
+            record.band = None if answered is None else Band(
+                low=rounded(ends[0]), high=rounded(ends[1]), seeds=sum(record.bands[n].seeds or 0 for n in record.used))
+    record.answer_kind = "with_reference"
+    record.rule = f"{record.rule} {rule_sentence(rule)}"
+    return why
 
 
 def _ood(answer) -> bool:
@@ -290,7 +377,7 @@ def video_answer(analysis: "VideoAnalysis", network_names: list[str], path: str 
     (null for a network not run on the frames: only those the answer averages are)."""
     curves = analysis.network_curves().groupby("model", sort=False)["p_pain"].mean().reindex(network_names)
     score, info = analysis.score, analysis.info
-    return VideoAnswer(
+    record = VideoAnswer(
         path=path, p_pain=rounded(analysis.p_pain),
         rule=f"The mean over the clip's frames of each frame's answer. {analysis.rule or RULE}",
         reason=analysis.reason or None,
@@ -306,6 +393,9 @@ def video_answer(analysis: "VideoAnalysis", network_names: list[str], path: str 
                          codec=info.codec),
         notes=list(analysis.notes),
         timings={step: round(seconds, DIGITS) for step, seconds in analysis.timings.items()})
+    for frame, result in zip(record.frames, analysis.frames):
+        frame._served = getattr(result, "p_served", None)
+    return record
 
 
 def answer_bytes(predictor: "Predictor", data: bytes, path: str | None = None, kind: str = "", fps: float = DEFAULT_FPS,

@@ -2,7 +2,7 @@
 
 A clinician gives a calm photo of the person, or a calm clip (the upload page, ``painlens predict --baseline
 FILE``). Its reference is the served answer's p(pain) of that face before abstention (a clip: the mean logit over
-its answered frames), and its action units where the experiment has the estimator (a clip: their mean over the
+its frames like the training faces), and its action units where the experiment has the estimator (a clip: their mean over the
 frames that have them). A calm face the networks find unlike their training faces gives no reference (its number
 would have no basis); a face without a detectable face neither. Nothing of it is kept: the reference lives as
 long as the command or the page session.
@@ -57,12 +57,17 @@ def _from_clip(predictor, data: bytes, fps: float) -> PersonBaseline:
     from engine.timeline import analyse_video
 
     analysis = analyse_video(predictor, data, fps=fps, keep_pictures=False)
-    answered = np.array([f.p_pain for f in analysis.frames if f.p_pain is not None], dtype=float)
+    # Every frame whose face is like the training faces, answered or "uncertain": an atypical resting face is often
+    # uncertain on its own, and the development reference (reference_answer) took every such calm frame.
+    usable = [f for f in analysis.frames if f.p_served is not None and math.isfinite(f.p_served)
+              and (f.ood_score is None or f.ood_score <= 1.0)]
+    answered = np.array([f.p_served for f in usable], dtype=float)
     if not len(answered):
-        raise NoBaselineError("The calm clip gives no reference: none of its frames has an answered face "
+        raise NoBaselineError("The calm clip gives no reference: none of its frames has a face like the training faces "
                               f"({len(analysis.frames)} frames looked at).")
     p = float(sigmoid(np.mean(logit(answered))))
-    note = f"The reference is the mean over {len(answered)} answered frames of {len(analysis.frames)} (in logit)."
-    measured = [f.aus for f in analysis.frames if f.p_pain is not None and f.aus]
+    note = (f"The reference is the mean over {len(answered)} frames of {len(analysis.frames)} (in logit; frames unlike "
+            "the training faces left out).")
+    measured = [f.aus for f in usable if f.aus]
     aus = {name: float(np.mean([a[name] for a in measured])) for name in measured[0]} if measured else None
     return PersonBaseline(p, int(len(answered)), "video", [note], aus)

@@ -59,6 +59,7 @@ class FrameResult:
     abstained: bool = False  # the answer withheld its number for this frame's face (unlike the training faces, uncertain)
     abstain_reason: str | None = None
     ood_score: float | None = None
+    p_served: float | None = None  # the frame's answer before abstention (a calm reference compares it)
     low: float = float("nan")  # band: lowest calibrated seed of the networks the answer averages
     high: float = float("nan")
     probabilities: "pd.DataFrame | None" = None  # model, p_pain, low, high, seeds, input_size
@@ -200,6 +201,7 @@ class _Run:
                 result.probabilities, result.p_pain = table, answer.p_pain
                 result.abstained, result.abstain_reason, result.ood_score = \
                     answer.abstained, answer.abstain_reason, answer.ood_score
+                result.p_served = answer.p_served
                 result.low, result.high = (answer.low, answer.high) if not answer.abstained else (np.nan, np.nan)
                 self.rule, self.reason = answer.rule, answer.reason
                 if result.p_pain is not None and result.p_pain > self.peak_value:

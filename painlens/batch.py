@@ -180,12 +180,12 @@ def csv_row(record: AnyAnswer) -> dict:
     row.update({f"p_{name}": value for name, value in record.networks.items()})
     if getattr(record, "baseline", None) is not None:  # --baseline: the face against the person's calm face
         row.update({"p_baseline": record.baseline.p_baseline, "p_change": record.baseline.p_change,
-                    "leads_with": record.baseline.leads_with})
+                    "leads_with": record.baseline.leads_with, "answer_kind": record.answer_kind})
     row.update(record.aus or {})  # AU4... and PSPI; empty cells where the face was not analysed
     return row
 
 
-BASELINE_COLUMNS = ["p_baseline", "p_change", "leads_with"]  # with --baseline
+BASELINE_COLUMNS = ["p_baseline", "p_change", "leads_with", "answer_kind"]  # with --baseline
 
 
 class RecordWriter:

@@ -416,6 +416,8 @@ def _print_predictions(records: list) -> None:
         if getattr(record, "baseline", None) is not None:
             b = record.baseline
             change = "" if b.p_change is None else f"; p(pain) from the change {b.p_change:.2f}"
+            if record.answer_kind == "with_reference":  # p(pain) above is the answer with the calm face
+                change = f"; without it {'withheld' if b.p_absolute is None else f'{b.p_absolute:.2f}'}"
             if b.aus_change and b.aus_change.get("PSPI") is not None:
                 change += f"; PSPI change {b.aus_change['PSPI']:+.1f}"
             said = f"Calm face p {b.p_baseline:.2f}{change}; leads with the {b.leads_with}: {b.why} {said}".strip()

@@ -20,7 +20,8 @@ from sklearn.metrics import roc_auc_score
 from engine.artifacts import ExperimentStore, RunKey
 from engine.config import config_from_dict
 from engine.evaluation.answer import AnswerBasis, combine, neighbour_distance, one_answer, prediction_sets, unit_rows
-from engine.evaluation.answer_evaluation import COLUMNS, METRICS, evaluate_answer, served_on_cppain, served_sentence
+from engine.evaluation.answer_evaluation import (COLUMNS, METRICS, WITH_REFERENCE, evaluate_answer, served_on_cppain,
+                                                 served_sentence)
 from engine.evaluation.answer_fit import _conformal_quantile, fit_answer, refresh_answer
 from engine.evaluation.calibration import apply_calibrator, choose_calibrator
 from engine.evaluation.results import refresh_results
@@ -117,6 +118,7 @@ def test_the_answers_parameters_do_not_change_when_cp_pains_labels_do(tmp_path, 
     assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
     add_action_unit_frames(changed)  # the same development PSPI; CP-PAIN's follows its turned labels
     assert json.dumps(fit_answer(changed, SETTINGS), sort_keys=True) == json.dumps(with_pspi.answer(), sort_keys=True)
+    assert with_pspi.answer()["baseline"]["answer"]["used"]  # the answer with a calm reference is among them
     evaluated = [evaluate_answer(store, AnswerBasis.from_store(store)).set_index("metric") for store in (developed,)]
     assert evaluated[0].loc["prevalence", "value"] == pytest.approx(0.5)
 
@@ -124,7 +126,7 @@ def test_the_answers_parameters_do_not_change_when_cp_pains_labels_do(tmp_path, 
 def test_the_answer_combines_the_faces_pspi_when_that_lowers_the_held_out_loss(with_pspi):
     parameters = with_pspi.answer()
     stack = parameters["stack"]
-    assert parameters["version"] == "answer-v4" and stack["used"] and stack["pspi"] > 0 and stack["images"] == 160
+    assert parameters["version"] == "answer-v5" and stack["used"] and stack["pspi"] > 0 and stack["images"] == 160
     assert stack["cv_logloss"]["networks_and_pspi"] < stack["cv_logloss"]["networks"]
     assert {"q_pain", "q_no_pain"} <= set(parameters["conformal"]["without_pspi"])
     basis = AnswerBasis.from_store(with_pspi)
@@ -165,7 +167,9 @@ def test_a_face_unlike_the_training_faces_and_an_undecided_one_get_no_number(dev
 
 def test_the_evaluation_table_has_every_metric_with_its_interval_and_n(developed):
     table = evaluate_answer(developed, AnswerBasis.from_store(developed))
-    assert list(table.columns) == COLUMNS and list(table["metric"]) == list(METRICS)
+    referenced = [f"{m}{WITH_REFERENCE}" for m in [*METRICS, "reference_share"]]  # with the person's calm reference
+    assert list(table.columns) == COLUMNS and list(table["metric"]) == list(METRICS) + referenced
+    assert table["computed_on"][table["metric"].isin(referenced)].str.contains("with the person's calm reference").all()
     for metric in ("roc_auc", "pr_auc", "prevalence", "sensitivity", "specificity", "brier", "calibration_intercept",
                    "calibration_slope", "ece", "abstention_rate", "answered_accuracy", "coverage_pain", "coverage_no_pain"):
         assert metric in set(table["metric"])
@@ -177,6 +181,7 @@ def test_the_evaluation_table_has_every_metric_with_its_interval_and_n(developed
     sentence = served_sentence(table)
     assert "On CP-PAIN" in sentence and f"of {rows.loc['answered_accuracy', 'n_images']} answered faces" in sentence
     assert ("rest on few data" in sentence) == (rows.loc["answered_accuracy", "n_images"] < 30)
+    assert served_sentence(table, with_reference=True).startswith("With the person's calm reference, on CP-PAIN")
 
 
 def test_the_stored_answer_is_refitted_only_when_its_development_data_change(developed, monkeypatch):

@@ -198,3 +198,58 @@ def test_the_softmax_layer_is_fine_tuned_with_adams_steps_and_learns():
     assert np.allclose(kernel, -0.01 * np.sign(gradient), atol=1e-5)
     _, history = fit_softmax(start, x, y, SimpleNamespace(epochs=30, learning_rate=0.05), batch_size=8, seed=0)
     assert history[-1]["loss"] < history[0]["loss"] and history[-1]["accuracy"] >= 0.9
+
+
+# --- the answer served with the person's calm reference (engine.evaluation.reference_answer) ---------------
+
+@pytest.fixture(scope="module")
+def reference_rule() -> dict:
+    """The answer with a calm reference, fitted on simulated development faces whose people rest differently."""
+    from engine.evaluation.answer_fit import _class_thresholds
+    from engine.evaluation.reference_answer import fit_reference_answer
+
+    development = people_with_resting_offsets(np.random.default_rng(2), 24, offset_sd=2.0)
+    n = len(development)
+    return fit_reference_answer(sigmoid(development["z"]), development["label"], development["subject"],
+                                development["sequence"], np.full(n, np.nan), np.ones(n, dtype=bool), False, 0.9,
+                                _class_thresholds)
+
+
+def test_the_answer_with_a_calm_reference_is_chosen_and_thresholded_on_development_faces(reference_rule):
+    rule = reference_rule
+    assert rule["used"] and "change" in rule["inputs"] and rule["images"] == 144 and rule["subjects"] == 24
+    assert "pspi_change" not in rule["cv_logloss"]  # no PSPI in the answer: only the logit candidates
+    assert rule["cv_logloss"][rule["rule_name"]] <= min(v for v in rule["cv_logloss"].values())
+    assert rule["cv_logloss"][rule["rule_name"]] < rule["cv_logloss"]["absolute"]  # the calm face helps here
+    assert {"q_pain", "q_no_pain", "development_answered"} <= set(rule["conformal"]) and rule["conformal"]["level"] == 0.9
+
+
+def test_a_calm_reference_makes_the_record_the_answer_with_it_and_keeps_the_face_alones_beside(reference_rule):
+    from engine.evaluation.answer import prediction_sets
+    from engine.evaluation.reference_answer import reference_p
+
+    rule = {"slope": 1.5, "intercept": -0.2, "rest_threshold": 0.4, "lead_quantile": 0.9, "images": 100, "subjects": 10,
+            "answer": reference_rule}
+    calm = PersonBaseline(0.9, 1, "image")  # an atypical resting face: reads as pain on its own
+    uncertain = PhotoAnswer(p_pain=None, abstained=True, abstain_reason="Uncertain: ...", ood_score=0.5, used=[])
+    uncertain._served = (0.9, 0.85, 0.95)  # as calm as the calm face: no change
+    record = compare_with_baseline(uncertain, calm, rule)
+    expected = float(reference_p(0.9, np.nan, 0.9, np.nan, rule["answer"]))
+    assert record.answer_kind == "with_reference" and expected < 0.5 and record.p_pain == pytest.approx(expected, abs=1e-4)
+    assert not record.abstained and record.prediction_set == ["no pain"] and "calm reference" in record.rule
+    b = record.baseline
+    assert b.p_absolute is None and b.absolute_abstain_reason == "Uncertain: ..." and b.p_change == record.p_pain
+    assert b.leads_with == "change" and record.to_json()["answer_kind"] == "with_reference"
+    unlike = PhotoAnswer(p_pain=None, abstained=True, abstain_reason="No number: unlike", ood_score=1.4)
+    unlike._served = (0.1, 0.1, 0.1)
+    assert compare_with_baseline(unlike, calm, rule).abstain_reason == "No number: unlike"  # the same OOD check
+    assert compare_with_baseline(PhotoAnswer(p_pain=0.3), calm, {"slope": None}).answer_kind == "absolute"
+    frames = [Frame(t=0.0, p_pain=None, face=True, abstained=True, ood_score=0.5), Frame(t=0.5, p_pain=None, face=False),
+              Frame(t=1.0, p_pain=0.99, face=True, ood_score=0.5)]
+    frames[0]._served, frames[2]._served = 0.9, 0.99
+    clip = compare_with_baseline(VideoAnswer(p_pain=0.99, frames=frames, answered_frames=1), calm, rule)
+    each = reference_p(np.array([0.9, 0.99]), np.nan, 0.9, np.nan, rule["answer"])
+    pain, no_pain = prediction_sets(each, rule["answer"]["conformal"])
+    answered = [f.p_pain for f in clip.frames if f.p_pain is not None]
+    assert clip.answer_kind == "with_reference" and answered == pytest.approx(list(each[pain != no_pain]), abs=1e-4)
+    assert clip.answered_frames == len(answered) and (clip.p_pain is None) == (not answered)

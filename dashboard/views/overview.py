@@ -26,9 +26,11 @@ def experiment_facts(experiment: loaders.Experiment) -> None:
                    "file goes.")
     from engine.evaluation.answer_evaluation import served_sentence
 
-    sentence = served_sentence(loaders.load_table(experiment.root, "answer_evaluation"), loaders.load_answer(experiment.root))
+    table, parameters = loaders.load_table(experiment.root, "answer_evaluation"), loaders.load_answer(experiment.root)
+    sentence = served_sentence(table, parameters)
+    referenced = served_sentence(table, parameters, with_reference=True)  # "" without those figures
     if sentence:
-        st.info(f"**The answer a clinician sees.** {sentence} The model card has its parameters and every figure.",
+        st.info(f"**The answer a clinician sees.** {sentence}{' ' + referenced if referenced else ''} The model card has its parameters and every figure.",
                 icon=":material/fact_check:")
 
 

@@ -114,17 +114,19 @@ def show_answer(record, experiment, seconds: float) -> None:
     right on CP-PAIN."""
     from engine.evaluation.answer_evaluation import served_sentence
 
+    label = widgets.ANSWER_LABEL + (" with this person's calm face" if record.answer_kind == "with_reference" else "")
     if record.abstained:
-        st.metric(widgets.ANSWER_LABEL, "no number")
+        st.metric(label, "no number")
         st.warning(record.abstain_reason, icon=":material/block:")
     elif record.p_pain is None:
-        st.metric(widgets.ANSWER_LABEL, "no number")
+        st.metric(label, "no number")
         st.warning(record.reason or "No single answer: the rule could not be applied.", icon=":material/block:")
     else:
         band = record.band
         spread = f"band {band.low:.2f}-{band.high:.2f} over {band.seeds} models" if band and band.low is not None else ""
-        st.metric(widgets.ANSWER_LABEL, f"{record.p_pain:.2f}", spread, delta_color="off", delta_arrow="off")
-    sentence = served_sentence(loaders.load_table(experiment.root, "answer_evaluation"), loaders.load_answer(experiment.root))
+        st.metric(label, f"{record.p_pain:.2f}", spread, delta_color="off", delta_arrow="off")
+    sentence = served_sentence(loaders.load_table(experiment.root, "answer_evaluation"), loaders.load_answer(experiment.root),
+                               with_reference=record.answer_kind == "with_reference")  # the figures of the answer shown
     if sentence:
         st.caption(sentence)
     unlike = "" if record.ood_score is None else \
@@ -132,11 +134,11 @@ def show_answer(record, experiment, seconds: float) -> None:
     st.caption(f"{unlike}Answered in {seconds:.2f} s.")
 
 
-def show_probabilities(prediction, experiment, seconds: float) -> None:
+def show_probabilities(prediction, experiment, seconds: float, model=None) -> None:
     from engine.answers import photo_answer
 
     probs, answer = prediction.probabilities, prediction.answer
-    show_answer(photo_answer(prediction), experiment, seconds)
+    show_answer(upload_baseline.with_given_reference(model, experiment, photo_answer(prediction)), experiment, seconds)
     not_run = probs.loc[probs["p_pain"].isna(), "model"].tolist()  # networks left out (``networks_to_run``)
     probs = probs[probs["p_pain"].notna()]
     several = bool((probs["seeds"] > 1).any())
@@ -223,7 +225,7 @@ seconds = time.perf_counter() - clock
 if isinstance(result, str):
     st.error(result, icon=":material/error:")
     st.stop()
-show_probabilities(result, experiment, sum(v for k, v in result.timings.items() if k != "explanation") or seconds)
+show_probabilities(result, experiment, sum(v for k, v in result.timings.items() if k != "explanation") or seconds, model)
 upload_baseline.show_baseline(model, experiment, result)  # the change from the person's calm face, when one is added
 for note in result.notes:
     st.warning(note, icon=":material/info:")

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from engine.artifacts import ExperimentStore, RunKey
-from engine.evaluation.answer import DEVELOPMENT_SCENARIO, AnswerBasis, combine, neighbour_distance
+from engine.evaluation.answer import DEVELOPMENT_SCENARIO, AnswerBasis, combine, neighbour_distance, prediction_sets
 from engine.evaluation.bootstrap import MIN_IMAGES, MIN_SUBJECTS, few_data
 from engine.evaluation.calibration import ece, fit_platt
 from engine.ratings.model_agreement import SERVED
@@ -68,13 +68,52 @@ def served_on_cppain(store: ExperimentStore, basis: AnswerBasis) -> pd.DataFrame
         distances[name] = np.mean(d, axis=0) / facts.ood_scale
     if ids is None or len(ids) == 0:
         return None
-    served = combine(member_p, distances, basis, cppain_pspi(store, ids.astype(str)))
+    pspi = cppain_pspi(store, ids.astype(str))
+    served = combine(member_p, distances, basis, pspi)
     samples = store.samples()
     labels = samples[samples["dataset"] == "cppain"].set_index("image_id")
     frame = pd.DataFrame({"image_id": ids.astype(str), **served})
+    frame["pspi"] = np.full(len(frame), np.nan) if pspi is None else pspi
     frame["subject"] = labels["subject"].astype(str).reindex(frame["image_id"]).to_numpy()
+    frame["video"] = labels["sequence"].astype(str).reindex(frame["image_id"]).to_numpy() if "sequence" in labels \
+        else frame["image_id"].to_numpy()
     frame["true_label"] = labels["label"].reindex(frame["image_id"]).to_numpy()
     return frame.dropna(subset=["true_label"]).astype({"true_label": int})
+
+
+def with_calm_reference(frame: pd.DataFrame, basis: AnswerBasis) -> pd.DataFrame | None:
+    """``served_on_cppain``'s faces answered as served with the person's calm reference
+    (``engine.evaluation.reference_answer``): each face's reference is its person's frames that CP-PAIN's clinical
+    team pinpointed as no pain in the person's OTHER videos (never the face's own video; as a clinician designating a
+    calm photo of the person, this uses the raters' judgement of other videos), those that pass the
+    out-of-distribution check (a calm photo unlike the training faces gives no reference). A face without such
+    frames keeps the answer without a reference, as it would be served. None when the answer has no rule with a
+    reference. Adds ``has_reference``."""
+    from engine.evaluation.baseline import calm_reference, logit, sigmoid
+    from engine.evaluation.reference_answer import is_served, needs, reference_p
+
+    rule = (basis.parameters.get("baseline") or {}).get("answer")
+    if not is_served(rule):
+        return None
+    pspi = frame["pspi"].to_numpy(dtype=float)
+    usable = ~frame["ood"].to_numpy(dtype=bool) & (np.isfinite(pspi) if "pspi" in needs(rule) else True)
+    calm = np.where(usable, frame["true_label"].to_numpy(dtype=int), -1)  # only calm frames can be a reference
+    z_reference, count = calm_reference(frame["subject"], frame["video"], calm, logit(frame["p_served"].to_numpy(dtype=float)))
+    pspi_reference, _ = calm_reference(frame["subject"], frame["video"], calm, np.nan_to_num(pspi))
+    p_reference = np.where(count > 0, sigmoid(z_reference), np.nan)
+    p = reference_p(frame["p_served"].to_numpy(dtype=float), pspi, p_reference,
+                    np.where(count > 0, pspi_reference, np.nan), rule)
+    has = np.isfinite(p)
+    pain, no_pain = prediction_sets(p, rule["conformal"])
+    out = frame.copy()
+    out["has_reference"] = has
+    out["p_served"] = np.where(has, p, out["p_served"])
+    out["in_pain_set"] = np.where(has, pain, out["in_pain_set"])
+    out["in_no_pain_set"] = np.where(has, no_pain, out["in_no_pain_set"])
+    out["undecided"] = out["in_pain_set"] == out["in_no_pain_set"]
+    withheld = out["ood"].to_numpy(dtype=bool) | out["undecided"].to_numpy(dtype=bool)
+    out["p_pain"] = np.where(withheld, np.nan, out["p_served"])
+    return out
 
 
 
@@ -109,6 +148,23 @@ def evaluate_answer(store: ExperimentStore, basis: AnswerBasis, seed: int = 0) -
     frame = served_on_cppain(store, basis)
     if frame is None or frame.empty:
         return pd.DataFrame(columns=COLUMNS)
+    tables = [_metric_rows(frame, seed)]
+    referenced = with_calm_reference(frame, basis)
+    if referenced is not None:
+        rows = _metric_rows(referenced, seed, "has_reference")
+        tables.append(rows.assign(metric=rows["metric"] + WITH_REFERENCE,
+                                  computed_on=rows["computed_on"] + ", " + REFERENCE_NOTE))
+    return pd.concat(tables, ignore_index=True)
+
+
+WITH_REFERENCE = "_with_reference"  # the metric names of the answer served with the person's calm reference
+REFERENCE_NOTE = ("with the person's calm reference (their frames pinpointed as no pain in their other videos, where "
+                  "they have any; the answer without a reference otherwise)")
+
+
+def _metric_rows(frame: pd.DataFrame, seed: int, reference: str | None = None) -> pd.DataFrame:
+    """``METRICS`` of the faces in ``frame`` with 95 % intervals over subjects; with ``reference`` (a column of
+    booleans) also ``reference_share``, the share of faces answered with a calm reference."""
     subjects = frame["subject"].to_numpy()
     codes, index = np.unique(subjects, return_inverse=True)
     rng = np.random.default_rng(np.random.SeedSequence([seed, int(hashlib.sha256(b"answer").hexdigest()[:8], 16)]))
@@ -116,10 +172,12 @@ def evaluate_answer(store: ExperimentStore, basis: AnswerBasis, seed: int = 0) -
     members = [np.flatnonzero(index == c) for c in range(len(codes))]
     columns = {name: frame[name].to_numpy() for name in ("true_label", "p_pain", "p_served", "ood", "undecided",
                                                             "in_pain_set", "in_no_pain_set")}
+    columns["reference"] = frame[reference].to_numpy(dtype=bool) if reference else np.zeros(len(frame), dtype=bool)
+    metrics = {**METRICS, "reference_share": (_every, lambda f: _share(f.reference))} if reference else METRICS
     everything = _Faces(columns)
     resamples = [everything.take(np.concatenate([members[c] for c in draw])) for draw in draws]  # subjects, replaced
     rows = []
-    for metric, (where, function) in METRICS.items():
+    for metric, (where, function) in metrics.items():
         chosen = where(everything)
         values = np.array([function(r.take(np.flatnonzero(where(r)))) for r in resamples])
         finite = values[np.isfinite(values)]
@@ -143,6 +201,7 @@ class _Faces:
         self.p, self.served = columns["p_pain"].astype(float), columns["p_served"].astype(float)
         self.ood, self.undecided = columns["ood"].astype(bool), columns["undecided"].astype(bool)
         self.pain_set, self.no_pain_set = columns["in_pain_set"].astype(bool), columns["in_no_pain_set"].astype(bool)
+        self.reference = columns["reference"].astype(bool)  # answered with a calm reference
 
     def take(self, rows: np.ndarray) -> "_Faces":
         return _Faces({name: values[rows] for name, values in self.columns.items()})
@@ -223,29 +282,38 @@ METRICS = {
 }
 
 
-def served_sentence(table: pd.DataFrame | None, parameters: dict | None = None) -> str:
+def served_sentence(table: pd.DataFrame | None, parameters: dict | None = None, with_reference: bool = False) -> str:
     """How the served answer did on CP-PAIN, in one sentence for a person ("" without an evaluation). With
     ``parameters`` (``answer.json``) of an answer that serves the CP-adapted models (``serve_cp_adapt``) the
-    figures are said to be leave-one-subject-out, never a sealed test."""
+    figures are said to be leave-one-subject-out, never a sealed test. ``with_reference``: the figures of the
+    answer with the person's calm reference ("" where the table has none)."""
     from engine.evaluation.adapted_answer import FIGURES_NOTE, is_adapted
 
     if table is None or table.empty:
         return ""
     adapted = is_adapted(parameters)
     rows = table.set_index("metric")
-    accuracy, abstained = rows.loc["answered_accuracy"], rows.loc["abstention_rate"]
+    suffix = WITH_REFERENCE if with_reference else ""
+    if f"answered_accuracy{suffix}" not in rows.index:
+        return ""
+    accuracy, abstained = rows.loc[f"answered_accuracy{suffix}"], rows.loc[f"abstention_rate{suffix}"]
     answered = int(accuracy["n_images"])
     loso = f" {FIGURES_NOTE}" if adapted else ""
+    if with_reference:
+        share = rows.loc[f"reference_share{suffix}", "value"] if f"reference_share{suffix}" in rows.index else math.nan
+        loso += (f" The calm reference of each face: the person's frames pinpointed as no pain in their other videos, which "
+                 f"{share:.0%} of the faces had; the others were answered without one.")
+    start = "With the person's calm reference, on CP-PAIN" if with_reference else "On CP-PAIN"
     if answered == 0:
         which = "leave one subject out" if adapted else "the test"
-        return (f"On CP-PAIN ({which}, {int(abstained['n_images'])} faces of {int(abstained['n_subjects'])} people) this "
+        return (f"{start} ({which}, {int(abstained['n_images'])} faces of {int(abstained['n_subjects'])} people) this "
                 f"answer withheld its number for every face.{loso}")
     right = int(round(accuracy["value"] * answered))
     interval = "" if not np.isfinite(accuracy["low"]) else f", 95 % interval over people {accuracy['low']:.0%}-{accuracy['high']:.0%}"
     few = f" These figures rest on few data (fewer than {MIN_IMAGES} faces or {MIN_SUBJECTS} people): treat them as rough." \
         if few_data(answered, accuracy["n_subjects"]) else ""
     which = "leave one subject out" if adapted else "the test, never used to build it"
-    return (f"On CP-PAIN ({which}) this answer was right on {right} of {answered} answered faces "
+    return (f"{start} ({which}) this answer was right on {right} of {answered} answered faces "
             f"({accuracy['value']:.0%}{interval}; {int(accuracy['n_subjects'])} people) and withheld its number for "
             f"{abstained['value']:.0%} of {int(abstained['n_images'])} faces.{few}{loso}")
 

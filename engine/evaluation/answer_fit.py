@@ -35,8 +35,9 @@ from engine.evaluation.answer import (DEVELOPMENT_SCENARIO, RULE, logit, neighbo
 from engine.evaluation.calibration import apply_calibrator, choose_calibrator, nll
 
 # v2: the person's baseline rule (``baseline``); v3: the development faces answered; v4: the networks' mean
-# combined with the AU estimator's PSPI (``stack``), the conformal thresholds without PSPI beside
-VERSION = "answer-v4"
+# combined with the AU estimator's PSPI (``stack``), the conformal thresholds without PSPI beside; v5: the answer
+# with the person's calm reference (``baseline.answer``, ``engine.evaluation.reference_answer``)
+VERSION = "answer-v5"
 DEVELOPMENT_PSPI_SETS = ("unbc_out_of_fold", "paindb_unseen")  # action_unit_frames' held-out development estimates
 STACK_FOLDS = 5
 DEVELOPMENT_DATA = ("PAIN-DB, subject-wise out of fold: every face predicted by the fold model that never saw its "
@@ -210,23 +211,32 @@ def _fit_thresholds(development: dict[str, dict], networks: dict, settings, samp
            "score": "mean over the networks used of each one's mean distance to its k nearest training faces in its "
                     "penultimate features (unit length), over that network's median held-out distance; ood_score is "
                     "this over the threshold (above 1: unlike the training faces)"}
-    baseline = _fit_baseline(joined.assign(p=p), samples)
+    baseline = _fit_baseline(joined.assign(p=p, pspi=face_pspi, inside=inside), samples, stack["used"],
+                             settings.conformal_level)
     return {"ood": ood, "stack": stack, "conformal": conformal, "baseline": baseline,
             "development": {"images": int(len(joined)), "subjects": int(joined["subject"].nunique()),
                             "pain_images": int(y.sum())}}
 
 
-def _fit_baseline(joined: pd.DataFrame, samples: pd.DataFrame | None) -> dict:
+def _fit_baseline(joined: pd.DataFrame, samples: pd.DataFrame | None, with_pspi: bool = False,
+                  level: float = 0.9) -> dict:
     """The baseline rule on the answer's calibrated p(pain) of the development faces, each subject's reference
-    its own calm frames from other sequences."""
+    its own calm frames from other sequences; ``answer``: the served answer with a calm reference
+    (``engine.evaluation.reference_answer``)."""
     from engine.evaluation.baseline import fit_baseline_rule, sequence_keys
+    from engine.evaluation.reference_answer import fit_reference_answer
 
     if samples is None:
         return {"slope": None, "intercept": None, "reason": "no samples table to tell the calm frames' sequences"}
     columns = ["image_id", "dataset", *(["sequence"] if "sequence" in samples else [])]  # none: leave-one-image-out
     table = joined.merge(samples[columns], on="image_id", how="left")
-    return fit_baseline_rule(table["p"].to_numpy(), table["true_label"].to_numpy(), table["subject"].to_numpy(),
+    rule = fit_baseline_rule(table["p"].to_numpy(), table["true_label"].to_numpy(), table["subject"].to_numpy(),
                              sequence_keys(table))
+    if "pspi" in table:
+        rule["answer"] = fit_reference_answer(table["p"].to_numpy(), table["true_label"].to_numpy(),
+                                              table["subject"].to_numpy(), sequence_keys(table), table["pspi"].to_numpy(),
+                                              table["inside"].to_numpy(), with_pspi, level, _class_thresholds)
+    return rule
 
 
 def _fit_stack(networks_p: np.ndarray, pspi: np.ndarray, y: np.ndarray, subjects: np.ndarray) -> dict:
