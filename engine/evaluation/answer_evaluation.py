@@ -176,10 +176,12 @@ def _metric_rows(frame: pd.DataFrame, seed: int, reference: str | None = None) -
     metrics = {**METRICS, "reference_share": (_every, lambda f: _share(f.reference))} if reference else METRICS
     everything = _Faces(columns)
     resamples = [everything.take(np.concatenate([members[c] for c in draw])) for draw in draws]  # subjects, replaced
-    rows = []
+    rows, subsets = [], {}  # each resample's faces a metric is computed on, once per kind of faces
     for metric, (where, function) in metrics.items():
         chosen = where(everything)
-        values = np.array([function(r.take(np.flatnonzero(where(r)))) for r in resamples])
+        if where not in subsets:
+            subsets[where] = [r.take(np.flatnonzero(where(r))) for r in resamples]
+        values = np.array([function(faces) for faces in subsets[where]])
         finite = values[np.isfinite(values)]
         low, high = (np.quantile(finite, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2]) if len(finite) >= RESAMPLES // 2
                      else (math.nan, math.nan))  # most resamples without a value: no honest interval
@@ -202,6 +204,7 @@ class _Faces:
         self.ood, self.undecided = columns["ood"].astype(bool), columns["undecided"].astype(bool)
         self.pain_set, self.no_pain_set = columns["in_pain_set"].astype(bool), columns["in_no_pain_set"].astype(bool)
         self.reference = columns["reference"].astype(bool)  # answered with a calm reference
+        self.platt: tuple[float, float] | None = None  # (slope, intercept) of these faces, once computed
 
     def take(self, rows: np.ndarray) -> "_Faces":
         return _Faces({name: values[rows] for name, values in self.columns.items()})
@@ -253,7 +256,9 @@ def _pr_auc(y: np.ndarray, p: np.ndarray) -> float:
 def _calibration(faces: _Faces, which: int) -> float:
     if len(np.unique(faces.y)) < 2:
         return math.nan
-    slope, intercept = fit_platt(faces.p, faces.y)
+    if faces.platt is None:  # the slope and the intercept are one fit: once per set of faces
+        faces.platt = fit_platt(faces.p, faces.y)
+    slope, intercept = faces.platt
     return intercept if which else slope
 
 

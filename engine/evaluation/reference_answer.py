@@ -109,11 +109,12 @@ def fit_reference_answer(p, y, subjects, sequences, pspi, inside, with_pspi: boo
         held_out = np.full(len(target), np.nan)
         for train, test in GroupKFold(n_splits=folds).split(x, target, groups):
             if len(np.unique(target[train])) == 2:
-                held_out[test] = LogisticRegression().fit(x[train], target[train]).predict_proba(x[test])[:, 1]
+                fitted = LogisticRegression(solver="newton-cholesky").fit(x[train], target[train])  # small: Newton is quick
+                held_out[test] = fitted.predict_proba(x[test])[:, 1]
         losses[name] = float(nll(held_out, target)) if np.isfinite(held_out).all() else math.inf
     chosen = min(losses, key=lambda name: (losses[name], len(candidates[name])))
     names = candidates[chosen]
-    model = LogisticRegression().fit(np.column_stack([inputs[n][has] for n in names]), target)
+    model = LogisticRegression(solver="newton-cholesky").fit(np.column_stack([inputs[n][has] for n in names]), target)
     out.update({"used": True, "rule_name": chosen, "inputs": list(names), "weights": [float(w) for w in model.coef_[0]],
                 "intercept": float(model.intercept_[0]),
                 "cv_logloss": {name: (None if not math.isfinite(v) else v) for name, v in losses.items()},
