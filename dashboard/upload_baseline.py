@@ -63,7 +63,7 @@ def show_baseline(model, experiment: loaders.Experiment, answered) -> None:
     st.subheader("Compared with this person's calm face")
     st.caption("People with cerebral palsy often hold an atypical face at rest (a lowered brow, a raised lip, an open "
                "mouth) that a network trained on typical faces can read as pain. Add a calm photo or clip of the same "
-               "person and the answer is also given as the change from it.")
+               "person and the answer judges the face against it (the headline above then gives that answer).")
     upload = st.file_uploader("A calm photo or short clip of the same person", key="baseline-photo",
                               type=list(IMAGE_TYPES) + list(VIDEO_TYPES))
     if upload is None:

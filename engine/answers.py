@@ -275,7 +275,9 @@ def compare_with_baseline(record: AnyAnswer, reference, rule: dict | None) -> An
     absolute, absolute_reason = record.p_pain, record.abstain_reason
     served = _with_reference(record, reference, (rule or {}).get("answer"))
     if served:
-        leads, why, p_change = "change", served, record.p_pain
+        from engine.evaluation.reference_answer import rule_sentence
+
+        leads, why, p_change, text = "change", served, record.p_pain, rule_sentence(rule["answer"])
     elif record.p_pain is None:
         leads, why, p_change = "absolute", (f"The {'clip' if video else 'face'}'s number is withheld (see why), so there is "
                                             "no change from the calm face to report."), None

@@ -215,6 +215,8 @@ def adapted_parameters(store: ExperimentStore, parameters: dict, development: di
     if parameters.get("baseline"):
         parameters["baseline"].update(faces=HELD_OUT, cppain="CP-PAIN read (serve_cp_adapt)",
                                       fitted_on=f"{loso}, each subject's reference its own calm frames")
+        if parameters["baseline"].get("answer"):  # the answer with a calm reference: fitted on the same faces
+            parameters["baseline"]["answer"].update(faces=HELD_OUT, fitted_on=f"{loso}, with their calm references")
     if parameters.get("conformal"):
         parameters["conformal"]["fitted_on"] = f"the faces that pass the out-of-distribution check among {loso}"
     if parameters.get("stack"):

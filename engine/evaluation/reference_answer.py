@@ -144,8 +144,9 @@ def rule_sentence(rule: dict | None) -> str:
     return (f"With a calm reference of the person the number is p(pain) = sigmoid({terms.lstrip('+ ')} "
             f"{'-' if rule['intercept'] < 0 else '+'} {abs(rule['intercept']):.2f}) (rule '{rule['rule_name']}', "
             f"{rule['reason']}: {rule['cv_logloss'][rule['rule_name']]:.3f} against "
-            f"{rule['cv_logloss_without_reference']:.3f} for the answer without the reference), fitted on "
-            f"{rule['images']} PAIN-DB held-out faces of {rule['subjects']} subjects, each against {rule['reference']}; "
+            f"{rule['cv_logloss_without_reference']:.3f} for the answer without the reference on the same faces, fitted on "
+            f"them), fitted on {rule['images']} {rule.get('faces', 'PAIN-DB held-out faces')} of {rule['subjects']} "
+            f"subjects, each against {rule['reference']}; "
             f"its own conformal thresholds at {conformal.get('level', 0.9):.0%} and the same out-of-distribution check.")
 
 
