@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-SHARED_SLOW_FIXTURES = {"tiny_experiment_dir", "tiny_predictor", "synthetic_tiny", "tiny_face_cache"}
+SHARED_SLOW_FIXTURES = {"tiny_experiment_dir", "tiny_predictor", "synthetic_tiny"}
 _CPU_AT_START = pytest.StashKey[float]()
 
 
@@ -72,13 +72,6 @@ def synthetic_tiny(tmp_path_factory) -> SyntheticData:
         if not record_path.exists():
             record_path.write_text(json.dumps(generate(root, seed=0, size="tiny")), encoding="utf-8")
     return SyntheticData(root, json.loads(record_path.read_text(encoding="utf-8")))
-
-
-@pytest.fixture(scope="session")
-def tiny_face_cache(tmp_path_factory) -> Path:
-    """A face cache for configs that read ``synthetic_tiny`` with crop_size = 80 and the other [preprocess]
-    defaults (tests/test_pipeline.py, tests/test_paindb.py): each face is found once per session."""
-    return shared_folder(tmp_path_factory) / "face-cache-tiny-80"
 
 
 @pytest.fixture(scope="session")

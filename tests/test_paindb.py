@@ -128,7 +128,7 @@ def test_paindb_cli_exits_2_when_the_root_holds_no_dataset(tmp_path):
     assert done.returncode == 2 and "holds none of" in " ".join(done.stderr.split())
 
 
-def test_run_honours_the_configs_pspi_threshold_in_samples_parquet(tmp_path, synthetic_tiny, tiny_face_cache):
+def test_run_honours_the_configs_pspi_threshold_in_samples_parquet(tmp_path, synthetic_tiny):
     from engine.artifacts import ExperimentStore
     from engine.config import config_from_dict
     from engine.experiment import prepare_data, write_samples
@@ -136,8 +136,9 @@ def test_run_honours_the_configs_pspi_threshold_in_samples_parquet(tmp_path, syn
     config = config_from_dict({
         "experiment": {"name": "pspi2"},
         "data": {"root": str(synthetic_tiny.root), "synthetic_size": "tiny", "frames_per_class": 3, "pspi_threshold": 2},
-        # Only the labels matter here: the faces come from the session's cache shared with test_pipeline.
-        "preprocess": {"crop_size": 80, "cache_dir": str(tiny_face_cache)},
+        # Only the labels matter here (the shared tiny experiment's data has no frame of PSPI 1 or 2, so this one
+        # finds its faces itself): small crops, one face worker (each worker process loads the detector).
+        "preprocess": {"crop_size": 64, "background": "fallback", "workers": 1, "cache_dir": str(tmp_path / "faces")},
     }, base_dir=tmp_path)
     store = ExperimentStore(tmp_path / "artifacts", config.name)
     write_samples(store, prepare_data(config, progress=False))

@@ -26,9 +26,9 @@ PAINLENS = [sys.executable, "-m", "painlens.cli"]
 def tiny_config(folder: Path, data: Path, cache: Path, models: list[str], scenarios: list[str], folds: int = 2, seeds: int = 2,
                 epochs: int = 1, explain: bool = False, kept_seeds: int = 1, name: str = "tiny",
                 per_model: dict[str, list[str]] | None = None, local_workers: int = 1, training: str = "") -> Path:
-    """A config in ``folder`` that reads the synthetic tiny data at ``data`` (seed 0, as generated once per
-    session) with the face cache ``cache`` (the session's ``tiny_face_cache``); ``training``: more lines of
-    its [training] section."""
+    """A config in ``folder`` that reads the shared tiny experiment's synthetic data at ``data`` with its face
+    cache ``cache`` (the ``shared_data`` fixture: the same data settings and preprocessing, so every face is
+    already in the cache); ``training``: more lines of its [training] section."""
     sizes = {"AlexNet": 64, "SongNet": 32, "WeiNet": 32, "SilNet": 32, "VGG16": 32, "VGG19": 32, "ResNet50": 32,
              "ResNet101V2": 32, "InceptionV3": 75, "Xception": 71}
     input_size = ", ".join(f"{m} = {sizes[m]}" for m in models)
@@ -41,10 +41,12 @@ seed = 3
 [data]
 root = "{data}"
 synthetic_size = "tiny"
-synthetic_seed = 0
-frames_per_class = 4
+synthetic_seed = 3
+frames_per_class = 3
 [preprocess]
-crop_size = 80
+crop_size = 64
+background = "fallback"
+workers = 1
 cache_dir = "{cache}"
 [training]
 models = {models!r}
@@ -80,6 +82,18 @@ def workspace(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("pipeline")
 
 
+@pytest.fixture(scope="module")
+def shared_data(tiny_experiment_dir) -> tuple[Path, Path]:
+    """(data root, face cache) of the session's shared tiny experiment (tests/conftest.py), whose [data] and
+    [preprocess] settings ``tiny_config`` repeats: its faces were found once, for every file. Read only."""
+    from dashboard_fixtures import TINY_TOML
+
+    base = tiny_experiment_dir.parent.parent  # <base>/artifacts/tiny: data and cache live in <base>
+    for line in ('synthetic_seed = 3', 'frames_per_class = 3', 'crop_size = 64', 'background = "fallback"'):
+        assert line in TINY_TOML, "the shared experiment's config changed: update tiny_config"
+    return base / "data", base / ".cache" / "faces"
+
+
 # One scratch network and one pretrained-family base (the cheapest to build, train and explain), each in
 # its own training child, the base in the external scenario only as in the demo profile: the grid's
 # every path at the least cost (test_models builds all ten; the demo profile trains all ten this way).
@@ -91,9 +105,9 @@ GRID_RUNS = sum(len(names) for names in GRID_SCENARIOS.values()) * 2  # 2 folds 
 
 
 @pytest.fixture(scope="module")
-def grid(workspace, synthetic_tiny, tiny_face_cache) -> tuple[Path, subprocess.CompletedProcess, float]:
+def grid(workspace, shared_data) -> tuple[Path, subprocess.CompletedProcess, float]:
     """The whole grid, run once by `painlens run`: (its config, the run, seconds)."""
-    config = tiny_config(workspace, synthetic_tiny.root, tiny_face_cache, GRID_MODELS, ["image", "subject", "external"],
+    config = tiny_config(workspace, *shared_data, GRID_MODELS, ["image", "subject", "external"],
                          explain=True, kept_seeds=2, name="grid", per_model={"VGG16": ["external"]},
                          local_workers=2, training="epochs_per_model = { WeiNet = 2 }\nexternal_epoch_share = 0.5")
     started = time.perf_counter()
@@ -177,7 +191,7 @@ def test_killed_runner_resumes_to_the_metrics_of_an_uninterrupted_run(workspace,
     assert not list(out.rglob(".*.tmp*"))  # a killed write leaves no temp file (a kept model's ends .tmp.keras)
 
 
-def test_interrupted_force_rerun_never_leaves_stale_metrics(workspace, synthetic_tiny, tiny_face_cache, killed_and_resumed):
+def test_interrupted_force_rerun_never_leaves_stale_metrics(workspace, shared_data, killed_and_resumed):
     """`painlens run --force` with other settings, killed after some runs were redone: every metric a
     reader gets (the stored table and the dashboard's reader) is that of the run's current predictions."""
     from dashboard import loaders
@@ -188,7 +202,7 @@ def test_interrupted_force_rerun_never_leaves_stale_metrics(workspace, synthetic
     before = {key: store.run_record(key)["predictions_digest"] for key in store.finished_runs()}
     assert len(before) == 2
     # Other settings, so other predictions:
-    changed = tiny_config(workspace, synthetic_tiny.root, tiny_face_cache, ["WeiNet"], ["subject"], epochs=3, name="changed")
+    changed = tiny_config(workspace, *shared_data, ["WeiNet"], ["subject"], epochs=3, name="changed")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     child = subprocess.Popen([*PAINLENS, "run", str(changed), "--out", str(out), "--no-progress", "--force"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
@@ -250,8 +264,7 @@ def test_a_child_killed_by_a_signal_is_named_in_words():
     assert _ended_how(-15) == "killed by SIGTERM"
 
 
-def test_a_rerun_redoes_the_finished_runs_whose_settings_changed_and_says_what_changed(workspace, synthetic_tiny,
-                                                                                          tiny_face_cache, grid):
+def test_a_rerun_redoes_the_finished_runs_whose_settings_changed_and_says_what_changed(workspace, shared_data, grid):
     """Same command, one setting changed (the external runs' epochs): those runs are redone, the others kept
     (a rerun of an unchanged grid is this with nothing changed: every run kept)."""
     out = workspace / "settings-changed"
@@ -259,7 +272,7 @@ def test_a_rerun_redoes_the_finished_runs_whose_settings_changed_and_says_what_c
     store = ExperimentStore(out, "tiny")
     external = [RunKey("WeiNet", "external", 0), RunKey("WeiNet", "external", 1)]
     assert {len(store.history(key)) for key in external} == {1}
-    changed = tiny_config(workspace, synthetic_tiny.root, tiny_face_cache, GRID_MODELS, ["image", "subject", "external"],
+    changed = tiny_config(workspace, *shared_data, GRID_MODELS, ["image", "subject", "external"],
                           kept_seeds=2, name="grid-changed", per_model={"VGG16": ["external"]},
                           training="epochs_per_model = { WeiNet = 2 }\nexternal_epoch_share = 1.0")
     result = painlens("run", str(changed), "--models", "WeiNet", "--out", str(out), "--no-progress")
