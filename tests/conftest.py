@@ -61,16 +61,16 @@ class SyntheticData:
 
 @pytest.fixture(scope="session")
 def synthetic_tiny(tmp_path_factory) -> SyntheticData:
-    """The generator's ``tiny`` data at seed 0, written once per session for every file that reads it (a
-    config's [data] root can name it: with the same seed and size, `painlens run` uses it as it is).
-    Read it, never write into it."""
+    """The generator's ``tiny`` data at seed 0, written once per session by two workers for every file that
+    reads it (a config's [data] root can name it: with the same seed and size, `painlens run` uses it as it
+    is; tests/test_synth.py compares its bytes with one worker's). Read it, never write into it."""
     from engine.synth import generate
 
     root = shared_folder(tmp_path_factory) / "synthetic-tiny-0"
     record_path = root.with_name(root.name + ".json")
     with FileLock(str(root) + ".lock"):  # one process writes it, the others wait and read it
         if not record_path.exists():
-            record_path.write_text(json.dumps(generate(root, seed=0, size="tiny")), encoding="utf-8")
+            record_path.write_text(json.dumps(generate(root, seed=0, size="tiny", workers=2)), encoding="utf-8")
     return SyntheticData(root, json.loads(record_path.read_text(encoding="utf-8")))
 
 
