@@ -81,9 +81,7 @@ def heatmaps(facts: Facts) -> Section:
                   "shown beside it. " + scorecard.baseline_sentence(baselines)]
     bullets = []
     outside = scorecard.outside_pain_regions(data.groups, {**data.arrays, **loaders.load_explainer_maps(facts.experiment.root)})
-    learned = np.array([not tables.failure(facts.verdicts, m, s) for m, s in zip(outside["model"], outside["scenario"])],
-                       dtype=bool)
-    outside = outside[(outside["explainer"] == "lime").to_numpy() & learned]
+    outside = scorecard.learned_outside(outside, facts.verdicts)
     if len(outside):  # the LIME maps of networks that learned (the others explain no signal, said below)
         bullets.append(scorecard.outside_sentence(outside))
     card = loaders.load_scorecard(facts.experiment.root)

@@ -306,8 +306,8 @@ def _heatmaps(experiment: loaders.Experiment, verdicts: pd.DataFrame) -> str:
     made = scorecard.heatmap_baselines(groups)
     out.append(f"<p>{html.escape(scorecard.baseline_sentence(made))}</p>")
     outside = scorecard.outside_pain_regions(groups, {**data.arrays, **loaders.load_explainer_maps(experiment.root)})
-    if len(outside):
-        out.append(f"<p>{html.escape(scorecard.outside_sentence(outside))}</p>")
+    if len(scorecard.learned_outside(outside, verdicts)):
+        out.append(f"<p>{html.escape(scorecard.outside_sentence(scorecard.learned_outside(outside, verdicts)))}</p>")
     for (scenario, dataset, label), scope in groups.groupby(["scenario", "dataset", "label"]):
         tiles = [images.overlay(images.resize(data.arrays["faces"][int(r.index)], 192), data.arrays["stretched"][int(r.index)], 0.6)
                  for r in scope.itertuples()]

@@ -315,6 +315,16 @@ def outside_pain_regions(groups: pd.DataFrame, arrays: dict[str, np.ndarray]) ->
     return pd.DataFrame(rows, columns=columns)
 
 
+def learned_outside(outside: pd.DataFrame, verdicts: pd.DataFrame, explainer: str = "lime") -> pd.DataFrame:
+    """The rows of ``outside_pain_regions`` of one explainer whose network learned in that scenario (the maps of
+    networks that did not learn are marked so already: they explain no signal)."""
+    from dashboard.tables import failure
+
+    keep = [e == explainer and not failure(verdicts, m, s)
+            for m, s, e in zip(outside["model"], outside["scenario"], outside["explainer"])]
+    return outside[np.array(keep, dtype=bool)]
+
+
 def outside_mark(outside: pd.DataFrame, model: str, scenario: str, dataset: str, explainer: str) -> str:
     """A tile's mark when its pain-class map looks mostly outside the pain regions, else ""."""
     if outside is None or outside.empty:

@@ -158,6 +158,10 @@ def test_pain_maps_that_look_mostly_outside_the_pain_regions_are_named_flat_ones
     sentence = scorecard.outside_sentence(outside)
     assert "SongNet LIME, image, PAIN-DB" in sentence and "(n = 6)" in sentence and "bench/pain_cues.py" in sentence
     assert scorecard.outside_sentence(outside.iloc[:0]) == ""
+    verdicts = pd.DataFrame({"model": ["SongNet", "WeiNet"], "scenario": "image", "learned": [False, True],
+                             "reason": ["AUC interval includes 0.5", ""]})
+    assert scorecard.learned_outside(outside, verdicts).empty  # SongNet did not learn: marked so already
+    assert list(scorecard.learned_outside(outside, verdicts, "gradcam")["model"]) == ["WeiNet"]
     summary = summarise(faith, regions)
     assert scorecard.points_at_pain(summary[summary["dataset"] == "all"], "WeiNet", "subject", "lime") != ""
     assert "hidden" in scorecard.baseline_meaning("mean") and "mean colour" in scorecard.baseline_meaning("mean")

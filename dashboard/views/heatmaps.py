@@ -129,24 +129,33 @@ def side_by_side(data, models, label, class_name, paindb_scenario, opacity, expe
 
 def network_grid(data, models, label, class_name, scenario, dataset, opacity, experiment, verdicts) -> None:
     st.header("All networks (Figure 6)")
-    tiles, labels = [], []
+    tiles, labels, without = [], [], []
     scratch = widgets.from_scratch(experiment)
     for model in models:
         row = group_row(data.groups, model, scenario, dataset, label)
         if row is not None:
+            tile = heat_tile(data, row, opacity)
+            if tile is None:  # no map of this explainer (Grad-CAM: a run the scorecard skipped)
+                without.append(model)
+                continue
             pre = "pretrained" if bool(row.get("pretrained", False)) else "scratch"
             pre = "pretrained base, random weights" if model in scratch else pre
             # The mark first: a tile's label is cut to its width.
             mark = " · did not learn ·" if tables.failure(verdicts, model, scenario) else ""
             mark += " · unstable ·" if model in VIEW["unstable"] else ""
             mark += " · outside ·" if outside_mark(model, scenario, dataset, label) else ""
-            tiles.append(heat_tile(data, row, opacity))
+            tiles.append(tile)
             labels.append(f"{model}{mark} ({pre}, n={int(row['n_images'])})")
+    if without:
+        st.caption(f"No {EXPLAINERS[VIEW['explainer']]} map for {', '.join(without)}: the scorecard (and its Grad-CAM "
+                   "maps) skips runs whose network gave every test image one class.")
     if not tiles:
         widgets.missing(f"No heatmaps for {SIDE_TITLES[dataset]} · {scenario} · {class_name} yet.")
         return
-    title = (f"LIME heatmaps (baseline: {baseline_title(VIEW['baseline'])}) · {SIDE_TITLES[dataset]} · "
-             f"{charts.SCENARIO_TITLES[scenario]} · class {class_name} · {widgets.provenance(experiment)}")
+    shown = (f"LIME heatmaps (baseline: {baseline_title(VIEW['baseline'])})" if VIEW["explainer"] == "lime" else
+             f"{EXPLAINERS[VIEW['explainer']]} heatmaps")
+    title = (f"{shown} · {SIDE_TITLES[dataset]} · {charts.SCENARIO_TITLES[scenario]} · class {class_name} · "
+             f"{widgets.provenance(experiment)}")
     grid = images.labelled_grid(tiles, labels, columns=min(5, len(tiles)), tile=TILE, title=title)
     bar = images.scale_bar(36, low="low weight", high="high weight", width=min(grid.shape[1], 420))
     canvas = np.full((grid.shape[0] + bar.shape[0] + 8, grid.shape[1], 3), 255, dtype=np.uint8)
@@ -249,8 +258,7 @@ VIEW.update(explainer=explainer, outlines=outlines, maps=loaders.load_explainer_
             baseline=",".join(sorted(set(",".join(groups.get("baseline", pd.Series(dtype=str)).fillna("").astype(str)).split(",")) - {""})))
 VIEW["outside"] = scorecard.outside_pain_regions(groups, {**data.arrays, **VIEW["maps"]})
 st.caption(scorecard.baseline_sentence(VIEW["baseline"]))
-shown = VIEW["outside"][VIEW["outside"]["explainer"] == ("gradcam" if explainer == "gradcam" else "lime")]
-shown = shown[[not tables.failure(verdicts, m, s) for m, s in zip(shown["model"], shown["scenario"])]]
+shown = scorecard.learned_outside(VIEW["outside"], verdicts, "gradcam" if explainer == "gradcam" else "lime")
 if len(shown):  # the shown explainer's maps of networks that learned (the others are marked "did not learn")
     st.warning(scorecard.outside_sentence(shown))
 if VIEW["unstable"]:
