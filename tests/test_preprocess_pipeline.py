@@ -134,15 +134,17 @@ def test_damaged_entry_is_recomputed_by_one_worker_to_the_same_bytes_two_wrote(t
 
 
 def test_calls_sharing_face_workers_reuse_their_processes_and_write_the_same_bytes(table, first_run, tmp_path):
-    # PAIN-DB's redraw sends a few frames at a time: its rounds share the first call's processes.
+    # PAIN-DB's redraw sends a few frames at a time: its rounds share the first call's processes. One process
+    # here (each loads the detector; the first run shows two at work), the bytes still those two wrote.
     out, _, first_cache = first_run
     cache_dir = tmp_path / "cache"
-    params, _ = params_from_section(SECTION, NO_U2NET)
+    section = replace(SECTION, workers=1)
+    params, _ = params_from_section(section, NO_U2NET)
     with FaceWorkers() as workers:
-        head, first = preprocess_table(table.iloc[:3], SECTION, cache_dir, progress=False, environ=NO_U2NET, workers=workers)
-        kept = workers.pool(params, cache_dir, SECTION.workers)
-        tail, second = preprocess_table(table.iloc[3:], SECTION, cache_dir, progress=False, environ=NO_U2NET, workers=workers)
-        assert workers.pool(params, cache_dir, SECTION.workers) is kept  # the second call started none
+        head, first = preprocess_table(table.iloc[:3], section, cache_dir, progress=False, environ=NO_U2NET, workers=workers)
+        kept = workers.pool(params, cache_dir, section.workers)
+        tail, second = preprocess_table(table.iloc[3:], section, cache_dir, progress=False, environ=NO_U2NET, workers=workers)
+        assert workers.pool(params, cache_dir, section.workers) is kept  # the second call started none
         assert first.computed + second.computed == first_run[1].computed
     both = pd.concat([head, tail], ignore_index=True)
     pd.testing.assert_frame_equal(both.drop(columns="cache_dir"), out.drop(columns="cache_dir"))
