@@ -48,6 +48,9 @@ names = ["image", "subject", "external"]
 folds = 2
 seeds = 2
 
+[execution]
+local_workers = 2  # the two networks' children train at once: the other test process often waits for this build
+
 [explain]
 images_per_class = 3
 num_samples = 40
