@@ -324,7 +324,8 @@ def answer(facts: Facts) -> Section:
         shown = evaluation.assign(n=[sample_size(i, s) for i, s in zip(evaluation["n_images"], evaluation["n_subjects"])])
         tables_.append((f"The answer as served, evaluated on CP-PAIN ({'leave one subject out, not a sealed test; ' if adapted else ''}"
                         f"95 % intervals over subjects; n: the images and "
-                        f"subjects each figure is computed on; {FEW_DATA_NOTE})",
+                        f"subjects each figure is computed on; {FEW_DATA_NOTE}; a blank calibration intercept and "
+                        f"slope: the answered faces are perfectly separated, so no finite recalibration line fits)",
                         shown.drop(columns=["n_images", "n_subjects"]).round(3)))
     beside = loaders.load_ratings_table(facts.experiment.root, "answer_beside_raters")
     if beside is not None and len(beside):

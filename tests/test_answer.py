@@ -316,3 +316,20 @@ def test_the_test_retest_icc_is_pingouins_icc_a1_with_an_interval_over_clips():
     assert calm["value"] == pytest.approx(expected.loc["ICC(A,1)", "ICC"]) and calm["low"] < calm["value"] < calm["high"]
     assert (calm["n_images"], calm["n_subjects"]) == (120, 6)
     assert math.isnan(pain["value"]) and pain["n_images"] == 0  # no pain pairs: no figure, and n says so
+
+
+def test_the_calibration_line_is_blank_where_the_answered_faces_are_perfectly_separated():
+    # A perfectly separated set has no finite recalibration line: a number would be where the fit stopped.
+    from engine.evaluation.answer_evaluation import _calibration, _Faces
+    from engine.evaluation.calibration import fit_platt
+
+    def faces(p, y):
+        n = len(y)
+        return _Faces({"true_label": np.asarray(y), "p_pain": np.asarray(p, dtype=float), "p_served": np.asarray(p, dtype=float),
+                       "ood": np.zeros(n), "undecided": np.zeros(n), "in_pain_set": np.zeros(n), "in_no_pain_set": np.zeros(n),
+                       "reference": np.zeros(n)})
+
+    separated = faces([0.02, 0.05, 0.9, 0.97], [0, 0, 1, 1])
+    assert math.isnan(_calibration(separated, 0)) and math.isnan(_calibration(separated, 1))
+    p, y = [0.1, 0.3, 0.6, 0.4, 0.8, 0.7], [0, 0, 0, 1, 1, 1]  # overlapping: the ordinary Platt fit
+    assert (_calibration(faces(p, y), 0), _calibration(faces(p, y), 1)) == pytest.approx(fit_platt(np.asarray(p), np.asarray(y)))

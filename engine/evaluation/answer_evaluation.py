@@ -15,7 +15,8 @@ images and subjects it was computed on:
   share of pain / no-pain faces whose conformal set holds their true class);
 - over the answered images (a number was given): ``answered_accuracy``, ``roc_auc``, ``pr_auc``,
   ``sensitivity`` and ``specificity`` at the operating threshold 0.5, ``brier``, ``calibration_intercept``
-  and ``calibration_slope`` (logistic recalibration of the answer: 0 and 1 when calibrated), ``ece``.
+  and ``calibration_slope`` (logistic recalibration of the answer: 0 and 1 when calibrated; blank when the
+  answered faces are perfectly separated, where no finite line fits), ``ece``.
 """
 
 from __future__ import annotations
@@ -254,7 +255,12 @@ def _pr_auc(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def _calibration(faces: _Faces, which: int) -> float:
+    """The answered faces' calibration slope (``which`` 0) or intercept (1); NaN with one class, and NaN when
+    every pain face reads above every no-pain face: then the logistic recalibration has no finite fit (its
+    slope runs to infinity), and a number would only be where the fit stopped (54.6, the slope's bound)."""
     if len(np.unique(faces.y)) < 2:
+        return math.nan
+    if faces.p[faces.y == 1].min() > faces.p[faces.y == 0].max():
         return math.nan
     if faces.platt is None:  # the slope and the intercept are one fit: once per set of faces
         faces.platt = fit_platt(faces.p, faces.y)
