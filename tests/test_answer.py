@@ -331,5 +331,9 @@ def test_the_calibration_line_is_blank_where_the_answered_faces_are_perfectly_se
 
     separated = faces([0.02, 0.05, 0.9, 0.97], [0, 0, 1, 1])
     assert math.isnan(_calibration(separated, 0)) and math.isnan(_calibration(separated, 1))
+    # nearly separated (the demo's faces with a calm reference: one pain face far below, the rest at the extremes)
+    nearly = faces([0.001, 0.002, 0.003, 0.018, 0.997, 0.998, 0.999], [0, 0, 0, 1, 1, 1, 1])
+    assert fit_platt(nearly.p, nearly.y)[0] == pytest.approx(math.exp(4))  # the fit stops at its bound...
+    assert math.isnan(_calibration(nearly, 0)) and math.isnan(_calibration(nearly, 1))  # ...so no line is shown
     p, y = [0.1, 0.3, 0.6, 0.4, 0.8, 0.7], [0, 0, 0, 1, 1, 1]  # overlapping: the ordinary Platt fit
     assert (_calibration(faces(p, y), 0), _calibration(faces(p, y), 1)) == pytest.approx(fit_platt(np.asarray(p), np.asarray(y)))

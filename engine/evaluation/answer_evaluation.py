@@ -31,7 +31,7 @@ import pandas as pd
 from engine.artifacts import ExperimentStore, RunKey
 from engine.evaluation.answer import DEVELOPMENT_SCENARIO, AnswerBasis, combine, neighbour_distance, prediction_sets
 from engine.evaluation.bootstrap import MIN_IMAGES, MIN_SUBJECTS, few_data
-from engine.evaluation.calibration import ece, fit_platt
+from engine.evaluation.calibration import INTERCEPT_LIMIT, LOG_T_RANGE, ece, fit_platt
 from engine.ratings.model_agreement import SERVED
 
 COLUMNS = ["metric", "value", "low", "high", "n_images", "n_subjects", "computed_on"]
@@ -256,8 +256,9 @@ def _pr_auc(y: np.ndarray, p: np.ndarray) -> float:
 
 def _calibration(faces: _Faces, which: int) -> float:
     """The answered faces' calibration slope (``which`` 0) or intercept (1); NaN with one class, and NaN when
-    every pain face reads above every no-pain face: then the logistic recalibration has no finite fit (its
-    slope runs to infinity), and a number would only be where the fit stopped (54.6, the slope's bound)."""
+    every pain face reads above every no-pain face or the fit stops at the calibrator's bounds (nearly
+    separated faces): then the logistic recalibration has no finite fit, and a number would only say where
+    the fit stopped (a slope of 54.6, the bound)."""
     if len(np.unique(faces.y)) < 2:
         return math.nan
     if faces.p[faces.y == 1].min() > faces.p[faces.y == 0].max():
@@ -265,7 +266,12 @@ def _calibration(faces: _Faces, which: int) -> float:
     if faces.platt is None:  # the slope and the intercept are one fit: once per set of faces
         faces.platt = fit_platt(faces.p, faces.y)
     slope, intercept = faces.platt
+    if not (SLOPE_BOUNDS[0] < slope < SLOPE_BOUNDS[1]) or abs(intercept) >= INTERCEPT_LIMIT:
+        return math.nan
     return intercept if which else slope
+
+
+SLOPE_BOUNDS = (math.exp(-LOG_T_RANGE[1]) * 1.0001, math.exp(-LOG_T_RANGE[0]) * 0.9999)  # fit_platt's clip, a hair inside
 
 
 def _rate(faces: _Faces, label: int) -> float:
