@@ -77,6 +77,19 @@ def painlens(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([*PAINLENS, *args], capture_output=True, text=True, env=env, timeout=900, **kwargs)
 
 
+def painlens_here(*args: str) -> subprocess.CompletedProcess:
+    """The same command function in this process (TensorFlow is loaded here already: one import less than a
+    new `painlens` process; the training children are new processes either way), as a finished process."""
+    from typer.testing import CliRunner
+
+    from painlens.cli import app
+
+    done = CliRunner().invoke(app, list(args))
+    if done.exception is not None and not isinstance(done.exception, SystemExit):
+        raise done.exception
+    return subprocess.CompletedProcess(["painlens", *args], done.exit_code, done.stdout, done.stderr)
+
+
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("pipeline")
@@ -140,7 +153,7 @@ def killed_and_resumed(workspace, grid) -> tuple[Path, int, subprocess.Completed
         if child.poll() is None:
             child.kill()
     finished_before = len(ExperimentStore(out, "tiny").finished_runs())
-    resumed = painlens("run", str(config), *KILLED_RUNS, "--out", str(out), "--no-progress")
+    resumed = painlens_here("run", str(config), *KILLED_RUNS, "--out", str(out), "--no-progress")
     return out, finished_before, resumed
 
 
@@ -275,7 +288,7 @@ def test_a_rerun_redoes_the_finished_runs_whose_settings_changed_and_says_what_c
     changed = tiny_config(workspace, *shared_data, GRID_MODELS, ["image", "subject", "external"],
                           kept_seeds=2, name="grid-changed", per_model={"VGG16": ["external"]},
                           training="epochs_per_model = { WeiNet = 2 }\nexternal_epoch_share = 1.0")
-    result = painlens("run", str(changed), "--models", "WeiNet", "--out", str(out), "--no-progress")
+    result = painlens_here("run", str(changed), "--models", "WeiNet", "--out", str(out), "--no-progress")
     assert result.returncode == 0, result.stderr[-3000:]
     said = " ".join(result.stdout.split())
     assert "2 runs trained, 4 already done" in said  # the image- and subject-wise runs kept their 2 epochs
