@@ -99,4 +99,4 @@ def show_baseline(model, experiment: loaders.Experiment, answered) -> None:
         st.caption(f"**Action units, change from the calm face**{' at the peak frame' if clip else ''} (the experiment's "
                    f"estimator; a movement the person "
                    f"holds at rest is not a change): {moved}.")
-    st.caption(f"**The rule:** {b.rule}. " + widgets.provenance(experiment))
+    st.caption(f"**The rule:** {b.rule.rstrip('.')}. " + widgets.provenance(experiment))
