@@ -68,7 +68,8 @@ def test_perturbation_blacks_out_exactly_the_superpixels_whose_bit_is_zero():
 def test_weights_match_the_lime_package_explainer_on_the_same_samples():
     from lime import lime_image
 
-    image, label, params = face_like(seed=3), 1, LimeParams(num_samples=400)
+    # the lime package hides superpixels with hide_color (black), the paper's baseline
+    image, label, params = face_like(seed=3), 1, LimeParams(num_samples=400, baseline="black")
     segments = segment(image)
     n_features = int(segments.max()) + 1
     explainer = lime_image.LimeImageExplainer(kernel_width=0.25, random_state=np.random.RandomState(5))

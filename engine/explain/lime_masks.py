@@ -52,7 +52,9 @@ class LimeParams:
     batch_size: int = 100  # perturbed images per model call
     kernel_width: float = 0.25
     hide_color: int = 0  # hidden superpixels become this grey level (0: black) with baseline "black"
-    baseline: str = "black"  # "black" (hide_color), "mean" (the image's mean colour), "blur" (a blurred copy)
+    # "black" (hide_color: the paper's), "mean" (the image's mean colour), "blur" (a blurred copy); the
+    # default is the config's, so LIME made without a config (benches, a caller's own) is the faithful one too
+    baseline: str = ExplainSection.baseline
 
     @classmethod
     def from_section(cls, section: ExplainSection) -> "LimeParams":
