@@ -264,7 +264,7 @@ def answer(facts: Facts) -> Section:
     thresholds, what each was fitted on) and how it did on CP-PAIN as served (``answer_evaluation``)."""
     from engine.evaluation.answer import RULE, stack_sentence
     from engine.evaluation.adapted_answer import beside_note, is_adapted, serving_sentence
-    from engine.evaluation.answer_evaluation import served_sentence
+    from engine.evaluation.answer_evaluation import clip_sentence, served_sentence
     from engine.evaluation.bootstrap import FEW_DATA_NOTE, sample_size
 
     parameters = loaders.load_answer(facts.experiment.root)
@@ -321,6 +321,7 @@ def answer(facts: Facts) -> Section:
     if evaluation is not None and len(evaluation):
         paragraphs.append(served_sentence(evaluation, parameters))
         paragraphs.append(served_sentence(evaluation, parameters, with_reference=True))  # "" without those rows
+        paragraphs.append(clip_sentence(evaluation))  # "" without clips
         shown = evaluation.assign(n=[sample_size(i, s) for i, s in zip(evaluation["n_images"], evaluation["n_subjects"])])
         tables_.append((f"The answer as served, evaluated on CP-PAIN ({'leave one subject out, not a sealed test; ' if adapted else ''}"
                         f"95 % intervals over subjects; n: the images and "

@@ -182,14 +182,16 @@ def run_action_units_step(config: ExperimentConfig, store: ExperimentStore) -> l
 
 def answer_test_retest(store: ExperimentStore, videos: Path, seed: int) -> list[dict]:
     """The served answer's test-retest ICC on the synthetic clips (``engine.evaluation.answer_evaluation``):
-    the same person in the same state about a second apart should get the same answer."""
-    from engine.evaluation.answer_evaluation import retest_pairs, retest_rows
+    the same person in the same state about a second apart should get the same answer; and how often it
+    calls their calm stretches and their pain segments pain."""
+    from engine.evaluation.answer_evaluation import clip_answers, clip_state_rows, retest_pairs, retest_rows
     from engine.native_log import import_tensorflow_quietly
     from engine.predict import Predictor
 
     import_tensorflow_quietly()
     predictor = Predictor(store.root, warm_up=False, learned_first=True)
-    return retest_rows(retest_pairs(predictor, videos), seed)
+    frames = clip_answers(predictor, videos)
+    return retest_rows(retest_pairs(frames), seed) + clip_state_rows(frames, seed)
 
 
 def run_ratings_step(config: ExperimentConfig, store: ExperimentStore) -> list[str]:

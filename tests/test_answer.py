@@ -337,3 +337,25 @@ def test_the_calibration_line_is_blank_where_the_answered_faces_are_perfectly_se
     assert math.isnan(_calibration(nearly, 0)) and math.isnan(_calibration(nearly, 1))  # ...so no line is shown
     p, y = [0.1, 0.3, 0.6, 0.4, 0.8, 0.7], [0, 0, 0, 1, 1, 1]  # overlapping: the ordinary Platt fit
     assert (_calibration(faces(p, y), 0), _calibration(faces(p, y), 1)) == pytest.approx(fit_platt(np.asarray(p), np.asarray(y)))
+
+
+def test_the_clips_calm_stretches_and_pain_segments_are_counted_apart_with_their_pairs():
+    from engine.evaluation.answer_evaluation import clip_sentence, clip_state_rows, retest_pairs
+
+    def clip(name, label, p, segment=(math.nan, math.nan)):
+        t = np.round(np.arange(len(p)) * 0.5, 3)
+        state = ["pain" if label == "pain" and segment[0] <= x < segment[1] else "calm" for x in t]
+        return pd.DataFrame({"clip": name, "label": label, "t": t, "p_pain": p, "state": state,
+                             "pain_start_s": segment[0], "pain_end_s": segment[1]})
+
+    frames = pd.concat([clip("C1", "no_pain", [0.9, 0.8, 0.9, 0.7]),  # a resting face read as pain
+                        clip("C2", "no_pain", [0.1, 0.2, 0.1, 0.3]),
+                        clip("C3", "pain", [0.2, 0.1, 0.9, 0.95, 0.9, 0.1], segment=(1.0, 2.5))], ignore_index=True)
+    calm, pain = clip_state_rows(frames)
+    assert calm["metric"] == "clip_calm_called_pain" and calm["value"] == pytest.approx(4 / 11)
+    assert (calm["n_images"], calm["n_subjects"]) == (11, 3) and calm["low"] <= calm["value"] <= calm["high"]
+    assert pain["value"] == 1.0 and (pain["n_images"], pain["n_subjects"]) == (3, 1) and math.isnan(pain["low"])
+    pairs = retest_pairs(frames)  # 1 s apart: calm clips' frames, and pain pairs only inside the segment
+    assert set(pairs[pairs["segment"] == "pain"]["first"]) == {0.9} and len(pairs[pairs["clip"] == "C1"]) == 2
+    table = pd.DataFrame([calm, pain])
+    assert "called 36%" in clip_sentence(table) and "of 11 answered frames of 3 clips pain" in clip_sentence(table)

@@ -16,7 +16,11 @@ images and subjects it was computed on:
 - over the answered images (a number was given): ``answered_accuracy``, ``roc_auc``, ``pr_auc``,
   ``sensitivity`` and ``specificity`` at the operating threshold 0.5, ``brier``, ``calibration_intercept``
   and ``calibration_slope`` (logistic recalibration of the answer: 0 and 1 when calibrated; blank when the
-  answered faces are perfectly separated, where no finite line fits), ``ece``.
+  answered faces are perfectly separated, where no finite line fits), ``ece``;
+- on the synthetic clips (``painlens run``, when the data has them): ``test_retest_icc_calm`` /
+  ``test_retest_icc_pain`` and ``clip_calm_called_pain`` / ``clip_pain_called_pain`` (the share of answered
+  frames called pain in calm stretches, where only the person's resting face is drawn, and inside planted
+  pain segments), with intervals over clips.
 """
 
 from __future__ import annotations
@@ -335,32 +339,90 @@ def served_sentence(table: pd.DataFrame | None, parameters: dict | None = None, 
             f"{abstained['value']:.0%} of {int(abstained['n_images'])} faces.{few}{loso}")
 
 
+def clip_sentence(table: pd.DataFrame | None) -> str:
+    """How often the answer called the synthetic clips' calm stretches pain, in one sentence ("" without it)."""
+    if table is None or table.empty or "clip_calm_called_pain" not in set(table["metric"]):
+        return ""
+    rows = table.set_index("metric")
+    calm = rows.loc["clip_calm_called_pain"]
+    if not calm["n_images"]:
+        return ""
+    interval = f" [{calm['low']:.0%}-{calm['high']:.0%} over clips]" if np.isfinite(calm["low"]) else ""
+    pain = rows.loc["clip_pain_called_pain"] if "clip_pain_called_pain" in rows.index else None
+    inside = (f", and {pain['value']:.0%} of {int(pain['n_images'])} inside the planted pain segments"
+              if pain is not None and pain["n_images"] else "")
+    return (f"On the calm stretches of the synthetic CP clips, where only the person's resting face is drawn, the "
+            f"answer without a calm reference called {calm['value']:.0%}{interval} of {int(calm['n_images'])} answered "
+            f"frames of {int(calm['n_subjects'])} clips pain{inside}: a resting face that holds pain-like movements "
+            f"reads as pain from the face alone; give the person's calm photo or clip as the reference.")
+
+
 # --- test-retest on the synthetic clips ------------------------------------------------------------------
 
 RETEST_SECONDS = 1.0  # the same person in the same state, about a second apart
 RETEST_COLUMNS = ["clip", "segment", "first", "second"]
 
 
-def retest_pairs(predictor, videos: Path) -> pd.DataFrame:
-    """Pairs of the served answer on frames ``RETEST_SECONDS`` apart within one state of one synthetic clip
-    (``clips.csv``: a calm clip, or inside a pain clip's planted segment): clip, segment ("calm" or "pain"),
-    first, second. Frames withheld or without the face give no pair."""
+def clip_answers(predictor, videos: Path) -> pd.DataFrame:
+    """The served answer on every answered frame of the synthetic clips (``clips.csv``): clip, label, t,
+    p_pain and state: "pain" inside a pain clip's planted segment, "calm" anywhere else (no pain action unit
+    drawn there, only the subject's resting face). Frames withheld or without the face are left out."""
     from engine.timeline import analyse_video
 
     clips = pd.read_csv(videos / "clips.csv")
     rows = []
     for clip in clips.itertuples():
         analysis = analyse_video(predictor, (videos / clip.clip).read_bytes(), keep_pictures=False)
-        answered = {round(f.t, 3): f.p_pain for f in analysis.frames if f.p_pain is not None}
+        for frame in analysis.frames:
+            if frame.p_pain is None:
+                continue
+            inside = clip.label == "pain" and clip.pain_start_s <= frame.t < clip.pain_end_s
+            rows.append((clip.clip, clip.label, round(frame.t, 3), frame.p_pain, "pain" if inside else "calm",
+                         clip.pain_start_s if clip.label == "pain" else math.nan,
+                         clip.pain_end_s if clip.label == "pain" else math.nan))
+    return pd.DataFrame(rows, columns=["clip", "label", "t", "p_pain", "state", "pain_start_s", "pain_end_s"])
+
+
+def retest_pairs(frames: pd.DataFrame) -> pd.DataFrame:
+    """Pairs of the served answer on frames ``RETEST_SECONDS`` apart within one state of one clip (of
+    ``clip_answers``: a calm clip, or inside a pain clip's planted segment): clip, segment, first, second."""
+    rows = []
+    for clip, own in frames.groupby("clip", sort=False):
+        answered = dict(zip(own["t"], own["p_pain"]))
         for t, p in answered.items():
             later = answered.get(round(t + RETEST_SECONDS, 3))
             if later is None:
                 continue
-            if clip.label != "pain":
-                rows.append((clip.clip, "calm", p, later))
-            elif clip.pain_start_s <= t and t + RETEST_SECONDS <= clip.pain_end_s:
-                rows.append((clip.clip, "pain", p, later))
+            first = own[own["t"] == t].iloc[0]
+            if first["label"] != "pain":
+                rows.append((clip, "calm", p, later))
+            elif first["pain_start_s"] <= t and t + RETEST_SECONDS < first["pain_end_s"]:  # the end: no pain drawn
+                rows.append((clip, "pain", p, later))
     return pd.DataFrame(rows, columns=RETEST_COLUMNS)
+
+
+def clip_state_rows(frames: pd.DataFrame, seed: int = 0) -> list[dict]:
+    """How often the served answer called a clip's answered frames pain (p(pain) >= 0.5), in calm stretches
+    (``clip_calm_called_pain``: only the person's resting face is drawn there) and inside planted pain
+    segments (``clip_pain_called_pain``), with a 95 % interval over clips. The calm figure is how often a
+    person's own resting face, atypical in CP, is read as pain when no calm reference is given."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 11]))
+    rows = []
+    for state in ("calm", "pain"):
+        own = frames[frames["state"] == state]
+        called = {clip: (group["p_pain"].to_numpy() >= THRESHOLD) for clip, group in own.groupby("clip")}
+        clips = list(called)
+        value = float(np.mean(np.concatenate(list(called.values())))) if clips else math.nan
+        low = high = math.nan
+        if len(clips) >= 2:
+            resampled = [np.mean(np.concatenate([called[clips[i]] for i in rng.integers(0, len(clips), len(clips))]))
+                         for _ in range(RESAMPLES)]
+            low, high = np.quantile(resampled, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
+        rows.append({"metric": f"clip_{state}_called_pain", "value": value, "low": float(low), "high": float(high),
+                     "n_images": int(len(own)), "n_subjects": int(len(clips)),
+                     "computed_on": f"answered frames of the synthetic clips, {state} "
+                                    f"{'stretches (only the resting face drawn)' if state == 'calm' else 'segments'}"})
+    return rows
 
 
 def retest_rows(pairs: pd.DataFrame, seed: int = 0) -> list[dict]:
