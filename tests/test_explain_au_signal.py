@@ -89,7 +89,10 @@ def pain_region_scores(renders, au, tmp_path):
     predictions = pd.DataFrame({"model": "Tiny", "scenario": "subject", "fold": 0, "image_id": [f"synth/{i}" for i in test],
                                 "dataset": "unbc", "p_pain": p_pain, "predicted_label": (p_pain >= 0.5).astype(int)})
     config = config_from_dict({"experiment": {"name": "au", "seed": 1},
-                               "explain": {"images_per_class": 20, "num_samples": 400, "batch_size": 100}})
+                               # the masks alone: no sanity or stability check (not what this test is about), the
+                               # shortest curves
+                               "explain": {"images_per_class": 20, "num_samples": 400, "batch_size": 100,
+                                           "sanity_images": 0, "stability_images": 0, "curve_steps": 2}})
     store = ExperimentStore(tmp_path, "au")
     explain_run(model, x[test], predictions, config, store)
     masks = load_run_masks(store, RunKey("Tiny", "subject", 0))
