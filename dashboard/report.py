@@ -45,7 +45,8 @@ h3 { break-after: avoid; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.85em; max-width: 100%; }
 th, td { border: 1px solid #bbb; padding: 0.3em 0.6em; text-align: left; vertical-align: top; overflow-wrap: break-word; }
 td.number { text-align: right; } th { background: #eef4fa; vertical-align: bottom; }
-table, tr { break-inside: avoid; } thead { display: table-header-group; } p.caption { break-after: avoid; }
+tr { break-inside: avoid; } thead { display: table-header-group; } p.caption { break-after: avoid; }
+/* A table may continue on the next page (its header repeats): kept whole, a long one left its caption alone on a page. */
 table.wide { font-size: 0.68em; line-height: 1.3; } table.wide th, table.wide td { padding: 0.2em 0.35em; }
 tr.not-learned td { color: #8a8a8a; }
 figure { margin: 1.5em 0; break-inside: avoid; } figcaption { color: #444; font-size: 0.9em; }
