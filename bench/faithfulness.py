@@ -196,29 +196,40 @@ def print_table(header: list[str], rows: list[list[str]]) -> None:
 
 # --- the cost without an experiment -------------------------------------------------------------------
 
-def cost(config_path: str, models: list[str], images: int) -> None:
+def cost(config_path: str, models: list[str], images: int, images_per_class: int | None = None) -> None:
+    import dataclasses
+
     import keras
 
     from engine.config import load_config
 
     config = load_config(config_path)
+    if images_per_class is not None:  # what-if without editing the config
+        config = dataclasses.replace(config, explain=dataclasses.replace(config.explain, images_per_class=images_per_class))
     # Both predicted classes of the run's one test set (PAIN-DB in the image- and subject-wise runs, CP-PAIN in the
     # external ones; every CP-PAIN image with all_cppain, counted here as capped): the demo's runs explain 6 each.
     per_run = config.explain.images_per_class * 2
-    runs = 2 * config.scenarios.folds + config.scenarios.seeds
     print(f"backend {keras.backend.backend()}, {os.cpu_count()} CPUs, {config.explain.num_samples} LIME samples, baseline "
           f"{config.explain.baseline}, curves at {config.explain.curve_steps} steps (LIME and Grad-CAM, ROAD and own fill), "
           f"sanity on {config.explain.sanity_images} images and stability on {config.explain.stability_images} x "
-          f"{config.explain.stability_seeds} seeds once per network, amortised over {runs} runs x {per_run} images; "
-          f"median of {images} images")
-    print_table(["network", "LIME s/img", "curves", "Grad-CAM", "sanity", "stability", "added",
+          f"{config.explain.stability_seeds} seeds once per network, amortised over the network's runs x {per_run} "
+          f"images; median of {images} images")
+    print_table(["network", "runs", "LIME s/img", "curves", "Grad-CAM", "sanity", "stability", "added",
                  "added, one class predicted"],
-                [measure(name, int(size), config, images, runs * per_run) for name, size in (m.split(":") for m in models)])
-    print("(one class predicted: a network that gives every image one class explains half as many images, so the "
-          "sanity and stability checks weigh twice as much)")
+                [measure(name, int(size), config, images, explained_runs(config, name), per_run)
+                 for name, size in (m.split(":") for m in models)])
+    print("(sanity: its passes, the images topping a run's explained ones up to sanity_images and what reading stages "
+          "off the run's own LIME pass adds to it; one class predicted: a network that gives every image one class "
+          "explains half as many images, so the sanity and stability checks weigh twice as much)")
 
 
-def measure(name: str, size: int, config, count: int, images_per_network: int) -> list[str]:
+def explained_runs(config, name: str) -> int:
+    """The runs of network ``name`` whose masks the explanation stage makes (not cp_adapt's)."""
+    per_scenario = {"image": config.scenarios.folds, "subject": config.scenarios.folds, "external": config.scenarios.seeds}
+    return sum(per_scenario.get(s, 0) for s in config.scenarios.for_model(name))
+
+
+def measure(name: str, size: int, config, count: int, runs: int, per_run: int) -> list[str]:
     import keras
 
     from engine.explain.run_stage import _tapped_map, lime_maps
@@ -251,22 +262,26 @@ def measure(name: str, size: int, config, count: int, images_per_network: int) -
     clock = now()
     queue.finish()
     curve_s.append(now() - clock)
-    n = config.explain.sanity_images
+    n, images_per_network = config.explain.sanity_images, runs * per_run
     picks, labels = np.stack((pictures * (n // len(pictures) + 1))[:n]), np.ones(n, dtype=int)
     ids = [str(i) for i in range(n)]
-    # A run reuses its own masks, and its LIME pass (a TopLayerTap as classifier) gives the first stage's maps.
+    # A run reuses its own masks, and its LIME pass (a TopLayerTap as classifier) gives the first stage's maps: the
+    # check pays for what the tap adds to the run's LIME pass of its images, and for the trained LIME passes of the
+    # images that top the run's explained ones up to n (a run explains per_run).
     tap = TopLayerTap.of(model, 0, params.batch_size)
     originals, tops = [], []
+    clock = now()
     for image, image_id in zip(picks, ids):
         explanation = explain_image(image, tap or classifier, 1, params, image_seed(0, image_id))
         originals.append(explanation.weights[explanation.segments])
         if tap is not None:
             tops.append(_tapped_map(tap, explanation, params, image_seed(0, image_id)))
+    trained = now() - clock - min(n, per_run) * statistics.median(lime_s)
     made = {"lime": {"top_layer": np.stack(tops)}} if tap is not None else None
     clock = now()
     sanity_check(model, picks, labels, {"lime": lambda m, x, y: lime_maps(m, x, y, ids, params, 0),
                                         "gradcam": lambda m, x, y: cam(x, y)}, {"lime": np.stack(originals)}, made=made)
-    sanity = (now() - clock) / images_per_network
+    sanity = (now() - clock + trained) / images_per_network
     clock = now()
     for index in range(min(config.explain.stability_images, n)):  # the extra seeds (the first is the stored map's)
         for seed in range(1, config.explain.stability_seeds):
@@ -275,7 +290,7 @@ def measure(name: str, size: int, config, count: int, images_per_network: int) -
     keras.backend.clear_session()
     lime, curves = statistics.median(lime_s), sum(curve_s) / count  # curves: a run's total per image (batches are shared)
     checks = sanity + stability
-    return [f"{name}@{size}", f"{lime:.3f}", f"{curves / lime:.1%}", f"{gradcam / lime:.1%}", f"{sanity / lime:.1%}",
+    return [f"{name}@{size}", str(runs), f"{lime:.3f}", f"{curves / lime:.1%}", f"{gradcam / lime:.1%}", f"{sanity / lime:.1%}",
             f"{stability / lime:.1%}", f"{(curves + gradcam + checks) / lime:.1%}",
             f"{(curves + gradcam + 2 * checks) / lime:.1%}"]
 
@@ -288,13 +303,15 @@ def main() -> None:
     parser.add_argument("--config", default="experiments/demo.toml", help="LIME settings for --cost")
     parser.add_argument("--models", nargs="+", default=DEFAULT_COST_MODELS, help="NAME:SIZE entries for --cost")
     parser.add_argument("--images", type=int, default=12, help="images per network for --cost (median reported)")
+    parser.add_argument("--images-per-class", type=int, default=None,
+                        help="--cost as if the config's [explain] images_per_class were this")
     parser.add_argument("--cpu-time", action="store_true", help="--cost in CPU seconds of this process, not wall time")
     args = parser.parse_args()
     if args.cost:
         global now
         now = time.process_time if args.cpu_time else time.perf_counter
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        cost(args.config, args.models, args.images)
+        cost(args.config, args.models, args.images, args.images_per_class)
         return
     if not args.experiment:
         parser.error("give an experiment folder, or --cost")
