@@ -232,11 +232,11 @@ def explained_runs(config, name: str) -> int:
 def measure(name: str, size: int, config, count: int, runs: int, per_run: int) -> list[str]:
     import keras
 
-    from engine.explain.run_stage import _tapped_map, lime_maps
+    from engine.explain.run_stage import _tapped_maps, lime_maps
     from engine.explain.faithfulness import CurveQueue
     from engine.explain.gradcam import GradCam
     from engine.explain.lime_masks import BatchedModel, LimeParams, explain_image, image_seed
-    from engine.explain.sanity import TopLayerTap, sanity_check
+    from engine.explain.sanity import CascadeTap, sanity_check
     from engine.models.registry import build_model
     from lime_overhead import faces
 
@@ -265,22 +265,23 @@ def measure(name: str, size: int, config, count: int, runs: int, per_run: int) -
     n, images_per_network = config.explain.sanity_images, runs * per_run
     picks, labels = np.stack((pictures * (n // len(pictures) + 1))[:n]), np.ones(n, dtype=int)
     ids = [str(i) for i in range(n)]
-    # A run reuses its own masks, and its LIME pass (a TopLayerTap as classifier) gives the first stage's maps: the
-    # check pays for what the tap adds to the run's LIME pass of its images, and for the trained LIME passes of the
-    # images that top the run's explained ones up to n (a run explains per_run).
-    tap = TopLayerTap.of(model, 0, params.batch_size)
-    originals, tops = [], []
+    # A run reuses its own masks, and its LIME pass of these images (a CascadeTap as classifier) gives the first two
+    # stages' maps: the check pays for what the tap adds to that pass, and for the trained LIME passes of the images
+    # that top the run's explained ones up to n (a run explains per_run).
     clock = now()
+    tap = CascadeTap.of(model, 0, params.batch_size)
+    originals, tops = [], []
     for image, image_id in zip(picks, ids):
         explanation = explain_image(image, tap or classifier, 1, params, image_seed(0, image_id))
         originals.append(explanation.weights[explanation.segments])
         if tap is not None:
-            tops.append(_tapped_map(tap, explanation, params, image_seed(0, image_id)))
+            tops.append(_tapped_maps(tap, explanation, params, image_seed(0, image_id)))
     trained = now() - clock - min(n, per_run) * statistics.median(lime_s)
-    made = {"lime": {"top_layer": np.stack(tops)}} if tap is not None else None
+    made = {"lime": {stage: np.stack([top[stage] for top in tops]) for stage in tap.stages}} if tap is not None else None
     clock = now()
     sanity_check(model, picks, labels, {"lime": lambda m, x, y: lime_maps(m, x, y, ids, params, 0),
-                                        "gradcam": lambda m, x, y: cam(x, y)}, {"lime": np.stack(originals)}, made=made)
+                                        "gradcam": lambda m, x, y: cam(x, y)}, {"lime": np.stack(originals)}, made=made,
+                 drawn=tap.drawn if tap is not None else None)
     sanity = (now() - clock + trained) / images_per_network
     clock = now()
     for index in range(min(config.explain.stability_images, n)):  # the extra seeds (the first is the stored map's)

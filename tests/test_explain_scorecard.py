@@ -347,29 +347,67 @@ def test_the_sanity_check_flags_an_explainer_that_ignores_the_network_and_passes
     assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))  # restored
 
 
-def test_the_first_stage_read_off_the_trained_pass_equals_a_lime_pass_of_the_network_with_its_top_layer_redrawn():
-    # The run's own LIME pass (a TopLayerTap as classifier) gives the sanity check's first stage for free: the
-    # same superpixels, samples and fit as explaining the redrawn network again, one forward pass fewer.
-    from engine.explain.run_stage import _tapped_map, lime_maps
-    from engine.explain.sanity import TopLayerTap
+def deep_position_net(seed=0):
+    """``position_net`` with a second convolution: three weighted layers, so the cascade's top half (two of them)
+    is more than its top layer and keeps the first convolution as trained."""
+    import keras
 
-    model = position_net(seed=1)
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Rescaling(1 / 255),
+                             keras.layers.Conv2D(4, 5, strides=2, activation="relu"), keras.layers.MaxPooling2D(2),
+                             keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.Flatten(),
+                             keras.layers.Dense(2, activation="softmax")])
+
+
+def test_the_first_two_stages_read_off_the_trained_pass_equal_lime_passes_of_the_networks_the_cascade_redraws():
+    # The run's own LIME pass (a CascadeTap as classifier) gives the sanity check's top-layer and top-half stages:
+    # the trained bottom layers' activations fed to copies of the redrawn top ones give the same maps as explaining
+    # the network with those layers redrawn in place, as the cascade does, at the cost of the copies alone.
+    from engine.explain.run_stage import _tapped_maps, lime_maps
+    from engine.explain.sanity import CascadeTap, _restored, cascade, weighted_layers
+
+    model = deep_position_net(seed=1)
     images, labels, ids = np.stack([red_square(), quadrant_image(2)]), np.array([1, 1]), ["a", "b"]
     params = LimeParams(num_samples=60, n_segments=16, batch_size=30)
-    tap = TopLayerTap.of(model, seed=0, batch_size=params.batch_size)
-    originals, tops = [], []
+    tap = CascadeTap.of(model, seed=0, batch_size=params.batch_size)
+    assert tap.stages == ("top_layer", "top_half") and len(tap.drawn) == 4  # both stages' kernels and biases
+    originals, tapped = [], []
     for image, image_id in zip(images, ids):
         explanation = explain_image(image, tap, 1, params, image_seed(1, image_id))
         originals.append(explanation.weights[explanation.segments])
-        tops.append(_tapped_map(tap, explanation, params, image_seed(1, image_id)))
-    np.testing.assert_allclose(np.stack(originals), lime_maps(model, images, labels, ids, params, seed=1), atol=1e-5)
+        tapped.append(_tapped_maps(tap, explanation, params, image_seed(1, image_id)))
+    np.testing.assert_allclose(np.stack(originals), lime_maps(model, images, labels, ids, params, seed=1), atol=1e-6)
+    expected = {}
+    with _restored(model):  # the networks the cascade explains, redrawn in place
+        for stage, _, draws in cascade(weighted_layers(model), seed=0):
+            for variable, value in draws:
+                variable.assign(value)
+            expected[stage] = lime_maps(model, images, labels, ids, params, seed=1)
+    for stage in tap.stages:
+        np.testing.assert_allclose(np.stack([t[stage] for t in tapped]), expected[stage], atol=1e-6)
+        assert not np.allclose(expected[stage], np.stack(originals), atol=1e-3)  # the stage changed the maps
+    assert not np.allclose(expected["top_half"], expected["top_layer"], atol=1e-3)
     explainers = {"lime": lambda m, x, y: lime_maps(m, x, y, ids, params, seed=1)}
-    given = {"lime": np.stack(originals)}
+    given, made = {"lime": np.stack(originals)}, {"lime": {s: np.stack([t[s] for t in tapped]) for s in tap.stages}}
     plain = sanity_check(model, images, labels, explainers, given, seed=0)
-    tapped = sanity_check(model, images, labels, explainers, given, seed=0, made={"lime": {"top_layer": np.stack(tops)}})
-    first = plain["stage"] == "top_layer"
-    assert first.sum() == 2 and plain.loc[first, "rank_correlation"].lt(0.99).all()  # the stage changed the maps
-    np.testing.assert_allclose(tapped[["rank_correlation", "ssim"]], plain[["rank_correlation", "ssim"]], atol=1e-3)
+    tapped_check = sanity_check(model, images, labels, explainers, given, seed=0, made=made, drawn=tap.drawn)
+    np.testing.assert_allclose(tapped_check[["rank_correlation", "ssim"]], plain[["rank_correlation", "ssim"]], atol=1e-6)
+
+
+def test_the_tap_leaves_a_top_half_with_branches_to_the_cascade():
+    import keras
+
+    from engine.explain.sanity import CascadeTap
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(4, 5, strides=4, activation="relu")(keras.layers.Rescaling(1 / 255)(inputs))
+    x = keras.layers.Add()([x, keras.layers.Conv2D(4, 3, padding="same")(x)])  # a residual block
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(x)))
+    tap = CascadeTap.of(model, seed=0, batch_size=4)
+    assert tap.stages == ("top_layer",)
+    tap(np.zeros((4, SIZE, SIZE, 3), dtype=np.uint8))
+    assert set(tap.take()) == {"top_layer"}
 
 
 def test_a_map_that_only_flips_its_sign_has_not_changed_for_the_sanity_check():

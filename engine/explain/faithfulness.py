@@ -71,16 +71,27 @@ def noisy_linear_imputation(image: np.ndarray, hidden: np.ndarray, rng: np.rando
     the solution of x_p = sum_n w_n x_n / sum_n w_n over p's neighbours inside the image (known neighbours
     enter as constants), plus Gaussian noise of ``noise`` * 255; uint8. ``hidden`` (R, S, S) gives R images.
     With every pixel hidden the system has no anchor: the image's mean colour (plus the noise) is its limit."""
-    from threadpoolctl import threadpool_limits
-
     hidden = np.asarray(hidden, dtype=bool)
     single = hidden.ndim == 2
     hidden = hidden[None] if single else hidden
     out = np.repeat(np.asarray(image)[None], len(hidden), axis=0)
     values = image.astype(np.float64)
-    with threadpool_limits(1):  # tiny banded solves: BLAS threads only fight over a shared CPU (100x slower)
+    with _one_thread():  # tiny banded solves: BLAS threads only fight over a shared CPU (100x slower)
         _fill_rows(out, values, hidden, rng, noise)
     return out[0] if single else out
+
+
+_POOLS = []  # one ThreadpoolController: building one scans the loaded libraries (6 ms, a third of an image's fill)
+
+
+def _one_thread():
+    """A context with every thread pool (BLAS, OpenMP) limited to one thread."""
+    if not _POOLS:
+        import scipy.linalg  # noqa: F401  (its BLAS loaded before the controller looks for libraries)
+        from threadpoolctl import ThreadpoolController
+
+        _POOLS.append(ThreadpoolController())
+    return _POOLS[0].limit(limits=1)
 
 
 def _fill_rows(out: np.ndarray, values: np.ndarray, hidden: np.ndarray, rng: np.random.Generator, noise: float) -> None:

@@ -158,6 +158,7 @@ class BatchedModel:
         self.model = model
         self.batch_size = int(batch_size)
         self.seconds = 0.0
+        self.calls = 0  # model calls (full batches), to price a call
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         n = len(images)
@@ -167,6 +168,7 @@ class BatchedModel:
         clock = time.perf_counter()
         probs = self._predict(images, n)
         self.seconds += time.perf_counter() - clock
+        self.calls += 1
         return probs[:n]
 
     def _predict(self, images: np.ndarray, n: int) -> np.ndarray:

@@ -11,7 +11,7 @@ With each run's masks come the scorecard's per-run parts: Grad-CAM maps of the s
 and with LIME's own fill (``faithfulness.py``, stored in the mask parts), and on one run per network the
 randomisation sanity check and LIME's stability over seeds (``sanity.py``), on ``sanity_images`` images
 (the run's explained images, topped up from its other test images when it explains fewer; the check's
-first stage is read off the run's own LIME pass, ``sanity.TopLayerTap``). Both are stored with the masks'
+first two stages are read off the run's own LIME pass of those images, ``sanity.CascadeTap``). Both are stored with the masks'
 fingerprint, so a rerun with the same settings does none of it again. A run whose network gives every test
 image one class gets its LIME masks only (``unscored_reason``).
 """
@@ -33,7 +33,7 @@ from engine.explain.faithfulness import CurveQueue
 from engine.explain.gradcam import GradCam
 from engine.explain.lime_masks import BatchedModel, LimeParams, explain_image, fit_weights, image_seed
 from engine.explain.mask_store import STEPS, MaskWriter, run_fingerprint
-from engine.explain.sanity import TopLayerTap, sanity_check, seed_agreement
+from engine.explain.sanity import CascadeTap, sanity_check, seed_agreement
 
 # In the masks' fingerprint: masks made by an older scorecard are made again (2: ROAD and Grad-CAM curves,
 # the sanity check on absolute maps with SSIM and a null reference, LIME's stability).
@@ -113,20 +113,22 @@ def explain_run(model, images: np.ndarray, predictions: pd.DataFrame, config: Ex
     sanity_run = not unscored and is_sanity_run(key, config, store)
     picks = sanity_picks(predictions, chosen, config.explain.sanity_images, config.experiment.seed) if sanity_run else []
     keep = {str(predictions["image_id"].iloc[p]) for p in picks}
-    # The sanity check's first stage (the softmax layer redrawn) read off this run's own LIME pass.
-    tap = TopLayerTap.of(model, config.experiment.seed, params.batch_size) if sanity_run else None
+    # The sanity check's first two stages (the top layer, the top half redrawn) read off this run's own LIME pass.
+    started = time.perf_counter()
+    tap = CascadeTap.of(model, config.experiment.seed, params.batch_size) if sanity_run else None
+    tap_built = time.perf_counter() - started
     lime = _explain_images(model, run, done, params, config, writer, on_image, curves=not unscored, cam_maps=cam_maps,
                            keep=keep, tap=tap)
     scorecard["curves"] = lime.pop("curve_seconds")
-    scorecard["sanity"], scorecard["stability"] = 0.0, 0.0
+    scorecard["sanity"], scorecard["stability"] = tap_built + lime.pop("tap_seconds"), 0.0
     if sanity_run:
         checked = _SanityImages(images[picks], [str(predictions["image_id"].iloc[p]) for p in picks],
                                 predictions["predicted_label"].to_numpy(dtype=int)[picks])
         started = time.perf_counter()  # the images that topped the run's up are explained for the check alone
         originals, top_maps = _originals(model, checked, lime.pop("originals"), lime.pop("top_maps"), params,
                                          config.experiment.seed, tap)
-        scorecard["sanity"] = time.perf_counter() - started + _write_sanity(
-            model, cam, checked, originals, params, config, store, key, fingerprint, top_maps)
+        scorecard["sanity"] += time.perf_counter() - started + _write_sanity(
+            model, cam, checked, originals, params, config, store, key, fingerprint, top_maps, tap.drawn if tap else None)
         scorecard["stability"] = _write_stability(model, checked, originals, params, config, store, key, fingerprint)
     seconds = time.perf_counter() - clock
     summary = {"model": key.model, "scenario": key.scenario, "fold": key.fold, "images": len(run.ids),
@@ -161,13 +163,15 @@ class _RunImages:
 
 def _explain_images(model, run: _RunImages, done: set[str], params: LimeParams, config: ExperimentConfig,
                     writer: MaskWriter, on_image, curves: bool = True, cam_maps: dict[str, np.ndarray] | None = None,
-                    keep: set[str] = frozenset(), tap: TopLayerTap | None = None) -> dict:
+                    keep: set[str] = frozenset(), tap: CascadeTap | None = None) -> dict:
     """LIME and (with ``curves``) the faithfulness curves of every image not yet done, Grad-CAM's on the same
     superpixels where ``cam_maps`` has the image's map; the explanations of the ids in ``keep`` (the sanity
-    images) are kept, with (given a ``tap`` as LIME's classifier) their maps under the sanity check's first
-    stage. An image's mask is written once its curves are complete (they share full batches across images);
-    without curves, at once."""
-    classifier = tap if tap is not None else BatchedModel(model, params.batch_size)
+    images) are kept, with (given a ``tap``, their LIME classifier) their maps under the sanity check's tapped
+    stages. An image's mask is written once its curves are complete (they share full batches across images);
+    without curves, at once. ``tap_seconds``: what the tap added to the model calls, an estimate (its calls'
+    time less as many calls of the trained network alone, priced by the curves' calls of it), the sanity
+    check's share of this pass."""
+    plain = BatchedModel(model, params.batch_size)
     curve_classifier = BatchedModel(model, params.batch_size)
     queue = CurveQueue(curve_classifier, params.batch_size, config.explain.curve_steps) if curves else None
     seed, steps = config.experiment.seed, dict.fromkeys(STEPS, 0.0)
@@ -181,6 +185,7 @@ def _explain_images(model, run: _RunImages, done: set[str], params: LimeParams, 
     for position, image_id in enumerate(run.ids):
         if image_id not in done:
             image, label = run.images[position], int(run.labels[position])
+            classifier = tap if tap is not None and image_id in keep else plain
             explanation = explain_image(image, classifier, label, params, image_seed(seed, image_id))
             if queue is None:
                 writer.add(image_id, run.datasets[position], float(run.p_pain[position]), explanation)
@@ -193,9 +198,7 @@ def _explain_images(model, run: _RunImages, done: set[str], params: LimeParams, 
             if image_id in keep:
                 originals[image_id] = explanation
                 if tap is not None:
-                    top_maps[image_id] = _tapped_map(tap, explanation, params, image_seed(seed, image_id))
-            elif tap is not None:
-                tap.take()  # not a sanity image: its redrawn-layer probabilities are not needed
+                    top_maps[image_id] = _tapped_maps(tap, explanation, params, image_seed(seed, image_id))
             for step in STEPS:
                 steps[step] += explanation.seconds[step]
             explained += 1
@@ -205,15 +208,21 @@ def _explain_images(model, run: _RunImages, done: set[str], params: LimeParams, 
         clock = time.perf_counter()
         write(queue.finish())
         curve_seconds += time.perf_counter() - clock
-    return {"explained": explained, "steps": steps, "model_seconds": classifier.seconds, "curve_seconds": curve_seconds,
-            "curve_model_seconds": curve_classifier.seconds, "originals": originals, "top_maps": top_maps}
+    tap_seconds = 0.0
+    if tap is not None and tap.calls:
+        priced = curve_classifier if curve_classifier.calls else plain
+        price = priced.seconds / priced.calls if priced.calls else tap.seconds / tap.calls
+        tap_seconds = max(0.0, tap.seconds - tap.calls * price)
+    return {"explained": explained, "steps": steps, "model_seconds": plain.seconds + (tap.seconds if tap else 0.0),
+            "curve_seconds": curve_seconds, "curve_model_seconds": curve_classifier.seconds, "originals": originals,
+            "top_maps": top_maps, "tap_seconds": tap_seconds}
 
 
-def _tapped_map(tap: TopLayerTap, explanation, params: LimeParams, seed: np.random.SeedSequence) -> np.ndarray:
-    """(S, S) signed LIME map of the network with its top layer redrawn, from the tap's probabilities of the
-    explanation's own samples (the same superpixels, samples and fit as a LIME pass of that network)."""
-    weights, _ = fit_weights(explanation.samples, tap.take(), explanation.label, params, seed)
-    return weights[explanation.segments]
+def _tapped_maps(tap: CascadeTap, explanation, params: LimeParams, seed: np.random.SeedSequence) -> dict[str, np.ndarray]:
+    """Tapped stage -> (S, S) signed LIME map of the network as that stage redraws it, from the tap's probabilities
+    of the explanation's own samples (the same superpixels, samples and fit as a LIME pass of that network)."""
+    return {stage: fit_weights(explanation.samples, probs, explanation.label, params, seed)[0][explanation.segments]
+            for stage, probs in tap.take().items()}
 
 
 # One GradCam per model object. A network's runs in one process train the same compiled model, reset in
@@ -302,9 +311,9 @@ class _SanityImages:
 
 
 def _originals(model, checked: _SanityImages, kept: dict, top_maps: dict, params: LimeParams, seed: int,
-               tap: TopLayerTap | None) -> tuple[dict, dict]:
-    """The trained network's LIME explanation of every sanity image, and (with a ``tap``) its map with the top
-    layer redrawn: kept from the run, or made now (the images that topped the run's up; a resumed run's)."""
+               tap: CascadeTap | None) -> tuple[dict, dict]:
+    """The trained network's LIME explanation of every sanity image, and (with a ``tap``) its maps under the tapped
+    stages: kept from the run, or made now (the images that topped the run's up; a resumed run's)."""
     classifier = tap if tap is not None else BatchedModel(model, params.batch_size)
     originals, top_maps = dict(kept), dict(top_maps)
     for image, label, image_id in zip(checked.images, checked.labels, checked.ids):
@@ -312,15 +321,16 @@ def _originals(model, checked: _SanityImages, kept: dict, top_maps: dict, params
             continue
         originals[image_id] = explain_image(image, classifier, int(label), params, image_seed(seed, image_id))
         if tap is not None:
-            top_maps[image_id] = _tapped_map(tap, originals[image_id], params, image_seed(seed, image_id))
+            top_maps[image_id] = _tapped_maps(tap, originals[image_id], params, image_seed(seed, image_id))
     return originals, top_maps
 
 
 def _write_sanity(model, cam: GradCam | None, checked: _SanityImages, originals: dict, params: LimeParams,
                   config: ExperimentConfig, store: ExperimentStore, key: RunKey, fingerprint: str,
-                  top_maps: dict | None = None) -> float:
-    """The randomisation check on the sanity images, for LIME and Grad-CAM (LIME's first stage from
-    ``top_maps`` when it has every image); seconds spent."""
+                  top_maps: dict | None = None, drawn: dict | None = None) -> float:
+    """The randomisation check on the sanity images, for LIME and Grad-CAM (LIME's tapped stages from
+    ``top_maps``, image id -> stage -> map, when it has every image; their weights from ``drawn``, the tap's);
+    seconds spent."""
     stored = store.sanity(key)
     if stored is not None and len(stored) and (stored["fingerprint"] == fingerprint).all():
         return 0.0
@@ -330,8 +340,10 @@ def _write_sanity(model, cam: GradCam | None, checked: _SanityImages, originals:
     if cam is not None:
         explainers["gradcam"] = lambda m, x, y: cam(x, y)
     given = {"lime": np.stack([_signed(originals[i]) for i in ids])}
-    made = {"lime": {"top_layer": np.stack([top_maps[i] for i in ids])}} if top_maps and set(ids) <= set(top_maps) else None
-    checks = sanity_check(model, checked.images, checked.labels, explainers, given, seed=seed, made=made)
+    made = None
+    if top_maps and set(ids) <= set(top_maps):
+        made = {"lime": {stage: np.stack([top_maps[i][stage] for i in ids]) for stage in top_maps[ids[0]]}}
+    checks = sanity_check(model, checked.images, checked.labels, explainers, given, seed=seed, made=made, drawn=drawn)
     checks = checks.assign(model=key.model, scenario=key.scenario, fold=key.fold,
                            image_id=[ids[i] for i in checks["image"]], fingerprint=fingerprint)
     store.write_sanity(key, checks)
