@@ -196,7 +196,7 @@ def print_table(header: list[str], rows: list[list[str]]) -> None:
 
 # --- the cost without an experiment -------------------------------------------------------------------
 
-def cost(config_path: str, models: list[str], images: int, images_per_class: int | None = None) -> None:
+def cost(config_path: str, models: list[str], images: int, what_if: dict | None = None) -> None:
     import dataclasses
 
     import keras
@@ -204,8 +204,9 @@ def cost(config_path: str, models: list[str], images: int, images_per_class: int
     from engine.config import load_config
 
     config = load_config(config_path)
-    if images_per_class is not None:  # what-if without editing the config
-        config = dataclasses.replace(config, explain=dataclasses.replace(config.explain, images_per_class=images_per_class))
+    what_if = {k: v for k, v in (what_if or {}).items() if v is not None}
+    if what_if:  # [explain] settings other than the config's, without editing it
+        config = dataclasses.replace(config, explain=dataclasses.replace(config.explain, **what_if))
     # Both predicted classes of the run's one test set (PAIN-DB in the image- and subject-wise runs, CP-PAIN in the
     # external ones; every CP-PAIN image with all_cppain, counted here as capped): the demo's runs explain 6 each.
     per_run = config.explain.images_per_class * 2
@@ -306,13 +307,16 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=12, help="images per network for --cost (median reported)")
     parser.add_argument("--images-per-class", type=int, default=None,
                         help="--cost as if the config's [explain] images_per_class were this")
+    parser.add_argument("--num-samples", type=int, default=None,
+                        help="--cost as if the config's [explain] num_samples were this")
     parser.add_argument("--cpu-time", action="store_true", help="--cost in CPU seconds of this process, not wall time")
     args = parser.parse_args()
     if args.cost:
         global now
         now = time.process_time if args.cpu_time else time.perf_counter
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        cost(args.config, args.models, args.images, args.images_per_class)
+        cost(args.config, args.models, args.images,
+             {"images_per_class": args.images_per_class, "num_samples": args.num_samples})
         return
     if not args.experiment:
         parser.error("give an experiment folder, or --cost")
