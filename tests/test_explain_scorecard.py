@@ -253,6 +253,23 @@ def test_one_gradcam_per_network_traces_once_without_tensorflows_retracing_warni
     assert not [r for r in caplog.records if "retracing" in r.getMessage()]
 
 
+def test_gradcam_traces_once_for_any_number_of_images_and_gives_each_the_same_map():
+    # No padding to a full batch (a run's 6 images cost 6 maps, not 16): one trace for every call size, and an
+    # image's map does not depend on the others in its call.
+    import keras
+
+    from engine.explain.gradcam import GradCam
+
+    cam = GradCam(red_detector())
+    images, labels = np.stack([red_square(), quadrant_image(1), quadrant_image(2)]), np.array([1, 0, 1])
+    together = cam(images, labels)
+    alone = np.concatenate([cam(images[i:i + 1], labels[i:i + 1]) for i in range(3)])
+    np.testing.assert_allclose(together, alone, atol=1e-6)
+    assert together.shape == (3, SIZE, SIZE) and len(cam._compiled) == 1
+    if keras.backend.backend() == "tensorflow":
+        assert next(iter(cam._compiled.values())).experimental_get_tracing_count() == 1
+
+
 def test_a_networks_runs_share_one_gradcam_that_follows_the_weights_each_run_trained():
     # The runner resets one compiled model in place for each run of a network: the explain step keeps one
     # GradCam per model object (traced once) and its maps must be those of the weights of the moment.

@@ -50,7 +50,7 @@ class GradCam:
         self.n_classes = int(model.outputs[0].shape[-1])
         self.side = int(layers[cut].input.shape[1])
         self.batch_size = int(batch_size)
-        self._maps = _compiled(self._maps_of)
+        self._compiled: dict[tuple, object] = {}  # (image shape, dtype) -> the maps function, traced once for any n
 
     def _score(self, activation, onehot):
         from keras import ops
@@ -73,13 +73,15 @@ class GradCam:
     def _batch(self, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
         from keras import ops
 
-        n = len(images)
+        images = np.asarray(images)
         onehot = np.eye(self.n_classes, dtype=np.float32)[np.asarray(labels, dtype=int)]
-        if n < self.batch_size:  # one shape for every call: traced once
-            images = np.concatenate([images, np.repeat(images[-1:], self.batch_size - n, axis=0)])
-            onehot = np.concatenate([onehot, np.repeat(onehot[-1:], self.batch_size - n, axis=0)])
-        cam = self._maps(ops.convert_to_tensor(images), ops.convert_to_tensor(onehot))
-        return np.asarray(ops.convert_to_numpy(cam), dtype=np.float32)[:n]
+        # Traced for any number of images (no padding to a full batch: a run's 6 images cost 6 maps, not 16;
+        # AlexNet's 10 sanity images 0.14 -> 0.06 s a call; the same maps, tested).
+        key = (images.shape[1:], images.dtype.str)
+        if key not in self._compiled:
+            self._compiled[key] = _compiled(self._maps_of, images.shape[1:], images.dtype, self.n_classes)
+        cam = self._compiled[key](ops.convert_to_tensor(images), ops.convert_to_tensor(onehot))
+        return np.asarray(ops.convert_to_numpy(cam), dtype=np.float32)
 
     def _maps_of(self, images, onehot):
         from keras import ops
@@ -93,7 +95,9 @@ class GradCam:
         return ops.where(peak > 0, cam / ops.maximum(peak, 1e-12), ops.zeros_like(cam))
 
 
-def _compiled(function):
+def _compiled(function, image_shape: tuple, dtype, n_classes: int):
+    """``function(images, onehot)`` traced once for any number of images of ``image_shape`` (TensorFlow; other
+    backends run it as it is)."""
     import keras
 
     if keras.backend.backend() == "tensorflow":
@@ -102,7 +106,8 @@ def _compiled(function):
         from engine.native_log import quiet_expected_retracing
 
         quiet_expected_retracing()  # each GradCam traces once; TensorFlow counts across instances
-        return tf.function(function, reduce_retracing=True)
+        return tf.function(function, input_signature=[tf.TensorSpec((None, *image_shape), tf.as_dtype(dtype)),
+                                                      tf.TensorSpec((None, n_classes), tf.float32)])
     return function
 
 
