@@ -11,9 +11,9 @@ With each run's masks come the scorecard's per-run parts: Grad-CAM maps of the s
 and with LIME's own fill (``faithfulness.py``, stored in the mask parts), and on one run per network the
 randomisation sanity check and LIME's stability over seeds (``sanity.py``), on ``sanity_images`` images
 (the run's explained images, topped up from its other test images when it explains fewer; the check's
-first two stages are read off the run's own LIME pass of those images, ``sanity.CascadeTap``). Both are stored with the masks'
-fingerprint, so a rerun with the same settings does none of it again. A run whose network gives every test
-image one class gets its LIME masks only (``unscored_reason``).
+first two stages are read off the run's own LIME pass of those images, ``sanity.CascadeTap``). Both are
+stored with the masks' fingerprint, so a rerun with the same settings does none of it again. A run whose
+network gives every test image one class gets its LIME masks only (``unscored_reason``).
 """
 
 from __future__ import annotations
