@@ -158,7 +158,7 @@ class BatchedModel:
         self.model = model
         self.batch_size = int(batch_size)
         self.seconds = 0.0
-        self.calls = 0  # model calls (full batches), to price a call
+        self.durations: list[float] = []  # seconds of each model call (full batches), to price a call
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         n = len(images)
@@ -167,8 +167,8 @@ class BatchedModel:
             images = np.concatenate([images, pad])
         clock = time.perf_counter()
         probs = self._predict(images, n)
-        self.seconds += time.perf_counter() - clock
-        self.calls += 1
+        self.durations.append(time.perf_counter() - clock)
+        self.seconds += self.durations[-1]
         return probs[:n]
 
     def _predict(self, images: np.ndarray, n: int) -> np.ndarray:

@@ -169,8 +169,8 @@ def _explain_images(model, run: _RunImages, done: set[str], params: LimeParams, 
     images) are kept, with (given a ``tap``, their LIME classifier) their maps under the sanity check's tapped
     stages. An image's mask is written once its curves are complete (they share full batches across images);
     without curves, at once. ``tap_seconds``: what the tap added to the model calls, an estimate (its calls'
-    time less as many calls of the trained network alone, priced by the curves' calls of it), the sanity
-    check's share of this pass."""
+    time less as many calls of the trained network alone, priced by the median of the curves' calls of it, which
+    a first call's tracing does not move), the sanity check's share of this pass."""
     plain = BatchedModel(model, params.batch_size)
     curve_classifier = BatchedModel(model, params.batch_size)
     queue = CurveQueue(curve_classifier, params.batch_size, config.explain.curve_steps) if curves else None
@@ -209,10 +209,9 @@ def _explain_images(model, run: _RunImages, done: set[str], params: LimeParams, 
         write(queue.finish())
         curve_seconds += time.perf_counter() - clock
     tap_seconds = 0.0
-    if tap is not None and tap.calls:
-        priced = curve_classifier if curve_classifier.calls else plain
-        price = priced.seconds / priced.calls if priced.calls else tap.seconds / tap.calls
-        tap_seconds = max(0.0, tap.seconds - tap.calls * price)
+    if tap is not None and tap.durations:  # a call of the trained network alone: the median of the others' calls
+        price = float(np.median(curve_classifier.durations or plain.durations or tap.durations))
+        tap_seconds = max(0.0, tap.seconds - len(tap.durations) * price)
     return {"explained": explained, "steps": steps, "model_seconds": plain.seconds + (tap.seconds if tap else 0.0),
             "curve_seconds": curve_seconds, "curve_model_seconds": curve_classifier.seconds, "originals": originals,
             "top_maps": top_maps, "tap_seconds": tap_seconds}
