@@ -3,7 +3,8 @@
 Sign-in is asked for whenever the dashboard is served on anything but a loopback address, and also on this
 machine once users exist: with the identity provider's sign-in (Streamlit's ``st.login``, OIDC) when one is
 configured (an ``[auth]`` section in ``.streamlit/secrets.toml``), else with a name and password from the users
-file (``painlens users add``; argon2 hashes, ``engine.records.users``). Roles: a clinician sees the upload page
+file (``painlens users add``; argon2 hashes, ``engine.records.users``; failed attempts throttled per name,
+``engine.records.sign_in``). Roles: a clinician sees the upload page
 and the person history; a researcher the experiment pages. On 127.0.0.1 without users nobody signs in and every
 page is there, as before (``LOCAL``). Served on another address with neither users nor a provider, the
 dashboard refuses to start (``check_serving``, called by ``painlens dashboard``) and, started some other way,
@@ -17,7 +18,7 @@ import ipaddress
 import streamlit as st
 
 from engine.errors import PainLensError
-from engine.records import users
+from engine.records import sign_in, users
 from engine.records.settings import USERS_VARIABLE, RecordsSettings
 from engine.records.users import User
 
@@ -98,7 +99,11 @@ def _password_form(settings: RecordsSettings) -> None:
         name = st.text_input("Name", key="sign-in-name")
         password = st.text_input("Password", type="password", key="sign-in-password")
         if st.form_submit_button("Sign in", type="primary"):
-            user = users.verify(settings.users_file, name, password)
+            try:  # throttled: a few failures for one name pause it (engine.records.sign_in)
+                user = sign_in.guard(settings.users_file, settings.database_url).sign_in(name, password)
+            except sign_in.SignInRefused as exc:
+                st.error(str(exc), icon=":material/lock_clock:")
+                return
             if user is None:
                 st.error("That name and password do not match a user here.")
             else:

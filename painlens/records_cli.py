@@ -1,4 +1,4 @@
-"""``painlens db upgrade`` and ``painlens users add/remove/list``: the records database's schema and the
+"""``painlens db upgrade`` and ``painlens users add/remove/list/unlock``: the records database's schema and the
 dashboard's users (``engine.records``). Where they live: ``PAINLENS_DATABASE_URL`` and ``PAINLENS_USERS``
 (``engine/records/settings.py``)."""
 
@@ -61,6 +61,34 @@ def remove_command(name: str = typer.Argument(..., help="The user to remove.")) 
     settings = RecordsSettings.from_environment()
     users.remove(settings.users_file, name)
     console.print(f"{name} was removed from {settings.users_file}.", highlight=False)
+
+
+@users_app.command("unlock")
+def unlock_command(name: str = typer.Argument(..., help="The name whose sign-in is paused after failed attempts.")) -> None:
+    """Clear a name's failed sign-ins and its lockout: it may sign in again at once."""
+    import getpass
+
+    from engine.records import users
+    from engine.records.database import Database
+    from engine.records.sign_in import SignInGuard
+
+    settings = RecordsSettings.from_environment()
+    database = Database(settings.database_url)
+    try:
+        actor = f"painlens users unlock ({getpass.getuser()})"
+    except (KeyError, OSError):  # no name for this uid (a container)
+        actor = "painlens users unlock"
+    try:
+        cleared = SignInGuard(database, settings.users_file).unlock(name, actor)
+    finally:
+        database.dispose()
+    known = "" if name.strip() in users.read(settings.users_file) else f" ({name} is no user in {settings.users_file})"
+    if cleared:
+        console.print(f"{name} may sign in again: {cleared} failed attempt{'s' if cleared > 1 else ''} cleared{known}.",
+                      highlight=False)
+    else:
+        console.print(f"{name} had no failed sign-ins counted in the records database ({database.where}){known}.",
+                      highlight=False)
 
 
 @users_app.command("list")

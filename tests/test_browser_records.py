@@ -146,4 +146,5 @@ def test_sign_in_save_three_see_the_history_export_it_erase_the_person(records_s
         actions = connection.execute(select(AuditEvent.action, AuditEvent.actor)).all()
     engine.dispose()
     assert left == {"persons": 0, "assessments": 0, "assessment_images": 0}
-    assert sorted(actions) == sorted([("save", "alice")] * 3 + [("view_history", "alice"), ("erase", "alice")])
+    assert sorted(actions) == sorted([("sign_in", "alice")] + [("save", "alice")] * 3 + [("view_history", "alice"),
+                                                                                         ("erase", "alice")])

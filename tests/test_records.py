@@ -154,11 +154,11 @@ def test_upgrade_builds_what_the_models_describe_on_an_empty_database_and_one_th
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    assert db.upgrade() == (None, "0001")
+    assert db.upgrade() == (None, db.head())
     with db.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
-    first = save(db, "P-2")  # a database as the first migration left it, with a record
-    assert db.upgrade() == ("0001", "0001")
+    first = save(db, "P-2")  # a database as the migrations left it, with a record
+    assert db.upgrade() == (db.head(), db.head())
     assert [item.id for item in records.person_history(db, "P-2", "bob").assessments] == [first]
 
 
@@ -166,17 +166,18 @@ def test_a_database_older_than_the_code_is_told_to_run_painlens_db_upgrade(tmp_p
     # A later PainLens: the shipped migrations plus a second one. A database the first made must be upgraded.
     migrations = tmp_path / "migrations"
     shutil.copytree(Database("sqlite://").migrations, migrations, ignore=shutil.ignore_patterns("__pycache__"))
-    (migrations / "versions" / "0002_note_language.py").write_text(
-        'revision = "0002"\ndown_revision = "0001"\nbranch_labels = depends_on = None\n'
+    head = Database("sqlite://").head()
+    (migrations / "versions" / "9999_note_language.py").write_text(
+        f'revision = "9999"\ndown_revision = "{head}"\nbranch_labels = depends_on = None\n'
         "import sqlalchemy as sa\nfrom alembic import op\n\n\ndef upgrade():\n"
         '    op.add_column("assessments", sa.Column("note_language", sa.String(8), nullable=True))\n')
     url = f"sqlite:///{tmp_path / 'records.sqlite'}"
-    save(Database(url), "P-3")  # made by this PainLens (revision 0001)
+    save(Database(url), "P-3")  # made by this PainLens (its head revision)
     later = Database(url, migrations=migrations)
     with pytest.raises(SchemaOutdatedError, match=r"older schema than this PainLens.*run `painlens db upgrade`; "
                                                   r"nothing was saved\.$"):
         save(later, "P-3")
-    assert later.upgrade() == ("0001", "0002")
+    assert later.upgrade() == (head, "9999")
     save(later, "P-3")
     assert count(later, Assessment, person_code="P-3") == 2
     with pytest.raises(SchemaOutdatedError, match="made by a newer PainLens"):
@@ -276,8 +277,9 @@ def test_users_add_remove_and_sign_in_with_argon2_hashes(tmp_path):
 def test_db_upgrade_creates_the_schema_and_says_so(tmp_path):
     env = {"PAINLENS_DATABASE_URL": f"sqlite:///{tmp_path / 'records.sqlite'}"}
     made = cli(["db", "upgrade"], env)
-    assert made.exit_code == 0 and "upgraded from revision none to 0001" in made.output
-    assert "up to date (revision 0001)" in cli(["db", "upgrade"], env).output
+    head = Database("sqlite://").head()
+    assert made.exit_code == 0 and f"upgraded from revision none to {head}" in made.output
+    assert f"up to date (revision {head})" in cli(["db", "upgrade"], env).output
 
 
 def test_the_dashboard_refuses_another_address_without_users_and_says_how_to_add_one(tmp_path):

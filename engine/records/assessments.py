@@ -171,7 +171,7 @@ def audit_events(db: Database, person_code: str | None = None) -> list[dict]:
         if person_code:
             query = query.where(AuditEvent.person_code == person_code)
         return [{"at": _utc(e.at), "actor": e.actor, "action": e.action, "person_code": e.person_code,
-                 "assessment_id": e.assessment_id, "count": e.count} for e in session.scalars(query)]
+                 "assessment_id": e.assessment_id, "count": e.count, "account": e.account} for e in session.scalars(query)]
 
 
 def _utc(moment: datetime) -> datetime:

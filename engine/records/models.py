@@ -7,6 +7,8 @@ migration and its test.
                         experiment and its version, the clinician's rating (optional) and note
     assessment_images   the photo, only when the clinician ticked the box that says what keeping it means
     audit_events        who did what when (save, history viewed, erasure, sign-in): no image, no free text
+    sign_in_failures    failed sign-ins counted per name (its SHA-256, not the name) and the lockout they caused
+                        (``engine.records.sign_in``); a row is forgotten once its window and lockout are over
 """
 
 from __future__ import annotations
@@ -62,7 +64,20 @@ class AuditEvent(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     actor: Mapped[str] = mapped_column(String(NAME_LENGTH))
-    action: Mapped[str] = mapped_column(String(40))  # save, view_history, erase, set_baseline
+    action: Mapped[str] = mapped_column(String(40))  # save, view_history, erase, set_baseline, sign_in...
     person_code: Mapped[str | None] = mapped_column(String(CODE_LENGTH))
     assessment_id: Mapped[int | None] = mapped_column(Integer)  # no foreign key: the event outlives an erasure
     count: Mapped[int | None] = mapped_column(Integer)  # how many records the action touched
+    # the account a sign-in event is about (sign_in, sign_in_failed, sign_in_locked, sign_in_unlocked): a user's
+    # name, or None for a name that is no user (it may be a password typed into the wrong field)
+    account: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+
+
+class SignInFailures(Base):
+    __tablename__ = "sign_in_failures"
+
+    name_digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the name as typed
+    failures: Mapped[int] = mapped_column(Integer)  # failed sign-ins since window_start
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    forget_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)  # the row means nothing after

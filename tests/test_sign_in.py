@@ -1,0 +1,262 @@
+"""Throttled sign-in (engine/records/sign_in.py) with the clock injected, never slept on: five failed attempts for a
+name within 15 minutes pause it for 15 minutes, a name that is no user exactly alike (the same sentence), a
+success clears the count; the counts live in the records database, so a second process and a restarted one see
+them (SQLite here, a real PostgreSQL server in the slow cases), and guesses sent in parallel cannot slip past the
+limit; failures, lockouts, sign-ins and unlocks are audited without the password; `painlens users unlock NAME`
+clears a lockout; a database that cannot be used leaves the counts in the process, and the log says so once; the
+migration adds the table and keeps what the first schema held; the dashboard's form shows the sentence.
+
+The users file holds a real argon2id hash made with small parameters (verifying it takes milliseconds, not the
+library default's quarter second); the default parameters are tested in tests/test_records.py."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+
+from engine.records import sign_in
+from engine.records.assessments import audit_events, person_history
+from engine.records.database import Database
+from engine.records.models import AuditEvent, SignInFailures
+from engine.records.sign_in import LOCKOUT, MAX_FAILURES, WINDOW, ProcessCounts, SignInGuard, SignInRefused
+from engine.records.users import User
+
+PASSWORD = "correct horse battery"
+WRONG = "wrong horse battery"
+START = datetime(2026, 12, 6, 9, 0, tzinfo=timezone.utc)
+
+
+class Clock:
+    """The guard's clock: moved by the test, never slept on."""
+
+    def __init__(self, moment: datetime = START):
+        self.moment = moment
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+    def advance(self, delta: timedelta) -> None:
+        self.moment += delta
+
+
+@pytest.fixture(scope="module")
+def users_file(tmp_path_factory) -> Path:
+    from argon2 import PasswordHasher
+
+    path = tmp_path_factory.mktemp("users") / "users.json"
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    path.write_text(json.dumps({"users": {"alice": {"role": "clinician", "hash": cheap.hash(PASSWORD)},
+                                          "bob": {"role": "researcher", "hash": cheap.hash(PASSWORD)}}}))
+    return path
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
+def url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'records.sqlite'}"
+    return request.getfixturevalue("postgres_server").create_database(f"s{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'records.sqlite'}"
+
+
+def process(url: str, users_file: Path, clock: Clock) -> SignInGuard:
+    """What one dashboard process has: its own Database on the URL, its own memory."""
+    return SignInGuard(Database(url), users_file, clock=clock, fallback=ProcessCounts())
+
+
+def fail(guard: SignInGuard, name: str, times: int) -> None:
+    for _ in range(times):
+        assert guard.sign_in(name, WRONG) is None
+
+
+def test_five_failures_pause_a_name_for_fifteen_minutes_and_a_success_clears_the_count(sqlite_url, users_file):
+    clock = Clock()
+    guard = process(sqlite_url, users_file, clock)
+    fail(guard, "alice", MAX_FAILURES - 1)
+    assert guard.sign_in("alice", PASSWORD) == User("alice", "clinician")  # clears the four
+    fail(guard, "alice", MAX_FAILURES - 1)
+    assert guard.counts("alice").failures == MAX_FAILURES - 1 and not guard.counts("alice").locked_at(clock())
+    fail(guard, "alice", 1)
+    clock.advance(timedelta(minutes=1))
+    with pytest.raises(SignInRefused) as refused:
+        guard.sign_in("alice", PASSWORD)  # the right password too: the name is paused
+    assert str(refused.value) == ("Too many failed sign-ins with this name: sign-in with it is paused for 15 minutes. "
+                                  "Try again after 09:15 UTC (in 14 minutes), or ask your administrator to unlock it.")
+    assert guard.counts("bob").failures == 0 and guard.sign_in("bob", PASSWORD) == User("bob", "researcher")
+    clock.advance(LOCKOUT - timedelta(minutes=1))  # 09:15: the lockout is over
+    assert guard.sign_in("alice", PASSWORD) == User("alice", "clinician")
+    # failures further apart than the window never add up to a lockout
+    for _ in range(MAX_FAILURES + 1):
+        fail(guard, "alice", 1)
+        clock.advance(WINDOW / (MAX_FAILURES - 1) + timedelta(seconds=1))
+    assert guard.sign_in("alice", PASSWORD) == User("alice", "clinician")
+
+
+def test_a_name_that_is_no_user_is_paused_alike_and_the_audit_keeps_neither_it_nor_a_password(sqlite_url, users_file):
+    clock = Clock()
+    guard = process(sqlite_url, users_file, clock)
+    typed_as_a_name = "hunter2-the-password-in-the-name-field"
+    fail(guard, "alice", MAX_FAILURES)
+    fail(guard, typed_as_a_name, MAX_FAILURES)  # the dummy hash's full work: a quarter second each
+    sentences = []
+    for name in ("alice", typed_as_a_name):
+        with pytest.raises(SignInRefused) as refused:
+            guard.sign_in(name, PASSWORD)
+        sentences.append(str(refused.value))
+    assert sentences[0] == sentences[1]  # the refusal says nothing about who has an account
+    assert guard.sign_in("bob", PASSWORD) is not None
+
+    events = [(e["actor"], e["action"], e["account"], e["count"]) for e in audit_events(guard.db)]
+    failed = [(sign_in.SIGN_IN_ACTOR, "sign_in_failed", "alice", n) for n in range(1, MAX_FAILURES + 1)]
+    assert events[:MAX_FAILURES + 1] == failed + [(sign_in.SIGN_IN_ACTOR, "sign_in_locked", "alice", MAX_FAILURES)]
+    assert [e[1:] for e in events[MAX_FAILURES + 1:]] == [("sign_in_failed", None, n) for n in range(1, MAX_FAILURES + 1)] + [
+        ("sign_in_locked", None, MAX_FAILURES), ("sign_in", "bob", 1)]  # refused attempts are not written one by one
+    with guard.db.engine.connect() as connection:
+        dumped = str(connection.execute(select(AuditEvent.__table__)).all()) + str(
+            connection.execute(select(SignInFailures.__table__)).all())
+    for secret in (PASSWORD, WRONG, typed_as_a_name):
+        assert secret not in dumped
+
+
+def test_the_counts_are_shared_by_processes_survive_a_restart_and_parallel_guesses_stop_at_the_limit(url, users_file):
+    clock = Clock()
+    first, second = process(url, users_file, clock), process(url, users_file, clock)
+    fail(first, "alice", MAX_FAILURES - 2)
+    fail(second, "alice", 2)  # another dashboard process on the same database: the fifth failure
+    restarted = process(url, users_file, clock)
+    with pytest.raises(SignInRefused):
+        restarted.sign_in("alice", PASSWORD)
+    assert {first.counted_in, second.counted_in, restarted.counted_in} == {"database"}
+
+    # twelve guesses at once for bob, from three processes: exactly five get their password checked
+    outcomes: list[str] = []
+    guards = [process(url, users_file, clock) for _ in range(3)]
+
+    def guess(guard: SignInGuard) -> None:
+        try:
+            outcomes.append("wrong" if guard.sign_in("bob", WRONG) is None else "in")
+        except SignInRefused:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=guess, args=(guards[i % 3],)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(outcomes) == ["refused"] * (12 - MAX_FAILURES) + ["wrong"] * MAX_FAILURES
+    actions = [e["action"] for e in audit_events(first.db) if e["account"] == "bob"]
+    assert actions.count("sign_in_failed") == MAX_FAILURES and actions.count("sign_in_locked") == 1
+    for guard in (first, second, restarted, *guards):
+        guard.db.dispose()
+
+
+def cli(args: list[str], env: dict):
+    from typer.testing import CliRunner
+
+    from painlens.cli import app
+
+    return CliRunner().invoke(app, args, env=env)
+
+
+def test_painlens_users_unlock_clears_a_lockout_and_the_audit_says_who(sqlite_url, users_file):
+    clock = Clock(datetime.now(timezone.utc))
+    guard = process(sqlite_url, users_file, clock)
+    fail(guard, "alice", MAX_FAILURES)
+    env = {"PAINLENS_DATABASE_URL": sqlite_url, "PAINLENS_USERS": str(users_file)}
+    done = cli(["users", "unlock", "alice"], env)
+    assert done.exit_code == 0 and "alice may sign in again: 5 failed attempts cleared." in done.output
+    assert guard.sign_in("alice", PASSWORD) == User("alice", "clinician")  # at once, the same minute
+    again = cli(["users", "unlock", "mallory"], env)
+    assert again.exit_code == 0 and "mallory had no failed sign-ins counted" in again.output
+    assert "mallory is no user" in again.output
+    unlocked = [e for e in audit_events(guard.db) if e["action"] == "sign_in_unlocked"]
+    assert [(e["account"], e["count"]) for e in unlocked] == [("alice", 5), ("mallory", 0)]
+    assert all(e["actor"].startswith("painlens users unlock") for e in unlocked)
+    down = cli(["users", "unlock", "alice"], {**env, "PAINLENS_DATABASE_URL": "sqlite:////proc/no/records.sqlite"})
+    assert down.exit_code == 1 and "cannot be reached" in str(down.exception) and "nothing was unlocked" in str(down.exception)
+
+
+def test_a_database_that_cannot_be_used_leaves_the_counts_in_the_process_and_the_log_says_so_once(tmp_path, users_file,
+                                                                                                    caplog):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    clock = Clock()
+    guard = SignInGuard(Database(f"sqlite:///{blocker / 'records.sqlite'}"), users_file, clock=clock,
+                        fallback=ProcessCounts())
+    with caplog.at_level(logging.WARNING, logger="painlens.records"):
+        fail(guard, "alice", MAX_FAILURES)
+        with pytest.raises(SignInRefused):
+            guard.sign_in("alice", PASSWORD)
+    assert guard.counted_in == "process" and "cannot be reached" in guard.fallback_reason
+    said = [r.getMessage() for r in caplog.records if "counted in this process only" in r.getMessage()]
+    tried = [r for r in caplog.records if r.getMessage().startswith("records database error")]
+    assert len(said) == 1 and len(tried) == 1  # the database is not tried again at every attempt (RETRY)
+    assert "alice" not in caplog.text and PASSWORD not in caplog.text
+    clock.advance(LOCKOUT)
+    assert guard.sign_in("alice", PASSWORD) == User("alice", "clinician") and guard.counted_in == "process"
+    blocker.unlink()
+    blocker.mkdir()  # the database can be used again: the next attempt is counted there
+    clock.advance(sign_in.RETRY)
+    assert guard.sign_in("alice", WRONG) is None and guard.counted_in == "database"
+    assert guard.counts("alice").failures == 1
+
+
+def test_the_migration_adds_the_counts_and_the_account_and_keeps_what_the_first_schema_held(url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from engine.records.models import Base
+
+    db = Database(url)
+    assert db.upgrade("0001") == (None, "0001")
+    with db.engine.begin() as connection:  # a record and its audit line as the first schema holds them
+        connection.execute(text("INSERT INTO persons (code, created_at) VALUES ('P-1', :at)"), {"at": START})
+        connection.execute(text(
+            "INSERT INTO assessments (person_code, assessed_at, saved_by, experiment, experiment_version, answer, "
+            "image_kept) VALUES ('P-1', :at, 'alice', 'tiny', 'git abc', '{\"p_pain\": 0.4}', false)"), {"at": START})
+        connection.execute(text("INSERT INTO audit_events (at, actor, action, person_code, count) "
+                                "VALUES (:at, 'alice', 'save', 'P-1', 1)"), {"at": START})
+    assert db.upgrade() == ("0001", "0002")
+    with db.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    assert [item.answer for item in person_history(db, "P-1", "bob", audit=False).assessments] == [{"p_pain": 0.4}]
+    assert [(e["action"], e["account"]) for e in audit_events(db)] == [("save", None)]
+    db.dispose()
+
+
+def test_the_sign_in_form_says_when_to_try_again(tmp_path, users_file, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("PAINLENS_USERS", str(users_file))
+    monkeypatch.setenv("PAINLENS_DATABASE_URL", f"sqlite:///{tmp_path / 'records.sqlite'}")
+
+    def page():
+        from dashboard import access
+
+        access.signed_in()
+        import streamlit as st
+
+        st.write("signed in")
+
+    at = AppTest.from_function(page, default_timeout=30).run()
+    for attempt in range(MAX_FAILURES + 1):
+        at.text_input(key="sign-in-name").input("alice")
+        at.text_input(key="sign-in-password").input(WRONG)
+        at.button[0].click().run()
+        assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith("Too many failed sign-ins with this name") and "UTC" in errors[0]
+    sign_in.guard(users_file, f"sqlite:///{tmp_path / 'records.sqlite'}").unlock("alice", "test")
+    at.text_input(key="sign-in-password").input(PASSWORD)
+    at.button[0].click().run()
+    assert "signed in" in [m.value for m in at.markdown]
