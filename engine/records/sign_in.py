@@ -84,7 +84,8 @@ def digest(name: str) -> str:
 
 
 def clean(name: str) -> str:
-    return (name or "").strip()[:NAME_LENGTH]
+    """The name as the users file is searched for it."""
+    return (name or "").strip()
 
 
 def refusal(locked_until: datetime, moment: datetime) -> str:
@@ -142,7 +143,7 @@ class SignInGuard:
         if user is not None:
             self._settle_success(key, user, moment, in_database)
         else:
-            self._settle_failure(name if known else None, counts, moment, in_database)
+            self._settle_failure(name[:NAME_LENGTH] if known else None, counts, moment, in_database)
         return user
 
     def unlock(self, name: str, actor: str) -> int:
@@ -155,7 +156,8 @@ class SignInGuard:
             if row is not None:
                 cleared = max(cleared, row.failures)
                 session.delete(row)
-            session.add(AuditEvent(at=self.clock(), actor=actor, action="sign_in_unlocked", account=name, count=cleared))
+            session.add(AuditEvent(at=self.clock(), actor=actor[:NAME_LENGTH], action="sign_in_unlocked",
+                                   account=name[:NAME_LENGTH], count=cleared))
         return cleared
 
     def counts(self, name: str) -> Counts:
@@ -208,7 +210,8 @@ class SignInGuard:
         try:
             with self.db.transaction("the sign-in was not recorded") as session:
                 session.execute(delete(SignInFailures).where(SignInFailures.name_digest == key))
-                session.add(AuditEvent(at=moment, actor=user.name, action="sign_in", account=user.name, count=1))
+                session.add(AuditEvent(at=moment, actor=user.name[:NAME_LENGTH], action="sign_in",
+                                       account=user.name[:NAME_LENGTH], count=1))
         except RecordsError as exc:  # the user is in; their counted attempt stays (it ends with its window)
             log.warning("sign-in: %s", exc)
 
