@@ -87,6 +87,25 @@ def test_weights_match_the_lime_package_explainer_on_the_same_samples():
     assert ours.weights[segments[5, 5]] > 0  # the top-left quarter drives class 1
 
 
+def test_a_given_fill_is_what_hidden_superpixels_show_and_what_lime_credits_against():
+    image, params = face_like(seed=4), LimeParams(num_samples=60, baseline="black")
+    fill = face_like(seed=9)
+    seen = []
+
+    def recording(images):
+        seen.append(np.array(images))
+        return brightness_classifier(images)
+
+    explanation = explain_image(image, recording, 1, params, image_seed(0, "x"), fill=fill)
+    shown, segments = np.concatenate(seen), explanation.segments
+    for row, bits in zip(shown, explanation.samples):
+        hidden = bits[segments] == 0
+        assert np.array_equal(row[hidden], fill[hidden]) and np.array_equal(row[~hidden], image[~hidden])
+    # Hiding the top-left quarter behind itself changes nothing: no credit there.
+    same = explain_image(image, brightness_classifier, 1, params, image_seed(0, "x"), fill=image)
+    assert np.allclose(same.weights, 0, atol=1e-9)
+
+
 def test_same_seed_gives_the_same_mask_and_another_seed_another():
     image, params = face_like(), LimeParams(num_samples=200)
     a = explain_image(image, brightness_classifier, 1, params, image_seed(7, "unbc/01/a/3"))

@@ -177,10 +177,12 @@ class BatchedModel:
 
 
 def explain_image(image: np.ndarray, classifier: ProbaFn, label: int, params: LimeParams,
-                  seed: np.random.SeedSequence, samples: np.ndarray | None = None) -> Explanation:
+                  seed: np.random.SeedSequence, samples: np.ndarray | None = None,
+                  fill: np.ndarray | None = None) -> Explanation:
     """Explain ``classifier``'s probability of ``label`` on one (S, S, 3) uint8 image.
 
-    ``samples`` (num_samples, K) in {0, 1} replaces the seeded draw (tests feed LIME's own draw)."""
+    ``samples`` (num_samples, K) in {0, 1} replaces the seeded draw (tests feed LIME's own draw); ``fill``, an
+    (S, S, 3) uint8 image, replaces the baseline's (bench/lime_baselines.py tries realistic fills with it)."""
     seconds = {}
     clock = time.perf_counter()
     segments = segment(image, params.n_segments, params.compactness)
@@ -189,7 +191,7 @@ def explain_image(image: np.ndarray, classifier: ProbaFn, label: int, params: Li
         samples = sample_matrix(int(segments.max()) + 1, params.num_samples, seed)
     samples = np.asarray(samples, dtype=np.uint8)
     probs, perturb_s, predict_s = [], 0.0, 0.0
-    fill = baseline_image(image, params.baseline, params.hide_color)
+    fill = baseline_image(image, params.baseline, params.hide_color) if fill is None else fill
     for start in range(0, len(samples), params.batch_size):
         clock = time.perf_counter()
         batch = perturb(image, segments, samples[start:start + params.batch_size], fill)
