@@ -38,7 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-DEFAULT_COST_MODELS = ["WeiNet:32", "SongNet:32", "VGG16:32", "InceptionV3:75"]
+# The networks the demo scores (the pretrained bases give one class there and get no scorecard): --models for others
+DEFAULT_COST_MODELS = ["WeiNet:32", "SongNet:32", "SilNet:32", "AlexNet:32"]
 now = time.perf_counter  # --cpu-time: the process's CPU seconds (steadier on a machine shared with other jobs)
 
 
