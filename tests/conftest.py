@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,18 @@ _CPU_AT_START = pytest.StashKey[float]()
 def pytest_addoption(parser):
     parser.addoption("--slow-after", type=float, default=0.0, metavar="SECONDS",
                      help="fail a test not marked slow that uses more CPU seconds than this (0: no limit)")
+
+
+@pytest.fixture(autouse=True)
+def _main_module_restored():
+    """Put ``sys.modules["__main__"]`` back after each test: Streamlit's AppTest runs a page as ``__main__`` and
+    leaves it there, and a process started later in the same test process by ``spawn`` (face workers, training
+    children) imports the parent's ``__main__`` first: a page written by ``AppTest.from_function`` then fails in
+    the child (NameError ``__args``) and the child dies, failing whichever test came next on that worker."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
 
 
 # --- the shared tiny experiment ----------------------------------------------------------------------
