@@ -313,9 +313,11 @@ def answer(facts: Facts) -> Section:
                        f"{baseline['rest_threshold']:.2f} ({baseline['lead_quantile']:.0%} of those subjects' calm faces "
                        f"read less). {serving_sentence(parameters)}")
     if baseline.get("answer"):  # the served answer when a calm reference is given (engine.evaluation.reference_answer)
-        from engine.evaluation.reference_answer import rule_sentence
+        from engine.evaluation.reference_answer import is_served, rule_sentence
 
-        bullets.append(rule_sentence(baseline["answer"]))
+        bullets.append(rule_sentence(baseline["answer"]) + (" Given by the upload page (a calm photo or clip), "
+                       "`painlens predict --reference CALM_PHOTO` and the API (`POST /v1/predict`, the field `reference`)."
+                       if is_served(baseline["answer"]) else ""))
     evaluation = loaders.load_table(facts.experiment.root, "answer_evaluation")
     tables_ = [("Calibration of the networks used (chosen by log-loss on held-out subjects)", pd.DataFrame(rows))] if rows else []
     if evaluation is not None and len(evaluation):

@@ -1,7 +1,8 @@
 """The upload page's comparison with the person's calm face: a clinician adds a calm photo or clip of the same
 person, and the photo's (or the clip's, frame by frame) answer is the one with that calm reference (its own
-conformal thresholds), the face alone's beside it (``engine.person_baseline``,
-``engine.answers.compare_with_baseline``).
+conformal thresholds), the face alone's beside it. The engine reads the calm file and applies the answer's rule
+(``engine.person_baseline``: ``person_baseline``, ``answer_with_reference``), as for ``painlens predict
+--reference`` and the API's ``reference`` field; this module only shows it.
 
 The calm photo stays in memory like every upload: only its numbers (the reference p(pain), how many faces) are
 kept in this session's state, replaced by the next one.
@@ -43,8 +44,9 @@ def calm_reference(model, file_id: str, data: bytes):
 
 def with_given_reference(model, experiment: loaders.Experiment, record):
     """``record`` compared with the calm face already uploaded in this session (its answer then the one with the
-    person's calm reference, ``engine.answers.compare_with_baseline``); as it is without one or without a model."""
-    from engine.answers import compare_with_baseline
+    person's calm reference, ``engine.person_baseline.answer_with_reference``); as it is without one or without a
+    model."""
+    from engine.person_baseline import answer_with_reference
 
     upload = st.session_state.get("baseline-photo")
     if model is None or upload is None or record.error:
@@ -52,13 +54,14 @@ def with_given_reference(model, experiment: loaders.Experiment, record):
     reference = calm_reference(model, upload.file_id, upload.getvalue())
     if isinstance(reference, str):
         return record
-    return compare_with_baseline(record, reference, (loaders.load_answer(experiment.root) or {}).get("baseline"))
+    return answer_with_reference(model, record, reference)
 
 
 def show_baseline(model, experiment: loaders.Experiment, answered) -> None:
     """The section: an uploader for the calm face, then both numbers and which leads, and why. ``answered``: the
     photo's ``Prediction``, or a clip's record (``VideoAnswer``: compared frame by frame)."""
-    from engine.answers import Answer, compare_with_baseline, photo_answer
+    from engine.answers import Answer, photo_answer
+    from engine.person_baseline import answer_with_reference
 
     st.subheader("Compared with this person's calm face")
     st.caption("People with cerebral palsy often hold an atypical face at rest (a lowered brow, a raised lip, an open "
@@ -72,8 +75,7 @@ def show_baseline(model, experiment: loaders.Experiment, answered) -> None:
     if isinstance(reference, str):
         st.warning(reference, icon=":material/info:")
         return
-    rule = (loaders.load_answer(experiment.root) or {}).get("baseline")
-    record = compare_with_baseline(answered if isinstance(answered, Answer) else photo_answer(answered), reference, rule)
+    record = answer_with_reference(model, answered if isinstance(answered, Answer) else photo_answer(answered), reference)
     b, clip = record.baseline, " (mean over the clip's frames)" if record.kind == "video" else ""
     absolute, change, calm = st.columns(3)
     lead = " (leads)"

@@ -137,8 +137,8 @@ class Answer(Record):
     aus: dict[str, float] | None = Field(None, description=AUS_DESCRIPTION + " (a video: at its peak frame)")
     seconds: float | None = Field(None, description="Wall seconds this input took (batch prediction)")
     baseline: BaselineComparison | None = Field(None, description="The face (a video: its answered frames) against the "
-                                                                  "person's calm face, when one was given (--baseline, "
-                                                                  "the upload page)")
+                                                                  "person's calm face, when one was given (--reference, "
+                                                                  "the API's field reference, the upload page)")
     answer_kind: Literal["absolute", "with_reference"] = Field(
         "absolute", description="Which answer p_pain, band, abstained, abstain_reason and prediction_set are: the face "
                                 "alone (absolute), or the answer with the person's calm reference (with_reference: a calm "

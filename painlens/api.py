@@ -3,7 +3,10 @@
     GET  /health       {"status": "ok", ...}: the server is up and its networks are loaded
     GET  /v1/models    the kept networks: input size, seeds, and per scenario their AUC (and whether they learned)
     POST /v1/predict   one photo or video as the request body or as a multipart file → its answer record
-                       (``engine.answers``: PhotoAnswer or VideoAnswer, the records ``painlens predict`` prints)
+                       (``engine.answers``: PhotoAnswer or VideoAnswer, the records ``painlens predict`` prints);
+                       a multipart request may add the person's calm photo or clip as the field ``reference``:
+                       the record is then the answer with that calm reference (``answer_kind`` with_reference,
+                       ``engine.person_baseline``, as the upload page and ``painlens predict --reference``)
     POST /v1/explain   one photo (+ ?network=&label=&samples=) → a LIME heatmap as PNG and its scores
     GET  /openapi.json, /docs   the API described (OpenAPI 3.1, generated from the typed records and handlers)
                                 and that description as a plain page
@@ -20,10 +23,13 @@ later too, passes it.
 Bounded work (``painlens.admission``): at most ``queue`` requests are let in at once (more: 503 with
 Retry-After, before their body is read), ``analyses_at_once`` of them analysed at a time, each within
 ``request_seconds``, and an analysis stops when its client goes away. A request body over the upload limit
-is refused (413) before or while it is read. Photos stay in memory: the body is read by this module (never
+is refused (413) before or while it is read, and each file of a multipart body (the photo, its calm reference)
+over the limit after. Photos stay in memory: the body is read by this module (never
 FastAPI's ``UploadFile``, which spools parts over 1 MB to a temporary file), never logged or kept after the
 answer; the access log holds method, path and status, never the client's address. Bad input answers 4xx
-with the upload page's sentence, in the same record with ``error`` set.
+with the upload page's sentence, in the same record with ``error`` set; a calm reference that cannot be used
+answers 422 with a sentence that names it (never the face alone's answer in its place: the caller asked for the
+answer with the reference).
 
 One ``Predictor`` serves every request; analyses run on worker threads, ``analyses_at_once`` at a time.
 """
@@ -58,6 +64,9 @@ ANALYSES_AT_ONCE = 2  # concurrent analyses (one per core here); further request
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 PUBLIC_PATHS = ("/health",)  # answered without the token (with "ok" and nothing else)
 MULTIPART_SLACK = 64 * 1024  # bytes a multipart body may add around the photo (boundaries, headers)
+REFERENCE_FIELD = "reference"  # the multipart field of the person's calm photo or clip (/v1/predict)
+NO_REFERENCE_HERE = ("/v1/explain explains one photo and takes no calm reference: send the calm photo with the photo to "
+                     f"/v1/predict (the multipart field `{REFERENCE_FIELD}`).")
 VIDEO_LATER = ("/v1/explain explains one photo; POST the video to /v1/predict for its pain timeline, or send one "
                f"frame of it here as a photo ({ACCEPTED_NAMES}).")
 DESCRIPTION = "Facial pain recognition, a research tool and not a medical device. Photos are analysed in memory and never stored."
@@ -84,8 +93,17 @@ class ApiSettings:
         return names
 
     @property
+    def max_file_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+    @property
     def max_body_bytes(self) -> int:
-        return self.max_upload_mb * 1024 * 1024 + MULTIPART_SLACK
+        return self.max_file_bytes + MULTIPART_SLACK
+
+    @property
+    def max_multipart_bytes(self) -> int:
+        """A multipart body may carry two files (the photo and its calm reference), each up to the limit."""
+        return 2 * self.max_file_bytes + MULTIPART_SLACK
 
 
 def is_loopback(address: str) -> bool:
@@ -219,16 +237,29 @@ ANY_ANSWER = {"model": PhotoAnswer | VideoAnswer}
 ERRORS = {code: {**ANY_ANSWER, "description": text} for code, text in (
     (400, "a malformed request"), (401, "no or a wrong bearer token"),
     (403, "a Host header that does not name this server, or a cross-site request from a browser"),
-    (408, "the body did not arrive within the request's time"), (413, "the body is over the upload limit"),
+    (408, "the body did not arrive within the request's time"), (413, "the body, or one of its files, is over the upload limit"),
     (415, "a video sent to /v1/explain (photos only)"),
-    (422, "a bad photo or video: not one, truncated, too large, no usable face; `error` says which in one sentence"),
+    (422, "a bad photo or video: not one, truncated, too large, no usable face; or a calm reference that cannot be "
+          "used; `error` says which in one sentence"),
     (503, "the server holds as many requests as it takes (Retry-After says when to try again), or the analysis "
           "took longer than the server allows"))}
+BINARY = {"type": "string", "format": "binary"}
 UPLOAD = {"requestBody": {"required": True, "content": {
-    "image/*": {"schema": {"type": "string", "format": "binary"}},
-    "video/*": {"schema": {"type": "string", "format": "binary"}},
-    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-    "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}}}}}
+    "image/*": {"schema": BINARY}, "video/*": {"schema": BINARY}, "application/octet-stream": {"schema": BINARY},
+    "multipart/form-data": {"schema": {"type": "object", "properties": {"file": BINARY}, "required": ["file"]}}}}}
+REFERENCE_DESCRIPTION = (
+    "a calm photo (or short clip) of the same person, checked as the photo is (size limit, decoding, a face). The "
+    "answer is then the one with the person's calm reference: `answer_kind` is `with_reference`, and `p_pain`, `band`, "
+    "`prediction_set`, `abstained` and `abstain_reason` are that answer's; `baseline` keeps the face alone's "
+    "(`p_absolute`, `absolute_abstain_reason`), the calm face's p(pain) and the change. An atypical resting face "
+    "(common in cerebral palsy) reads as pain on its own; against the person's calm face it need not. A reference that "
+    "cannot be used (unreadable, no face, unlike the training faces, or an experiment whose answer gives no number) "
+    "answers 422 with a sentence naming the calm reference.")
+PREDICT_UPLOAD = {"requestBody": {**UPLOAD["requestBody"], "content": {
+    **UPLOAD["requestBody"]["content"],
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+        "file": {**BINARY, "description": "The photo or video to answer"},
+        REFERENCE_FIELD: {**BINARY, "description": f"Optional: {REFERENCE_DESCRIPTION}"}}}}}}}
 
 
 def guard(settings: ApiSettings):
@@ -248,28 +279,48 @@ def guard(settings: ApiSettings):
     return guarded
 
 
+def answer_upload(predictor, data: bytes, path: str | None, calm: bytes | None, check=None):
+    """The answer record of one photo or video; with ``calm`` (the person's calm photo or clip) the answer with that
+    reference (``engine.person_baseline``, as the upload page and ``painlens predict --reference``). The reference is
+    read first: one that cannot be used is refused (422, its sentence names it) before the photo is analysed."""
+    from engine.answers import answer_bytes
+    from engine.person_baseline import answer_with_reference, person_baseline
+
+    if calm is None:
+        return answer_bytes(predictor, data, path, progress=check)
+    try:
+        reference = person_baseline(predictor, calm, progress=check)
+    except PainLensError as exc:  # NoBaselineError: its sentence names the calm reference
+        raise Refused(422, str(exc), path, media_kind(data) if data else "image") from None
+    return answer_with_reference(predictor, answer_bytes(predictor, data, path, progress=check), reference)
+
+
 def create_app(predictor, settings: ApiSettings):
     """The FastAPI application serving ``predictor`` (see the module docstring)."""
-    from engine.answers import answer_bytes, explain_photo
+    from engine.answers import explain_photo
 
     admission = Admission(settings.queue, settings.analyses_at_once, settings.request_seconds)
     app = FastAPI(title="PainLens API", version="1", description=f"{DESCRIPTION} Uploads up to {settings.max_upload_mb} MB.",
                   docs_url=None, redoc_url=None, openapi_url=None, dependencies=[Depends(guard(settings))])
     app.state.admission = admission  # routers included later analyse through it too (``answer`` below)
 
-    async def answer(request: Request, work, render=_json, body: bool = True):
+    async def answer(request: Request, work, render=_json, body: bool = True, reference: bool = False):
         """``render(work(data, path, check))`` for an admitted request, or its failure with a sentence: the body is
         read only once admitted (``body=False``: ``work(None, None, check)``), ``work`` runs on a worker thread
-        and ``check`` is its progress callback (it stops the work when nobody waits any more)."""
-        path, kind = None, "image"
+        and ``check`` is its progress callback (it stops the work when nobody waits any more). ``reference``: the
+        route takes a calm reference, ``work(data, path, check, calm)`` (its bytes, or None); elsewhere one is refused."""
+        path, kind, calm = None, "image", None
         try:
             async with admission.admitted() as deadline:
                 if body:
-                    path, data = await admission.read(deadline, lambda: _upload(request, settings))
+                    path, data, calm = await admission.read(deadline, lambda: _upload(request, settings))
                     kind = media_kind(data)
+                    if calm is not None and not reference:
+                        raise Refused(400, NO_REFERENCE_HERE, path, kind)
                 else:
                     data = None
-                result = await admission.run(request, deadline, lambda check: work(data, path, check))
+                result = await admission.run(request, deadline, lambda check: work(data, path, check, calm) if reference
+                                             else work(data, path, check))
         except Exception as exc:  # noqa: BLE001  every failure becomes an answer with a sentence
             return _failure(exc, path, kind)
         return render(result)
@@ -289,11 +340,14 @@ def create_app(predictor, settings: ApiSettings):
         return await answer(request, lambda data, path, check: models_report(predictor),
                             lambda report: _json(ModelsReport.model_validate(report).model_dump(mode="json")), body=False)
 
-    @app.post("/v1/predict", response_model=PhotoAnswer | VideoAnswer, responses=ERRORS,
-              openapi_extra=UPLOAD, summary="p(pain) for one photo (per network and as one answer) or a video's timeline")
+    @app.post("/v1/predict", response_model=PhotoAnswer | VideoAnswer, responses=ERRORS, openapi_extra=PREDICT_UPLOAD,
+              summary="p(pain) for one photo (per network and as one answer) or a video's timeline; with the person's "
+                      "calm photo, the answer with that reference",
+              description=f"The photo or video as the body, or as the multipart field `file`. With `{REFERENCE_FIELD}`, "
+                          f"{REFERENCE_DESCRIPTION}")
     async def predict(request: Request):
-        return await answer(request, lambda data, path, check: answer_bytes(predictor, data, path, progress=check),
-                            lambda record: _json(record.to_json()))
+        return await answer(request, lambda data, path, check, calm: answer_upload(predictor, data, path, calm, check),
+                            lambda record: _json(record.to_json()), reference=True)
 
     @app.post("/v1/explain", response_model=ExplanationAnswer, openapi_extra=UPLOAD,
               responses={200: {"content": {"image/png": {}}}, **ERRORS},
@@ -414,11 +468,14 @@ def _token_sent(request, settings: ApiSettings) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), settings.token.encode())
 
 
-async def _upload(request, settings: ApiSettings) -> tuple[str | None, bytes]:
-    """(the file's name or None, its bytes) from the body or a multipart file part, in memory, capped."""
-    limit = settings.max_body_bytes
-    too_large = Refused(413, f"The upload is larger than the {settings.max_upload_mb} MB this server accepts; send a "
-                             "smaller photo.")
+async def _upload(request, settings: ApiSettings) -> tuple[str | None, bytes, bytes | None]:
+    """(the file's name or None, its bytes, the calm reference's bytes or None) from the body or a multipart body's
+    parts, in memory, capped: the body before and while it is read, each multipart file after."""
+    content_type = request.headers.get("content-type", "")
+    multipart = content_type.lower().startswith("multipart/form-data")
+    limit = settings.max_multipart_bytes if multipart else settings.max_body_bytes
+    too_large = Refused(413, f"The upload is larger than the {settings.max_upload_mb} MB this server accepts"
+                             f"{' per file' if multipart else ''}; send a smaller photo.")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise too_large  # refused before a byte is read
@@ -427,14 +484,20 @@ async def _upload(request, settings: ApiSettings) -> tuple[str | None, bytes]:
         body += chunk
         if len(body) > limit:
             raise too_large
-    content_type = request.headers.get("content-type", "")
-    if content_type.lower().startswith("multipart/form-data"):
-        return _multipart_file(bytes(body), content_type)
-    return None, bytes(body)
+    if multipart:
+        name, data, calm = _multipart_files(bytes(body), content_type)
+        for what, part in (("photo", data), ("calm reference", calm)):
+            if part is not None and len(part) > settings.max_file_bytes:
+                raise Refused(413, f"The {what} is larger than the {settings.max_upload_mb} MB this server accepts; "
+                                   f"send a smaller {'photo' if what == 'photo' else 'calm photo'}.", name)
+        return name, data, calm
+    return None, bytes(body), None
 
 
-def _multipart_file(body: bytes, content_type: str) -> tuple[str | None, bytes]:
-    """The first file part of a multipart/form-data body, parsed in memory (never spooled to disk)."""
+def _multipart_files(body: bytes, content_type: str) -> tuple[str | None, bytes, bytes | None]:
+    """(name, bytes) of the first file part of a multipart/form-data body that is not the calm reference, and the
+    bytes of the part named ``reference`` (None without one; an empty one from a form's unfilled field neither),
+    parsed in memory (never spooled to disk)."""
     from python_multipart.multipart import MultipartParser, parse_options_header
 
     _, options = parse_options_header(content_type)
@@ -457,11 +520,18 @@ def _multipart_file(body: bytes, content_type: str) -> tuple[str | None, bytes]:
     except Exception:  # noqa: BLE001  python-multipart raises several kinds for a malformed body
         raise Refused(400, "The multipart body could not be read; send the photo as the body, or as one file field "
                            "of a multipart/form-data request.") from None
+    found, calm = None, None
     for headers, data in parts:
         _, disposition = parse_options_header(headers.get("content-disposition", b""))
-        if b"filename" in disposition:
-            return disposition[b"filename"].decode("utf-8", "replace") or None, bytes(data)
-    raise Refused(400, "The multipart request holds no file: send the photo as a file field (for example `-F file=@photo.jpg`).")
+        if disposition.get(b"name", b"").decode("utf-8", "replace") == REFERENCE_FIELD:
+            if calm is None and (data or disposition.get(b"filename")):  # a form's empty file field: none given
+                calm = bytes(data)
+        elif b"filename" in disposition and found is None:
+            found = disposition[b"filename"].decode("utf-8", "replace") or None, bytes(data)
+    if found is None:
+        raise Refused(400, "The multipart request holds no file: send the photo as a file field (for example `-F "
+                           f"file=@photo.jpg`; its calm reference, if any, as `-F {REFERENCE_FIELD}=@calm.jpg`).")
+    return *found, calm
 
 
 def _explanation_response(request, record: ExplanationAnswer, png: bytes):

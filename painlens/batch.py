@@ -178,14 +178,15 @@ def csv_row(record: AnyAnswer) -> dict:
            "frames_answered": record.answered_frames if video and not record.error else None,
            "notes": " ".join(record.notes)}
     row.update({f"p_{name}": value for name, value in record.networks.items()})
-    if getattr(record, "baseline", None) is not None:  # --baseline: the face against the person's calm face
+    row["answer_kind"] = record.answer_kind  # a column with --reference: absolute where it could not be used
+    if getattr(record, "baseline", None) is not None:  # --reference: the face against the person's calm face
         row.update({"p_baseline": record.baseline.p_baseline, "p_change": record.baseline.p_change,
-                    "leads_with": record.baseline.leads_with, "answer_kind": record.answer_kind})
+                    "leads_with": record.baseline.leads_with})
     row.update(record.aus or {})  # AU4... and PSPI; empty cells where the face was not analysed
     return row
 
 
-BASELINE_COLUMNS = ["p_baseline", "p_change", "leads_with", "answer_kind"]  # with --baseline
+BASELINE_COLUMNS = ["p_baseline", "p_change", "leads_with", "answer_kind"]  # with --reference (--baseline)
 
 
 class RecordWriter:

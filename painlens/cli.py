@@ -290,7 +290,7 @@ def predict_command(
     explain: bool = typer.Option(False, "--explain", help="Add each network's LIME explanation of the photo, or of a video's peak frame."),
     all_networks: bool = typer.Option(False, "--all-networks", help="Run every kept network on photos, not only those the answer averages (the networks that learned); loads them all first."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="A progress bar with an ETA on the terminal (standard error)."),
-    baseline: Optional[Path] = typer.Option(None, "--baseline", help="A calm photo or clip of the same person: each photo and clip is also judged against it (the change from the person's calm face; a clip frame by frame)."),
+    baseline: Optional[Path] = typer.Option(None, "--reference", "--baseline", metavar="CALM_PHOTO", help="A calm photo or clip of the same person (one for every input: one person's files): each answer is the one with this calm reference (answer_kind with_reference), the face alone's kept beside it; a reference that cannot be used (no face, unreadable) is said in one sentence and the answers are then the face alone's."),
 ) -> None:
     """p(pain) for photos and videos (a timeline per video: peak, score, gaps) with the experiment's kept networks.
 
@@ -327,15 +327,15 @@ def _predict(paths, artifacts, as_json, csv_path, jsonl_path, fps, explain, all_
         raise CannotRunError(f"--fps must be above 0 and at most {MAX_FPS:g}, not {fps:g}.")
     inputs = collect_inputs(paths)
     if baseline is not None and not baseline.is_file():
-        raise CannotRunError(f"No baseline file at {display_path(baseline)}: give a calm photo or clip of the same person.")
+        raise CannotRunError(f"No calm reference file at {display_path(baseline)} (--reference): give a calm photo or "
+                             "clip of the same person.")
     predictor = load_predictor(artifacts, all_networks)
-    reference = _calm_reference(predictor, baseline) if baseline else None
-    rule = predictor.answer_basis().parameters.get("baseline") if reference is not None else None
+    reference, unusable = _calm_reference(predictor, baseline) if baseline else (None, None)
     writers = []
     try:
         for kind, target in (("csv", csv_path), ("jsonl", jsonl_path)):
             if target:
-                writers.append(RecordWriter(target, kind, list(predictor.networks), baseline=reference is not None))
+                writers.append(RecordWriter(target, kind, list(predictor.networks), baseline=baseline is not None))
     except OSError as exc:
         raise CannotRunError(f"{display_path(exc.filename or '')} cannot be written ({exc.strerror}); choose another "
                              "file.") from None
@@ -344,9 +344,11 @@ def _predict(paths, artifacts, as_json, csv_path, jsonl_path, fps, explain, all_
         for record in _predict_with_bar(predictor, inputs, fps, explain, progress and err_console.is_terminal,
                                         all_networks, bugs):
             if reference is not None:
-                from engine.answers import compare_with_baseline
+                from engine.person_baseline import answer_with_reference
 
-                record = compare_with_baseline(record, reference, rule)
+                record = answer_with_reference(predictor, record, reference)
+            elif unusable and not record.error:
+                record.notes.append(unusable)
             for writer in writers:
                 writer.write(record)
             records.append(record)
@@ -374,14 +376,18 @@ def _predict(paths, artifacts, as_json, csv_path, jsonl_path, fps, explain, all_
 
 
 def _calm_reference(predictor, path: Path):
-    """The person's calm face from ``--baseline FILE``; the command cannot run without it (its sentence)."""
+    """(the person's calm reference from ``--reference FILE``, None) or, when it cannot be used (no face, unreadable,
+    unlike the training faces), (None, the sentence saying so and that the answers are the face alone's), that
+    sentence also on standard error. A file that is not there stops the command before (a mistyped path)."""
     from engine.person_baseline import person_baseline
-    from painlens.batch import CannotRunError
 
     try:
-        return person_baseline(predictor, path.read_bytes())
-    except PainLensError as exc:
-        raise CannotRunError(f"--baseline {path.name}: {exc}") from None
+        return person_baseline(predictor, path.read_bytes()), None
+    except (PainLensError, OSError) as exc:
+        why = str(exc) if isinstance(exc, PainLensError) else f"The calm reference cannot be read ({exc.strerror})."
+        sentence = f"{why} So the answers are the face alone's (answer_kind absolute), without the calm reference."
+        err_console.print(f"Note: {sentence}", highlight=False, markup=False, soft_wrap=True)
+        return None, sentence
 
 
 def _predict_with_bar(predictor, inputs: list[Path], fps: float, explain: bool, show: bool, all_networks: bool, bugs=None):

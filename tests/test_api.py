@@ -256,6 +256,49 @@ def test_a_multipart_body_without_a_file_answers_400(server):
     assert response.status_code == 400 and "file" in response.json()["error"]
 
 
+# --- the person's calm reference (the multipart field `reference`) ---------------------------------------
+
+def with_reference(server: Server, path: str, photo: bytes, calm: bytes, calm_name: str = "calm.png"):
+    return requests.post(f"{server.url}{path}", files={"file": ("face.png", photo), "reference": (calm_name, calm)},
+                         headers=server.auth, timeout=120)
+
+
+def test_a_calm_reference_gives_the_answer_with_it_or_a_422_that_says_why(server, experiment):
+    from engine.artifacts import ExperimentStore
+
+    photo, calm = encode(face_image(25, size=(320, 320)), "PNG"), encode(face_image(24, size=(320, 320)), "PNG")
+    response = with_reference(server, "/v1/predict", photo, calm)
+    answer = response.json()
+    if ExperimentStore.open(experiment).answer().get("used"):  # the answer has a number, so the calm face has one
+        assert response.status_code == 200 and answer["answer_kind"] == "with_reference", response.text
+        assert answer["baseline"]["p_baseline"] is not None and "calm reference" in answer["rule"]
+    else:  # the tiny experiment's one-epoch networks do not learn: no answer, so no reference either
+        assert response.status_code == 422 and answer["path"] == "face.png" and answer["p_pain"] is None
+        assert answer["error"].startswith("The calm photo gives no reference: No single answer: no network learned")
+    unfilled = requests.post(f"{server.url}/v1/predict", files={"file": ("face.png", photo), "reference": ("", b"")},
+                             headers=server.auth, timeout=120)  # a form's calm-photo field left empty: none given
+    assert unfilled.status_code == 200 and unfilled.json()["answer_kind"] == "absolute"
+
+
+def test_a_bad_calm_reference_answers_4xx_with_a_sentence_naming_it_and_the_server_stays_up(server):
+    photo = encode(face_image(25, size=(320, 320)), "PNG")
+    scene = np.full((240, 320, 3), 140, np.uint8)
+    for calm, status, sentence in ((BAD_FILES["text"], 422, "The calm reference cannot be used: The file is not an image"),
+                                   (BAD_FILES["truncated"], 422, "The calm reference cannot be used: "),
+                                   (encode(scene, "PNG"), 422, "The calm reference cannot be used: No face was found"),
+                                   (b"", 422, "The calm reference is empty"),
+                                   (bytes(UPLOAD_MB * 1024 * 1024 + 1), 413, f"The calm reference is larger than the "
+                                                                             f"{UPLOAD_MB} MB")):
+        response = with_reference(server, "/v1/predict", photo, calm)
+        assert response.status_code == status and response.json()["error"].startswith(sentence), response.text
+    explained = with_reference(server, "/v1/explain?samples=20", photo, encode(scene, "PNG"))
+    assert explained.status_code == 400 and "takes no calm reference" in explained.json()["error"]
+    spec = requests.get(f"{server.url}/openapi.json", headers=server.auth, timeout=10).json()
+    form = spec["paths"]["/v1/predict"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert form["required"] == ["file"] and "with_reference" in form["properties"]["reference"]["description"]
+    assert requests.get(f"{server.url}/health", timeout=10).status_code == 200
+
+
 # --- concurrency, privacy -------------------------------------------------------------------------------
 
 def test_eight_clients_at_once_each_get_their_own_faces(server):

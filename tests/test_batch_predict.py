@@ -163,6 +163,41 @@ def test_predict_loads_and_runs_only_the_answers_networks_unless_asked_for_all(e
     assert all(p is not None for p in run_batch(few, photo, all_networks=False)[0].networks.values())
 
 
+def test_predict_with_a_calm_reference_answers_with_it_or_says_in_a_sentence_why_the_face_alone(experiment, tmp_path,
+                                                                                                     predictor, monkeypatch):
+    from typer.testing import CliRunner
+
+    from engine.artifacts import ExperimentStore
+    from painlens.cli import app
+
+    # The session's Predictor of this experiment instead of loading it again for each command (seconds each).
+    monkeypatch.setattr("painlens.batch.load_predictor", lambda artifacts, all_networks=True: predictor)
+
+    photo, calm, notes = tmp_path / "face.png", tmp_path / "calm.png", tmp_path / "calm-notes.jpg"
+    photo.write_bytes(encode(face_image(25, size=(320, 320)), "PNG"))
+    calm.write_bytes(encode(face_image(24, size=(320, 320)), "PNG"))
+    notes.write_bytes(b"a shopping list, not a photo " * 20)  # named like a photo, unreadable as one
+    table = tmp_path / "out.csv"
+    done = CliRunner().invoke(app, ["predict", str(photo), "--artifacts", str(experiment), "--reference", str(calm),
+                                    "--json", "--no-progress", "--jsonl", str(tmp_path / "out.jsonl")])
+    assert done.exit_code == 0, done.output
+    record = json.loads(done.stdout)[0]
+    if ExperimentStore.open(experiment).answer().get("used"):  # the answer has a number, so the calm face has one
+        assert record["answer_kind"] == "with_reference" and record["baseline"]["p_baseline"] is not None
+    else:  # the tiny experiment's networks do not learn: the calm photo gives no reference, and the command says so
+        assert "The calm photo gives no reference" in done.stderr and "the face alone's" in done.stderr
+        assert record["answer_kind"] == "absolute" and record["baseline"] is None and record["error"] is None
+        assert any("the face alone's (answer_kind absolute)" in note for note in record["notes"])
+    bad = CliRunner().invoke(app, ["predict", str(photo), "--artifacts", str(experiment), "--reference", str(notes),
+                                   "--csv", str(table), "--no-progress"])
+    assert bad.exit_code == 0, bad.output  # the photo was answered (by the face alone)
+    said = " ".join(bad.stderr.split())  # one sentence, wrapped by the terminal's width
+    assert "Note: The calm reference cannot be used: The file is not an image PainLens can read" in said
+    assert "So the answers are the face alone's (answer_kind absolute), without the calm reference." in said
+    row = next(csv.DictReader(table.open()))
+    assert row["answer_kind"] == "absolute" and row["p_baseline"] == "" and "the face alone's" in row["notes"]
+
+
 def test_predict_cannot_run_without_an_experiment_and_says_so_with_status_2(tmp_path, folder):
     done = _cli("predict", str(folder / "face.jpg"), "--artifacts", str(tmp_path / "nowhere"), "--json")
     assert done.returncode == 2 and done.stdout == ""

@@ -177,10 +177,11 @@ def test_predict_with_a_missing_baseline_file_says_so_and_cannot_run(tmp_path):
 
     photo = tmp_path / "face.png"
     photo.write_bytes(b"\x89PNG not really")
-    done = CliRunner().invoke(app, ["predict", str(photo), "--artifacts", str(tmp_path), "--baseline",
-                                    str(tmp_path / "calm.jpg")])
-    # painlens.cli.main prints the sentence and exits with the error's status (2: the command cannot run)
-    assert getattr(done.exception, "exit_code", None) == 2 and "No baseline file at" in str(done.exception)
+    for option in ("--reference", "--baseline"):  # --baseline: the option's earlier name
+        done = CliRunner().invoke(app, ["predict", str(photo), "--artifacts", str(tmp_path), option,
+                                        str(tmp_path / "calm.jpg")])
+        # painlens.cli.main prints the sentence and exits with the error's status (2: the command cannot run)
+        assert getattr(done.exception, "exit_code", None) == 2 and "No calm reference file at" in str(done.exception)
 
 
 def test_the_softmax_layer_is_fine_tuned_with_adams_steps_and_learns():
