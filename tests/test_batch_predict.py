@@ -358,15 +358,19 @@ def test_pain_clips_peak_inside_their_segment_and_the_score_separates_them(quali
         assert record["error"] is None, (row["clip"], record["error"])
         labels.append(row["label"] == "pain")
         # The top 10 % of the answered frames: since the served answer withholds uncertain frames (the rise and
-        # fall of a planted segment), a clip's mean is mostly its calm frames; on the demo the mean separates the
-        # 12 clips with AUC 0.83, the top 10 % with 0.97.
+        # fall of a planted segment), a clip's mean is mostly its calm frames; on the demo of generator 4 the mean
+        # separated the 12 clips with AUC 0.83, the top 10 % with 0.97.
         scores.append(record["score"]["top10"])
         if row["label"] == "pain":
             start, end = float(row["pain_start_s"]), float(row["pain_end_s"])
             assert start - 0.5 <= record["peak_t"] <= end + 0.5, (row["clip"], record["peak_t"], start, end)
     auc = roc_auc_score(labels, scores)
     print(f"{chosen.name}: {len(clips)} clips, clip-score AUC {auc:.3f}")
-    assert auc >= 0.9
+    # Generator 5 films each CP person on top of their resting face (README "CP faces"): the face alone reads two
+    # of the six calm clips (C02, C12: resting patterns a photo alone cannot tell from pain) at 0.999 throughout,
+    # so on the demo the top 10 % separate the clips with AUC 0.889 (32 of 36 pairs). A timeline that lost the
+    # planted segments would sit near 0.5; the calm reference is the remedy (the test below).
+    assert auc >= 0.85
 
 
 def test_with_the_persons_calm_photo_the_clips_calm_stretches_are_called_pain_far_less_often(quality):
