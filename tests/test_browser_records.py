@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from dashboard.widgets import ANSWER_LABEL as ANSWER
-from dashboard_browser import browser_available, chrome, main_text, page_ready, upload_file, wait
+from dashboard_browser import browser_available, chrome, click_when_ready, main_text, page_ready, upload_file, wait
 from dashboard_fixtures import encode, face_image
 
 pytestmark = pytest.mark.slow
@@ -49,9 +49,7 @@ def by_label(driver, label: str, tag: str = "input"):
 
 
 def click_text(driver, tag: str, text: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    driver.find_element(By.XPATH, f"//{tag}[contains(normalize-space(.), \"{text}\")]").click()
+    click_when_ready(driver, f"//{tag}[contains(normalize-space(.), \"{text}\")]")
 
 
 def csv_button(driver):
