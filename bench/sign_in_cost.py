@@ -7,7 +7,8 @@ where it is not installed).
     .venv/bin/python bench/sign_in_cost.py [--repeats 20]
 
 Prints the median and the 95th percentile in milliseconds, and the throttle's own transactions apart (count the
-attempt, then clear and audit a success or audit a failure), since argon2's quarter second hides them. The clock is the guard's own (moved forward between
+attempt, then clear and audit a success or audit a failure), since argon2's quarter second hides them, with the
+client's address counted too and without one (what the per-address limit adds). The clock is the guard's own (moved forward between
 failures, so that the measured failures never reach a lockout), never slept on.
 """
 
@@ -27,7 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from engine.records import users  # noqa: E402
 from engine.records.assessments import now  # noqa: E402
 from engine.records.database import Database  # noqa: E402
-from engine.records.sign_in import MAX_FAILURES, WINDOW, ProcessCounts, SignInGuard, SignInRefused, digest  # noqa: E402
+from engine.records.sign_in import (MAX_FAILURES, WINDOW, ProcessCounts, SignInGuard, SignInRefused,  # noqa: E402
+                                    address_digest, digest)
+
+ADDRESS = "203.0.113.7"  # a client's network address: each attempt counted for it too (the per-address limit)
 
 PASSWORD = "correct horse battery staple"
 
@@ -52,35 +56,38 @@ def measure(url: str, users_file: Path, repeats: int) -> dict[str, tuple[float, 
         failures[0] += 1
         if failures[0] % (MAX_FAILURES - 1) == 0:
             moment[0] += WINDOW  # a new window before the limit: failures, not refusals, are measured
-        assert guard.sign_in("alice", "wrong password here") is None
+        assert guard.sign_in("alice", "wrong password here", ADDRESS) is None
 
     def refused() -> None:
         try:
-            guard.sign_in("mallory", "wrong password here")
+            guard.sign_in("mallory", "wrong password here", ADDRESS)
         except SignInRefused:
             return
         raise AssertionError("not refused")
 
-    def database_work(succeeded: bool):
-        """The throttle's own transactions around a check (count first; then clear and audit, or audit)."""
+    def database_work(succeeded: bool, where: str | None = None):
+        """The throttle's own transactions around a check (count first; then clear and audit, or audit), with the
+        client's address counted too (``where``) or not (an unknown address: per name only)."""
         def work() -> None:
-            counts, _, in_database = guard._reserve(key, moment[0])
-            assert in_database
+            reserved = guard._reserve(key, where, moment[0])
+            assert reserved.in_database and not reserved.refused
             if succeeded:
-                guard._settle_success(key, alice, moment[0], in_database)
+                guard._settle_success(key, where, reserved, alice, moment[0])
             else:
                 moment[0] += WINDOW  # never a lockout
-                guard._settle_failure("bob", counts, moment[0], in_database)
+                guard._settle_failure("bob", where, reserved, moment[0])
         return work
 
-    key, alice = digest("alice"), users.User("alice", "clinician")
-    out = {"the throttle's transactions, success": timed(database_work(True), repeats),
-           "the throttle's transactions, failure": timed(database_work(False), repeats),
+    key, alice, where = digest("alice"), users.User("alice", "clinician"), address_digest(ADDRESS)
+    out = {"the throttle's transactions, success": timed(database_work(True, where), repeats),
+           "  success, no address (per name only)": timed(database_work(True), repeats),
+           "the throttle's transactions, failure": timed(database_work(False, where), repeats),
+           "  failure, no address (per name only)": timed(database_work(False), repeats),
            "argon2 check alone (users.verify)": timed(lambda: users.verify(users_file, "alice", PASSWORD), repeats),
-           "throttled sign-in, right password": timed(lambda: guard.sign_in("alice", PASSWORD), repeats),
+           "throttled sign-in, right password": timed(lambda: guard.sign_in("alice", PASSWORD, ADDRESS), repeats),
            "throttled sign-in, wrong password": timed(fail, repeats)}
     for _ in range(MAX_FAILURES):
-        guard.sign_in("mallory", "wrong password here")
+        guard.sign_in("mallory", "wrong password here", ADDRESS)
     out["refused during a lockout"] = timed(refused, repeats)
     guard.db.dispose()
     return out

@@ -3,8 +3,8 @@
 Sign-in is asked for whenever the dashboard is served on anything but a loopback address, and also on this
 machine once users exist: with the identity provider's sign-in (Streamlit's ``st.login``, OIDC) when one is
 configured (an ``[auth]`` section in ``.streamlit/secrets.toml``), else with a name and password from the users
-file (``painlens users add``; argon2 hashes, ``engine.records.users``; failed attempts throttled per name,
-``engine.records.sign_in``). Roles: a clinician sees the upload page
+file (``painlens users add``; argon2 hashes, ``engine.records.users``; failed attempts throttled per name and
+per the browser's network address, ``engine.records.sign_in``). Roles: a clinician sees the upload page
 and the person history; a researcher the experiment pages. On 127.0.0.1 without users nobody signs in and every
 page is there, as before (``LOCAL``). Served on another address with neither users nor a provider, the
 dashboard refuses to start (``check_serving``, called by ``painlens dashboard``) and, started some other way,
@@ -99,8 +99,9 @@ def _password_form(settings: RecordsSettings) -> None:
         name = st.text_input("Name", key="sign-in-name")
         password = st.text_input("Password", type="password", key="sign-in-password")
         if st.form_submit_button("Sign in", type="primary"):
-            try:  # throttled: a few failures for one name pause it (engine.records.sign_in)
-                user = sign_in.guard(settings.users_file, settings.database_url).sign_in(name, password)
+            try:  # throttled: a few failures for one name, or more from one address, pause it (engine.records.sign_in)
+                user = sign_in.guard(settings.users_file, settings.database_url).sign_in(name, password,
+                                                                                         client_address())
             except sign_in.SignInRefused as exc:
                 st.error(str(exc), icon=":material/lock_clock:")
                 return
@@ -109,6 +110,18 @@ def _password_form(settings: RecordsSettings) -> None:
             else:
                 st.session_state[USER_KEY] = user
                 st.rerun()
+
+
+def client_address() -> str | None:
+    """The network address the browser connects from (``st.context.ip_address``: the TCP peer, or the address a
+    reverse proxy on this machine sends in X-Forwarded-For), for the per-address sign-in limit. None when not known:
+    Streamlit gives None for 127.0.0.1 and ::1 (a browser on this machine, or a proxy on it that sends no
+    X-Forwarded-For), and Streamlit's AppTest gives a stand-in object that is no address."""
+    try:
+        address = st.context.ip_address
+    except Exception:  # noqa: BLE001  no session context (a bare script run): not known
+        return None
+    return address if isinstance(address, str) and address.strip() else None
 
 
 def _provider_user(settings: RecordsSettings) -> User:

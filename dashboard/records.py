@@ -120,11 +120,16 @@ def _media_type(data: bytes) -> str:
         return "application/octet-stream"
 
 
+KIND_COLOURS = {"absolute": "#4c78a8", "with_reference": "#b279a2"}  # the face alone; with the calm reference
+KIND_SHAPES = {"absolute": "circle", "with_reference": "square"}  # told apart without colour too
+
+
 def history_chart(table, baseline: float | None):
-    """A person's assessments over time (``engine.records.assessments.history_table``): p(pain) with its band,
-    the abstentions (a mark at the top, the reason in the tooltip), the clinician's ratings as a share of their
-    scale's maximum, the calm face's p(pain) on the days one was compared (green dots), and the person's baseline
-    when set (dashed). An Altair chart."""
+    """A person's assessments over time (``engine.records.assessments.history_table``): p(pain) with its band, one
+    line per answer kind (the face alone: blue circles; with the person's calm reference: purple squares, a line of
+    their own, since the two numbers are not on the same footing), the abstentions (a mark at the top, the reason in
+    the tooltip), the clinician's ratings as a share of their scale's maximum, the calm face's p(pain) on the days one
+    was compared (green dots), and the person's baseline when set (dashed). An Altair chart."""
     import altair as alt
     import pandas as pd
 
@@ -133,15 +138,23 @@ def history_chart(table, baseline: float | None):
     base = alt.Chart(frame).encode(x=alt.X("when:T", title="assessed (UTC)"))
     scale = alt.Scale(domain=[0, 1])
     answered = frame[frame["p_pain"].notna()]
+    kinds = [kind for kind in KIND_COLOURS if kind in set(frame["answer_kind"])] or ["absolute"]
+    colours = alt.Scale(domain=kinds, range=[KIND_COLOURS[k] for k in kinds])
+    kind = alt.Color("answer_kind:N", title="p(pain) is the answer", scale=colours, legend=alt.Legend(
+        orient="bottom", labelExpr="datum.label == 'with_reference' ? 'with the calm reference' : 'of the face alone'"))
+    shape = alt.Shape("answer_kind:N", scale=alt.Scale(domain=kinds, range=[KIND_SHAPES[k] for k in kinds]), legend=None)
     layers = [
-        base.transform_filter("datum.band_low != null").mark_area(opacity=0.25, color="#4c78a8").encode(
-            y=alt.Y("band_low:Q", scale=scale, title="p(pain) · rating as share of its scale"), y2="band_high:Q"),
-        alt.Chart(answered).mark_line(point=True, color="#4c78a8").encode(
-            x="when:T", y=alt.Y("p_pain:Q", scale=scale),
-            tooltip=["assessed_at", "p_pain", "band_low", "band_high", "saved_by"]),
+        base.transform_filter("datum.band_low != null").mark_area(opacity=0.25).encode(
+            y=alt.Y("band_low:Q", scale=scale, title="p(pain) · rating as share of its scale"), y2="band_high:Q",
+            color=alt.Color("answer_kind:N", scale=colours, legend=None)),
+        alt.Chart(answered).mark_line(point=False).encode(x="when:T", y=alt.Y("p_pain:Q", scale=scale), color=kind),
+        alt.Chart(answered).mark_point(filled=True, size=60, opacity=1).encode(
+            x="when:T", y=alt.Y("p_pain:Q", scale=scale), color=alt.Color("answer_kind:N", scale=colours, legend=None),
+            shape=shape, tooltip=["assessed_at", "answer_kind", "p_pain", "band_low", "band_high", "saved_by"]),
         base.transform_filter("datum.abstained").mark_point(shape="triangle-down", size=120, color="#e45756",
                                                             filled=True).encode(
-            y=alt.datum(1.0), tooltip=["assessed_at", alt.Tooltip("why_no_number", title="no number because")]),
+            y=alt.datum(1.0), tooltip=["assessed_at", "answer_kind",
+                                       alt.Tooltip("why_no_number", title="no number because")]),
         base.transform_filter("datum.rating_share != null").mark_point(shape="diamond", size=110, color="#f58518",
                                                                          filled=True).encode(
             y=alt.Y("rating_share:Q", scale=scale), tooltip=["assessed_at", "rating_scale", "rating_score"]),

@@ -1,4 +1,4 @@
-"""``painlens db upgrade`` and ``painlens users add/remove/list/unlock``: the records database's schema and the
+"""``painlens db upgrade`` and ``painlens users add/remove/list/unlock/unlock-address``: the records database's schema and the
 dashboard's users (``engine.records``). Where they live: ``PAINLENS_DATABASE_URL`` and ``PAINLENS_USERS``
 (``engine/records/settings.py``)."""
 
@@ -89,6 +89,35 @@ def unlock_command(name: str = typer.Argument(..., help="The name whose sign-in 
     else:
         console.print(f"{name} had no failed sign-ins counted in the records database ({database.where}){known}.",
                       highlight=False)
+
+
+@users_app.command("unlock-address")
+def unlock_address_command(address: str = typer.Argument(
+        ..., help="The network address whose sign-in is paused (IPv4 or IPv6), or the reference its refusal named.")) -> None:
+    """Clear a network address's failed sign-ins and its lockout: sign-in from it works again at once."""
+    import getpass
+
+    from engine.records.database import Database
+    from engine.records.sign_in import SignInGuard
+
+    settings = RecordsSettings.from_environment()
+    database = Database(settings.database_url)
+    try:
+        actor = f"painlens users unlock-address ({getpass.getuser()})"
+    except (KeyError, OSError):  # no name for this uid (a container)
+        actor = "painlens users unlock-address"
+    try:
+        reference, cleared = SignInGuard(database, settings.users_file).unlock_address(address, actor)
+    finally:
+        database.dispose()
+    named = f"the address with reference {reference}" if address.strip().lower() == reference else \
+        f"{address.strip()} (reference {reference})"
+    if cleared:
+        console.print(f"Sign-in from {named} works again: {cleared} failed attempt{'s' if cleared > 1 else ''} "
+                      "cleared.", highlight=False)
+    else:
+        console.print(f"{named[0].upper()}{named[1:]} had no failed sign-ins counted in the records database "
+                      f"({database.where}).", highlight=False)
 
 
 @users_app.command("list")

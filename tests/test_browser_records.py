@@ -123,6 +123,7 @@ def test_sign_in_save_three_see_the_history_export_it_erase_the_person(records_s
         found = wait(driver, lambda d: [p for p in downloads.glob("*.csv") if p.stat().st_size > 0], 60, "no CSV")
         rows = list(csv.DictReader(found[0].open(encoding="utf-8")))
         assert [row["note"] for row in rows] == ["calm", "after stretching", "evening"]
+        assert [row["answer_kind"] for row in rows] == ["absolute"] * 3  # no calm reference was given
         assert [row["rating_score"] for row in rows] == ["2.0", "7.0", ""] and all(row["p_pain"] or row["why_no_number"]
                                                                                   for row in rows)
 

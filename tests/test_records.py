@@ -72,6 +72,33 @@ def test_a_saved_assessment_keeps_the_answer_record_as_given_but_the_file_name(d
     assert table["p_pain"].tolist()[0] == 0.62 and pd_isna(table["p_pain"].tolist()[1])
     assert table["abstained"].tolist() == [False, True] and table["rating_share"].tolist()[0] == 0.6
     assert "unlike the training faces" in table["why_no_number"].tolist()[1]
+    assert [item.answer_kind for item in history.assessments] == table["answer_kind"].tolist() == ["absolute"] * 2
+
+
+def test_which_answer_a_number_is_is_a_column_the_table_the_csv_and_the_chart_tell_apart(db):
+    from dashboard.export import table_csv
+    from dashboard.records import KIND_COLOURS, history_chart
+
+    with_reference = answer(0.3).model_copy(update={"answer_kind": "with_reference"})
+    ids = [save(db, "P-3"), save(db, "P-3", answer=with_reference)]
+    with db.engine.connect() as connection:
+        kinds = connection.scalars(select(Assessment.answer_kind).order_by(Assessment.id)).all()
+    assert kinds == ["absolute", "with_reference"]
+    with pytest.raises(records.BadAssessmentError, match="answer_kind must be absolute or with_reference"):
+        save(db, "P-3", answer={**answer().to_json(), "answer_kind": "guessed"})
+    history = records.person_history(db, "P-3", "bob")
+    assert [item.id for item in history.assessments] == ids  # the refused one kept nothing
+    table = records.history_table(history)
+    exported = table_csv(table).decode("utf-8").splitlines()
+    assert exported[0].split(",")[:4] == ["assessment", "assessed_at", "answer_kind", "p_pain"]
+    assert [line.split(",")[2:4] for line in exported[1:]] == [["absolute", "0.62"], ["with_reference", "0.3"]]
+    layers = history_chart(table, None).to_dict()["layer"]
+    points = [layer for layer in layers if layer["mark"]["type"] == "point" and "shape" in layer["encoding"]]
+    assert [layer["encoding"]["color"]["field"] for layer in points] == ["answer_kind"]  # marked by kind: no silent mix
+    assert points[0]["encoding"]["color"]["scale"] == {"domain": ["absolute", "with_reference"],
+                                                       "range": [KIND_COLOURS["absolute"], KIND_COLOURS["with_reference"]]}
+    line = [layer for layer in layers if layer["mark"]["type"] == "line"]
+    assert line[0]["encoding"]["color"]["field"] == "answer_kind"  # one line per kind, never one through both
 
 
 def pd_isna(value) -> bool:

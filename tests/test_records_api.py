@@ -49,6 +49,7 @@ def test_an_answer_from_predict_is_saved_and_read_back_behind_the_token(client):
     assert kept["answer"]["networks"] == answer["networks"] and kept["answer"]["p_pain"] == answer["p_pain"]
     assert (kept["saved_by"], kept["rating_score"], kept["image_kept"]) == ("api:dr-lopez", 12.0, True)
     assert kept["experiment"] == "tiny" and kept["experiment_version"].startswith("git ")
+    assert kept["answer_kind"] == answer["answer_kind"] == "absolute"  # which answer the number is, as a field
     actions = [e["action"] for e in audit_events(open_database(client.database_url), "P-77")]
     assert actions == ["save", "view_history"]
     assert set(client.app.openapi()["paths"]) >= {"/v1/assessments", "/v1/persons/{code}/assessments"}

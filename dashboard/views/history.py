@@ -23,7 +23,13 @@ def load(code: str, user):
 def show_history(history, user) -> None:
     table = assessments.history_table(history)
     n, answered = len(table), int(table["p_pain"].notna().sum())
+    referenced = int((table["answer_kind"] == "with_reference").sum())
     widgets.chart(records.history_chart(table, history.baseline_p_pain), f"history-{history.person_code}", "history-chart")
+    if referenced:  # the two kinds of number are not on the same footing: say so before anyone reads a trend
+        st.warning(f"{referenced} of these {n} assessments give the answer with the person's calm reference (purple "
+                   "squares, their own line; answer_kind with_reference in the table), the others the face alone's "
+                   "(blue circles). The two are different answers, each with its own calibration: read a change within "
+                   "one line, not from one line to the other.", icon=":material/compare_arrows:")
     st.caption(f"{n} assessment{'s' if n != 1 else ''} of {history.person_code}, {answered} with a number. Each p(pain) "
                "is the answer on the day with its band (lowest to highest calibrated model the answer averages); red "
                "marks at the top are assessments where the answer withheld its number (hover for why); orange diamonds "

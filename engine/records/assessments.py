@@ -77,18 +77,41 @@ def save_assessment(db: Database, person_code: str, answer, saved_by: str, exper
         raise BadAssessmentError(f"The note is longer than {NOTE_LENGTH} characters; shorten it. Nothing was saved.")
     record = answer.to_json() if hasattr(answer, "to_json") else dict(answer)
     record["path"] = None  # a file name may hold a person's name
+    kind = answer_kind(record)
     when = at or now()
     with db.transaction(NOT_SAVED) as session:
         _ensure_person(session, code, when)
         row = Assessment(person_code=code, assessed_at=when, saved_by=saved_by, experiment=experiment,
-                         experiment_version=version, answer=record, rating_scale=scale, rating_score=score, note=note,
-                         image_kept=image is not None)
+                         experiment_version=version, answer=record, answer_kind=kind, rating_scale=scale,
+                         rating_score=score, note=note, image_kept=image is not None)
         session.add(row)
         session.flush()  # its id, for the image and the audit
         if image is not None:
             session.add(AssessmentImage(assessment_id=row.id, media_type=media_type, data=image))
         session.add(AuditEvent(at=when, actor=saved_by, action="save", person_code=code, assessment_id=row.id, count=1))
         return row.id
+
+
+def answer_kind(record: dict) -> str:
+    """Which answer the record's p_pain is (``engine.answers.Answer.answer_kind``): absolute (the face alone) or
+    with_reference (with the person's calm reference). A record without the field is from before it existed, when
+    p_pain was always the face alone's. BadAssessmentError for a kind PainLens never gives."""
+    kinds = answer_kinds()
+    kind = record.get("answer_kind") or "absolute"
+    if kind not in kinds:
+        raise BadAssessmentError(f"The answer's answer_kind must be {' or '.join(kinds)}, not {str(kind)[:40]!r}; "
+                                 "nothing was saved.")
+    return kind
+
+
+def answer_kinds() -> tuple[str, ...]:
+    """The kinds the answer record knows (``engine.answers``, imported here only: it takes a second, and signing in
+    or `painlens users` never needs it)."""
+    import typing
+
+    from engine.answers import Answer
+
+    return typing.get_args(Answer.model_fields["answer_kind"].annotation)
 
 
 def _ensure_person(session, code: str, when: datetime) -> None:
@@ -106,6 +129,7 @@ class SavedAssessment:
     experiment: str
     experiment_version: str
     answer: dict
+    answer_kind: str  # absolute or with_reference: which answer the saved p_pain is (also in ``answer``)
     rating_scale: str | None
     rating_score: float | None
     note: str | None
@@ -131,7 +155,7 @@ def person_history(db: Database, person_code: str, viewer: str, audit: bool = Tr
             session.add(AuditEvent(at=now(), actor=viewer, action="view_history", person_code=code, count=len(rows)))
         return History(code, person.baseline_p_pain if person else None,
                        [SavedAssessment(r.id, _utc(r.assessed_at), r.saved_by, r.experiment, r.experiment_version,
-                                        r.answer, r.rating_scale, r.rating_score, r.note, r.image_kept) for r in rows])
+                                        r.answer, r.answer_kind, r.rating_scale, r.rating_score, r.note, r.image_kept) for r in rows])
 
 
 def set_baseline(db: Database, person_code: str, baseline: float | None, actor: str) -> None:
@@ -171,7 +195,8 @@ def audit_events(db: Database, person_code: str | None = None) -> list[dict]:
         if person_code:
             query = query.where(AuditEvent.person_code == person_code)
         return [{"at": _utc(e.at), "actor": e.actor, "action": e.action, "person_code": e.person_code,
-                 "assessment_id": e.assessment_id, "count": e.count, "account": e.account} for e in session.scalars(query)]
+                 "assessment_id": e.assessment_id, "count": e.count, "account": e.account, "address": e.address}
+                for e in session.scalars(query)]
 
 
 def _utc(moment: datetime) -> datetime:
@@ -181,7 +206,9 @@ def _utc(moment: datetime) -> datetime:
 
 def history_table(history: History):
     """One row per assessment (a pandas DataFrame): what the history page's table and CSV show. p(pain), band and
-    abstention are read from the stored answer record; the rating also as a share of its scale's maximum."""
+    abstention are read from the stored answer record; ``answer_kind`` says which answer p(pain) is (absolute: the
+    face alone; with_reference: with the person's calm reference, not on the same footing); the rating also as a
+    share of its scale's maximum."""
     import pandas as pd
 
     rows = []
@@ -190,7 +217,7 @@ def history_table(history: History):
         calm = answer.get("baseline") or {}  # the comparison with the person's calm face, when one was given
         top = RATING_SCALES.get(item.rating_scale or "", ("", None))[1]
         rows.append({"assessment": item.id, "assessed_at": item.assessed_at.isoformat(timespec="seconds"),
-                     "p_pain": answer.get("p_pain"), "band_low": band.get("low"), "band_high": band.get("high"),
+                     "answer_kind": item.answer_kind, "p_pain": answer.get("p_pain"), "band_low": band.get("low"), "band_high": band.get("high"),
                      "abstained": bool(answer.get("abstained")), "calm_face_p_pain": calm.get("p_baseline"),
                      "p_pain_from_change": calm.get("p_change"),
                      "why_no_number": answer.get("abstain_reason") or answer.get("reason") or answer.get("error"),
@@ -199,7 +226,7 @@ def history_table(history: History):
                      "baseline_p_pain": history.baseline_p_pain, "note": item.note, "saved_by": item.saved_by,
                      "experiment": item.experiment, "experiment_version": item.experiment_version,
                      "photo_kept": item.image_kept})
-    columns = ["assessment", "assessed_at", "p_pain", "band_low", "band_high", "abstained", "calm_face_p_pain",
+    columns = ["assessment", "assessed_at", "answer_kind", "p_pain", "band_low", "band_high", "abstained", "calm_face_p_pain",
                "p_pain_from_change", "why_no_number",
                "rating_scale", "rating_score", "rating_share", "baseline_p_pain", "note", "saved_by", "experiment",
                "experiment_version", "photo_kept"]

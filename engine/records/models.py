@@ -9,6 +9,7 @@ migration and its test.
     audit_events        who did what when (save, history viewed, erasure, sign-in): no image, no free text
     sign_in_failures    failed sign-ins counted per name (its SHA-256, not the name) and the lockout they caused
                         (``engine.records.sign_in``); a row is forgotten once its window and lockout are over
+    sign_in_address_failures  the same per network address the attempts came from (its SHA-256, never the address)
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ class Assessment(Base):
     experiment: Mapped[str] = mapped_column(String(NAME_LENGTH))
     experiment_version: Mapped[str] = mapped_column(String(NAME_LENGTH))
     answer: Mapped[dict] = mapped_column(JSON)  # engine.answers.PhotoAnswer.to_json(), as given (but its file name)
+    # the answer's answer_kind (absolute: the face alone; with_reference: with the person's calm reference), a column
+    # so that a history or an export can tell the two apart without reading the JSON (migration 0003)
+    answer_kind: Mapped[str] = mapped_column(String(40))
     rating_scale: Mapped[str | None] = mapped_column(String(40))
     rating_score: Mapped[float | None] = mapped_column(Float)
     note: Mapped[str | None] = mapped_column(Text)
@@ -71,6 +75,8 @@ class AuditEvent(Base):
     # the account a sign-in event is about (sign_in, sign_in_failed, sign_in_locked, sign_in_unlocked): a user's
     # name, or None for a name that is no user (it may be a password typed into the wrong field)
     account: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    # the SHA-256 of the network address a sign-in event came from (never the address); None when it is not known
+    address: Mapped[str | None] = mapped_column(String(64))
 
 
 class SignInFailures(Base):
@@ -81,3 +87,13 @@ class SignInFailures(Base):
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     forget_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)  # the row means nothing after
+
+
+class SignInAddressFailures(Base):
+    __tablename__ = "sign_in_address_failures"
+
+    address_digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the client's address
+    failures: Mapped[int] = mapped_column(Integer)  # failed sign-ins from it since window_start, whatever the name
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    forget_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -1,29 +1,55 @@
-"""Signing in with a name and password from the users file, throttled: after ``MAX_FAILURES`` failed sign-ins
-for one name within ``WINDOW``, that name is refused for ``LOCKOUT`` (a fixed window, not a growing delay: a
-person who mistyped knows exactly when to try again), with a sentence saying so and when. A name that is no
-user is counted and refused the same way, with the same sentence, so the refusal says nothing about who has an
-account. A successful sign-in clears the name's count; ``painlens users unlock NAME`` clears a lockout.
+"""Signing in with a name and password from the users file, throttled twice: after ``MAX_FAILURES`` failed sign-ins
+for one name within ``WINDOW``, that name is refused for ``LOCKOUT``; after ``ADDRESS_MAX_FAILURES`` failed sign-ins
+from one network address within ``ADDRESS_WINDOW`` (whatever names were tried: one client trying many names, a
+password spray), that address is refused for ``ADDRESS_LOCKOUT``. Fixed windows, not growing delays: a person who
+mistyped knows exactly when to try again, from the sentence. A name that is no user is counted and refused the
+same way, with the same sentences, so a refusal says nothing about who has an account. A successful sign-in clears
+the name's count and takes back its own attempt from the address's (a colleague signing in never counts against
+the clinic's address); ``painlens users unlock NAME`` and ``painlens users unlock-address ADDRESS`` clear a lockout.
 
-Where the counts live: in the records database (``sign_in_failures``, next to the audit), so every dashboard
-process on that database sees the same counts and a restart forgets none. Each attempt is counted as failed
-*before* its password is checked, in one transaction (SQLite's BEGIN IMMEDIATE, PostgreSQL's row lock), and
-cleared again when it succeeds: guesses sent in parallel cannot slip past the limit while their passwords are
-being checked. When the database cannot be used (unreachable, locked, older than this code), sign-in still
-works and the counts are kept in this process's memory instead (the same limits for every session this server
-process serves; lost at a restart, not seen by other processes), and the log says so once; the database is
-tried again every ``RETRY``.
+Why 20 per address against 5 per name: an attempt refused because its name is paused is not counted against the
+address (its password is not checked), so one person's typos add at most 5 to their address in a quarter hour; 20
+needs at least four names to fail five times each, or a dozen colleagues behind one clinic's NAT to fail twice each,
+within the same 15 minutes. One client can then lock out at most four names before its address is paused, instead of
+every name in the users file, and tries at most 20 passwords per quarter hour over all names, not 5 per name.
+
+The address is the one the browser connects from (the dashboard passes Streamlit's ``st.context.ip_address``):
+behind a reverse proxy on this machine, the address the proxy sends in X-Forwarded-For (Streamlit's server,
+uvicorn, trusts that header from 127.0.0.1 and ::1, or from ``FORWARDED_ALLOW_IPS``); behind a proxy elsewhere that
+is not trusted, the proxy's own address, so everyone it serves shares one count (set ``FORWARDED_ALLOW_IPS`` to it).
+IPv6 addresses are counted per /64 network (one machine usually holds a whole /64: counting each address would let
+it try without limit). An address that is not known (None: a browser on this machine, a proxy on it that does not
+send X-Forwarded-For, a test) is not counted per address, only per name, and the log says so once: counting every
+unknown client under one key would let one of them pause sign-in for all of them, which is what the limit is for
+to prevent.
+
+Where the counts live: in the records database (``sign_in_failures`` per name, ``sign_in_address_failures`` per
+address, next to the audit), so every dashboard process on that database sees the same counts and a restart forgets
+none. Each attempt is counted as failed *before* its password is checked, for its address and its name in one
+transaction (SQLite's BEGIN IMMEDIATE; PostgreSQL's row locks, the address's first, always in that order, so two
+attempts never wait on each other), and cleared again when it succeeds: guesses sent in parallel cannot slip past
+either limit while their passwords are being checked. When the database cannot be used (unreachable, locked, older
+than this code), sign-in still works and the counts are kept in this process's memory instead (the same limits for
+every session this server process serves; lost at a restart, not seen by other processes), and the log says so
+once; the database is tried again every ``RETRY``.
 
 The audit (``audit_events``): ``sign_in`` (actor and account: the user), ``sign_in_failed`` and
 ``sign_in_locked`` (account: the name tried when it is a user, else None, since a name that is no user may be a
-password typed into the wrong field; count: failures in the window), ``sign_in_unlocked`` (actor: who ran
-``painlens users unlock``; count: the failures cleared). Never a password. Attempts refused during a lockout are
-not written one by one (a flood of them must not fill the audit). The counts table keeps a SHA-256 of each
-name, not the name, and forgets a row once its window and lockout are over.
+password typed into the wrong field; count: failures of the name in the window), ``sign_in_address_locked`` (count:
+the address's failures in the window), ``sign_in_unlocked`` and ``sign_in_address_unlocked`` (actor: who ran
+``painlens users``; count: the failures cleared); each with ``address``, the SHA-256 of the address it came from
+(None: not known), never the address itself. Never a password. Attempts refused during a lockout are not written
+one by one (a flood of them must not fill the audit). The counts tables keep a SHA-256 of each name and address,
+not the name or the address, and forget a row once its window and lockout are over. (A SHA-256 of an IPv4 address
+can be reversed by trying all 2^32 of them: what the tables and the audit hold is not readable at a glance, no more;
+the rows of the counts tables last at most half an hour.) The refusal for an address names its ``reference``, the
+first 8 characters of that SHA-256, which `painlens users unlock-address` takes as well as the address itself.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import threading
 from dataclasses import dataclass
@@ -38,25 +64,40 @@ from engine.errors import PainLensError
 from engine.records import users
 from engine.records.assessments import now
 from engine.records.database import Database, RecordsError
-from engine.records.models import NAME_LENGTH, AuditEvent, SignInFailures
+from engine.records.models import NAME_LENGTH, AuditEvent, SignInAddressFailures, SignInFailures
 from engine.records.users import User
 
 log = logging.getLogger("painlens.records")
 
-MAX_FAILURES = 5
-WINDOW = timedelta(minutes=15)
-LOCKOUT = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class Limit:
+    """``max_failures`` failed sign-ins within ``window`` pause sign-in for ``lockout``."""
+
+    max_failures: int
+    window: timedelta
+    lockout: timedelta
+
+
+NAME_LIMIT = Limit(5, timedelta(minutes=15), timedelta(minutes=15))
+ADDRESS_LIMIT = Limit(20, timedelta(minutes=15), timedelta(minutes=15))  # why 20: the module's docstring
+MAX_FAILURES, WINDOW, LOCKOUT = NAME_LIMIT.max_failures, NAME_LIMIT.window, NAME_LIMIT.lockout
+ADDRESS_MAX_FAILURES, ADDRESS_WINDOW, ADDRESS_LOCKOUT = (ADDRESS_LIMIT.max_failures, ADDRESS_LIMIT.window,
+                                                         ADDRESS_LIMIT.lockout)
+REFERENCE_LENGTH = 8  # the hex characters of an address's SHA-256 its refusal names (for `unlock-address`)
 RETRY = timedelta(seconds=30)  # a database that failed is tried again after this (meanwhile: this process's counts)
 SIGN_IN_ACTOR = "sign-in form"  # who made a failed attempt is not known: the audit names the form and the account
 
 
 class SignInRefused(PainLensError):
-    """Too many failed sign-ins for this name: the sentence says when to try again (the same for every name)."""
+    """Too many failed sign-ins for this name or from this address: the sentence says when to try again (the same for
+    every name)."""
 
 
 @dataclass(frozen=True)
 class Counts:
-    """One name's failed sign-ins: how many since ``window_start``, and until when the name is refused."""
+    """One name's or address's failed sign-ins: how many since ``window_start``, and until when it is refused."""
 
     failures: int = 0
     window_start: datetime | None = None
@@ -65,16 +106,24 @@ class Counts:
     def locked_at(self, moment: datetime) -> bool:
         return self.locked_until is not None and moment < self.locked_until
 
-    def after_failure(self, moment: datetime) -> "Counts":
-        """The counts once one more attempt failed at ``moment`` (a lockout when it is the MAX_FAILURES-th in WINDOW)."""
-        fresh = (self.window_start is None or moment >= self.window_start + WINDOW
+    def after_failure(self, moment: datetime, limit: Limit = NAME_LIMIT) -> "Counts":
+        """The counts once one more attempt failed at ``moment`` (a lockout when it is the limit's max in its window)."""
+        fresh = (self.window_start is None or moment >= self.window_start + limit.window
                  or (self.locked_until is not None and moment >= self.locked_until))
         failures, start = (1, moment) if fresh else (self.failures + 1, self.window_start)
-        return Counts(failures, start, moment + LOCKOUT if failures >= MAX_FAILURES else None)
+        return Counts(failures, start, moment + limit.lockout if failures >= limit.max_failures else None)
 
-    def forget_at(self) -> datetime:
+    def taken_back(self, reserved: "Counts", limit: Limit) -> "Counts":
+        """The counts without the attempt that ``reserved`` counted (it succeeded); as they are when their window
+        started again since (the attempt is no longer in them)."""
+        if self.window_start != reserved.window_start or self.failures < 1:
+            return self
+        failures = self.failures - 1
+        return Counts(failures, self.window_start, self.locked_until if failures >= limit.max_failures else None)
+
+    def forget_at(self, limit: Limit = NAME_LIMIT) -> datetime:
         """After this moment the counts mean nothing (window over, lockout over)."""
-        ends = self.window_start + WINDOW
+        ends = self.window_start + limit.window
         return max(ends, self.locked_until) if self.locked_until else ends
 
 
@@ -88,34 +137,96 @@ def clean(name: str) -> str:
     return (name or "").strip()
 
 
+def network(address: str) -> str:
+    """What an address is counted as: an IPv4 address as it is (also written as IPv6, ::ffff:a.b.c.d), an IPv6
+    address's /64 network, anything else (a host name) as given."""
+    text = (address or "").strip()
+    try:
+        parsed = ipaddress.ip_address(text.split("%")[0])  # without an IPv6 zone (fe80::1%eth0)
+    except ValueError:
+        return text
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped:
+        parsed = parsed.ipv4_mapped
+    if isinstance(parsed, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network(f"{parsed}/64", strict=False))
+    return str(parsed)
+
+
+def address_digest(address: str | None) -> str | None:
+    """The key an address is counted under: the SHA-256 of its network (``network``); None for an unknown one."""
+    if not address or not str(address).strip():
+        return None
+    return hashlib.sha256(network(str(address)).encode("utf-8")).hexdigest()
+
+
 def refusal(locked_until: datetime, moment: datetime) -> str:
-    minutes = max(1, -(-int((locked_until - moment).total_seconds()) // 60))  # rounded up: never "0 minutes"
     return (f"Too many failed sign-ins with this name: sign-in with it is paused for {LOCKOUT.seconds // 60} minutes. "
-            f"Try again after {locked_until:%H:%M} UTC (in {minutes} minute{'s' if minutes > 1 else ''}), or ask your "
+            f"Try again after {locked_until:%H:%M} UTC ({_in_minutes(locked_until, moment)}), or ask your "
             "administrator to unlock it.")
 
 
+def address_refusal(locked_until: datetime, moment: datetime, key: str) -> str:
+    """The same for every name tried: whether a name exists is not said."""
+    return (f"Too many failed sign-ins from this network address: sign-in from it is paused for "
+            f"{ADDRESS_LOCKOUT.seconds // 60} minutes, whatever the name. Try again after {locked_until:%H:%M} UTC "
+            f"({_in_minutes(locked_until, moment)}), or ask your administrator to unlock the address (reference "
+            f"{key[:REFERENCE_LENGTH]}).")
+
+
+def _in_minutes(locked_until: datetime, moment: datetime) -> str:
+    minutes = max(1, -(-int((locked_until - moment).total_seconds()) // 60))  # rounded up: never "0 minutes"
+    return f"in {minutes} minute{'s' if minutes > 1 else ''}"
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """One attempt's counts: the name's, the address's (None: not known); ``refused`` "name", "address" or "" (the
+    attempt goes on, counted as failed already under both); ``in_database``: whose counts they are."""
+
+    name: Counts
+    address: Counts | None
+    refused: str
+    in_database: bool
+
+
 class ProcessCounts:
-    """The counts in this process's memory: the fallback while the records database cannot be used."""
+    """The counts in this process's memory: the fallback while the records database cannot be used. Names are kept
+    under their digest, addresses under "address:" and theirs."""
 
     def __init__(self):
         self._counts: dict[str, Counts] = {}
         self._lock = threading.Lock()
 
-    def reserve(self, key: str, moment: datetime) -> tuple[Counts, bool]:
-        """(the counts, whether the attempt may go on); an attempt that may go on is counted as failed already."""
+    def reserve(self, key: str, moment: datetime, address_key: str | None = None) -> Reservation:
+        """The attempt's counts; one that may go on is counted as failed already, for its name and its address."""
+        where = f"address:{address_key}" if address_key else None
         with self._lock:
-            counts = self._counts.get(key, Counts())
+            counts, near = self._counts.get(key, Counts()), self._counts.get(where, Counts()) if where else None
+            if near is not None and near.locked_at(moment):
+                return Reservation(counts, near, "address", False)
             if counts.locked_at(moment):
-                return counts, False
-            self._counts[key] = counts.after_failure(moment)
-            for stale in [k for k, c in self._counts.items() if c.forget_at() < moment]:
+                return Reservation(counts, near, "name", False)
+            self._counts[key] = counts = counts.after_failure(moment, NAME_LIMIT)
+            if where:
+                self._counts[where] = near = near.after_failure(moment, ADDRESS_LIMIT)
+            for stale in [k for k, c in self._counts.items()
+                          if c.forget_at(ADDRESS_LIMIT if k.startswith("address:") else NAME_LIMIT) < moment]:
                 del self._counts[stale]
-            return self._counts[key], True
+            return Reservation(counts, near, "", False)
 
     def clear(self, key: str) -> int:
         with self._lock:
             return self._counts.pop(key, Counts()).failures
+
+    def take_back(self, address_key: str, reserved: Counts) -> None:
+        """A sign-in succeeded: its attempt no longer counts against its address."""
+        with self._lock:
+            where = f"address:{address_key}"
+            if where in self._counts:
+                self._counts[where] = self._counts[where].taken_back(reserved, ADDRESS_LIMIT)
+
+    def clear_address(self, address_key: str) -> int:
+        return self.clear(f"address:{address_key}")
 
 
 PROCESS_COUNTS = ProcessCounts()  # one per process: every session of a dashboard server shares it
@@ -131,19 +242,25 @@ class SignInGuard:
         self.db, self.users_file, self.clock, self.fallback = database, Path(users_file), clock, fallback
         self.counted_in, self.fallback_reason = "database", ""
         self._retry_at: datetime | None = None  # while the database fails: when to try it again
+        self._said_unknown_address = False
 
-    def sign_in(self, name: str, password: str) -> User | None:
-        """The user when the password is theirs, None when it is not; SignInRefused while the name is locked."""
+    def sign_in(self, name: str, password: str, address: str | None = None) -> User | None:
+        """The user when the password is theirs, None when it is not; SignInRefused while the name or the address
+        (the client's network address, None when not known: counted per name only) is paused."""
         name, moment = clean(name), self.clock()
-        key, known = digest(name), name in users.read(self.users_file)
-        counts, go_on, in_database = self._reserve(key, moment)
-        if not go_on:
-            raise SignInRefused(refusal(counts.locked_until, moment))
+        key, where, known = digest(name), address_digest(address), name in users.read(self.users_file)
+        if where is None:
+            self._say_unknown_address()
+        reserved = self._reserve(key, where, moment)
+        if reserved.refused == "address":
+            raise SignInRefused(address_refusal(reserved.address.locked_until, moment, where))
+        if reserved.refused == "name":
+            raise SignInRefused(refusal(reserved.name.locked_until, moment))
         user = users.verify(self.users_file, name, password)
         if user is not None:
-            self._settle_success(key, user, moment, in_database)
+            self._settle_success(key, where, reserved, user, moment)
         else:
-            self._settle_failure(name[:NAME_LENGTH] if known else None, counts, moment, in_database)
+            self._settle_failure(name[:NAME_LENGTH] if known else None, where, reserved, moment)
         return user
 
     def unlock(self, name: str, actor: str) -> int:
@@ -160,75 +277,124 @@ class SignInGuard:
                                    account=name[:NAME_LENGTH], count=cleared))
         return cleared
 
+    def unlock_address(self, address: str, actor: str) -> tuple[str, int]:
+        """Clear an address's failed sign-ins and lockout: ``address`` is the address (IPv4, IPv6) or the reference
+        its refusal named (the start of its SHA-256). (the reference, how many failures were cleared: 0 none counted).
+        RecordsError when the database fails; UnknownAddressError for a reference that names no row, or several."""
+        key = _reference_or_digest(address)
+        with self.db.transaction("nothing was unlocked") as session:
+            if len(key) < 64:  # a reference: the row it starts
+                found = session.scalars(select(SignInAddressFailures.address_digest)
+                                        .where(SignInAddressFailures.address_digest.startswith(key))).all()
+                if len(found) != 1:
+                    raise UnknownAddressError(
+                        f"No failed sign-ins are counted under the reference {key} (its lockout may be over, or it was "
+                        "mistyped); nothing was unlocked." if not found else
+                        f"The reference {key} matches {len(found)} addresses: give the address itself; nothing was "
+                        "unlocked.")
+                key = found[0]
+            cleared = self.fallback.clear_address(key)
+            row = session.get(SignInAddressFailures, key)
+            if row is not None:
+                cleared = max(cleared, row.failures)
+                session.delete(row)
+            session.add(AuditEvent(at=self.clock(), actor=actor[:NAME_LENGTH], action="sign_in_address_unlocked",
+                                   address=key, count=cleared))
+        return key[:REFERENCE_LENGTH], cleared
+
     def counts(self, name: str) -> Counts:
         """The name's counts in the database (RecordsError when it fails)."""
         with self.db.transaction("nothing was read") as session:
             row = session.get(SignInFailures, digest(name))
             return _counts(row) if row else Counts()
 
+    def address_counts(self, address: str) -> Counts:
+        """The address's counts in the database (RecordsError when it fails)."""
+        with self.db.transaction("nothing was read") as session:
+            row = session.get(SignInAddressFailures, address_digest(address))
+            return _counts(row) if row else Counts()
+
+    def _say_unknown_address(self) -> None:
+        if not self._said_unknown_address:  # once: every attempt on this machine has no address
+            self._said_unknown_address = True
+            log.warning("sign-in: the client's network address is not known (a browser on this machine, or a reverse "
+                        "proxy on it that does not send X-Forwarded-For): failed sign-ins are limited per name only")
+
     # --- the database, and the fallback -----------------------------------------------------------------
 
-    def _reserve(self, key: str, moment: datetime) -> tuple[Counts, bool, bool]:
-        """(the counts, whether the attempt may go on, whether they are the database's)."""
+    def _reserve(self, key: str, where: str | None, moment: datetime) -> Reservation:
+        """The attempt's counts, the database's when it can be used."""
         if self.db is not None and (self._retry_at is None or moment >= self._retry_at):
             try:
-                counts, go_on = self._reserve_in_database(key, moment)
+                reserved = self._reserve_in_database(key, where, moment)
                 if self.counted_in != "database":
                     log.warning("sign-in: failed attempts are counted in the records database again")
                 self.counted_in, self.fallback_reason, self._retry_at = "database", "", None
-                return counts, go_on, True
+                return reserved
             except RecordsError as exc:
                 if self.counted_in == "database":  # once, not at every attempt (a flood must not fill the log)
                     log.warning("sign-in: %s Failed attempts are counted in this process only until it works.", exc)
                 # not at every attempt either: an unreachable server costs its connect timeout each time
                 self.counted_in, self.fallback_reason, self._retry_at = "process", str(exc), moment + RETRY
         self.counted_in = "process"
-        counts, go_on = self.fallback.reserve(key, moment)
-        return counts, go_on, False
+        return self.fallback.reserve(key, moment, where)
 
-    def _reserve_in_database(self, key: str, moment: datetime) -> tuple[Counts, bool]:
+    def _reserve_in_database(self, key: str, where: str | None, moment: datetime) -> Reservation:
         with self.db.transaction("the attempt was not counted") as session:
-            insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-            session.execute(insert(SignInFailures).values(name_digest=key, failures=0, window_start=moment,
-                                                         locked_until=None, forget_at=moment)
-                            .on_conflict_do_nothing(index_elements=["name_digest"]))
-            # the row locked until commit: a parallel attempt on the same name waits, then sees this one counted
-            row = session.scalars(select(SignInFailures).where(SignInFailures.name_digest == key).with_for_update()).one()
-            counts = _counts(row)
+            # the address's row first, then the name's: every attempt locks in that order, so none waits in a circle
+            near = _locked_row(session, SignInAddressFailures, where, moment) if where else None
+            row = _locked_row(session, SignInFailures, key, moment)
+            counts, near_counts = _counts(row), _counts(near) if near is not None else None
+            if near_counts is not None and near_counts.locked_at(moment):
+                return Reservation(counts, near_counts, "address", True)
             if counts.locked_at(moment):
-                return counts, False
-            counts = counts.after_failure(moment)
-            row.failures, row.window_start, row.locked_until = counts.failures, counts.window_start, counts.locked_until
-            row.forget_at = counts.forget_at()
-            return counts, True
+                return Reservation(counts, near_counts, "name", True)
+            counts = _store(row, counts.after_failure(moment, NAME_LIMIT), NAME_LIMIT)
+            if near is not None:
+                near_counts = _store(near, near_counts.after_failure(moment, ADDRESS_LIMIT), ADDRESS_LIMIT)
+            return Reservation(counts, near_counts, "", True)
 
-    def _settle_success(self, key: str, user: User, moment: datetime, in_database: bool) -> None:
+    def _settle_success(self, key: str, where: str | None, reserved: Reservation, user: User, moment: datetime) -> None:
         self.fallback.clear(key)
-        if not in_database:
+        if where:
+            self.fallback.take_back(where, reserved.address)
+        if not reserved.in_database:
             log.info("sign-in of a user not audited: the records database cannot be used")
             return
         try:
             with self.db.transaction("the sign-in was not recorded") as session:
+                if where:  # the address's row first, as when counting
+                    near = session.scalars(select(SignInAddressFailures).where(
+                        SignInAddressFailures.address_digest == where).with_for_update()).one_or_none()
+                    if near is not None:
+                        _store(near, _counts(near).taken_back(reserved.address, ADDRESS_LIMIT), ADDRESS_LIMIT)
                 session.execute(delete(SignInFailures).where(SignInFailures.name_digest == key))
                 session.add(AuditEvent(at=moment, actor=user.name[:NAME_LENGTH], action="sign_in",
-                                       account=user.name[:NAME_LENGTH], count=1))
+                                       account=user.name[:NAME_LENGTH], count=1, address=where))
         except RecordsError as exc:  # the user is in; their counted attempt stays (it ends with its window)
             log.warning("sign-in: %s", exc)
 
-    def _settle_failure(self, account: str | None, counts: Counts, moment: datetime, in_database: bool) -> None:
+    def _settle_failure(self, account: str | None, where: str | None, reserved: Reservation, moment: datetime) -> None:
+        counts, near = reserved.name, reserved.address
         locked = counts.locked_until is not None
-        if not in_database:
-            if locked:  # no name in the log: the audit is where names go
-                log.warning("sign-in: a name was locked for %d minutes after %d failed attempts (counted in this "
-                            "process; the records database cannot be used)", LOCKOUT.seconds // 60, counts.failures)
+        address_locked = near is not None and near.locked_until is not None
+        if not reserved.in_database:
+            if locked or address_locked:  # no name, no address in the log: the audit is where they go
+                log.warning("sign-in: %s was paused for %d minutes after %d failed attempts (counted in this process; the "
+                            "records database cannot be used)", "an address" if address_locked else "a name",
+                            (ADDRESS_LOCKOUT if address_locked else LOCKOUT).seconds // 60,
+                            near.failures if address_locked else counts.failures)
             return
         try:
             with self.db.transaction("the failed sign-in was not recorded") as session:
                 session.add(AuditEvent(at=moment, actor=SIGN_IN_ACTOR, action="sign_in_failed", account=account,
-                                       count=counts.failures))
+                                       count=counts.failures, address=where))
                 if locked:
                     session.add(AuditEvent(at=moment, actor=SIGN_IN_ACTOR, action="sign_in_locked", account=account,
-                                           count=counts.failures))
+                                           count=counts.failures, address=where))
+                if address_locked:
+                    session.add(AuditEvent(at=moment, actor=SIGN_IN_ACTOR, action="sign_in_address_locked",
+                                           count=near.failures, address=where))
             self._forget_stale(moment)
         except RecordsError as exc:  # the attempt is counted already; only its audit line is missing
             log.warning("sign-in: %s", exc)
@@ -238,9 +404,45 @@ class SignInGuard:
         and lockout are over, so that names tried once long ago (or a spray of made-up names) do not pile up."""
         try:
             with self.db.transaction("nothing was forgotten") as session:
+                session.execute(delete(SignInAddressFailures).where(SignInAddressFailures.forget_at < moment))
                 session.execute(delete(SignInFailures).where(SignInFailures.forget_at < moment))
         except RecordsError:
             pass  # another attempt's transaction may hold those rows: the next failure forgets them
+
+
+class UnknownAddressError(PainLensError):
+    """`painlens users unlock-address` was given something that is neither an address nor a reference it knows."""
+
+
+def _reference_or_digest(given: str) -> str:
+    """The SHA-256 of an address, or a reference (hex, at least REFERENCE_LENGTH characters) as given, lower case."""
+    text = (given or "").strip()
+    candidate = text.split("%")[0]
+    try:
+        ipaddress.ip_address(candidate)
+        return address_digest(text)
+    except ValueError:
+        pass
+    if len(text) >= REFERENCE_LENGTH and len(text) <= 64 and all(ch in "0123456789abcdefABCDEF" for ch in text):
+        return text.lower()
+    raise UnknownAddressError(f"{text[:80]!r} is neither a network address (IPv4 or IPv6) nor the reference a refusal "
+                              f"named ({REFERENCE_LENGTH} or more hexadecimal characters); nothing was unlocked.")
+
+
+def _locked_row(session, model, key: str, moment: datetime):
+    """The row counting ``key``, made when new, locked until the transaction ends: a parallel attempt on the same
+    name or address waits, then sees this one counted."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    column = model.__table__.primary_key.columns.values()[0]
+    session.execute(insert(model).values({column.name: key, "failures": 0, "window_start": moment, "locked_until": None,
+                                          "forget_at": moment}).on_conflict_do_nothing(index_elements=[column.name]))
+    return session.scalars(select(model).where(column == key).with_for_update()).one()
+
+
+def _store(row, counts: Counts, limit: Limit) -> Counts:
+    row.failures, row.window_start, row.locked_until = counts.failures, counts.window_start, counts.locked_until
+    row.forget_at = counts.forget_at(limit)
+    return counts
 
 
 def _counts(row: SignInFailures) -> Counts:
