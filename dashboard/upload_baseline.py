@@ -1,6 +1,7 @@
 """The upload page's comparison with the person's calm face: a clinician adds a calm photo or clip of the same
-person, and the photo's (or the clip's, frame by frame) answer is the one with that calm reference (its own
-conformal thresholds), the face alone's beside it. The engine reads the calm file and applies the answer's rule
+person, or (for a clip) marks the seconds of the clip itself in which the person is at rest, and the photo's (or
+the clip's, frame by frame) answer is the one with that calm reference (its own conformal thresholds), the face
+alone's beside it. The engine reads the calm file and applies the answer's rule
 (``engine.person_baseline``: ``person_baseline``, ``answer_with_reference``), as for ``painlens predict
 --reference`` and the API's ``reference`` field; this module only shows it.
 
@@ -15,11 +16,13 @@ import logging
 import streamlit as st
 
 from dashboard import admission, loaders, widgets
+from engine.errors import PainLensError
 from engine.preprocess.decode import IMAGE_TYPES
 from engine.video import VIDEO_TYPES
 
 log = logging.getLogger(__name__)
 REFERENCE_KEY = "baseline-reference"  # session state: (file id, PersonBaseline or the sentence why there is none)
+STRETCH_KEY = "baseline-calm-seconds"  # session state: the clip's calm seconds (start, end) while the range is on
 
 
 def calm_reference(model, file_id: str, data: bytes):
@@ -61,14 +64,26 @@ def show_baseline(model, experiment: loaders.Experiment, answered) -> None:
     """The section: an uploader for the calm face, then both numbers and which leads, and why. ``answered``: the
     photo's ``Prediction``, or a clip's record (``VideoAnswer``: compared frame by frame)."""
     from engine.answers import Answer, photo_answer
-    from engine.person_baseline import answer_with_reference
+    from engine.person_baseline import answer_with_calm_seconds, answer_with_reference
 
     st.subheader("Compared with this person's calm face")
+    clip = isinstance(answered, Answer) and answered.kind == "video"
     st.caption("People with cerebral palsy often hold an atypical face at rest (a lowered brow, a raised lip, an open "
                "mouth) that a network trained on typical faces can read as pain. Add a calm photo or clip of the same "
-               "person and the answer judges the face against it (the headline above then gives that answer).")
+               "person" + (", or mark the seconds of this clip in which the person is at rest," if clip else "") +
+               " and the answer judges the face against it (the headline above then gives that answer).")
+    st.session_state.pop(STRETCH_KEY, None)  # set again below while the clip's own calm seconds are its reference
+    stretch = calm_seconds_input(answered) if clip else None
     upload = st.file_uploader("A calm photo or short clip of the same person", key="baseline-photo",
-                              type=list(IMAGE_TYPES) + list(VIDEO_TYPES))
+                              type=list(IMAGE_TYPES) + list(VIDEO_TYPES), disabled=stretch is not None)
+    if stretch is not None:  # the clip's own calm seconds: no photo's light, pose or camera between them
+        record = answer_with_calm_seconds(model, answered.model_copy(deep=True), stretch)
+        if record.baseline is None:
+            st.warning(record.notes[-1], icon=":material/info:")
+            return
+        st.session_state[STRETCH_KEY] = tuple(record.baseline.calm_seconds)
+        _show_comparison(experiment, record)
+        return
     if upload is None:
         return
     reference = calm_reference(model, upload.file_id, upload.getvalue())
@@ -76,6 +91,35 @@ def show_baseline(model, experiment: loaders.Experiment, answered) -> None:
         st.warning(reference, icon=":material/info:")
         return
     record = answer_with_reference(model, answered if isinstance(answered, Answer) else photo_answer(answered), reference)
+    _show_comparison(experiment, record)
+
+
+def calm_seconds_input(record):
+    """The range of the clip at rest (``engine.person_baseline.CalmSeconds``), or None while the switch is off: a
+    clinician who filmed the person resting first marks those seconds, and they become the clip's own reference."""
+    length = (record.frames[-1].t + 1.0 / record.fps) if record.frames and record.fps else 0.0
+    if not st.toggle("Use seconds of this clip in which the person is at rest as the calm reference", key="calm-seconds-on",
+                     help="Those frames become the reference: they are marked on the timeline and left out of the "
+                          "score, since they cannot be evidence against themselves."):
+        return None
+    start, end = st.slider("Seconds of the clip at rest", 0.0, max(length, 0.1), (0.0, min(2.0, length)), step=0.1,
+                           format="%.1f s", key="calm-seconds")
+    try:
+        from engine.person_baseline import calm_seconds
+
+        return calm_seconds(f"{start:g}-{end:g}")  # the same checks as the CLI and the API (an empty range: a sentence)
+    except PainLensError as exc:
+        st.warning(str(exc), icon=":material/info:")
+        return None
+
+
+def chosen_calm_seconds() -> tuple[float, float] | None:
+    """The clip's calm seconds chosen on this page (for the timeline to mark them), or None."""
+    return st.session_state.get(STRETCH_KEY)
+
+
+def _show_comparison(experiment: loaders.Experiment, record) -> None:
+    """Both numbers, which leads and why, for a record judged against the person's calm reference."""
     b, clip = record.baseline, " (mean over the clip's frames)" if record.kind == "video" else ""
     absolute, change, calm = st.columns(3)
     lead = " (leads)"
@@ -85,7 +129,8 @@ def show_baseline(model, experiment: loaders.Experiment, answered) -> None:
     change.metric(f"p(pain) {'with the calm face, the answer' if served else 'from the change'}{clip}"
                   f"{lead if b.leads_with == 'change' else ''}", "no number" if b.p_change is None else f"{b.p_change:.2f}")
     faces = f"{b.baseline_frames} face{'s' if b.baseline_frames != 1 else ''}"
-    calm.metric(f"calm face, p(pain) ({faces})", f"{b.p_baseline:.2f}")
+    where = f"calm seconds {b.calm_seconds[0]:g}-{b.calm_seconds[1]:g}" if b.calm_seconds else "calm face"
+    calm.metric(f"{where}, p(pain) ({faces})", f"{b.p_baseline:.2f}")
     st.info(b.why, icon=":material/compare:")
     if served:
         if record.abstained:

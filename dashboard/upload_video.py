@@ -110,9 +110,11 @@ def _show_timeline(analysis, experiment) -> None:
                                             "p(pain) over the clip, per network (no single answer)",
                                             widgets.provenance(experiment, "grey spans: face not found, or the number withheld"))
     else:
+        calm = upload_baseline.chosen_calm_seconds()  # the clip's own calm seconds, when they are its reference
         figure = video_charts.timeline(curve, analysis.peak_t, 1.0 / analysis.fps, "p(pain) over the clip",
-                                       widgets.provenance(experiment, band, "grey spans: face not found, or the number withheld"),
-                                       chosen)
+                                       widgets.provenance(experiment, band, "grey spans: face not found, or the number withheld",
+                                                          *(["green span: the calm reference, not evidence"] if calm else [])),
+                                       chosen, calm)
     widgets.chart(figure, "video-timeline", "video-timeline")
     upload_action_units.show_clip(analysis, experiment)
     table = video_charts.frame_table(curve, analysis.network_curves())

@@ -3,7 +3,9 @@
 The timeline shows p(pain) per analysed frame (the one answer, ``Predictor.answer``), the band from the
 lowest to the highest calibrated seed of the networks it averages, the peak, and the gaps where the face was
 not followed: a gap is a shaded span, and the line and band break there (no value is drawn across it). When
-no network learned there is no answer: ``network_lines`` then shows each network's own p(pain), greyed.
+no network learned there is no answer: ``network_lines`` then shows each network's own p(pain), greyed. When
+seconds of the clip itself are the person's calm reference, they are a span of their own ("calm reference"), with
+no line or point in it: those frames are the reference, not evidence.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dashboard.charts import CLASS_COLOURS, style
 GAP_COLOUR = "#BBBBBB"
 LINE_COLOUR = CLASS_COLOURS["pain"]
 BAND_COLOUR = "#E69F00"
+CALM_COLOUR = "#009E73"  # the clip's own calm seconds (Okabe-Ito green, apart from the gaps' grey)
 
 
 def with_segments(curve: pd.DataFrame) -> pd.DataFrame:
@@ -42,14 +45,23 @@ def gap_spans(curve: pd.DataFrame, step: float) -> pd.DataFrame:
 
 
 def timeline(curve: pd.DataFrame, peak_t: float | None, step: float, title: str, subtitle: str = "",
-             selected_t: float | None = None) -> alt.LayerChart:
-    """p(pain) over time with its band over networks and seeds, gaps shaded, the peak (and a chosen frame) marked."""
-    data = with_segments(curve)
+             selected_t: float | None = None, calm: tuple[float, float] | None = None) -> alt.LayerChart:
+    """p(pain) over time with its band over networks and seeds, gaps shaded, the peak (and a chosen frame) marked;
+    ``calm``: the seconds [start, end) that are the clip's own calm reference, a span without values."""
+    inside = curve["t"].between(*calm, inclusive="left") if calm else pd.Series(False, index=curve.index)
+    data = with_segments(curve.assign(p_pain=curve["p_pain"].where(~inside)))
     answered = data[data["p_pain"].notna()]
     x = alt.X("t:Q", title="time in the clip (s)", scale=alt.Scale(domain=[0, max(float(curve["t"].max()), step)]))
     y = alt.Y("p_pain:Q", title="p(pain)", scale=alt.Scale(domain=[0, 1]))
     layers = []
-    gaps = gap_spans(curve, step)
+    if calm:
+        span = pd.DataFrame({"start": [calm[0]], "end": [calm[1]], "what": ["calm reference: these frames are the "
+                                                                            "reference, not evidence"]})
+        layers.append(alt.Chart(span).mark_rect(color=CALM_COLOUR, opacity=0.25).encode(
+            x="start:Q", x2="end:Q", tooltip=["what:N"]))
+        layers.append(alt.Chart(span.assign(y=0.96, label="calm reference")).mark_text(
+            align="left", dx=4, fontSize=12, color=CALM_COLOUR, fontWeight="bold").encode(x="start:Q", y="y:Q", text="label:N"))
+    gaps = gap_spans(curve.assign(p_pain=curve["p_pain"].where(~inside, 0.0)), step)  # the calm span is no gap
     if len(gaps):
         layers.append(alt.Chart(gaps).mark_rect(color=GAP_COLOUR, opacity=0.35).encode(
             x="start:Q", x2="end:Q", tooltip=[alt.Tooltip("start:Q", format=".1f"), alt.Tooltip("end:Q", format=".1f"),

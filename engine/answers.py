@@ -110,6 +110,12 @@ class BaselineComparison(Record):
                                                                   "the person always shows")
     absolute_abstain_reason: str | None = Field(None, description="Why the answer without the reference withheld its "
                                                                   "number (null: it gave one, p_absolute)")
+    reference_from: Literal["photo", "clip", "calm_seconds"] = Field(
+        "photo", description="Where the reference came from: a calm photo, a calm clip, or seconds of this clip itself "
+                             "(calm_seconds: --calm-seconds, the API's field calm_seconds, the upload page's range)")
+    calm_seconds: list[float] | None = Field(None, description="[start, end) seconds of this clip that are its reference "
+                                                               "(reference_from calm_seconds; null otherwise): its frames "
+                                                               "there are marked reference in frames")
 
 
 class Answer(Record):
@@ -166,6 +172,9 @@ class Frame(Record):
     abstained: bool = Field(False, description="The face was found but the answer withheld its number")
     ood_score: float | None = None
     aus: dict[str, float] | None = Field(None, description="The frame's action units and PSPI; null in a gap")
+    reference: bool = Field(False, description="The frame is in the calm seconds that are this clip's own reference: "
+                                               "it is the reference, not evidence, so it has no number (p_pain null) and "
+                                               "is left out of the score and the peak")
     _served: float | None = PrivateAttr(None)  # the frame's answer before abstention (a calm reference uses it)
 
 
@@ -291,8 +300,17 @@ def compare_with_baseline(record: AnyAnswer, reference, rule: dict | None) -> An
     record.baseline = BaselineComparison(p_absolute=rounded(absolute), p_baseline=rounded(p_base),
                                          p_change=rounded(p_change), leads_with=leads, why=why,
                                          baseline_frames=int(reference.frames), rule=text, aus_baseline=rounded_aus(calm_aus),
-                                         aus_change=change, absolute_abstain_reason=absolute_reason)
+                                         aus_change=change, absolute_abstain_reason=absolute_reason,
+                                         reference_from=REFERENCE_FROM.get(getattr(reference, "kind", ""), "photo"),
+                                         calm_seconds=_seconds(getattr(reference, "seconds", None)))
     return record
+
+
+REFERENCE_FROM = {"image": "photo", "video": "clip", "stretch": "calm_seconds"}  # PersonBaseline.kind -> reference_from
+
+
+def _seconds(stretch) -> list[float] | None:
+    return None if stretch is None else [round(float(stretch.start), DIGITS), round(float(stretch.end), DIGITS)]
 
 
 def _with_reference(record: AnyAnswer, reference, rule: dict | None) -> str:

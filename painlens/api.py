@@ -6,7 +6,9 @@
                        (``engine.answers``: PhotoAnswer or VideoAnswer, the records ``painlens predict`` prints);
                        a multipart request may add the person's calm photo or clip as the field ``reference``:
                        the record is then the answer with that calm reference (``answer_kind`` with_reference,
-                       ``engine.person_baseline``, as the upload page and ``painlens predict --reference``)
+                       ``engine.person_baseline``, as the upload page and ``painlens predict --reference``); a
+                       video's may instead name the seconds of the clip itself at rest as the form field
+                       ``calm_seconds`` ("0-3"; ``painlens predict --calm-seconds``)
     POST /v1/explain   one photo (+ ?network=&label=&samples=) → a LIME heatmap as PNG and its scores
     GET  /openapi.json, /docs   the API described (OpenAPI 3.1, generated from the typed records and handlers)
                                 and that description as a plain page
@@ -65,6 +67,7 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 PUBLIC_PATHS = ("/health",)  # answered without the token (with "ok" and nothing else)
 MULTIPART_SLACK = 64 * 1024  # bytes a multipart body may add around the photo (boundaries, headers)
 REFERENCE_FIELD = "reference"  # the multipart field of the person's calm photo or clip (/v1/predict)
+CALM_SECONDS_FIELD = "calm_seconds"  # the form field naming seconds of the clip itself at rest, "A-B" (/v1/predict)
 NO_REFERENCE_HERE = ("/v1/explain explains one photo and takes no calm reference: send the calm photo with the photo to "
                      f"/v1/predict (the multipart field `{REFERENCE_FIELD}`).")
 VIDEO_LATER = ("/v1/explain explains one photo; POST the video to /v1/predict for its pain timeline, or send one "
@@ -239,8 +242,8 @@ ERRORS = {code: {**ANY_ANSWER, "description": text} for code, text in (
     (403, "a Host header that does not name this server, or a cross-site request from a browser"),
     (408, "the body did not arrive within the request's time"), (413, "the body, or one of its files, is over the upload limit"),
     (415, "a video sent to /v1/explain (photos only)"),
-    (422, "a bad photo or video: not one, truncated, too large, no usable face; or a calm reference that cannot be "
-          "used; `error` says which in one sentence"),
+    (422, "a bad photo or video: not one, truncated, too large, no usable face; or a calm reference (or calm seconds) "
+          "that cannot be used; `error` says which in one sentence"),
     (503, "the server holds as many requests as it takes (Retry-After says when to try again), or the analysis "
           "took longer than the server allows"))}
 BINARY = {"type": "string", "format": "binary"}
@@ -255,11 +258,20 @@ REFERENCE_DESCRIPTION = (
     "(common in cerebral palsy) reads as pain on its own; against the person's calm face it need not. A reference that "
     "cannot be used (unreadable, no face, unlike the training faces, or an experiment whose answer gives no number) "
     "answers 422 with a sentence naming the calm reference.")
+CALM_SECONDS_DESCRIPTION = (
+    "seconds A-B of this clip (from its start; A included, B not) in which the person is at rest. Those frames are the "
+    "reference, as a calm clip's would be (the mean over their faces), and a photo's differences from the clip (light, "
+    "pose, camera) are gone: `answer_kind` is `with_reference`, `baseline.reference_from` is `calm_seconds`, and the "
+    "frames there are marked `reference` with no number of their own, left out of the score. A range that cannot be "
+    "read, is empty or reversed, lies outside the clip, holds too few usable faces, or comes with a photo or with "
+    f"`{REFERENCE_FIELD}`, answers 422 with a sentence.")
 PREDICT_UPLOAD = {"requestBody": {**UPLOAD["requestBody"], "content": {
     **UPLOAD["requestBody"]["content"],
     "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
         "file": {**BINARY, "description": "The photo or video to answer"},
-        REFERENCE_FIELD: {**BINARY, "description": f"Optional: {REFERENCE_DESCRIPTION}"}}}}}}}
+        REFERENCE_FIELD: {**BINARY, "description": f"Optional: {REFERENCE_DESCRIPTION}"},
+        CALM_SECONDS_FIELD: {"type": "string", "examples": ["0-3"], "description": "Optional, for a video (instead of "
+                             f"`{REFERENCE_FIELD}`): {CALM_SECONDS_DESCRIPTION}"}}}}}}}
 
 
 def guard(settings: ApiSettings):
@@ -279,20 +291,54 @@ def guard(settings: ApiSettings):
     return guarded
 
 
-def answer_upload(predictor, data: bytes, path: str | None, calm: bytes | None, check=None):
-    """The answer record of one photo or video; with ``calm`` (the person's calm photo or clip) the answer with that
-    reference (``engine.person_baseline``, as the upload page and ``painlens predict --reference``). The reference is
-    read first: one that cannot be used is refused (422, its sentence names it) before the photo is analysed."""
+def answer_upload(predictor, data: bytes, path: str | None, calm: "CalmGiven | None", check=None):
+    """The answer record of one photo or video; with ``calm`` (the person's calm photo or clip, or the clip's own calm
+    seconds: ``_with_calm_seconds``) the answer with that reference (``engine.person_baseline``, as the upload page
+    and ``painlens predict --reference``). A calm file is read first: one that cannot be used is refused (422, its
+    sentence names it) before the photo is analysed."""
     from engine.answers import answer_bytes
     from engine.person_baseline import answer_with_reference, person_baseline
 
     if calm is None:
         return answer_bytes(predictor, data, path, progress=check)
+    if calm.seconds is not None:
+        return _with_calm_seconds(predictor, data, path, calm, check)
     try:
-        reference = person_baseline(predictor, calm, progress=check)
+        reference = person_baseline(predictor, calm.photo, progress=check)
     except PainLensError as exc:  # NoBaselineError: its sentence names the calm reference
         raise Refused(422, str(exc), path, media_kind(data) if data else "image") from None
     return answer_with_reference(predictor, answer_bytes(predictor, data, path, progress=check), reference)
+
+
+@dataclass(frozen=True)
+class CalmGiven:
+    """The person's calm reference a multipart request gave: a calm photo or clip (``reference``), or seconds of
+    the clip itself (``calm_seconds``, its text as sent)."""
+
+    photo: bytes | None = None
+    seconds: str | None = None
+
+
+def _with_calm_seconds(predictor, data: bytes, path: str | None, calm: CalmGiven, check=None):
+    """The clip's answer with its own calm seconds as the reference (``engine.person_baseline.stretch_baseline``);
+    422 with a sentence for a range that cannot be read or used, and with a calm photo beside it (which one?)."""
+    from engine.answers import answer_bytes
+    from engine.person_baseline import NoBaselineError, answer_with_reference, calm_seconds, stretch_baseline
+
+    kind = media_kind(data) if data else "image"
+    if calm.photo is not None:
+        raise Refused(422, f"Give the person's calm reference as a calm photo or clip (the field `{REFERENCE_FIELD}`) or "
+                           f"as seconds of this clip (the field `{CALM_SECONDS_FIELD}`), not both.", path, kind)
+    try:
+        seconds = calm_seconds(calm.seconds)
+    except NoBaselineError as exc:  # read before the clip is analysed: a mistyped range costs nothing
+        raise Refused(422, f"{exc} (the field `{CALM_SECONDS_FIELD}`)", path, kind) from None
+    record = answer_bytes(predictor, data, path, progress=check)
+    try:
+        reference = stretch_baseline(record, seconds)
+    except NoBaselineError as exc:
+        raise Refused(422, str(exc), path, record.kind) from None
+    return answer_with_reference(predictor, record, reference)
 
 
 def create_app(predictor, settings: ApiSettings):
@@ -308,7 +354,7 @@ def create_app(predictor, settings: ApiSettings):
         """``render(work(data, path, check))`` for an admitted request, or its failure with a sentence: the body is
         read only once admitted (``body=False``: ``work(None, None, check)``), ``work`` runs on a worker thread
         and ``check`` is its progress callback (it stops the work when nobody waits any more). ``reference``: the
-        route takes a calm reference, ``work(data, path, check, calm)`` (its bytes, or None); elsewhere one is refused."""
+        route takes a calm reference, ``work(data, path, check, calm)`` (``CalmGiven``, or None); elsewhere one is refused."""
         path, kind, calm = None, "image", None
         try:
             async with admission.admitted() as deadline:
@@ -468,8 +514,8 @@ def _token_sent(request, settings: ApiSettings) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), settings.token.encode())
 
 
-async def _upload(request, settings: ApiSettings) -> tuple[str | None, bytes, bytes | None]:
-    """(the file's name or None, its bytes, the calm reference's bytes or None) from the body or a multipart body's
+async def _upload(request, settings: ApiSettings) -> tuple[str | None, bytes, "CalmGiven | None"]:
+    """(the file's name or None, its bytes, the calm reference given or None) from the body or a multipart body's
     parts, in memory, capped: the body before and while it is read, each multipart file after."""
     content_type = request.headers.get("content-type", "")
     multipart = content_type.lower().startswith("multipart/form-data")
@@ -486,7 +532,7 @@ async def _upload(request, settings: ApiSettings) -> tuple[str | None, bytes, by
             raise too_large
     if multipart:
         name, data, calm = _multipart_files(bytes(body), content_type)
-        for what, part in (("photo", data), ("calm reference", calm)):
+        for what, part in (("photo", data), ("calm reference", calm.photo if calm else None)):
             if part is not None and len(part) > settings.max_file_bytes:
                 raise Refused(413, f"The {what} is larger than the {settings.max_upload_mb} MB this server accepts; "
                                    f"send a smaller {'photo' if what == 'photo' else 'calm photo'}.", name)
@@ -494,9 +540,10 @@ async def _upload(request, settings: ApiSettings) -> tuple[str | None, bytes, by
     return None, bytes(body), None
 
 
-def _multipart_files(body: bytes, content_type: str) -> tuple[str | None, bytes, bytes | None]:
+def _multipart_files(body: bytes, content_type: str) -> tuple[str | None, bytes, "CalmGiven | None"]:
     """(name, bytes) of the first file part of a multipart/form-data body that is not the calm reference, and the
-    bytes of the part named ``reference`` (None without one; an empty one from a form's unfilled field neither),
+    calm reference: the bytes of the part named ``reference`` and the text of the field ``calm_seconds`` (None
+    without either; an empty one from a form's unfilled field is none),
     parsed in memory (never spooled to disk)."""
     from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -520,18 +567,23 @@ def _multipart_files(body: bytes, content_type: str) -> tuple[str | None, bytes,
     except Exception:  # noqa: BLE001  python-multipart raises several kinds for a malformed body
         raise Refused(400, "The multipart body could not be read; send the photo as the body, or as one file field "
                            "of a multipart/form-data request.") from None
-    found, calm = None, None
+    found, calm, seconds = None, None, None
     for headers, data in parts:
         _, disposition = parse_options_header(headers.get("content-disposition", b""))
-        if disposition.get(b"name", b"").decode("utf-8", "replace") == REFERENCE_FIELD:
+        field = disposition.get(b"name", b"").decode("utf-8", "replace")
+        if field == REFERENCE_FIELD:
             if calm is None and (data or disposition.get(b"filename")):  # a form's empty file field: none given
                 calm = bytes(data)
+        elif field == CALM_SECONDS_FIELD and b"filename" not in disposition:
+            text = bytes(data[:200]).decode("utf-8", "replace").strip()
+            if text and seconds is None:  # a form's empty text field: none given
+                seconds = text
         elif b"filename" in disposition and found is None:
             found = disposition[b"filename"].decode("utf-8", "replace") or None, bytes(data)
     if found is None:
         raise Refused(400, "The multipart request holds no file: send the photo as a file field (for example `-F "
                            f"file=@photo.jpg`; its calm reference, if any, as `-F {REFERENCE_FIELD}=@calm.jpg`).")
-    return *found, calm
+    return *found, (None if calm is None and seconds is None else CalmGiven(calm, seconds))
 
 
 def _explanation_response(request, record: ExplanationAnswer, png: bytes):

@@ -291,6 +291,7 @@ def predict_command(
     all_networks: bool = typer.Option(False, "--all-networks", help="Run every kept network on photos, not only those the answer averages (the networks that learned); loads them all first."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="A progress bar with an ETA on the terminal (standard error)."),
     baseline: Optional[Path] = typer.Option(None, "--reference", "--baseline", metavar="CALM_PHOTO", help="A calm photo or clip of the same person (one for every input: one person's files): each answer is the one with this calm reference (answer_kind with_reference), the face alone's kept beside it; a reference that cannot be used (no face, unreadable) is said in one sentence and the answers are then the face alone's."),
+    calm: Optional[str] = typer.Option(None, "--calm-seconds", metavar="A-B", help="Seconds A to B of each clip show the person at rest (for example 0-3): those frames are the clip's own calm reference (instead of --reference), marked reference in the timeline and left out of its score; a stretch that gives no reference (too few faces, outside the clip) is said in one sentence and that clip's answer is the face alone's."),
 ) -> None:
     """p(pain) for photos and videos (a timeline per video: peak, score, gaps) with the experiment's kept networks.
 
@@ -304,7 +305,7 @@ def predict_command(
     bugs = BugLog()
     try:
         status = _predict(paths, artifacts, as_json, csv_path, jsonl_path, fps, explain, all_networks, progress, baseline,
-                          bugs)
+                          bugs, calm)
     except (PainLensError, typer.Exit, typer.Abort):
         raise
     except Exception as exc:  # noqa: BLE001  a bug: one sentence and where its traceback is, never the traceback
@@ -316,7 +317,7 @@ def predict_command(
 
 
 def _predict(paths, artifacts, as_json, csv_path, jsonl_path, fps, explain, all_networks, progress, baseline,
-             bugs) -> int:
+             bugs, calm=None) -> int:
     """``painlens predict``'s work; its exit status."""
     from engine.video import MAX_FPS
     from painlens.batch import CannotRunError, RecordWriter, collect_inputs, display_path, exit_status, load_predictor
@@ -325,6 +326,7 @@ def _predict(paths, artifacts, as_json, csv_path, jsonl_path, fps, explain, all_
         raise CannotRunError("Choose --json or --csv FILE, not both.")
     if not (0 < fps <= MAX_FPS):
         raise CannotRunError(f"--fps must be above 0 and at most {MAX_FPS:g}, not {fps:g}.")
+    stretch = _calm_seconds(calm, baseline)  # before anything is loaded: a mistyped range costs nothing
     inputs = collect_inputs(paths)
     if baseline is not None and not baseline.is_file():
         raise CannotRunError(f"No calm reference file at {display_path(baseline)} (--reference): give a calm photo or "
@@ -335,7 +337,8 @@ def _predict(paths, artifacts, as_json, csv_path, jsonl_path, fps, explain, all_
     try:
         for kind, target in (("csv", csv_path), ("jsonl", jsonl_path)):
             if target:
-                writers.append(RecordWriter(target, kind, list(predictor.networks), baseline=baseline is not None))
+                writers.append(RecordWriter(target, kind, list(predictor.networks),
+                                            baseline=baseline is not None or stretch is not None))
     except OSError as exc:
         raise CannotRunError(f"{display_path(exc.filename or '')} cannot be written ({exc.strerror}); choose another "
                              "file.") from None
@@ -347,6 +350,10 @@ def _predict(paths, artifacts, as_json, csv_path, jsonl_path, fps, explain, all_
                 from engine.person_baseline import answer_with_reference
 
                 record = answer_with_reference(predictor, record, reference)
+            elif stretch is not None:
+                from engine.person_baseline import answer_with_calm_seconds
+
+                record = answer_with_calm_seconds(predictor, record, stretch)
             elif unusable and not record.error:
                 record.notes.append(unusable)
             for writer in writers:
@@ -373,6 +380,23 @@ def _predict(paths, artifacts, as_json, csv_path, jsonl_path, fps, explain, all_
                           f"the details are in {bugs.path}.", highlight=False, markup=False, soft_wrap=True)
         return 3
     return exit_status(records)
+
+
+def _calm_seconds(text: str | None, baseline: Path | None):
+    """The clip's own calm stretch of ``--calm-seconds A-B`` (None without it); a sentence (``CannotRunError``) for
+    a range that cannot be read, is empty or reversed, or comes with ``--reference``."""
+    from engine.person_baseline import NoBaselineError, calm_seconds
+    from painlens.batch import CannotRunError
+
+    if text is None:
+        return None
+    if baseline is not None:
+        raise CannotRunError("Give the person's calm reference as a calm photo or clip (--reference) or as seconds of "
+                             "each clip itself (--calm-seconds), not both.")
+    try:
+        return calm_seconds(text)
+    except NoBaselineError as exc:
+        raise CannotRunError(f"{exc} (--calm-seconds)") from None
 
 
 def _calm_reference(predictor, path: Path):
@@ -426,7 +450,8 @@ def _print_predictions(records: list) -> None:
                 change = f"; without it {'withheld' if b.p_absolute is None else f'{b.p_absolute:.2f}'}"
             if b.aus_change and b.aus_change.get("PSPI") is not None:
                 change += f"; PSPI change {b.aus_change['PSPI']:+.1f}"
-            said = f"Calm face p {b.p_baseline:.2f}{change}; leads with the {b.leads_with}: {b.why} {said}".strip()
+            calm = f"Calm seconds {b.calm_seconds[0]:g}-{b.calm_seconds[1]:g}" if b.calm_seconds else "Calm face"
+            said = f"{calm} p {b.p_baseline:.2f}{change}; leads with the {b.leads_with}: {b.why} {said}".strip()
         table.add_row(Text(record.path or ""), record.kind, shown, "" if peak is None else f"{peak:.1f}", numbers,
                       Text(said))  # Text: a file named like rich markup ("[red]") is shown as it is
     console.print(table)
