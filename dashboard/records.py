@@ -135,22 +135,28 @@ def history_chart(table, baseline: float | None):
 
     frame = table.copy()
     frame["when"] = pd.to_datetime(frame["assessed_at"])
-    base = alt.Chart(frame).encode(x=alt.X("when:T", title="assessed (UTC)"))
+    # a UTC scale (the title says UTC, whatever the browser's time zone), labelled by date: an hour alone ("12 PM"
+    # under every tick) does not say which day an assessment was
+    x = alt.X("when:T", title="assessed (UTC)", scale=alt.Scale(type="utc"), axis=alt.Axis(format="%d %b %Y"))
+    base = alt.Chart(frame).encode(x=x)
     scale = alt.Scale(domain=[0, 1])
     answered = frame[frame["p_pain"].notna()]
     kinds = [kind for kind in KIND_COLOURS if kind in set(frame["answer_kind"])] or ["absolute"]
-    colours = alt.Scale(domain=kinds, range=[KIND_COLOURS[k] for k in kinds])
-    kind = alt.Color("answer_kind:N", title="p(pain) is the answer", scale=colours, legend=alt.Legend(
-        orient="bottom", labelExpr="datum.label == 'with_reference' ? 'with the calm reference' : 'of the face alone'"))
-    shape = alt.Shape("answer_kind:N", scale=alt.Scale(domain=kinds, range=[KIND_SHAPES[k] for k in kinds]), legend=None)
+    # one legend for colour and shape (the same field, title and labels: Vega-Lite merges them)
+    legend = alt.Legend(orient="bottom", symbolOpacity=1, labelExpr="datum.label == 'with_reference' ? 'with the calm reference' : "
+                                                   "'of the face alone'")
+    kind = alt.Color("answer_kind:N", title="p(pain) is the answer", legend=legend,
+                     scale=alt.Scale(domain=kinds, range=[KIND_COLOURS[k] for k in kinds]))
+    shape = alt.Shape("answer_kind:N", title="p(pain) is the answer", legend=legend,
+                      scale=alt.Scale(domain=kinds, range=[KIND_SHAPES[k] for k in kinds]))
     layers = [
         base.transform_filter("datum.band_low != null").mark_area(opacity=0.25).encode(
             y=alt.Y("band_low:Q", scale=scale, title="p(pain) · rating as share of its scale"), y2="band_high:Q",
-            color=alt.Color("answer_kind:N", scale=colours, legend=None)),
-        alt.Chart(answered).mark_line(point=False).encode(x="when:T", y=alt.Y("p_pain:Q", scale=scale), color=kind),
+            color=kind),
+        alt.Chart(answered).mark_line(point=False).encode(x=x, y=alt.Y("p_pain:Q", scale=scale), color=kind),
         alt.Chart(answered).mark_point(filled=True, size=60, opacity=1).encode(
-            x="when:T", y=alt.Y("p_pain:Q", scale=scale), color=alt.Color("answer_kind:N", scale=colours, legend=None),
-            shape=shape, tooltip=["assessed_at", "answer_kind", "p_pain", "band_low", "band_high", "saved_by"]),
+            x=x, y=alt.Y("p_pain:Q", scale=scale), color=kind, shape=shape,
+            tooltip=["assessed_at", "answer_kind", "p_pain", "band_low", "band_high", "saved_by"]),
         base.transform_filter("datum.abstained").mark_point(shape="triangle-down", size=120, color="#e45756",
                                                             filled=True).encode(
             y=alt.datum(1.0), tooltip=["assessed_at", "answer_kind",
@@ -162,7 +168,7 @@ def history_chart(table, baseline: float | None):
     calm = frame[frame["calm_face_p_pain"].notna()]
     if len(calm):
         layers.append(alt.Chart(calm).mark_point(shape="circle", size=50, color="#54a24b").encode(
-            x="when:T", y=alt.Y("calm_face_p_pain:Q", scale=scale),
+            x=x, y=alt.Y("calm_face_p_pain:Q", scale=scale),
             tooltip=["assessed_at", alt.Tooltip("calm_face_p_pain", title="calm face p(pain)"), "p_pain_from_change"]))
     if baseline is not None:
         layers.append(alt.Chart(pd.DataFrame({"baseline": [baseline]})).mark_rule(strokeDash=[6, 4], color="#54a24b")
