@@ -156,12 +156,15 @@ def stretch_baseline(record, seconds: CalmSeconds) -> PersonBaseline:
         said = f"The calm seconds {seconds} give no reference: "
         if faces and not answered:
             raise NoBaselineError(said + (record.reason or "the served answer has no number for their faces."))
-        if len(answered) - len(usable) > len(usable):
-            raise NoBaselineError(said + f"{len(answered) - len(usable)} of their {len(faces)} faces are unlike the faces "
-                                  "the networks were trained on (out-of-distribution score above 1).")
+        unlike = len(answered) - len(usable)
+        if len(answered) >= MIN_STRETCH_FACES and unlike > len(usable):  # enough faces, but mostly unlike the training's
+            raise NoBaselineError(said + f"{unlike} of their {len(faces)} faces are unlike the faces the networks were "
+                                  "trained on (out-of-distribution score above 1).")
         raise NoBaselineError(said + f"{len(usable)} of their {len(inside)} analysed frames have a usable face (the face "
-                              f"was followed in {len(faces)}), and at least {MIN_STRETCH_FACES} are needed: choose a "
-                              "longer stretch where the face is in view.")
+                              f"was followed in {len(faces)}" + (f", {unlike} of them unlike the training faces" if unlike
+                                                                 else "") +
+                              f"), and at least {MIN_STRETCH_FACES} are needed: choose a longer stretch where the face "
+                              "is in view.")
     if not any(f.face and f._served is not None for f in record.frames if not seconds.start <= f.t < seconds.end):
         raise NoBaselineError(f"The calm seconds {seconds} cover every frame with the face: nothing of the clip is left "
                               "to judge against them.")

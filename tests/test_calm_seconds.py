@@ -63,6 +63,8 @@ def test_a_stretch_past_the_clips_end_is_cut_there_and_one_outside_it_gets_a_sen
     ([0.9, None, None, 0.9, 0.9, 0.9], None, "0-2", f"2 of their 4 analysed frames have a usable face .*at least "
                                                      f"{MIN_STRETCH_FACES} are needed"),
     ([0.9, 0.9, 0.9, 0.9, 0.9], {0: 1.5, 1: 2.0, 2: 1.2}, "0-2", "3 of their 4 faces are unlike the faces"),
+    ([0.9, 0.9, 0.9, 0.9], {0: 1.5}, "0-1", r"1 of their 2 analysed frames have a usable face \(the face was "
+                                           r"followed in 2, 1 of them unlike the training faces\)"),
     ([0.9, 0.9, 0.9, None], None, "0-5", "cover every frame with the face: nothing of the clip is left"),
     ([0.9, 0.9, 0.9, 0.9], None, "0.1-0.2", r"No analysed frame falls in the calm seconds 0.1-0.2 s")])
 def test_a_stretch_that_gives_no_reference_gets_a_sentence(served, ood, seconds, said):
