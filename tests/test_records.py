@@ -97,6 +97,7 @@ def test_which_answer_a_number_is_is_a_column_the_table_the_csv_and_the_chart_te
     assert [layer["encoding"]["color"]["field"] for layer in points] == ["answer_kind"]  # marked by kind: no silent mix
     assert points[0]["encoding"]["color"]["scale"] == {"domain": ["absolute", "with_reference"],
                                                        "range": [KIND_COLOURS["absolute"], KIND_COLOURS["with_reference"]]}
+    assert set(KIND_COLOURS) == set(records.answer_kinds())  # a new kind of answer needs its own colour and shape
     line = [layer for layer in layers if layer["mark"]["type"] == "line"]
     assert line[0]["encoding"]["color"]["field"] == "answer_kind"  # one line per kind, never one through both
 
