@@ -315,6 +315,48 @@ def test_the_clip_answer_follows_the_experiments_rule(predictor):
         assert record["peak_t"] in [f["t"] for f in record["frames"] if f["p_pain"] == max(answers)]
 
 
+def test_predict_calm_seconds_takes_the_clips_own_seconds_as_its_reference_or_says_why_not(experiment, predictor,
+                                                                                            tmp_path, monkeypatch):
+    """The real path on the shared tiny experiment: its one-epoch networks do not learn, so there the frames have no
+    number and the stretch gives no reference (the sentence, the face alone's answer); an experiment whose answer
+    has a number gives the answer with the clip's own calm seconds, their frames marked."""
+    from typer.testing import CliRunner
+
+    from engine.answers import VideoAnswer
+    from engine.person_baseline import NoBaselineError, calm_seconds, stretch_baseline
+    from painlens.batch import CannotRunError
+    from painlens.cli import app
+
+    monkeypatch.setattr("painlens.batch.load_predictor", lambda artifacts, all_networks=True: predictor)
+    clip, photo = tmp_path / "clip.mp4", tmp_path / "face.png"
+    clip.write_bytes(vf.clip(seconds=2.0, pain=1.0, pain_at=(1.2, 2.0)))
+    photo.write_bytes(encode(face_image(25, size=(320, 320)), "PNG"))
+    cli = CliRunner()
+    for extra, said in ((["--calm-seconds", "0-1", "--reference", str(photo)],
+                         "(--reference) or as seconds of each clip itself (--calm-seconds), not both."),
+                        (["--calm-seconds", "1-0"], "end before they start: give the start first (for example 0-1). "
+                                                   "(--calm-seconds)")):
+        refused = cli.invoke(app, ["predict", str(clip), "--artifacts", str(experiment), *extra])
+        assert isinstance(refused.exception, CannotRunError) and refused.exception.exit_code == 2  # main() exits 2
+        assert str(refused.exception).endswith(said)
+    done = cli.invoke(app, ["predict", str(clip), str(photo), "--artifacts", str(experiment), "--json",
+                            "--no-progress", "--calm-seconds", "0-1", "--jsonl", str(tmp_path / "out.jsonl")])
+    assert done.exit_code == 0, done.output
+    records = {r["kind"]: r for r in json.loads(done.stdout)}
+    video, image = records["video"], records["image"]
+    assert image["answer_kind"] == "absolute" and "this is a photo" in image["notes"][-1]
+    if video["reason"]:  # no network learned: no number for the calm faces either, and the sentence says so
+        assert video["answer_kind"] == "absolute" and video["baseline"] is None and video["error"] is None
+        assert video["notes"][-1].startswith(f"The calm seconds 0-1 s give no reference: {video['reason']}")
+        assert not any(f["reference"] for f in video["frames"]) and all(f["face"] for f in video["frames"])
+    else:
+        assert video["answer_kind"] == "with_reference" and video["baseline"]["reference_from"] == "calm_seconds"
+        assert [f["reference"] for f in video["frames"]] == [f["t"] < 1 for f in video["frames"]]
+        assert all(f["p_pain"] is None for f in video["frames"] if f["reference"])
+    with pytest.raises(NoBaselineError, match="outside the clip: its analysed part is 0-2 s"):
+        stretch_baseline(VideoAnswer.model_validate(video), calm_seconds("3-5"))
+
+
 # --- done when: the timeline finds the planted pain ---------------------------------------------------
 
 def _quality_experiment(fixture_experiment: Path) -> Path:
@@ -376,10 +418,12 @@ def test_pain_clips_peak_inside_their_segment_and_the_score_separates_them(quali
 def test_with_the_persons_calm_photo_the_clips_calm_stretches_are_called_pain_far_less_often(quality):
     """The reason for the calm reference (README, "CP faces"): a resting face with pain-like movements reads as pain
     alone. Each synthetic clip against a no-pain CP-PAIN photo of its person, through the engine door that the API's
-    field ``reference`` and ``painlens predict --reference`` use (at 2 frames a second, for the test's time)."""
+    field ``reference`` and ``painlens predict --reference`` use (at 2 frames a second, for the test's time); and
+    against its own first calm seconds (``--calm-seconds``, ``_first_calm_seconds``), whose frames are the reference
+    and are counted nowhere (they have no number)."""
     from engine.answers import answer_bytes
     from engine.artifacts import ExperimentStore
-    from engine.person_baseline import NoBaselineError, answer_with_reference, person_baseline
+    from engine.person_baseline import NoBaselineError, answer_with_reference, person_baseline, stretch_baseline
 
     chosen, predictor = quality
     config = ExperimentStore.open(chosen).config()
@@ -387,8 +431,8 @@ def test_with_the_persons_calm_photo_the_clips_calm_stretches_are_called_pain_fa
     if not (videos / "clips.csv").is_file() or not (cppain / "manifest.csv").is_file():
         pytest.skip(f"{chosen.name}'s synthetic data has no clips or no CP-PAIN manifest")
     photos = list(csv.DictReader((cppain / "manifest.csv").open()))
-    called = {"alone": [0, 0], "with": [0, 0]}  # calm-stretch frames: (called pain, answered)
-    pain = {"alone": [0, 0], "with": [0, 0]}  # frames inside the planted pain segment
+    called = {"alone": [0, 0], "with": [0, 0], "own": [0, 0]}  # calm-stretch frames: (called pain, answered)
+    pain = {"alone": [0, 0], "with": [0, 0], "own": [0, 0]}  # frames inside the planted pain segment
     clips = 0
     for clip in csv.DictReader((videos / "clips.csv").open()):
         calm = next((p for p in photos if p["subject"] == clip["subject"] and p["label"] == "no_pain"), None)
@@ -400,6 +444,8 @@ def test_with_the_persons_calm_photo_the_clips_calm_stretches_are_called_pain_fa
             continue
         alone = answer_bytes(predictor, (videos / clip["clip"]).read_bytes(), "clip.mp4", fps=2.0)
         answers = {"alone": alone.model_copy(deep=True), "with": answer_with_reference(predictor, alone, reference)}
+        own = answers["alone"].model_copy(deep=True)
+        answers["own"] = answer_with_reference(predictor, own, stretch_baseline(own, _first_calm_seconds(videos, clip)))
         assert answers["with"].answer_kind == "with_reference" and answers["alone"].answer_kind == "absolute"
         clips += 1
         start, end = float(clip["pain_start_s"] or "inf"), float(clip["pain_end_s"] or "-inf")
@@ -413,12 +459,29 @@ def test_with_the_persons_calm_photo_the_clips_calm_stretches_are_called_pain_fa
         pytest.skip(f"no clip of {chosen.name} has a usable calm photo of its person (no answer, or unlike the training "
                     "faces): run `make demo`, or set PAINLENS_QUALITY_EXPERIMENT to an experiment whose networks learned")
     share = {how: {name: tally[how][0] / max(tally[how][1], 1) for name, tally in (("calm", called), ("pain", pain))}
-             for how in ("alone", "with")}
+             for how in ("alone", "with", "own")}
     print(f"{chosen.name}: {clips} clips; calm frames called pain {called}, pain-segment frames {pain}")
     # On the demo: calm 41 of 66 answered frames alone, 9 of 54 with the reference; pain 10 of 10, 10 of 11.
     assert called["alone"][1] and share["with"]["calm"] <= share["alone"]["calm"] / 2
     if pain["alone"][1]:  # the pain inside the segments is still called pain, not withheld away
         assert pain["with"][1] and share["with"]["pain"] >= 0.8
+        assert pain["own"][1] and share["own"]["pain"] >= 0.8
+    # The clip's own calm seconds: no photo's light, pose or camera between the reference and the frames judged.
+    # On the demo: 0 of 53 answered calm frames outside the stretches called pain (9 of 54 with the photo); pain 10 of 11.
+    assert called["own"][1] and share["own"]["calm"] <= share["with"]["calm"]
+
+
+def _first_calm_seconds(videos: Path, clip: dict):
+    """The first 2 s of a generated clip with its person in view, before any pain (``engine.synth.clips``: the pain
+    segment starts at 30 % of the clip or later; a person who walks out of the frame is back 0.4 s after away_end_s)."""
+    from engine.person_baseline import CalmSeconds
+
+    record = videos.parent / "SYNTHETIC.json"
+    plan = {c["clip"]: c for c in json.loads(record.read_text())["videos"]["list"]} if record.is_file() else {}
+    away = plan.get(clip["clip"].removesuffix(".mp4"), {}).get("away_end_s")
+    start = 0.0 if away is None else float(away) + 0.4
+    assert start + 2 <= float(clip["pain_start_s"] or "inf"), "the calm stretch would run into the pain segment"
+    return CalmSeconds(start, start + 2)
 
 
 def test_explain_adds_each_networks_lime_explanation_of_the_photo(predictor):

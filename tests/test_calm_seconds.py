@@ -1,7 +1,8 @@
 """A clip's own calm seconds as the person's reference (``engine.person_baseline``: ``calm_seconds``,
 ``stretch_baseline``, ``answer_with_calm_seconds``): the range read from text, the reference from the clip's answer
 record, and a sentence for every stretch that gives none. Records are built here as the timeline builds them; the
-path through MTCNN and the networks is ``tests/test_batch_predict.py``'s (``--calm-seconds``)."""
+path through MTCNN and the networks is ``tests/test_batch_predict.py``'s (``--calm-seconds``) and the demo's figures
+``bench/calm_stretch.py``'s."""
 
 from __future__ import annotations
 
@@ -139,52 +140,6 @@ def test_the_api_answers_a_bad_calm_seconds_field_with_422_and_a_sentence_before
         form = client.get("/openapi.json").json()["paths"]["/v1/predict"]["post"]["requestBody"]["content"]
         described = form["multipart/form-data"]["schema"]["properties"]["calm_seconds"]
         assert described["type"] == "string" and "marked `reference`" in described["description"]
-
-
-def test_predict_calm_seconds_on_a_clip_through_mtcnn_and_the_networks(tiny_experiment_dir, tiny_predictor, tmp_path,
-                                                                       monkeypatch):
-    """The real path on the shared tiny experiment: its one-epoch networks do not learn, so there the frames have no
-    number and the stretch gives no reference (the sentence, the face alone's answer); an experiment whose answer
-    has a number gives the answer with the clip's own calm seconds, their frames marked."""
-    import json
-
-    from typer.testing import CliRunner
-
-    import video_fixtures as vf
-    from dashboard_fixtures import encode, face_image
-    from painlens.batch import CannotRunError
-    from painlens.cli import app
-
-    monkeypatch.setattr("painlens.batch.load_predictor", lambda artifacts, all_networks=True: tiny_predictor)
-    clip, photo = tmp_path / "clip.mp4", tmp_path / "face.png"
-    clip.write_bytes(vf.clip(seconds=2.0, pain=1.0, pain_at=(1.2, 2.0)))
-    photo.write_bytes(encode(face_image(25, size=(320, 320)), "PNG"))
-    cli = CliRunner()
-    for extra, said in ((["--calm-seconds", "0-1", "--reference", str(photo)],
-                         "(--reference) or as seconds of each clip itself (--calm-seconds), not both."),
-                        (["--calm-seconds", "1-0"], "end before they start: give the start first (for example 0-1). "
-                                                   "(--calm-seconds)")):
-        refused = cli.invoke(app, ["predict", str(clip), "--artifacts", str(tiny_experiment_dir), *extra])
-        assert isinstance(refused.exception, CannotRunError) and refused.exception.exit_code == 2  # main() exits 2
-        assert str(refused.exception).endswith(said)
-    done = cli.invoke(app, ["predict", str(clip), str(photo), "--artifacts", str(tiny_experiment_dir), "--json",
-                            "--no-progress", "--calm-seconds", "0-1", "--jsonl", str(tmp_path / "out.jsonl")])
-    assert done.exit_code == 0, done.output
-    records = {r["kind"]: r for r in json.loads(done.stdout)}
-    video, image = records["video"], records["image"]
-    assert image["answer_kind"] == "absolute" and "this is a photo" in image["notes"][-1]
-    if video["reason"]:  # no network learned: no number for the calm faces either, and the sentence says so
-        assert video["answer_kind"] == "absolute" and video["baseline"] is None and video["error"] is None
-        assert video["notes"][-1].startswith(f"The calm seconds 0-1 s give no reference: {video['reason']}")
-        assert not any(f["reference"] for f in video["frames"]) and all(f["face"] for f in video["frames"])
-    else:
-        assert video["answer_kind"] == "with_reference" and video["baseline"]["reference_from"] == "calm_seconds"
-        assert [f["reference"] for f in video["frames"]] == [f["t"] < 1 for f in video["frames"]]
-        assert all(f["p_pain"] is None for f in video["frames"] if f["reference"])
-    from engine.answers import VideoAnswer
-
-    with pytest.raises(NoBaselineError, match="outside the clip: its analysed part is 0-2 s"):
-        stretch_baseline(VideoAnswer.model_validate(video), calm_seconds("3-5"))
 
 
 def test_the_timeline_shows_the_calm_seconds_as_a_span_of_their_own_with_no_values_in_it():
