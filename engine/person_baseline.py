@@ -143,6 +143,8 @@ def stretch_baseline(record, seconds: CalmSeconds) -> PersonBaseline:
                               "of the person as its reference instead.")
     step = 1.0 / record.fps if record.fps else 0.0
     length = (record.frames[-1].t + step) if record.frames else 0.0  # the analysed part: its last frame lasts a step
+    if record.frames and record.video is not None and record.video.seconds:  # ...but not past the clip's own end
+        length = min(length, max(float(record.video.seconds), record.frames[-1].t))
     if seconds.start >= length:
         raise NoBaselineError(f"The calm seconds {seconds} are outside the clip: its analysed part is 0-{length:g} s.")
     inside = [f for f in record.frames if seconds.start <= f.t < seconds.end]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.answers import Frame, PhotoAnswer, VideoAnswer
+from engine.answers import Frame, PhotoAnswer, VideoAnswer, VideoFacts
 from engine.evaluation.baseline import logit, sigmoid
 from engine.person_baseline import (MIN_STRETCH_FACES, CalmSeconds, NoBaselineError, PersonBaseline,
                                     answer_with_calm_seconds, calm_seconds, judged_against, stretch_baseline)
@@ -58,6 +58,9 @@ def test_a_stretch_past_the_clips_end_is_cut_there_and_one_outside_it_gets_a_sen
     assert stretch_baseline(record, calm_seconds("2-30")).seconds == CalmSeconds(2, 4)
     with pytest.raises(NoBaselineError, match=r"are outside the clip: its analysed part is 0-4 s"):
         stretch_baseline(record, calm_seconds("4-6"))
+    record.video = VideoFacts(width=320, height=240, rotation=0, seconds=3.8, codec="h264")  # its last frame is shorter
+    with pytest.raises(NoBaselineError, match=r"its analysed part is 0-3.8 s"):
+        stretch_baseline(record, calm_seconds("3.9-6"))
 
 
 @pytest.mark.parametrize("served, ood, seconds, said", [
