@@ -143,8 +143,8 @@ def history_chart(table, baseline: float | None):
     answered = frame[frame["p_pain"].notna()]
     kinds = [kind for kind in KIND_COLOURS if kind in set(frame["answer_kind"])] or ["absolute"]
     # one legend for colour and shape (the same field, title and labels: Vega-Lite merges them)
-    legend = alt.Legend(orient="bottom", symbolOpacity=1, labelExpr="datum.label == 'with_reference' ? 'with the calm reference' : "
-                                                   "'of the face alone'")
+    legend = alt.Legend(orient="bottom", symbolOpacity=1,
+                        labelExpr="datum.label == 'with_reference' ? 'with the calm reference' : 'of the face alone'")
     kind = alt.Color("answer_kind:N", title="p(pain) is the answer", legend=legend,
                      scale=alt.Scale(domain=kinds, range=[KIND_COLOURS[k] for k in kinds]))
     shape = alt.Shape("answer_kind:N", title="p(pain) is the answer", legend=legend,

@@ -1,7 +1,9 @@
 """The assessment records over HTTP, on the same database as the dashboard (``engine.records``):
 
     POST /v1/assessments                    save one answer record (from /v1/predict) under a person code
-    GET  /v1/persons/{code}/assessments     that person's saved assessments, oldest first
+    GET  /v1/persons/{code}/assessments     that person's saved assessments, oldest first; each with its
+                                            answer_kind (absolute: the face alone; with_reference: the answer
+                                            with the person's calm reference), not on the same footing
 
 Included by ``painlens.api.create_app`` behind the API's token guard. The database is
 ``PAINLENS_DATABASE_URL`` (default the SQLite file, ``engine/records/settings.py``), opened on first use; a

@@ -155,7 +155,8 @@ def person_history(db: Database, person_code: str, viewer: str, audit: bool = Tr
             session.add(AuditEvent(at=now(), actor=viewer, action="view_history", person_code=code, count=len(rows)))
         return History(code, person.baseline_p_pain if person else None,
                        [SavedAssessment(r.id, _utc(r.assessed_at), r.saved_by, r.experiment, r.experiment_version,
-                                        r.answer, r.answer_kind, r.rating_scale, r.rating_score, r.note, r.image_kept) for r in rows])
+                                        r.answer, r.answer_kind, r.rating_scale, r.rating_score, r.note, r.image_kept)
+                        for r in rows])
 
 
 def set_baseline(db: Database, person_code: str, baseline: float | None, actor: str) -> None:
@@ -217,7 +218,8 @@ def history_table(history: History):
         calm = answer.get("baseline") or {}  # the comparison with the person's calm face, when one was given
         top = RATING_SCALES.get(item.rating_scale or "", ("", None))[1]
         rows.append({"assessment": item.id, "assessed_at": item.assessed_at.isoformat(timespec="seconds"),
-                     "answer_kind": item.answer_kind, "p_pain": answer.get("p_pain"), "band_low": band.get("low"), "band_high": band.get("high"),
+                     "answer_kind": item.answer_kind, "p_pain": answer.get("p_pain"), "band_low": band.get("low"),
+                     "band_high": band.get("high"),
                      "abstained": bool(answer.get("abstained")), "calm_face_p_pain": calm.get("p_baseline"),
                      "p_pain_from_change": calm.get("p_change"),
                      "why_no_number": answer.get("abstain_reason") or answer.get("reason") or answer.get("error"),

@@ -70,7 +70,6 @@ from engine.records.users import User
 log = logging.getLogger("painlens.records")
 
 
-
 @dataclass(frozen=True)
 class Limit:
     """``max_failures`` failed sign-ins within ``window`` pause sign-in for ``lockout``."""
@@ -380,8 +379,8 @@ class SignInGuard:
         address_locked = near is not None and near.locked_until is not None
         if not reserved.in_database:
             if locked or address_locked:  # no name, no address in the log: the audit is where they go
-                log.warning("sign-in: %s was paused for %d minutes after %d failed attempts (counted in this process; the "
-                            "records database cannot be used)", "an address" if address_locked else "a name",
+                log.warning("sign-in: %s was paused for %d minutes after %d failed attempts (counted in this "
+                            "process; the records database cannot be used)", "an address" if address_locked else "a name",
                             (ADDRESS_LOCKOUT if address_locked else LOCKOUT).seconds // 60,
                             near.failures if address_locked else counts.failures)
             return
