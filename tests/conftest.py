@@ -1,4 +1,5 @@
-"""What every test file shares: the speed classes, the shared tiny experiment, and the fast loop's guard.
+"""What every test file shares: the speed classes, the shared tiny experiment, the fast loop's guard, and the
+order in which `make test`'s two processes take the files (longest first).
 
 `make test` runs every test; `make test-fast` runs those not marked ``slow`` (the edit-test loop). A test
 is slow when it trains a network, starts a process that imports TensorFlow or JAX (`painlens run`, a
@@ -123,6 +124,55 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if SHARED_SLOW_FIXTURES & set(item.fixturenames) and not item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.slow)
+    items.sort(key=_file_rank)  # stable: the tests of a file keep their order
+
+
+# --- the order the two test processes take the files in -----------------------------------------------
+
+# `make test` gives whole files (`--dist loadfile`) to its two processes from one queue: each takes the next
+# file when it has almost run out. The longest files go first, so that the last ones handed out are short and
+# both processes end together (pytest-xdist would order the queue by the number of tests in a file, and
+# test_pipeline.py, the longest with few tests, came late and made the run's tail). The first one builds the
+# shared tiny experiment (tests/dashboard_fixtures.py) while the other process runs the three after it, which do
+# not need it, so neither process waits for the build. After this list, every other file in collection order:
+# a file that grows past about 15 s takes its place here (tests/test_suite_order.py checks that each name
+# exists). Seconds: the file's tests in one full `make test` on the 2-core machine while other work ran (628 s in
+# all, where a quiet machine takes 361-378 s).
+LONGEST_FIRST = (
+    "test_pipeline.py",  # 265 s with the shared experiment's build: the longest chain, so first
+    "test_train.py",  # 93 s, without the shared experiment
+    "test_preprocess_pipeline.py",  # 63 s, without it
+    "test_preprocess_rembg.py",  # 50 s, without it
+    "test_dashboard.py",  # 86 s
+    "test_ray_engine.py",  # 69 s
+    "test_batch_predict.py",  # 60 s
+    "test_train_jax.py",  # 52 s
+    "test_browser_dashboard.py",  # 48 s
+    "test_api.py",  # 37 s
+    "test_models.py",  # 37 s
+    "test_report.py",  # 31 s
+    "test_browser_records.py",  # 29 s
+    "test_paindb.py",  # 28 s
+    "test_gpu_protocol.py",  # 24 s
+    "test_explain_scorecard.py",  # 22 s
+    "test_explain_au_signal.py",  # 22 s
+    "test_dashboard_units.py",  # 21 s
+    "test_native_log.py",  # 21 s
+    "test_synth.py",  # 21 s
+    "test_predict.py",  # 21 s
+    "test_explain_experiment.py",  # 20 s
+    "test_serving_defaults.py",  # 17 s
+)
+
+
+def _file_rank(item) -> int:
+    name = item.path.name
+    return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
+def pytest_configure(config):
+    if hasattr(config.option, "loadscopereorder"):  # pytest-xdist: keep the queue in the order above
+        config.option.loadscopereorder = False
 
 
 def _cpu_seconds() -> float:
