@@ -6,7 +6,7 @@ On a synthetic person (the project's face renderer; never a real face) at VGA si
 the whole engine time of ``predict_bytes`` with the networks the answer uses (decode, detection,
 background, landmarks, inference, the answer), and its parts that exist only for withholding: the fold
 models' descriptors beside their p(pain) (the same models run once without them), the distance to the
-training faces, and the rule (with the face's PSPI when the answer combines it) with its conformal sets.
+training faces, the appearance check on the crop's pixels (engine.evaluation.appearance), and the rule (with the face's PSPI when the answer combines it) with its conformal sets.
 Prints medians and the share of the engine time. The goal: at most 10 %. The action-unit estimate the rule
 reads is printed apart: every record already carries it (``aus``), so the answer adds none of it.
 """
@@ -55,7 +55,8 @@ def main() -> None:
     prediction = predict_bytes(predictor, data, used)
     crop = prediction.face.crop
     engine = median_seconds(lambda: predict_bytes(predictor, data, used), args.repeats)
-    parts = {"descriptors beside p(pain)": 0.0, "distance to the training faces": 0.0, "the rule and conformal sets": 0.0}
+    parts = {"descriptors beside p(pain)": 0.0, "distance to the training faces": 0.0,
+             "the appearance check (pixels)": 0.0, "the rule and conformal sets": 0.0}
     for name in used:
         network = predictor.networks[name]
         x = _resize(crop, network.input_size)[None]
@@ -66,6 +67,8 @@ def main() -> None:
         _, features = network.outputs(x)
         parts["distance to the training faces"] += median_seconds(
             lambda: network_distance(basis, name, list(features.transpose(1, 0, 2))), args.repeats)
+    if basis.appearance is not None:  # an answer fitted before the check has none (0 ms)
+        parts["the appearance check (pixels)"] = median_seconds(lambda: basis.appearance_distance([crop]), args.repeats)
     pspi = (prediction.action_units or {}).get("PSPI")
     parts["the rule and conformal sets"] = median_seconds(lambda: one_answer(prediction.probabilities, basis, pspi),
                                                           args.repeats)

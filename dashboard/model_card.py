@@ -297,6 +297,18 @@ def answer(facts: Facts) -> Section:
     if ood:
         bullets.append(f"Unlike the training faces: threshold {ood['threshold']:.3f} lets {ood['pass_share']:.0%} of "
                        f"{ood['images']} {held_out} ({ood['subjects']} subjects) through; {ood['score']}.")
+    appearance = parameters.get("appearance")
+    if appearance is None and ood:
+        bullets.append("Unlike the training faces, by how the face looks: not checked (these parameters were fitted "
+                       "before that check existed; `painlens run` refits them).")
+    elif appearance and appearance.get("used"):
+        bullets.append(f"Unlike the training faces, by how the face looks (a second check that does not depend on the "
+                       f"networks' features): threshold {appearance['threshold']:.3f} lets {appearance['pass_share']:.0%} "
+                       f"of {appearance['images']} {held_out} ({appearance['subjects']} subjects) through; "
+                       f"{appearance['score']}. Fitted on {appearance['fitted_on']}. Either check above 1 withholds "
+                       "the number.")
+    elif appearance:
+        bullets.append(f"Unlike the training faces, by how the face looks: not checked: {appearance.get('reason', '')}.")
     if conformal:
         bullets.append(f"Uncertain: class-conditional conformal sets at {conformal['level']:.0%}, fitted on "
                        f"{conformal['images_pain']} pain and {conformal['images_no_pain']} no-pain held-out faces; a set "

@@ -24,7 +24,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from engine.errors import PainLensError
-from engine.evaluation.answer import RULE
+from engine.evaluation.answer import RULE, unlike_training_faces
 from engine.preprocess.decode import is_picture, media_kind
 from engine.video import DEFAULT_FPS
 
@@ -130,8 +130,12 @@ class Answer(Record):
     abstained: bool = Field(False, description="The answer withheld its number: the face is unlike the training faces, "
                                                "or the answer cannot decide")
     abstain_reason: str | None = Field(None, description="Why the number was withheld, in one sentence")
-    ood_score: float | None = Field(None, description="How unlike the training faces the face is (1 = the threshold; "
-                                                      "above 1: withheld)")
+    ood_score: float | None = Field(None, description="How unlike the training faces the face is in the networks' "
+                                                      "features (1 = the threshold; above 1: withheld)")
+    appearance_score: float | None = Field(None, description="How unlike the training faces the face looks, measured "
+                                                             "on its pixels (brightness and contrast normalised), not by "
+                                                             "the networks (1 = the threshold; above 1: withheld; null: "
+                                                             "not measured, or an answer fitted before this check)")
     prediction_set: list[str] | None = Field(None, description="The conformal prediction set (\"pain\", \"no pain\")")
     rule: str = Field(RULE, description="How the networks' probabilities were made into the one answer")
     reason: str | None = Field(None, description="Why there is no single answer although the input was analysed")
@@ -171,6 +175,7 @@ class Frame(Record):
     face: bool
     abstained: bool = Field(False, description="The face was found but the answer withheld its number")
     ood_score: float | None = None
+    appearance_score: float | None = None
     aus: dict[str, float] | None = Field(None, description="The frame's action units and PSPI; null in a gap")
     reference: bool = Field(False, description="The frame is in the calm seconds that are this clip's own reference: "
                                                "it is the reference, not evidence, so it has no number (p_pain null) and "
@@ -252,7 +257,7 @@ def photo_answer(prediction: "Prediction", path: str | None = None, notes: list[
         record.learned = {row.model: bool(row.learned) for row in rows}
         record.used = [row.model for row in rows if row.used]
         record.abstained, record.abstain_reason = answer.abstained, answer.abstain_reason
-        record.ood_score = rounded(answer.ood_score)
+        record.ood_score, record.appearance_score = rounded(answer.ood_score), rounded(answer.appearance_score)
         record._served = None if answer.p_served is None else (answer.p_served, answer.low, answer.high)
         record.prediction_set = list(answer.prediction_set) if answer.ood_score is not None and not _ood(answer) else None
         if record.p_pain is not None:
@@ -329,13 +334,13 @@ def _with_reference(record: AnyAnswer, reference, rule: dict | None) -> str:
     uncertain = (f"Uncertain: with the person's calm reference, at the {level:.0%} conformal level the answer fits "
                  "{which}, so no number is given (a clinician's judgement is needed).")
 
-    def one(served: float | None, aus: dict | None, ood: float | None) -> tuple[float, float | None, str | None, list]:
+    def one(served: float | None, aus: dict | None, unlike: bool) -> tuple[float, float | None, str | None, list]:
         """(the with-reference p before abstention (NaN: no input), after (None: withheld), why withheld, its set)."""
         pspi = (aus or {}).get("PSPI")
         if served is None:
             return np.nan, None, None, []
         p = float(reference_p(served, np.nan if pspi is None else pspi, *calm, rule))
-        if not math.isfinite(p) or (ood is not None and ood > 1.0):
+        if not math.isfinite(p) or unlike:
             return p, None, None, []
         pain, no_pain = (bool(v) for v in prediction_sets(np.asarray([p]), conformal))
         sets = [name for name, inside in (("pain", pain), ("no pain", no_pain)) if inside]
@@ -346,7 +351,8 @@ def _with_reference(record: AnyAnswer, reference, rule: dict | None) -> str:
     why = ("The person's calm reference was given: the number is the answer with it (the face against the calm face, "
            "with its own conformal thresholds), not the face alone.")
     if isinstance(record, VideoAnswer):
-        frames = [(f, one(f._served, f.aus, f.ood_score)) for f in record.frames if f.face and f._served is not None]
+        frames = [(f, one(f._served, f.aus, unlike_training_faces(f.ood_score, f.appearance_score)))
+                  for f in record.frames if f.face and f._served is not None]
         if not frames or not all(math.isfinite(p) for _, (p, *_) in frames):
             if frames:
                 record.notes.append("The answer with the person's calm reference needs the PSPI of every frame with the "
@@ -354,7 +360,7 @@ def _with_reference(record: AnyAnswer, reference, rule: dict | None) -> str:
                                     "alone's.")
             return ""
         for f, (_, p, _, _) in frames:
-            if f.ood_score is None or f.ood_score <= 1.0:  # a frame unlike the training faces stays withheld
+            if not unlike_training_faces(f.ood_score, f.appearance_score):  # a frame unlike the training faces stays withheld
                 f.p_pain, f.abstained = rounded(p), p is None
         answered = [f.p_pain for f in record.frames if f.p_pain is not None]
         from engine.timeline import clip_score
@@ -371,12 +377,13 @@ def _with_reference(record: AnyAnswer, reference, rule: dict | None) -> str:
         if record._served is None or record.ood_score is None:
             return ""
         served, low, high = record._served
-        p, answered, reason, sets = one(served, record.aus, record.ood_score)
+        unlike = unlike_training_faces(record.ood_score, record.appearance_score)
+        p, answered, reason, sets = one(served, record.aus, unlike)
         if not math.isfinite(p):
             record.notes.append("The answer with the person's calm reference needs the PSPI of the face and of the calm "
                                 "face; one could not be measured, so the number is the face alone's.")
             return ""
-        if record.ood_score <= 1.0:
+        if not unlike:
             record.p_pain, record.abstained, record.abstain_reason = rounded(answered), answered is None, reason
             record.prediction_set = sets
             ends = sorted(float(reference_p(v, (record.aus or {}).get("PSPI", np.nan), *calm, rule)) for v in (low, high))
@@ -388,7 +395,7 @@ def _with_reference(record: AnyAnswer, reference, rule: dict | None) -> str:
 
 
 def _ood(answer) -> bool:
-    return answer.ood_score is not None and answer.ood_score > 1.0
+    return unlike_training_faces(answer.ood_score, answer.appearance_score)
 
 
 def video_answer(analysis: "VideoAnalysis", network_names: list[str], path: str | None = None) -> VideoAnswer:
@@ -403,6 +410,7 @@ def video_answer(analysis: "VideoAnalysis", network_names: list[str], path: str 
         reason=analysis.reason or None,
         networks={name: rounded(value) for name, value in curves.items()},
         frames=[Frame(t=f.t, p_pain=rounded(f.p_pain), face=f.face, abstained=f.abstained, ood_score=rounded(f.ood_score),
+                      appearance_score=rounded(f.appearance_score),
                       aus=rounded_aus(f.aus)) for f in analysis.frames],
         aus=rounded_aus(analysis.frames[analysis.peak].aus) if analysis.peak is not None else None,
         answered_frames=sum(f.p_pain is not None for f in analysis.frames),

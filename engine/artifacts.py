@@ -48,6 +48,7 @@ ACTION_UNITS = "action_units.npz"  # the action-unit estimator's arrays and fing
 SERVED_ADAPTATION = "served"  # runs/<network>/cp_adapt/served/: its external model adapted on every CP-PAIN subject
 ADAPTATION_RECORD = "adaptation.json"  # written last there: what the served adaptation was fitted on
 ANSWER = "answer.json"  # the served answer's parameters, all fitted on development data (engine.evaluation.answer)
+ANSWER_APPEARANCE = "answer_appearance.npz"  # beside it: the appearance check's PCAs (engine.evaluation.appearance)
 
 # Experiment-level tables, by name. A new artifact is one entry here (and its writer and reader ask
 # for it by name). ``heatmaps`` is written last of the explain step's tables: its presence means the
@@ -444,6 +445,14 @@ class ExperimentStore:
 
     def answer_version(self) -> tuple:
         return stamp(self.root / ANSWER)
+
+    def write_answer_appearance(self, arrays: dict[str, np.ndarray]) -> None:
+        """The appearance check's arrays (per subject-wise fold: the PCA's mean and components); written before
+        ``answer.json``, which says how they were fitted."""
+        _write_npz(self.root / ANSWER_APPEARANCE, arrays)
+
+    def answer_appearance(self) -> dict[str, np.ndarray] | None:
+        return _read_npz(self.root / ANSWER_APPEARANCE)
 
     def write_action_units(self, arrays: dict[str, np.ndarray], fingerprint: str) -> None:
         """The fitted action-unit estimator (plain arrays, no pickle) and what it was fitted from; written last

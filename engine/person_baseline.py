@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.evaluation.answer import unlike_training_faces
+
 from engine.errors import PainLensError
 from engine.evaluation.baseline import logit, sigmoid
 from engine.preprocess.decode import media_kind
@@ -153,7 +155,7 @@ def stretch_baseline(record, seconds: CalmSeconds) -> PersonBaseline:
                               "longer stretch.")
     faces = [f for f in inside if f.face]
     answered = [f for f in faces if f._served is not None and math.isfinite(f._served)]
-    usable = [f for f in answered if f.ood_score is None or f.ood_score <= 1.0]
+    usable = [f for f in answered if not unlike_training_faces(f.ood_score, f.appearance_score)]
     if len(usable) < MIN_STRETCH_FACES:
         said = f"The calm seconds {seconds} give no reference: "
         if faces and not answered:
@@ -161,7 +163,7 @@ def stretch_baseline(record, seconds: CalmSeconds) -> PersonBaseline:
         unlike = len(answered) - len(usable)
         if len(answered) >= MIN_STRETCH_FACES and unlike > len(usable):  # enough faces, but mostly unlike the training's
             raise NoBaselineError(said + f"{unlike} of their {len(faces)} faces are unlike the faces the networks were "
-                                  "trained on (out-of-distribution score above 1).")
+                                  "trained on (a check of unlike the training faces scored them above 1).")
         raise NoBaselineError(said + f"{len(usable)} of their {len(inside)} analysed frames have a usable face (the face "
                               f"was followed in {len(faces)}" + (f", {unlike} of them unlike the training faces" if unlike
                                                                  else "") +
@@ -204,9 +206,8 @@ def _from_photo(predictor, data: bytes) -> PersonBaseline:
     if answer is None or answer.p_served is None or not math.isfinite(answer.p_served):
         raise NoBaselineError("The calm photo gives no reference: " + (answer.reason if answer is not None and answer.reason
                                                                         else "the served answer has no number for it."))
-    if answer.ood_score is not None and answer.ood_score > 1.0:
-        raise NoBaselineError(f"The calm photo gives no reference: it is unlike the faces the networks were trained on "
-                              f"(out-of-distribution score {answer.ood_score:.2f}, above 1).")
+    if answer.unlike:
+        raise NoBaselineError(f"The calm photo gives no reference: {answer.abstain_reason or 'it is unlike the faces the networks were trained on.'}")
     return PersonBaseline(float(answer.p_served), 1, "image", list(prediction.notes), prediction.action_units)
 
 
@@ -217,7 +218,7 @@ def _from_clip(predictor, data: bytes, fps: float, progress=None) -> PersonBasel
     # Every frame whose face is like the training faces, answered or "uncertain": an atypical resting face is often
     # uncertain on its own, and the development reference (reference_answer) took every such calm frame.
     usable = [f for f in analysis.frames if f.p_served is not None and math.isfinite(f.p_served)
-              and (f.ood_score is None or f.ood_score <= 1.0)]
+              and not unlike_training_faces(f.ood_score, f.appearance_score)]
     if not usable:
         raise NoBaselineError("The calm clip gives no reference: none of its frames has a face like the training faces "
                               f"({len(analysis.frames)} frames looked at).")

@@ -5,7 +5,8 @@
              crop → background (the experiment's method) → 68 landmarks   (engine.preprocess.preprocess_image)
           ──Predictor.probabilities──► p(pain) per network: mean over its served models (the answer's networks:
              their subject-wise fold models, with each one's descriptor for the out-of-distribution distance;
-             the others: their kept external seeds), low-high band
+             the others: their kept external seeds), low-high band; the crop's appearance distance (the answer's
+             second check of "unlike the training faces", on pixels: engine.evaluation.appearance)
           ──Predictor.answer──► the one p(pain), or none and why: withheld for a face unlike the training faces
              or when the networks cannot decide (engine.evaluation.answer, its parameters in answer.json)
           ──Predictor.action_units──► the six pain AUs and PSPI from the crop and its landmarks (the experiment's
@@ -265,14 +266,15 @@ class Predictor:
 
         clock = time.perf_counter()
         basis = self.answer_basis()
+        appearance = basis.appearance_distance(crops)  # one per face, on every row of its table (NaN: no such check)
         rows: list[list[dict]] = [[] for _ in crops]
         resized: dict[int, np.ndarray] = {}  # input size -> the crops at that size (networks often share one)
         for network in self.networks.values():
             if only is not None and network.name not in only:
-                for table in rows:
+                for i, table in enumerate(rows):
                     table.append({"model": network.name, "p_pain": np.nan, "low": np.nan, "high": np.nan,
                                   "seeds": len(network.paths), "input_size": network.input_size,
-                                  "p_members": None, "ood": np.nan})
+                                  "p_members": None, "ood": np.nan, "appearance": float(appearance[i])})
                 continue
             size = network.input_size
             if size not in resized:
@@ -285,7 +287,8 @@ class Predictor:
                 rows[i].append({"model": network.name, "p_pain": float(seeds.mean()),
                                 "low": float(seeds.min()) if many else np.nan, "high": float(seeds.max()) if many else np.nan,
                                 "seeds": len(seeds), "input_size": network.input_size,
-                                "p_members": tuple(seeds) if network.answer else None, "ood": float(distances[i])})
+                                "p_members": tuple(seeds) if network.answer else None, "ood": float(distances[i]),
+                                "appearance": float(appearance[i])})
         return [pd.DataFrame(table) for table in rows], time.perf_counter() - clock
 
     def explain(self, crop: np.ndarray, model_name: str, label: int, seed: int = 0,

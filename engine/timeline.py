@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from engine.errors import BadVideoError
+from engine.evaluation.answer import unlike_training_faces
 from engine.tracking import FaceTracker
 from engine.video import DEFAULT_FPS, MAX_SECONDS, SampledFrame, VideoInfo, VideoReader
 
@@ -59,6 +60,7 @@ class FrameResult:
     abstained: bool = False  # the answer withheld its number for this frame's face (unlike the training faces, uncertain)
     abstain_reason: str | None = None
     ood_score: float | None = None
+    appearance_score: float | None = None  # the answer's second check of unlike, on the crop's pixels
     p_served: float | None = None  # the frame's answer before abstention (a calm reference compares it)
     low: float = float("nan")  # band: lowest calibrated seed of the networks the answer averages
     high: float = float("nan")
@@ -199,8 +201,8 @@ class _Run:
             for (result, crop), table in zip(crops, tables):
                 answer = self.predictor.answer(table, self.basis, result.aus)
                 result.probabilities, result.p_pain = table, answer.p_pain
-                result.abstained, result.abstain_reason, result.ood_score = \
-                    answer.abstained, answer.abstain_reason, answer.ood_score
+                result.abstained, result.abstain_reason, result.ood_score, result.appearance_score = \
+                    answer.abstained, answer.abstain_reason, answer.ood_score, answer.appearance_score
                 result.p_served = answer.p_served
                 result.low, result.high = (answer.low, answer.high) if not answer.abstained else (np.nan, np.nan)
                 self.rule, self.reason = answer.rule, answer.reason
@@ -297,7 +299,7 @@ class _Run:
         answered = [i for i, f in enumerate(self.frames) if f.p_pain is not None]
         withheld = [f for f in self.frames if f.abstained]
         if withheld:
-            unlike = sum(1 for f in withheld if f.ood_score is not None and f.ood_score > 1)
+            unlike = sum(1 for f in withheld if unlike_training_faces(f.ood_score, f.appearance_score))
             notes.append(f"The answer withheld its number in {len(withheld)} of {len(followed)} frames with the face "
                          f"({unlike} unlike the training faces, {len(withheld) - unlike} uncertain): they are gaps in the "
                          f"timeline, and the video score is over the {len(answered)} answered frames.")

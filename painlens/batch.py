@@ -159,7 +159,7 @@ def run_batch(predictor, paths: list[Path], fps: float = DEFAULT_FPS, explain: b
     return list(analyse_each(predictor, paths, fps, explain, progress, all_networks))
 
 
-CSV_COLUMNS = ["path", "kind", "error", "p_pain", "abstained", "abstain_reason", "ood_score", "peak_t", "score_mean",
+CSV_COLUMNS = ["path", "kind", "error", "p_pain", "abstained", "abstain_reason", "ood_score", "appearance_score", "peak_t", "score_mean",
                "score_top10", "score_above_half", "frames", "frames_with_face", "frames_answered", "notes"]
 
 
@@ -170,6 +170,7 @@ def csv_row(record: AnyAnswer) -> dict:
     frames = record.frames if video else []
     row = {"path": record.path, "kind": record.kind, "error": record.error or "", "p_pain": record.p_pain,
            "abstained": record.abstained, "abstain_reason": record.abstain_reason or "", "ood_score": record.ood_score,
+           "appearance_score": record.appearance_score,
            "peak_t": record.peak_t if video else None,
            "score_mean": score.mean if score else None, "score_top10": score.top10 if score else None,
            "score_above_half": score.above_half if score else None,

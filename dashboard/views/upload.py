@@ -130,7 +130,9 @@ def show_answer(record, experiment, seconds: float) -> None:
     if sentence:
         st.caption(sentence)
     unlike = "" if record.ood_score is None else \
-        f"Unlike the training faces: {record.ood_score:.2f} (above 1 withholds the number). "
+        f"Unlike the training faces: {record.ood_score:.2f} in the networks' features" + \
+        ("" if record.appearance_score is None else f", {record.appearance_score:.2f} in how the face looks") + \
+        " (either above 1 withholds the number). "
     st.caption(f"{unlike}Answered in {seconds:.2f} s.")
 
 

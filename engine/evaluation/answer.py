@@ -18,7 +18,12 @@ development data only: PAIN-DB's subject-wise out-of-fold faces; CP-PAIN is neve
 - **Unlike the training faces**: each network measures how far the face's penultimate features lie from
   its fold models' training faces (mean distance to the nearest ``neighbours``, unit-length features),
   divided by that network's median held-out distance; ``ood_score`` is the mean over networks divided by
-  the threshold that lets ``ood_pass`` of PAIN-DB's held-out faces through. Above 1: no number.
+  the threshold that lets ``ood_pass`` of PAIN-DB's held-out faces through. Above 1: no number. A second check
+  does not depend on the networks (their features can put very different faces close together): how the face crop
+  looks, normalised for brightness and contrast, measured by a PCA of the training faces per subject-wise fold
+  (``engine.evaluation.appearance``); ``appearance_score`` is its distance over the threshold that lets the same
+  share of PAIN-DB's held-out faces through. Either score above 1: no number, and the sentence says which. An
+  ``answer.json`` fitted before this check (no ``appearance``) keeps the feature check alone and says so.
 - **Cannot decide**: class-conditional (Mondrian) conformal prediction at ``conformal_level``; when the
   prediction set holds both classes (or neither), the answer is "uncertain": no number.
 
@@ -49,10 +54,13 @@ SCENARIO = "external"  # the sealed test: CP-PAIN
 RULE = ("Mean calibrated p(pain) of the networks that learned on PAIN-DB's subject-wise held-out faces, each served as "
         "the ensemble of its subject-wise fold models and calibrated on their held-out predictions, combined with the "
         "face's PSPI from the action-unit estimator by a logistic rule when that rule lowered the log-loss on held-out "
-        "subjects; withheld for a face unlike the training faces or when the answer cannot decide. CP-PAIN is only the "
+        "subjects; withheld for a face unlike the training faces (in the networks' features or in how the face looks) or "
+        "when the answer cannot decide. CP-PAIN is only the "
         "test of this rule.")
 NETWORK_COLUMNS = ["model", "p_raw", "p_calibrated", "calibrated", "auc", "auc_low", "auc_high", "learned",
                    "learned_reason", "used", "ood"]
+NO_APPEARANCE = ("These parameters were fitted before the appearance check existed (`painlens run` refits them), so only "
+                 "the networks' features check whether the face is like the training faces.")
 NO_PARAMETERS = ("the answer's parameters are not fitted yet (`painlens run` fits them once the subject-wise runs "
                  "have finished)")
 
@@ -86,6 +94,22 @@ class AnswerBasis:
     stack: dict = field(default_factory=dict)  # the PSPI combination (answer_fit._fit_stack); {} or used False: none
     references: dict[str, list[np.ndarray]] = field(default_factory=dict, repr=False)
     parameters: dict = field(default_factory=dict, repr=False)  # answer.json as written
+    appearance: dict[str, np.ndarray] | None = field(default=None, repr=False)  # the appearance check's PCAs (None: off)
+
+    @property
+    def appearance_threshold(self) -> float:
+        """The appearance check's threshold (inf when this answer has no such check)."""
+        found = self.parameters.get("appearance") or {}
+        return _float(found.get("threshold"), math.inf) if self.appearance is not None else math.inf
+
+    def appearance_distance(self, crops) -> np.ndarray:
+        """(N,) the faces' appearance distance (``engine.evaluation.appearance.distance``) from their (S, S, 3)
+        crops; NaN when this answer has no appearance check."""
+        if self.appearance is None:
+            return np.full(len(crops), np.nan)
+        from engine.evaluation.appearance import distance
+
+        return distance(crops, self.appearance)
 
     @property
     def used(self) -> list[str]:
@@ -115,10 +139,16 @@ class AnswerBasis:
             if any(a is None for a in arrays):
                 return cls(missing=f"The training features of {name}'s fold models are missing: run `painlens run` again.")
             references[name] = [unit_rows(a["train"]) for a in arrays]
-        return cls.from_parameters(parameters, references)
+        appearance = None
+        if (parameters.get("appearance") or {}).get("used"):
+            appearance = store.answer_appearance()
+            if appearance is None or not {"mean", "components"} <= set(appearance):
+                return cls(missing="The appearance check's arrays (beside answer.json) are missing: run `painlens run` again.")
+        return cls.from_parameters(parameters, references, appearance)
 
     @classmethod
-    def from_parameters(cls, parameters: dict, references: dict[str, list[np.ndarray]]) -> "AnswerBasis":
+    def from_parameters(cls, parameters: dict, references: dict[str, list[np.ndarray]],
+                        appearance: dict[str, np.ndarray] | None = None) -> "AnswerBasis":
         facts = {}
         for name, item in parameters["networks"].items():
             facts[name] = NetworkFacts(name, bool(item["used"]), item["reason"], _float(item.get("auc")),
@@ -127,14 +157,15 @@ class AnswerBasis:
         ood, conformal = parameters.get("ood", {}), parameters.get("conformal", {})
         stack = parameters.get("stack") or {}
         return cls(facts, "", _float(ood.get("threshold"), math.inf), int(ood.get("neighbours", 10)), conformal,
-                   stack if stack.get("used") else {}, references, parameters)
+                   stack if stack.get("used") else {}, references, parameters, appearance)
 
 
 @dataclass(frozen=True)
 class FaceAnswer:
     """``p_pain``: the one answer (None when withheld or when there is none); ``low``/``high``: its band;
     ``abstained`` with ``abstain_reason`` when withheld; ``reason`` when there is no answer at all;
-    ``ood_score`` (1 = the threshold); ``prediction_set`` (the conformal set: "pain", "no pain");
+    ``ood_score`` (1 = the threshold); ``appearance_score`` (the same for the appearance check; None: not
+    measured, or this answer has no such check); ``prediction_set`` (the conformal set: "pain", "no pain");
     ``networks``: per network ``NETWORK_COLUMNS`` (``used``: counted in the answer)."""
 
     p_pain: float | None
@@ -149,6 +180,18 @@ class FaceAnswer:
     prediction_set: tuple[str, ...] = ()
     p_served: float | None = None  # the number before abstention (a calm reference face uses it; never shown alone)
     pspi_used: bool = False  # the face's PSPI entered the number (the rule combines it and the face has one)
+    appearance_score: float | None = None
+
+    @property
+    def unlike(self) -> bool:
+        """Unlike the training faces by either check."""
+        return unlike_training_faces(self.ood_score, self.appearance_score)
+
+
+def unlike_training_faces(ood_score: float | None, appearance_score: float | None = None) -> bool:
+    """The rule's "unlike the training faces": either score above 1 (None or NaN: that check did not run). Every
+    place that sets a face aside as unlike (a calm reference, a clip's frames) asks this."""
+    return any(score is not None and score > 1.0 for score in (ood_score, appearance_score))
 
 
 # --- the served computation, for one face or many ---------------------------------------------------
@@ -209,12 +252,13 @@ def prediction_sets(p: np.ndarray, conformal: dict) -> tuple[np.ndarray, np.ndar
 
 
 def combine(member_p: Mapping[str, np.ndarray], distances: Mapping[str, np.ndarray], basis: AnswerBasis,
-            pspi: np.ndarray | None = None) -> dict:
+            pspi: np.ndarray | None = None, appearance: np.ndarray | None = None) -> dict:
     """The served answer of N faces from the used networks' fold-model p(pain) ``member_p[name]`` (N, M),
-    their ``network_distance`` (N,) and the faces' PSPI (N,; NaN or None: not measured): arrays ``p_pain``
-    (NaN where withheld), ``p_served`` (the number before abstention), ``low``, ``high``, ``ood_score``,
-    ``in_pain_set``, ``in_no_pain_set``, ``ood`` (unlike the training faces), ``undecided`` (the set is not
-    one class) and ``pspi_used``."""
+    their ``network_distance`` (N,), the faces' PSPI (N,; NaN or None: not measured) and their
+    ``AnswerBasis.appearance_distance`` (N,; NaN or None: not measured): arrays ``p_pain`` (NaN where withheld),
+    ``p_served`` (the number before abstention), ``low``, ``high``, ``ood_score``, ``appearance_score``,
+    ``in_pain_set``, ``in_no_pain_set``, ``unlike_features`` / ``unlike_appearance`` (each check's verdict),
+    ``ood`` (unlike the training faces: either), ``undecided`` (the set is not one class) and ``pspi_used``."""
     used = basis.used
     calibrated = [np.asarray(apply_calibrator(np.asarray(member_p[n], dtype=float), basis.networks[n].calibrator))
                   for n in used]
@@ -232,19 +276,24 @@ def combine(member_p: Mapping[str, np.ndarray], distances: Mapping[str, np.ndarr
     if basis.stack and not pspi_used.all():  # faces without a PSPI: the networks' own thresholds
         alone = prediction_sets(p_served, basis.conformal.get("without_pspi", basis.conformal))
         pain, no_pain = np.where(pspi_used, pain, alone[0]), np.where(pspi_used, no_pain, alone[1])
-    ood = ood_score > 1.0
+    appearance_score = (np.full(rows, np.nan) if appearance is None or basis.appearance is None else
+                        np.asarray(appearance, dtype=float).reshape(rows) / basis.appearance_threshold)
+    unlike_features, unlike_appearance = ood_score > 1.0, np.nan_to_num(appearance_score, nan=0.0) > 1.0
+    ood = unlike_features | unlike_appearance
     undecided = pain == no_pain  # both classes, or neither
     withheld = ood | undecided
     return {"p_pain": np.where(withheld, np.nan, p_served), "p_served": p_served, "low": every_member.min(axis=1),
-            "high": every_member.max(axis=1), "ood_score": ood_score, "in_pain_set": pain, "in_no_pain_set": no_pain,
-            "ood": ood, "undecided": undecided, "pspi_used": pspi_used}
+            "high": every_member.max(axis=1), "ood_score": ood_score, "appearance_score": appearance_score,
+            "in_pain_set": pain, "in_no_pain_set": no_pain, "unlike_features": unlike_features,
+            "unlike_appearance": unlike_appearance, "ood": ood, "undecided": undecided, "pspi_used": pspi_used}
 
 
 def one_answer(probabilities: pd.DataFrame | Mapping[str, float], basis: AnswerBasis,
                pspi: float | None = None) -> FaceAnswer:
     """The answer for one face from ``Predictor.probabilities``'s table: per network ``model``, ``p_pain``
     (mean over its served models) and, for the networks the answer uses, ``p_members`` (each fold model's
-    p(pain)) and ``ood`` (``network_distance``). A {model: p_pain} mapping gives the table without them.
+    p(pain)) and ``ood`` (``network_distance``); ``appearance``: the face's ``AnswerBasis.appearance_distance``
+    (the same on every row; absent or NaN: not measured). A {model: p_pain} mapping gives the table without them.
     ``pspi``: the face's PSPI from the action-unit estimator (None: not measured)."""
     table = probabilities if isinstance(probabilities, pd.DataFrame) else \
         pd.DataFrame({"model": list(probabilities), "p_pain": [float(v) for v in probabilities.values()]})
@@ -256,9 +305,10 @@ def one_answer(probabilities: pd.DataFrame | Mapping[str, float], basis: AnswerB
     if missing:
         return FaceAnswer(None, f"No single answer: the networks the answer uses ({', '.join(missing)}) gave no p(pain) "
                                 "for this face.", RULE, networks)
+    appearance = float(table["appearance"].iloc[0]) if "appearance" in table and len(table) else math.nan
     served = combine({n: np.asarray([rows[n]["p_members"]], dtype=float) for n in basis.used},
                      {n: np.asarray([rows[n]["ood"]], dtype=float) for n in basis.used}, basis,
-                     np.asarray([np.nan if pspi is None else pspi], dtype=float))
+                     np.asarray([np.nan if pspi is None else pspi], dtype=float), np.asarray([appearance]))
     one = {key: value[0] for key, value in served.items()}
     members = sum(len(basis.networks[n].members) for n in basis.used)
     served = "CP-adapted models" if basis.adapted else "fold models"
@@ -269,22 +319,32 @@ def one_answer(probabilities: pd.DataFrame | Mapping[str, float], basis: AnswerB
                  "; this face has no PSPI (its action units could not be measured), so the networks answer alone.")
     else:
         rule += "."
+    if "appearance" not in basis.parameters:
+        rule += " " + NO_APPEARANCE
     sets = tuple(name for name, inside in (("pain", one["in_pain_set"]), ("no pain", one["in_no_pain_set"])) if inside)
-    reason = abstain_reason(bool(one["ood"]), bool(one["undecided"]), sets, float(one["ood_score"]), basis)
+    appearance_score = float(one["appearance_score"]) if math.isfinite(one["appearance_score"]) else None
+    reason = abstain_reason(bool(one["ood"]), bool(one["undecided"]), sets, float(one["ood_score"]), basis,
+                            appearance_score)
     p = None if reason else float(one["p_served"])
     return FaceAnswer(p, "", rule, networks, float(one["low"]), float(one["high"]), bool(reason), reason or None,
-                      float(one["ood_score"]), sets, float(one["p_served"]), bool(one["pspi_used"]))
+                      float(one["ood_score"]), sets, float(one["p_served"]), bool(one["pspi_used"]), appearance_score)
 
 
 def abstain_reason(ood: bool, undecided: bool, prediction_set: tuple[str, ...], ood_score: float,
-                   basis: AnswerBasis) -> str:
-    """The sentence that says why a face's number is withheld ("" when it is not)."""
+                   basis: AnswerBasis, appearance_score: float | None = None) -> str:
+    """The sentence that says why a face's number is withheld ("" when it is not): which check of "unlike the
+    training faces" fired, with its score."""
     if ood:
         share = basis.parameters.get("ood", {}).get("pass_share", 0.95)
         held_out = basis.parameters.get("held_out", "PAIN-DB's held-out faces")
-        return (f"No number: this face is unlike the faces the networks were trained on (out-of-distribution score "
-                f"{ood_score:.2f}, above 1, which {share:.0%} of {held_out} stay under); the networks' "
-                "p(pain) would have no basis here.")
+        fired = []
+        if ood_score is not None and ood_score > 1.0:
+            fired.append(f"to the networks, its features lie far from the training faces' (score {ood_score:.2f})")
+        if appearance_score is not None and appearance_score > 1.0:
+            fired.append(f"it looks unlike them, whatever the lighting (appearance score {appearance_score:.2f})")
+        return (f"No number: this face is unlike the faces the networks were trained on: {'; and '.join(fired)}. "
+                f"Above 1 is unusual: {share:.0%} of {held_out} stay under 1 on each check, so the networks' p(pain) "
+                "would have no basis here.")
     if undecided:
         level = basis.conformal.get("level", 0.9)
         which = "both pain and no pain" if prediction_set else "neither class"

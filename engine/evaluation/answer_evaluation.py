@@ -10,7 +10,8 @@ with its value, a 95 % interval over subjects (bootstrap, subjects resampled wit
 images and subjects it was computed on:
 
 - over every CP-PAIN image: ``abstention_rate`` (withheld: unlike the training faces or uncertain),
-  ``ood_rate``, ``uncertain_rate``, ``prevalence``, ``roc_auc_all`` (the number before abstention);
+  ``ood_rate`` (unlike by either check), ``ood_rate_features`` and ``ood_rate_appearance`` (each check alone; the
+  appearance check's crops are read from the face cache, as a photo of the face would give them), ``uncertain_rate``, ``prevalence``, ``roc_auc_all`` (the number before abstention);
 - over the images that pass the out-of-distribution check: ``coverage_pain`` / ``coverage_no_pain`` (the
   share of pain / no-pain faces whose conformal set holds their true class);
 - over the answered images (a number was given): ``answered_accuracy``, ``roc_auc``, ``pr_auc``,
@@ -74,8 +75,8 @@ def served_on_cppain(store: ExperimentStore, basis: AnswerBasis) -> pd.DataFrame
     if ids is None or len(ids) == 0:
         return None
     pspi = cppain_pspi(store, ids.astype(str))
-    served = combine(member_p, distances, basis, pspi)
     samples = store.samples()
+    served = combine(member_p, distances, basis, pspi, cppain_appearance(samples, ids.astype(str), basis))
     labels = samples[samples["dataset"] == "cppain"].set_index("image_id")
     frame = pd.DataFrame({"image_id": ids.astype(str), **served})
     frame["pspi"] = np.full(len(frame), np.nan) if pspi is None else pspi
@@ -121,6 +122,23 @@ def with_calm_reference(frame: pd.DataFrame, basis: AnswerBasis) -> pd.DataFrame
     return out
 
 
+
+
+def cppain_appearance(samples: pd.DataFrame | None, image_ids: np.ndarray, basis: AnswerBasis) -> np.ndarray | None:
+    """The appearance distance (``AnswerBasis.appearance_distance``) of these CP-PAIN faces from their crops in
+    the face cache; None when the answer has no appearance check or a crop cannot be read (the check is then
+    not part of the evaluation: its rate is blank)."""
+    from engine.errors import PainLensError
+    from engine.evaluation.appearance import SIZE
+    from engine.preprocess import load_faces
+
+    if basis.appearance is None or samples is None:
+        return None
+    rows = samples[samples["dataset"] == "cppain"].drop_duplicates("image_id").set_index("image_id", drop=False)
+    try:
+        return basis.appearance_distance(load_faces(rows.loc[list(image_ids)], SIZE))
+    except (PainLensError, KeyError, OSError):
+        return None
 
 
 def cppain_pspi(store: ExperimentStore, image_ids: np.ndarray) -> np.ndarray | None:
@@ -177,6 +195,10 @@ def _metric_rows(frame: pd.DataFrame, seed: int, reference: str | None = None) -
     members = [np.flatnonzero(index == c) for c in range(len(codes))]
     columns = {name: frame[name].to_numpy() for name in ("true_label", "p_pain", "p_served", "ood", "undecided",
                                                             "in_pain_set", "in_no_pain_set")}
+    for check in ("unlike_features", "unlike_appearance"):  # each check of unlike alone (NaN: not measured)
+        columns[check] = frame[check].to_numpy(dtype=float) if check in frame else np.full(len(frame), np.nan)
+    if "appearance_score" in frame and not np.isfinite(frame["appearance_score"].to_numpy(dtype=float)).any():
+        columns["unlike_appearance"] = np.full(len(frame), np.nan)  # the check did not run on these faces
     columns["reference"] = frame[reference].to_numpy(dtype=bool) if reference else np.zeros(len(frame), dtype=bool)
     metrics = {**METRICS, "reference_share": (_every, lambda f: _share(f.reference))} if reference else METRICS
     everything = _Faces(columns)
@@ -286,6 +308,8 @@ def _rate(faces: _Faces, label: int) -> float:
 METRICS = {
     "abstention_rate": (_every, lambda f: _share(~np.isfinite(f.p))),
     "ood_rate": (_every, lambda f: _share(f.ood)),
+    "ood_rate_features": (_every, lambda f: _share(f.columns["unlike_features"])),
+    "ood_rate_appearance": (_every, lambda f: _share(f.columns["unlike_appearance"])),
     "uncertain_rate": (_every, lambda f: _share(f.undecided & ~f.ood)),
     "prevalence": (_every, lambda f: _share(f.y)),
     "roc_auc_all": (_every, lambda f: _auc(f.y, f.served)),

@@ -8,7 +8,9 @@ kept), its calibration (temperature or Platt, by log-loss on held-out subjects) 
 out-of-distribution distances; then, over the networks used, the out-of-distribution threshold, the
 combination of the networks' mean with the action-unit estimator's PSPI (``stack``: a logistic rule, used
 only when it lowers the log-loss on held-out subjects) and the class-conditional conformal thresholds of the
-answer so made. The development PSPI is held out too: UNBC's frames by the estimator's subject-wise folds,
+answer so made; and the second check of "unlike the training faces", on the face crops' pixels rather than the
+networks' features (``engine.evaluation.appearance``: a PCA per subject-wise fold on its training faces, the
+threshold on the held-out faces; its arrays written through the store beside ``answer.json``). The development PSPI is held out too: UNBC's frames by the estimator's subject-wise folds,
 PAIN-DB's other faces by the estimator fitted on UNBC, which never saw those people
 (``engine.evaluation.action_units``). CP-PAIN's images and labels are never read here: it stays the test
 (``engine.evaluation.answer_evaluation``).
@@ -36,8 +38,9 @@ from engine.evaluation.calibration import apply_calibrator, choose_calibrator, n
 
 # v2: the person's baseline rule (``baseline``); v3: the development faces answered; v4: the networks' mean
 # combined with the AU estimator's PSPI (``stack``), the conformal thresholds without PSPI beside; v5: the answer
-# with the person's calm reference (``baseline.answer``, ``engine.evaluation.reference_answer``)
-VERSION = "answer-v5"
+# with the person's calm reference (``baseline.answer``, ``engine.evaluation.reference_answer``); v6: the appearance
+# check (``appearance``, engine.evaluation.appearance)
+VERSION = "answer-v6"
 DEVELOPMENT_PSPI_SETS = ("unbc_out_of_fold", "paindb_unseen")  # action_unit_frames' held-out development estimates
 STACK_FOLDS = 5
 DEVELOPMENT_DATA = ("PAIN-DB, subject-wise out of fold: every face predicted by the fold model that never saw its "
@@ -100,10 +103,44 @@ def fit_answer(store: ExperimentStore, settings) -> dict:
                   "parameters, only to evaluate them", "networks": networks, "used": used}
     if used:
         pspi = adapted_pspi(store) if settings.serve_cp_adapt else development_pspi(store)  # the faces' own
-        parameters.update(_fit_thresholds({n: development[n] for n in used}, networks, settings, store.samples(), pspi))
+        if settings.serve_cp_adapt:
+            parameters["appearance"], looks_like = {"used": False, "reason": (
+                "not fitted for the CP-adapted models (research switch serve_cp_adapt): the networks' features alone "
+                "check the face")}, None
+        else:  # first: the thresholds below are fitted on the faces that pass both checks, as the answer serves them
+            parameters["appearance"], looks_like = _fit_appearance(store, used[0], networks[used[0]]["members"],
+                                                                   settings.ood_pass)
+        parameters.update(_fit_thresholds({n: development[n] for n in used}, networks, settings, store.samples(), pspi,
+                                          looks_like))
     if settings.serve_cp_adapt:
         parameters.update(adapted_parameters(store, parameters, development))
     return parameters
+
+
+def _fit_appearance(store: ExperimentStore, network: str, folds: list[int],
+                    pass_share: float) -> tuple[dict, pd.Series | None]:
+    """The appearance check (``engine.evaluation.appearance``) on the subject-wise folds of ``network`` (every
+    network's development runs share the folds), its arrays written through the store, and whether each held-out
+    face passes it (by image_id); ``used`` False with the reason (and None) when the folds' splits or the face
+    crops cannot be read (then only the feature check runs)."""
+    from engine.errors import PainLensError
+    from engine.evaluation.appearance import fit_appearance
+
+    splits = {fold: store.split(RunKey(network, DEVELOPMENT_SCENARIO, fold)) for fold in folds}
+    samples = store.samples()
+    if samples is None or not all({"train_image_ids", "test_image_ids"} <= set(split) for split in splits.values()):
+        return {"used": False, "reason": "the subject-wise folds' splits are not stored, so the appearance check "
+                                         "could not be fitted: the networks' features alone check the face"}, None
+    paindb = samples[(samples["dataset"] != "cppain") & (samples.get("status", "ok") == "ok")]
+    try:
+        parameters, arrays, distances = fit_appearance(paindb, {fold: (split["train_image_ids"], split["test_image_ids"])
+                                                        for fold, split in splits.items()}, pass_share)
+    except (PainLensError, KeyError, OSError) as exc:  # a face cache gone, a split naming faces not in the samples
+        why = str(exc) if isinstance(exc, PainLensError) else "a split names faces the samples table lacks"  # no ids
+        return {"used": False, "reason": f"the development faces' crops could not be read ({why}), so the appearance "
+                                         "check could not be fitted: the networks' features alone check the face"}, None
+    store.write_answer_appearance(arrays)
+    return parameters, distances <= parameters["threshold"]
 
 
 def _order(store: ExperimentStore):
@@ -171,11 +208,12 @@ def development_pspi(store: ExperimentStore) -> pd.Series | None:
 
 
 def _fit_thresholds(development: dict[str, dict], networks: dict, settings, samples: pd.DataFrame | None = None,
-                    pspi: pd.Series | None = None) -> dict:
+                    pspi: pd.Series | None = None, looks_like: pd.Series | None = None) -> dict:
     """The out-of-distribution threshold, the PSPI combination (``_fit_stack``) and the conformal thresholds of
     the answer, from the held-out faces that every used network predicted (each by the fold model that never
     saw its subject), and the person's baseline rule on their answer (``engine.evaluation.baseline``; needs the
-    samples' sequences)."""
+    samples' sequences). ``looks_like``: whether each face (by image_id) passes the appearance check (None: no
+    such check); the thresholds after the out-of-distribution one are fitted on the faces that pass both."""
     per_network = []
     for name, data in development.items():
         table = data["table"]
@@ -191,6 +229,8 @@ def _fit_thresholds(development: dict[str, dict], networks: dict, settings, samp
     score = joined[[c for c in joined if c.startswith("d:")]].mean(axis=1).to_numpy()
     threshold = float(np.quantile(score, settings.ood_pass))
     inside = score <= threshold
+    if looks_like is not None:  # a face the appearance check sets aside gets no number either
+        inside &= looks_like.reindex(joined["image_id"]).fillna(True).to_numpy(dtype=bool)
     y = joined["true_label"].to_numpy(dtype=int)
     face_pspi = (pspi.reindex(joined["image_id"]).to_numpy(dtype=float) if pspi is not None
                  else np.full(len(joined), np.nan))
@@ -208,6 +248,7 @@ def _fit_thresholds(development: dict[str, dict], networks: dict, settings, samp
     conformal["development_answered"] = float(np.mean(inside & (pain_in != no_pain_in)))
     ood = {"neighbours": settings.ood_neighbours, "pass_share": settings.ood_pass, "threshold": threshold,
            "images": int(len(score)), "subjects": int(joined["subject"].nunique()),
+           "pass_both": float(np.mean(inside)),  # the development faces like the training faces by both checks
            "score": "mean over the networks used of each one's mean distance to its k nearest training faces in its "
                     "penultimate features (unit length), over that network's median held-out distance; ood_score is "
                     "this over the threshold (above 1: unlike the training faces)"}
