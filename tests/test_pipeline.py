@@ -240,17 +240,18 @@ def test_interrupted_force_rerun_never_leaves_stale_metrics(workspace, shared_da
     assert set(summary["runs"]) <= {1, 2} and len(summary)
 
 
-def stop_explaining_vgg16(model, x_test, predictions) -> None:
-    """An ``after_run`` hook that fails in VGG16's training child (module level: it crosses into the child)."""
+def stop_explaining_songnet(model, x_test, predictions) -> None:
+    """An ``after_run`` hook that fails in SongNet's training child (module level: it crosses into the child)."""
     from engine.errors import PainLensError
 
-    if predictions["model"].iloc[0] == "VGG16":
-        raise PainLensError("VGG16's explanation failed (on purpose, in a test).")
+    if predictions["model"].iloc[0] == "SongNet":
+        raise PainLensError("SongNet's explanation failed (on purpose, in a test).")
 
 
 def test_a_failing_training_child_lets_the_other_finish_its_network_and_is_named(workspace, grid):
-    """Two networks train at once; VGG16's child stops on its first run: WeiNet's child, which trains at the
-    same time, still finishes its run, and the sentence names what stopped."""
+    """Two networks train at once; SongNet's child stops on its first run: WeiNet's child, which trains at the
+    same time, still finishes its run, and the sentence names what stopped. Two scratch networks at 32 px: the
+    grid's other network, VGG16, takes seconds longer to build and train, and only this test's time depends on it."""
     from engine.config import load_config
     from engine.errors import PainLensError
     from engine.experiment import prepare_data
@@ -258,13 +259,15 @@ def test_a_failing_training_child_lets_the_other_finish_its_network_and_is_named
 
     config = load_config(grid[0])
     assert config.execution.local_workers == 2
-    config = dataclasses.replace(config, scenarios=dataclasses.replace(config.scenarios, seeds=1, kept_seeds=1))
+    training = dataclasses.replace(config.training, input_size={**config.training.input_size, "SongNet": 32})
+    config = dataclasses.replace(config, training=training,
+                                 scenarios=dataclasses.replace(config.scenarios, seeds=1, kept_seeds=1))
     data = prepare_data(config, progress=False)
     store = ExperimentStore(workspace / "one-fails", "tiny")
     with pytest.raises(PainLensError) as stopped:
-        run_grid(config, store, data.paindb, data.cppain, ["WeiNet", "VGG16"], ["external"], progress=False,
-                 after_run=stop_explaining_vgg16)
-    assert str(stopped.value).startswith("Training stopped: VGG16 (VGG16's explanation failed")
+        run_grid(config, store, data.paindb, data.cppain, ["WeiNet", "SongNet"], ["external"], progress=False,
+                 after_run=stop_explaining_songnet)
+    assert str(stopped.value).startswith("Training stopped: SongNet (SongNet's explanation failed")
     assert "finished runs are kept" in str(stopped.value)
     assert store.finished_runs() == [RunKey("WeiNet", "external", 0)]
 
