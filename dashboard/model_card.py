@@ -327,8 +327,10 @@ def answer(facts: Facts) -> Section:
     if baseline.get("answer"):  # the served answer when a calm reference is given (engine.evaluation.reference_answer)
         from engine.evaluation.reference_answer import is_served, rule_sentence
 
-        bullets.append(rule_sentence(baseline["answer"]) + (" Given by the upload page (a calm photo or clip), "
-                       "`painlens predict --reference CALM_PHOTO` and the API (`POST /v1/predict`, the field `reference`)."
+        bullets.append(rule_sentence(baseline["answer"]) + (" Given by the upload page (a calm photo or clip, or the "
+                       "clip's own calm seconds), `painlens predict --reference CALM_PHOTO` or `--calm-seconds A-B` and "
+                       "the API (`POST /v1/predict`, the fields `reference` and `calm_seconds`); each answer says which "
+                       "it is (`answer_kind`) and where its reference came from (`baseline.reference_from`)."
                        if is_served(baseline["answer"]) else ""))
     evaluation = loaders.load_table(facts.experiment.root, "answer_evaluation")
     tables_ = [("Calibration of the networks used (chosen by log-loss on held-out subjects)", pd.DataFrame(rows))] if rows else []

@@ -60,9 +60,11 @@ def with_given_reference(model, experiment: loaders.Experiment, record):
     return answer_with_reference(model, record, reference)
 
 
-def show_baseline(model, experiment: loaders.Experiment, answered) -> None:
+def show_baseline(model, experiment: loaders.Experiment, answered):
     """The section: an uploader for the calm face, then both numbers and which leads, and why. ``answered``: the
-    photo's ``Prediction``, or a clip's record (``VideoAnswer``: compared frame by frame)."""
+    photo's ``Prediction``, or a clip's record (``VideoAnswer``: compared frame by frame). Returns the record judged
+    against the calm reference (its ``baseline`` set; for a clip, what the headline and the timeline then show), or
+    None while no reference is given or the one given cannot be used."""
     from engine.answers import Answer, photo_answer
     from engine.person_baseline import answer_with_calm_seconds, answer_with_reference
 
@@ -80,18 +82,20 @@ def show_baseline(model, experiment: loaders.Experiment, answered) -> None:
         record = answer_with_calm_seconds(model, answered.model_copy(deep=True), stretch)
         if record.baseline is None:
             st.warning(record.notes[-1], icon=":material/info:")
-            return
+            return None
         st.session_state[STRETCH_KEY] = tuple(record.baseline.calm_seconds)
         _show_comparison(experiment, record)
-        return
+        return record
     if upload is None:
-        return
+        return None
     reference = calm_reference(model, upload.file_id, upload.getvalue())
     if isinstance(reference, str):
         st.warning(reference, icon=":material/info:")
-        return
-    record = answer_with_reference(model, answered if isinstance(answered, Answer) else photo_answer(answered), reference)
+        return None
+    answered = answered.model_copy(deep=True) if isinstance(answered, Answer) else photo_answer(answered)
+    record = answer_with_reference(model, answered, reference)
     _show_comparison(experiment, record)
+    return record
 
 
 def calm_seconds_input(record):
@@ -129,9 +133,10 @@ def _show_comparison(experiment: loaders.Experiment, record) -> None:
     change.metric(f"p(pain) {'with the calm face, the answer' if served else 'from the change'}{clip}"
                   f"{lead if b.leads_with == 'change' else ''}", "no number" if b.p_change is None else f"{b.p_change:.2f}")
     faces = f"{b.baseline_frames} face{'s' if b.baseline_frames != 1 else ''}"
-    where = f"calm seconds {b.calm_seconds[0]:g}-{b.calm_seconds[1]:g}" if b.calm_seconds else "calm face"
+    where = (f"calm seconds {b.calm_seconds[0]:g}-{b.calm_seconds[1]:g}" if b.calm_seconds else
+             "calm clip" if b.reference_from == "clip" else "calm photo")
     calm.metric(f"{where}, p(pain) ({faces})", f"{b.p_baseline:.2f}")
-    st.info(b.why, icon=":material/compare:")
+    st.info(f"{b.why} The reference: {b.source()}.", icon=":material/compare:")
     if served:
         if record.abstained:
             st.warning(record.abstain_reason, icon=":material/block:")

@@ -80,30 +80,44 @@ def show_clip(model, experiment, upload_id: str, data: bytes) -> None:
     from engine.answers import video_answer
 
     record = video_answer(analysis, list(model.networks))
-    _show_score(record, analysis, seconds)
-    upload_baseline.show_baseline(model, experiment, record)  # the clip against the person's calm face, when added
-    _show_timeline(analysis, experiment)
-    _show_frame(analysis, experiment)
+    headline = st.container()  # filled below, once the calm reference (if one is given) has judged the clip
+    judged = upload_baseline.show_baseline(model, experiment, record)  # the clip against the person's calm face
+    shown = judged if judged is not None and judged.answer_kind == "with_reference" else record
+    with headline:  # the headline, the timeline and its CSV all show the one answer of ``shown``
+        _show_score(shown, analysis, seconds)
+    _show_timeline(analysis, experiment, shown)
+    _show_frame(analysis, experiment, shown.peak_t)
     _show_peak_explanation(model, analysis)
 
 
 def _show_score(record, analysis, seconds: float) -> None:
-    """The clip's headline, from its answer record (``engine.answers.VideoAnswer``, what the CLI and API give)."""
+    """The clip's headline, from its answer record (``engine.answers.VideoAnswer``, what the CLI and API give): the
+    face alone's, or the answer with the person's calm reference when one judged it (and from what)."""
     score = record.score
+    judged = record.answer_kind == "with_reference"
     cells = st.columns(4)
-    cells[0].metric("Video score: mean p(pain)", "—" if score is None else f"{score.mean:.2f}")
+    cells[0].metric("Mean p(pain), with calm reference" if judged else "Video score: mean p(pain)",
+                    "—" if score is None else f"{score.mean:.2f}")
     cells[1].metric("Mean of the top 10 % of frames", "—" if score is None else f"{score.top10:.2f}")
     cells[2].metric("Frames above 0.5", "—" if score is None else f"{score.above_half:.0%}")
     cells[3].metric("Peak", "—" if record.peak_t is None else f"{record.peak_t:.1f} s")
     followed = sum(f.face for f in record.frames)
-    st.caption(f"{record.rule} The video score is over the {record.answered_frames} frames with a number. "
+    against = (f"Judged against {record.baseline.source()} (the face alone: "
+               f"{'no number' if record.baseline.p_absolute is None else f'{record.baseline.p_absolute:.2f}'}). "
+               if judged else "")
+    st.caption(f"{against}{record.rule} The video score is over the {record.answered_frames} frames with a number. "
                f"{len(record.frames)} frames analysed at {record.fps:g} per second ({followed} with the face, "
                f"{sum(f.abstained for f in record.frames)} of them withheld) in {seconds:.1f} s.")
 
 
-def _show_timeline(analysis, experiment) -> None:
-    curve = analysis.curve()
-    band = "band: lowest to highest calibrated seed of the networks averaged"
+def _show_timeline(analysis, experiment, record) -> None:
+    """The timeline of ``record``'s answer (``video_charts.answer_curve``): with a calm reference, its per-frame answers,
+    the face alone's only as a dashed grey line."""
+    curve = video_charts.answer_curve(record, analysis.curve())
+    judged = record.answer_kind == "with_reference"
+    band = "" if judged else "band: lowest to highest calibrated seed of the networks averaged"
+    lines = ["red: the answer with the calm reference (no band: the band is the face alone's seeds) · dashed grey: the "
+             "face alone, not the answer"] if judged else []  # a line of its own: appended, it ran past the chart
     chosen = st.session_state.get("video-frame")
     if analysis.peak is None:  # no network learned: no one answer, so each network's own values, greyed
         figure = video_charts.network_lines(analysis.network_curves(), curve, 1.0 / analysis.fps,
@@ -111,9 +125,11 @@ def _show_timeline(analysis, experiment) -> None:
                                             widgets.provenance(experiment, "grey spans: face not found, or the number withheld"))
     else:
         calm = upload_baseline.chosen_calm_seconds()  # the clip's own calm seconds, when they are its reference
-        figure = video_charts.timeline(curve, analysis.peak_t, 1.0 / analysis.fps, "p(pain) over the clip",
-                                       widgets.provenance(experiment, band, "grey spans: face not found, or the number withheld",
-                                                          *(["green span: the calm reference, not evidence"] if calm else [])),
+        title = f"p(pain) over the clip, judged against {record.baseline.source()}" if judged else "p(pain) over the clip"
+        figure = video_charts.timeline(curve, record.peak_t, 1.0 / analysis.fps, title,
+                                       [widgets.provenance(experiment, band, "grey spans: face not found, or the number withheld",
+                                                           *(["green span: the calm reference, not evidence"] if calm else [])),
+                                        *lines],
                                        chosen, calm)
     widgets.chart(figure, "video-timeline", "video-timeline")
     upload_action_units.show_clip(analysis, experiment)
@@ -122,10 +138,10 @@ def _show_timeline(analysis, experiment) -> None:
                        mime="text/csv", key="video-frames-csv", icon=":material/download:", on_click="ignore")
 
 
-def _show_frame(analysis, experiment) -> None:
+def _show_frame(analysis, experiment, peak_t: float | None) -> None:
     st.header("One frame")
     times = [f.t for f in analysis.frames]
-    default = analysis.peak_t if analysis.peak_t is not None else times[0]
+    default = peak_t if peak_t is not None else times[0]  # the answer's peak (with the calm reference, when given)
     t = st.select_slider("Frame (seconds into the clip; the peak is chosen first)", options=times, value=default,
                          format_func=lambda v: f"{v:.1f} s", key="video-frame")
     frame = analysis.frames[times.index(t)]

@@ -6,6 +6,11 @@ not followed: a gap is a shaded span, and the line and band break there (no valu
 no network learned there is no answer: ``network_lines`` then shows each network's own p(pain), greyed. When
 seconds of the clip itself are the person's calm reference, they are a span of their own ("calm reference"), with
 no line or point in it: those frames are the reference, not evidence.
+
+The line is always the clip's answer as its record (``engine.answers.VideoAnswer``) gives it (``answer_curve``): when
+the clip is judged against the person's calm reference, each frame's answer with that reference (computed by
+``engine.answers.compare_with_baseline``, the one rule of ``answer.json``'s ``baseline``, never here), and the face
+alone's values only as a thin dashed grey line labelled as not the answer.
 """
 
 from __future__ import annotations
@@ -20,6 +25,25 @@ GAP_COLOUR = "#BBBBBB"
 LINE_COLOUR = CLASS_COLOURS["pain"]
 BAND_COLOUR = "#E69F00"
 CALM_COLOUR = "#009E73"  # the clip's own calm seconds (Okabe-Ito green, apart from the gaps' grey)
+ALONE_COLOUR = "#7F7F7F"  # the face alone's values beside an answer with the calm reference: secondary, grey
+ANSWER_WITH = "with the calm reference: the answer"
+ALONE = "face alone: not the answer, for comparison"
+
+
+def answer_curve(record, curve: pd.DataFrame) -> pd.DataFrame:
+    """``curve`` (``VideoAnalysis.curve()``: t, face, p_pain, low, high, one row per analysed frame) as the clip's
+    answer record says: ``p_pain`` each frame's answer in ``record`` (with the person's calm reference when its
+    answer_kind is with_reference), ``reference`` the frames of the clip's own calm seconds, ``answer_kind``; with a
+    reference also ``p_absolute``, the face alone's, and no band (the band is the face alone's seeds)."""
+    if len(record.frames) != len(curve):  # the record is built from the same analysis, frame for frame
+        raise ValueError(f"the record has {len(record.frames)} frames and the analysis {len(curve)}")
+    frames = record.frames
+    out = curve.assign(p_pain=[np.nan if f.p_pain is None else f.p_pain for f in frames],
+                       reference=[f.reference for f in frames], answer_kind=record.answer_kind)
+    if record.answer_kind == "with_reference":
+        out = out.assign(low=np.nan, high=np.nan,
+                         p_absolute=[np.nan if f.p_absolute is None else f.p_absolute for f in frames])
+    return out
 
 
 def with_segments(curve: pd.DataFrame) -> pd.DataFrame:
@@ -44,10 +68,12 @@ def gap_spans(curve: pd.DataFrame, step: float) -> pd.DataFrame:
     return pd.DataFrame(spans, columns=["start", "end"]).assign(what="no number: face not found, or withheld")
 
 
-def timeline(curve: pd.DataFrame, peak_t: float | None, step: float, title: str, subtitle: str = "",
+def timeline(curve: pd.DataFrame, peak_t: float | None, step: float, title: str, subtitle: str | list[str] = "",
              selected_t: float | None = None, calm: tuple[float, float] | None = None) -> alt.LayerChart:
     """p(pain) over time with its band over networks and seeds, gaps shaded, the peak (and a chosen frame) marked;
-    ``calm``: the seconds [start, end) that are the clip's own calm reference, a span without values."""
+    ``calm``: the seconds [start, end) that are the clip's own calm reference, a span without values. A ``curve`` with
+    ``p_absolute`` (``answer_curve`` of a clip judged against the calm reference) adds the face alone's values as a
+    thin dashed grey line, and a legend names both lines."""
     inside = curve["t"].between(*calm, inclusive="left") if calm else pd.Series(False, index=curve.index)
     data = with_segments(curve.assign(p_pain=curve["p_pain"].where(~inside)))
     answered = data[data["p_pain"].notna()]
@@ -71,10 +97,25 @@ def timeline(curve: pd.DataFrame, peak_t: float | None, step: float, title: str,
         layers.append(alt.Chart(band).mark_area(color=BAND_COLOUR, opacity=0.3).encode(
             x=x, y=alt.Y("low:Q", scale=alt.Scale(domain=[0, 1]), title="p(pain)"), y2="high:Q", detail="segment:N"))
     layers.append(alt.Chart(pd.DataFrame({"p": [0.5]})).mark_rule(color="#666666", strokeDash=[4, 4]).encode(y="p:Q"))
+    alone = "p_absolute" in curve and bool(curve["p_absolute"].where(~inside).notna().any())
+    tooltip = [alt.Tooltip("t:Q", format=".2f", title="t (s)"), alt.Tooltip("p_pain:Q", format=".3f")]
+    line = {}
+    if alone:  # the face alone's values: a second, clearly secondary line, never the answer
+        series = alt.Color("series:N", scale=alt.Scale(domain=[ANSWER_WITH, ALONE], range=[LINE_COLOUR, ALONE_COLOUR]),
+                           legend=alt.Legend(title=None, orient="bottom", labelLimit=600))
+        trace = with_segments(curve[["t"]].assign(p_pain=curve["p_absolute"].where(~inside)))
+        trace = trace[trace["p_pain"].notna()].assign(series=ALONE)
+        layers.append(alt.Chart(trace).mark_line(strokeWidth=1.5, strokeDash=[5, 4], point=alt.OverlayMarkDef(
+            size=14, color=ALONE_COLOUR)).encode(x=x, y=y, color=series, detail="segment:N", tooltip=[
+                alt.Tooltip("t:Q", format=".2f", title="t (s)"), alt.Tooltip("p_pain:Q", format=".3f", title="face alone")]))
+        answered = answered.assign(series=ANSWER_WITH)
+        tooltip = [tooltip[0], alt.Tooltip("p_pain:Q", format=".3f", title="p(pain) with the calm reference"),
+                   alt.Tooltip("p_absolute:Q", format=".3f", title="face alone")]
+        line = {"color": series}
+    else:
+        tooltip += [alt.Tooltip("low:Q", format=".3f"), alt.Tooltip("high:Q", format=".3f")]
     layers.append(alt.Chart(answered).mark_line(color=LINE_COLOUR, strokeWidth=3, point=alt.OverlayMarkDef(size=40, color=LINE_COLOUR)).encode(
-        x=x, y=y, detail="segment:N",
-        tooltip=[alt.Tooltip("t:Q", format=".2f", title="t (s)"), alt.Tooltip("p_pain:Q", format=".3f"),
-                 alt.Tooltip("low:Q", format=".3f"), alt.Tooltip("high:Q", format=".3f")]))
+        x=x, y=y, detail="segment:N", tooltip=tooltip, **line))
     if peak_t is not None:
         peak = answered[np.isclose(answered["t"], peak_t)].head(1).assign(label="peak")
         layers.append(alt.Chart(peak).mark_point(shape="triangle-down", size=320, filled=True, color="#000000",

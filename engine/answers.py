@@ -117,6 +117,19 @@ class BaselineComparison(Record):
                                                                "(reference_from calm_seconds; null otherwise): its frames "
                                                                "there are marked reference in frames")
 
+    def source(self) -> str:
+        """Where the reference came from, in words a page, a table or a report prints beside a number."""
+        return reference_source(self.reference_from, self.calm_seconds)
+
+
+def reference_source(reference_from: str | None, calm_seconds: list[float] | None = None) -> str:
+    """``BaselineComparison.reference_from`` and ``calm_seconds`` in words ("a calm photo of the person", "this clip's
+    own calm seconds 0-2 s"); also for a saved answer's JSON, whose older records lack them (a calm photo then)."""
+    if reference_from == "calm_seconds" and calm_seconds:
+        return f"this clip's own calm seconds {calm_seconds[0]:g}-{calm_seconds[1]:g} s"
+    return {"clip": "a calm clip of the person", "calm_seconds": "this clip's own calm seconds"}.get(
+        reference_from or "photo", "a calm photo of the person")
+
 
 class Answer(Record):
     """What every answer has, photo or video."""
@@ -180,7 +193,11 @@ class Frame(Record):
     reference: bool = Field(False, description="The frame is in the calm seconds that are this clip's own reference: "
                                                "it is the reference, not evidence, so it has no number (p_pain null) and "
                                                "is left out of the score and the peak")
+    p_absolute: float | None = Field(None, description="The face alone's answer for the frame, when p_pain is the answer "
+                                                       "with the person's calm reference (answer_kind with_reference); "
+                                                       "null otherwise, and in a gap or where it was withheld")
     _served: float | None = PrivateAttr(None)  # the frame's answer before abstention (a calm reference uses it)
+    _networks: dict[str, float] | None = PrivateAttr(None)  # each network's raw p(pain) here (None: no face)
 
 
 class ClipScore(Record):
@@ -359,6 +376,8 @@ def _with_reference(record: AnyAnswer, reference, rule: dict | None) -> str:
                                     "face and of the calm face; one could not be measured, so the numbers are the face "
                                     "alone's.")
             return ""
+        for f in record.frames:  # the face alone's values stay beside the answer (a timeline's second line)
+            f.p_absolute = f.p_pain
         for f, (_, p, _, _) in frames:
             if not unlike_training_faces(f.ood_score, f.appearance_score):  # a frame unlike the training faces stays withheld
                 f.p_pain, f.abstained = rounded(p), p is None
@@ -401,14 +420,12 @@ def _ood(answer) -> bool:
 def video_answer(analysis: "VideoAnalysis", network_names: list[str], path: str | None = None) -> VideoAnswer:
     """A clip's record from its ``engine.timeline.VideoAnalysis``: the mean of the frames' answers, the frames,
     the peak and the score. ``networks``: each network's raw p(pain) averaged over the frames with a face
-    (null for a network not run on the frames: only those the answer averages are)."""
-    curves = analysis.network_curves().groupby("model", sort=False)["p_pain"].mean().reindex(network_names)
+    (``network_means``; null for a network not run on the frames: only those the answer averages are)."""
     score, info = analysis.score, analysis.info
     record = VideoAnswer(
         path=path, p_pain=rounded(analysis.p_pain),
         rule=f"The mean over the clip's frames of each frame's answer. {analysis.rule or RULE}",
         reason=analysis.reason or None,
-        networks={name: rounded(value) for name, value in curves.items()},
         frames=[Frame(t=f.t, p_pain=rounded(f.p_pain), face=f.face, abstained=f.abstained, ood_score=rounded(f.ood_score),
                       appearance_score=rounded(f.appearance_score),
                       aus=rounded_aus(f.aus)) for f in analysis.frames],
@@ -423,7 +440,19 @@ def video_answer(analysis: "VideoAnalysis", network_names: list[str], path: str 
         timings={step: round(seconds, DIGITS) for step, seconds in analysis.timings.items()})
     for frame, result in zip(record.frames, analysis.frames):
         frame._served = getattr(result, "p_served", None)
+        table = getattr(result, "probabilities", None)
+        frame._networks = None if table is None else {row.model: float(row.p_pain) for row in table.itertuples()
+                                                      if row.p_pain is not None and math.isfinite(row.p_pain)}
+    record.networks = network_means(record.frames, network_names)
     return record
+
+
+def network_means(frames: list[Frame], network_names: list[str]) -> dict[str, float | None]:
+    """Each network's raw p(pain) averaged over the ``frames`` with a face that are evidence: a frame of the clip's
+    own calm reference (``Frame.reference``) is left out, as it is of the score. Null: a network run on none."""
+    values = {name: [f._networks[name] for f in frames if f._networks and not f.reference and name in f._networks]
+              for name in network_names}
+    return {name: rounded(np.mean(found)) if found else None for name, found in values.items()}
 
 
 def answer_bytes(predictor: "Predictor", data: bytes, path: str | None = None, kind: str = "", fps: float = DEFAULT_FPS,

@@ -182,9 +182,10 @@ def stretch_baseline(record, seconds: CalmSeconds) -> PersonBaseline:
 
 
 def _mark_reference_frames(record, seconds: CalmSeconds) -> None:
-    """The frames of ``record`` in the calm stretch become the reference: marked, without a number, out of the score
-    and the peak (they cannot be evidence against themselves); the clip's number is then over the other frames."""
-    from engine.answers import ClipScore, rounded
+    """The frames of ``record`` in the calm stretch become the reference: marked, without a number, out of the score,
+    the peak and each network's mean (they cannot be evidence against themselves); the clip's number is then over the
+    other frames."""
+    from engine.answers import ClipScore, network_means, rounded
     from engine.timeline import clip_score
 
     for frame in record.frames:
@@ -196,6 +197,8 @@ def _mark_reference_frames(record, seconds: CalmSeconds) -> None:
     record.p_pain, record.answered_frames = (None if score is None else rounded(score["mean"])), len(answered)
     peak = max(answered, key=lambda f: f.p_pain) if answered else None
     record.peak_t, record.aus = (peak.t, peak.aus) if peak is not None else (None, None)
+    if any(f._networks for f in record.frames):  # a record built by video_answer knows each network's frame values
+        record.networks = network_means(record.frames, list(record.networks))
 
 
 def _from_photo(predictor, data: bytes) -> PersonBaseline:

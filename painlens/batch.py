@@ -181,13 +181,16 @@ def csv_row(record: AnyAnswer) -> dict:
     row.update({f"p_{name}": value for name, value in record.networks.items()})
     row["answer_kind"] = record.answer_kind  # a column with --reference: absolute where it could not be used
     if getattr(record, "baseline", None) is not None:  # --reference: the face against the person's calm face
-        row.update({"p_baseline": record.baseline.p_baseline, "p_change": record.baseline.p_change,
-                    "leads_with": record.baseline.leads_with})
+        b = record.baseline
+        row.update({"p_baseline": b.p_baseline, "p_change": b.p_change, "leads_with": b.leads_with,
+                    "reference_from": b.reference_from,  # photo, clip or calm_seconds, with the seconds as "A-B"
+                    "calm_seconds": f"{b.calm_seconds[0]:g}-{b.calm_seconds[1]:g}" if b.calm_seconds else None})
     row.update(record.aus or {})  # AU4... and PSPI; empty cells where the face was not analysed
     return row
 
 
-BASELINE_COLUMNS = ["p_baseline", "p_change", "leads_with", "answer_kind"]  # with --reference (--baseline)
+BASELINE_COLUMNS = ["p_baseline", "p_change", "leads_with", "answer_kind", "reference_from",
+                    "calm_seconds"]  # with --reference or --calm-seconds
 
 
 class RecordWriter:

@@ -450,7 +450,8 @@ def _print_predictions(records: list) -> None:
                 change = f"; without it {'withheld' if b.p_absolute is None else f'{b.p_absolute:.2f}'}"
             if b.aus_change and b.aus_change.get("PSPI") is not None:
                 change += f"; PSPI change {b.aus_change['PSPI']:+.1f}"
-            calm = f"Calm seconds {b.calm_seconds[0]:g}-{b.calm_seconds[1]:g}" if b.calm_seconds else "Calm face"
+            calm = (f"Calm seconds {b.calm_seconds[0]:g}-{b.calm_seconds[1]:g}" if b.calm_seconds else
+                    "Calm clip" if b.reference_from == "clip" else "Calm photo")  # where the reference came from
             said = f"{calm} p {b.p_baseline:.2f}{change}; leads with the {b.leads_with}: {b.why} {said}".strip()
         table.add_row(Text(record.path or ""), record.kind, shown, "" if peak is None else f"{peak:.1f}", numbers,
                       Text(said))  # Text: a file named like rich markup ("[red]") is shown as it is

@@ -91,6 +91,30 @@ def test_predict_exit_status_is_0_when_all_were_analysed_and_writes_the_csv(expe
     assert {"p_WeiNet", "p_SongNet", "score_mean", "peak_t"} <= set(rows[0])
 
 
+def test_the_csv_and_jsonl_say_where_the_calm_reference_came_from_and_carry_each_frames_two_answers(tmp_path):
+    """No analysis: a clip's record judged against its own calm seconds (records as the timeline builds them), then
+    written as ``painlens predict --csv/--jsonl`` writes it."""
+    from test_calm_seconds import RULE, clip_record
+
+    from engine.person_baseline import PersonBaseline, calm_seconds, judged_against, stretch_baseline
+    from painlens.batch import RecordWriter
+
+    clip = clip_record([0.99] * 10, pspi=[1, 1, 1, 1, 1, 1, 6, 7, 7, 1])
+    judged = [judged_against(clip, stretch_baseline(clip, calm_seconds("0-2")), RULE),
+              judged_against(clip_record([0.99] * 4), PersonBaseline(0.9, 1, "image", aus={"PSPI": 1.0}), RULE)]
+    for kind in ("csv", "jsonl"):
+        writer = RecordWriter(tmp_path / f"out.{kind}", kind, ["A", "B"], baseline=True)
+        for record in judged:
+            writer.write(record)
+        writer.close()
+    rows = list(csv.DictReader((tmp_path / "out.csv").open()))
+    assert [(r["answer_kind"], r["reference_from"], r["calm_seconds"]) for r in rows] == [
+        ("with_reference", "calm_seconds", "0-2"), ("with_reference", "photo", "")]
+    own = json.loads((tmp_path / "out.jsonl").read_text().splitlines()[0])
+    assert [f["p_absolute"] for f in own["frames"]] == [None] * 4 + [0.99] * 6  # the face alone's, beside the answer
+    assert own["frames"][7]["p_pain"] > 0.5 > own["frames"][4]["p_pain"]  # 3.5 s moved, 2 s did not
+
+
 def test_a_file_name_that_is_not_utf8_keeps_its_csv_and_jsonl_records(experiment, tmp_path, predictor):
     """Linux allows any bytes in a name; b"\\xe9" (Latin-1 e-acute) is not UTF-8. Before, the whole batch was
     analysed and then lost to a UnicodeEncodeError while writing the CSV."""
@@ -303,9 +327,15 @@ def test_a_clip_flagged_as_rotated_is_analysed_upright(predictor):
 
 
 def test_the_clip_answer_follows_the_experiments_rule(predictor):
-    from engine.answers import answer_bytes
+    from engine.answers import video_answer
+    from engine.timeline import analyse_video
 
-    record = answer_bytes(predictor, vf.clip(seconds=1.0), "clip.mp4", "video").to_json()
+    analysis = analyse_video(predictor, vf.clip(seconds=1.0), keep_pictures=False)  # answer_bytes's path for a clip
+    answer = video_answer(analysis, list(predictor.networks), "clip.mp4")
+    means = analysis.network_curves().groupby("model")["p_pain"].mean()  # each network over the frames with a face
+    assert answer.networks == {name: pytest.approx(means[name], abs=1e-4) if name in means else None
+                               for name in predictor.networks}
+    record = answer.to_json()
     answers = [f["p_pain"] for f in record["frames"] if f["p_pain"] is not None]
     if record["reason"]:  # no network learned (the tiny experiment): no answer, and the reason given
         assert record["p_pain"] is None and not answers and record["score"] is None and record["peak_t"] is None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.answers import Frame, PhotoAnswer, VideoAnswer, VideoFacts
+from engine.answers import Frame, PhotoAnswer, VideoAnswer, VideoFacts, network_means
 from engine.evaluation.baseline import logit, sigmoid
 from engine.person_baseline import (MIN_STRETCH_FACES, CalmSeconds, NoBaselineError, PersonBaseline,
                                     answer_with_calm_seconds, calm_seconds, judged_against, stretch_baseline)
@@ -38,10 +38,11 @@ def clip_record(served: list[float | None], fps: float = 2.0, ood: dict[int, flo
         frame = Frame(t=i / fps, p_pain=p, face=p is not None, ood_score=(ood or {}).get(i, 0.5),
                       aus=None if p is None else {"AU4": 2.0 + i, "PSPI": float(i if pspi is None else pspi[i])})
         frame._served = p
+        frame._networks = None if p is None else {"A": p, "B": p / 2}  # each network's raw p(pain), as video_answer keeps
         frames.append(frame)
     answered = [p for p in served if p is not None]
     return VideoAnswer(path="clip.mp4", frames=frames, fps=fps, p_pain=sum(answered) / len(answered),
-                       answered_frames=len(answered))
+                       answered_frames=len(answered), networks=network_means(frames, ["A", "B"]))
 
 
 def test_the_reference_is_the_mean_logit_and_mean_aus_of_the_stretchs_faces():
@@ -110,6 +111,12 @@ def test_the_calm_seconds_frames_are_the_reference_not_evidence_and_the_record_s
     pain = {f.t: f.p_pain for f in answered.frames if f.t >= 2}
     assert pain[3.5] > 0.5 > pain[2.0]  # against its own calm frames: only the frames that moved read as pain
     assert any("this clip's own seconds 0-2" in note for note in answered.notes)
+    # Each frame keeps the face alone's value beside its answer with the reference; the stretch's frames have neither.
+    assert [f.p_absolute for f in answered.frames] == [None] * 4 + [0.99] * 6
+    # Each network's mean leaves the stretch out too, as the score does.
+    assert answered.networks == {"A": pytest.approx(0.99), "B": pytest.approx(0.495)}
+    uneven = clip_record([0.2, 0.2, 0.2, 0.2, 0.8, 0.8])
+    assert judged_against(uneven, stretch_baseline(uneven, calm_seconds("0-2")), None).networks == {"A": 0.8, "B": 0.4}
     json = answered.to_json()
     assert json["frames"][0]["reference"] is True and json["baseline"]["reference_from"] == "calm_seconds"
     photo = judged_against(clip_record([0.99] * 10), PersonBaseline(0.9, 1, "image", aus={"PSPI": 1.0}), RULE)
@@ -159,3 +166,28 @@ def test_the_timeline_shows_the_calm_seconds_as_a_span_of_their_own_with_no_valu
     assert drawn and all(row["t"] >= 2 for row in drawn)  # the line and band only outside the calm seconds
     spans = [row for rows in datasets for row in rows if "what" in row]
     assert spans and {row["what"].split(":")[0] for row in spans} == {"calm reference"}  # not drawn as a gap
+
+
+def test_a_clip_judged_against_its_calm_seconds_is_drawn_with_that_answer_the_face_alone_only_a_grey_dashed_line():
+    import pandas as pd
+
+    from dashboard.video_charts import ALONE, ALONE_COLOUR, ANSWER_WITH, answer_curve, timeline
+
+    record = clip_record([0.99] * 10, pspi=[1, 1, 1, 1, 1, 1, 6, 7, 7, 1])
+    analysed = pd.DataFrame({"t": [f.t for f in record.frames], "face": True, "p_pain": 0.99, "low": 0.98, "high": 1.0})
+    assert answer_curve(record, analysed)["p_pain"].tolist() == [0.99] * 10 and "p_absolute" not in answer_curve(
+        record, analysed)  # the face alone's answer: its own line, its band
+    answered = judged_against(record, stretch_baseline(record, calm_seconds("0-2")), RULE)
+    curve = answer_curve(answered, analysed)
+    assert [None if pd.isna(v) else v for v in curve["p_pain"]] == [f.p_pain for f in answered.frames]  # the record's
+    assert curve["low"].isna().all() and curve["reference"].tolist() == [True] * 4 + [False] * 6
+    spec = timeline(curve, answered.peak_t, 0.5, "p(pain) over the clip", calm=(0.0, 2.0)).to_dict()
+    rows = [row for rows in spec["datasets"].values() for row in rows if row.get("series")]
+    main = {row["t"]: row["p_pain"] for row in rows if row["series"] == ANSWER_WITH}
+    alone = {row["t"]: row["p_pain"] for row in rows if row["series"] == ALONE}
+    assert main == {f.t: f.p_pain for f in answered.frames if f.p_pain is not None} and max(main.values()) > 0.5
+    assert alone == {f.t: 0.99 for f in answered.frames if not f.reference}  # nothing drawn in the calm span
+    lines = [layer for layer in spec["layer"] if layer["mark"].get("type") == "line"]
+    grey = [layer for layer in lines if layer["mark"].get("strokeDash")]
+    assert len(lines) == 2 and len(grey) == 1 and grey[0]["mark"]["strokeWidth"] < lines[-1]["mark"]["strokeWidth"]
+    assert lines[-1]["encoding"]["color"]["scale"] == {"domain": [ANSWER_WITH, ALONE], "range": ["#D55E00", ALONE_COLOUR]}

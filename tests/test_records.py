@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from engine.answers import Band, PhotoAnswer
+from engine.answers import Band, BaselineComparison, PhotoAnswer
 from engine.errors import PainLensError
 from engine.records import assessments as records
 from engine.records.database import Database, RecordsError, SchemaOutdatedError
@@ -79,7 +79,9 @@ def test_which_answer_a_number_is_is_a_column_the_table_the_csv_and_the_chart_te
     from dashboard.export import table_csv
     from dashboard.records import KIND_COLOURS, history_chart
 
-    with_reference = answer(0.3).model_copy(update={"answer_kind": "with_reference"})
+    calm = BaselineComparison(p_absolute=0.9, p_baseline=0.95, p_change=0.3, leads_with="change", why="w",
+                              baseline_frames=10, rule="r", reference_from="calm_seconds", calm_seconds=[0, 2])
+    with_reference = answer(0.3).model_copy(update={"answer_kind": "with_reference", "baseline": calm})
     ids = [save(db, "P-3"), save(db, "P-3", answer=with_reference)]
     with db.engine.connect() as connection:
         kinds = connection.scalars(select(Assessment.answer_kind).order_by(Assessment.id)).all()
@@ -92,6 +94,8 @@ def test_which_answer_a_number_is_is_a_column_the_table_the_csv_and_the_chart_te
     exported = table_csv(table).decode("utf-8").splitlines()
     assert exported[0].split(",")[:4] == ["assessment", "assessed_at", "answer_kind", "p_pain"]
     assert [line.split(",")[2:4] for line in exported[1:]] == [["absolute", "0.62"], ["with_reference", "0.3"]]
+    assert exported[0].split(",")[4] == "judged_against"  # and against what: the face alone, or which calm reference
+    assert table["judged_against"].tolist() == ["the face alone", "the calm reference: this clip's own calm seconds 0-2 s"]
     layers = history_chart(table, None).to_dict()["layer"]
     points = [layer for layer in layers if layer["mark"]["type"] == "point" and "shape" in layer["encoding"]]
     assert [layer["encoding"]["color"]["field"] for layer in points] == ["answer_kind"]  # marked by kind: no silent mix

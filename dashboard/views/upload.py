@@ -133,6 +133,10 @@ def show_answer(record, experiment, seconds: float) -> None:
         f"Unlike the training faces: {record.ood_score:.2f} in the networks' features" + \
         ("" if record.appearance_score is None else f", {record.appearance_score:.2f} in how the face looks") + \
         " (either above 1 withholds the number). "
+    if record.answer_kind == "with_reference":  # which answer the headline is, and against what
+        alone = record.baseline.p_absolute
+        unlike = (f"Judged against {record.baseline.source()} (the face alone: "
+                  f"{'no number' if alone is None else f'{alone:.2f}'}). {unlike}")
     st.caption(f"{unlike}Answered in {seconds:.2f} s.")
 
 

@@ -218,7 +218,8 @@ def history_table(history: History):
         calm = answer.get("baseline") or {}  # the comparison with the person's calm face, when one was given
         top = RATING_SCALES.get(item.rating_scale or "", ("", None))[1]
         rows.append({"assessment": item.id, "assessed_at": item.assessed_at.isoformat(timespec="seconds"),
-                     "answer_kind": item.answer_kind, "p_pain": answer.get("p_pain"), "band_low": band.get("low"),
+                     "answer_kind": item.answer_kind, "judged_against": _judged_against(item.answer_kind, calm),
+                     "p_pain": answer.get("p_pain"), "band_low": band.get("low"),
                      "band_high": band.get("high"),
                      "abstained": bool(answer.get("abstained")), "calm_face_p_pain": calm.get("p_baseline"),
                      "p_pain_from_change": calm.get("p_change"),
@@ -228,8 +229,18 @@ def history_table(history: History):
                      "baseline_p_pain": history.baseline_p_pain, "note": item.note, "saved_by": item.saved_by,
                      "experiment": item.experiment, "experiment_version": item.experiment_version,
                      "photo_kept": item.image_kept})
-    columns = ["assessment", "assessed_at", "answer_kind", "p_pain", "band_low", "band_high", "abstained", "calm_face_p_pain",
+    columns = ["assessment", "assessed_at", "answer_kind", "p_pain", "judged_against", "band_low", "band_high", "abstained", "calm_face_p_pain",
                "p_pain_from_change", "why_no_number",
                "rating_scale", "rating_score", "rating_share", "baseline_p_pain", "note", "saved_by", "experiment",
                "experiment_version", "photo_kept"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _judged_against(kind: str, calm: dict) -> str:
+    """What the saved p(pain) was judged against, in words: the face alone, or the calm reference and its source."""
+    from engine.answers import reference_source
+
+    if kind != "with_reference":
+        source = reference_source(calm.get("reference_from"), calm.get("calm_seconds")) if calm else ""
+        return "the face alone" + (f" (the change from {source} beside it)" if calm else "")
+    return f"the calm reference: {reference_source(calm.get('reference_from'), calm.get('calm_seconds'))}"
