@@ -150,6 +150,8 @@ def test_the_api_answers_a_bad_calm_seconds_field_with_422_and_a_sentence_before
         form = client.get("/openapi.json").json()["paths"]["/v1/predict"]["post"]["requestBody"]["content"]
         described = form["multipart/form-data"]["schema"]["properties"]["calm_seconds"]
         assert described["type"] == "string" and "marked `reference`" in described["description"]
+        frame = client.get("/openapi.json").json()["components"]["schemas"]["Frame"]["properties"]
+        assert "face alone's answer" in frame["p_absolute"]["description"]  # each frame's two answers, in the API too
 
 
 def test_the_timeline_shows_the_calm_seconds_as_a_span_of_their_own_with_no_values_in_it():
