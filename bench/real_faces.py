@@ -9,7 +9,9 @@ Prints:
     varied as phone photos vary (the lead's probe: crops, grey, brightness, contrast, colour, blur, mirror,
     rotations, small, sharpened, JPEG 20, cool, warm) and swept finer in brightness and gamma 0.3-1.6: per
     variant p(pain) before abstention, each check's score, and the count that gets a number with both checks
-    and with the feature check alone (the rule before the appearance check, the same fitted thresholds);
+    and with the feature check alone (the rule before the appearance check, the same fitted thresholds); and
+    other real people: the first faces of scikit-image's ``lfw_subset`` (Labeled Faces in the Wild, 25 x 25
+    grey, enlarged onto a grey card as tests/unlike_faces.py does), as they are and dimmed to brightness 0.5;
 (b) PAIN-DB's held-out faces passing each check and both (answer.json; about 95 % each by construction), and
     the answer's CP-PAIN evaluation (engine.evaluation.answer_evaluation, intervals over subjects) with both
     checks and with the feature check alone;
@@ -111,7 +113,26 @@ def report(title: str, predictor: Predictor, images: dict[str, Image.Image], use
     print(f"  -> {len(found)} of {len(images)} with a face; a number for {numbers} with both checks, {before} with "
           f"the feature check alone; unlike by the features {by_features}, by appearance {by_appearance}, by either "
           f"{sum((f['ood'] > 1) or (f['appearance'] is not None and f['appearance'] > 1) for f in found)}")
+    scores = [f["appearance"] for f in found if f["appearance"] is not None]
+    if scores:  # how near the threshold the faces come (1 is the threshold)
+        print(f"     appearance scores {min(scores):.2f}-{max(scores):.2f} (median {np.median(scores):.2f}); feature scores "
+              f"{min(f['ood'] for f in found):.2f}-{max(f['ood'] for f in found):.2f}")
     return found
+
+
+def lfw_faces(count: int) -> dict[str, Image.Image]:
+    """The first ``count`` faces of scikit-image's lfw_subset (real people), each enlarged to 200 px on a 320 px
+    grey card, as they are and dimmed (brightness 0.5)."""
+    from skimage import data
+
+    out = {}
+    for i, face in enumerate(data.lfw_subset()[:count]):
+        grey = Image.fromarray(np.clip(face * 255, 0, 255).astype(np.uint8)).resize((200, 200), Image.Resampling.BICUBIC)
+        card = Image.new("L", (320, 320), 128)
+        card.paste(grey, (60, 60))
+        out[f"lfw {i}"] = card.convert("RGB")
+        out[f"lfw {i} dimmed"] = ImageEnhance.Brightness(out[f"lfw {i}"]).enhance(0.5)
+    return out
 
 
 def synthetic_faces(count: int, seed: int) -> dict[str, Image.Image]:
@@ -138,6 +159,7 @@ def evaluation_rows(store, basis) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--artifacts", default="artifacts/demo", help="experiment folder with fitted answer parameters")
+    parser.add_argument("--lfw", type=int, default=30, help="lfw_subset faces for (a)")
     parser.add_argument("--synthetic", type=int, default=8, help="fresh synthetic people for (c)")
     parser.add_argument("--seed", type=int, default=20261206, help="the renderer's seed for (c) (not the data's)")
     args = parser.parse_args()
@@ -159,6 +181,8 @@ def main() -> None:
     astronaut = Image.fromarray(data.astronaut())
     report("(a) the probe: the astronaut varied as phone photos vary", predictor, probe_variants(astronaut), used, True)
     report("(a) the astronaut swept in brightness and gamma 0.3-1.6", predictor, swept(astronaut), used, True)
+    report(f"(a) other real people: lfw_subset's first {args.lfw} faces, as they are and dimmed", predictor,
+           lfw_faces(args.lfw), used, False)
 
     print("\n(b) development faces (PAIN-DB, held out subject-wise) and CP-PAIN (the sealed test)")
     ood, appearance = parameters.get("ood", {}), parameters.get("appearance") or {}
