@@ -75,14 +75,17 @@ def show_clip(model, experiment, upload_id: str, data: bytes) -> None:
     if isinstance(analysis, str):
         st.error(analysis, icon=":material/error:")
         return
-    for note in analysis.notes:
-        st.warning(note, icon=":material/info:")
     from engine.answers import video_answer
+    from engine.timeline import WITHHELD_NOTE
 
     record = video_answer(analysis, list(model.networks))
-    headline = st.container()  # filled below, once the calm reference (if one is given) has judged the clip
+    notes, headline = st.container(), st.container()  # filled below, once a calm reference (if given) judged the clip
     judged = upload_baseline.show_baseline(model, experiment, record)  # the clip against the person's calm face
     shown = judged if judged is not None and judged.answer_kind == "with_reference" else record
+    with notes:  # the face alone's count of withheld frames is not the shown answer's: its caption gives that
+        for note in analysis.notes:
+            if shown is record or not note.startswith(WITHHELD_NOTE):
+                st.warning(note, icon=":material/info:")
     with headline:  # the headline, the timeline and its CSV all show the one answer of ``shown``
         _show_score(shown, analysis, seconds)
     _show_timeline(analysis, experiment, shown)
@@ -105,8 +108,10 @@ def _show_score(record, analysis, seconds: float) -> None:
     against = (f"Judged against {record.baseline.source()} (the face alone: "
                f"{'no number' if record.baseline.p_absolute is None else f'{record.baseline.p_absolute:.2f}'}). "
                if judged else "")
+    calm = sum(f.reference for f in record.frames)
     st.caption(f"{against}{record.rule} The video score is over the {record.answered_frames} frames with a number. "
                f"{len(record.frames)} frames analysed at {record.fps:g} per second ({followed} with the face, "
+               + (f"{calm} of them the calm reference, " if calm else "") +
                f"{sum(f.abstained for f in record.frames)} of them withheld) in {seconds:.1f} s.")
 
 

@@ -46,6 +46,7 @@ DETECT_SIDE = 180  # px: MTCNN sees video frames with this shorter side: faces o
 KEYFRAME_SECONDS = 1.0
 THUMBNAIL_SIDE = 320  # px: longer side of the frame pictures kept for the upload page's slider
 TOP_SHARE = 0.10  # the score's "top10": mean of the highest 10 % of frames
+WITHHELD_NOTE = "The answer withheld its number in"  # the face alone's count; a page with a calm reference drops it
 STEPS = ("decode", "detection", "tracking", "landmarks", "inference", "action_units")
 
 
@@ -300,7 +301,7 @@ class _Run:
         withheld = [f for f in self.frames if f.abstained]
         if withheld:
             unlike = sum(1 for f in withheld if unlike_training_faces(f.ood_score, f.appearance_score))
-            notes.append(f"The answer withheld its number in {len(withheld)} of {len(followed)} frames with the face "
+            notes.append(f"{WITHHELD_NOTE} {len(withheld)} of {len(followed)} frames with the face "
                          f"({unlike} unlike the training faces, {len(withheld) - unlike} uncertain): they are gaps in the "
                          f"timeline, and the video score is over the {len(answered)} answered frames.")
         peak = max(answered, key=lambda i: self.frames[i].p_pain) if answered else None

@@ -229,7 +229,8 @@ def history_table(history: History):
                      "baseline_p_pain": history.baseline_p_pain, "note": item.note, "saved_by": item.saved_by,
                      "experiment": item.experiment, "experiment_version": item.experiment_version,
                      "photo_kept": item.image_kept})
-    columns = ["assessment", "assessed_at", "answer_kind", "p_pain", "judged_against", "band_low", "band_high", "abstained", "calm_face_p_pain",
+    columns = ["assessment", "assessed_at", "answer_kind", "p_pain", "judged_against", "band_low", "band_high", "abstained",
+               "calm_face_p_pain",
                "p_pain_from_change", "why_no_number",
                "rating_scale", "rating_score", "rating_share", "baseline_p_pain", "note", "saved_by", "experiment",
                "experiment_version", "photo_kept"]
