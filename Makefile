@@ -43,7 +43,8 @@ demo: install
 FAST_CPU_LIMIT ?= 10
 
 # Two worker processes (pytest-xdist), each test file on one of them, for both targets: most tests wait
-# on one core (a subprocess, a server, a browser), so two halve the wall time on a 2-core machine.
+# on one core (a subprocess, a server, a browser), so two halve the wall time on a 2-core machine. The files are
+# handed out longest first (tests/conftest.py, LONGEST_FIRST), so both workers end together.
 TEST_WORKERS ?= 2
 
 test: install-test
