@@ -90,7 +90,7 @@ def show_clip(model, experiment, upload_id: str, data: bytes) -> None:
         _show_score(shown, analysis, seconds)
     _show_timeline(analysis, experiment, shown)
     _show_frame(analysis, experiment, shown.peak_t)
-    _show_peak_explanation(model, analysis)
+    _show_peak_explanation(model, analysis, shown.peak_t if shown is not record else None)
 
 
 def _show_score(record, analysis, seconds: float) -> None:
@@ -169,10 +169,16 @@ def _show_frame(analysis, experiment, peak_t: float | None) -> None:
     widgets.chart(figure, "video-frame-probabilities", "video-frame-probs")
 
 
-def _show_peak_explanation(model, analysis) -> None:
+def _show_peak_explanation(model, analysis, judged_peak: float | None = None) -> None:
+    """LIME of a network on the face alone's peak frame (the networks' own answers); ``judged_peak``: the peak of the
+    answer with the calm reference, when one judged the clip, said beside it (it can be another frame)."""
     from engine.timeline import explain_peak
 
     st.header("LIME explanation of the peak frame")
+    if judged_peak is not None and analysis.peak is not None:
+        st.caption(f"The networks explain their own answers, so this is the face alone's peak ({analysis.peak_t:.1f} s); "
+                   + ("the answer with the calm reference peaks there too." if judged_peak == analysis.peak_t else
+                      f"the answer with the calm reference peaks at {judged_peak:.1f} s (the timeline's mark)."))
     if analysis.peak is None:
         st.info("There is no peak to explain: no frame has a single answer (see the note above).")
         return
