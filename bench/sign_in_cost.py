@@ -28,8 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from engine.records import users  # noqa: E402
 from engine.records.assessments import now  # noqa: E402
 from engine.records.database import Database  # noqa: E402
-from engine.records.sign_in import (MAX_FAILURES, WINDOW, ProcessCounts, SignInGuard, SignInRefused,  # noqa: E402
-                                    address_digest, digest)
+from engine.records.sign_in import MAX_FAILURES, WINDOW, ProcessCounts, SignInGuard, SignInRefused  # noqa: E402
 
 ADDRESS = "203.0.113.7"  # a client's network address: each attempt counted for it too (the per-address limit)
 
@@ -78,7 +77,7 @@ def measure(url: str, users_file: Path, repeats: int) -> dict[str, tuple[float, 
                 guard._settle_failure("bob", where, reserved, moment[0])
         return work
 
-    key, alice, where = digest("alice"), users.User("alice", "clinician"), address_digest(ADDRESS)
+    key, alice, where = guard.digest("alice"), users.User("alice", "clinician"), guard.address_digest(ADDRESS)
     out = {"the throttle's transactions, success": timed(database_work(True, where), repeats),
            "  success, no address (per name only)": timed(database_work(True), repeats),
            "the throttle's transactions, failure": timed(database_work(False, where), repeats),

@@ -100,8 +100,8 @@ def _password_form(settings: RecordsSettings) -> None:
         password = st.text_input("Password", type="password", key="sign-in-password")
         if st.form_submit_button("Sign in", type="primary"):
             try:  # throttled: a few failures for one name, or more from one address, pause it (engine.records.sign_in)
-                user = sign_in.guard(settings.users_file, settings.database_url).sign_in(name, password,
-                                                                                         client_address())
+                user = sign_in.guard(settings.users_file, settings.database_url, settings.address_key).sign_in(
+                    name, password, client_address())
             except sign_in.SignInRefused as exc:
                 st.error(str(exc), icon=":material/lock_clock:")
                 return

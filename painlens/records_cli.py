@@ -79,7 +79,7 @@ def unlock_command(name: str = typer.Argument(..., help="The name whose sign-in 
     except (KeyError, OSError):  # no name for this uid (a container)
         actor = "painlens users unlock"
     try:
-        cleared = SignInGuard(database, settings.users_file).unlock(name, actor)
+        cleared = SignInGuard(database, settings.users_file, address_key=settings.address_key).unlock(name, actor)
     finally:
         database.dispose()
     known = "" if name.strip() in users.read(settings.users_file) else f" ({name} is no user in {settings.users_file})"
@@ -107,7 +107,8 @@ def unlock_address_command(address: str = typer.Argument(
     except (KeyError, OSError):  # no name for this uid (a container)
         actor = "painlens users unlock-address"
     try:
-        reference, cleared = SignInGuard(database, settings.users_file).unlock_address(address, actor)
+        reference, cleared = SignInGuard(database, settings.users_file,
+                                         address_key=settings.address_key).unlock_address(address, actor)
     finally:
         database.dispose()
     named = f"the address with reference {reference}" if address.strip().lower() == reference else \

@@ -2,7 +2,8 @@
 starts (tests/postgres_fixtures.py; the PostgreSQL cases are slow: they start a server). Saving keeps the answer
 record as given, one transaction each (a failure keeps nothing), two saves at once both succeed, erasure leaves
 nothing, every save, view and erasure is audited without image or free text; the migrations build the schema the
-models describe and a database older than the code is told to run `painlens db upgrade`; a locked, full,
+models describe, several processes using an empty database at once all succeed (one makes the schema), and a
+database older than the code is told to run `painlens db upgrade`; a locked, full,
 unreachable or stopped database gets one sentence. Also `painlens users`/`db` and the dashboard's refusal to serve
 other machines without users."""
 
@@ -192,6 +193,34 @@ def test_upgrade_builds_what_the_models_describe_on_an_empty_database_and_one_th
     first = save(db, "P-2")  # a database as the migrations left it, with a record
     assert db.upgrade() == (db.head(), db.head())
     assert [item.id for item in records.person_history(db, "P-2", "bob").assessments] == [first]
+
+
+def test_several_processes_saving_first_on_an_empty_database_at_once_all_succeed_and_one_makes_the_schema(db):
+    # Six "processes" (each its own Database: engine, pool, lock) save at the same moment on a database with no
+    # table: one makes the schema, the others wait for it; none is told to run `painlens db upgrade`.
+    url = db.url.render_as_string(hide_password=False)
+    processes = [Database(url) for _ in range(6)]
+    start, ids, failures = threading.Barrier(len(processes)), [], []
+
+    def first_save(database: Database) -> None:
+        start.wait()
+        try:
+            ids.append(save(database, "P-first"))
+        except Exception as exc:  # noqa: BLE001  collected: the assertion names it
+            failures.append(exc)
+
+    threads = [threading.Thread(target=first_save, args=(database,), daemon=True) for database in processes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)  # bounded: processes that deadlock fail the test instead of hanging it
+    assert not failures and len(set(ids)) == len(processes)
+    assert [database.made_schema for database in processes].count(True) == 1
+    with db.engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [db.head()]
+    assert count(db, Assessment, person_code="P-first") == len(processes)
+    for database in processes:
+        database.dispose()
 
 
 def test_a_database_older_than_the_code_is_told_to_run_painlens_db_upgrade(tmp_path):

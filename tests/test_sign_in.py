@@ -11,14 +11,20 @@ attempt refused for its name is not counted, a success takes its attempt back); 
 stop at twenty; audited by the address's SHA-256, never the address; `painlens users unlock-address` takes the
 address or the reference the sentence names; an unknown address is limited per name only and the log says so once.
 Migration 0003 adds the address counts and the assessments' answer_kind, filled in from the saved answer records.
+Names and addresses are kept as HMAC-SHA-256 under a key outside the database (PAINLENS_ADDRESS_KEY, else a file made
+once beside the users file, mode 0600, the same for processes starting at once); migration 0004 drops 0003's plain
+SHA-256 values.
 
 The users file holds a real argon2id hash made with small parameters (verifying it takes milliseconds, not the
 library default's quarter second); the default parameters are tested in tests/test_records.py."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
+import os
 import threading
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -32,7 +38,7 @@ from engine.records.assessments import audit_events, person_history
 from engine.records.database import Database
 from engine.records.models import AuditEvent, SignInAddressFailures, SignInFailures
 from engine.records.sign_in import (ADDRESS_LOCKOUT, ADDRESS_MAX_FAILURES, LOCKOUT, MAX_FAILURES, WINDOW, ProcessCounts,
-                                    SignInGuard, SignInRefused, address_digest)
+                                    SignInGuard, SignInRefused)
 from engine.records.users import User
 
 PASSWORD = "correct horse battery"
@@ -253,13 +259,22 @@ def test_the_migrations_add_the_counts_and_answer_kind_filled_in_and_keep_what_t
         for kind, p in (("with_reference", 0.7), ("absolute", 0.5)):
             connection.execute(insert, {"at": START + timedelta(days=len(kind)), "answer": json.dumps(
                 {"p_pain": p, "answer_kind": kind})})
-    assert db.upgrade() == ("0002", "0003")
+    assert db.upgrade("0003") == ("0002", "0003")
+    plain = hashlib.sha256(SPRAYER.encode()).hexdigest()  # what 0003's code kept: reversible for an IPv4 address
+    with db.engine.begin() as connection:
+        connection.execute(text("INSERT INTO audit_events (at, actor, action, count, address) VALUES (:at, 'sign-in "
+                                "form', 'sign_in_failed', 1, :plain)"), {"at": START + timedelta(days=30), "plain": plain})
+        connection.execute(text("INSERT INTO sign_in_address_failures (address_digest, failures, window_start, "
+                                "forget_at) VALUES (:plain, 1, :at, :at)"), {"at": START, "plain": plain})
+    assert db.upgrade() == ("0003", "0004")  # 0004: the plain values go, the audit line stays
     with db.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+        assert connection.execute(select(SignInAddressFailures.__table__)).all() == []
     saved = person_history(db, "P-1", "bob", audit=False).assessments
     assert [(item.answer["p_pain"], item.answer_kind) for item in saved] == [
         (0.4, "absolute"), (0.5, "absolute"), (0.7, "with_reference")]
-    assert [(e["action"], e["account"], e["address"]) for e in audit_events(db)] == [("save", None, None)]
+    assert [(e["action"], e["account"], e["address"]) for e in audit_events(db)] == [
+        ("save", None, None), ("sign_in_failed", None, None)]
     db.dispose()
 
 
@@ -318,7 +333,7 @@ def test_twenty_failures_from_one_address_pause_it_whatever_the_name_but_a_colle
     assert sprayed == ["wrong"] * ADDRESS_MAX_FAILURES
     clock.advance(timedelta(minutes=2))
     refused = {attempt(guard, name, PASSWORD, SPRAYER) for name in ("fay", "no-such-user-here")}
-    reference = address_digest(SPRAYER)[:8]
+    reference = guard.address_digest(SPRAYER)[:8]
     assert refused == {"Too many failed sign-ins from this network address: sign-in from it is paused for 15 minutes, "
                        "whatever the name. Try again after 09:15 UTC (in 13 minutes), or ask your administrator to "
                        f"unlock the address (reference {reference})."}  # one sentence: no word on who is a user
@@ -329,16 +344,18 @@ def test_twenty_failures_from_one_address_pause_it_whatever_the_name_but_a_colle
         return
     # counted: the clinic's one colleague, not her refused tries nor the five sign-ins; an IPv6 client's /64
     assert guard.address_counts(CLINIC).failures == MAX_FAILURES
-    assert address_digest(ELSEWHERE) == address_digest("2001:db8:5:6:ffff::9") != address_digest("2001:db8:5:7::1")
-    assert address_digest("::ffff:" + CLINIC) == address_digest(CLINIC)
+    hashed = guard.address_digest
+    assert hashed(ELSEWHERE) == hashed("2001:db8:5:6:ffff::9") != hashed("2001:db8:5:7::1")
+    assert hashed("::ffff:" + CLINIC) == hashed(CLINIC)
     events = audit_events(guard.db)
     assert [(e["action"], e["count"]) for e in events if e["action"] == "sign_in_address_locked"] == [
         ("sign_in_address_locked", ADDRESS_MAX_FAILURES)]
-    assert {e["address"] for e in events if e["action"] == "sign_in_address_locked"} == {address_digest(SPRAYER)}
+    assert {e["address"] for e in events if e["action"] == "sign_in_address_locked"} == {hashed(SPRAYER)}
     with guard.db.engine.connect() as connection:
         dumped = str(connection.execute(select(AuditEvent.__table__)).all()) + str(
             connection.execute(select(SignInAddressFailures.__table__)).all())
-    assert not any(raw in dumped for raw in (SPRAYER, CLINIC, "2001:db8")) and address_digest(SPRAYER) in dumped
+    assert not any(raw in dumped for raw in (SPRAYER, CLINIC, "2001:db8")) and hashed(SPRAYER) in dumped
+    assert hashlib.sha256(SPRAYER.encode()).hexdigest() not in dumped  # keyed: a dump alone cannot be reversed
 
 
 def test_painlens_users_unlock_address_takes_the_reference_the_sentence_names_or_the_address(sqlite_url, colleagues,
@@ -362,8 +379,8 @@ def test_painlens_users_unlock_address_takes_the_reference_the_sentence_names_or
     bad = cli(["users", "unlock-address", "not-an-address"], env)
     assert bad.exit_code != 0 and "neither a network address" in str(bad.exception) + bad.output
     unlocked = [(e["action"], e["address"], e["count"]) for e in audit_events(guard.db) if "unlocked" in e["action"]]
-    assert unlocked == [("sign_in_address_unlocked", address_digest(SPRAYER), 20),
-                        ("sign_in_address_unlocked", address_digest(SPRAYER), 0)]
+    assert unlocked == [("sign_in_address_unlocked", guard.address_digest(SPRAYER), 20),
+                        ("sign_in_address_unlocked", guard.address_digest(SPRAYER), 0)]
     # a client whose address is not known (this machine; a proxy here that sends no X-Forwarded-For): per name only
     clock.advance(LOCKOUT)  # the names' pauses are over
     with caplog.at_level(logging.WARNING, logger="painlens.records"):
@@ -390,4 +407,55 @@ def test_parallel_guesses_over_many_names_from_one_address_stop_at_its_limit(url
         ["Too many failed sign-ins from this netwo"] * 4 + ["wrong"] * ADDRESS_MAX_FAILURES)
     assert [e["action"] for e in audit_events(guards[0].db)].count("sign_in_address_locked") == 1
     for guard in guards:
+        guard.db.dispose()
+
+
+def test_names_and_addresses_are_hashed_with_a_key_kept_beside_the_users_file_or_in_the_environment(
+        tmp_path, colleagues, caplog):
+    users_file = tmp_path / "users.json"
+    users_file.write_text(colleagues.read_text())
+    # processes starting at once all make or read the one key file (written aside, linked into place)
+    start, loaded = threading.Barrier(6), []
+
+    def load() -> None:
+        start.wait()
+        loaded.append(sign_in.load_key(users_file))
+
+    threads = [threading.Thread(target=load) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    key_file = tmp_path / sign_in.KEY_FILE
+    assert set(loaded) == {(key_file.read_text().strip().encode(), "file")} and len(key_file.read_text().strip()) == 64
+    assert os.stat(key_file).st_mode & 0o777 == 0o600 and sorted(p.name for p in tmp_path.iterdir()) == [
+        sign_in.KEY_FILE, "users.json"]  # nothing left aside
+    clock = Clock()
+    first = process(f"sqlite:///{tmp_path / 'records.sqlite'}", users_file, clock)
+    assert attempt(first, "ana", WRONG, SPRAYER) == "wrong"
+    with first.db.engine.connect() as connection:
+        stored = connection.execute(select(AuditEvent.address)).scalar_one()
+        name_row = connection.execute(select(SignInFailures.name_digest)).scalar_one()
+    key = key_file.read_text().strip().encode()
+    assert stored == hmac.new(key, f"address\0{SPRAYER}".encode(), hashlib.sha256).hexdigest()
+    assert name_row == hmac.new(key, b"name\0ana", hashlib.sha256).hexdigest() != hashlib.sha256(b"ana").hexdigest()
+    second = process(first.db.url.render_as_string(), users_file, clock)  # another process, the same key
+    assert second.address_counts(SPRAYER).failures == 1 and second.counts("ana").failures == 1
+    # PAINLENS_ADDRESS_KEY wins over the file (several machines on one database share it)
+    configured = SignInGuard(first.db, users_file, clock=clock, fallback=ProcessCounts(), address_key="s3cret " * 6)
+    assert configured.key_source == "environment" and configured.address_digest(SPRAYER) != stored
+    # a lost key: a new one is made; old audit lines no longer match, the counts start again
+    key_file.unlink()
+    renewed = process(first.db.url.render_as_string(), users_file, clock)
+    assert renewed.key_source == "file" and renewed.address_digest(SPRAYER) != stored
+    assert renewed.address_counts(SPRAYER).failures == 0
+    # a key file that can be neither read nor made: this process's own key, and the log says so
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    with caplog.at_level(logging.WARNING, logger="painlens.records"):
+        alone = sign_in.load_key(blocked / "users.json")
+    assert alone[1] == "process" and len(alone[0]) == 32
+    assert [r.getMessage() for r in caplog.records if "cannot be used" in r.getMessage()][0].endswith(
+        "(set PAINLENS_ADDRESS_KEY, or fix the file)")
+    for guard in (first, second, renewed):
         guard.db.dispose()

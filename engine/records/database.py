@@ -6,6 +6,13 @@ SQLite (the default, a file) or PostgreSQL (``postgresql://...``, through psycop
 schema is older than this code refuses work with "run `painlens db upgrade`". A database with no table at all
 is given the schema on first use (nothing to migrate, and a clinic's first save should not need a command).
 
+Several processes using an empty database for the first time at once (two dashboard processes started together,
+a double click): one makes the schema, the others wait for it and then find it at head; none is told to upgrade.
+Each looks again under a lock that spans the whole check and upgrade, in one transaction: PostgreSQL's advisory
+lock ``SCHEMA_LOCK`` (its DDL is transactional, so the others never see half a schema), SQLite's write lock
+(BEGIN IMMEDIATE). The wait is bounded by ``FIRST_USE_WAIT_S``, longer than a save's: a loaded machine may take
+seconds to make the schema. ``painlens db upgrade`` takes the same lock.
+
 SQLite: every transaction starts with BEGIN IMMEDIATE (it takes the write lock at once, so two savers queue on
 the busy timeout instead of one failing when its read lock cannot be upgraded), WAL journal (readers do not
 block the writer), foreign keys on (an erasure cascades to the images).
@@ -19,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import create_engine, event, inspect
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -32,6 +39,8 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_S = 5.0
 CONNECT_TIMEOUT_S = 5
 UPGRADE_HINT = "run `painlens db upgrade`"
+FIRST_USE_WAIT_S = 60.0  # how long a process waits for another one making (or upgrading) the schema
+SCHEMA_LOCK = 2891491998578157353  # PostgreSQL advisory lock key (a bigint: "PAINLENS" >> 1); per database
 
 
 class RecordsError(PainLensError):
@@ -60,6 +69,8 @@ class Database:
         self.sqlite = self.url.get_backend_name() == "sqlite"
         self._checked = False
         self._lock = threading.Lock()
+        self.made_schema = False  # whether this process gave an empty database its schema (first use)
+        self.busy_timeout_s = busy_timeout_s
         if self.sqlite:
             self.engine = create_engine(self.url, connect_args={"timeout": busy_timeout_s, "check_same_thread": False})
             event.listen(self.engine, "connect", _sqlite_connect(busy_timeout_s))
@@ -113,9 +124,46 @@ class Database:
     def _upgrade(self, target: str) -> None:
         from alembic import command
 
-        with self.engine.begin() as connection:
+        with self._schema_lock() as connection:
             command.upgrade(self._alembic_config(connection), target)
         self._checked = False
+
+    def _first_use(self) -> str | None:
+        """The schema's revision, looked at again under the schema lock, after giving an empty database the schema: a
+        process that waited on another one's upgrade finds it done, and tables without a revision are a database
+        that is not PainLens's (or older than Alembic), never half an upgrade. Only when the revision read without
+        the lock was none: a database at head is never held up by the lock's longer wait."""
+        from alembic import command
+        from alembic.runtime.migration import MigrationContext
+
+        with self._schema_lock() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+            if current is None and not inspect(connection).get_table_names():
+                command.upgrade(self._alembic_config(connection), "head")
+                current = MigrationContext.configure(connection).get_current_revision()
+                self.made_schema = True
+                log.info("records database: the schema was made (first use)")
+            return current
+
+    @contextmanager
+    def _schema_lock(self):
+        """One transaction holding the database's schema lock until it ends; waits up to FIRST_USE_WAIT_S for it.
+        PostgreSQL: an advisory lock taken first thing in the transaction, freed by its commit or rollback. SQLite:
+        BEGIN IMMEDIATE (the engine's "begin" listener), with the busy timeout raised for this one transaction."""
+        self._make_folder()
+        with self.engine.connect() as connection:
+            if self.sqlite:
+                _busy_timeout(connection, FIRST_USE_WAIT_S)  # before BEGIN IMMEDIATE, which waits on it
+                try:
+                    with connection.begin():
+                        yield connection
+                finally:
+                    _busy_timeout(connection, self.busy_timeout_s)  # the pooled connection goes back as it was
+            else:
+                with connection.begin():
+                    connection.execute(text(f"SET LOCAL lock_timeout = '{int(FIRST_USE_WAIT_S * 1000)}ms'"))
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+                    yield connection
 
     def _check_schema(self) -> None:
         """Nothing when the schema is this code's; an empty database gets it; else SchemaOutdatedError. Checked
@@ -126,9 +174,8 @@ class Database:
             if self._checked:
                 return
             current, head = self._revision(), self.head()
-            if current is None and not self._tables():
-                self._upgrade("head")
-                current = self._revision()
+            if current is None:  # empty (first use), being made by another process, or not PainLens's: look again
+                current = self._first_use()
             if current != head:
                 if current is None or self._known(current):
                     raise SchemaOutdatedError(f"The records database ({self.where}) has an older schema than this "
@@ -144,10 +191,6 @@ class Database:
             return ScriptDirectory.from_config(self._alembic_config(None)).get_revision(revision) is not None
         except Exception:  # noqa: BLE001  alembic raises several kinds for an unknown revision
             return False
-
-    def _tables(self) -> list[str]:
-        with self.engine.connect() as connection:
-            return inspect(connection).get_table_names()
 
     def warm(self) -> None:
         """Connect and check the schema now (a RecordsError says why not), so that the first save is not slower. A
@@ -186,6 +229,14 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _busy_timeout(connection, seconds: float) -> None:
+    """Set a SQLite connection's busy timeout outside any transaction (through the driver: SQLAlchemy would begin
+    one, and BEGIN IMMEDIATE would wait on the old timeout)."""
+    cursor = connection.connection.driver_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+    cursor.close()
 
 
 def _sqlite_connect(busy_timeout_s: float):

@@ -7,9 +7,9 @@ migration and its test.
                         experiment and its version, the clinician's rating (optional) and note
     assessment_images   the photo, only when the clinician ticked the box that says what keeping it means
     audit_events        who did what when (save, history viewed, erasure, sign-in): no image, no free text
-    sign_in_failures    failed sign-ins counted per name (its SHA-256, not the name) and the lockout they caused
+    sign_in_failures    failed sign-ins counted per name (its keyed hash, not the name) and the lockout they caused
                         (``engine.records.sign_in``); a row is forgotten once its window and lockout are over
-    sign_in_address_failures  the same per network address the attempts came from (its SHA-256, never the address)
+    sign_in_address_failures  the same per network address the attempts came from (its keyed hash, never the address)
 """
 
 from __future__ import annotations
@@ -75,14 +75,15 @@ class AuditEvent(Base):
     # the account a sign-in event is about (sign_in, sign_in_failed, sign_in_locked, sign_in_unlocked): a user's
     # name, or None for a name that is no user (it may be a password typed into the wrong field)
     account: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
-    # the SHA-256 of the network address a sign-in event came from (never the address); None when it is not known
+    # the keyed hash (HMAC-SHA-256, engine/records/sign_in.py) of the network address a sign-in event came from
+    # (never the address); None when it is not known
     address: Mapped[str | None] = mapped_column(String(64))
 
 
 class SignInFailures(Base):
     __tablename__ = "sign_in_failures"
 
-    name_digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the name as typed
+    name_digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # keyed hash of the name as typed
     failures: Mapped[int] = mapped_column(Integer)  # failed sign-ins since window_start
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -92,7 +93,7 @@ class SignInFailures(Base):
 class SignInAddressFailures(Base):
     __tablename__ = "sign_in_address_failures"
 
-    address_digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the client's address
+    address_digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # keyed hash of the client's address
     failures: Mapped[int] = mapped_column(Integer)  # failed sign-ins from it since window_start, whatever the name
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -37,20 +37,39 @@ The audit (``audit_events``): ``sign_in`` (actor and account: the user), ``sign_
 ``sign_in_locked`` (account: the name tried when it is a user, else None, since a name that is no user may be a
 password typed into the wrong field; count: failures of the name in the window), ``sign_in_address_locked`` (count:
 the address's failures in the window), ``sign_in_unlocked`` and ``sign_in_address_unlocked`` (actor: who ran
-``painlens users``; count: the failures cleared); each with ``address``, the SHA-256 of the address it came from
+``painlens users``; count: the failures cleared); each with ``address``, the keyed hash of the address it came from
 (None: not known), never the address itself. Never a password. Attempts refused during a lockout are not written
-one by one (a flood of them must not fill the audit). The counts tables keep a SHA-256 of each name and address,
-not the name or the address, and forget a row once its window and lockout are over. (A SHA-256 of an IPv4 address
-can be reversed by trying all 2^32 of them: what the tables and the audit hold is not readable at a glance, no more;
-the rows of the counts tables last at most half an hour.) The refusal for an address names its ``reference``, the
-first 8 characters of that SHA-256, which `painlens users unlock-address` takes as well as the address itself.
+one by one (a flood of them must not fill the audit). The counts tables keep the keyed hash of each name and
+address, not the name or the address, and forget a row once its window and lockout are over. The refusal for an
+address names its ``reference``, the first 8 characters of that hash, which `painlens users unlock-address` takes as
+well as the address itself.
+
+Keyed hashes, not plain SHA-256: a SHA-256 of an IPv4 address is reversed by hashing all 2^32 addresses (minutes),
+so a dump of the audit would hold the clinicians' addresses in effect; a name tried may be a password typed into the
+wrong field. Each is kept as HMAC-SHA-256 under a secret key that is not in the database: ``PAINLENS_ADDRESS_KEY``
+when set (engine/records/settings.py), else a random key made once in ``sign-in.key`` next to the users file (mode
+0600, made atomically: processes starting together all read the one that won). Every process on one machine reads
+the same file, so they count alike. Several machines on one database must share the key (the same
+``PAINLENS_ADDRESS_KEY``, or a copy of the file): with different keys each machine counts an address apart (its own
+20) and their audit lines for one address do not match; `unlock-address REFERENCE` still works from any of them
+(the reference is looked up in the database), `unlock-address ADDRESS` only from a machine with the key that
+counted it. Losing the key (a new one is made) costs only this: earlier audit lines can no longer be matched to
+later ones of the same address or name, and the current counts start again from zero (the old rows are forgotten
+within half an hour). When the key file can be neither read nor made (a read-only folder), this process uses a
+key of its own, says so in the log once, and ``key_source`` says "process": its counts are not shared with other
+processes and its audit lines match no other process's. Databases that held plain SHA-256 values (revision 0003,
+never deployed) lose them in migration 0004: the audit's ``address`` becomes empty on those rows, the counts
+tables are emptied.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import ipaddress
 import logging
+import os
+import secrets
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -84,7 +103,8 @@ ADDRESS_LIMIT = Limit(20, timedelta(minutes=15), timedelta(minutes=15))  # why 2
 MAX_FAILURES, WINDOW, LOCKOUT = NAME_LIMIT.max_failures, NAME_LIMIT.window, NAME_LIMIT.lockout
 ADDRESS_MAX_FAILURES, ADDRESS_WINDOW, ADDRESS_LOCKOUT = (ADDRESS_LIMIT.max_failures, ADDRESS_LIMIT.window,
                                                          ADDRESS_LIMIT.lockout)
-REFERENCE_LENGTH = 8  # the hex characters of an address's SHA-256 its refusal names (for `unlock-address`)
+REFERENCE_LENGTH = 8  # the hex characters of an address's keyed hash its refusal names (for `unlock-address`)
+KEY_FILE = "sign-in.key"  # next to the users file: the keyed hashes' secret when PAINLENS_ADDRESS_KEY is not set
 RETRY = timedelta(seconds=30)  # a database that failed is tried again after this (meanwhile: this process's counts)
 SIGN_IN_ACTOR = "sign-in form"  # who made a failed attempt is not known: the audit names the form and the account
 
@@ -126,9 +146,15 @@ class Counts:
         return max(ends, self.locked_until) if self.locked_until else ends
 
 
-def digest(name: str) -> str:
-    """The key a name is counted under: its SHA-256 (the counts table holds no names)."""
-    return hashlib.sha256(clean(name).encode("utf-8")).hexdigest()
+def keyed(key: bytes, kind: str, text: str) -> str:
+    """HMAC-SHA-256 of ``text`` under ``key`` (hex); ``kind`` ("name", "address") keeps a name and an address that
+    are the same text apart."""
+    return hmac.new(key, f"{kind}\0{text}".encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def digest(name: str, key: bytes) -> str:
+    """What a name is counted under: its keyed hash (the counts table holds no names)."""
+    return keyed(key, "name", clean(name))
 
 
 def clean(name: str) -> str:
@@ -151,11 +177,53 @@ def network(address: str) -> str:
     return str(parsed)
 
 
-def address_digest(address: str | None) -> str | None:
-    """The key an address is counted under: the SHA-256 of its network (``network``); None for an unknown one."""
+def address_digest(address: str | None, key: bytes) -> str | None:
+    """What an address is counted under: the keyed hash of its network (``network``); None for an unknown one."""
     if not address or not str(address).strip():
         return None
-    return hashlib.sha256(network(str(address)).encode("utf-8")).hexdigest()
+    return keyed(key, "address", network(str(address)))
+
+
+def load_key(users_file: Path, configured: str | None = None) -> tuple[bytes, str]:
+    """(the keyed hashes' secret, where it came from: "environment", "file" or "process"). ``configured``:
+    PAINLENS_ADDRESS_KEY (RecordsSettings.address_key). Else the file KEY_FILE next to ``users_file``, made once
+    with a random key when missing; when it can be neither read nor made, a key for this process alone (the log
+    says so)."""
+    if configured:
+        return configured.encode("utf-8"), "environment"
+    path = Path(users_file).parent / KEY_FILE
+    try:
+        if not path.exists():
+            _make_key_file(path)
+        key = path.read_text(encoding="ascii").strip()
+        if len(key) < 32:
+            raise ValueError("too short")
+        return key.encode("ascii"), "file"
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "it is not one PainLens made"
+        log.warning("sign-in: the key file %s cannot be used (%s): names and addresses are hashed with a key of this "
+                    "process only, so its failed sign-ins are not shared with other processes and its audit lines "
+                    "match no other's (set PAINLENS_ADDRESS_KEY, or fix the file)", path, reason)
+        return secrets.token_bytes(32), "process"
+
+
+def _make_key_file(path: Path) -> None:
+    """A random key in ``path``, mode 0600, made atomically: written aside, then linked into place, which fails when
+    another process was first (its key is the one read)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    aside = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", encoding="ascii") as out:
+            out.write(secrets.token_hex(32) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(aside, path)
+        except FileExistsError:
+            pass  # another process made it first: its key is the one everyone uses
+    finally:
+        aside.unlink(missing_ok=True)
 
 
 def refusal(locked_until: datetime, moment: datetime) -> str:
@@ -234,11 +302,13 @@ PROCESS_COUNTS = ProcessCounts()  # one per process: every session of a dashboar
 class SignInGuard:
     """Sign-in against ``users_file`` with the counts in ``database`` (or, when it fails, in ``fallback``).
     ``clock``: the current UTC time (tests pass their own). ``counted_in``: where the last attempt was counted,
-    "database" or "process" (with ``fallback_reason``, the database's sentence)."""
+    "database" or "process" (with ``fallback_reason``, the database's sentence). ``address_key``:
+    PAINLENS_ADDRESS_KEY (None: the key file, ``load_key``); ``key_source``: where the key came from."""
 
     def __init__(self, database: Database | None, users_file: Path, clock: Callable[[], datetime] = now,
-                 fallback: ProcessCounts = PROCESS_COUNTS):
+                 fallback: ProcessCounts = PROCESS_COUNTS, address_key: str | None = None):
         self.db, self.users_file, self.clock, self.fallback = database, Path(users_file), clock, fallback
+        self.key, self.key_source = load_key(self.users_file, address_key)
         self.counted_in, self.fallback_reason = "database", ""
         self._retry_at: datetime | None = None  # while the database fails: when to try it again
         self._said_unknown_address = False
@@ -247,7 +317,7 @@ class SignInGuard:
         """The user when the password is theirs, None when it is not; SignInRefused while the name or the address
         (the client's network address, None when not known: counted per name only) is paused."""
         name, moment = clean(name), self.clock()
-        key, where, known = digest(name), address_digest(address), name in users.read(self.users_file)
+        key, where, known = self.digest(name), self.address_digest(address), name in users.read(self.users_file)
         if where is None:
             self._say_unknown_address()
         reserved = self._reserve(key, where, moment)
@@ -265,7 +335,7 @@ class SignInGuard:
     def unlock(self, name: str, actor: str) -> int:
         """Clear the name's failed sign-ins and lockout; how many failures were cleared (0: none counted). The
         database's counts (RecordsError when it fails) and this process's."""
-        name, key = clean(name), digest(clean(name))
+        name, key = clean(name), self.digest(name)
         cleared = self.fallback.clear(key)
         with self.db.transaction("nothing was unlocked") as session:
             row = session.get(SignInFailures, key)
@@ -278,9 +348,9 @@ class SignInGuard:
 
     def unlock_address(self, address: str, actor: str) -> tuple[str, int]:
         """Clear an address's failed sign-ins and lockout: ``address`` is the address (IPv4, IPv6) or the reference
-        its refusal named (the start of its SHA-256). (the reference, how many failures were cleared: 0 none counted).
+        its refusal named (the start of its keyed hash). (the reference, how many failures were cleared: 0 none counted).
         RecordsError when the database fails; UnknownAddressError for a reference that names no row, or several."""
-        key = _reference_or_digest(address)
+        key = _reference_or_digest(address, self.key)
         with self.db.transaction("nothing was unlocked") as session:
             if len(key) < 64:  # a reference: the row it starts
                 found = session.scalars(select(SignInAddressFailures.address_digest)
@@ -304,14 +374,22 @@ class SignInGuard:
     def counts(self, name: str) -> Counts:
         """The name's counts in the database (RecordsError when it fails)."""
         with self.db.transaction("nothing was read") as session:
-            row = session.get(SignInFailures, digest(name))
+            row = session.get(SignInFailures, self.digest(name))
             return _counts(row) if row else Counts()
 
     def address_counts(self, address: str) -> Counts:
         """The address's counts in the database (RecordsError when it fails)."""
         with self.db.transaction("nothing was read") as session:
-            row = session.get(SignInAddressFailures, address_digest(address))
+            row = session.get(SignInAddressFailures, self.address_digest(address))
             return _counts(row) if row else Counts()
+
+    def digest(self, name: str) -> str:
+        """What ``name`` is counted under, with this guard's key."""
+        return digest(name, self.key)
+
+    def address_digest(self, address: str | None) -> str | None:
+        """What ``address`` is counted and audited under, with this guard's key (None: not known)."""
+        return address_digest(address, self.key)
 
     def _say_unknown_address(self) -> None:
         if not self._said_unknown_address:  # once: every attempt on this machine has no address
@@ -413,13 +491,14 @@ class UnknownAddressError(PainLensError):
     """`painlens users unlock-address` was given something that is neither an address nor a reference it knows."""
 
 
-def _reference_or_digest(given: str) -> str:
-    """The SHA-256 of an address, or a reference (hex, at least REFERENCE_LENGTH characters) as given, lower case."""
+def _reference_or_digest(given: str, key: bytes) -> str:
+    """The keyed hash of an address, or a reference (hex, at least REFERENCE_LENGTH characters) as given, lower
+    case."""
     text = (given or "").strip()
     candidate = text.split("%")[0]
     try:
         ipaddress.ip_address(candidate)
-        return address_digest(text)
+        return address_digest(text, key)
     except ValueError:
         pass
     if len(text) >= REFERENCE_LENGTH and len(text) <= 64 and all(ch in "0123456789abcdefABCDEF" for ch in text):
@@ -457,13 +536,13 @@ _GUARDS: dict[tuple[str, str], SignInGuard] = {}
 _GUARDS_LOCK = threading.Lock()
 
 
-def guard(users_file: Path, database_url: str) -> SignInGuard:
+def guard(users_file: Path, database_url: str, address_key: str | None = None) -> SignInGuard:
     """The process's guard for these users and this database (its one Database, the process's fallback counts;
-    one guard, so that falling back is logged once, not at every attempt)."""
+    one guard, so that falling back is logged once, not at every attempt). ``address_key``: PAINLENS_ADDRESS_KEY."""
     from engine.records.database import open_database
 
     with _GUARDS_LOCK:
-        key = (str(users_file), database_url)
+        key = (str(users_file), database_url, address_key)
         if key not in _GUARDS:
-            _GUARDS[key] = SignInGuard(open_database(database_url), users_file)
+            _GUARDS[key] = SignInGuard(open_database(database_url), users_file, address_key=address_key)
         return _GUARDS[key]
