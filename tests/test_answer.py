@@ -127,7 +127,7 @@ def test_the_answers_parameters_do_not_change_when_cp_pains_labels_do(tmp_path, 
 def test_the_answer_combines_the_faces_pspi_when_that_lowers_the_held_out_loss(with_pspi):
     parameters = with_pspi.answer()
     stack = parameters["stack"]
-    assert parameters["version"] == "answer-v6" and stack["used"] and stack["pspi"] > 0 and stack["images"] == 160
+    assert parameters["version"] == "answer-v7" and stack["used"] and stack["pspi"] > 0 and stack["images"] == 160
     assert stack["cv_logloss"]["networks_and_pspi"] < stack["cv_logloss"]["networks"]
     assert {"q_pain", "q_no_pain"} <= set(parameters["conformal"]["without_pspi"])
     basis = AnswerBasis.from_store(with_pspi)

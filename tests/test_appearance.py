@@ -99,3 +99,30 @@ def test_an_answer_fitted_before_the_appearance_check_still_loads_with_the_featu
     new_answer = one_answer(pd.DataFrame(table), basis)
     assert new_answer.unlike and new_answer.p_pain is None and new_answer.appearance_score > 1
     assert "appearance score" in new_answer.abstain_reason and "features lie far" not in new_answer.abstain_reason
+
+
+def test_the_texture_cue_sets_aside_a_face_shaded_like_a_photograph(answered):
+    """A drawn face is flat patches and sharp lines; the same face with a photograph's continuous shading (a smooth
+    random field over its skin) is set aside by the texture cue, whichever the PCA says."""
+    from scipy import ndimage
+
+    from engine.evaluation.appearance import TEXTURE_SIZE, texture
+    from engine.preprocess import load_faces
+
+    parameters, stored = answered.answer()["appearance"], answered.answer_appearance()
+    passing = parameters["passing"]
+    assert passing["both"] >= parameters["pass_share"] and min(passing["shape"], passing["texture"]) >= passing["both"]
+    samples = answered.samples()
+    held_out = answered.split(RunKey("WeiNet", "subject", 0))["test_image_ids"]
+    rows = samples[samples["image_id"].isin(held_out)].drop_duplicates("image_id").set_index("image_id", drop=False)
+    crops = load_faces(rows, TEXTURE_SIZE)
+    drawn = crops[np.argmin(texture(crops))]  # the most drawn-looking held-out face
+    assert texture([drawn])[0] <= parameters["texture_threshold"]
+    face = (drawn < 250).any(axis=-1)
+    field = ndimage.gaussian_filter(np.random.default_rng(1).normal(0, 1, face.shape), 1.5)
+    shaded = drawn.astype(float) + (18 * field / field.std())[..., None] * face[..., None]
+    shaded = np.where(face[..., None], np.clip(shaded, 0, 249), 255).astype(np.uint8)
+    assert texture([shaded])[0] > parameters["texture_threshold"] > texture([drawn])[0]
+    assert distance([shaded], stored)[0] > parameters["threshold"]  # the served distance: the larger cue
+    older = {name: stored[name] for name in ("mean", "components")}  # arrays fitted before the texture cue
+    assert distance([shaded], older)[0] <= distance([shaded], stored)[0]

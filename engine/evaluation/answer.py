@@ -341,7 +341,8 @@ def abstain_reason(ood: bool, undecided: bool, prediction_set: tuple[str, ...], 
         if ood_score is not None and ood_score > 1.0:
             fired.append(f"to the networks, its features lie far from the training faces' (score {ood_score:.2f})")
         if appearance_score is not None and appearance_score > 1.0:
-            fired.append(f"it looks unlike them, whatever the lighting (appearance score {appearance_score:.2f})")
+            fired.append("it looks unlike them, whatever the lighting: in its shapes and colours, or in the fine texture "
+                         f"of a photograph (appearance score {appearance_score:.2f})")
         return (f"No number: this face is unlike the faces the networks were trained on: {'; and '.join(fired)}. "
                 f"Above 1 is unusual: {share:.0%} of {held_out} stay under 1 on each check, so the networks' p(pain) "
                 "would have no basis here.")

@@ -129,14 +129,14 @@ def cppain_appearance(samples: pd.DataFrame | None, image_ids: np.ndarray, basis
     the face cache; None when the answer has no appearance check or a crop cannot be read (the check is then
     not part of the evaluation: its rate is blank)."""
     from engine.errors import PainLensError
-    from engine.evaluation.appearance import SIZE
+    from engine.evaluation.appearance import TEXTURE_SIZE
     from engine.preprocess import load_faces
 
     if basis.appearance is None or samples is None:
         return None
     rows = samples[samples["dataset"] == "cppain"].drop_duplicates("image_id").set_index("image_id", drop=False)
     try:
-        return basis.appearance_distance(load_faces(rows.loc[list(image_ids)], SIZE))
+        return basis.appearance_distance(load_faces(rows.loc[list(image_ids)], TEXTURE_SIZE))  # the size the texture cue reads
     except (PainLensError, KeyError, OSError):
         return None
 

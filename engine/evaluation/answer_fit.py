@@ -39,8 +39,8 @@ from engine.evaluation.calibration import apply_calibrator, choose_calibrator, n
 # v2: the person's baseline rule (``baseline``); v3: the development faces answered; v4: the networks' mean
 # combined with the AU estimator's PSPI (``stack``), the conformal thresholds without PSPI beside; v5: the answer
 # with the person's calm reference (``baseline.answer``, ``engine.evaluation.reference_answer``); v6: the appearance
-# check (``appearance``, engine.evaluation.appearance)
-VERSION = "answer-v6"
+# check (``appearance``, engine.evaluation.appearance); v7: its texture cue beside the PCA, both thresholds together
+VERSION = "answer-v7"
 DEVELOPMENT_PSPI_SETS = ("unbc_out_of_fold", "paindb_unseen")  # action_unit_frames' held-out development estimates
 STACK_FOLDS = 5
 DEVELOPMENT_DATA = ("PAIN-DB, subject-wise out of fold: every face predicted by the fold model that never saw its "
