@@ -303,7 +303,9 @@ def answer(facts: Facts) -> Section:
                        "before that check existed; `painlens run` refits them).")
     elif appearance and appearance.get("used"):
         bullets.append(f"Unlike the training faces, by how the face looks (a second check that does not depend on the "
-                       f"networks' features): threshold {appearance['threshold']:.3f} lets {appearance['pass_share']:.0%} "
+                       f"networks' features): threshold {appearance['threshold']:.3f}"
+                       + (f" (texture {appearance['texture_threshold']:.3f})" if "texture_threshold" in appearance else "")
+                       + f" lets {appearance['pass_share']:.0%} "
                        f"of {appearance['images']} {held_out} ({appearance['subjects']} subjects) through; "
                        f"{appearance['score']}. Fitted on {appearance['fitted_on']}. Either check above 1 withholds "
                        "the number.")
