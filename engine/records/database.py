@@ -14,13 +14,15 @@ lock ``SCHEMA_LOCK`` (its DDL is transactional, so the others never see half a s
 seconds to make the schema. ``painlens db upgrade`` takes the same lock.
 
 SQLite: every transaction starts with BEGIN IMMEDIATE (it takes the write lock at once, so two savers queue on
-the busy timeout instead of one failing when its read lock cannot be upgraded), WAL journal (readers do not
-block the writer), foreign keys on (an erasure cascades to the images).
+the busy timeout instead of one failing when its read lock cannot be upgraded), but for reading the schema's
+revision (a plain BEGIN: it does not wait on a process making the schema), WAL journal (readers do not block the
+writer), foreign keys on (an erasure cascades to the images).
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,6 +42,7 @@ BUSY_TIMEOUT_S = 5.0
 CONNECT_TIMEOUT_S = 5
 UPGRADE_HINT = "run `painlens db upgrade`"
 FIRST_USE_WAIT_S = 60.0  # how long a process waits for another one making (or upgrading) the schema
+READ_ONLY = "painlens_read_only"  # execution option: a SQLite transaction that only reads (a plain BEGIN)
 SCHEMA_LOCK = 2891491998578157353  # PostgreSQL advisory lock key (a bigint: "PAINLENS" >> 1); per database
 
 
@@ -74,7 +77,7 @@ class Database:
         if self.sqlite:
             self.engine = create_engine(self.url, connect_args={"timeout": busy_timeout_s, "check_same_thread": False})
             event.listen(self.engine, "connect", _sqlite_connect(busy_timeout_s))
-            event.listen(self.engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
+            event.listen(self.engine, "begin", _sqlite_begin)
         else:
             # pre-ping: a pooled connection that a restarted server dropped is replaced, not handed out broken
             self.engine = create_engine(self.url, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
@@ -118,7 +121,7 @@ class Database:
         from alembic.runtime.migration import MigrationContext
 
         self._make_folder()
-        with self.engine.connect() as connection:
+        with self.engine.connect().execution_options(**{READ_ONLY: True}) as connection:
             return MigrationContext.configure(connection).get_current_revision()
 
     def _upgrade(self, target: str) -> None:
@@ -231,12 +234,22 @@ class Database:
         self.engine.dispose()
 
 
+def _sqlite_begin(connection) -> None:
+    """BEGIN IMMEDIATE (the write lock at once), but a plain BEGIN for reading the schema's revision: in WAL mode a
+    reader does not wait on the writer, so a process that looks while another one makes the schema is not held up
+    by the short busy timeout (it then waits under the schema lock, ``Database._first_use``)."""
+    connection.exec_driver_sql("BEGIN" if connection.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+
+
 def _busy_timeout(connection, seconds: float) -> None:
     """Set a SQLite connection's busy timeout outside any transaction (through the driver: SQLAlchemy would begin
-    one, and BEGIN IMMEDIATE would wait on the old timeout)."""
-    cursor = connection.connection.driver_connection.cursor()
-    cursor.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
-    cursor.close()
+    one, and BEGIN IMMEDIATE would wait on the old timeout). A failure leaves it as it was (the wait is shorter)."""
+    try:
+        cursor = connection.connection.driver_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+        cursor.close()
+    except sqlite3.Error:
+        pass  # PRAGMA busy_timeout touches no file; a broken connection fails at its next statement, with a sentence
 
 
 def _sqlite_connect(busy_timeout_s: float):
