@@ -1,6 +1,7 @@
 """``painlens db upgrade`` and ``painlens users add/remove/list/unlock/unlock-address``: the records database's schema and the
 dashboard's users (``engine.records``). Where they live: ``PAINLENS_DATABASE_URL`` and ``PAINLENS_USERS``
-(``engine/records/settings.py``)."""
+(``engine/records/settings.py``); `unlock` and `unlock-address` hash the name or address with the dashboard's key
+(``PAINLENS_ADDRESS_KEY``, else ``sign-in.key`` beside the users file: run them with the same settings)."""
 
 from __future__ import annotations
 
