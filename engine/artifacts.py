@@ -15,13 +15,14 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from engine.files import STARTED, atomic_path, read_json, remove_temp_files, write_csv, write_json, write_parquet
+from engine.files import atomic_path, read_json, remove_temp_files, write_csv, write_json, write_parquet
 
 
 # --- the layout: every file name of the store, and nowhere else -------------------------------------
@@ -260,13 +261,14 @@ class ExperimentStore:
         (folder / DONE).unlink(missing_ok=True)
         remove_temp_files(folder, recursive=False)
 
-    def remove_stale_temp_files(self, written_before: float = STARTED) -> int:
+    def remove_stale_temp_files(self, written_before: float | None = None) -> int:
         """Remove the temp files that killed writes left anywhere in the experiment (its tables, runs,
         explanations, heatmaps, ratings); returns how many. Called when a command starts writing, before
-        its training children or Ray tasks start. Only files last written before ``written_before``
-        (default: when this process started) go, so a write in progress, of this command or of another
-        one on the same experiment, keeps its file."""
-        return remove_temp_files(self.root, written_before=written_before)
+        its training children or Ray tasks start: only files last written before ``written_before``
+        (default: this call, the command's start) go, so a write that goes on after it keeps its file. The
+        moment is the call's, not the process's start: a long-lived process (a notebook, the test suite,
+        a server) that runs a command after another one was killed must still remove that one's files."""
+        return remove_temp_files(self.root, written_before=time.time() if written_before is None else written_before)
 
     def finish_run(self, key: RunKey, record: dict) -> None:
         """Mark the run complete (written last). The record gains the digest of the predictions it

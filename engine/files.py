@@ -13,7 +13,6 @@ import json
 import os
 import re
 import tempfile
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -21,9 +20,6 @@ from typing import Any, Iterator
 import pandas as pd
 
 TEMP_NAME = re.compile(r"^\..+\.tmp(\.[A-Za-z0-9]+)?$")  # what atomic_path names its temporary files
-# When this process loaded the file helpers (for a command: when it started). A killed write's file stops
-# changing when its writer dies; a live writer, in this process or another, wrote its file after this.
-STARTED = time.time()
 
 
 @contextmanager

@@ -64,3 +64,15 @@ def test_killed_writes_leave_nothing_once_a_command_starts_but_a_live_write_keep
     left = sorted(p.relative_to(store.root).as_posix() for p in store.root.rglob("*") if p.is_file())
     assert left == ["ratings/icc.parquet", "reliability.parquet", "runs/WeiNet/image/0/predictions.parquet",
                     "summary.parquet"]
+
+
+def test_a_command_run_in_a_long_lived_process_removes_what_a_command_killed_after_its_start_left(tmp_path):
+    """The sweep's moment is the command's, not the process's: this test process imported the engine long before
+    the killed writer below ran (as a notebook, a server or the suite's in-process `painlens run` did), and its next
+    command must still remove that writer's temp file (a resumed run once left `.subjects.parquet.*.tmp`)."""
+    store = ExperimentStore(tmp_path, "exp")
+    target = store.root / "subjects.parquet"
+    killed = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(target)])
+    assert killed.returncode == -signal.SIGKILL and len(list(store.root.glob(".subjects.parquet.*.tmp"))) == 1
+    assert store.remove_stale_temp_files() == 1
+    assert list(store.root.iterdir()) == []
