@@ -64,25 +64,32 @@ def remove_command(name: str = typer.Argument(..., help="The user to remove.")) 
     console.print(f"{name} was removed from {settings.users_file}.", highlight=False)
 
 
-@users_app.command("unlock")
-def unlock_command(name: str = typer.Argument(..., help="The name whose sign-in is paused after failed attempts.")) -> None:
-    """Clear a name's failed sign-ins and its lockout: it may sign in again at once."""
+def _unlocking(settings, command: str, unlock):
+    """``unlock(guard, actor)`` on the records database's sign-in guard (the dashboard's key, so the hashes match),
+    the actor named after the command and the OS user who ran it; (its result, the database, disposed)."""
     import getpass
 
-    from engine.records import users
     from engine.records.database import Database
     from engine.records.sign_in import SignInGuard
 
-    settings = RecordsSettings.from_environment()
     database = Database(settings.database_url)
     try:
-        actor = f"painlens users unlock ({getpass.getuser()})"
+        actor = f"painlens users {command} ({getpass.getuser()})"
     except (KeyError, OSError):  # no name for this uid (a container)
-        actor = "painlens users unlock"
+        actor = f"painlens users {command}"
     try:
-        cleared = SignInGuard(database, settings.users_file, address_key=settings.address_key).unlock(name, actor)
+        return unlock(SignInGuard(database, settings.users_file, address_key=settings.address_key), actor), database
     finally:
         database.dispose()
+
+
+@users_app.command("unlock")
+def unlock_command(name: str = typer.Argument(..., help="The name whose sign-in is paused after failed attempts.")) -> None:
+    """Clear a name's failed sign-ins and its lockout: it may sign in again at once."""
+    from engine.records import users
+
+    settings = RecordsSettings.from_environment()
+    cleared, database = _unlocking(settings, "unlock", lambda guard, actor: guard.unlock(name, actor))
     known = "" if name.strip() in users.read(settings.users_file) else f" ({name} is no user in {settings.users_file})"
     if cleared:
         console.print(f"{name} may sign in again: {cleared} failed attempt{'s' if cleared > 1 else ''} cleared{known}.",
@@ -96,22 +103,9 @@ def unlock_command(name: str = typer.Argument(..., help="The name whose sign-in 
 def unlock_address_command(address: str = typer.Argument(
         ..., help="The network address whose sign-in is paused (IPv4 or IPv6), or the reference its refusal named.")) -> None:
     """Clear a network address's failed sign-ins and its lockout: sign-in from it works again at once."""
-    import getpass
-
-    from engine.records.database import Database
-    from engine.records.sign_in import SignInGuard
-
     settings = RecordsSettings.from_environment()
-    database = Database(settings.database_url)
-    try:
-        actor = f"painlens users unlock-address ({getpass.getuser()})"
-    except (KeyError, OSError):  # no name for this uid (a container)
-        actor = "painlens users unlock-address"
-    try:
-        reference, cleared = SignInGuard(database, settings.users_file,
-                                         address_key=settings.address_key).unlock_address(address, actor)
-    finally:
-        database.dispose()
+    (reference, cleared), database = _unlocking(settings, "unlock-address",
+                                                lambda guard, actor: guard.unlock_address(address, actor))
     named = f"the address with reference {reference}" if address.strip().lower() == reference else \
         f"{address.strip()} (reference {reference})"
     if cleared:
